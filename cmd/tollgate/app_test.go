@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/memory"
+	tgredis "github.com/tollgate/tollgate/storage/redis"
+	"github.com/tollgate/tollgate/storage/redis/redistest"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
+)
+
+// testPassword is every fixture user's password.
+const testPassword = "correct horse battery staple"
+
+// fixture is a wired server over real backends with a small tenant tree:
+//
+//	root ── child
+//	other (a second root: a sibling tree)
+type fixture struct {
+	t       *testing.T
+	srv     *httptest.Server
+	ops     *httptest.Server
+	db      *sqlstore.Store
+	tokens  tokenStore
+	hasher  *secret.Hasher
+	logs    *lockedBuffer
+	clock   *clock
+	cfg     config.Config
+	keys    config.Keys
+	secrets []string // every secret the test handed out, to grep the logs for
+
+	root, child, other          storage.Account
+	alice, bob, carol, disabled storage.User
+	// clients and their secrets
+	cc, dsp, rs, childRS, off, expired, weird storage.Client
+	secretOf                                  map[int64]string
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// backends lists the storage setups every end-to-end test runs on.
+var backends = []string{"embedded", "postgres+redis"}
+
+// newFixture wires a server on the named backend.
+func newFixture(t *testing.T, backend string) *fixture {
+	t.Helper()
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	switch backend {
+	case "embedded":
+		return newFixtureOn(t, c, sqltest.SQLite(t), memory.New(memory.Options{Now: c.now}))
+	case "postgres+redis":
+		client, prefix := redistest.New(t)
+		return newFixtureOn(t, c, sqltest.Postgres(t), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}))
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
+}
+
+// newFixtureOn wires a server on the database at dbURL and tokens.
+func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore) *fixture {
+	t.Helper()
+	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: tokens, secretOf: map[int64]string{}}
+	cfg := config.Default()
+	cfg.Issuer = "https://auth.example.test"
+	cfg.Database.URL = dbURL
+	f.cfg = cfg
+	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	db, err := openDatabase(t.Context(), cfg, true, logger)
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f.db = db
+	keys := config.Keys{
+		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:    "1",
+		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+	}
+	f.keys = keys
+	if f.hasher, err = newHasher(keys); err != nil {
+		t.Fatal(err)
+	}
+	passwords, err := secret.NewPasswords(secret.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: f.tokens, passwords: passwords, logger: logger, now: f.clock.now})
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	f.srv = httptest.NewServer(a.public)
+	t.Cleanup(f.srv.Close)
+	f.ops = httptest.NewServer(a.ops)
+	t.Cleanup(f.ops.Close)
+
+	ctx := t.Context()
+	mustAccount := func(name string, parent int64) storage.Account {
+		acc, err := db.CreateAccount(ctx, storage.Account{Name: name, ParentID: parent, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatalf("create account: %v", err)
+		}
+		return acc
+	}
+	f.root = mustAccount("root", 0)
+	f.child = mustAccount("child", f.root.ID)
+	f.other = mustAccount("other", 0)
+	mustUser := func(name string, account int64, status storage.Status) storage.User {
+		hash, err := passwords.Hash(testPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := db.CreateUser(ctx, storage.User{AccountID: account, Username: name, PasswordHash: hash,
+			Role: storage.RoleAdmin, Status: status})
+		if err != nil {
+			t.Fatalf("create user: %v", err)
+		}
+		return u
+	}
+	f.alice = mustUser("alice", f.root.ID, storage.StatusActive)
+	f.bob = mustUser("bob", f.child.ID, storage.StatusActive)
+	f.carol = mustUser("carol", f.other.ID, storage.StatusActive)
+	f.disabled = mustUser("dave", f.root.ID, storage.StatusDisabled)
+
+	f.cc = f.client(storage.Client{AccountID: f.root.ID, Name: "cc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read", "write"}})
+	f.dsp = f.client(storage.Client{AccountID: f.root.ID, Name: "dsp", GrantTypes: []string{"client_credentials", "eskimi_dsp"}, Scopes: []string{"read", "events"}, TokenLifetime: 2 * time.Hour})
+	f.rs = f.client(storage.Client{AccountID: f.root.ID, Name: "resource server", GrantTypes: []string{"client_credentials"}, MayIntrospect: true})
+	f.childRS = f.client(storage.Client{AccountID: f.child.ID, Name: "child resource server", GrantTypes: []string{"client_credentials"}, MayIntrospect: true})
+	f.off = f.client(storage.Client{AccountID: f.root.ID, Name: "off", GrantTypes: []string{"client_credentials"}, Status: storage.StatusDisabled})
+	f.expired = f.client(storage.Client{AccountID: f.root.ID, Name: "expired", GrantTypes: []string{"client_credentials"}, ExpiresAt: f.clock.now().Add(-time.Minute)})
+	f.weird = f.clientWithSecret(storage.Client{AccountID: f.root.ID, Name: "weird", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}, "a+b%c:d e/f?&=")
+
+	t.Cleanup(f.checkLogs)
+	return f
+}
+
+func (f *fixture) client(c storage.Client) storage.Client {
+	s, err := secret.Generate()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return f.clientWithSecret(c, s)
+}
+
+func (f *fixture) clientWithSecret(c storage.Client, s string) storage.Client {
+	f.t.Helper()
+	hash, err := f.hasher.Hash(f.t.Context(), []byte(s))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c.SecretHash = string(hash)
+	if c.Status == "" {
+		c.Status = storage.StatusActive
+	}
+	created, err := f.db.CreateClient(f.t.Context(), c)
+	if err != nil {
+		f.t.Fatalf("create client: %v", err)
+	}
+	f.secretOf[created.ID] = s
+	f.secrets = append(f.secrets, s)
+	return created
+}
+
+// checkLogs fails the test if any secret, password or token reached a log
+// line.
+func (f *fixture) checkLogs() {
+	logs := f.logs.String()
+	for _, s := range append(f.secrets, testPassword) {
+		if strings.Contains(logs, s) {
+			f.t.Errorf("a secret or password appears in the logs")
+		}
+	}
+	if strings.Contains(logs, "tg_at_") {
+		f.t.Errorf("a token appears in the logs")
+	}
+}
+
+// response is an answer read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+func (f *fixture) do(req *http.Request) response {
+	f.t.Helper()
+	res, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+func (f *fixture) post(path, contentType, body string, header ...string) response {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodPost, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	return f.do(req)
+}
+
+func basic(id int64, secret string) string {
+	raw := url.QueryEscape(strconv.FormatInt(id, 10)) + ":" + url.QueryEscape(secret)
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
+}
+
+func form(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v.Encode()
+}
+
+const formCT = "application/x-www-form-urlencoded"
+
+// tokenCC gets a client_credentials token for c with Basic auth.
+func (f *fixture) tokenCC(c storage.Client, extra ...string) string {
+	f.t.Helper()
+	res := f.post("/oauth/token", formCT, form(append([]string{"grant_type", "client_credentials"}, extra...)...),
+		"Authorization", basic(c.ID, f.secretOf[c.ID]))
+	if res.status != http.StatusOK {
+		f.t.Fatalf("token for client %d: status %d, body %s", c.ID, res.status, res.body)
+	}
+	return res.json(f.t)["access_token"].(string)
+}
+
+// tokenDSP gets an eskimi_dsp token with a JSON body.
+func (f *fixture) tokenDSP(c storage.Client, username string) string {
+	f.t.Helper()
+	body := `{"grant_type":"eskimi_dsp","username":"` + username + `","password":"` + testPassword +
+		`","client_id":` + strconv.FormatInt(c.ID, 10) + `,"client_secret":"` + f.secretOf[c.ID] + `"}`
+	res := f.post("/oauth/token", "application/json", body)
+	if res.status != http.StatusOK {
+		f.t.Fatalf("eskimi_dsp token: status %d, body %s", res.status, res.body)
+	}
+	return res.json(f.t)["access_token"].(string)
+}
+
+// introspect introspects tok as the resource server rs.
+func (f *fixture) introspect(rs storage.Client, tok string) response {
+	f.t.Helper()
+	return f.post("/oauth/introspect", formCT, form("token", tok), "Authorization", basic(rs.ID, f.secretOf[rs.ID]))
+}
+
+func (f *fixture) active(tok string) bool {
+	f.t.Helper()
+	res := f.introspect(f.rs, tok)
+	if res.status != http.StatusOK {
+		f.t.Fatalf("introspect: status %d, body %s", res.status, res.body)
+	}
+	if !res.json(f.t)["active"].(bool) {
+		if got := string(res.body); got != `{"active":false}` {
+			f.t.Errorf("inactive answer = %s, want exactly {\"active\":false}", got)
+		}
+		return false
+	}
+	return true
+}
+
+// wantError checks an RFC 6749 §5.2 error answer.
+func wantError(t *testing.T, res response, status int, code string) {
+	t.Helper()
+	if res.status != status {
+		t.Errorf("status = %d, want %d (body %s)", res.status, status, res.body)
+	}
+	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(res.body, &body); err != nil {
+		t.Fatalf("error body %q: %v", res.body, err)
+	}
+	if body.Error != code {
+		t.Errorf("error = %q, want %q (body %s)", body.Error, code, res.body)
+	}
+	if got := res.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", got)
+	}
+	if got := res.header.Get("Pragma"); got != "no-cache" {
+		t.Errorf("Pragma = %q, want no-cache", got)
+	}
+	if status == http.StatusUnauthorized && !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("WWW-Authenticate = %q, want Basic", res.header.Get("WWW-Authenticate"))
+	}
+}
+
+// forEachBackend runs test on every backend.
+func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture)) {
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			test(t, newFixture(t, b))
+		})
+	}
+}

@@ -1,0 +1,76 @@
+// Command tollgate runs the Tollgate authorization server and its
+// maintenance tasks. All wiring of the program lives in this package: it
+// loads the configuration, builds the logger, opens the stores, builds the
+// OAuth 2.0 provider and the HTTP handlers, and runs the listeners.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "tollgate:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// env is what a command takes from its process, injected so tests can run
+// commands in-process.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	// ready, when not nil, receives the public and ops addresses once serve
+	// listens.
+	ready func(public, ops string)
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `Usage: tollgate <command> [flags]
+
+Commands:
+  serve      run the authorization server
+  migrate    apply pending database migrations
+  bootstrap  create a root account, an admin user and a first client
+  version    print the version
+
+Run 'tollgate <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], e)
+	case "migrate":
+		return migrate(ctx, args[1:], e)
+	case "bootstrap":
+		return bootstrap(ctx, args[1:], e)
+	case "version", "--version", "-v":
+		fmt.Fprintln(e.stdout, "tollgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(e.stderr, "tollgate: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}

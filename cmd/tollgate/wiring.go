@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/grants/eskimidsp"
+	"github.com/tollgate/tollgate/pkg/metrics"
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/server"
+	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/memory"
+	tgredis "github.com/tollgate/tollgate/storage/redis"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
+)
+
+// loadConfig reads and validates the configuration.
+func loadConfig(path string, e env) (config.Config, error) {
+	cfg, err := config.Load(path, e.lookupEnv)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDatabase opens the relational store and settles its migrations: they
+// are applied when migrate is set or on the embedded default, and serving a
+// database with pending migrations is refused otherwise.
+func openDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, error) {
+	db, err := sqlstore.Open(ctx, sqlstore.Options{
+		URL:             cfg.Database.URL,
+		MaxOpenConns:    cfg.Database.MaxOpenConns,
+		MaxIdleConns:    cfg.Database.MaxIdleConns,
+		ConnMaxLifetime: cfg.Database.ConnMaxLifetime,
+		QueryTimeout:    cfg.Database.QueryTimeout,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	pending, err := db.PendingMigrations(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("check migrations: %w", err)
+	}
+	if len(pending) == 0 {
+		return db, nil
+	}
+	if !migrate && !cfg.Embedded() {
+		db.Close()
+		return nil, fmt.Errorf("the database has %d pending migrations (%s): run 'tollgate migrate' or start with --migrate",
+			len(pending), strings.Join(pending, ", "))
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	logger.Info("applied database migrations", "migrations", applied)
+	return db, nil
+}
+
+// tokenStore is the token store with its health check and its closer.
+type tokenStore interface {
+	storage.Tokens
+	storage.Pinger
+}
+
+func openTokens(cfg config.Config) (tokenStore, func() error, error) {
+	if cfg.Redis.URL == "" {
+		return memory.New(memory.Options{}), func() error { return nil }, nil
+	}
+	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
+		DialTimeout:  cfg.Redis.DialTimeout,
+		ReadTimeout:  cfg.Redis.ReadTimeout,
+		WriteTimeout: cfg.Redis.WriteTimeout,
+		PoolSize:     cfg.Redis.PoolSize,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	return tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}), client.Close, nil
+}
+
+// newHasher builds the secret hasher from the key material.
+func newHasher(keys config.Keys) (*secret.Hasher, error) {
+	peppers := map[string][]byte{keys.PepperID: keys.Pepper}
+	for id, p := range keys.RetiredPeppers {
+		if id == keys.PepperID {
+			return nil, fmt.Errorf("retired pepper id %q is the current pepper id", id)
+		}
+		peppers[id] = p
+	}
+	return secret.NewHasher(keys.PepperID, peppers)
+}
+
+// grantSettings hands the grants the configuration values they read.
+type grantSettings struct{ cfg config.Config }
+
+func (g grantSettings) ClientCredentialsLifetime() time.Duration {
+	return g.cfg.Tokens.ClientCredentialsLifetime
+}
+func (g grantSettings) EskimiDSPGrantName() string        { return g.cfg.Grants.EskimiDSPName }
+func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
+
+// appStore is what the HTTP layer and the grants need from the database.
+type appStore interface {
+	storage.Accounts
+	storage.Users
+	storage.Clients
+	storage.Pinger
+}
+
+// app is the wired server: the public handler and the ops handler.
+type app struct {
+	public http.Handler
+	ops    http.Handler
+}
+
+// deps are the opened backends app is built on.
+type deps struct {
+	cfg       config.Config
+	keys      config.Keys
+	db        appStore
+	tokens    tokenStore
+	passwords *secret.Passwords
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+func newApp(d deps) (*app, error) {
+	hasher, err := newHasher(d.keys)
+	if err != nil {
+		return nil, err
+	}
+	strategy, err := token.NewStrategy(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
+	if err != nil {
+		return nil, err
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	settings := grantSettings{cfg: d.cfg}
+	issuer := oauth.NewIssuer(strategy, d.tokens, d.db, d.logger, d.now)
+	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
+
+	fcfg := &fosite.Config{
+		ClientSecretsHasher:        hasher,
+		SendDebugMessagesToClients: false,
+		TokenURL:                   strings.TrimSuffix(d.cfg.Issuer, "/") + server.PathToken,
+		AccessTokenLifespan:        d.cfg.Tokens.ClientCredentialsLifetime,
+		ScopeStrategy:              fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:   fosite.DefaultAudienceMatchingStrategy,
+		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
+			clientcredentials.New(settings, issuer),
+			eskimidsp.New(settings, d.db, d.passwords, issuer),
+		},
+	}
+	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
+
+	m := metrics.New(version)
+	public := server.New(server.Options{
+		Issuer:       d.cfg.Issuer,
+		GrantTypes:   grantTypes,
+		MaxBodyBytes: d.cfg.HTTP.MaxBodyBytes,
+		Provider:     provider,
+		Strategy:     strategy,
+		Tokens:       d.tokens,
+		Store:        d.db,
+		Logger:       d.logger,
+		Metrics:      m,
+		Now:          d.now,
+	})
+	ops := server.OpsHandler(m.Handler(), []server.Check{
+		{Name: "database", Ping: d.db.Ping},
+		{Name: "tokens", Ping: d.tokens.Ping},
+	}, 2*time.Second)
+	return &app{public: public, ops: ops}, nil
+}
+
+var errShutdown = errors.New("shutdown")

@@ -1,0 +1,251 @@
+// Package config owns Tollgate's runtime configuration: one typed Config read
+// from an optional YAML file and overridden by TOLLGATE_* environment
+// variables, its validation, and the loading of key material (token HMAC
+// secrets and the secret-hash pepper) from environment values or files.
+//
+// It is a leaf package imported only by cmd/. Other packages take their own
+// small Options structs, which cmd fills from a Config.
+//
+// Every setting has a YAML key and an environment name; the environment name
+// is the explicit `env` struct tag of the field, and EnvNames lists them all.
+// Secret values are accepted only from the environment (TOLLGATE_TOKEN_SECRET,
+// TOLLGATE_PEPPER) or from files named in the configuration, never from YAML
+// or command-line flags.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole runtime configuration of a Tollgate process.
+type Config struct {
+	HTTP HTTP `yaml:"http"`
+	Ops  Ops  `yaml:"ops"`
+
+	// Issuer is the public base URL of the server. Empty means derived from
+	// HTTP.Addr by Load.
+	Issuer string `yaml:"issuer" env:"TOLLGATE_ISSUER"`
+	// DataDir holds the embedded SQLite database and, for the embedded
+	// default only, generated key material.
+	DataDir string `yaml:"data_dir" env:"TOLLGATE_DATA_DIR"`
+
+	Database Database   `yaml:"database"`
+	Redis    Redis      `yaml:"redis"`
+	Keys     KeySources `yaml:"keys"`
+	Tokens   Tokens     `yaml:"tokens"`
+	Grants   Grants     `yaml:"grants"`
+	Log      Log        `yaml:"log"`
+}
+
+// HTTP configures the public listener (token, introspection, admin API).
+type HTTP struct {
+	Addr              string        `yaml:"addr" env:"TOLLGATE_HTTP_ADDR"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes" env:"TOLLGATE_HTTP_MAX_BODY_BYTES"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" env:"TOLLGATE_HTTP_READ_HEADER_TIMEOUT"`
+	ReadTimeout       time.Duration `yaml:"read_timeout" env:"TOLLGATE_HTTP_READ_TIMEOUT"`
+	WriteTimeout      time.Duration `yaml:"write_timeout" env:"TOLLGATE_HTTP_WRITE_TIMEOUT"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" env:"TOLLGATE_HTTP_IDLE_TIMEOUT"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" env:"TOLLGATE_HTTP_SHUTDOWN_TIMEOUT"`
+}
+
+// Ops configures the operations listener (metrics and health checks), kept
+// apart from the public listener so it need not be exposed.
+type Ops struct {
+	Addr string `yaml:"addr" env:"TOLLGATE_OPS_ADDR"`
+}
+
+// Database configures the relational store for accounts, users and clients.
+type Database struct {
+	// URL is a postgres:// or postgresql:// DSN, or a SQLite file path.
+	// Empty means <data_dir>/tollgate.db, derived by Load.
+	URL             string        `yaml:"url" env:"TOLLGATE_DATABASE_URL"`
+	MaxOpenConns    int           `yaml:"max_open_conns" env:"TOLLGATE_DATABASE_MAX_OPEN_CONNS"`
+	MaxIdleConns    int           `yaml:"max_idle_conns" env:"TOLLGATE_DATABASE_MAX_IDLE_CONNS"`
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime" env:"TOLLGATE_DATABASE_CONN_MAX_LIFETIME"`
+	QueryTimeout    time.Duration `yaml:"query_timeout" env:"TOLLGATE_DATABASE_QUERY_TIMEOUT"`
+}
+
+// IsPostgres reports whether URL selects PostgreSQL; otherwise URL is a
+// SQLite file path.
+func (d Database) IsPostgres() bool {
+	scheme, ok := splitScheme(d.URL)
+	return ok && (scheme == "postgres" || scheme == "postgresql")
+}
+
+// Redis configures the shared token store and rate counters. An empty URL
+// selects the in-process store and limiter.
+type Redis struct {
+	URL          string        `yaml:"url" env:"TOLLGATE_REDIS_URL"`
+	KeyPrefix    string        `yaml:"key_prefix" env:"TOLLGATE_REDIS_KEY_PREFIX"`
+	DialTimeout  time.Duration `yaml:"dial_timeout" env:"TOLLGATE_REDIS_DIAL_TIMEOUT"`
+	ReadTimeout  time.Duration `yaml:"read_timeout" env:"TOLLGATE_REDIS_READ_TIMEOUT"`
+	WriteTimeout time.Duration `yaml:"write_timeout" env:"TOLLGATE_REDIS_WRITE_TIMEOUT"`
+	// PoolSize 0 keeps the go-redis default.
+	PoolSize int `yaml:"pool_size" env:"TOLLGATE_REDIS_POOL_SIZE"`
+}
+
+// KeySources says where key material comes from. YAML holds only file paths;
+// the secret values themselves are accepted only from the environment.
+// LoadKeys reads them.
+type KeySources struct {
+	// TokenSecret is the current token HMAC secret given as a value.
+	TokenSecret     Secret `yaml:"-" env:"TOLLGATE_TOKEN_SECRET"`
+	TokenSecretFile string `yaml:"token_secret_file" env:"TOLLGATE_TOKEN_SECRET_FILE"`
+	// RotatedTokenSecretFiles hold previous token secrets, still accepted
+	// for verification while tokens minted under them live.
+	RotatedTokenSecretFiles []string `yaml:"rotated_token_secret_files" env:"TOLLGATE_ROTATED_TOKEN_SECRET_FILES"`
+
+	// PepperID is written into every secret hash, so that hashes made under
+	// a retired pepper keep verifying after the pepper rotates.
+	PepperID   string `yaml:"pepper_id" env:"TOLLGATE_PEPPER_ID"`
+	Pepper     Secret `yaml:"-" env:"TOLLGATE_PEPPER"`
+	PepperFile string `yaml:"pepper_file" env:"TOLLGATE_PEPPER_FILE"`
+	// RetiredPepperFiles maps a retired pepper id to the file holding it.
+	RetiredPepperFiles map[string]string `yaml:"retired_pepper_files" env:"TOLLGATE_RETIRED_PEPPER_FILES"`
+}
+
+// Tokens configures access-token lifetimes per grant.
+type Tokens struct {
+	ClientCredentialsLifetime time.Duration `yaml:"client_credentials_lifetime" env:"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"`
+	EskimiDSPLifetime         time.Duration `yaml:"eskimi_dsp_lifetime" env:"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"`
+}
+
+// Grants configures the custom grant types.
+type Grants struct {
+	// EskimiDSPName is the grant_type value of the username/password/client
+	// custom grant.
+	EskimiDSPName string `yaml:"eskimi_dsp_name" env:"TOLLGATE_ESKIMI_DSP_GRANT_NAME"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level" env:"TOLLGATE_LOG_LEVEL"`   // debug, info, warn or error
+	Format string `yaml:"format" env:"TOLLGATE_LOG_FORMAT"` // json or text
+}
+
+// Default returns the configuration of `tollgate serve` without a file or
+// environment: the embedded SQLite database and in-process token store.
+// Issuer and Database.URL are left empty; Load derives them after the
+// environment has been applied, so they follow an overridden address or data
+// directory.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			Addr:              "127.0.0.1:8080",
+			MaxBodyBytes:      64 << 10,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
+		},
+		Ops:     Ops{Addr: "127.0.0.1:9090"},
+		DataDir: "./data",
+		Database: Database{
+			MaxOpenConns:    20,
+			MaxIdleConns:    10,
+			ConnMaxLifetime: 30 * time.Minute,
+			QueryTimeout:    2 * time.Second,
+		},
+		Redis: Redis{
+			KeyPrefix:    "tg:",
+			DialTimeout:  500 * time.Millisecond,
+			ReadTimeout:  500 * time.Millisecond,
+			WriteTimeout: 500 * time.Millisecond,
+		},
+		Keys: KeySources{PepperID: "1"},
+		Tokens: Tokens{
+			ClientCredentialsLifetime: time.Hour,
+			EskimiDSPLifetime:         24 * time.Hour,
+		},
+		Grants: Grants{EskimiDSPName: "eskimi_dsp"},
+		Log:    Log{Level: "info", Format: "json"},
+	}
+}
+
+// Load builds a Config: Default, then the YAML file at path (none when path is
+// ""), then environment overrides read through lookupEnv (none when nil),
+// then derived defaults for Issuer and Database.URL.
+//
+// Unknown YAML keys, environment values that do not parse, and unknown
+// TOLLGATE_* variables are errors. Because a lookup function cannot list
+// names, unknown variables are found among the process environment
+// (os.Environ) and reported only when lookupEnv also sees them, so a test with
+// its own lookup is not disturbed by the developer's shell. Names starting
+// with TOLLGATE_TEST_ are reserved for tests and ignored.
+//
+// Load does not validate; call Validate on the result.
+func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		if err := decodeFile(path, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	if lookupEnv != nil {
+		if err := checkUnknownEnv(os.Environ(), lookupEnv); err != nil {
+			return Config{}, err
+		}
+		if err := applyEnv(&c, lookupEnv); err != nil {
+			return Config{}, err
+		}
+	}
+	c.fillDerived()
+	return c, nil
+}
+
+func decodeFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file keeps the defaults
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: want a single YAML document", path)
+	}
+	return nil
+}
+
+// fillDerived sets the defaults that depend on other settings.
+func (c *Config) fillDerived() {
+	if c.Issuer == "" {
+		c.Issuer = "http://" + issuerHost(c.HTTP.Addr)
+	}
+	if c.Database.URL == "" {
+		c.Database.URL = filepath.Join(c.DataDir, "tollgate.db")
+	}
+}
+
+// issuerHost turns a listen address into a host:port a browser can reach:
+// an unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") becomes
+// localhost.
+func issuerHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" {
+		return net.JoinHostPort("localhost", port)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("localhost", port)
+	}
+	return net.JoinHostPort(host, port)
+}

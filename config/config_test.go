@@ -1,0 +1,830 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tollgate/tollgate/config"
+)
+
+// envMap is a lookupEnv backed by a map, so tests never touch the process
+// environment.
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loaded is Default with the derived defaults Load fills in.
+func loaded() config.Config {
+	c := config.Default()
+	c.Issuer = "http://127.0.0.1:8080"
+	c.Database.URL = filepath.Join("./data", "tollgate.db")
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
+		{"http.max_body_bytes", c.HTTP.MaxBodyBytes, int64(65536)},
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout, 5 * time.Second},
+		{"http.read_timeout", c.HTTP.ReadTimeout, 10 * time.Second},
+		{"http.write_timeout", c.HTTP.WriteTimeout, 10 * time.Second},
+		{"http.idle_timeout", c.HTTP.IdleTimeout, 120 * time.Second},
+		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout, 15 * time.Second},
+		{"ops.addr", c.Ops.Addr, "127.0.0.1:9090"},
+		{"issuer", c.Issuer, ""},
+		{"data_dir", c.DataDir, "./data"},
+		{"database.url", c.Database.URL, ""},
+		{"database.max_open_conns", c.Database.MaxOpenConns, 20},
+		{"database.max_idle_conns", c.Database.MaxIdleConns, 10},
+		{"database.conn_max_lifetime", c.Database.ConnMaxLifetime, 30 * time.Minute},
+		{"database.query_timeout", c.Database.QueryTimeout, 2 * time.Second},
+		{"redis.url", c.Redis.URL, ""},
+		{"redis.key_prefix", c.Redis.KeyPrefix, "tg:"},
+		{"redis.dial_timeout", c.Redis.DialTimeout, 500 * time.Millisecond},
+		{"redis.read_timeout", c.Redis.ReadTimeout, 500 * time.Millisecond},
+		{"redis.write_timeout", c.Redis.WriteTimeout, 500 * time.Millisecond},
+		{"redis.pool_size", c.Redis.PoolSize, 0},
+		{"keys.token_secret", c.Keys.TokenSecret, config.Secret("")},
+		{"keys.token_secret_file", c.Keys.TokenSecretFile, ""},
+		{"keys.rotated_token_secret_files", len(c.Keys.RotatedTokenSecretFiles), 0},
+		{"keys.pepper_id", c.Keys.PepperID, "1"},
+		{"keys.pepper", c.Keys.Pepper, config.Secret("")},
+		{"keys.pepper_file", c.Keys.PepperFile, ""},
+		{"keys.retired_pepper_files", len(c.Keys.RetiredPepperFiles), 0},
+		{"tokens.client_credentials_lifetime", c.Tokens.ClientCredentialsLifetime, time.Hour},
+		{"tokens.eskimi_dsp_lifetime", c.Tokens.EskimiDSPLifetime, 24 * time.Hour},
+		{"grants.eskimi_dsp_name", c.Grants.EskimiDSPName, "eskimi_dsp"},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "json"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("Default() %s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestLoadWithoutFileOrEnv(t *testing.T) {
+	t.Parallel()
+	for _, lookup := range []func(string) (string, bool){nil, envMap(nil)} {
+		got, err := config.Load("", lookup)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if want := loaded(); !reflect.DeepEqual(got, want) {
+			t.Errorf("Load(\"\", empty) = %+v, want %+v", got, want)
+		}
+		if !got.Embedded() {
+			t.Error("Load(\"\", empty).Embedded() = false, want true")
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("Load(\"\", empty).Validate() = %v, want nil", err)
+		}
+	}
+}
+
+// everyFieldSet changes every YAML-settable field away from its default.
+func everyFieldSet() config.Config {
+	return config.Config{
+		HTTP: config.HTTP{
+			Addr:              "0.0.0.0:8443",
+			MaxBodyBytes:      2048,
+			ReadHeaderTimeout: 1 * time.Second,
+			ReadTimeout:       2 * time.Second,
+			WriteTimeout:      3 * time.Second,
+			IdleTimeout:       4 * time.Second,
+			ShutdownTimeout:   5 * time.Second,
+		},
+		Ops:     config.Ops{Addr: "0.0.0.0:9443"},
+		Issuer:  "https://auth.example.com",
+		DataDir: "/var/lib/tollgate",
+		Database: config.Database{
+			URL:             "postgres://tollgate@db.internal:5432/tollgate?sslmode=verify-full",
+			MaxOpenConns:    50,
+			MaxIdleConns:    25,
+			ConnMaxLifetime: time.Hour,
+			QueryTimeout:    3 * time.Second,
+		},
+		Redis: config.Redis{
+			URL:          "rediss://cache.internal:6380/2",
+			KeyPrefix:    "auth:",
+			DialTimeout:  time.Second,
+			ReadTimeout:  200 * time.Millisecond,
+			WriteTimeout: 300 * time.Millisecond,
+			PoolSize:     64,
+		},
+		Keys: config.KeySources{
+			TokenSecretFile:         "/run/secrets/token",
+			RotatedTokenSecretFiles: []string{"/run/secrets/token.1", "/run/secrets/token.0"},
+			PepperID:                "p2",
+			PepperFile:              "/run/secrets/pepper2",
+			RetiredPepperFiles:      map[string]string{"1": "/run/secrets/pepper1"},
+		},
+		Tokens: config.Tokens{
+			ClientCredentialsLifetime: 30 * time.Minute,
+			EskimiDSPLifetime:         12 * time.Hour,
+		},
+		Grants: config.Grants{EskimiDSPName: "acme_dsp"},
+		Log:    config.Log{Level: "debug", Format: "text"},
+	}
+}
+
+func TestLoadYAMLRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := everyFieldSet()
+	data, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Load(writeFile(t, "tollgate.yaml", string(data)), envMap(nil))
+	if err != nil {
+		t.Fatalf("Load: %v\nfile:\n%s", err, data)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(round trip) = %+v, want %+v\nfile:\n%s", got, want, data)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+func TestLoadYAMLFile(t *testing.T) {
+	t.Parallel()
+	file := `
+http:
+  addr: 127.0.0.1:8081
+  read_timeout: 1m30s
+database:
+  url: /tmp/tg.db
+redis:
+  pool_size: 7
+keys:
+  rotated_token_secret_files: [/a, /b]
+  retired_pepper_files:
+    "1": /p1
+tokens:
+  eskimi_dsp_lifetime: 2h
+`
+	got, err := config.Load(writeFile(t, "c.yaml", file), envMap(nil))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := loaded()
+	want.HTTP.Addr = "127.0.0.1:8081"
+	want.Issuer = "http://127.0.0.1:8081"
+	want.HTTP.ReadTimeout = 90 * time.Second
+	want.Database.URL = "/tmp/tg.db"
+	want.Redis.PoolSize = 7
+	want.Keys.RotatedTokenSecretFiles = []string{"/a", "/b"}
+	want.Keys.RetiredPepperFiles = map[string]string{"1": "/p1"}
+	want.Tokens.EskimiDSPLifetime = 2 * time.Hour
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadEmptyYAMLFile(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(writeFile(t, "empty.yaml", "# nothing set\n"), envMap(nil))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := loaded(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(empty file) = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadYAMLErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		file  string
+		wants []string // substrings of the error
+	}{
+		{"unknown top-level key", "http:\n  addr: 127.0.0.1:1\nissuerr: x\n", []string{"issuerr", "line 3"}},
+		{"unknown nested key", "redis:\n  url: redis://r\n  poolsize: 3\n", []string{"poolsize", "line 3"}},
+		{"secret value in yaml", "keys:\n  token_secret: abc\n", []string{"token_secret", "line 2"}},
+		{"pepper value in yaml", "keys:\n  pepper: abc\n", []string{"pepper", "line 2"}},
+		{"string for int", "http:\n  max_body_bytes: lots\n", []string{"line 2"}},
+		{"bare number for duration", "http:\n  read_timeout: 10\n", []string{"line 2"}},
+		{"bad duration", "http:\n  read_timeout: soon\n", []string{"line 2"}},
+		{"two documents", "issuer: http://a\n---\nissuer: http://b\n", []string{"single YAML document"}},
+		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(writeFile(t, "c.yaml", tt.file), envMap(nil))
+			if err == nil {
+				t.Fatal("Load: got nil error, want one")
+			}
+			for _, want := range tt.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Load error = %q, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(filepath.Join(t.TempDir(), "absent.yaml"), envMap(nil))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(absent file) error = %v, want one wrapping fs.ErrNotExist", err)
+	}
+}
+
+func TestLoadEnvOverrides(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		got  func(config.Config) any
+		want any
+	}{
+		{"string", map[string]string{"TOLLGATE_LOG_LEVEL": "debug"}, func(c config.Config) any { return c.Log.Level }, "debug"},
+		{"empty string", map[string]string{"TOLLGATE_REDIS_KEY_PREFIX": ""}, func(c config.Config) any { return c.Redis.KeyPrefix }, ""},
+		{"int", map[string]string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS": "77"}, func(c config.Config) any { return c.Database.MaxOpenConns }, 77},
+		{"int with spaces", map[string]string{"TOLLGATE_REDIS_POOL_SIZE": " 5 "}, func(c config.Config) any { return c.Redis.PoolSize }, 5},
+		{"int64", map[string]string{"TOLLGATE_HTTP_MAX_BODY_BYTES": "1048576"}, func(c config.Config) any { return c.HTTP.MaxBodyBytes }, int64(1 << 20)},
+		{"duration", map[string]string{"TOLLGATE_REDIS_DIAL_TIMEOUT": "250ms"}, func(c config.Config) any { return c.Redis.DialTimeout }, 250 * time.Millisecond},
+		{"long duration", map[string]string{"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME": "8760h"}, func(c config.Config) any { return c.Tokens.EskimiDSPLifetime }, 8760 * time.Hour},
+		{"list", map[string]string{"TOLLGATE_ROTATED_TOKEN_SECRET_FILES": "/a, /b,,/c"}, func(c config.Config) any { return c.Keys.RotatedTokenSecretFiles }, []string{"/a", "/b", "/c"}},
+		{"empty list", map[string]string{"TOLLGATE_ROTATED_TOKEN_SECRET_FILES": ""}, func(c config.Config) any { return c.Keys.RotatedTokenSecretFiles }, []string(nil)},
+		{"map", map[string]string{"TOLLGATE_RETIRED_PEPPER_FILES": "1=/p1, a2=/p/a2"}, func(c config.Config) any { return c.Keys.RetiredPepperFiles }, map[string]string{"1": "/p1", "a2": "/p/a2"}},
+		{"secret", map[string]string{"TOLLGATE_PEPPER": "pepper value"}, func(c config.Config) any { return c.Keys.Pepper }, config.Secret("pepper value")},
+		{"issuer", map[string]string{"TOLLGATE_ISSUER": "https://id.example"}, func(c config.Config) any { return c.Issuer }, "https://id.example"},
+		{"grant name", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "dsp"}, func(c config.Config) any { return c.Grants.EskimiDSPName }, "dsp"},
+		{"test variable ignored", map[string]string{"TOLLGATE_TEST_ANYTHING": "x"}, func(c config.Config) any { return c.HTTP.Addr }, "127.0.0.1:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load("", envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := tt.got(c); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadEnvOverridesYAML(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "c.yaml", "log:\n  level: warn\n  format: text\n")
+	c, err := config.Load(path, envMap(map[string]string{"TOLLGATE_LOG_LEVEL": "error"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := c.Log.Level, "error"; got != want {
+		t.Errorf("log.level = %q, want %q (env over YAML)", got, want)
+	}
+	if got, want := c.Log.Format, "text"; got != want {
+		t.Errorf("log.format = %q, want %q (YAML kept)", got, want)
+	}
+}
+
+func TestLoadBadEnv(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		env   map[string]string
+		wants []string
+	}{
+		{"duration", map[string]string{"TOLLGATE_HTTP_READ_TIMEOUT": "10"}, []string{"TOLLGATE_HTTP_READ_TIMEOUT", "duration"}},
+		{"empty duration", map[string]string{"TOLLGATE_HTTP_IDLE_TIMEOUT": ""}, []string{"TOLLGATE_HTTP_IDLE_TIMEOUT"}},
+		{"int", map[string]string{"TOLLGATE_DATABASE_MAX_IDLE_CONNS": "ten"}, []string{"TOLLGATE_DATABASE_MAX_IDLE_CONNS", "integer"}},
+		{"float for int", map[string]string{"TOLLGATE_REDIS_POOL_SIZE": "1.5"}, []string{"TOLLGATE_REDIS_POOL_SIZE"}},
+		{"int overflow", map[string]string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS": "99999999999999999999"}, []string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS"}},
+		{"map without =", map[string]string{"TOLLGATE_RETIRED_PEPPER_FILES": "1:/p"}, []string{"TOLLGATE_RETIRED_PEPPER_FILES", "id=path"}},
+		{"map duplicate id", map[string]string{"TOLLGATE_RETIRED_PEPPER_FILES": "1=/a,1=/b"}, []string{"TOLLGATE_RETIRED_PEPPER_FILES", "duplicate"}},
+		{"every bad variable reported", map[string]string{
+			"TOLLGATE_HTTP_WRITE_TIMEOUT":  "x",
+			"TOLLGATE_HTTP_MAX_BODY_BYTES": "y",
+		}, []string{"TOLLGATE_HTTP_WRITE_TIMEOUT", "TOLLGATE_HTTP_MAX_BODY_BYTES"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load("", envMap(tt.env))
+			if err == nil {
+				t.Fatal("Load: got nil error, want one")
+			}
+			for _, want := range tt.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Load error = %q, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadUnknownEnv uses the process environment, the only place names can
+// be listed, so it cannot run in parallel.
+func TestLoadUnknownEnv(t *testing.T) {
+	t.Setenv("TOLLGATE_HTPP_ADDR", "typo-value-1234")
+	t.Setenv("TOLLGATE_LOGLEVEL", "debug")
+	t.Setenv("TOLLGATE_TEST_SOMETHING", "ignored")
+
+	_, err := config.Load("", os.LookupEnv)
+	if err == nil {
+		t.Fatal("Load: got nil error, want unknown variable error")
+	}
+	for _, want := range []string{"TOLLGATE_HTPP_ADDR", "TOLLGATE_LOGLEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Load error = %q, want it to contain %q", err, want)
+		}
+	}
+	for _, notWant := range []string{"TOLLGATE_TEST_SOMETHING", "typo-value-1234"} {
+		if strings.Contains(err.Error(), notWant) {
+			t.Errorf("Load error = %q, want it not to contain %q", err, notWant)
+		}
+	}
+
+	// A lookup that does not see the stray variables is not disturbed by them.
+	if _, err := config.Load("", envMap(nil)); err != nil {
+		t.Errorf("Load with isolated lookup: %v, want nil", err)
+	}
+}
+
+func TestLoadDerived(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		file       string
+		env        map[string]string
+		wantIssuer string
+		wantDB     string
+	}{
+		{"defaults", "", nil, "http://127.0.0.1:8080", filepath.Join("data", "tollgate.db")},
+		{"issuer follows env addr", "", map[string]string{"TOLLGATE_HTTP_ADDR": "127.0.0.1:9999"}, "http://127.0.0.1:9999", "data/tollgate.db"},
+		{"issuer follows yaml addr", "http:\n  addr: 10.1.2.3:81\n", nil, "http://10.1.2.3:81", "data/tollgate.db"},
+		{"env addr beats yaml addr", "http:\n  addr: 10.1.2.3:81\n", map[string]string{"TOLLGATE_HTTP_ADDR": "127.0.0.1:82"}, "http://127.0.0.1:82", "data/tollgate.db"},
+		{"unspecified IPv4 becomes localhost", "", map[string]string{"TOLLGATE_HTTP_ADDR": "0.0.0.0:8080"}, "http://localhost:8080", "data/tollgate.db"},
+		{"empty host becomes localhost", "", map[string]string{"TOLLGATE_HTTP_ADDR": ":7000"}, "http://localhost:7000", "data/tollgate.db"},
+		{"unspecified IPv6 becomes localhost", "", map[string]string{"TOLLGATE_HTTP_ADDR": "[::]:7000"}, "http://localhost:7000", "data/tollgate.db"},
+		{"IPv6 loopback", "", map[string]string{"TOLLGATE_HTTP_ADDR": "[::1]:7000"}, "http://[::1]:7000", "data/tollgate.db"},
+		{"explicit issuer kept", "", map[string]string{"TOLLGATE_ISSUER": "https://a.example", "TOLLGATE_HTTP_ADDR": "127.0.0.1:1"}, "https://a.example", "data/tollgate.db"},
+		{"database follows data dir", "", map[string]string{"TOLLGATE_DATA_DIR": "/srv/tg"}, "http://127.0.0.1:8080", "/srv/tg/tollgate.db"},
+		{"database follows yaml data dir", "data_dir: /opt/tg\n", nil, "http://127.0.0.1:8080", "/opt/tg/tollgate.db"},
+		{"explicit database kept", "", map[string]string{"TOLLGATE_DATA_DIR": "/srv/tg", "TOLLGATE_DATABASE_URL": "postgres://db/tg"}, "http://127.0.0.1:8080", "postgres://db/tg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, "c.yaml", tt.file)
+			}
+			c, err := config.Load(path, envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Issuer != tt.wantIssuer {
+				t.Errorf("issuer = %q, want %q", c.Issuer, tt.wantIssuer)
+			}
+			if c.Database.URL != filepath.FromSlash(tt.wantDB) {
+				t.Errorf("database.url = %q, want %q", c.Database.URL, tt.wantDB)
+			}
+		})
+	}
+}
+
+func TestEmbedded(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dbURL, redisURL string
+		want            bool
+	}{
+		{"data/tollgate.db", "", true},
+		{"/var/lib/tg.db", "", true},
+		{"file:tg.db?cache=shared", "", true},
+		{"postgres://db/tg", "", false},
+		{"PostgreSQL://db/tg", "", false},
+		{"data/tollgate.db", "redis://r:6379/0", false},
+		{"postgres://db/tg", "redis://r:6379/0", false},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.Database.URL, c.Redis.URL = tt.dbURL, tt.redisURL
+		if got := c.Embedded(); got != tt.want {
+			t.Errorf("Embedded() with database %q, redis %q = %v, want %v", tt.dbURL, tt.redisURL, got, tt.want)
+		}
+	}
+}
+
+// production is a valid non-embedded configuration.
+func production() config.Config {
+	c := loaded()
+	c.Database.URL = "postgres://tollgate:pw@db:5432/tollgate"
+	c.Redis.URL = "redis://redis:6379/0"
+	c.Keys.TokenSecret = config.Secret(strings.Repeat("t", 32))
+	c.Keys.Pepper = config.Secret(strings.Repeat("p", 32))
+	return c
+}
+
+func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		modify func(*config.Config)
+	}{
+		{"embedded default", func(c *config.Config) { *c = loaded() }},
+		{"production", func(*config.Config) {}},
+		{"production with key files", func(c *config.Config) {
+			c.Keys.TokenSecret, c.Keys.Pepper = "", ""
+			c.Keys.TokenSecretFile, c.Keys.PepperFile = "/run/secrets/t", "/run/secrets/p"
+			c.Keys.RotatedTokenSecretFiles = []string{"/run/secrets/t0"}
+			c.Keys.PepperID = "2"
+			c.Keys.RetiredPepperFiles = map[string]string{"1": "/run/secrets/p1"}
+		}},
+		{"https issuer with path", func(c *config.Config) { c.Issuer = "https://example.com/oauth" }},
+		{"http issuer on a public host", func(c *config.Config) { c.Issuer = "http://auth.example.com:8080" }},
+		{"postgresql scheme", func(c *config.Config) { c.Database.URL = "postgresql://db/tg?sslmode=require" }},
+		{"rediss", func(c *config.Config) { c.Redis.URL = "rediss://:pw@redis:6380/1" }},
+		{"unix redis", func(c *config.Config) { c.Redis.URL = "unix:///run/redis.sock" }},
+		{"port zero listeners", func(c *config.Config) { c.HTTP.Addr, c.Ops.Addr = "127.0.0.1:0", "127.0.0.1:0" }},
+		{"all-interface listeners", func(c *config.Config) { c.HTTP.Addr, c.Ops.Addr = ":8080", ":9090" }},
+		{"body cap bounds", func(c *config.Config) { c.HTTP.MaxBodyBytes = 1024 }},
+		{"body cap upper bound", func(c *config.Config) { c.HTTP.MaxBodyBytes = 10 << 20 }},
+		{"unlimited connection lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = 0 }},
+		{"grant name with dot and dash", func(c *config.Config) { c.Grants.EskimiDSPName = "acme.dsp-v2" }},
+		{"pepper id of 8", func(c *config.Config) { c.Keys.PepperID = "2025a01b" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := production()
+			tt.modify(&c)
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		modify func(*config.Config)
+		want   string // substring of the error
+	}{
+		{"addr without port", func(c *config.Config) { c.HTTP.Addr = "localhost" }, "TOLLGATE_HTTP_ADDR"},
+		{"named port", func(c *config.Config) { c.Ops.Addr = "127.0.0.1:http" }, "TOLLGATE_OPS_ADDR"},
+		{"port out of range", func(c *config.Config) { c.HTTP.Addr = "127.0.0.1:70000" }, "TOLLGATE_HTTP_ADDR"},
+		{"same listener", func(c *config.Config) { c.Ops.Addr = c.HTTP.Addr }, "must differ"},
+		{"same port on all interfaces", func(c *config.Config) { c.HTTP.Addr, c.Ops.Addr = "127.0.0.1:8080", ":8080" }, "must differ"},
+		{"issuer empty", func(c *config.Config) { c.Issuer = "" }, "issuer"},
+		{"issuer relative", func(c *config.Config) { c.Issuer = "/oauth" }, "TOLLGATE_ISSUER"},
+		{"issuer scheme", func(c *config.Config) { c.Issuer = "ftp://example.com" }, "http or https"},
+		{"issuer query", func(c *config.Config) { c.Issuer = "https://example.com?a=b" }, "query"},
+		{"issuer empty query", func(c *config.Config) { c.Issuer = "https://example.com?" }, "query"},
+		{"issuer fragment", func(c *config.Config) { c.Issuer = "https://example.com#x" }, "fragment"},
+		{"issuer trailing slash", func(c *config.Config) { c.Issuer = "https://example.com/" }, "slash"},
+		{"issuer user info", func(c *config.Config) { c.Issuer = "https://u@example.com" }, "user info"},
+		{"body cap too small", func(c *config.Config) { c.HTTP.MaxBodyBytes = 1023 }, "TOLLGATE_HTTP_MAX_BODY_BYTES"},
+		{"body cap too large", func(c *config.Config) { c.HTTP.MaxBodyBytes = 10<<20 + 1 }, "TOLLGATE_HTTP_MAX_BODY_BYTES"},
+		{"zero read header timeout", func(c *config.Config) { c.HTTP.ReadHeaderTimeout = 0 }, "TOLLGATE_HTTP_READ_HEADER_TIMEOUT"},
+		{"negative read timeout", func(c *config.Config) { c.HTTP.ReadTimeout = -time.Second }, "TOLLGATE_HTTP_READ_TIMEOUT"},
+		{"zero write timeout", func(c *config.Config) { c.HTTP.WriteTimeout = 0 }, "TOLLGATE_HTTP_WRITE_TIMEOUT"},
+		{"zero idle timeout", func(c *config.Config) { c.HTTP.IdleTimeout = 0 }, "TOLLGATE_HTTP_IDLE_TIMEOUT"},
+		{"zero shutdown timeout", func(c *config.Config) { c.HTTP.ShutdownTimeout = 0 }, "TOLLGATE_HTTP_SHUTDOWN_TIMEOUT"},
+		{"empty data dir", func(c *config.Config) { c.DataDir = "" }, "TOLLGATE_DATA_DIR"},
+		{"empty database url", func(c *config.Config) { c.Database.URL = "" }, "TOLLGATE_DATABASE_URL"},
+		{"mysql database", func(c *config.Config) { c.Database.URL = "mysql://u:pw@db/tg" }, `unsupported scheme "mysql"`},
+		{"negative open conns", func(c *config.Config) { c.Database.MaxOpenConns = -1 }, "TOLLGATE_DATABASE_MAX_OPEN_CONNS"},
+		{"negative idle conns", func(c *config.Config) { c.Database.MaxIdleConns = -1 }, "TOLLGATE_DATABASE_MAX_IDLE_CONNS"},
+		{"negative conn lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = -1 }, "TOLLGATE_DATABASE_CONN_MAX_LIFETIME"},
+		{"zero query timeout", func(c *config.Config) { c.Database.QueryTimeout = 0 }, "TOLLGATE_DATABASE_QUERY_TIMEOUT"},
+		{"http redis", func(c *config.Config) { c.Redis.URL = "http://redis:6379" }, "TOLLGATE_REDIS_URL"},
+		{"host-port redis", func(c *config.Config) { c.Redis.URL = "redis:6379" }, "TOLLGATE_REDIS_URL"},
+		{"unix redis without path", func(c *config.Config) { c.Redis.URL = "unix://" }, "socket path"},
+		{"zero redis dial timeout", func(c *config.Config) { c.Redis.DialTimeout = 0 }, "TOLLGATE_REDIS_DIAL_TIMEOUT"},
+		{"zero redis read timeout", func(c *config.Config) { c.Redis.ReadTimeout = 0 }, "TOLLGATE_REDIS_READ_TIMEOUT"},
+		{"zero redis write timeout", func(c *config.Config) { c.Redis.WriteTimeout = 0 }, "TOLLGATE_REDIS_WRITE_TIMEOUT"},
+		{"negative pool size", func(c *config.Config) { c.Redis.PoolSize = -1 }, "TOLLGATE_REDIS_POOL_SIZE"},
+		{"zero cc lifetime", func(c *config.Config) { c.Tokens.ClientCredentialsLifetime = 0 }, "TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"},
+		{"zero dsp lifetime", func(c *config.Config) { c.Tokens.EskimiDSPLifetime = 0 }, "TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"},
+		{"standard grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "client_credentials" }, "standard grant type"},
+		{"password grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "password" }, "standard grant type"},
+		{"grant name with space", func(c *config.Config) { c.Grants.EskimiDSPName = "eskimi dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
+		{"grant name empty", func(c *config.Config) { c.Grants.EskimiDSPName = "" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
+		{"urn grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "urn:x:dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
+		{"log level", func(c *config.Config) { c.Log.Level = "trace" }, "TOLLGATE_LOG_LEVEL"},
+		{"log level case", func(c *config.Config) { c.Log.Level = "INFO" }, "TOLLGATE_LOG_LEVEL"},
+		{"log format", func(c *config.Config) { c.Log.Format = "logfmt" }, "TOLLGATE_LOG_FORMAT"},
+		{"pepper id upper case", func(c *config.Config) { c.Keys.PepperID = "A" }, "TOLLGATE_PEPPER_ID"},
+		{"pepper id too long", func(c *config.Config) { c.Keys.PepperID = "123456789" }, "TOLLGATE_PEPPER_ID"},
+		{"pepper id empty", func(c *config.Config) { c.Keys.PepperID = "" }, "TOLLGATE_PEPPER_ID"},
+		{"retired pepper id is current", func(c *config.Config) { c.Keys.RetiredPepperFiles = map[string]string{"1": "/p"} }, "new id"},
+		{"retired pepper id invalid", func(c *config.Config) { c.Keys.RetiredPepperFiles = map[string]string{"Old": "/p"} }, "TOLLGATE_RETIRED_PEPPER_FILES"},
+		{"retired pepper empty path", func(c *config.Config) { c.Keys.RetiredPepperFiles = map[string]string{"0": " "} }, "empty path"},
+		{"rotated token secret empty path", func(c *config.Config) { c.Keys.RotatedTokenSecretFiles = []string{""} }, "empty path"},
+		{"token secret twice", func(c *config.Config) { c.Keys.TokenSecretFile = "/t" }, "not both"},
+		{"pepper twice", func(c *config.Config) { c.Keys.PepperFile = "/p" }, "not both"},
+		{"short token secret", func(c *config.Config) { c.Keys.TokenSecret = "short-token-secret" }, "TOLLGATE_TOKEN_SECRET: too short"},
+		{"short pepper", func(c *config.Config) { c.Keys.Pepper = "short-pepper" }, "TOLLGATE_PEPPER: too short"},
+		{"production without token secret", func(c *config.Config) { c.Keys.TokenSecret = "" }, "token secret: required"},
+		{"production without pepper", func(c *config.Config) { c.Keys.Pepper = "" }, "pepper: required"},
+		{"redis only needs keys", func(c *config.Config) {
+			c.Database.URL = "data/tollgate.db"
+			c.Keys.TokenSecret = ""
+		}, "token secret: required"},
+		{"rotated without current", func(c *config.Config) {
+			*c = loaded()
+			c.Keys.RotatedTokenSecretFiles = []string{"/t0"}
+		}, "current token secret"},
+		{"retired without current", func(c *config.Config) {
+			*c = loaded()
+			c.Keys.RetiredPepperFiles = map[string]string{"0": "/p0"}
+		}, "current pepper"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := production()
+			tt.modify(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	c := production()
+	c.HTTP.Addr = "nope"
+	c.Issuer = "https://example.com/?q=1"
+	c.HTTP.MaxBodyBytes = 1
+	c.Database.URL = "mysql://db"
+	c.Redis.URL = "memcache://m"
+	c.Tokens.ClientCredentialsLifetime = 0
+	c.Log.Level = "loud"
+	c.Log.Format = "xml"
+	c.Keys.TokenSecret = ""
+	c.Keys.Pepper = ""
+	c.Grants.EskimiDSPName = "refresh_token"
+
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want errors")
+	}
+	for _, want := range []string{
+		"http.addr (TOLLGATE_HTTP_ADDR)",
+		"issuer (TOLLGATE_ISSUER)",
+		"http.max_body_bytes (TOLLGATE_HTTP_MAX_BODY_BYTES)",
+		"database.url (TOLLGATE_DATABASE_URL)",
+		"redis.url (TOLLGATE_REDIS_URL)",
+		"tokens.client_credentials_lifetime (TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME)",
+		"log.level (TOLLGATE_LOG_LEVEL)",
+		"log.format (TOLLGATE_LOG_FORMAT)",
+		"token secret: required",
+		"pepper: required",
+		"grants.eskimi_dsp_name (TOLLGATE_ESKIMI_DSP_GRANT_NAME)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q\nwant it to contain %q", err, want)
+		}
+	}
+	if got, want := strings.Count(err.Error(), "\n")+1, 11; got != want {
+		t.Errorf("Validate() reported %d problems, want %d:\n%s", got, want, err)
+	}
+}
+
+func TestValidateNeverQuotesSecrets(t *testing.T) {
+	t.Parallel()
+	c := production()
+	c.Database.URL = "mysql://admin:db-password-1@db/tg"
+	c.Redis.URL = "http://:redis-password-2@redis"
+	c.Issuer = "https://u:issuer-password-3@example.com/?x"
+	c.Keys.TokenSecret = "token-secret-4"
+	c.Keys.Pepper = "pepper-5"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want errors")
+	}
+	for _, secret := range []string{"db-password-1", "redis-password-2", "issuer-password-3", "token-secret-4", "pepper-5"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("Validate() = %q, reveals %q", err, secret)
+		}
+	}
+}
+
+// wantEnvNames is the table of docs/configuration.md; a setting added without
+// updating it fails TestEnvNames.
+var wantEnvNames = []string{
+	"TOLLGATE_HTTP_ADDR",
+	"TOLLGATE_HTTP_MAX_BODY_BYTES",
+	"TOLLGATE_HTTP_READ_HEADER_TIMEOUT",
+	"TOLLGATE_HTTP_READ_TIMEOUT",
+	"TOLLGATE_HTTP_WRITE_TIMEOUT",
+	"TOLLGATE_HTTP_IDLE_TIMEOUT",
+	"TOLLGATE_HTTP_SHUTDOWN_TIMEOUT",
+	"TOLLGATE_OPS_ADDR",
+	"TOLLGATE_ISSUER",
+	"TOLLGATE_DATA_DIR",
+	"TOLLGATE_DATABASE_URL",
+	"TOLLGATE_DATABASE_MAX_OPEN_CONNS",
+	"TOLLGATE_DATABASE_MAX_IDLE_CONNS",
+	"TOLLGATE_DATABASE_CONN_MAX_LIFETIME",
+	"TOLLGATE_DATABASE_QUERY_TIMEOUT",
+	"TOLLGATE_REDIS_URL",
+	"TOLLGATE_REDIS_KEY_PREFIX",
+	"TOLLGATE_REDIS_DIAL_TIMEOUT",
+	"TOLLGATE_REDIS_READ_TIMEOUT",
+	"TOLLGATE_REDIS_WRITE_TIMEOUT",
+	"TOLLGATE_REDIS_POOL_SIZE",
+	"TOLLGATE_TOKEN_SECRET",
+	"TOLLGATE_TOKEN_SECRET_FILE",
+	"TOLLGATE_ROTATED_TOKEN_SECRET_FILES",
+	"TOLLGATE_PEPPER_ID",
+	"TOLLGATE_PEPPER",
+	"TOLLGATE_PEPPER_FILE",
+	"TOLLGATE_RETIRED_PEPPER_FILES",
+	"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME",
+	"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME",
+	"TOLLGATE_ESKIMI_DSP_GRANT_NAME",
+	"TOLLGATE_LOG_LEVEL",
+	"TOLLGATE_LOG_FORMAT",
+}
+
+func TestEnvNames(t *testing.T) {
+	t.Parallel()
+	got := config.EnvNames()
+
+	seen := make(map[string]bool)
+	for _, name := range got {
+		if seen[name] {
+			t.Errorf("EnvNames() lists %s twice", name)
+		}
+		seen[name] = true
+		if !strings.HasPrefix(name, "TOLLGATE_") || strings.HasPrefix(name, "TOLLGATE_TEST_") {
+			t.Errorf("EnvNames() lists %s, want a TOLLGATE_ name outside TOLLGATE_TEST_", name)
+		}
+	}
+	if !reflect.DeepEqual(sorted(got), sorted(wantEnvNames)) {
+		t.Errorf("EnvNames() = %v\nwant %v", sorted(got), sorted(wantEnvNames))
+	}
+
+	// Every leaf field carries an env tag, and EnvNames lists exactly those.
+	var tags []string
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for f := range typ.Fields() {
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			tag, ok := f.Tag.Lookup("env")
+			if !ok || tag == "" {
+				t.Errorf("%s.%s has no env tag", typ.Name(), f.Name)
+				continue
+			}
+			tags = append(tags, tag)
+		}
+	}
+	walk(reflect.TypeFor[config.Config]())
+	if !slices.Equal(got, tags) {
+		t.Errorf("EnvNames() = %v\nwant the env tags in order %v", got, tags)
+	}
+}
+
+// TestEnvNamesDocumented keeps docs/configuration.md in step with the code.
+func TestEnvNamesDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range config.EnvNames() {
+		if !bytes.Contains(doc, []byte("`"+name+"`")) {
+			t.Errorf("docs/configuration.md does not mention `%s`", name)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const token, pepper = "token-secret-value-0123456789abcdef", "pepper-value-0123456789abcdef0123"
+	c, err := config.Load("", envMap(map[string]string{"TOLLGATE_TOKEN_SECRET": token, "TOLLGATE_PEPPER": pepper}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(c.Keys.TokenSecret); got != token {
+		t.Fatalf("string(TokenSecret) = %q, want the value", got)
+	}
+	keys, err := c.LoadKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c, "secret", c.Keys.TokenSecret, "keys", keys)
+	asJSON, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asYAML, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"%v":          fmt.Sprintf("%v", c),
+		"%+v":         fmt.Sprintf("%+v", c),
+		"%#v":         fmt.Sprintf("%#v", c),
+		"%s secret":   fmt.Sprintf("%s", c.Keys.TokenSecret),
+		"%q secret":   fmt.Sprintf("%q", c.Keys.Pepper),
+		"%x secret":   fmt.Sprintf("%x", c.Keys.Pepper),
+		"%v keys":     fmt.Sprintf("%v", keys),
+		"%+v keys":    fmt.Sprintf("%+v", keys),
+		"%#v keys":    fmt.Sprintf("%#v", keys),
+		"slog":        logged.String(),
+		"json":        string(asJSON),
+		"yaml":        string(asYAML),
+		"%v *Config":  fmt.Sprintf("%v", &c),
+		"%+v *Config": fmt.Sprintf("%+v", &c),
+	}
+	for name, out := range outputs {
+		for _, secret := range []string{token, pepper, fmt.Sprintf("%x", token), fmt.Sprintf("%x", pepper)} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s output reveals a secret: %s", name, out)
+			}
+		}
+	}
+	if got := fmt.Sprint(c.Keys.TokenSecret); got != "[redacted]" {
+		t.Errorf("fmt.Sprint(set secret) = %q, want [redacted]", got)
+	}
+	if got := fmt.Sprint(config.Secret("")); got != "" {
+		t.Errorf("fmt.Sprint(unset secret) = %q, want empty", got)
+	}
+}
+
+// TestDocsExample loads the example file of docs/configuration.md.
+func TestDocsExample(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	if !ok {
+		t.Fatal("docs/configuration.md has no ```yaml example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	c, err := config.Load(writeFile(t, "example.yaml", example), envMap(nil))
+	if err != nil {
+		t.Fatalf("Load(example): %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("example Validate() = %v, want nil", err)
+	}
+	if c.Embedded() {
+		t.Error("example Embedded() = true, want the production shape")
+	}
+}

@@ -1,0 +1,313 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of http.max_body_bytes.
+const (
+	MinBodyBytes = 1 << 10
+	MaxBodyBytes = 10 << 20
+)
+
+// Embedded reports whether c runs on the one-command default: a SQLite
+// database and no Redis, so state lives in this one process and its data
+// directory.
+func (c Config) Embedded() bool {
+	return !c.Database.IsPostgres() && c.Redis.URL == ""
+}
+
+// problems collects validation failures, each labelled with the setting.
+type problems []error
+
+func (p *problems) addf(setting, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", setting, fmt.Sprintf(format, args...)))
+}
+
+// at labels a setting by its YAML key and environment variable.
+func at(yamlPath string) string { return envLabel(yamlPath) }
+
+// Validate checks c and reports every problem found, joined into one error
+// (nil when there is none). Call it on the result of Load. It does not read
+// key files; LoadKeys does.
+func (c Config) Validate() error {
+	var p problems
+	c.validateHTTP(&p)
+	c.validateStores(&p)
+	c.validateKeys(&p)
+	c.validateProtocol(&p)
+	return errors.Join(p...)
+}
+
+func (c Config) validateHTTP(p *problems) {
+	httpPort, httpErr := checkAddr(c.HTTP.Addr)
+	if httpErr != nil {
+		p.addf(at("http.addr"), "%v", httpErr)
+	}
+	opsPort, opsErr := checkAddr(c.Ops.Addr)
+	if opsErr != nil {
+		p.addf(at("ops.addr"), "%v", opsErr)
+	}
+	if httpErr == nil && opsErr == nil && httpPort != 0 && opsPort == httpPort && sameHost(c.HTTP.Addr, c.Ops.Addr) {
+		p.addf(at("ops.addr"), "must differ from http.addr %q", c.HTTP.Addr)
+	}
+	if b := c.HTTP.MaxBodyBytes; b < MinBodyBytes || b > MaxBodyBytes {
+		p.addf(at("http.max_body_bytes"), "must be between %d (1 KiB) and %d (10 MiB), got %d", MinBodyBytes, MaxBodyBytes, b)
+	}
+	positive(p, "http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	positive(p, "http.read_timeout", c.HTTP.ReadTimeout)
+	positive(p, "http.write_timeout", c.HTTP.WriteTimeout)
+	positive(p, "http.idle_timeout", c.HTTP.IdleTimeout)
+	positive(p, "http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if err := checkIssuer(c.Issuer); err != nil {
+		p.addf(at("issuer"), "%v", err)
+	}
+	if c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error" {
+		p.addf(at("log.level"), "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		p.addf(at("log.format"), "must be json or text, got %q", c.Log.Format)
+	}
+}
+
+func (c Config) validateStores(p *problems) {
+	if c.DataDir == "" {
+		p.addf(at("data_dir"), "must not be empty")
+	}
+	// URLs may carry passwords: messages never quote them.
+	if err := checkDatabaseURL(c.Database.URL); err != nil {
+		p.addf(at("database.url"), "%v", err)
+	}
+	nonNegative(p, "database.max_open_conns", c.Database.MaxOpenConns)
+	nonNegative(p, "database.max_idle_conns", c.Database.MaxIdleConns)
+	if c.Database.ConnMaxLifetime < 0 {
+		p.addf(at("database.conn_max_lifetime"), "must not be negative (0 means no limit), got %s", c.Database.ConnMaxLifetime)
+	}
+	positive(p, "database.query_timeout", c.Database.QueryTimeout)
+
+	if err := checkRedisURL(c.Redis.URL); err != nil {
+		p.addf(at("redis.url"), "%v", err)
+	}
+	positive(p, "redis.dial_timeout", c.Redis.DialTimeout)
+	positive(p, "redis.read_timeout", c.Redis.ReadTimeout)
+	positive(p, "redis.write_timeout", c.Redis.WriteTimeout)
+	nonNegative(p, "redis.pool_size", c.Redis.PoolSize)
+}
+
+var pepperIDPattern = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
+func (c Config) validateKeys(p *problems) {
+	k := c.Keys
+	checkSecretSource(p, "token secret", "TOLLGATE_TOKEN_SECRET", "keys.token_secret_file", k.TokenSecret, k.TokenSecretFile)
+	checkSecretSource(p, "pepper", "TOLLGATE_PEPPER", "keys.pepper_file", k.Pepper, k.PepperFile)
+
+	for i, path := range k.RotatedTokenSecretFiles {
+		if strings.TrimSpace(path) == "" {
+			p.addf(at("keys.rotated_token_secret_files"), "entry %d is an empty path", i)
+		}
+	}
+	if len(k.RotatedTokenSecretFiles) > 0 && !hasSource(k.TokenSecret, k.TokenSecretFile) {
+		p.addf(at("keys.rotated_token_secret_files"), "set only together with a current token secret (TOLLGATE_TOKEN_SECRET or keys.token_secret_file)")
+	}
+
+	if !pepperIDPattern.MatchString(k.PepperID) {
+		p.addf(at("keys.pepper_id"), "must be 1 to 8 characters a-z or 0-9, got %q", k.PepperID)
+	}
+	ids := make([]string, 0, len(k.RetiredPepperFiles))
+	for id := range k.RetiredPepperFiles {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		switch {
+		case !pepperIDPattern.MatchString(id):
+			p.addf(at("keys.retired_pepper_files"), "id %q must be 1 to 8 characters a-z or 0-9", id)
+		case id == k.PepperID:
+			p.addf(at("keys.retired_pepper_files"), "id %q is the current keys.pepper_id; a new pepper needs a new id", id)
+		}
+		if strings.TrimSpace(k.RetiredPepperFiles[id]) == "" {
+			p.addf(at("keys.retired_pepper_files"), "id %q has an empty path", id)
+		}
+	}
+	if len(k.RetiredPepperFiles) > 0 && !hasSource(k.Pepper, k.PepperFile) {
+		p.addf(at("keys.retired_pepper_files"), "set only together with a current pepper (TOLLGATE_PEPPER or keys.pepper_file)")
+	}
+
+	// Only the embedded default may generate keys; a shared deployment must
+	// give every instance the same ones.
+	if !c.Embedded() {
+		if !hasSource(k.TokenSecret, k.TokenSecretFile) {
+			p.addf("token secret", "required when PostgreSQL or Redis is configured: set TOLLGATE_TOKEN_SECRET or keys.token_secret_file (TOLLGATE_TOKEN_SECRET_FILE)")
+		}
+		if !hasSource(k.Pepper, k.PepperFile) {
+			p.addf("pepper", "required when PostgreSQL or Redis is configured: set TOLLGATE_PEPPER or keys.pepper_file (TOLLGATE_PEPPER_FILE)")
+		}
+	}
+}
+
+// checkSecretSource checks what can be checked without reading files. The
+// value is never quoted.
+func checkSecretSource(p *problems, what, envName, fileKey string, value Secret, path string) {
+	if value != "" && path != "" {
+		p.addf(what, "set either %s or %s, not both", envName, at(fileKey))
+	}
+	if value != "" && len(value) < MinSecretBytes {
+		p.addf(envName, "too short: want at least %d bytes", MinSecretBytes)
+	}
+}
+
+var (
+	// grantNamePattern is RFC 6749 appendix A.10 grant-name: 1*name-char.
+	grantNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	reservedGrants   = []string{"authorization_code", "client_credentials", "implicit", "password", "refresh_token"}
+)
+
+func (c Config) validateProtocol(p *problems) {
+	positive(p, "tokens.client_credentials_lifetime", c.Tokens.ClientCredentialsLifetime)
+	positive(p, "tokens.eskimi_dsp_lifetime", c.Tokens.EskimiDSPLifetime)
+
+	name := c.Grants.EskimiDSPName
+	switch {
+	case !grantNamePattern.MatchString(name):
+		p.addf(at("grants.eskimi_dsp_name"), "must be a grant name of letters, digits, '-', '.' or '_', got %q", name)
+	case slices.Contains(reservedGrants, name):
+		p.addf(at("grants.eskimi_dsp_name"), "%q is a standard grant type", name)
+	}
+}
+
+func positive(p *problems, yamlPath string, d time.Duration) {
+	if d <= 0 {
+		p.addf(at(yamlPath), "must be positive, got %s", d)
+	}
+}
+
+func nonNegative(p *problems, yamlPath string, n int) {
+	if n < 0 {
+		p.addf(at(yamlPath), "must not be negative, got %d", n)
+	}
+}
+
+// checkAddr checks a listen address of the form host:port with a numeric
+// port and returns the port. The host may be empty (all interfaces); port 0
+// picks a free port.
+func checkAddr(addr string) (uint16, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("want host:port, got %q", addr)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return uint16(n), nil
+}
+
+// sameHost reports whether two listen addresses may collide: same host, or
+// either listens on all interfaces.
+func sameHost(a, b string) bool {
+	ha, _, _ := net.SplitHostPort(a)
+	hb, _, _ := net.SplitHostPort(b)
+	all := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || (ip != nil && ip.IsUnspecified())
+	}
+	return ha == hb || all(ha) || all(hb)
+}
+
+// checkIssuer accepts an absolute http or https URL with a host and without
+// user info, query, fragment or trailing slash, so that it can be compared
+// byte for byte and have paths appended.
+func checkIssuer(issuer string) error {
+	if issuer == "" {
+		return errors.New("must not be empty")
+	}
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Errorf("not a valid URL: %q", issuer)
+	}
+	var errs []string
+	if u.Scheme != "http" && u.Scheme != "https" {
+		errs = append(errs, "scheme must be http or https")
+	}
+	if u.Host == "" || u.Opaque != "" {
+		errs = append(errs, "must be an absolute URL with a host")
+	}
+	if u.User != nil {
+		errs = append(errs, "must not contain user info")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		errs = append(errs, "must not have a query")
+	}
+	if u.Fragment != "" || strings.Contains(issuer, "#") {
+		errs = append(errs, "must not have a fragment")
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		errs = append(errs, "must not end with a slash")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s, got %q", strings.Join(errs, "; "), u.Redacted())
+	}
+	return nil
+}
+
+// splitScheme returns the lower-cased scheme of "scheme://…"; ok is false
+// when s does not start with one (a file path).
+func splitScheme(s string) (scheme string, ok bool) {
+	scheme, _, ok = strings.Cut(s, "://")
+	if !ok || scheme == "" {
+		return "", false
+	}
+	for _, r := range scheme {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return "", false
+		}
+	}
+	return strings.ToLower(scheme), true
+}
+
+// checkDatabaseURL accepts a PostgreSQL URL or a SQLite file path. The URL is
+// never quoted: it may contain a password.
+func checkDatabaseURL(dsn string) error {
+	if strings.TrimSpace(dsn) == "" {
+		return errors.New("must not be empty")
+	}
+	scheme, ok := splitScheme(dsn)
+	if !ok {
+		return nil // a SQLite file path
+	}
+	if scheme != "postgres" && scheme != "postgresql" {
+		return fmt.Errorf("unsupported scheme %q: want postgres://, postgresql:// or a SQLite file path", scheme)
+	}
+	if _, err := url.Parse(dsn); err != nil {
+		return errors.New("not a valid PostgreSQL URL")
+	}
+	return nil
+}
+
+// checkRedisURL accepts "" or a redis://, rediss:// or unix:// URL. The URL
+// is never quoted: it may contain a password.
+func checkRedisURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	scheme, ok := splitScheme(raw)
+	if !ok || (scheme != "redis" && scheme != "rediss" && scheme != "unix") {
+		return errors.New("must be empty or a redis://, rediss:// or unix:// URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if scheme == "unix" && u.Path == "" {
+		return errors.New("unix:// URL needs a socket path")
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package eskimidsp implements the eskimi_dsp grant: a password-style grant
+// in which a client authenticates itself and a user of its account subtree,
+// and gets a token acting as that user. The grant's name is configuration.
+package eskimidsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// DefaultGrantType is the grant_type value used unless configured otherwise.
+const DefaultGrantType = "eskimi_dsp"
+
+// Settings are the configuration values the grant reads.
+type Settings interface {
+	// EskimiDSPGrantName is the grant_type value of this grant.
+	EskimiDSPGrantName() string
+	// EskimiDSPLifetime is the token lifetime for clients without their own.
+	EskimiDSPLifetime() time.Duration
+}
+
+// Store is the storage the grant reads.
+type Store interface {
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+}
+
+// Passwords verifies user passwords.
+type Passwords interface {
+	Verify(hash, password string) (bool, error)
+	VerifyDummy(password string)
+}
+
+// Handler handles eskimi_dsp token requests.
+type Handler struct {
+	settings  Settings
+	store     Store
+	passwords Passwords
+	issuer    *oauth.Issuer
+}
+
+var _ fosite.TokenEndpointHandler = (*Handler)(nil)
+
+// New returns a Handler.
+func New(settings Settings, store Store, passwords Passwords, issuer *oauth.Issuer) *Handler {
+	return &Handler{settings: settings, store: store, passwords: passwords, issuer: issuer}
+}
+
+// errBadCredentials is the one answer for an unknown user, a wrong password,
+// a disabled user and a user outside the client's accounts: the caller must
+// not learn which it was.
+var errBadCredentials = fosite.ErrInvalidGrant.WithHint("The username or password is wrong.")
+
+// CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
+func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
+	return ar.GetGrantTypes().ExactOne(h.settings.EskimiDSPGrantName())
+}
+
+// CanSkipClientAuth implements fosite.TokenEndpointHandler: never.
+func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+
+// HandleTokenEndpointRequest authenticates the user, checks they belong to
+// the client's account subtree, grants scopes and prepares the session.
+func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
+	grant := h.settings.EskimiDSPGrantName()
+	if !ar.GetGrantTypes().ExactOne(grant) {
+		return fosite.ErrUnknownRequest
+	}
+	client, ok := oauth.StoredClient(ar.GetClient())
+	if !ok {
+		return fosite.ErrInvalidClient
+	}
+	if !client.HasGrantType(grant) {
+		return fosite.ErrUnauthorizedClient.WithHintf("The client is not allowed to use the %s grant.", grant)
+	}
+	form := ar.GetRequestForm()
+	username, password := form.Get("username"), form.Get("password")
+	if username == "" || password == "" {
+		return fosite.ErrInvalidRequest.WithHint("The username and password parameters are required.")
+	}
+	granted, err := scope.Grant(ar.GetRequestedScopes(), client.Scopes)
+	if err != nil {
+		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
+	}
+
+	user, err := h.authenticate(ctx, client, username, password)
+	if err != nil {
+		return err
+	}
+
+	for _, s := range granted {
+		ar.GrantScope(s)
+	}
+	sess, ok := ar.GetSession().(*oauth.Session)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected session type")
+	}
+	lifetime := client.TokenLifetime
+	if lifetime <= 0 {
+		lifetime = h.settings.EskimiDSPLifetime()
+	}
+	*sess = oauth.Session{
+		ClientID:   client.ID,
+		Generation: client.Generation,
+		AccountID:  user.AccountID,
+		Subject:    strconv.FormatInt(user.ID, 10),
+		Username:   user.Username,
+		GrantType:  grant,
+		ExpiresAt:  h.issuer.Now().Add(lifetime),
+	}
+	return nil
+}
+
+func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
+	user, err := h.store.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.passwords.VerifyDummy(password)
+		return storage.User{}, errBadCredentials
+	}
+	if err != nil {
+		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("get user: %w", err))
+	}
+	ok, err := h.passwords.Verify(user.PasswordHash, password)
+	if err != nil {
+		return storage.User{}, fosite.ErrServerError.WithWrap(fmt.Errorf("verify password of user %d: %w", user.ID, err))
+	}
+	if !ok || user.Status != storage.StatusActive {
+		return storage.User{}, errBadCredentials
+	}
+	within, err := h.store.AccountInSubtree(ctx, client.AccountID, user.AccountID)
+	if err != nil {
+		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("check account subtree: %w", err))
+	}
+	if !within {
+		return storage.User{}, errBadCredentials
+	}
+	return user, nil
+}
+
+// PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
+func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.issuer.Issue(ctx, ar, resp)
+}

@@ -1,0 +1,134 @@
+package metrics_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/pkg/metrics"
+)
+
+// scrape serves p's Handler once and returns the exposition text.
+func scrape(t *testing.T, p *metrics.Prometheus) string {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil)
+	rec := httptest.NewRecorder()
+	p.Handler().ServeHTTP(rec, req)
+	res := rec.Result()
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics status = %d, want %d", res.StatusCode, http.StatusOK)
+	}
+	if got := res.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/plain") {
+		t.Errorf("GET /metrics Content-Type = %q, want text/plain exposition format", got)
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read /metrics body: %v", err)
+	}
+	return string(body)
+}
+
+func lines(body string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		m[l] = true
+	}
+	return m
+}
+
+func TestNewUsesPrivateRegistry(t *testing.T) {
+	t.Parallel()
+	// Two instances in one process: MustRegister on a shared registry
+	// would panic on the second.
+	p1 := metrics.New("v1")
+	p2 := metrics.New("v2")
+	p1.ObserveRequest("token", "client_credentials", "ok", time.Millisecond)
+	p2.ObserveRequest("token", "client_credentials", "ok", time.Millisecond)
+	if p1.Registry() == p2.Registry() {
+		t.Errorf("New() twice returned the same registry, want one each")
+	}
+	if p1.Registry() == prometheus.DefaultRegisterer {
+		t.Errorf("Registry() is prometheus.DefaultRegisterer, want a private registry")
+	}
+
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatalf("DefaultGatherer.Gather() error = %v", err)
+	}
+	for _, mf := range families {
+		if strings.HasPrefix(mf.GetName(), "tollgate_") {
+			t.Errorf("default registry has %s, want no tollgate_ metric on the global registry", mf.GetName())
+		}
+	}
+
+	mine, err := p1.Registry().Gather()
+	if err != nil {
+		t.Fatalf("Registry().Gather() error = %v", err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mine {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{
+		"tollgate_http_requests_total",
+		"tollgate_http_request_duration_seconds",
+		"tollgate_build_info",
+		"go_goroutines",
+	} {
+		if !names[want] {
+			t.Errorf("Registry().Gather() has no %s", want)
+		}
+	}
+}
+
+func TestObserveRequest(t *testing.T) {
+	t.Parallel()
+	p := metrics.New("1.2.3")
+	p.ObserveRequest("token", "client_credentials", "ok", 3*time.Millisecond)
+	p.ObserveRequest("token", "client_credentials", "ok", 300*time.Millisecond)
+	p.ObserveRequest("token", "client_credentials", "invalid_client", time.Millisecond)
+	p.ObserveRequest("introspect", "", "ok", time.Millisecond)
+
+	body := scrape(t, p)
+	got := lines(body)
+	for _, want := range []string{
+		`tollgate_build_info{version="1.2.3"} 1`,
+		`tollgate_http_requests_total{endpoint="token",grant_type="client_credentials",outcome="ok"} 2`,
+		`tollgate_http_requests_total{endpoint="token",grant_type="client_credentials",outcome="invalid_client"} 1`,
+		// An empty grant type is recorded as "none", never as an empty label.
+		`tollgate_http_requests_total{endpoint="introspect",grant_type="none",outcome="ok"} 1`,
+		`# TYPE tollgate_http_request_duration_seconds histogram`,
+		`tollgate_http_request_duration_seconds_bucket{endpoint="token",le="0.0025"} 1`,
+		`tollgate_http_request_duration_seconds_bucket{endpoint="token",le="0.005"} 2`,
+		`tollgate_http_request_duration_seconds_bucket{endpoint="token",le="0.25"} 2`,
+		`tollgate_http_request_duration_seconds_bucket{endpoint="token",le="0.5"} 3`,
+		`tollgate_http_request_duration_seconds_bucket{endpoint="token",le="+Inf"} 3`,
+		`tollgate_http_request_duration_seconds_count{endpoint="token"} 3`,
+		`tollgate_http_request_duration_seconds_sum{endpoint="token"} 0.304`,
+		`tollgate_http_request_duration_seconds_count{endpoint="introspect"} 1`,
+	} {
+		if !got[want] {
+			t.Errorf("GET /metrics has no line %q; got:\n%s", want, grep(body, "tollgate_"))
+		}
+	}
+	if strings.Contains(body, `grant_type=""`) {
+		t.Errorf("GET /metrics has an empty grant_type label, want \"none\"")
+	}
+}
+
+func grep(body, substr string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, substr) {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,281 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Body formats a request may use.
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
+
+// maxParams bounds the number of parameters in one request.
+const maxParams = 32
+
+// readBody reads a POST body of at most maxBytes and decodes it into
+// parameters. Form bodies are always accepted; JSON bodies only when
+// allowJSON. Every failure is an *oauthError with a precise description.
+func readBody(r *http.Request, maxBytes int64, allowJSON bool) (url.Values, *oauthError) {
+	if len(r.Header.Values("Content-Type")) > 1 {
+		return nil, errInvalidRequest("The Content-Type header is repeated.")
+	}
+	mediaType, err := contentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, errInvalidRequest(err.Error())
+	}
+	if mediaType != formType && (mediaType != jsonType || !allowJSON) {
+		want := formType
+		if allowJSON {
+			want += " or " + jsonType
+		}
+		return nil, errInvalidRequest("The Content-Type must be " + want + ".")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	if err != nil {
+		return nil, errInvalidRequest("The request body could not be read.")
+	}
+	if int64(len(body)) > maxBytes {
+		return nil, &oauthError{status: http.StatusRequestEntityTooLarge, code: "invalid_request",
+			description: fmt.Sprintf("The request body exceeds %d bytes.", maxBytes)}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errInvalidRequest("The request body is empty.")
+	}
+	var form url.Values
+	if mediaType == jsonType {
+		form, err = decodeJSON(body)
+	} else {
+		form, err = decodeForm(body)
+	}
+	if err != nil {
+		return nil, errInvalidRequest(err.Error())
+	}
+	if len(form) == 0 {
+		return nil, errInvalidRequest("The request body has no parameters.")
+	}
+	return form, nil
+}
+
+// contentType returns the media type of a Content-Type header, refusing a
+// charset other than UTF-8.
+func contentType(header string) (string, error) {
+	if header == "" {
+		return "", errors.New("The Content-Type header is missing.")
+	}
+	mediaType, params, err := mime.ParseMediaType(header)
+	if err != nil {
+		return "", errors.New("The Content-Type header is malformed.")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "", errors.New("The request body must be encoded in UTF-8.")
+	}
+	return mediaType, nil
+}
+
+// decodeForm parses an application/x-www-form-urlencoded body. A repeated
+// parameter is an error (RFC 6749 §3.1); a parameter without a value is
+// treated as omitted.
+func decodeForm(body []byte) (url.Values, error) {
+	raw, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errors.New("The form body is malformed.")
+	}
+	if len(raw) > maxParams {
+		return nil, fmt.Errorf("The request has more than %d parameters.", maxParams)
+	}
+	form := make(url.Values, len(raw))
+	for k, vs := range raw {
+		if !utf8.ValidString(k) {
+			return nil, errors.New("A parameter name is not valid UTF-8.")
+		}
+		if len(vs) > 1 {
+			return nil, fmt.Errorf("The parameter %s is repeated.", quoteParam(k))
+		}
+		if !utf8.ValidString(vs[0]) {
+			return nil, fmt.Errorf("The parameter %s is not valid UTF-8.", quoteParam(k))
+		}
+		if vs[0] != "" {
+			form[k] = vs
+		}
+	}
+	return form, nil
+}
+
+// decodeJSON parses a JSON object of string members. client_id may also be a
+// non-negative integer, which stands for its decimal digits. Nested values,
+// other numbers, booleans, null, duplicate members and trailing data are
+// errors.
+func decodeJSON(body []byte) (url.Values, error) {
+	if !utf8.Valid(body) {
+		return nil, errors.New("The JSON body is not valid UTF-8.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("The JSON body must be an object.")
+	}
+	form := url.Values{}
+	seen := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errors.New("The JSON body is malformed.")
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, errors.New("The JSON body is malformed.")
+		}
+		if seen++; seen > maxParams {
+			return nil, fmt.Errorf("The request has more than %d parameters.", maxParams)
+		}
+		if _, dup := form[key]; dup {
+			return nil, fmt.Errorf("The parameter %s is repeated.", quoteParam(key))
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, errors.New("The JSON body is malformed.")
+		}
+		var value string
+		switch v := tok.(type) {
+		case string:
+			value = v
+		case json.Number:
+			if key != "client_id" || !isDigits(v.String()) {
+				return nil, fmt.Errorf("The parameter %s must be a string.", quoteParam(key))
+			}
+			value = v.String()
+		default:
+			if key == "client_id" {
+				return nil, errors.New("The parameter client_id must be a string or an integer.")
+			}
+			return nil, fmt.Errorf("The parameter %s must be a string.", quoteParam(key))
+		}
+		// Register the key even when empty so a repeat is still caught.
+		form[key] = []string{value}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, errors.New("The JSON body is malformed.")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("The JSON body has data after the object.")
+	}
+	for k, vs := range form {
+		if vs[0] == "" {
+			delete(form, k)
+		}
+	}
+	return form, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteParam names a parameter in an error description without echoing
+// arbitrary input back: long or odd names are cut.
+func quoteParam(name string) string {
+	const max = 40
+	var b strings.Builder
+	b.WriteByte('\'')
+	// RFC 6749 §5.2: error_description is printable ASCII without " and \.
+	for i := 0; i < len(name); i++ {
+		if i >= max {
+			b.WriteString("...")
+			break
+		}
+		c := name[i]
+		if c < 0x20 || c > 0x7e || c == '\'' || c == '"' || c == '\\' {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// authScheme tells how a request presents client credentials.
+type authScheme int
+
+const (
+	authNone authScheme = iota
+	authBasic
+	authPost
+)
+
+// clientCredentials are the client id and secret a request presents.
+type clientCredentials struct {
+	scheme authScheme
+	id     string
+}
+
+// parseBasic decodes an Authorization: Basic header the way RFC 6749 §2.3.1
+// says: base64 of "id:secret", each form-urlencoded.
+func parseBasic(header string) (id, secret string, ok bool) {
+	const prefix = "basic "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(header[len(prefix):])
+	if err != nil {
+		return "", "", false
+	}
+	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", false
+	}
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", false
+	}
+	if secret, err = url.QueryUnescape(rawSecret); err != nil {
+		return "", "", false
+	}
+	if !utf8.ValidString(id) || !utf8.ValidString(secret) || id == "" {
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+// readClientCredentials finds which one authentication method the request
+// uses (RFC 6749 §2.3: never more than one).
+func readClientCredentials(r *http.Request, form url.Values) (clientCredentials, *oauthError) {
+	headers := r.Header.Values("Authorization")
+	if len(headers) > 1 {
+		return clientCredentials{}, errInvalidRequest("The Authorization header is repeated.")
+	}
+	if len(headers) == 1 {
+		id, _, ok := parseBasic(headers[0])
+		if !ok {
+			return clientCredentials{scheme: authBasic}, errInvalidClient()
+		}
+		if form.Get("client_secret") != "" {
+			return clientCredentials{}, errInvalidRequest("The request uses more than one client authentication method.")
+		}
+		if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
+			return clientCredentials{}, errInvalidRequest("The client_id parameter does not match the Authorization header.")
+		}
+		return clientCredentials{scheme: authBasic, id: id}, nil
+	}
+	if form.Get("client_id") == "" {
+		return clientCredentials{}, errInvalidClient()
+	}
+	return clientCredentials{scheme: authPost, id: form.Get("client_id")}, nil
+}

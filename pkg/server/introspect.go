@@ -1,0 +1,164 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// introspection is an RFC 7662 §2.2 answer.
+type introspection struct {
+	Active    bool     `json:"active"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	AccountID int64    `json:"account_id,omitempty"`
+	GrantType string   `json:"grant_type,omitempty"`
+}
+
+// handleIntrospect serves POST /oauth/introspect (RFC 7662). Only clients
+// allowed to introspect may call it, authenticated with Basic or in the
+// body; a token of an account outside the caller's subtree is inactive to
+// it. Anything not good is exactly {"active":false}.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, caller, ok := s.authenticateCaller(w, r)
+	if !ok {
+		return
+	}
+	if !caller.MayIntrospect {
+		writeJSONError(w, r, &oauthError{status: http.StatusForbidden, code: "unauthorized_client",
+			description: "The client is not allowed to introspect tokens."})
+		return
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		writeJSONError(w, r, errInvalidRequest("The token parameter is missing."))
+		return
+	}
+	answer, err := s.introspect(r, caller, tok)
+	if err != nil {
+		writeJSONError(w, r, errUnavailable(err))
+		return
+	}
+	info(r).outcome = "inactive"
+	if answer.Active {
+		info(r).outcome = "active"
+	}
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, answer)
+}
+
+// introspect looks tok up. It answers an error only when a backend failed.
+func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) (introspection, error) {
+	ctx := r.Context()
+	inactive := introspection{}
+	sig, err := s.opts.Strategy.Signature(ctx, tok)
+	if err != nil {
+		return inactive, nil
+	}
+	rec, err := s.opts.Tokens.GetToken(ctx, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		return inactive, nil
+	}
+	if err != nil {
+		return inactive, fmt.Errorf("get token: %w", err)
+	}
+	now := s.opts.Now()
+	if !now.Before(rec.ExpiresAt) {
+		return inactive, nil
+	}
+	owner, err := s.opts.Store.GetClient(ctx, rec.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return inactive, nil
+	}
+	if err != nil {
+		return inactive, fmt.Errorf("get client: %w", err)
+	}
+	if !owner.Usable(now) || owner.Generation != rec.Generation {
+		return inactive, nil
+	}
+	if rec.AccountID != caller.AccountID {
+		within, err := s.opts.Store.AccountInSubtree(ctx, caller.AccountID, rec.AccountID)
+		if err != nil {
+			return inactive, fmt.Errorf("check account subtree: %w", err)
+		}
+		if !within {
+			return inactive, nil
+		}
+	}
+	sub := strconv.FormatInt(rec.ClientID, 10)
+	if rec.Subject != "" {
+		userID, err := strconv.ParseInt(rec.Subject, 10, 64)
+		if err != nil {
+			return inactive, nil
+		}
+		user, err := s.opts.Store.GetUser(ctx, userID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return inactive, nil
+		}
+		if err != nil {
+			return inactive, fmt.Errorf("get user: %w", err)
+		}
+		if user.Status != storage.StatusActive {
+			return inactive, nil
+		}
+		sub = rec.Subject
+	}
+	return introspection{
+		Active:    true,
+		ClientID:  strconv.FormatInt(rec.ClientID, 10),
+		Scope:     strings.Join(rec.Scopes, " "),
+		Exp:       rec.ExpiresAt.Unix(),
+		Iat:       rec.IssuedAt.Unix(),
+		Sub:       sub,
+		Username:  rec.Username,
+		TokenType: "Bearer",
+		Iss:       s.opts.Issuer,
+		Aud:       rec.Audience,
+		AccountID: rec.AccountID,
+		GrantType: rec.GrantType,
+	}, nil
+}
+
+// authenticateCaller reads a form body and authenticates the calling client
+// with Basic or client_secret_post. It writes the error answer itself and
+// reports false when the request must stop.
+func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url.Values, storage.Client, bool) {
+	form, oerr := readBody(r, s.opts.MaxBodyBytes, false)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return nil, storage.Client{}, false
+	}
+	creds, oerr := readClientCredentials(r, form)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return nil, storage.Client{}, false
+	}
+	if id, ok := oauth.ParseClientID(creds.id); ok {
+		info(r).clientID = id
+	}
+	ctx, outage := oauth.WithOutage(r.Context())
+	fc, err := s.opts.Provider.AuthenticateClient(ctx, r, form)
+	if err != nil {
+		s.writeProviderError(w, r, outage, err)
+		return nil, storage.Client{}, false
+	}
+	caller, ok := oauth.StoredClient(fc)
+	if !ok {
+		writeJSONError(w, r, errServer(errors.New("authenticated client of unexpected type")))
+		return nil, storage.Client{}, false
+	}
+	return form, caller, true
+}

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+)
+
+// metadata is the RFC 8414 authorization server metadata document.
+type metadata struct {
+	Issuer                        string   `json:"issuer"`
+	TokenEndpoint                 string   `json:"token_endpoint"`
+	IntrospectionEndpoint         string   `json:"introspection_endpoint"`
+	RevocationEndpoint            string   `json:"revocation_endpoint"`
+	GrantTypesSupported           []string `json:"grant_types_supported"`
+	ResponseTypesSupported        []string `json:"response_types_supported"`
+	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuth     []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+}
+
+// handleMetadata serves GET /.well-known/oauth-authorization-server. It lists
+// exactly what the server does: no authorization endpoint (so no response
+// types), the enabled grants, and the two secret-based auth methods.
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	base := strings.TrimSuffix(s.opts.Issuer, "/")
+	methods := []string{"client_secret_basic", "client_secret_post"}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, metadata{
+		Issuer:                        s.opts.Issuer,
+		TokenEndpoint:                 base + PathToken,
+		IntrospectionEndpoint:         base + PathIntrospect,
+		RevocationEndpoint:            base + PathRevoke,
+		GrantTypesSupported:           s.opts.GrantTypes,
+		ResponseTypesSupported:        []string{},
+		TokenEndpointAuthMethods:      methods,
+		IntrospectionEndpointAuth:     methods,
+		RevocationEndpointAuthMethods: methods,
+	})
+}

@@ -1,0 +1,271 @@
+// Package server owns Tollgate's HTTP surface: the OAuth 2.0 endpoints
+// (token, introspection, revocation, metadata) on the public listener and
+// the health and metrics endpoints on the ops listener, with the request
+// decoding, error answers, logging and metrics they share.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// Metrics receives one observation per answered request. Labels are always
+// from small fixed sets: endpoint names, enabled grant types, outcomes.
+type Metrics interface {
+	ObserveRequest(endpoint, grantType, outcome string, duration time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ObserveRequest(string, string, string, time.Duration) {}
+
+// Provider is the part of fosite the token endpoint uses.
+type Provider interface {
+	NewAccessRequest(ctx context.Context, r *http.Request, session fosite.Session) (fosite.AccessRequester, error)
+	NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error)
+	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+}
+
+// Store is the storage the endpoints read directly.
+type Store interface {
+	GetClient(ctx context.Context, id int64) (storage.Client, error)
+	GetUser(ctx context.Context, id int64) (storage.User, error)
+	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Issuer     string
+	GrantTypes []string // the enabled grant types, in the order metadata lists them
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes int64
+	Provider     Provider
+	Strategy     *token.Strategy
+	Tokens       storage.Tokens
+	Store        Store
+	Logger       *slog.Logger
+	Metrics      Metrics
+	Now          func() time.Time
+}
+
+// Server serves the public OAuth 2.0 endpoints.
+type Server struct {
+	opts   Options
+	router *mux.Router
+}
+
+// Paths of the public endpoints.
+const (
+	PathToken      = "/oauth/token"
+	PathIntrospect = "/oauth/introspect"
+	PathRevoke     = "/oauth/revoke"
+	PathMetadata   = "/.well-known/oauth-authorization-server"
+)
+
+// New returns a Server.
+func New(opts Options) *Server {
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 64 << 10
+	}
+	s := &Server{opts: opts, router: mux.NewRouter()}
+	s.route(PathToken, "token", http.MethodPost, s.handleToken)
+	s.route(PathIntrospect, "introspect", http.MethodPost, s.handleIntrospect)
+	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)
+	s.route(PathMetadata, "metadata", http.MethodGet, s.handleMetadata)
+	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// route registers h for path, answering other methods with an RFC-shaped
+// 405 instead of mux's empty one.
+func (s *Server) route(path, endpoint, method string, h http.HandlerFunc) {
+	s.router.Handle(path, s.wrap(endpoint, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeJSONError(w, r, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request",
+				description: "The HTTP method must be " + method + "."})
+			return
+		}
+		h(w, r)
+	}))
+}
+
+// requestInfo is what a handler learns about its request, for the log line
+// and the metrics written when it is done.
+type requestInfo struct {
+	id        string
+	endpoint  string
+	grantType string
+	clientID  int64
+	outcome   string
+	err       error
+}
+
+type infoKey struct{}
+
+func info(r *http.Request) *requestInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+// wrap adds the request id, panic recovery, the access log line and the
+// request metrics.
+func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.opts.Now()
+		ri := &requestInfo{id: requestID(r), endpoint: endpoint, outcome: "ok"}
+		w.Header().Set("X-Request-Id", ri.id)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.opts.Logger.ErrorContext(r.Context(), "panic serving request", "request_id", ri.id, "panic", p, "stack", string(debug.Stack()))
+				if !sw.wrote {
+					writeJSONError(sw, r, errServer(nil))
+				}
+				ri.outcome = "server_error"
+			}
+			d := s.opts.Now().Sub(start)
+			s.opts.Metrics.ObserveRequest(endpoint, ri.grantType, ri.outcome, d)
+			attrs := []slog.Attr{
+				slog.String("request_id", ri.id),
+				slog.String("method", r.Method),
+				slog.String("endpoint", endpoint),
+				slog.Int("status", sw.status),
+				slog.String("outcome", ri.outcome),
+				slog.Duration("duration", d),
+			}
+			if ri.grantType != "" {
+				attrs = append(attrs, slog.String("grant_type", ri.grantType))
+			}
+			if ri.clientID != 0 {
+				attrs = append(attrs, slog.Int64("client_id", ri.clientID))
+			}
+			level := slog.LevelInfo
+			if sw.status >= 500 {
+				level = slog.LevelError
+				if ri.err != nil {
+					attrs = append(attrs, slog.String("err", ri.err.Error()))
+				}
+			}
+			s.opts.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+		}()
+		h(sw, r)
+	})
+}
+
+// requestID returns the caller's X-Request-Id when it is a short token of
+// safe characters, else a new random one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && safeID(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func safeID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// noStore marks an answer that carries or concerns credentials.
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"server_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeJSONError writes e as an RFC 6749 §5.2 error body and records its
+// outcome. Every 401 names the Basic scheme (RFC 6749 §5.2, RFC 9110 §15.5.2).
+func writeJSONError(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	ri := info(r)
+	ri.outcome = e.code
+	if e.status == http.StatusMethodNotAllowed {
+		ri.outcome = "method_not_allowed"
+	}
+	if e.wrapped != nil {
+		ri.err = e.wrapped
+	}
+	h := w.Header()
+	noStore(h)
+	if e.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Basic realm="tollgate", charset="UTF-8"`)
+	}
+	if e.status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	writeJSON(w, e.status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.code, e.description})
+}
+
+func (s *Server) grantEnabled(gt string) bool { return slices.Contains(s.opts.GrantTypes, gt) }

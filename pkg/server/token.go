@@ -1,0 +1,81 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/scope"
+)
+
+// handleToken serves POST /oauth/token (RFC 6749 §3.2) for form and JSON
+// bodies. It settles what fosite answers poorly before handing over: the
+// body format, unknown grant types, the authentication method, and backend
+// failures that fosite would report as bad credentials.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	ri := info(r)
+	form, oerr := readBody(r, s.opts.MaxBodyBytes, true)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	grantType := form.Get("grant_type")
+	switch {
+	case grantType == "":
+		writeJSONError(w, r, errInvalidRequest("The grant_type parameter is missing."))
+		return
+	case !s.grantEnabled(grantType):
+		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
+			description: "The grant type is not supported by this authorization server."})
+		return
+	}
+	ri.grantType = grantType
+	if _, err := scope.Parse(form.Get("scope")); err != nil {
+		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
+			description: "The scope parameter is malformed."})
+		return
+	}
+	creds, oerr := readClientCredentials(r, form)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	if id, ok := oauth.ParseClientID(creds.id); ok {
+		ri.clientID = id
+	}
+
+	// fosite reads only r.PostForm: hand it the decoded parameters.
+	r.PostForm, r.Form = form, form
+	r.Header.Set("Content-Type", formType)
+	r.Body = http.NoBody
+
+	ctx, outage := oauth.WithOutage(r.Context())
+	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
+	if err != nil {
+		s.writeProviderError(w, r, outage, err)
+		return
+	}
+	resp, err := s.opts.Provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.writeProviderError(w, r, outage, err)
+		return
+	}
+	body := resp.ToMap()
+	if sc, _ := body["scope"].(string); strings.TrimSpace(sc) == "" {
+		delete(body, "scope")
+	}
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, body)
+}
+
+// writeProviderError answers an error from fosite or a grant, unless a
+// backend failed during the request: then the answer is 503, never a
+// misleading invalid_client or invalid_grant.
+func (s *Server) writeProviderError(w http.ResponseWriter, r *http.Request, outage *oauth.Outage, err error) {
+	if cause := outage.Err(); cause != nil {
+		writeJSONError(w, r, errUnavailable(errors.Join(cause, err)))
+		return
+	}
+	writeJSONError(w, r, fromFosite(err))
+}

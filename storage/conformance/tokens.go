@@ -1,0 +1,682 @@
+package conformance
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+// RunTokens runs the storage.Tokens suite against stores that expire tokens
+// on the real clock (Redis TTLs). Expiry is checked with tokens that live a
+// fraction of a second, so the suite waits about 200 ms in total.
+//
+// newStore is called once per subtest and must answer an empty store.
+//
+// Beyond the comments on storage.Tokens, the suite pins down:
+//   - IssuedAt and ExpiresAt come back in UTC, truncated to the millisecond
+//     (Redis TTLs have millisecond precision).
+//   - Scopes and Audience keep their order; nil and empty both come back with
+//     length 0.
+//   - Signatures and request ids are opaque byte strings: base64url, glob
+//     characters, spaces, NUL bytes and UTF-8 all work.
+//   - CreateToken rejects with an error, and stores nothing, a token without
+//     a signature or request id, or one whose ExpiresAt is less than a
+//     millisecond after now (including the zero time). The error is none of
+//     the sentinels.
+//   - A duplicate signature answers ErrAlreadyExists and leaves the stored
+//     token, and the request it belongs to, untouched.
+//   - GetToken of an empty signature answers ErrNotFound.
+func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Tokens) {
+	runTokens(t, func(t *testing.T) (storage.Tokens, tokenClock) {
+		return newStore(t), realClock{}
+	})
+}
+
+// RunTokensWithClock runs the suite of RunTokens against a store that reads
+// time from now, a fake clock the suite moves forward, so no test waits.
+func RunTokensWithClock(t *testing.T, newStore func(t *testing.T, now func() time.Time) storage.Tokens) {
+	runTokens(t, func(t *testing.T) (storage.Tokens, tokenClock) {
+		c := newFakeClock()
+		return newStore(t, c.Now), c
+	})
+}
+
+// tokenClock is the time the suite builds tokens with and lets pass.
+type tokenClock interface {
+	Now() time.Time
+	// Wait lets d pass for the store: a fake clock advances, the real one
+	// sleeps.
+	Wait(d time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time       { return time.Now() }
+func (realClock) Wait(d time.Duration) { time.Sleep(d) }
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	// Not a round number, so that truncation to the millisecond shows.
+	return &fakeClock{now: time.Date(2030, 6, 15, 10, 20, 30, 123456789, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Wait(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func runTokens(t *testing.T, newStore func(t *testing.T) (storage.Tokens, tokenClock)) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Tokens, clock tokenClock)
+	}{
+		{"RoundTrip", testTokenRoundTrip},
+		{"NotFound", testTokenNotFound},
+		{"Delete", testTokenDelete},
+		{"RevokeRequest", testTokenRevokeRequest},
+		{"Expiry", testTokenExpiry},
+		{"Rejected", testTokenRejected},
+		{"Duplicate", testTokenDuplicate},
+		{"Isolation", testTokenIsolation},
+		{"Concurrent", testTokenConcurrent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clock := newStore(t)
+			tt.run(t, s, clock)
+		})
+	}
+}
+
+func testTokenRoundTrip(t *testing.T, s storage.Tokens, clock tokenClock) {
+	// A zone other than UTC, and times with nanoseconds, so that both
+	// normalisations show.
+	cet := time.FixedZone("CET", 3600)
+	now := clock.Now().In(cet)
+	tests := []struct {
+		name  string
+		token storage.Token
+	}{
+		{
+			name:  "typical",
+			token: newToken(now),
+		},
+		{
+			name: "minimal",
+			token: storage.Token{
+				Signature: randomSignature(),
+				RequestID: randomRequestID(),
+				ClientID:  1,
+				IssuedAt:  now,
+				ExpiresAt: now.Add(time.Minute),
+			},
+		},
+		{
+			name: "empty slices",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.Scopes, tok.Audience = []string{}, []string{}
+				return tok
+			}(),
+		},
+		{
+			name: "odd bytes",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.Signature = "-_" + randomSignature() + "_-"
+				tok.RequestID = "req:*?[a-z]{x} \x00\xff é " + randomRequestID()
+				tok.Subject = "sub\x00ject"
+				tok.Username = "ålice 🙂"
+				tok.Scopes = []string{"", "a b", "ü", "\x00"}
+				tok.Audience = []string{"https://api.example.com/v1?x=1#y"}
+				return tok
+			}(),
+		},
+		{
+			name: "glob signature",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.Signature = "*?[" + randomSignature() + "]\\ \x00:"
+				return tok
+			}(),
+		},
+		{
+			name: "uppercase hex request id",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.RequestID = strings.ToUpper(randomRequestID())
+				return tok
+			}(),
+		},
+		{
+			name: "odd-length hex request id",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.RequestID = "abc"
+				return tok
+			}(),
+		},
+		{
+			name: "uuid request id",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.RequestID = "3f2c7a4e-9b1d-4c55-8e2a-6d0f1b9c7e31"
+				return tok
+			}(),
+		},
+		{
+			name: "extreme numbers",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.ClientID, tok.Generation, tok.AccountID = math.MaxInt64, math.MinInt64, -1
+				return tok
+			}(),
+		},
+		{
+			name: "zero issued at",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.IssuedAt = time.Time{}
+				return tok
+			}(),
+		},
+		{
+			name: "lives a year",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.ExpiresAt = now.AddDate(1, 0, 0)
+				return tok
+			}(),
+		},
+		{
+			name: "long strings",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.Signature = strings.Repeat("s", 300)
+				tok.RequestID = strings.Repeat("r", 300)
+				tok.Username = strings.Repeat("u", 1000)
+				tok.Scopes = make([]string, 200)
+				for i := range tok.Scopes {
+					tok.Scopes[i] = fmt.Sprintf("scope:%d", i)
+				}
+				return tok
+			}(),
+		},
+		{
+			name: "custom grant type",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.GrantType = "urn:example:custom"
+				return tok
+			}(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.CreateToken(t.Context(), tt.token); err != nil {
+				t.Fatalf("CreateToken: got error %v, want nil", err)
+			}
+			got, err := s.GetToken(t.Context(), tt.token.Signature)
+			if err != nil {
+				t.Fatalf("GetToken: got error %v, want nil", err)
+			}
+			checkToken(t, got, tt.token)
+		})
+	}
+}
+
+func testTokenNotFound(t *testing.T, s storage.Tokens, clock tokenClock) {
+	tok := newToken(clock.Now())
+	if err := s.CreateToken(t.Context(), tok); err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	tests := []struct {
+		name      string
+		signature string
+	}{
+		{"unknown", randomSignature()},
+		{"empty", ""},
+		{"prefix of a stored one", tok.Signature[:len(tok.Signature)-1]},
+		{"stored one plus a byte", tok.Signature + "x"},
+		{"request id of a stored one", tok.RequestID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.GetToken(t.Context(), tt.signature)
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("GetToken: got error %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func testTokenDelete(t *testing.T, s storage.Tokens, clock tokenClock) {
+	now := clock.Now()
+	tok := newToken(now)
+	sibling := newToken(now)
+	sibling.RequestID = tok.RequestID
+	mustCreate(t, s, tok, sibling)
+
+	if err := s.DeleteToken(t.Context(), tok.Signature); err != nil {
+		t.Fatalf("DeleteToken: got error %v, want nil", err)
+	}
+	wantNotFound(t, s, tok.Signature)
+	wantFound(t, s, sibling)
+
+	tests := []struct {
+		name      string
+		signature string
+	}{
+		{"again", tok.Signature},
+		{"unknown", randomSignature()},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.DeleteToken(t.Context(), tt.signature); err != nil {
+				t.Errorf("DeleteToken: got error %v, want nil", err)
+			}
+		})
+	}
+	wantFound(t, s, sibling)
+
+	// The request still revokes the token that is left.
+	if err := s.RevokeRequest(t.Context(), tok.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	wantNotFound(t, s, sibling.Signature)
+
+	// A deleted signature can be stored again.
+	if err := s.CreateToken(t.Context(), tok); err != nil {
+		t.Fatalf("CreateToken after DeleteToken: got error %v, want nil", err)
+	}
+	wantFound(t, s, tok)
+}
+
+func testTokenRevokeRequest(t *testing.T, s storage.Tokens, clock tokenClock) {
+	now := clock.Now()
+	a1, b1 := newToken(now), newToken(now)
+	a2 := newToken(now)
+	a2.RequestID = a1.RequestID
+	a2.ExpiresAt = now.Add(2 * time.Hour) // a different lifetime in the same request
+	mustCreate(t, s, a1, a2, b1)
+
+	if err := s.RevokeRequest(t.Context(), a1.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: got error %v, want nil", err)
+	}
+	wantNotFound(t, s, a1.Signature)
+	wantNotFound(t, s, a2.Signature)
+	wantFound(t, s, b1)
+
+	tests := []struct {
+		name      string
+		requestID string
+	}{
+		{"again", a1.RequestID},
+		{"unknown", randomRequestID()},
+		{"empty", ""},
+		{"signature of a stored token", b1.Signature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.RevokeRequest(t.Context(), tt.requestID); err != nil {
+				t.Errorf("RevokeRequest: got error %v, want nil", err)
+			}
+		})
+	}
+	wantFound(t, s, b1)
+
+	// A revoked request may get new tokens, and they are revoked again.
+	a3 := newToken(now)
+	a3.RequestID = a1.RequestID
+	mustCreate(t, s, a3)
+	wantFound(t, s, a3)
+	if err := s.RevokeRequest(t.Context(), a1.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	wantNotFound(t, s, a3.Signature)
+	wantFound(t, s, b1)
+}
+
+func testTokenExpiry(t *testing.T, s storage.Tokens, clock tokenClock) {
+	const lifetime = 150 * time.Millisecond
+	now := clock.Now()
+
+	// long is created first: a store that gave the request's index the
+	// lifetime of its latest token would lose long from it when short
+	// expires.
+	long := newToken(now)
+	short := newToken(now)
+	short.RequestID = long.RequestID
+	short.ExpiresAt = now.Add(lifetime)
+	alone := newToken(now)
+	alone.ExpiresAt = now.Add(lifetime)
+	mustCreate(t, s, long, short, alone)
+
+	// On the real clock a slow machine may already have let short expire;
+	// only check it while it is clearly alive.
+	if clock.Now().Add(50 * time.Millisecond).Before(short.ExpiresAt) {
+		wantFound(t, s, short)
+	}
+
+	clock.Wait(short.ExpiresAt.Add(20 * time.Millisecond).Sub(clock.Now()))
+
+	wantNotFound(t, s, short.Signature)
+	wantNotFound(t, s, alone.Signature)
+	wantFound(t, s, long)
+
+	// An expired signature is free again.
+	again := short
+	again.ExpiresAt = clock.Now().Add(time.Hour)
+	if err := s.CreateToken(t.Context(), again); err != nil {
+		t.Fatalf("CreateToken of an expired signature: got error %v, want nil", err)
+	}
+	wantFound(t, s, again)
+
+	if err := s.RevokeRequest(t.Context(), long.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	wantNotFound(t, s, long.Signature)
+	wantNotFound(t, s, again.Signature)
+}
+
+func testTokenRejected(t *testing.T, s storage.Tokens, clock tokenClock) {
+	tests := []struct {
+		name   string
+		change func(tok *storage.Token, now time.Time)
+	}{
+		{"expired", func(tok *storage.Token, now time.Time) { tok.ExpiresAt = now.Add(-time.Second) }},
+		{"expires now", func(tok *storage.Token, now time.Time) { tok.ExpiresAt = now }},
+		{"zero expiry", func(tok *storage.Token, now time.Time) { tok.ExpiresAt = time.Time{} }},
+		{"empty signature", func(tok *storage.Token, now time.Time) { tok.Signature = "" }},
+		{"empty request id", func(tok *storage.Token, now time.Time) { tok.RequestID = "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := clock.Now()
+			tok := newToken(now)
+			tt.change(&tok, now)
+			err := s.CreateToken(t.Context(), tok)
+			if err == nil {
+				t.Fatal("CreateToken: got nil error, want an error")
+			}
+			for _, sentinel := range []error{storage.ErrNotFound, storage.ErrAlreadyExists, storage.ErrConflict} {
+				if errors.Is(err, sentinel) {
+					t.Errorf("CreateToken: got error %v, want none of the sentinels", err)
+				}
+			}
+			wantNotFound(t, s, tok.Signature)
+
+			// Nothing was indexed either: a valid token of the same request
+			// is the only one the request revokes, and revoking works.
+			other := newToken(now)
+			if tok.RequestID != "" {
+				other.RequestID = tok.RequestID
+			}
+			mustCreate(t, s, other)
+			if err := s.RevokeRequest(t.Context(), other.RequestID); err != nil {
+				t.Fatalf("RevokeRequest: %v", err)
+			}
+			wantNotFound(t, s, other.Signature)
+		})
+	}
+}
+
+func testTokenDuplicate(t *testing.T, s storage.Tokens, clock tokenClock) {
+	now := clock.Now()
+	first := newToken(now)
+	mustCreate(t, s, first)
+
+	dup := newToken(now)
+	dup.Signature = first.Signature
+	err := s.CreateToken(t.Context(), dup)
+	if !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("CreateToken of a duplicate: got error %v, want ErrAlreadyExists", err)
+	}
+	wantFound(t, s, first)
+
+	// The duplicate did not join its request: revoking it leaves first.
+	if err := s.RevokeRequest(t.Context(), dup.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	wantFound(t, s, first)
+
+	if err := s.RevokeRequest(t.Context(), first.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	wantNotFound(t, s, first.Signature)
+}
+
+func testTokenIsolation(t *testing.T, s storage.Tokens, clock tokenClock) {
+	tok := newToken(clock.Now())
+	want := cloneToken(tok)
+	mustCreate(t, s, tok)
+
+	// Neither the caller's slices nor the returned ones alias the store.
+	tok.Scopes[0], tok.Audience[0] = "changed", "changed"
+	got, err := s.GetToken(t.Context(), tok.Signature)
+	if err != nil {
+		t.Fatalf("GetToken: %v", err)
+	}
+	checkToken(t, got, want)
+	got.Scopes[0], got.Audience[0] = "changed", "changed"
+	wantFound(t, s, want)
+}
+
+func testTokenConcurrent(t *testing.T, s storage.Tokens, clock tokenClock) {
+	const (
+		workers  = 50
+		requests = 5
+	)
+	now := clock.Now()
+	requestIDs := make([]string, requests)
+	for i := range requestIDs {
+		requestIDs[i] = randomRequestID()
+	}
+	shared := newToken(now)
+	mustCreate(t, s, shared)
+
+	// Phase 1: every worker creates its own token and reads it and a shared
+	// one back, and all race to create the same signature.
+	tokens := make([]storage.Token, workers)
+	for i := range tokens {
+		tokens[i] = newToken(now)
+		tokens[i].RequestID = requestIDs[i%requests]
+	}
+	contested := newToken(now)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+	)
+	for i := range workers {
+		wg.Go(func() {
+			ctx := t.Context()
+			if err := s.CreateToken(ctx, tokens[i]); err != nil {
+				t.Errorf("CreateToken: %v", err)
+				return
+			}
+			for _, want := range []storage.Token{tokens[i], shared} {
+				got, err := s.GetToken(ctx, want.Signature)
+				if err != nil {
+					t.Errorf("GetToken: %v", err)
+					continue
+				}
+				if got.RequestID != want.RequestID {
+					t.Errorf("GetToken: got request id %q, want %q", got.RequestID, want.RequestID)
+				}
+			}
+			c := contested
+			c.RequestID = requestIDs[i%requests]
+			switch err := s.CreateToken(ctx, c); {
+			case err == nil:
+				mu.Lock()
+				created++
+				mu.Unlock()
+			case !errors.Is(err, storage.ErrAlreadyExists):
+				t.Errorf("CreateToken of a contested signature: got error %v, want nil or ErrAlreadyExists", err)
+			}
+		})
+	}
+	wg.Wait()
+	if created != 1 {
+		t.Errorf("contested signature: got %d successful creates, want 1", created)
+	}
+	for _, tok := range tokens {
+		wantFound(t, s, tok)
+	}
+
+	// Phase 2: revoke every request while others read and delete.
+	for i, requestID := range requestIDs {
+		wg.Go(func() {
+			if err := s.RevokeRequest(t.Context(), requestID); err != nil {
+				t.Errorf("RevokeRequest: %v", err)
+			}
+		})
+		wg.Go(func() {
+			if err := s.DeleteToken(t.Context(), tokens[i].Signature); err != nil {
+				t.Errorf("DeleteToken: %v", err)
+			}
+		})
+		wg.Go(func() {
+			_, err := s.GetToken(t.Context(), tokens[i+requests].Signature)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("GetToken: got error %v, want nil or ErrNotFound", err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, tok := range tokens {
+		wantNotFound(t, s, tok.Signature)
+	}
+	wantNotFound(t, s, contested.Signature)
+	wantFound(t, s, shared)
+}
+
+// newToken answers a typical token issued at now for an hour, with a fresh
+// signature and request id.
+func newToken(now time.Time) storage.Token {
+	return storage.Token{
+		Signature:  randomSignature(),
+		RequestID:  randomRequestID(),
+		ClientID:   1234,
+		Generation: 3,
+		AccountID:  77,
+		Subject:    "42",
+		Username:   "alice",
+		GrantType:  "client_credentials",
+		Scopes:     []string{"events", "contacts:read", "reports"},
+		Audience:   []string{"https://api.example.com"},
+		IssuedAt:   now,
+		ExpiresAt:  now.Add(time.Hour),
+	}
+}
+
+// randomSignature answers a value shaped like the HMAC signature of a fosite
+// token: 32 random bytes in unpadded base64url.
+func randomSignature() string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
+}
+
+// randomRequestID answers 32 lowercase hex characters.
+func randomRequestID() string {
+	return hex.EncodeToString(randomBytes(16))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+func cloneToken(tok storage.Token) storage.Token {
+	tok.Scopes = slices.Clone(tok.Scopes)
+	tok.Audience = slices.Clone(tok.Audience)
+	return tok
+}
+
+func mustCreate(t *testing.T, s storage.Tokens, tokens ...storage.Token) {
+	t.Helper()
+	for _, tok := range tokens {
+		if err := s.CreateToken(t.Context(), tok); err != nil {
+			t.Fatalf("CreateToken: %v", err)
+		}
+	}
+}
+
+func wantFound(t *testing.T, s storage.Tokens, want storage.Token) {
+	t.Helper()
+	got, err := s.GetToken(t.Context(), want.Signature)
+	if err != nil {
+		t.Errorf("GetToken: got error %v, want the token", err)
+		return
+	}
+	checkToken(t, got, want)
+}
+
+func wantNotFound(t *testing.T, s storage.Tokens, signature string) {
+	t.Helper()
+	if _, err := s.GetToken(t.Context(), signature); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetToken: got error %v, want ErrNotFound", err)
+	}
+}
+
+// checkToken compares got with want as the suite's contract has it: times
+// in UTC to the millisecond, slices by their elements.
+func checkToken(t *testing.T, got, want storage.Token) {
+	t.Helper()
+	checkString := func(field, got, want string) {
+		if got != want {
+			t.Errorf("%s: got %q, want %q", field, got, want)
+		}
+	}
+	checkInt := func(field string, got, want int64) {
+		if got != want {
+			t.Errorf("%s: got %d, want %d", field, got, want)
+		}
+	}
+	checkStrings := func(field string, got, want []string) {
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %q, want %q", field, got, want)
+		}
+	}
+	checkTime := func(field string, got, want time.Time) {
+		want = want.Truncate(time.Millisecond).UTC()
+		if !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("%s: got %s, want %s", field, got, want)
+		}
+	}
+	checkString("Signature", got.Signature, want.Signature)
+	checkString("RequestID", got.RequestID, want.RequestID)
+	checkInt("ClientID", got.ClientID, want.ClientID)
+	checkInt("Generation", got.Generation, want.Generation)
+	checkInt("AccountID", got.AccountID, want.AccountID)
+	checkString("Subject", got.Subject, want.Subject)
+	checkString("Username", got.Username, want.Username)
+	checkString("GrantType", got.GrantType, want.GrantType)
+	checkStrings("Scopes", got.Scopes, want.Scopes)
+	checkStrings("Audience", got.Audience, want.Audience)
+	checkTime("IssuedAt", got.IssuedAt, want.IssuedAt)
+	checkTime("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+}

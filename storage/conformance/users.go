@@ -1,0 +1,204 @@
+package conformance
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+// UsersStore is what RunUsers needs: users belong to accounts.
+type UsersStore interface {
+	storage.Accounts
+	storage.Users
+}
+
+// RunUsers tests a storage.Users.
+func RunUsers(t *testing.T, newStore func(t *testing.T) UsersStore) {
+	t.Run("CreateGet", func(t *testing.T) { testCreateGetUser(t, newStore(t)) })
+	t.Run("GetUnknown", func(t *testing.T) { testGetUnknownUser(t, newStore(t)) })
+	t.Run("DuplicateUsername", func(t *testing.T) { testDuplicateUsername(t, newStore(t)) })
+	t.Run("CreateUnknownAccount", func(t *testing.T) { testCreateUserUnknownAccount(t, newStore(t)) })
+	t.Run("Update", func(t *testing.T) { testUpdateUser(t, newStore(t)) })
+}
+
+// createUser creates an active member of accountID with a unique username.
+func createUser(t *testing.T, s storage.Users, accountID int64) storage.User {
+	t.Helper()
+	u, err := s.CreateUser(t.Context(), storage.User{
+		AccountID:    accountID,
+		Username:     uniqueName("user"),
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
+		Role:         storage.RoleMember,
+		Status:       storage.StatusActive,
+	})
+	if err != nil {
+		t.Fatalf("CreateUser(account %d): %v", accountID, err)
+	}
+	return u
+}
+
+func testCreateGetUser(t *testing.T, s UsersStore) {
+	account := createAccount(t, s, 0)
+	tests := []struct {
+		name string
+		in   storage.User
+	}{
+		{"admin", storage.User{
+			AccountID:    account.ID,
+			Username:     uniqueName("alice"),
+			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
+			Role:         storage.RoleAdmin,
+			Status:       storage.StatusActive,
+		}},
+		{"disabled member with bcrypt", storage.User{
+			AccountID:    account.ID,
+			Username:     uniqueName("bob"),
+			PasswordHash: "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+			Role:         storage.RoleMember,
+			Status:       storage.StatusDisabled,
+		}},
+		{"email and unicode username", storage.User{
+			AccountID:    account.ID,
+			Username:     uniqueName("zoë+ops@example.com"),
+			PasswordHash: "x",
+			Role:         storage.RoleMember,
+			Status:       storage.StatusActive,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := time.Now()
+			created, err := s.CreateUser(t.Context(), tt.in)
+			after := time.Now()
+			if err != nil {
+				t.Fatalf("CreateUser(%q): %v", tt.in.Username, err)
+			}
+			if created.ID == 0 {
+				t.Errorf("CreateUser: got ID 0, want an assigned id")
+			}
+			checkStamp(t, "CreatedAt", created.CreatedAt, before, after)
+			checkStamp(t, "UpdatedAt", created.UpdatedAt, before, after)
+
+			want := tt.in
+			want.ID, want.CreatedAt, want.UpdatedAt = created.ID, created.CreatedAt, created.UpdatedAt
+			checkDiff(t, "created user", created, want)
+
+			got, err := s.GetUser(t.Context(), created.ID)
+			if err != nil {
+				t.Fatalf("GetUser(%d): %v", created.ID, err)
+			}
+			checkDiff(t, "GetUser", got, want)
+
+			got, err = s.GetUserByUsername(t.Context(), tt.in.Username)
+			if err != nil {
+				t.Fatalf("GetUserByUsername(%q): %v", tt.in.Username, err)
+			}
+			checkDiff(t, "GetUserByUsername", got, want)
+		})
+	}
+}
+
+func testGetUnknownUser(t *testing.T, s UsersStore) {
+	for _, id := range []int64{0, -1, unknownID} {
+		_, err := s.GetUser(t.Context(), id)
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetUser(%d): got error %v, want %v", id, err, storage.ErrNotFound)
+		}
+	}
+	for _, username := range []string{"", uniqueName("nobody")} {
+		_, err := s.GetUserByUsername(t.Context(), username)
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetUserByUsername(%q): got error %v, want %v", username, err, storage.ErrNotFound)
+		}
+	}
+}
+
+func testDuplicateUsername(t *testing.T, s UsersStore) {
+	first := createUser(t, s, createAccount(t, s, 0).ID)
+
+	// Usernames are unique across the installation, not per account.
+	dup, err := s.CreateUser(t.Context(), storage.User{
+		AccountID:    createAccount(t, s, 0).ID,
+		Username:     first.Username,
+		PasswordHash: "other",
+		Role:         storage.RoleAdmin,
+		Status:       storage.StatusActive,
+	})
+	if !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("CreateUser(taken username %q): got %+v, error %v, want %v", first.Username, dup, err, storage.ErrAlreadyExists)
+	}
+
+	got, err := s.GetUserByUsername(t.Context(), first.Username)
+	if err != nil {
+		t.Fatalf("GetUserByUsername(%q): %v", first.Username, err)
+	}
+	checkDiff(t, "user after a duplicate create", got, first)
+}
+
+func testCreateUserUnknownAccount(t *testing.T, s UsersStore) {
+	u, err := s.CreateUser(t.Context(), storage.User{
+		AccountID:    unknownID,
+		Username:     uniqueName("orphan"),
+		PasswordHash: "x",
+		Role:         storage.RoleMember,
+		Status:       storage.StatusActive,
+	})
+	if err == nil {
+		t.Errorf("CreateUser(account %d): got %+v, want an error", unknownID, u)
+	}
+}
+
+func testUpdateUser(t *testing.T, s UsersStore) {
+	ctx := t.Context()
+	account := createAccount(t, s, 0)
+	other := createAccount(t, s, 0)
+	u := createUser(t, s, account.ID)
+	taken := createUser(t, s, account.ID)
+
+	renamed := uniqueName("renamed")
+	got, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error {
+		x.Username = renamed
+		x.Role = storage.RoleAdmin
+		x.Status = storage.StatusDisabled
+		x.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA"
+		x.AccountID = other.ID              // immutable
+		x.CreatedAt = time.Unix(1, 0).UTC() // immutable
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	stored, err := s.GetUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != got {
+		t.Errorf("GetUser after UpdateUser = %+v, want %+v", stored, got)
+	}
+	if got.Username != renamed || got.Role != storage.RoleAdmin || got.Status != storage.StatusDisabled ||
+		got.PasswordHash != "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA" {
+		t.Errorf("UpdateUser changes not kept: %+v", got)
+	}
+	if got.AccountID != account.ID || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Errorf("UpdateUser changed immutable fields: got account %d created %v, want %d %v", got.AccountID, got.CreatedAt, account.ID, u.CreatedAt)
+	}
+	if !got.UpdatedAt.After(u.UpdatedAt) {
+		t.Errorf("UpdatedAt = %v, want after %v", got.UpdatedAt, u.UpdatedAt)
+	}
+
+	wantErr := errors.New("abort")
+	if _, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Username = "ignored"; return wantErr }); !errors.Is(err, wantErr) {
+		t.Errorf("UpdateUser with failing update: err = %v, want %v", err, wantErr)
+	}
+	if again, _ := s.GetUser(ctx, u.ID); again.Username != renamed {
+		t.Errorf("aborted update was written: username %q", again.Username)
+	}
+	if _, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Username = taken.Username; return nil }); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("UpdateUser to a taken username: err = %v, want ErrAlreadyExists", err)
+	}
+	if _, err := s.UpdateUser(ctx, 1<<50, func(*storage.User) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UpdateUser(unknown): err = %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,80 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// ClientOptions bounds how long a command may take when Redis is slow or
+// gone. go-redis's defaults (5 s dial, read and write timeouts, 3 retries,
+// 5 dial attempts) added 1.7–3.3 s to every request during an outage. A zero
+// field takes the default named on it; these fields win over the same
+// settings in the URL's query.
+type ClientOptions struct {
+	// DialTimeout bounds connecting; default 500 ms.
+	DialTimeout time.Duration
+	// ReadTimeout bounds waiting for a reply; default 500 ms.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds sending a command; default 500 ms.
+	WriteTimeout time.Duration
+	// PoolTimeout bounds waiting for a free connection when all are busy;
+	// default 1 s.
+	PoolTimeout time.Duration
+	// PoolSize is the number of connections; default go-redis's, 10 per
+	// GOMAXPROCS.
+	PoolSize int
+	// MaxRetries is how often a failed command is retried; default 1, and
+	// -1 means never.
+	MaxRetries int
+}
+
+// Defaults of ClientOptions.
+const (
+	DefaultDialTimeout  = 500 * time.Millisecond
+	DefaultReadTimeout  = 500 * time.Millisecond
+	DefaultWriteTimeout = 500 * time.Millisecond
+	DefaultPoolTimeout  = time.Second
+	DefaultMaxRetries   = 1
+)
+
+// NewClient answers a client for a redis://, rediss:// (TLS) or unix:// URL,
+// for example redis://:password@127.0.0.1:6379/0, with the bounds of o. It
+// does not connect: the first command does, and Store.Ping checks it.
+func NewClient(rawURL string, o ClientOptions) (goredis.UniversalClient, error) {
+	opts, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// net/url's errors quote the whole URL, password included.
+		if urlErr, ok := errors.AsType[*url.Error](err); ok {
+			err = urlErr.Err
+		}
+		return nil, fmt.Errorf("redis: parse url: %w", err)
+	}
+	opts.DialTimeout = orDefault(o.DialTimeout, DefaultDialTimeout)
+	opts.ReadTimeout = orDefault(o.ReadTimeout, DefaultReadTimeout)
+	opts.WriteTimeout = orDefault(o.WriteTimeout, DefaultWriteTimeout)
+	opts.PoolTimeout = orDefault(o.PoolTimeout, DefaultPoolTimeout)
+	opts.MaxRetries = orDefault(o.MaxRetries, DefaultMaxRetries)
+	if o.PoolSize > 0 {
+		opts.PoolSize = o.PoolSize
+	}
+	// One dial attempt per command attempt: MaxRetries already retries, and
+	// go-redis would otherwise dial 5 times with 100 ms pauses.
+	opts.DialerRetries = 1
+	opts.MinRetryBackoff = 8 * time.Millisecond
+	opts.MaxRetryBackoff = 64 * time.Millisecond
+	// A request's deadline also bounds its Redis commands.
+	opts.ContextTimeoutEnabled = true
+	return goredis.NewClient(opts), nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

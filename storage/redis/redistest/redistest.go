@@ -1,0 +1,93 @@
+// Package redistest connects tests to a real Redis and cleans up after them.
+// It owns the test Redis address (redis://127.0.0.1:6379/, or
+// $TOLLGATE_TEST_REDIS_URL) and the rule that tests share that Redis: each
+// test gets a key prefix of its own, and only the keys under it are deleted
+// when the test ends. Nothing here flushes a database.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	tgredis "github.com/tollgate/tollgate/storage/redis"
+)
+
+// DefaultURL is the Redis tests use unless $TOLLGATE_TEST_REDIS_URL names
+// another.
+const DefaultURL = "redis://127.0.0.1:6379/"
+
+// New answers a client of the test Redis and a key prefix,
+// "tgtest:<random>:", that is the test's alone. When the test ends every key
+// under the prefix is deleted and the client closed.
+//
+// An unreachable Redis skips the test, except under CI=true, where it fails
+// it: CI must run the Redis tests, never skip them.
+func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
+	tb.Helper()
+	url := os.Getenv("TOLLGATE_TEST_REDIS_URL")
+	if url == "" {
+		url = DefaultURL
+	}
+	client, err := tgredis.NewClient(url, tgredis.ClientOptions{})
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("redistest: Redis unreachable (set TOLLGATE_TEST_REDIS_URL): %v", err)
+		}
+		tb.Skipf("redistest: Redis unreachable, skipping (set TOLLGATE_TEST_REDIS_URL): %v", err)
+	}
+
+	random := make([]byte, 8)
+	_, _ = rand.Read(random) // never fails (crypto/rand)
+	// Hex only, so the prefix holds no glob characters for SCAN MATCH.
+	prefix = "tgtest:" + hex.EncodeToString(random) + ":"
+
+	tb.Cleanup(func() {
+		// t.Context is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := deleteKeys(ctx, client, prefix); err != nil {
+			tb.Errorf("redistest: delete keys under %s: %v", prefix, err)
+		}
+		if err := client.Close(); err != nil {
+			tb.Errorf("redistest: close: %v", err)
+		}
+	})
+	return client, prefix
+}
+
+// Keys answers every key under prefix.
+func Keys(ctx context.Context, client goredis.UniversalClient, prefix string) ([]string, error) {
+	var keys []string
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+func deleteKeys(ctx context.Context, client goredis.UniversalClient, prefix string) error {
+	keys, err := Keys(ctx, client, prefix)
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		if err := client.Del(ctx, batch...).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

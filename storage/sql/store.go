@@ -1,0 +1,280 @@
+package sql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+var (
+	_ storage.Accounts = (*Store)(nil)
+	_ storage.Users    = (*Store)(nil)
+	_ storage.Clients  = (*Store)(nil)
+	_ storage.Pinger   = (*Store)(nil)
+)
+
+// Defaults applied by Open to zero Options fields.
+const (
+	DefaultQueryTimeout    = 2 * time.Second
+	DefaultConnectTimeout  = 2 * time.Second
+	DefaultMaxOpenConns    = 20
+	DefaultMaxIdleConns    = 10
+	DefaultConnMaxLifetime = 30 * time.Minute
+)
+
+// sqliteBusyTimeout is how long a SQLite writer waits for another process
+// (tollgate migrate next to a running server) to release the database.
+const sqliteBusyTimeout = 5 * time.Second
+
+// Options configure Open.
+type Options struct {
+	// URL is a postgres:// or postgresql:// URL for PostgreSQL; anything
+	// else is the path of a SQLite database file, created when missing.
+	// A PostgreSQL URL without connect_timeout (and no PGCONNECT_TIMEOUT in
+	// the environment) gets DefaultConnectTimeout.
+	URL string
+	// Pool settings for PostgreSQL; zero means the Default… constants.
+	// SQLite always uses a single connection, see Open.
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	// QueryTimeout bounds every call of the store (a whole transaction for
+	// UpdateClient); zero means DefaultQueryTimeout. Migrate is bounded
+	// only by its context, as a migration may rewrite large tables.
+	QueryTimeout time.Duration
+	// Logger receives the migrations applied; nil discards.
+	Logger *slog.Logger
+}
+
+type dialect int
+
+const (
+	dialectPostgres dialect = iota + 1
+	dialectSQLite
+)
+
+func (d dialect) String() string {
+	if d == dialectPostgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Store keeps accounts, users and clients in PostgreSQL or SQLite. It is safe
+// for concurrent use.
+type Store struct {
+	db           *gorm.DB
+	sqlDB        *sql.DB
+	dialect      dialect
+	queryTimeout time.Duration
+	logger       *slog.Logger
+	migrations   []migration
+}
+
+// Open connects to the database named by opts.URL and checks that it
+// answers. It does not migrate; see Migrate and PendingMigrations.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.QueryTimeout < 0 {
+		return nil, fmt.Errorf("open database: negative query timeout %s", opts.QueryTimeout)
+	}
+	if opts.QueryTimeout == 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	var (
+		d     dialect
+		sqlDB *sql.DB
+		gdial gorm.Dialector
+		err   error
+	)
+	if isPostgresURL(opts.URL) {
+		d = dialectPostgres
+		sqlDB, err = openPostgres(opts)
+		if err != nil {
+			return nil, err
+		}
+		gdial = postgres.New(postgres.Config{Conn: sqlDB})
+	} else {
+		d = dialectSQLite
+		sqlDB, err = openSQLite(opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		gdial = sqlite.Dialector{Conn: sqlDB}
+	}
+
+	migs, err := loadMigrations(d)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	db, err := gorm.Open(gdial, &gorm.Config{
+		// GORM's logger prints SQL with its values, secret hashes included.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		DisableAutomaticPing:   true,
+	})
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open %s database: %w", d, err)
+	}
+	s := &Store{
+		db:           db,
+		sqlDB:        sqlDB,
+		dialect:      d,
+		queryTimeout: opts.QueryTimeout,
+		logger:       opts.Logger,
+		migrations:   migs,
+	}
+	if err := s.Ping(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open %s database: %w", d, err)
+	}
+	return s, nil
+}
+
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+func openPostgres(opts Options) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(opts.URL)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, errors.New("open postgres database: invalid url")
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(positiveOr(opts.MaxOpenConns, DefaultMaxOpenConns))
+	db.SetMaxIdleConns(positiveOr(opts.MaxIdleConns, DefaultMaxIdleConns))
+	db.SetConnMaxLifetime(positiveOr(opts.ConnMaxLifetime, DefaultConnMaxLifetime))
+	return db, nil
+}
+
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// openSQLite opens the database file at path with one connection: SQLite
+// allows one writer at a time, and a single connection makes the writers of
+// this process queue in database/sql (bounded by the query timeout) rather
+// than fail with "database is locked". busy_timeout covers other processes;
+// _txlock=immediate takes the write lock at BEGIN, so a transaction that
+// reads before it writes cannot fail to upgrade its lock.
+func openSQLite(path string) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite database: empty path")
+	}
+	if strings.Contains(path, "://") {
+		return nil, fmt.Errorf("open database: unsupported url scheme in %q", redactURL(path))
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite database %q: path must not contain '?'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite database: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open(sqlite.DriverName, path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// redactURL drops user info from u for error messages.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return p.Redacted()
+}
+
+// Close closes the database connections.
+func (s *Store) Close() error {
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("close %s database: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers within the query timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s database: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// queryContext bounds one call of the store by the query timeout.
+func (s *Store) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.queryTimeout)
+}
+
+// dbTime is how times are written: UTC with the microsecond precision both
+// PostgreSQL and the SQLite text format keep.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: dbTime(t), Valid: true}
+}
+
+func fromNullTime(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// nullID stores the optional references (parent, owner, creator) whose
+// absence the storage types spell 0.
+func nullID(id int64) sql.NullInt64 {
+	if id == 0 {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: id, Valid: true}
+}
+
+func fromNullID(id sql.NullInt64) int64 {
+	if !id.Valid {
+		return 0
+	}
+	return id.Int64
+}
