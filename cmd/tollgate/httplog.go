@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log"
 	"log/slog"
 )
@@ -9,4 +11,12 @@ import (
 // connections) to the structured logger.
 func newHTTPErrorLog(logger *slog.Logger) *log.Logger {
 	return slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+}
+
+// redisLog sends go-redis's internal messages (dial failures, pool events)
+// to the structured logger instead of the standard logger.
+type redisLog struct{ logger *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

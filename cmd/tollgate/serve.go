@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/pkg/secret"
 )
 
@@ -25,6 +27,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, e.stderr)
+	goredis.SetLogger(redisLog{logger})
 	keys, err := resolveKeys(cfg)
 	if err != nil {
 		return err

@@ -295,3 +295,33 @@ func TestTokenClientDeletedOrExpiredAfterIssuance(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenRecordsLastUse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		lastUsed := func() time.Time {
+			c, err := f.db.GetClient(t.Context(), f.cc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.LastUsedAt
+		}
+		if got := lastUsed(); !got.IsZero() {
+			t.Fatalf("new client last used %v, want never", got)
+		}
+		f.tokenCC(f.cc)
+		first := lastUsed()
+		if !first.Equal(f.clock.now()) {
+			t.Fatalf("last used = %v, want %v", first, f.clock.now())
+		}
+		f.clock.advance(30 * time.Second)
+		f.tokenCC(f.cc)
+		if got := lastUsed(); !got.Equal(first) {
+			t.Errorf("last used = %v after 30 s, want it kept to the minute (%v)", got, first)
+		}
+		f.clock.advance(31 * time.Second)
+		f.tokenCC(f.cc)
+		if got := lastUsed(); !got.Equal(f.clock.now()) {
+			t.Errorf("last used = %v after 61 s, want %v", got, f.clock.now())
+		}
+	})
+}

@@ -77,6 +77,8 @@ func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.Access
 		AccountID:  client.AccountID,
 		GrantType:  GrantType,
 		ExpiresAt:  h.issuer.Now().Add(lifetime),
+
+		ClientLastUsedAt: client.LastUsedAt,
 	}
 	return nil
 }

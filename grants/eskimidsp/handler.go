@@ -116,6 +116,8 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 		Username:   user.Username,
 		GrantType:  grant,
 		ExpiresAt:  h.issuer.Now().Add(lifetime),
+
+		ClientLastUsedAt: client.LastUsedAt,
 	}
 	return nil
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/tollgate/tollgate/storage"
 )
 
+// touchInterval is the precision of a client's last-used time.
+const touchInterval = time.Minute
+
 // Issuer mints access tokens: the one step every grant shares once it has
 // decided who the token is for and what it may do.
 type Issuer struct {
@@ -62,10 +65,12 @@ func (i *Issuer) Issue(ctx context.Context, ar fosite.AccessRequester, resp fosi
 	if err := i.tokens.CreateToken(ctx, rec); err != nil {
 		return RecordOutage(ctx, fmt.Errorf("store token: %w", err))
 	}
-	// Last use is kept to the minute; the store skips fresh writes. A failure
-	// here must not fail a token that is already stored.
-	if err := i.clients.TouchClient(ctx, sess.ClientID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		i.logger.WarnContext(ctx, "record client use", "client_id", sess.ClientID, "err", err)
+	// Last use is kept to the minute, so most requests skip the write. A
+	// failure here must not fail a token that is already stored.
+	if now.Sub(sess.ClientLastUsedAt) >= touchInterval {
+		if err := i.clients.TouchClient(ctx, sess.ClientID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			i.logger.WarnContext(ctx, "record client use", "client_id", sess.ClientID, "err", err)
+		}
 	}
 	resp.SetAccessToken(tok)
 	resp.SetTokenType("bearer")
