@@ -44,7 +44,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 .PHONY: bench
 bench: ## run the Go benchmarks and the token-endpoint load test against PostgreSQL + Redis
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/...
-	bash docs/bench/load.sh
+	bash .ci/bench.sh
 
 .PHONY: lint
 lint: ## run golangci-lint (config in .golangci.yml)

@@ -61,6 +61,8 @@ type HTTP struct {
 // apart from the public listener so it need not be exposed.
 type Ops struct {
 	Addr string `yaml:"addr" env:"TOLLGATE_OPS_ADDR"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the ops listener.
+	Pprof bool `yaml:"pprof" env:"TOLLGATE_OPS_PPROF"`
 }
 
 // Database configures the relational store for accounts, users and clients.

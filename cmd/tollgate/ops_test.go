@@ -29,6 +29,9 @@ func TestOpsEndpoints(t *testing.T) {
 		if code, body := get("/readyz"); code != 200 || body != `{"database":"ok","tokens":"ok"}` {
 			t.Errorf("/readyz = %d %s", code, body)
 		}
+		if code, _ := get("/debug/pprof/"); code != http.StatusNotFound {
+			t.Errorf("/debug/pprof/ = %d with ops.pprof off, want 404", code)
+		}
 		code, metrics := get("/metrics")
 		if code != 200 {
 			t.Fatalf("/metrics = %d", code)

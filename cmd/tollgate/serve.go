@@ -112,7 +112,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout)
+		logger.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	case serveErr = <-errc:
 		logger.Error("listener failed", "err", serveErr)
 	}

@@ -199,7 +199,7 @@ func newApp(d deps) (*app, error) {
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},
 		{Name: "tokens", Ping: d.tokens.Ping},
-	}, 2*time.Second)
+	}, 2*time.Second, d.cfg.Ops.Pprof)
 	return &app{public: public, ops: ops}, nil
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	httppprof "net/http/pprof"
 	"time"
 )
 
@@ -13,9 +14,9 @@ type Check struct {
 }
 
 // OpsHandler serves the ops listener: /healthz (the process answers),
-// /readyz (every dependency answers within timeout) and, when metrics is not
-// nil, /metrics.
-func OpsHandler(metrics http.Handler, checks []Check, timeout time.Duration) http.Handler {
+// /readyz (every dependency answers within timeout), /metrics when metrics
+// is not nil, and Go's profiles under /debug/pprof/ when pprof is set.
+func OpsHandler(metrics http.Handler, checks []Check, timeout time.Duration, pprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -37,6 +38,13 @@ func OpsHandler(metrics http.Handler, checks []Check, timeout time.Duration) htt
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
+	}
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	}
 	return mux
 }

@@ -166,7 +166,7 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 				slog.String("endpoint", endpoint),
 				slog.Int("status", sw.status),
 				slog.String("outcome", ri.outcome),
-				slog.Duration("duration", d),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			}
 			if ri.grantType != "" {
 				attrs = append(attrs, slog.String("grant_type", ri.grantType))

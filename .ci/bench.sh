@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load test of the token endpoint against PostgreSQL + Redis with wrk:
+# client_credentials with Basic auth and a form body, and with a JSON body,
+# each after a warm-up, at each concurrency in CONNS. Uses its own database
+# and Redis key prefix and removes them afterwards.
+#
+#   bash .ci/bench.sh                 # or: make bench
+#   DURATION=30s CONNS="16 64" bash .ci/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-5s}
+CONNS=${CONNS:-"16 64"}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+REDIS=${REDIS:-redis://127.0.0.1:6379/0}
+ADDR=127.0.0.1:18080
+OPS=127.0.0.1:19090
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+make -s build
+
+work=$(mktemp -d)
+db="tollgate_bench_$$"
+prefix="tgbench:$$:"
+pid=""
+cleanup() {
+  [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  redis-cli -u "$REDIS" --scan --pattern "${prefix}*" | xargs -r -n 500 redis-cli -u "$REDIS" DEL >/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+psql "$PG/postgres" -qc "CREATE DATABASE $db" >/dev/null
+export TOLLGATE_DATABASE_URL="$PG/$db?sslmode=disable"
+export TOLLGATE_REDIS_URL="$REDIS"
+export TOLLGATE_REDIS_KEY_PREFIX="$prefix"
+export TOLLGATE_TOKEN_SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
+export TOLLGATE_PEPPER="$(head -c 48 /dev/urandom | base64 -w0)"
+export TOLLGATE_HTTP_ADDR=$ADDR TOLLGATE_OPS_ADDR=$OPS TOLLGATE_DATA_DIR="$work"
+export TOLLGATE_OPS_PPROF=true
+
+bin/tollgate migrate >/dev/null 2>&1
+bin/tollgate bootstrap 2>/dev/null > "$work/boot.json"
+id=$(sed -E 's/.*"client_id":([0-9]+).*/\1/' "$work/boot.json")
+secret=$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' "$work/boot.json")
+
+# Logs at the default level, as in production, written to a file.
+bin/tollgate serve 2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 1 100); do curl -fs "http://$OPS/healthz" >/dev/null && break; sleep 0.1; done
+
+basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+cat > "$work/form.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+LUA
+cat > "$work/json.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"grant_type":"client_credentials","client_id":$id,"client_secret":"$secret"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+if [[ -n ${PROFILE:-} ]]; then
+  # A 15 s CPU profile of the form path at the highest concurrency.
+  c=${CONNS##* }
+  wrk -t2 -c"$c" -d20s -s "$work/form.lua" "http://$ADDR/oauth/token" >/dev/null &
+  wrkpid=$!
+  sleep 2
+  curl -fs "http://$OPS/debug/pprof/profile?seconds=15" -o "$PROFILE"
+  wait "$wrkpid"
+  echo "CPU profile written to $PROFILE"
+fi
+
+echo "# Tollgate token endpoint, PostgreSQL + Redis — $(date -u +%FT%TZ)"
+echo "# $(nproc) cores, $(go version | cut -d' ' -f3), $(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1) PostgreSQL, Redis $(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p'), wrk -t2, warm-up $WARMUP, run $DURATION"
+printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s |\n' path conns "req/s" p50 p99 max errors
+printf '|%s|\n' "--------------------------------|-------|-----------|----------|----------|----------|---------"
+for body in form json; do
+  for c in $CONNS; do
+    wrk -t2 -c"$c" -d"$WARMUP" -s "$work/$body.lua" "http://$ADDR/oauth/token" >/dev/null
+    out=$(wrk -t2 -c"$c" -d"$DURATION" --latency -s "$work/$body.lua" "http://$ADDR/oauth/token")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    max=$(awk '/^    Latency/ {print $4}' <<<"$out")
+    errs=$(awk '/Non-2xx/ {e+=$5} /Socket errors/ {e+=$4+$6+$8+$10} END {print e+0}' <<<"$out")
+    printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s |\n' "token client_credentials $body" "$c" "$rps" "$p50" "$p99" "$max" "$errs"
+  done
+done
