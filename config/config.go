@@ -38,12 +38,13 @@ type Config struct {
 	// default only, generated key material.
 	DataDir string `yaml:"data_dir" env:"TOLLGATE_DATA_DIR"`
 
-	Database Database   `yaml:"database"`
-	Redis    Redis      `yaml:"redis"`
-	Keys     KeySources `yaml:"keys"`
-	Tokens   Tokens     `yaml:"tokens"`
-	Grants   Grants     `yaml:"grants"`
-	Log      Log        `yaml:"log"`
+	Database    Database    `yaml:"database"`
+	Redis       Redis       `yaml:"redis"`
+	Keys        KeySources  `yaml:"keys"`
+	Tokens      Tokens      `yaml:"tokens"`
+	Grants      Grants      `yaml:"grants"`
+	Credentials Credentials `yaml:"credentials"`
+	Log         Log         `yaml:"log"`
 }
 
 // HTTP configures the public listener (token, introspection, admin API).
@@ -119,6 +120,38 @@ type KeySources struct {
 type Tokens struct {
 	ClientCredentialsLifetime time.Duration `yaml:"client_credentials_lifetime" env:"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"`
 	EskimiDSPLifetime         time.Duration `yaml:"eskimi_dsp_lifetime" env:"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"`
+	// ClientTokenLifetime is the lifetime of a token generated for a client
+	// through the management API ("generate client token").
+	ClientTokenLifetime time.Duration `yaml:"client_token_lifetime" env:"TOLLGATE_CLIENT_TOKEN_LIFETIME"`
+	// KeySessionLifetime is the default lifetime of a key token from
+	// POST /auth/access/session; KeySessionMaxLifetime caps what a caller
+	// may ask for.
+	KeySessionLifetime    time.Duration `yaml:"key_session_lifetime" env:"TOLLGATE_KEY_SESSION_LIFETIME"`
+	KeySessionMaxLifetime time.Duration `yaml:"key_session_max_lifetime" env:"TOLLGATE_KEY_SESSION_MAX_LIFETIME"`
+}
+
+// Credentials configures the life of API clients and keys.
+type Credentials struct {
+	// ManagementScope is the scope a client_credentials token needs to use
+	// the management API.
+	ManagementScope string `yaml:"management_scope" env:"TOLLGATE_MANAGEMENT_SCOPE"`
+	// AccessRights maps a bundle name to its space-separated scopes; a key is
+	// created with a bundle ("events and contacts"), not a list of scopes.
+	AccessRights map[string]string `yaml:"access_rights" env:"TOLLGATE_ACCESS_RIGHTS"`
+	// DefaultAccessRights is the bundle of every user's default key.
+	DefaultAccessRights string `yaml:"default_access_rights" env:"TOLLGATE_DEFAULT_ACCESS_RIGHTS"`
+	// RotationOverlap is how long a rotated-out secret keeps working unless
+	// the caller chooses; MaxRotationOverlap caps the caller's choice.
+	RotationOverlap    time.Duration `yaml:"rotation_overlap" env:"TOLLGATE_ROTATION_OVERLAP"`
+	MaxRotationOverlap time.Duration `yaml:"max_rotation_overlap" env:"TOLLGATE_MAX_ROTATION_OVERLAP"`
+	// DisableUnusedAfter disables a credential unused for this long; 0 turns
+	// the automatic disabling off (expiry dates are still enforced).
+	DisableUnusedAfter time.Duration `yaml:"disable_unused_after" env:"TOLLGATE_DISABLE_UNUSED_AFTER"`
+	// StaleCheckInterval is how often the disabling job runs.
+	StaleCheckInterval time.Duration `yaml:"stale_check_interval" env:"TOLLGATE_STALE_CHECK_INTERVAL"`
+	// LastUsedFlushInterval is how often recorded uses are written to the
+	// database, in one batch.
+	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval" env:"TOLLGATE_LAST_USED_FLUSH_INTERVAL"`
 }
 
 // Grants configures the custom grant types.
@@ -136,9 +169,10 @@ type Log struct {
 
 // Default returns the configuration of `tollgate serve` without a file or
 // environment: the embedded SQLite database and in-process token store.
-// Issuer and Database.URL are left empty; Load derives them after the
-// environment has been applied, so they follow an overridden address or data
-// directory.
+// Issuer, Database.URL and Credentials.AccessRights are left empty; Load
+// derives them after the file and the environment have been applied, so they
+// follow an overridden address or data directory, and configured access
+// rights replace the default bundles instead of merging into them.
 func Default() Config {
 	return Config{
 		HTTP: HTTP{
@@ -168,6 +202,18 @@ func Default() Config {
 		Tokens: Tokens{
 			ClientCredentialsLifetime: time.Hour,
 			EskimiDSPLifetime:         24 * time.Hour,
+			ClientTokenLifetime:       365 * 24 * time.Hour,
+			KeySessionLifetime:        86400 * time.Second,
+			KeySessionMaxLifetime:     30 * 24 * time.Hour,
+		},
+		Credentials: Credentials{
+			ManagementScope:       "tollgate:manage",
+			DefaultAccessRights:   "full",
+			RotationOverlap:       24 * time.Hour,
+			MaxRotationOverlap:    30 * 24 * time.Hour,
+			DisableUnusedAfter:    90 * 24 * time.Hour,
+			StaleCheckInterval:    time.Hour,
+			LastUsedFlushInterval: time.Minute,
 		},
 		Grants: Grants{EskimiDSPName: "eskimi_dsp"},
 		Log:    Log{Level: "info", Format: "json"},
@@ -232,6 +278,20 @@ func (c *Config) fillDerived() {
 	}
 	if c.Database.URL == "" {
 		c.Database.URL = filepath.Join(c.DataDir, "tollgate.db")
+	}
+	// A configured set of bundles replaces the defaults instead of merging
+	// into them, so the defaults are filled in only when none is given.
+	if c.Credentials.AccessRights == nil {
+		c.Credentials.AccessRights = DefaultAccessRights()
+	}
+}
+
+// DefaultAccessRights are the scope bundles used when none is configured.
+func DefaultAccessRights() map[string]string {
+	return map[string]string{
+		"full":            "events contacts reports",
+		"events":          "events",
+		"events_contacts": "events contacts",
 	}
 }
 

@@ -43,6 +43,7 @@ func loaded() config.Config {
 	c := config.Default()
 	c.Issuer = "http://127.0.0.1:8080"
 	c.Database.URL = filepath.Join("./data", "tollgate.db")
+	c.Credentials.AccessRights = config.DefaultAccessRights()
 	return c
 }
 
@@ -62,6 +63,7 @@ func TestDefault(t *testing.T) {
 		{"http.idle_timeout", c.HTTP.IdleTimeout, 120 * time.Second},
 		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout, 15 * time.Second},
 		{"ops.addr", c.Ops.Addr, "127.0.0.1:9090"},
+		{"ops.pprof", c.Ops.Pprof, false},
 		{"issuer", c.Issuer, ""},
 		{"data_dir", c.DataDir, "./data"},
 		{"database.url", c.Database.URL, ""},
@@ -84,14 +86,50 @@ func TestDefault(t *testing.T) {
 		{"keys.retired_pepper_files", len(c.Keys.RetiredPepperFiles), 0},
 		{"tokens.client_credentials_lifetime", c.Tokens.ClientCredentialsLifetime, time.Hour},
 		{"tokens.eskimi_dsp_lifetime", c.Tokens.EskimiDSPLifetime, 24 * time.Hour},
+		{"tokens.client_token_lifetime", c.Tokens.ClientTokenLifetime, 365 * 24 * time.Hour},
+		{"tokens.key_session_lifetime", c.Tokens.KeySessionLifetime, 24 * time.Hour},
+		{"tokens.key_session_max_lifetime", c.Tokens.KeySessionMaxLifetime, 30 * 24 * time.Hour},
 		{"grants.eskimi_dsp_name", c.Grants.EskimiDSPName, "eskimi_dsp"},
+		{"credentials.management_scope", c.Credentials.ManagementScope, "tollgate:manage"},
+		// Left nil: Load fills in DefaultAccessRights only when no bundles
+		// are configured.
+		{"credentials.access_rights", c.Credentials.AccessRights, map[string]string(nil)},
+		{"credentials.default_access_rights", c.Credentials.DefaultAccessRights, "full"},
+		{"credentials.rotation_overlap", c.Credentials.RotationOverlap, 24 * time.Hour},
+		{"credentials.max_rotation_overlap", c.Credentials.MaxRotationOverlap, 30 * 24 * time.Hour},
+		{"credentials.disable_unused_after", c.Credentials.DisableUnusedAfter, 90 * 24 * time.Hour},
+		{"credentials.stale_check_interval", c.Credentials.StaleCheckInterval, time.Hour},
+		{"credentials.last_used_flush_interval", c.Credentials.LastUsedFlushInterval, time.Minute},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 	}
 	for _, tt := range tests {
-		if tt.got != tt.want {
-			t.Errorf("Default() %s = %v, want %v", tt.name, tt.got, tt.want)
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("Default() %s = %#v, want %#v", tt.name, tt.got, tt.want)
 		}
+	}
+}
+
+func TestDefaultAccessRights(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"full":            "events contacts reports",
+		"events":          "events",
+		"events_contacts": "events contacts",
+	}
+	got := config.DefaultAccessRights()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DefaultAccessRights() = %v, want %v", got, want)
+	}
+	// Each call returns a fresh map: changing one configuration's bundles
+	// must not change the defaults of the next.
+	got["full"] = "changed"
+	got["extra"] = "x"
+	if again := config.DefaultAccessRights(); !reflect.DeepEqual(again, want) {
+		t.Errorf("DefaultAccessRights() after changing an earlier result = %v, want %v", again, want)
+	}
+	if name := config.Default().Credentials.DefaultAccessRights; want[name] == "" {
+		t.Errorf("Default().Credentials.DefaultAccessRights = %q, want a bundle of DefaultAccessRights()", name)
 	}
 }
 
@@ -126,7 +164,7 @@ func everyFieldSet() config.Config {
 			IdleTimeout:       4 * time.Second,
 			ShutdownTimeout:   5 * time.Second,
 		},
-		Ops:     config.Ops{Addr: "0.0.0.0:9443"},
+		Ops:     config.Ops{Addr: "0.0.0.0:9443", Pprof: true},
 		Issuer:  "https://auth.example.com",
 		DataDir: "/var/lib/tollgate",
 		Database: config.Database{
@@ -154,9 +192,25 @@ func everyFieldSet() config.Config {
 		Tokens: config.Tokens{
 			ClientCredentialsLifetime: 30 * time.Minute,
 			EskimiDSPLifetime:         12 * time.Hour,
+			ClientTokenLifetime:       90 * 24 * time.Hour,
+			KeySessionLifetime:        2 * time.Hour,
+			KeySessionMaxLifetime:     48 * time.Hour,
 		},
 		Grants: config.Grants{EskimiDSPName: "acme_dsp"},
-		Log:    config.Log{Level: "debug", Format: "text"},
+		Credentials: config.Credentials{
+			ManagementScope: "https://api.example.com/manage",
+			AccessRights: map[string]string{
+				"reader": "events:read contacts:read",
+				"writer": "events events:read",
+			},
+			DefaultAccessRights:   "reader",
+			RotationOverlap:       2 * time.Hour,
+			MaxRotationOverlap:    7 * 24 * time.Hour,
+			DisableUnusedAfter:    180 * 24 * time.Hour,
+			StaleCheckInterval:    10 * time.Minute,
+			LastUsedFlushInterval: 15 * time.Second,
+		},
+		Log: config.Log{Level: "debug", Format: "text"},
 	}
 }
 
@@ -193,8 +247,15 @@ keys:
   rotated_token_secret_files: [/a, /b]
   retired_pepper_files:
     "1": /p1
+ops:
+  pprof: true
 tokens:
   eskimi_dsp_lifetime: 2h
+  key_session_max_lifetime: 72h
+credentials:
+  disable_unused_after: 0s
+  access_rights:
+    reader: events
 `
 	got, err := config.Load(writeFile(t, "c.yaml", file), envMap(nil))
 	if err != nil {
@@ -208,7 +269,11 @@ tokens:
 	want.Redis.PoolSize = 7
 	want.Keys.RotatedTokenSecretFiles = []string{"/a", "/b"}
 	want.Keys.RetiredPepperFiles = map[string]string{"1": "/p1"}
+	want.Ops.Pprof = true
 	want.Tokens.EskimiDSPLifetime = 2 * time.Hour
+	want.Tokens.KeySessionMaxLifetime = 72 * time.Hour
+	want.Credentials.DisableUnusedAfter = 0
+	want.Credentials.AccessRights = map[string]string{"reader": "events"} // replaces the defaults
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
 	}
@@ -239,6 +304,10 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"string for int", "http:\n  max_body_bytes: lots\n", []string{"line 2"}},
 		{"bare number for duration", "http:\n  read_timeout: 10\n", []string{"line 2"}},
 		{"bad duration", "http:\n  read_timeout: soon\n", []string{"line 2"}},
+		{"bool for pprof", "ops:\n  pprof: sometimes\n", []string{"line 2"}},
+		{"unknown credentials key", "credentials:\n  rotation_overlaps: 1h\n", []string{"rotation_overlaps", "line 2"}},
+		{"access rights as a list", "credentials:\n  access_rights: [events, contacts]\n", []string{"line 2"}},
+		{"access rights scopes as a list", "credentials:\n  access_rights:\n    full: [events, contacts]\n", []string{"line 3"}},
 		{"two documents", "issuer: http://a\n---\nissuer: http://b\n", []string{"single YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
 	}
@@ -287,6 +356,21 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"secret", map[string]string{"TOLLGATE_PEPPER": "pepper value"}, func(c config.Config) any { return c.Keys.Pepper }, config.Secret("pepper value")},
 		{"issuer", map[string]string{"TOLLGATE_ISSUER": "https://id.example"}, func(c config.Config) any { return c.Issuer }, "https://id.example"},
 		{"grant name", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "dsp"}, func(c config.Config) any { return c.Grants.EskimiDSPName }, "dsp"},
+		{"bool", map[string]string{"TOLLGATE_OPS_PPROF": "true"}, func(c config.Config) any { return c.Ops.Pprof }, true},
+		{"client token lifetime", map[string]string{"TOLLGATE_CLIENT_TOKEN_LIFETIME": "720h"}, func(c config.Config) any { return c.Tokens.ClientTokenLifetime }, 720 * time.Hour},
+		{"key session lifetime", map[string]string{"TOLLGATE_KEY_SESSION_LIFETIME": "1h"}, func(c config.Config) any { return c.Tokens.KeySessionLifetime }, time.Hour},
+		{"key session max lifetime", map[string]string{"TOLLGATE_KEY_SESSION_MAX_LIFETIME": "48h"}, func(c config.Config) any { return c.Tokens.KeySessionMaxLifetime }, 48 * time.Hour},
+		{"management scope", map[string]string{"TOLLGATE_MANAGEMENT_SCOPE": "admin"}, func(c config.Config) any { return c.Credentials.ManagementScope }, "admin"},
+		{"access rights", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full=events contacts,events=events"}, func(c config.Config) any { return c.Credentials.AccessRights }, map[string]string{"full": "events contacts", "events": "events"}},
+		{"access rights with spaces", map[string]string{"TOLLGATE_ACCESS_RIGHTS": " ro = events:read  contacts:read , rw=events "}, func(c config.Config) any { return c.Credentials.AccessRights }, map[string]string{"ro": "events:read  contacts:read", "rw": "events"}},
+		{"empty access rights keep defaults", map[string]string{"TOLLGATE_ACCESS_RIGHTS": ""}, func(c config.Config) any { return c.Credentials.AccessRights }, config.DefaultAccessRights()},
+		{"default access rights", map[string]string{"TOLLGATE_DEFAULT_ACCESS_RIGHTS": "events"}, func(c config.Config) any { return c.Credentials.DefaultAccessRights }, "events"},
+		{"rotation overlap", map[string]string{"TOLLGATE_ROTATION_OVERLAP": "90m"}, func(c config.Config) any { return c.Credentials.RotationOverlap }, 90 * time.Minute},
+		{"max rotation overlap", map[string]string{"TOLLGATE_MAX_ROTATION_OVERLAP": "168h"}, func(c config.Config) any { return c.Credentials.MaxRotationOverlap }, 168 * time.Hour},
+		{"disable unused after", map[string]string{"TOLLGATE_DISABLE_UNUSED_AFTER": "2160h"}, func(c config.Config) any { return c.Credentials.DisableUnusedAfter }, 2160 * time.Hour},
+		{"disable unused off", map[string]string{"TOLLGATE_DISABLE_UNUSED_AFTER": "0"}, func(c config.Config) any { return c.Credentials.DisableUnusedAfter }, time.Duration(0)},
+		{"stale check interval", map[string]string{"TOLLGATE_STALE_CHECK_INTERVAL": "15m"}, func(c config.Config) any { return c.Credentials.StaleCheckInterval }, 15 * time.Minute},
+		{"last used flush interval", map[string]string{"TOLLGATE_LAST_USED_FLUSH_INTERVAL": "30s"}, func(c config.Config) any { return c.Credentials.LastUsedFlushInterval }, 30 * time.Second},
 		{"test variable ignored", map[string]string{"TOLLGATE_TEST_ANYTHING": "x"}, func(c config.Config) any { return c.HTTP.Addr }, "127.0.0.1:8080"},
 	}
 	for _, tt := range tests {
@@ -298,6 +382,55 @@ func TestLoadEnvOverrides(t *testing.T) {
 			}
 			if got := tt.got(c); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAccessRightsReplaceDefaults checks that configured bundles replace the
+// defaults instead of merging into them, from YAML and from the environment,
+// and that the defaults apply only when no bundles are configured.
+func TestAccessRightsReplaceDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		file  string
+		env   map[string]string
+		want  map[string]string
+		valid bool // Validate with the default default_access_rights ("full")
+	}{
+		{"none configured", "", nil, config.DefaultAccessRights(), true},
+		{"yaml section without bundles", "credentials:\n  rotation_overlap: 1h\n", nil, config.DefaultAccessRights(), true},
+		{"yaml null", "credentials:\n  access_rights:\n", nil, config.DefaultAccessRights(), true},
+		{"yaml one bundle", "credentials:\n  access_rights:\n    reader: events\n", nil,
+			map[string]string{"reader": "events"}, false},
+		{"yaml redefines a default bundle", "credentials:\n  access_rights:\n    full: events\n", nil,
+			map[string]string{"full": "events"}, true},
+		{"yaml empty mapping", "credentials:\n  access_rights: {}\n", nil, map[string]string{}, false},
+		{"env", "", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full=events contacts,events=events"},
+			map[string]string{"full": "events contacts", "events": "events"}, true},
+		{"env replaces yaml", "credentials:\n  access_rights:\n    reader: events\n    writer: events contacts\n",
+			map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full=reports"}, map[string]string{"full": "reports"}, true},
+		{"empty env clears yaml back to defaults", "credentials:\n  access_rights:\n    reader: events\n",
+			map[string]string{"TOLLGATE_ACCESS_RIGHTS": ""}, config.DefaultAccessRights(), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, "c.yaml", tt.file)
+			}
+			c, err := config.Load(path, envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := c.Credentials.AccessRights; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("credentials.access_rights = %#v, want %#v", got, tt.want)
+			}
+			err = c.Validate()
+			if got := err == nil; got != tt.valid {
+				t.Errorf("Validate() = %v, want valid %v", err, tt.valid)
 			}
 		})
 	}
@@ -332,6 +465,11 @@ func TestLoadBadEnv(t *testing.T) {
 		{"int overflow", map[string]string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS": "99999999999999999999"}, []string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS"}},
 		{"map without =", map[string]string{"TOLLGATE_RETIRED_PEPPER_FILES": "1:/p"}, []string{"TOLLGATE_RETIRED_PEPPER_FILES", "id=path"}},
 		{"map duplicate id", map[string]string{"TOLLGATE_RETIRED_PEPPER_FILES": "1=/a,1=/b"}, []string{"TOLLGATE_RETIRED_PEPPER_FILES", "duplicate"}},
+		{"bool", map[string]string{"TOLLGATE_OPS_PPROF": "on"}, []string{"TOLLGATE_OPS_PPROF", "boolean"}},
+		{"new duration", map[string]string{"TOLLGATE_KEY_SESSION_LIFETIME": "1 day"}, []string{"TOLLGATE_KEY_SESSION_LIFETIME", "duration"}},
+		{"access rights without =", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full:events"}, []string{"TOLLGATE_ACCESS_RIGHTS", "invalid item"}},
+		{"access rights without scopes", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full="}, []string{"TOLLGATE_ACCESS_RIGHTS", "invalid item"}},
+		{"access rights duplicate bundle", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full=events,full=contacts"}, []string{"TOLLGATE_ACCESS_RIGHTS", "duplicate"}},
 		{"every bad variable reported", map[string]string{
 			"TOLLGATE_HTTP_WRITE_TIMEOUT":  "x",
 			"TOLLGATE_HTTP_MAX_BODY_BYTES": "y",
@@ -484,6 +622,21 @@ func TestValidateAccepts(t *testing.T) {
 		{"unlimited connection lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = 0 }},
 		{"grant name with dot and dash", func(c *config.Config) { c.Grants.EskimiDSPName = "acme.dsp-v2" }},
 		{"pepper id of 8", func(c *config.Config) { c.Keys.PepperID = "2025a01b" }},
+		{"pprof on", func(c *config.Config) { c.Ops.Pprof = true }},
+		{"key session lifetime at its cap", func(c *config.Config) { c.Tokens.KeySessionLifetime = c.Tokens.KeySessionMaxLifetime }},
+		{"short client token lifetime", func(c *config.Config) { c.Tokens.ClientTokenLifetime = time.Minute }},
+		{"rotation overlap at its cap", func(c *config.Config) { c.Credentials.RotationOverlap = c.Credentials.MaxRotationOverlap }},
+		{"disabling unused credentials off", func(c *config.Config) { c.Credentials.DisableUnusedAfter = 0 }},
+		{"management scope URI", func(c *config.Config) { c.Credentials.ManagementScope = "https://api.example.com/manage" }},
+		{"management scope of 128", func(c *config.Config) { c.Credentials.ManagementScope = strings.Repeat("m", 128) }},
+		{"own bundles", func(c *config.Config) {
+			c.Credentials.AccessRights = map[string]string{"reader": "events:read", "ops-team.v2": "  events\tcontacts  reports "}
+			c.Credentials.DefaultAccessRights = "reader"
+		}},
+		{"one default bundle", func(c *config.Config) {
+			c.Credentials.AccessRights = map[string]string{"events": "events"}
+			c.Credentials.DefaultAccessRights = "events"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -506,6 +659,9 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		{"addr without port", func(c *config.Config) { c.HTTP.Addr = "localhost" }, "TOLLGATE_HTTP_ADDR"},
 		{"named port", func(c *config.Config) { c.Ops.Addr = "127.0.0.1:http" }, "TOLLGATE_OPS_ADDR"},
+		{"keyword DSN taken for a SQLite path", func(c *config.Config) {
+			c.Database.URL = "host=127.0.0.1 user=postgres password=hunter2secret dbname=tollgate"
+		}, "keyword/value"},
 		{"port out of range", func(c *config.Config) { c.HTTP.Addr = "127.0.0.1:70000" }, "TOLLGATE_HTTP_ADDR"},
 		{"same listener", func(c *config.Config) { c.Ops.Addr = c.HTTP.Addr }, "must differ"},
 		{"same port on all interfaces", func(c *config.Config) { c.HTTP.Addr, c.Ops.Addr = "127.0.0.1:8080", ":8080" }, "must differ"},
@@ -540,6 +696,38 @@ func TestValidateRejects(t *testing.T) {
 		{"negative pool size", func(c *config.Config) { c.Redis.PoolSize = -1 }, "TOLLGATE_REDIS_POOL_SIZE"},
 		{"zero cc lifetime", func(c *config.Config) { c.Tokens.ClientCredentialsLifetime = 0 }, "TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"},
 		{"zero dsp lifetime", func(c *config.Config) { c.Tokens.EskimiDSPLifetime = 0 }, "TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"},
+		{"zero client token lifetime", func(c *config.Config) { c.Tokens.ClientTokenLifetime = 0 }, "tokens.client_token_lifetime (TOLLGATE_CLIENT_TOKEN_LIFETIME): must be positive"},
+		{"zero key session lifetime", func(c *config.Config) { c.Tokens.KeySessionLifetime = 0 }, "tokens.key_session_lifetime (TOLLGATE_KEY_SESSION_LIFETIME): must be positive"},
+		{"negative key session max lifetime", func(c *config.Config) { c.Tokens.KeySessionMaxLifetime = -time.Hour }, "tokens.key_session_max_lifetime (TOLLGATE_KEY_SESSION_MAX_LIFETIME): must be positive"},
+		{"key session lifetime over its cap", func(c *config.Config) {
+			c.Tokens.KeySessionLifetime = c.Tokens.KeySessionMaxLifetime + time.Second
+		}, "tokens.key_session_lifetime (TOLLGATE_KEY_SESSION_LIFETIME): must not exceed tokens.key_session_max_lifetime"},
+		{"key session cap lowered under the default", func(c *config.Config) { c.Tokens.KeySessionMaxLifetime = time.Hour }, "must not exceed tokens.key_session_max_lifetime"},
+		{"zero rotation overlap", func(c *config.Config) { c.Credentials.RotationOverlap = 0 }, "credentials.rotation_overlap (TOLLGATE_ROTATION_OVERLAP): must be positive"},
+		{"zero max rotation overlap", func(c *config.Config) { c.Credentials.MaxRotationOverlap = 0 }, "credentials.max_rotation_overlap (TOLLGATE_MAX_ROTATION_OVERLAP): must be positive"},
+		{"rotation overlap over its cap", func(c *config.Config) {
+			c.Credentials.RotationOverlap = c.Credentials.MaxRotationOverlap + time.Second
+		}, "credentials.rotation_overlap (TOLLGATE_ROTATION_OVERLAP): must not exceed credentials.max_rotation_overlap"},
+		{"negative disable unused after", func(c *config.Config) { c.Credentials.DisableUnusedAfter = -time.Hour }, "credentials.disable_unused_after (TOLLGATE_DISABLE_UNUSED_AFTER): must not be negative"},
+		{"zero stale check interval", func(c *config.Config) { c.Credentials.StaleCheckInterval = 0 }, "credentials.stale_check_interval (TOLLGATE_STALE_CHECK_INTERVAL): must be positive"},
+		{"zero last used flush interval", func(c *config.Config) { c.Credentials.LastUsedFlushInterval = 0 }, "credentials.last_used_flush_interval (TOLLGATE_LAST_USED_FLUSH_INTERVAL): must be positive"},
+		{"management scope empty", func(c *config.Config) { c.Credentials.ManagementScope = "" }, "credentials.management_scope (TOLLGATE_MANAGEMENT_SCOPE): must be one scope token"},
+		{"management scope of two", func(c *config.Config) { c.Credentials.ManagementScope = "tollgate:manage admin" }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"management scope with quote", func(c *config.Config) { c.Credentials.ManagementScope = `a"b` }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"management scope with backslash", func(c *config.Config) { c.Credentials.ManagementScope = `a\b` }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"management scope non-ASCII", func(c *config.Config) { c.Credentials.ManagementScope = "verwalten:ä" }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"management scope too long", func(c *config.Config) { c.Credentials.ManagementScope = strings.Repeat("m", 129) }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"no bundles", func(c *config.Config) { c.Credentials.AccessRights = map[string]string{} }, "credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): must name at least one bundle"},
+		{"nil bundles (Default without Load)", func(c *config.Config) { c.Credentials.AccessRights = nil }, "must name at least one bundle"},
+		{"bundle name with space", func(c *config.Config) { c.Credentials.AccessRights["read only"] = "events" }, `bundle name "read only"`},
+		{"bundle name empty", func(c *config.Config) { c.Credentials.AccessRights[""] = "events" }, `bundle name ""`},
+		{"bundle without scopes", func(c *config.Config) { c.Credentials.AccessRights["none"] = " \t " }, `bundle "none" has no scopes`},
+		{"bundle with a bad scope", func(c *config.Config) { c.Credentials.AccessRights["full"] = `events "contacts"` }, `bundle "full": "\"contacts\"" is not a scope token`},
+		{"default bundle missing", func(c *config.Config) { c.Credentials.DefaultAccessRights = "admin" }, `credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "admin"`},
+		{"default bundle empty", func(c *config.Config) { c.Credentials.DefaultAccessRights = "" }, "TOLLGATE_DEFAULT_ACCESS_RIGHTS"},
+		{"default bundle gone after replacing the defaults", func(c *config.Config) {
+			c.Credentials.AccessRights = map[string]string{"reader": "events"}
+		}, `credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "full"`},
 		{"standard grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "client_credentials" }, "standard grant type"},
 		{"password grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "password" }, "standard grant type"},
 		{"grant name with space", func(c *config.Config) { c.Grants.EskimiDSPName = "eskimi dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
@@ -590,44 +778,104 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
+// TestValidateReportsEveryProblem breaks many settings at once and wants each
+// problem reported, and nothing else. Two configurations are needed because
+// an empty credentials.access_rights leaves no bundle to find fault with.
 func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	c := production()
-	c.HTTP.Addr = "nope"
-	c.Issuer = "https://example.com/?q=1"
-	c.HTTP.MaxBodyBytes = 1
-	c.Database.URL = "mysql://db"
-	c.Redis.URL = "memcache://m"
-	c.Tokens.ClientCredentialsLifetime = 0
-	c.Log.Level = "loud"
-	c.Log.Format = "xml"
-	c.Keys.TokenSecret = ""
-	c.Keys.Pepper = ""
-	c.Grants.EskimiDSPName = "refresh_token"
-
-	err := c.Validate()
-	if err == nil {
-		t.Fatal("Validate() = nil, want errors")
+	tests := []struct {
+		name   string
+		modify func(*config.Config)
+		wants  []string // one substring per problem
+	}{
+		{"everything", func(c *config.Config) {
+			c.HTTP.Addr = "nope"
+			c.Issuer = "https://example.com/?q=1"
+			c.HTTP.MaxBodyBytes = 1
+			c.Database.URL = "mysql://db"
+			c.Redis.URL = "memcache://m"
+			c.Tokens.ClientCredentialsLifetime = 0
+			c.Tokens.ClientTokenLifetime = 0
+			// 0 > -1h: both positivity rules and the ordering rule fail.
+			c.Tokens.KeySessionLifetime = 0
+			c.Tokens.KeySessionMaxLifetime = -time.Hour
+			c.Credentials.RotationOverlap = 0
+			c.Credentials.MaxRotationOverlap = -time.Hour
+			c.Credentials.DisableUnusedAfter = -time.Second
+			c.Credentials.StaleCheckInterval = 0
+			c.Credentials.LastUsedFlushInterval = 0
+			c.Credentials.ManagementScope = "two scopes"
+			// Replaces the defaults, so default_access_rights "full" is gone.
+			c.Credentials.AccessRights = map[string]string{
+				"bad name!": "events",
+				"empty":     "  ",
+				"quoted":    `events "x"`,
+			}
+			c.Log.Level = "loud"
+			c.Log.Format = "xml"
+			c.Keys.TokenSecret = ""
+			c.Keys.Pepper = ""
+			c.Grants.EskimiDSPName = "refresh_token"
+		}, []string{
+			"http.addr (TOLLGATE_HTTP_ADDR)",
+			"issuer (TOLLGATE_ISSUER)",
+			"http.max_body_bytes (TOLLGATE_HTTP_MAX_BODY_BYTES)",
+			"database.url (TOLLGATE_DATABASE_URL)",
+			"redis.url (TOLLGATE_REDIS_URL)",
+			"tokens.client_credentials_lifetime (TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME)",
+			"tokens.client_token_lifetime (TOLLGATE_CLIENT_TOKEN_LIFETIME): must be positive",
+			"tokens.key_session_lifetime (TOLLGATE_KEY_SESSION_LIFETIME): must be positive",
+			"tokens.key_session_max_lifetime (TOLLGATE_KEY_SESSION_MAX_LIFETIME): must be positive",
+			"tokens.key_session_lifetime (TOLLGATE_KEY_SESSION_LIFETIME): must not exceed tokens.key_session_max_lifetime",
+			"credentials.rotation_overlap (TOLLGATE_ROTATION_OVERLAP): must be positive",
+			"credentials.max_rotation_overlap (TOLLGATE_MAX_ROTATION_OVERLAP): must be positive",
+			"credentials.rotation_overlap (TOLLGATE_ROTATION_OVERLAP): must not exceed credentials.max_rotation_overlap",
+			"credentials.disable_unused_after (TOLLGATE_DISABLE_UNUSED_AFTER): must not be negative",
+			"credentials.stale_check_interval (TOLLGATE_STALE_CHECK_INTERVAL): must be positive",
+			"credentials.last_used_flush_interval (TOLLGATE_LAST_USED_FLUSH_INTERVAL): must be positive",
+			`credentials.management_scope (TOLLGATE_MANAGEMENT_SCOPE): must be one scope token, got "two scopes"`,
+			`credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): bundle name "bad name!"`,
+			`credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): bundle "empty" has no scopes`,
+			`credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): bundle "quoted": "\"x\"" is not a scope token`,
+			`credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "full"`,
+			"log.level (TOLLGATE_LOG_LEVEL)",
+			"log.format (TOLLGATE_LOG_FORMAT)",
+			"token secret: required",
+			"pepper: required",
+			"grants.eskimi_dsp_name (TOLLGATE_ESKIMI_DSP_GRANT_NAME)",
+		}},
+		{"no bundles", func(c *config.Config) {
+			c.Credentials.AccessRights = map[string]string{}
+			c.Credentials.DefaultAccessRights = "events"
+		}, []string{
+			"credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): must name at least one bundle",
+			`credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "events"`,
+		}},
 	}
-	for _, want := range []string{
-		"http.addr (TOLLGATE_HTTP_ADDR)",
-		"issuer (TOLLGATE_ISSUER)",
-		"http.max_body_bytes (TOLLGATE_HTTP_MAX_BODY_BYTES)",
-		"database.url (TOLLGATE_DATABASE_URL)",
-		"redis.url (TOLLGATE_REDIS_URL)",
-		"tokens.client_credentials_lifetime (TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME)",
-		"log.level (TOLLGATE_LOG_LEVEL)",
-		"log.format (TOLLGATE_LOG_FORMAT)",
-		"token secret: required",
-		"pepper: required",
-		"grants.eskimi_dsp_name (TOLLGATE_ESKIMI_DSP_GRANT_NAME)",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate() = %q\nwant it to contain %q", err, want)
-		}
-	}
-	if got, want := strings.Count(err.Error(), "\n")+1, 11; got != want {
-		t.Errorf("Validate() reported %d problems, want %d:\n%s", got, want, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := production()
+			tt.modify(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate() = nil, want errors")
+			}
+			for _, want := range tt.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Validate() = %q\nwant it to contain %q", err, want)
+				}
+			}
+			if got, want := strings.Count(err.Error(), "\n")+1, len(tt.wants); got != want {
+				t.Errorf("Validate() reported %d problems, want %d:\n%s", got, want, err)
+			}
+			// The order is stable: map keys are visited sorted.
+			for range 5 {
+				if again := c.Validate(); again.Error() != err.Error() {
+					t.Fatalf("Validate() changed between calls:\n%s\nthen:\n%s", err, again)
+				}
+			}
+		})
 	}
 }
 
@@ -684,7 +932,18 @@ var wantEnvNames = []string{
 	"TOLLGATE_RETIRED_PEPPER_FILES",
 	"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME",
 	"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME",
+	"TOLLGATE_CLIENT_TOKEN_LIFETIME",
+	"TOLLGATE_KEY_SESSION_LIFETIME",
+	"TOLLGATE_KEY_SESSION_MAX_LIFETIME",
 	"TOLLGATE_ESKIMI_DSP_GRANT_NAME",
+	"TOLLGATE_MANAGEMENT_SCOPE",
+	"TOLLGATE_ACCESS_RIGHTS",
+	"TOLLGATE_DEFAULT_ACCESS_RIGHTS",
+	"TOLLGATE_ROTATION_OVERLAP",
+	"TOLLGATE_MAX_ROTATION_OVERLAP",
+	"TOLLGATE_DISABLE_UNUSED_AFTER",
+	"TOLLGATE_STALE_CHECK_INTERVAL",
+	"TOLLGATE_LAST_USED_FLUSH_INTERVAL",
 	"TOLLGATE_LOG_LEVEL",
 	"TOLLGATE_LOG_FORMAT",
 }

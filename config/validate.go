@@ -167,12 +167,61 @@ func checkSecretSource(p *problems, what, envName, fileKey string, value Secret,
 var (
 	// grantNamePattern is RFC 6749 appendix A.10 grant-name: 1*name-char.
 	grantNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-	reservedGrants   = []string{"authorization_code", "client_credentials", "implicit", "password", "refresh_token"}
+	// scopeTokenPattern is RFC 6749 §3.3 scope-token.
+	scopeTokenPattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
+	reservedGrants    = []string{"authorization_code", "client_credentials", "implicit", "password", "refresh_token"}
 )
 
 func (c Config) validateProtocol(p *problems) {
 	positive(p, "tokens.client_credentials_lifetime", c.Tokens.ClientCredentialsLifetime)
 	positive(p, "tokens.eskimi_dsp_lifetime", c.Tokens.EskimiDSPLifetime)
+	positive(p, "tokens.client_token_lifetime", c.Tokens.ClientTokenLifetime)
+	positive(p, "tokens.key_session_lifetime", c.Tokens.KeySessionLifetime)
+	positive(p, "tokens.key_session_max_lifetime", c.Tokens.KeySessionMaxLifetime)
+	if c.Tokens.KeySessionLifetime > c.Tokens.KeySessionMaxLifetime {
+		p.addf(at("tokens.key_session_lifetime"), "must not exceed tokens.key_session_max_lifetime")
+	}
+	cr := c.Credentials
+	positive(p, "credentials.rotation_overlap", cr.RotationOverlap)
+	positive(p, "credentials.max_rotation_overlap", cr.MaxRotationOverlap)
+	if cr.RotationOverlap > cr.MaxRotationOverlap {
+		p.addf(at("credentials.rotation_overlap"), "must not exceed credentials.max_rotation_overlap")
+	}
+	if cr.DisableUnusedAfter < 0 {
+		p.addf(at("credentials.disable_unused_after"), "must not be negative (0 turns it off)")
+	}
+	positive(p, "credentials.stale_check_interval", cr.StaleCheckInterval)
+	positive(p, "credentials.last_used_flush_interval", cr.LastUsedFlushInterval)
+	if !scopeTokenPattern.MatchString(cr.ManagementScope) {
+		p.addf(at("credentials.management_scope"), "must be one scope token, got %q", cr.ManagementScope)
+	}
+	if len(cr.AccessRights) == 0 {
+		p.addf(at("credentials.access_rights"), "must name at least one bundle")
+	}
+	// Sorted, so that problems come out in the same order on every run.
+	bundles := make([]string, 0, len(cr.AccessRights))
+	for name := range cr.AccessRights {
+		bundles = append(bundles, name)
+	}
+	slices.Sort(bundles)
+	for _, name := range bundles {
+		scopes := cr.AccessRights[name]
+		if !grantNamePattern.MatchString(name) {
+			p.addf(at("credentials.access_rights"), "bundle name %q: want letters, digits, '-', '.' or '_'", name)
+		}
+		fields := strings.Fields(scopes)
+		if len(fields) == 0 {
+			p.addf(at("credentials.access_rights"), "bundle %q has no scopes", name)
+		}
+		for _, f := range fields {
+			if !scopeTokenPattern.MatchString(f) {
+				p.addf(at("credentials.access_rights"), "bundle %q: %q is not a scope token", name, f)
+			}
+		}
+	}
+	if _, ok := cr.AccessRights[cr.DefaultAccessRights]; !ok {
+		p.addf(at("credentials.default_access_rights"), "must name a bundle of credentials.access_rights, got %q", cr.DefaultAccessRights)
+	}
 
 	name := c.Grants.EskimiDSPName
 	switch {
@@ -281,7 +330,12 @@ func checkDatabaseURL(dsn string) error {
 	}
 	scheme, ok := splitScheme(dsn)
 	if !ok {
-		return nil // a SQLite file path
+		// A SQLite file path. A keyword/value PostgreSQL DSN
+		// ("host=… password=…") must not quietly become a file name.
+		if strings.ContainsAny(dsn, "= \t\n@") {
+			return errors.New("looks like a keyword/value PostgreSQL DSN: use a postgres:// URL (a SQLite path may not contain '=', '@' or spaces)")
+		}
+		return nil
 	}
 	if scheme != "postgres" && scheme != "postgresql" {
 		return fmt.Errorf("unsupported scheme %q: want postgres://, postgresql:// or a SQLite file path", scheme)

@@ -45,12 +45,14 @@ const (
 func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember }
 
 // Account is a node of the tenant tree. A credential of an account acts on it
-// and on every descendant, never on an ancestor or a sibling.
+// and on every descendant, never on an ancestor or a sibling. Disabling an
+// account disables its whole subtree.
 type Account struct {
 	ID        int64
 	ParentID  int64 // 0 for a root account
 	Name      string
 	Status    Status
+	Version   int64 // incremented by every update; the management API's ETag
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -63,19 +65,40 @@ type User struct {
 	PasswordHash string // argon2id (or bcrypt) in PHC string format
 	Role         Role
 	Status       Status
+	Version      int64 // incremented by every update
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
 
+// Kind tells how a credential is presented to people: as an API client or as
+// an API key. Both are the same record and work the same way.
+type Kind string
+
+const (
+	KindClient Kind = "client"
+	KindKey    Kind = "key"
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindClient || k == KindKey }
+
 // Client is THE credential: an OAuth 2.0 client and an API key are the same
 // record. Its secret is stored only as a hash.
 type Client struct {
-	ID            int64 // the public, numeric client_id
-	AccountID     int64
-	OwnerID       int64 // the user who owns it; 0 for none
-	Name          string
-	Description   string
-	SecretHash    string
+	ID          int64 // the public, numeric client_id
+	AccountID   int64
+	OwnerID     int64 // the user who owns it; 0 for none
+	Kind        Kind
+	IsDefault   bool // the owner's system-generated default API key
+	Name        string
+	Description string
+	SecretHash  string
+	// SecretHint is a few trailing characters of the secret, enough for a
+	// person to tell keys apart and never enough to matter.
+	SecretHint string
+	// AccessRights names the configured scope bundle the credential was
+	// given; empty when its scopes were chosen one by one.
+	AccessRights  string
 	GrantTypes    []string
 	Scopes        []string
 	MayIntrospect bool
@@ -83,14 +106,41 @@ type Client struct {
 	// client obtains; 0 means the configured default of the grant.
 	TokenLifetime time.Duration
 	Status        Status
-	// Generation is carried by every token minted for the client. Bumping it
-	// revokes all of them at once without scanning the token store.
+	// Generation is carried by every token minted with the current secret.
+	// Bumping it revokes all of them at once without scanning the token
+	// store.
 	Generation int64
-	ExpiresAt  time.Time // zero: never expires
-	LastUsedAt time.Time // zero: never used
-	CreatedBy  int64     // user id; 0 when created by the system
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// After a rotation the previous secret keeps working, and the tokens
+	// minted with it stay active, until PreviousRetireAt.
+	PreviousSecretHash string
+	PreviousGeneration int64
+	PreviousRetireAt   time.Time // zero: no previous secret
+	ExpiresAt          time.Time // zero: never expires
+	LastUsedAt         time.Time // zero: never used
+	CreatedBy          int64     // user id; 0 when created by the system
+	Version            int64     // incremented by every update
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// PreviousSecretValid reports whether the secret replaced by the last
+// rotation still works at now.
+func (c Client) PreviousSecretValid(now time.Time) bool {
+	return c.PreviousSecretHash != "" && now.Before(c.PreviousRetireAt)
+}
+
+// TokenGenerationValid reports whether a token minted under generation gen
+// is still good at now: it was minted with the current secret, or with the
+// previous one inside its overlap window.
+func (c Client) TokenGenerationValid(gen int64, now time.Time) bool {
+	return gen == c.Generation || (gen == c.PreviousGeneration && c.PreviousSecretValid(now))
+}
+
+// Revoke makes every token of the client inactive and drops the previous
+// secret: used when the client is disabled.
+func (c *Client) Revoke() {
+	c.Generation = max(c.Generation, c.PreviousGeneration) + 1
+	c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = "", 0, time.Time{}
 }
 
 // Usable reports whether the client may authenticate at time now: it is
@@ -122,13 +172,28 @@ type Token struct {
 	ExpiresAt  time.Time
 }
 
+// Page selects one page of a list ordered by id: the first Limit records
+// whose id is greater than After.
+type Page struct {
+	After int64
+	Limit int
+}
+
 // Accounts stores the account tree.
 type Accounts interface {
 	CreateAccount(ctx context.Context, a Account) (Account, error)
 	GetAccount(ctx context.Context, id int64) (Account, error)
+	// UpdateAccount works like UpdateClient; ID, ParentID and CreatedAt
+	// cannot be changed.
+	UpdateAccount(ctx context.Context, id int64, update func(*Account) error) (Account, error)
+	// ListChildren lists the direct children of account parentID.
+	ListChildren(ctx context.Context, parentID int64, page Page) ([]Account, error)
 	// AccountInSubtree reports whether account id is rootID or one of its
 	// descendants. Unknown ids answer false, not an error.
 	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+	// AccountActive reports whether account id and every one of its
+	// ancestors are active. An unknown id answers ErrNotFound.
+	AccountActive(ctx context.Context, id int64) (bool, error)
 }
 
 // Users stores users.
@@ -141,6 +206,17 @@ type Users interface {
 	// transaction, like UpdateClient. ID, AccountID and CreatedAt cannot be
 	// changed; a taken username answers ErrAlreadyExists.
 	UpdateUser(ctx context.Context, id int64, update func(*User) error) (User, error)
+	// DeleteUser removes the user and every credential they own.
+	DeleteUser(ctx context.Context, id int64) error
+	// ListUsers lists the users of account f.AccountID, or of its whole
+	// subtree when f.Subtree is set.
+	ListUsers(ctx context.Context, f UserFilter, page Page) ([]User, error)
+}
+
+// UserFilter selects users.
+type UserFilter struct {
+	AccountID int64
+	Subtree   bool
 }
 
 // Clients stores credentials.
@@ -155,6 +231,73 @@ type Clients interface {
 	// TouchClient records that the client was used at t. Backends may skip
 	// the write when the stored value is less than a minute older than t.
 	TouchClient(ctx context.Context, id int64, t time.Time) error
+	// TouchClients records many uses in one statement; a stored value is
+	// never moved backwards and unknown ids are ignored.
+	TouchClients(ctx context.Context, uses map[int64]time.Time) error
+	// ListClients lists credentials of account f.AccountID and, when
+	// f.Subtree is set, of its descendants, narrowed by the other fields.
+	ListClients(ctx context.Context, f ClientFilter, page Page) ([]Client, error)
+	// DisableStale disables, in one statement, every active client unused
+	// (last used, or created when never used) since unusedSince, and every
+	// active client whose expiry has passed at now; each disabled client's
+	// tokens are revoked. It returns the clients it disabled, as stored
+	// after the change, so concurrent callers never both report one.
+	DisableStale(ctx context.Context, unusedSince, now time.Time) ([]Client, error)
+}
+
+// ClientFilter selects credentials. Zero fields do not filter.
+type ClientFilter struct {
+	AccountID int64
+	Subtree   bool
+	OwnerID   int64
+	Status    Status
+	Kind      Kind
+}
+
+// AuditEvent records who did what to which record, when, from where, and
+// how it ended. It never carries a secret.
+type AuditEvent struct {
+	ID            int64
+	Time          time.Time
+	AccountID     int64  // the account the target belongs to
+	ActorUserID   int64  // 0 when not acting as a user
+	ActorClientID int64  // the credential the actor authenticated with; 0 for the system
+	Action        string // e.g. "client.create", "client.rotate_secret", "key.auto_disable"
+	TargetType    string // "account", "user", "client", "key"
+	TargetID      int64
+	RemoteAddr    string
+	Outcome       string // "success" or "failure"
+	Detail        string // a short human-readable note, never a secret
+}
+
+// AuditFilter selects audit events of account AccountID (and its subtree
+// when Subtree is set).
+type AuditFilter struct {
+	AccountID int64
+	Subtree   bool
+}
+
+// Audit stores the audit trail.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// ListAudit lists events newest first: page.After is an event id to
+	// continue below.
+	ListAudit(ctx context.Context, f AuditFilter, page Page) ([]AuditEvent, error)
+}
+
+// Store is every relational contract together.
+type Store interface {
+	Accounts
+	Users
+	Clients
+	Audit
+}
+
+// Transactor runs fn in one transaction: every write fn makes through tx
+// lands together, or none does when fn (or the commit) fails. fn's error is
+// returned unchanged.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(tx Store) error) error
 }
 
 // Tokens stores issued tokens until they expire.

@@ -43,6 +43,7 @@ type fixture struct {
 	clock   *clock
 	cfg     config.Config
 	keys    config.Keys
+	app     *app
 	secrets []string // every secret the test handed out, to grep the logs for
 
 	root, child, other          storage.Account
@@ -69,8 +70,12 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // backends lists the storage setups every end-to-end test runs on.
 var backends = []string{"embedded", "postgres+redis"}
@@ -78,7 +83,8 @@ var backends = []string{"embedded", "postgres+redis"}
 // newFixture wires a server on the named backend.
 func newFixture(t *testing.T, backend string) *fixture {
 	t.Helper()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	// A sub-second offset, as real clocks have.
+	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(700 * time.Millisecond)}
 	switch backend {
 	case "embedded":
 		return newFixtureOn(t, c, sqltest.SQLite(t), memory.New(memory.Options{Now: c.now}))
@@ -96,6 +102,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore) *fixt
 	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: tokens, secretOf: map[int64]string{}}
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
+	cfg.Credentials.AccessRights = config.DefaultAccessRights()
 	cfg.Database.URL = dbURL
 	f.cfg = cfg
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -122,6 +129,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore) *fixt
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
+	f.app = a
 	f.srv = httptest.NewServer(a.public)
 	t.Cleanup(f.srv.Close)
 	f.ops = httptest.NewServer(a.ops)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
@@ -102,29 +103,47 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
-	account, err := db.CreateAccount(ctx, storage.Account{Name: *accountName, Status: storage.StatusActive})
-	if err != nil {
-		return fmt.Errorf("create account: %w", err)
-	}
-	user, err := db.CreateUser(ctx, storage.User{AccountID: account.ID, Username: *username,
-		PasswordHash: passwordHash, Role: storage.RoleAdmin, Status: storage.StatusActive})
-	if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	client, err := db.CreateClient(ctx, storage.Client{
-		AccountID:     account.ID,
-		OwnerID:       user.ID,
-		Name:          *clientName,
-		Description:   "Created by tollgate bootstrap.",
-		SecretHash:    string(secretHash),
-		GrantTypes:    []string{clientcredentials.GrantType, cfg.Grants.EskimiDSPName},
-		Scopes:        allowed,
-		MayIntrospect: true,
-		Status:        storage.StatusActive,
-		CreatedBy:     user.ID,
+	// One transaction: a failure leaves no account or user behind whose
+	// password was never shown.
+	var account storage.Account
+	var user storage.User
+	var client storage.Client
+	err = db.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if account, err = tx.CreateAccount(ctx, storage.Account{Name: *accountName, Status: storage.StatusActive}); err != nil {
+			return fmt.Errorf("create account: %w", err)
+		}
+		if user, err = tx.CreateUser(ctx, storage.User{AccountID: account.ID, Username: *username,
+			PasswordHash: passwordHash, Role: storage.RoleAdmin, Status: storage.StatusActive}); err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		client, err = tx.CreateClient(ctx, storage.Client{
+			AccountID:     account.ID,
+			OwnerID:       user.ID,
+			Kind:          storage.KindClient,
+			Name:          *clientName,
+			Description:   "Created by tollgate bootstrap.",
+			SecretHash:    string(secretHash),
+			SecretHint:    apikey.Hint(clientSecret),
+			GrantTypes:    []string{clientcredentials.GrantType, cfg.Grants.EskimiDSPName},
+			Scopes:        allowed,
+			MayIntrospect: true,
+			Status:        storage.StatusActive,
+			CreatedBy:     user.ID,
+		})
+		if err != nil {
+			return fmt.Errorf("create client: %w", err)
+		}
+		_, err = tx.AppendAudit(ctx, storage.AuditEvent{AccountID: account.ID, Action: "account.bootstrap",
+			TargetType: "account", TargetID: account.ID, Outcome: "success",
+			Detail: fmt.Sprintf("root account, admin user %d and client %d created by tollgate bootstrap", user.ID, client.ID)})
+		return err
 	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("user %q already exists", *username)
+	}
 	if err != nil {
-		return fmt.Errorf("create client: %w", err)
+		return err
 	}
 	logger.Info("bootstrapped", "account_id", account.ID, "user_id", user.ID, "client_id", client.ID)
 	enc := json.NewEncoder(e.stdout)

@@ -40,7 +40,7 @@ type env struct {
 
 var errUsage = errors.New("usage")
 
-const usage = `Usage: tollgate <command> [flags]
+const usageText = `Usage: tollgate <command> [flags]
 
 Commands:
   serve      run the authorization server
@@ -53,7 +53,7 @@ Run 'tollgate <command> -h' for a command's flags.
 
 func run(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		fmt.Fprint(e.stderr, usageText)
 		return errUsage
 	}
 	switch args[0] {
@@ -67,10 +67,10 @@ func run(ctx context.Context, args []string, e env) error {
 		fmt.Fprintln(e.stdout, "tollgate", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
+		fmt.Fprint(e.stdout, usageText)
 		return nil
 	default:
-		fmt.Fprintf(e.stderr, "tollgate: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(e.stderr, "tollgate: unknown command %q\n\n%s", args[0], usageText)
 		return errUsage
 	}
 }

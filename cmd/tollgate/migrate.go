@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 )
 
 func migrate(ctx context.Context, args []string, e env) error {
@@ -18,11 +19,15 @@ func migrate(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, e.stderr)
-	db, err := openDatabase(ctx, cfg, true, logger)
+	db, applied, err := openAndMigrate(ctx, cfg, true, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintln(e.stdout, "database schema is up to date")
+	if len(applied) == 0 {
+		fmt.Fprintln(e.stdout, "database schema is up to date; nothing to apply")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "applied %d migrations: %s\n", len(applied), strings.Join(applied, ", "))
 	return nil
 }

@@ -121,7 +121,7 @@ func TestOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(300 * time.Millisecond)}
 	f := newFixtureOn(t, c, u.String(), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}))
 
 	tok := f.tokenCC(f.cc)

@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string, e env) error {
 
 	mode := "production (PostgreSQL/Redis)"
 	if cfg.Embedded() {
-		mode = "embedded (SQLite " + cfg.Database.URL + ", in-process token store)"
+		mode = "embedded (SQLite, in-process token store)"
 	}
 	logger.Info("tollgate listening", "version", version, "public", "http://"+publicLn.Addr().String(),
 		"ops", "http://"+opsLn.Addr().String(), "issuer", cfg.Issuer, "mode", mode)
@@ -95,6 +95,12 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 
 	var wg sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.run(bgCtx, cfg)
+	}()
 	errc := make(chan error, 2)
 	for _, s := range []struct {
 		srv *http.Server
@@ -120,6 +126,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	err = errors.Join(public.Shutdown(shutdownCtx), ops.Shutdown(shutdownCtx))
+	// Background work stops after the listeners, so the uses of the last
+	// requests are written too.
+	stopBackground()
 	wg.Wait()
 	logger.Info("stopped")
 	return errors.Join(serveErr, err)

@@ -82,8 +82,8 @@ func TestTokenSecretsWithReservedCharacters(t *testing.T) {
 		sec := f.secretOf[f.weird.ID]
 		for name, res := range map[string]response{
 			"basic, form-encoded as RFC 6749 §2.3.1 says": f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.weird.ID, sec)),
-			"post form":  f.post("/oauth/token", formCT, form("grant_type", "client_credentials", "client_id", id, "client_secret", sec)),
-			"post json":  f.post("/oauth/token", "application/json", `{"grant_type":"client_credentials","client_id":`+id+`,"client_secret":"`+sec+`"}`),
+			"post form": f.post("/oauth/token", formCT, form("grant_type", "client_credentials", "client_id", id, "client_secret", sec)),
+			"post json": f.post("/oauth/token", "application/json", `{"grant_type":"client_credentials","client_id":`+id+`,"client_secret":"`+sec+`"}`),
 		} {
 			if res.status != http.StatusOK {
 				t.Errorf("%s: status = %d, want 200 (body %s)", name, res.status, res.body)
@@ -209,6 +209,10 @@ func TestTokenErrors(t *testing.T) {
 			{"json trailing garbage", "application/json", `{"grant_type":"client_credentials"}x`, []string{"Authorization", ccBasic}, 400, "invalid_request"},
 			{"json duplicate member", "application/json", `{"grant_type":"client_credentials","grant_type":"eskimi_dsp"}`, []string{"Authorization", ccBasic}, 400, "invalid_request"},
 			{"json invalid utf-8", "application/json", "{\"grant_type\":\"client_credentials\",\"scope\":\"\xff\"}", []string{"Authorization", ccBasic}, 400, "invalid_request"},
+			{"client assertion of a known client", formCT, form("grant_type", "client_credentials", "client_id", id, "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."), nil, 401, "invalid_client"},
+			{"client assertion of an unknown client", formCT, form("grant_type", "client_credentials", "client_id", "999999", "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."), nil, 401, "invalid_client"},
+			{"NUL in a form value", formCT, form("grant_type", "eskimi_dsp", "username", "ad\x00min", "password", "x"), []string{"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID])}, 400, "invalid_request"},
+			{"NUL in a JSON value", "application/json", `{"grant_type":"eskimi_dsp","username":"a\u0000","password":"x"}`, []string{"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID])}, 400, "invalid_request"},
 			{"oversized body", formCT, form("grant_type", "client_credentials", "pad", strings.Repeat("a", 70<<10)), []string{"Authorization", ccBasic}, 413, "invalid_request"},
 		}
 		for _, tt := range tests {
@@ -308,20 +312,35 @@ func TestTokenRecordsLastUse(t *testing.T) {
 		if got := lastUsed(); !got.IsZero() {
 			t.Fatalf("new client last used %v, want never", got)
 		}
-		f.tokenCC(f.cc)
-		first := lastUsed()
-		if !first.Equal(f.clock.now()) {
-			t.Fatalf("last used = %v, want %v", first, f.clock.now())
+		for range 50 {
+			f.tokenCC(f.cc)
+		}
+		if got := lastUsed(); !got.IsZero() {
+			t.Errorf("last used written before the batch flush: %v", got)
+		}
+		if err := f.app.uses.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); !got.Equal(f.clock.now()) {
+			t.Fatalf("last used = %v after the flush, want %v", got, f.clock.now())
 		}
 		f.clock.advance(30 * time.Second)
+		f.introspect(f.rs, "x") // the resource server's use is recorded, not the client's
 		f.tokenCC(f.cc)
-		if got := lastUsed(); !got.Equal(first) {
-			t.Errorf("last used = %v after 30 s, want it kept to the minute (%v)", got, first)
+		if err := f.app.uses.Flush(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-		f.clock.advance(31 * time.Second)
-		f.tokenCC(f.cc)
 		if got := lastUsed(); !got.Equal(f.clock.now()) {
-			t.Errorf("last used = %v after 61 s, want %v", got, f.clock.now())
+			t.Errorf("last used = %v after a later use, want %v", got, f.clock.now())
+		}
+		// A failed authentication is no use.
+		f.clock.advance(30 * time.Second)
+		f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, "wrong"))
+		if err := f.app.uses.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); got.Equal(f.clock.now()) {
+			t.Error("a failed authentication was recorded as a use")
 		}
 	})
 }

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -19,7 +19,9 @@ import (
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
+	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
@@ -52,6 +54,12 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 // are applied when migrate is set or on the embedded default, and serving a
 // database with pending migrations is refused otherwise.
 func openDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, error) {
+	db, _, err := openAndMigrate(ctx, cfg, migrate, logger)
+	return db, err
+}
+
+// openAndMigrate is openDatabase that also reports the migrations it applied.
+func openAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, []string, error) {
 	db, err := sqlstore.Open(ctx, sqlstore.Options{
 		URL:             cfg.Database.URL,
 		MaxOpenConns:    cfg.Database.MaxOpenConns,
@@ -61,29 +69,33 @@ func openDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *
 		Logger:          logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	pending, err := db.PendingMigrations(ctx)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("check migrations: %w", err)
+		return nil, nil, fmt.Errorf("check migrations: %w", err)
 	}
 	if len(pending) == 0 {
-		return db, nil
+		return db, nil, nil
 	}
 	if !migrate && !cfg.Embedded() {
 		db.Close()
-		return nil, fmt.Errorf("the database has %d pending migrations (%s): run 'tollgate migrate' or start with --migrate",
+		return nil, nil, fmt.Errorf("the database has %d pending migrations (%s): run 'tollgate migrate' or start with --migrate",
 			len(pending), strings.Join(pending, ", "))
 	}
 	applied, err := db.Migrate(ctx)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
 	}
 	logger.Info("applied database migrations", "migrations", applied)
-	return db, nil
+	return db, applied, nil
 }
+
+// embeddedMaxTokens bounds the in-process token store of the embedded
+// default (about 300 MB at most); past it issuance answers 503.
+const embeddedMaxTokens = 1_000_000
 
 // tokenStore is the token store with its health check and its closer.
 type tokenStore interface {
@@ -93,7 +105,7 @@ type tokenStore interface {
 
 func openTokens(cfg config.Config) (tokenStore, func() error, error) {
 	if cfg.Redis.URL == "" {
-		return memory.New(memory.Options{}), func() error { return nil }, nil
+		return memory.New(memory.Options{MaxTokens: embeddedMaxTokens}), func() error { return nil }, nil
 	}
 	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
 		DialTimeout:  cfg.Redis.DialTimeout,
@@ -125,7 +137,7 @@ type grantSettings struct{ cfg config.Config }
 func (g grantSettings) ClientCredentialsLifetime() time.Duration {
 	return g.cfg.Tokens.ClientCredentialsLifetime
 }
-func (g grantSettings) EskimiDSPGrantName() string        { return g.cfg.Grants.EskimiDSPName }
+func (g grantSettings) EskimiDSPGrantName() string       { return g.cfg.Grants.EskimiDSPName }
 func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
 
 // appStore is what the HTTP layer and the grants need from the database.
@@ -133,13 +145,27 @@ type appStore interface {
 	storage.Accounts
 	storage.Users
 	storage.Clients
+	storage.Audit
+	storage.Transactor
 	storage.Pinger
 }
 
 // app is the wired server: the public handler and the ops handler.
 type app struct {
-	public http.Handler
-	ops    http.Handler
+	public  http.Handler
+	ops     http.Handler
+	uses    *usage.Recorder
+	sweeper *sweeper.Sweeper
+}
+
+// run runs the app's background work until ctx is done and returns when all
+// of it has stopped.
+func (a *app) run(ctx context.Context, cfg config.Config) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
+	go func() { defer wg.Done(); a.sweeper.Run(ctx, cfg.Credentials.StaleCheckInterval) }()
+	wg.Wait()
 }
 
 // deps are the opened backends app is built on.
@@ -166,16 +192,19 @@ func newApp(d deps) (*app, error) {
 		d.now = time.Now
 	}
 	settings := grantSettings{cfg: d.cfg}
-	issuer := oauth.NewIssuer(strategy, d.tokens, d.db, d.logger, d.now)
+	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
+	uses := usage.New(d.db, d.logger)
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
 
 	fcfg := &fosite.Config{
-		ClientSecretsHasher:        hasher,
-		SendDebugMessagesToClients: false,
-		TokenURL:                   strings.TrimSuffix(d.cfg.Issuer, "/") + server.PathToken,
-		AccessTokenLifespan:        d.cfg.Tokens.ClientCredentialsLifetime,
-		ScopeStrategy:              fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:   fosite.DefaultAudienceMatchingStrategy,
+		ClientSecretsHasher:          hasher,
+		ClientAuthenticationStrategy: authenticator.Strategy,
+		SendDebugMessagesToClients:   false,
+		TokenURL:                     strings.TrimSuffix(d.cfg.Issuer, "/") + server.PathToken,
+		AccessTokenLifespan:          d.cfg.Tokens.ClientCredentialsLifetime,
+		ScopeStrategy:                fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
 		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
 			clientcredentials.New(settings, issuer),
 			eskimidsp.New(settings, d.db, d.passwords, issuer),
@@ -185,22 +214,26 @@ func newApp(d deps) (*app, error) {
 
 	m := metrics.New(version)
 	public := server.New(server.Options{
-		Issuer:       d.cfg.Issuer,
-		GrantTypes:   grantTypes,
-		MaxBodyBytes: d.cfg.HTTP.MaxBodyBytes,
-		Provider:     provider,
-		Strategy:     strategy,
-		Tokens:       d.tokens,
-		Store:        d.db,
-		Logger:       d.logger,
-		Metrics:      m,
-		Now:          d.now,
+		Issuer:                d.cfg.Issuer,
+		GrantTypes:            grantTypes,
+		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
+		Provider:              provider,
+		Strategy:              strategy,
+		Validator:             oauth.NewValidator(strategy, d.tokens, d.db, d.now),
+		Authenticator:         authenticator,
+		Minter:                issuer,
+		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
+		KeySessionMaxLifetime: d.cfg.Tokens.KeySessionMaxLifetime,
+		Tokens:                d.tokens,
+		Store:                 d.db,
+		Logger:                d.logger,
+		Metrics:               m,
+		Now:                   d.now,
 	})
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, 2*time.Second, d.cfg.Ops.Pprof)
-	return &app{public: public, ops: ops}, nil
+	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
+	return &app{public: public, ops: ops, uses: uses, sweeper: sweep}, nil
 }
-
-var errShutdown = errors.New("shutdown")

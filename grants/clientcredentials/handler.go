@@ -46,13 +46,14 @@ func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) boo
 // HandleTokenEndpointRequest checks the client may use the grant, grants the
 // scopes and prepares the session.
 func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) error {
-	if !h.CanHandleTokenEndpointRequest(nil, ar) {
+	if !ar.GetGrantTypes().ExactOne(GrantType) {
 		return fosite.ErrUnknownRequest
 	}
-	client, ok := oauth.StoredClient(ar.GetClient())
+	authed, ok := oauth.AuthenticatedClient(ar.GetClient())
 	if !ok {
 		return fosite.ErrInvalidClient
 	}
+	client := authed.Client
 	if !client.HasGrantType(GrantType) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the client_credentials grant.")
 	}
@@ -73,12 +74,10 @@ func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.Access
 	}
 	*sess = oauth.Session{
 		ClientID:   client.ID,
-		Generation: client.Generation,
+		Generation: authed.AuthGeneration,
 		AccountID:  client.AccountID,
 		GrantType:  GrantType,
-		ExpiresAt:  h.issuer.Now().Add(lifetime),
-
-		ClientLastUsedAt: client.LastUsedAt,
+		ExpiresAt:  h.issuer.Now().Truncate(time.Second).Add(lifetime),
 	}
 	return nil
 }

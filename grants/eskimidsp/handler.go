@@ -75,10 +75,11 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 	if !ar.GetGrantTypes().ExactOne(grant) {
 		return fosite.ErrUnknownRequest
 	}
-	client, ok := oauth.StoredClient(ar.GetClient())
+	authed, ok := oauth.AuthenticatedClient(ar.GetClient())
 	if !ok {
 		return fosite.ErrInvalidClient
 	}
+	client := authed.Client
 	if !client.HasGrantType(grant) {
 		return fosite.ErrUnauthorizedClient.WithHintf("The client is not allowed to use the %s grant.", grant)
 	}
@@ -110,14 +111,12 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 	}
 	*sess = oauth.Session{
 		ClientID:   client.ID,
-		Generation: client.Generation,
+		Generation: authed.AuthGeneration,
 		AccountID:  user.AccountID,
 		Subject:    strconv.FormatInt(user.ID, 10),
 		Username:   user.Username,
 		GrantType:  grant,
-		ExpiresAt:  h.issuer.Now().Add(lifetime),
-
-		ClientLastUsedAt: client.LastUsedAt,
+		ExpiresAt:  h.issuer.Now().Truncate(time.Second).Add(lifetime),
 	}
 	return nil
 }

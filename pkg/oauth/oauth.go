@@ -21,15 +21,19 @@ import (
 // Client adapts a storage.Client to fosite.Client.
 type Client struct {
 	storage.Client
-	id     string
-	hashed []byte
+	// AuthGeneration is the generation of the secret the client
+	// authenticated with: the current one, or the previous one during a
+	// rotation's overlap. Tokens minted now carry it.
+	AuthGeneration int64
+	id             string
+	hashed         []byte
 }
 
 var _ fosite.Client = (*Client)(nil)
 
 // NewClient wraps c.
 func NewClient(c storage.Client) *Client {
-	return &Client{Client: c, id: strconv.FormatInt(c.ID, 10), hashed: []byte(c.SecretHash)}
+	return &Client{Client: c, AuthGeneration: c.Generation, id: strconv.FormatInt(c.ID, 10), hashed: []byte(c.SecretHash)}
 }
 
 func (c *Client) GetID() string                      { return c.id }
@@ -41,14 +45,11 @@ func (c *Client) GetScopes() fosite.Arguments        { return c.Scopes }
 func (c *Client) IsPublic() bool                     { return false }
 func (c *Client) GetAudience() fosite.Arguments      { return nil }
 
-// StoredClient returns the storage record behind an authenticated fosite
+// AuthenticatedClient returns the client behind an authenticated fosite
 // client.
-func StoredClient(c fosite.Client) (storage.Client, bool) {
+func AuthenticatedClient(c fosite.Client) (*Client, bool) {
 	sc, ok := c.(*Client)
-	if !ok || sc == nil {
-		return storage.Client{}, false
-	}
-	return sc.Client, true
+	return sc, ok && sc != nil
 }
 
 // ParseClientID parses a public client id: decimal digits only, no sign, no

@@ -16,9 +16,6 @@ type Session struct {
 	Username   string
 	GrantType  string
 	ExpiresAt  time.Time
-	// ClientLastUsedAt is the client's last use as loaded, so the issuer
-	// writes a new one at most once a minute without asking the database.
-	ClientLastUsedAt time.Time
 }
 
 var _ fosite.Session = (*Session)(nil)

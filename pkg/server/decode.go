@@ -2,10 +2,14 @@ package server
 
 import (
 	"bytes"
+	"strconv"
+
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
 	"io"
 	"mime"
 	"net/http"
@@ -105,6 +109,9 @@ func decodeForm(body []byte) (url.Values, error) {
 		if !utf8.ValidString(vs[0]) {
 			return nil, fmt.Errorf("The parameter %s is not valid UTF-8.", quoteParam(k))
 		}
+		if hasControl(k) || hasControl(vs[0]) {
+			return nil, fmt.Errorf("The parameter %s contains a control character.", quoteParam(k))
+		}
 		if vs[0] != "" {
 			form[k] = vs
 		}
@@ -112,8 +119,11 @@ func decodeForm(body []byte) (url.Values, error) {
 	return form, nil
 }
 
-// decodeJSON parses a JSON object of string members. client_id may also be a
-// non-negative integer, which stands for its decimal digits. Nested values,
+// integerParams may be sent as JSON integers, which stand for their digits.
+var integerParams = map[string]bool{"client_id": true, "lifetime": true}
+
+// decodeJSON parses a JSON object of string members. client_id and lifetime
+// may also be non-negative integers, which stand for their decimal digits. Nested values,
 // other numbers, booleans, null, duplicate members and trailing data are
 // errors.
 func decodeJSON(body []byte) (url.Values, error) {
@@ -151,15 +161,18 @@ func decodeJSON(body []byte) (url.Values, error) {
 		case string:
 			value = v
 		case json.Number:
-			if key != "client_id" || !isDigits(v.String()) {
+			if !integerParams[key] || !isDigits(v.String()) {
 				return nil, fmt.Errorf("The parameter %s must be a string.", quoteParam(key))
 			}
 			value = v.String()
 		default:
-			if key == "client_id" {
-				return nil, errors.New("The parameter client_id must be a string or an integer.")
+			if integerParams[key] {
+				return nil, fmt.Errorf("The parameter %s must be a string or an integer.", quoteParam(key))
 			}
 			return nil, fmt.Errorf("The parameter %s must be a string.", quoteParam(key))
+		}
+		if hasControl(key) || hasControl(value) {
+			return nil, fmt.Errorf("The parameter %s contains a control character.", quoteParam(key))
 		}
 		// Register the key even when empty so a repeat is still caught.
 		form[key] = []string{value}
@@ -176,6 +189,17 @@ func decodeJSON(body []byte) (url.Values, error) {
 		}
 	}
 	return form, nil
+}
+
+// hasControl reports whether s holds a C0 control character other than tab,
+// or DEL: no parameter has a use for them, and databases refuse NUL.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func isDigits(s string) bool {
@@ -212,21 +236,6 @@ func quoteParam(name string) string {
 	return b.String()
 }
 
-// authScheme tells how a request presents client credentials.
-type authScheme int
-
-const (
-	authNone authScheme = iota
-	authBasic
-	authPost
-)
-
-// clientCredentials are the client id and secret a request presents.
-type clientCredentials struct {
-	scheme authScheme
-	id     string
-}
-
 // parseBasic decodes an Authorization: Basic header the way RFC 6749 §2.3.1
 // says: base64 of "id:secret", each form-urlencoded.
 func parseBasic(header string) (id, secret string, ok bool) {
@@ -248,34 +257,76 @@ func parseBasic(header string) (id, secret string, ok bool) {
 	if secret, err = url.QueryUnescape(rawSecret); err != nil {
 		return "", "", false
 	}
-	if !utf8.ValidString(id) || !utf8.ValidString(secret) || id == "" {
+	// An empty id is allowed here: with an API key any user name goes.
+	if !utf8.ValidString(id) || !utf8.ValidString(secret) {
 		return "", "", false
 	}
 	return id, secret, true
 }
 
-// readClientCredentials finds which one authentication method the request
-// uses (RFC 6749 §2.3: never more than one).
-func readClientCredentials(r *http.Request, form url.Values) (clientCredentials, *oauthError) {
+// readClientCredentials finds the one authentication method the request
+// uses (RFC 6749 §2.3: never more than one) and its credentials:
+//
+//   - Basic with a client id and secret (client_secret_basic);
+//   - Basic with an API key as the password and any user name;
+//   - client_id and client_secret in the body (client_secret_post), where
+//     client_secret may also be an API key and client_id then optional.
+//
+// A client id that is not a number, or a key whose form or checksum is wrong,
+// is invalid_client without any lookup.
+func readClientCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
+	// JWT client assertions are not supported; refuse them before any
+	// lookup, so their answer cannot tell an existing client from another.
+	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
+		return oauth.Credentials{}, errInvalidClient()
+	}
 	headers := r.Header.Values("Authorization")
 	if len(headers) > 1 {
-		return clientCredentials{}, errInvalidRequest("The Authorization header is repeated.")
+		return oauth.Credentials{}, errInvalidRequest("The Authorization header is repeated.")
 	}
+	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
 	if len(headers) == 1 {
-		id, _, ok := parseBasic(headers[0])
+		id, secret, ok := parseBasic(headers[0])
 		if !ok {
-			return clientCredentials{scheme: authBasic}, errInvalidClient()
+			return oauth.Credentials{}, errInvalidClient()
 		}
-		if form.Get("client_secret") != "" {
-			return clientCredentials{}, errInvalidRequest("The request uses more than one client authentication method.")
+		if bodySecret != "" {
+			return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method.")
 		}
-		if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
-			return clientCredentials{}, errInvalidRequest("The client_id parameter does not match the Authorization header.")
+		if apikey.Looks(secret) {
+			return keyCredentials(secret, bodyID)
 		}
-		return clientCredentials{scheme: authBasic, id: id}, nil
+		if bodyID != "" && bodyID != id {
+			return oauth.Credentials{}, errInvalidRequest("The client_id parameter does not match the Authorization header.")
+		}
+		return numericCredentials(id, secret, oauth.MethodBasic)
 	}
-	if form.Get("client_id") == "" {
-		return clientCredentials{}, errInvalidClient()
+	if apikey.Looks(bodySecret) {
+		return keyCredentials(bodySecret, bodyID)
 	}
-	return clientCredentials{scheme: authPost, id: form.Get("client_id")}, nil
+	if bodyID == "" {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	return numericCredentials(bodyID, bodySecret, oauth.MethodPost)
+}
+
+func numericCredentials(id, secret, method string) (oauth.Credentials, *oauthError) {
+	cid, ok := oauth.ParseClientID(id)
+	if !ok {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	return oauth.Credentials{ClientID: cid, Secret: secret, Method: method}, nil
+}
+
+// keyCredentials reads an API key; a client_id sent beside it must be the
+// key's.
+func keyCredentials(key, bodyID string) (oauth.Credentials, *oauthError) {
+	cid, secret, err := apikey.Parse(key)
+	if err != nil {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	if bodyID != "" && bodyID != strconv.FormatInt(cid, 10) {
+		return oauth.Credentials{}, errInvalidRequest("The client_id parameter does not match the API key.")
+	}
+	return oauth.Credentials{ClientID: cid, Secret: secret, Method: oauth.MethodAPIKey}, nil
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
 )
 
 const decodeTestMaxBytes = 1024
@@ -107,8 +110,10 @@ func TestReadBody(t *testing.T) {
 			want: url.Values{"a": {"1"}}},
 		{name: "JSON whitespace", contentTypes: []string{json}, body: " \n{ \"a\" : \"1\" }\n ",
 			want: url.Values{"a": {"1"}}},
-		{name: "JSON escapes", contentTypes: []string{json}, body: `{"a":"\u00e9\n\"","b":"\ud83d\ude00"}`,
-			want: url.Values{"a": {"é\n\""}, "b": {"😀"}}},
+		{name: "JSON escapes", contentTypes: []string{json}, body: `{"a":"\u00e9\t\"","b":"\ud83d\ude00"}`,
+			want: url.Values{"a": {"é\t\""}, "b": {"😀"}}},
+		{name: "JSON escaped newline", contentTypes: []string{json}, body: `{"a":"x\ny"}`, wantErr: true, wantStatus: 400},
+		{name: "form NUL", contentTypes: []string{form}, body: "a=x%00y", wantErr: true, wantStatus: 400},
 		{name: "JSON empty values dropped", contentTypes: []string{json}, body: `{"a":"1","b":""}`,
 			want: url.Values{"a": {"1"}}},
 		{name: "JSON 32 params", contentTypes: []string{json}, body: testParamsBody(32, true),
@@ -223,7 +228,7 @@ func TestReadBodyDescriptions(t *testing.T) {
 		{contentType: formType, body: "a=%FF", want: "The parameter 'a' is not valid UTF-8."},
 		{contentType: jsonType, body: `{"a":"1","a":"2"}`, want: "The parameter 'a' is repeated."},
 		{contentType: jsonType, body: `{"client_id":1.5}`, want: "The parameter 'client_id' must be a string."},
-		{contentType: jsonType, body: `{"client_id":true}`, want: "The parameter client_id must be a string or an integer."},
+		{contentType: jsonType, body: `{"client_id":true}`, want: "The parameter 'client_id' must be a string or an integer."},
 		{contentType: jsonType, body: `{"scope":[]}`, want: "The parameter 'scope' must be a string."},
 		{contentType: jsonType, body: `{} x`, want: "The JSON body has data after the object."},
 		{contentType: jsonType, body: `[]`, want: "The JSON body must be an object."},
@@ -272,8 +277,8 @@ func TestParseBasic(t *testing.T) {
 			wantSecret: "Zm9vYmFyLWJhei1xdXV4XzAxMjM0NTY3ODlhYmNkZWY", wantOK: true},
 		{name: "missing colon", header: "Basic " + b64("123s3cret")},
 		{name: "empty credentials", header: "Basic " + b64("")},
-		{name: "colon only", header: "Basic " + b64(":")},
-		{name: "empty id", header: testBasicHeader("", "s3cret")},
+		{name: "colon only", header: "Basic " + b64(":"), wantOK: true},
+		{name: "empty id (a user name is optional with API keys)", header: testBasicHeader("", "s3cret"), wantSecret: "s3cret", wantOK: true},
 		{name: "lone percent in id", header: testBasicHeader("%", "s3cret")},
 		{name: "bad base64", header: "Basic !!!!"},
 		{name: "unpadded base64", header: "Basic " + strings.TrimRight(b64("123:s3cret"), "=")},
@@ -306,24 +311,41 @@ func TestParseBasic(t *testing.T) {
 
 func TestReadClientCredentials(t *testing.T) {
 	t.Parallel()
+	sec := strings.Repeat("k", 43)
+	key, err := apikey.Format(77, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badKey := key[:len(key)-1] + "x"
 	tests := []struct {
 		name       string
 		headers    []string // Authorization header values
 		form       url.Values
-		want       clientCredentials
+		want       oauth.Credentials
 		wantCode   string
 		wantStatus int
 	}{
 		{name: "Basic only", headers: []string{testBasicHeader("123", "s")},
-			form: url.Values{"grant_type": {"client_credentials"}}, want: clientCredentials{scheme: authBasic, id: "123"}},
+			form: url.Values{"grant_type": {"client_credentials"}}, want: oauth.Credentials{ClientID: 123, Secret: "s", Method: oauth.MethodBasic}},
 		{name: "post only", form: url.Values{"client_id": {"123"}, "client_secret": {"s"}},
-			want: clientCredentials{scheme: authPost, id: "123"}},
+			want: oauth.Credentials{ClientID: 123, Secret: "s", Method: oauth.MethodPost}},
 		{name: "post id without secret", form: url.Values{"client_id": {"123"}},
-			want: clientCredentials{scheme: authPost, id: "123"}},
+			want: oauth.Credentials{ClientID: 123, Method: oauth.MethodPost}},
 		{name: "Basic and same body client_id", headers: []string{testBasicHeader("123", "s")}, form: url.Values{"client_id": {"123"}},
-			want: clientCredentials{scheme: authBasic, id: "123"}},
-		{name: "Basic with encoded id and same decoded body client_id", headers: []string{testBasicHeader("a%3Ab", "s")}, form: url.Values{"client_id": {"a:b"}},
-			want: clientCredentials{scheme: authBasic, id: "a:b"}},
+			want: oauth.Credentials{ClientID: 123, Secret: "s", Method: oauth.MethodBasic}},
+		{name: "Basic with API key, any user name", headers: []string{testBasicHeader("whoever", key)},
+			want: oauth.Credentials{ClientID: 77, Secret: sec, Method: oauth.MethodAPIKey}},
+		{name: "Basic with API key, empty user name", headers: []string{testBasicHeader("", key)},
+			want: oauth.Credentials{ClientID: 77, Secret: sec, Method: oauth.MethodAPIKey}},
+		{name: "API key as client_secret", form: url.Values{"client_secret": {key}},
+			want: oauth.Credentials{ClientID: 77, Secret: sec, Method: oauth.MethodAPIKey}},
+		{name: "API key as client_secret with its client_id", form: url.Values{"client_id": {"77"}, "client_secret": {key}},
+			want: oauth.Credentials{ClientID: 77, Secret: sec, Method: oauth.MethodAPIKey}},
+		{name: "API key with another client_id", form: url.Values{"client_id": {"78"}, "client_secret": {key}},
+			wantCode: "invalid_request", wantStatus: http.StatusBadRequest},
+		{name: "API key with a typo", headers: []string{testBasicHeader("x", badKey)}, wantCode: "invalid_client", wantStatus: http.StatusUnauthorized},
+		{name: "API key with a typo in the body", form: url.Values{"client_secret": {badKey}}, wantCode: "invalid_client", wantStatus: http.StatusUnauthorized},
+		{name: "non-numeric client id", headers: []string{testBasicHeader("a%3Ab", "s")}, wantCode: "invalid_client", wantStatus: http.StatusUnauthorized},
 		{name: "Basic and body client_secret", headers: []string{testBasicHeader("123", "s")}, form: url.Values{"client_secret": {"s"}},
 			wantCode: "invalid_request", wantStatus: http.StatusBadRequest},
 		{name: "Basic and body client_id and client_secret", headers: []string{testBasicHeader("123", "s")},
@@ -356,8 +378,8 @@ func TestReadClientCredentials(t *testing.T) {
 			what := fmt.Sprintf("readClientCredentials(Authorization %q, %v)", tt.headers, tt.form)
 			if tt.wantCode != "" {
 				testCheckOAuthError(t, what, oerr, tt.wantCode, tt.wantStatus)
-				if got.id != "" {
-					t.Errorf("%s id = %q with error, want \"\"", what, got.id)
+				if got != (oauth.Credentials{}) {
+					t.Errorf("%s = %+v with error, want zero credentials", what, got)
 				}
 				return
 			}

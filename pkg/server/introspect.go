@@ -64,31 +64,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) (introspection, error) {
 	ctx := r.Context()
 	inactive := introspection{}
-	sig, err := s.opts.Strategy.Signature(ctx, tok)
-	if err != nil {
-		return inactive, nil
-	}
-	rec, err := s.opts.Tokens.GetToken(ctx, sig)
-	if errors.Is(err, storage.ErrNotFound) {
+	v, err := s.opts.Validator.Validate(ctx, tok)
+	if errors.Is(err, oauth.ErrInactive) {
 		return inactive, nil
 	}
 	if err != nil {
-		return inactive, fmt.Errorf("get token: %w", err)
+		return inactive, err
 	}
-	now := s.opts.Now()
-	if !now.Before(rec.ExpiresAt) {
-		return inactive, nil
-	}
-	owner, err := s.opts.Store.GetClient(ctx, rec.ClientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return inactive, nil
-	}
-	if err != nil {
-		return inactive, fmt.Errorf("get client: %w", err)
-	}
-	if !owner.Usable(now) || owner.Generation != rec.Generation {
-		return inactive, nil
-	}
+	rec := v.Token
+	// A resource server sees the tokens of its own account subtree only.
 	if rec.AccountID != caller.AccountID {
 		within, err := s.opts.Store.AccountInSubtree(ctx, caller.AccountID, rec.AccountID)
 		if err != nil {
@@ -100,20 +84,6 @@ func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) 
 	}
 	sub := strconv.FormatInt(rec.ClientID, 10)
 	if rec.Subject != "" {
-		userID, err := strconv.ParseInt(rec.Subject, 10, 64)
-		if err != nil {
-			return inactive, nil
-		}
-		user, err := s.opts.Store.GetUser(ctx, userID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return inactive, nil
-		}
-		if err != nil {
-			return inactive, fmt.Errorf("get user: %w", err)
-		}
-		if user.Status != storage.StatusActive {
-			return inactive, nil
-		}
 		sub = rec.Subject
 	}
 	return introspection{
@@ -146,19 +116,22 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 		writeJSONError(w, r, oerr)
 		return nil, storage.Client{}, false
 	}
-	if id, ok := oauth.ParseClientID(creds.id); ok {
-		info(r).clientID = id
+	authed, ok := s.authenticate(w, r, creds)
+	if !ok {
+		return nil, storage.Client{}, false
 	}
+	return form, authed.Client, true
+}
+
+// authenticate checks creds, writing the error answer itself when they are
+// not good or a backend failed.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
+	info(r).clientID = creds.ClientID
 	ctx, outage := oauth.WithOutage(r.Context())
-	fc, err := s.opts.Provider.AuthenticateClient(ctx, r, form)
+	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
-		return nil, storage.Client{}, false
+		return nil, false
 	}
-	caller, ok := oauth.StoredClient(fc)
-	if !ok {
-		writeJSONError(w, r, errServer(errors.New("authenticated client of unexpected type")))
-		return nil, storage.Client{}, false
-	}
-	return form, caller, true
+	return authed, true
 }

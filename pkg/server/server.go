@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -37,13 +37,10 @@ func (nopMetrics) ObserveRequest(string, string, string, time.Duration) {}
 type Provider interface {
 	NewAccessRequest(ctx context.Context, r *http.Request, session fosite.Session) (fosite.AccessRequester, error)
 	NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error)
-	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
 }
 
 // Store is the storage the endpoints read directly.
 type Store interface {
-	GetClient(ctx context.Context, id int64) (storage.Client, error)
-	GetUser(ctx context.Context, id int64) (storage.User, error)
 	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
 }
 
@@ -55,11 +52,20 @@ type Options struct {
 	MaxBodyBytes int64
 	Provider     Provider
 	Strategy     *token.Strategy
-	Tokens       storage.Tokens
-	Store        Store
-	Logger       *slog.Logger
-	Metrics      Metrics
-	Now          func() time.Time
+	Validator    *oauth.Validator
+	// Authenticator authenticates callers outside fosite's token flow.
+	Authenticator *oauth.Authenticator
+	// Minter mints the key session tokens.
+	Minter *oauth.Issuer
+	// KeySessionLifetime and KeySessionMaxLifetime are the default and the
+	// cap of a key token's lifetime.
+	KeySessionLifetime    time.Duration
+	KeySessionMaxLifetime time.Duration
+	Tokens                storage.Tokens
+	Store                 Store
+	Logger                *slog.Logger
+	Metrics               Metrics
+	Now                   func() time.Time
 }
 
 // Server serves the public OAuth 2.0 endpoints.
@@ -74,6 +80,7 @@ const (
 	PathIntrospect = "/oauth/introspect"
 	PathRevoke     = "/oauth/revoke"
 	PathMetadata   = "/.well-known/oauth-authorization-server"
+	PathKeySession = "/auth/access/session"
 )
 
 // New returns a Server.
@@ -95,6 +102,7 @@ func New(opts Options) *Server {
 	s.route(PathIntrospect, "introspect", http.MethodPost, s.handleIntrospect)
 	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)
 	s.route(PathMetadata, "metadata", http.MethodGet, s.handleMetadata)
+	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
 	})
@@ -175,7 +183,7 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 				attrs = append(attrs, slog.Int64("client_id", ri.clientID))
 			}
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			if sw.status >= 500 && ri.outcome != "client_closed" {
 				level = slog.LevelError
 				if ri.err != nil {
 					attrs = append(attrs, slog.String("err", ri.err.Error()))
@@ -247,6 +255,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // outcome. Every 401 names the Basic scheme (RFC 6749 §5.2, RFC 9110 §15.5.2).
 func writeJSONError(w http.ResponseWriter, r *http.Request, e *oauthError) {
 	ri := info(r)
+	if e.status >= 500 && r.Context().Err() != nil {
+		// The caller went away: nothing failed here, and nobody reads the
+		// answer.
+		ri.outcome = "client_closed"
+		w.WriteHeader(499)
+		return
+	}
 	ri.outcome = e.code
 	if e.status == http.StatusMethodNotAllowed {
 		ri.outcome = "method_not_allowed"

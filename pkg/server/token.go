@@ -41,16 +41,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, oerr)
 		return
 	}
-	if id, ok := oauth.ParseClientID(creds.id); ok {
-		ri.clientID = id
-	}
+	ri.clientID = creds.ClientID
 
 	// fosite reads only r.PostForm: hand it the decoded parameters.
 	r.PostForm, r.Form = form, form
 	r.Header.Set("Content-Type", formType)
 	r.Body = http.NoBody
 
-	ctx, outage := oauth.WithOutage(r.Context())
+	ctx, outage := oauth.WithOutage(oauth.WithCredentials(r.Context(), creds))
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
@@ -74,7 +72,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // misleading invalid_client or invalid_grant.
 func (s *Server) writeProviderError(w http.ResponseWriter, r *http.Request, outage *oauth.Outage, err error) {
 	if cause := outage.Err(); cause != nil {
-		writeJSONError(w, r, errUnavailable(errors.Join(cause, err)))
+		if !errors.Is(err, cause) {
+			cause = errors.Join(cause, err)
+		}
+		writeJSONError(w, r, errUnavailable(cause))
 		return
 	}
 	writeJSONError(w, r, fromFosite(err))

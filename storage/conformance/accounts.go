@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +15,9 @@ func RunAccounts(t *testing.T, newStore func(t *testing.T) storage.Accounts) {
 	t.Run("GetUnknown", func(t *testing.T) { testGetUnknownAccount(t, newStore(t)) })
 	t.Run("CreateUnknownParent", func(t *testing.T) { testCreateAccountUnknownParent(t, newStore(t)) })
 	t.Run("InSubtree", func(t *testing.T) { testAccountInSubtree(t, newStore(t)) })
+	t.Run("Update", func(t *testing.T) { testUpdateAccount(t, newStore(t)) })
+	t.Run("ListChildren", func(t *testing.T) { testListChildren(t, newStore(t)) })
+	t.Run("Active", func(t *testing.T) { testAccountActive(t, newStore(t)) })
 }
 
 // createAccount creates an active account under parentID (0 for a root).
@@ -40,6 +44,7 @@ func testCreateGetAccount(t *testing.T, s storage.Accounts) {
 		{"disabled root", storage.Account{Name: "Gone", Status: storage.StatusDisabled}},
 		{"child", storage.Account{ParentID: parent.ID, Name: "Acme EU", Status: storage.StatusActive}},
 		{"unicode name", storage.Account{Name: "Ünïcødé ✓ 'quoted' \"too\"", Status: storage.StatusActive}},
+		{"version ignored", storage.Account{Name: "v", Status: storage.StatusActive, Version: 42}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +62,7 @@ func testCreateGetAccount(t *testing.T, s storage.Accounts) {
 
 			want := tt.in
 			want.ID, want.CreatedAt, want.UpdatedAt = created.ID, created.CreatedAt, created.UpdatedAt
+			want.Version = 1
 			checkDiff(t, "created account", created, want)
 
 			got, err := s.GetAccount(t.Context(), created.ID)
@@ -130,6 +136,201 @@ func testAccountInSubtree(t *testing.T, s storage.Accounts) {
 		}
 		if got != tt.want {
 			t.Errorf("%s: AccountInSubtree(%d, %d) = %t, want %t", tt.name, tt.root, tt.id, got, tt.want)
+		}
+	}
+}
+
+func testUpdateAccount(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	parent := createAccount(t, s, 0)
+	otherParent := createAccount(t, s, 0)
+	a := createAccount(t, s, parent.ID)
+
+	got, err := s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error {
+		checkDiff(t, "account passed to update", *x, a)
+		x.Name = "renamed"
+		x.Status = storage.StatusDisabled
+		x.ID += 1000                                              // immutable
+		x.ParentID = otherParent.ID                               // immutable
+		x.CreatedAt = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) // immutable
+		x.Version = 99                                            // set by the store
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateAccount(%d): %v", a.ID, err)
+	}
+	if !got.UpdatedAt.After(a.UpdatedAt) {
+		t.Errorf("UpdatedAt = %v, want after %v", got.UpdatedAt, a.UpdatedAt)
+	}
+	want := a
+	want.Name, want.Status, want.Version, want.UpdatedAt = "renamed", storage.StatusDisabled, a.Version+1, got.UpdatedAt
+	checkDiff(t, "UpdateAccount result", got, want)
+	stored, err := s.GetAccount(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("GetAccount(%d): %v", a.ID, err)
+	}
+	checkDiff(t, "GetAccount after UpdateAccount", stored, want)
+
+	// If-Match: the caller compares the version it read and refuses.
+	_, err = s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error {
+		if x.Version != a.Version {
+			return storage.ErrConflict
+		}
+		x.Name = "must not be stored"
+		return nil
+	})
+	if !errors.Is(err, storage.ErrConflict) || err.Error() != storage.ErrConflict.Error() {
+		t.Errorf("UpdateAccount with a stale version: got error %v, want %v unchanged", err, storage.ErrConflict)
+	}
+	stored, _ = s.GetAccount(ctx, a.ID)
+	checkDiff(t, "GetAccount after a refused update", stored, want)
+
+	called := false
+	_, err = s.UpdateAccount(ctx, unknownID, func(*storage.Account) error { called = true; return nil })
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UpdateAccount(%d): got error %v, want %v", unknownID, err, storage.ErrNotFound)
+	}
+	if called {
+		t.Errorf("UpdateAccount(%d) called update for an unknown account", unknownID)
+	}
+}
+
+// checkPages reads a list two records at a time, each page continuing after
+// the last id of the one before, until an empty page. It checks that every
+// page but the last is full and that the pages together hold want, in order.
+func checkPages[T any](t *testing.T, what string, want []int64, id func(T) int64, list func(storage.Page) ([]T, error)) {
+	t.Helper()
+	const limit = 2
+	var (
+		got   []int64
+		after int64
+	)
+	for pages := 0; ; pages++ {
+		if pages > len(want)/limit+1 {
+			t.Fatalf("%s: more than %d pages, got %v so far, want %v", what, pages, got, want)
+		}
+		page, err := list(storage.Page{After: after, Limit: limit})
+		if err != nil {
+			t.Fatalf("%s: page after %d: %v", what, after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if wantLen := min(limit, len(want)-len(got)); len(page) != wantLen {
+			ids := make([]int64, len(page))
+			for i, x := range page {
+				ids[i] = id(x)
+			}
+			t.Errorf("%s: page %d after %d holds %v, want %d records", what, pages+1, after, ids, wantLen)
+		}
+		for _, x := range page {
+			got = append(got, id(x))
+		}
+		after = id(page[len(page)-1])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: pages hold %v, want %v", what, got, want)
+	}
+}
+
+func accountID(a storage.Account) int64 { return a.ID }
+
+func testListChildren(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	parent := createAccount(t, s, 0)
+	sibling := createAccount(t, s, 0)
+	var want []int64
+	for range 6 {
+		child := createAccount(t, s, parent.ID)
+		want = append(want, child.ID)
+		createAccount(t, s, child.ID) // a grandchild, not listed
+	}
+	createAccount(t, s, sibling.ID) // another tree, not listed
+
+	checkPages(t, "ListChildren", want, accountID, func(p storage.Page) ([]storage.Account, error) {
+		return s.ListChildren(ctx, parent.ID, p)
+	})
+
+	all, err := s.ListChildren(ctx, parent.ID, storage.Page{})
+	if err != nil {
+		t.Fatalf("ListChildren(%d, zero page): %v", parent.ID, err)
+	}
+	if len(all) != len(want) {
+		t.Errorf("ListChildren(%d, zero page) returned %d accounts, want all %d", parent.ID, len(all), len(want))
+	}
+	for _, a := range all {
+		got, err := s.GetAccount(ctx, a.ID)
+		if err != nil {
+			t.Fatalf("GetAccount(%d): %v", a.ID, err)
+		}
+		checkDiff(t, "listed account", a, got)
+	}
+
+	// Parent 0 lists the roots.
+	roots, err := s.ListChildren(ctx, 0, storage.Page{After: parent.ID - 1, Limit: 1})
+	if err != nil {
+		t.Fatalf("ListChildren(0): %v", err)
+	}
+	if len(roots) != 1 || roots[0].ID != parent.ID {
+		t.Errorf("ListChildren(0, after %d) = %+v, want root %d", parent.ID-1, roots, parent.ID)
+	}
+
+	for _, id := range []int64{want[0], unknownID} {
+		got, err := s.ListChildren(ctx, id, storage.Page{Limit: 10})
+		if err != nil {
+			t.Fatalf("ListChildren(%d): %v", id, err)
+		}
+		if id == unknownID && len(got) != 0 {
+			t.Errorf("ListChildren(unknown) = %+v, want none", got)
+		}
+		if id != unknownID && len(got) != 1 {
+			t.Errorf("ListChildren(leaf parent %d) = %+v, want its one child", id, got)
+		}
+	}
+}
+
+func testAccountActive(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	// root ─ mid ─ leaf
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	mid := createAccount(t, s, root.ID)
+	leaf := createAccount(t, s, mid.ID)
+	sibling := createAccount(t, s, root.ID)
+
+	setStatus := func(a storage.Account, st storage.Status) {
+		t.Helper()
+		if _, err := s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error { x.Status = st; return nil }); err != nil {
+			t.Fatalf("UpdateAccount(%d): %v", a.ID, err)
+		}
+	}
+	check := func(step string, want map[int64]bool) {
+		t.Helper()
+		for id, w := range want {
+			got, err := s.AccountActive(ctx, id)
+			if err != nil {
+				t.Errorf("%s: AccountActive(%d): %v", step, id, err)
+				continue
+			}
+			if got != w {
+				t.Errorf("%s: AccountActive(%d) = %t, want %t", step, id, got, w)
+			}
+		}
+	}
+
+	check("all active", map[int64]bool{root.ID: true, mid.ID: true, leaf.ID: true, sibling.ID: true})
+	setStatus(root, storage.StatusDisabled)
+	check("root disabled", map[int64]bool{root.ID: false, mid.ID: false, leaf.ID: false, sibling.ID: false})
+	setStatus(root, storage.StatusActive)
+	setStatus(mid, storage.StatusDisabled)
+	check("mid disabled", map[int64]bool{root.ID: true, mid.ID: false, leaf.ID: false, sibling.ID: true})
+	setStatus(mid, storage.StatusActive)
+	setStatus(leaf, storage.StatusDisabled)
+	check("leaf disabled", map[int64]bool{root.ID: true, mid.ID: true, leaf.ID: false, sibling.ID: true})
+
+	for _, id := range []int64{0, unknownID} {
+		if got, err := s.AccountActive(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("AccountActive(%d) = %t, error %v, want %v", id, got, err, storage.ErrNotFound)
 		}
 	}
 }

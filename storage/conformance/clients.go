@@ -30,6 +30,14 @@ func RunClients(t *testing.T, newStore func(t *testing.T) ClientsStore) {
 	t.Run("UpdateConcurrent", func(t *testing.T) { testUpdateClientConcurrent(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDeleteClient(t, newStore(t)) })
 	t.Run("Touch", func(t *testing.T) { testTouchClient(t, newStore(t)) })
+	t.Run("UpdateIfMatch", func(t *testing.T) { testUpdateClientIfMatch(t, newStore(t)) })
+	t.Run("DefaultKey", func(t *testing.T) { testDefaultKey(t, newStore(t)) })
+	t.Run("DeleteUser", func(t *testing.T) { testDeleteUserClients(t, newStore(t)) })
+	t.Run("List", func(t *testing.T) { testListClients(t, newStore(t)) })
+	t.Run("TouchMany", func(t *testing.T) { testTouchClients(t, newStore(t)) })
+	// Last: DisableStale disables the stale clients of every test.
+	t.Run("DisableStale", func(t *testing.T) { testDisableStale(t, newStore(t)) })
+	t.Run("DisableStaleConcurrent", func(t *testing.T) { testDisableStaleConcurrent(t, newStore(t)) })
 }
 
 // clientFixture is the account and users a client refers to.
@@ -53,20 +61,26 @@ func newClientFixture(t *testing.T, s ClientsStore) clientFixture {
 func (f clientFixture) fullClient() storage.Client {
 	cet := time.FixedZone("CET", 3600)
 	return storage.Client{
-		AccountID:     f.account.ID,
-		OwnerID:       f.owner.ID,
-		Name:          "billing exporter",
-		Description:   "nightly export to the ledger; owner: ops",
-		SecretHash:    "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$c2VjcmV0aGFzaA",
-		GrantTypes:    []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
-		Scopes:        []string{"write", "read", "ledger:export", "a"},
-		MayIntrospect: true,
-		TokenLifetime: 90 * time.Second,
-		Status:        storage.StatusActive,
-		Generation:    7,
-		ExpiresAt:     time.Date(2031, 2, 3, 4, 5, 6, 123456789, cet),
-		LastUsedAt:    time.Date(2024, 12, 31, 23, 59, 59, 999999999, cet),
-		CreatedBy:     f.creator.ID,
+		AccountID:          f.account.ID,
+		OwnerID:            f.owner.ID,
+		Kind:               storage.KindKey,
+		Name:               "billing exporter",
+		Description:        "nightly export to the ledger; owner: ops",
+		SecretHash:         "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$c2VjcmV0aGFzaA",
+		SecretHint:         "…x7Qz",
+		AccessRights:       "ledger-export",
+		GrantTypes:         []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
+		Scopes:             []string{"write", "read", "ledger:export", "a"},
+		MayIntrospect:      true,
+		TokenLifetime:      90 * time.Second,
+		Status:             storage.StatusActive,
+		Generation:         7,
+		PreviousSecretHash: "$argon2id$v=19$m=65536,t=3,p=4$b2xkc2FsdA$b2xkaGFzaA",
+		PreviousGeneration: 6,
+		PreviousRetireAt:   time.Date(2030, 4, 5, 6, 7, 8, 987654321, cet),
+		ExpiresAt:          time.Date(2031, 2, 3, 4, 5, 6, 123456789, cet),
+		LastUsedAt:         time.Date(2024, 12, 31, 23, 59, 59, 999999999, cet),
+		CreatedBy:          f.creator.ID,
 	}
 }
 
@@ -96,7 +110,7 @@ func testCreateGetClient(t *testing.T, s ClientsStore) {
 		in   func() storage.Client
 	}{
 		{"every field set", f.fullClient},
-		{"zero optionals", func() storage.Client {
+		{"zero optionals, empty kind", func() storage.Client {
 			return storage.Client{
 				AccountID:  f.account.ID,
 				Name:       "bare",
@@ -119,6 +133,19 @@ func testCreateGetClient(t *testing.T, s ClientsStore) {
 			c := f.fullClient()
 			c.ExpiresAt = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 			c.LastUsedAt = time.Date(2029, 6, 30, 12, 0, 0, 0, time.UTC)
+			return c
+		}},
+		{"client kind, version ignored", func() storage.Client {
+			c := f.fullClient()
+			c.Kind = storage.KindClient
+			c.Version = 42
+			return c
+		}},
+		{"default key", func() storage.Client {
+			c := f.fullClient()
+			c.OwnerID = f.creator.ID
+			c.IsDefault = true
+			c.AccessRights = ""
 			return c
 		}},
 		{"long lifetime", func() storage.Client {
@@ -145,7 +172,11 @@ func testCreateGetClient(t *testing.T, s ClientsStore) {
 
 			want := in
 			want.ID, want.CreatedAt, want.UpdatedAt = created.ID, created.CreatedAt, created.UpdatedAt
-			want.ExpiresAt, want.LastUsedAt = micro(in.ExpiresAt), micro(in.LastUsedAt)
+			want.ExpiresAt, want.LastUsedAt, want.PreviousRetireAt = micro(in.ExpiresAt), micro(in.LastUsedAt), micro(in.PreviousRetireAt)
+			want.Version = 1
+			if want.Kind == "" {
+				want.Kind = storage.KindClient
+			}
 			checkDiff(t, "created client", created, want)
 
 			got := getClient(t, s, created.ID)
@@ -193,9 +224,16 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 	}{
 		{"every mutable field", func(c *storage.Client) {
 			c.OwnerID = other.ID
+			c.Kind = storage.KindClient
+			c.IsDefault = true
 			c.Name = "renamed"
 			c.Description = "new description"
+			c.PreviousSecretHash = c.SecretHash
+			c.PreviousGeneration = c.Generation
 			c.SecretHash = "rotated-hash"
+			c.SecretHint = "…abcd"
+			c.AccessRights = "read-only"
+			c.PreviousRetireAt = time.Date(2031, 1, 1, 0, 0, 0, 1000, time.UTC)
 			c.GrantTypes = []string{"refresh_token", "client_credentials"}
 			c.Scopes = []string{"read"}
 			c.MayIntrospect = false
@@ -208,6 +246,12 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 		}},
 		{"clear optionals and lists", func(c *storage.Client) {
 			c.OwnerID = 0
+			c.IsDefault = false
+			c.SecretHint = ""
+			c.AccessRights = ""
+			c.PreviousSecretHash = ""
+			c.PreviousGeneration = 0
+			c.PreviousRetireAt = time.Time{}
 			c.CreatedBy = 0
 			c.ExpiresAt = time.Time{}
 			c.LastUsedAt = time.Time{}
@@ -218,15 +262,18 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 		}},
 		{"reactivate", func(c *storage.Client) {
 			c.Status = storage.StatusActive
+			c.Kind = storage.KindKey
 			c.GrantTypes = []string{"client_credentials"}
 		}},
+		{"version is the store's", func(c *storage.Client) { c.Version = 1000 }},
 		{"no change", func(*storage.Client) {}},
 	}
 	prev := created
 	for _, tt := range tests {
 		want := prev
 		tt.update(&want)
-		want.ExpiresAt, want.LastUsedAt = micro(want.ExpiresAt), micro(want.LastUsedAt)
+		want.ExpiresAt, want.LastUsedAt, want.PreviousRetireAt = micro(want.ExpiresAt), micro(want.LastUsedAt), micro(want.PreviousRetireAt)
+		want.Version = prev.Version + 1
 
 		got, err := s.UpdateClient(t.Context(), created.ID, func(c *storage.Client) error {
 			checkDiff(t, tt.name+": client passed to update", *c, prev)
@@ -255,6 +302,7 @@ func testUpdateClientImmutable(t *testing.T, s ClientsStore) {
 		c.ID += 1000
 		c.AccountID = otherAccount.ID
 		c.CreatedAt = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+		c.Version = 0
 		c.Name = "changed"
 		return nil
 	})
@@ -264,6 +312,7 @@ func testUpdateClientImmutable(t *testing.T, s ClientsStore) {
 	want := created
 	want.Name = "changed"
 	want.UpdatedAt = got.UpdatedAt
+	want.Version = created.Version + 1
 	checkDiff(t, "UpdateClient result", got, want)
 	checkDiff(t, "GetClient after UpdateClient", getClient(t, s, created.ID), want)
 }
@@ -330,6 +379,9 @@ func testUpdateClientConcurrent(t *testing.T, s ClientsStore) {
 
 	if got, want := getClient(t, s, created.ID).Generation, created.Generation+workers; got != want {
 		t.Errorf("Generation after %d concurrent increments = %d, want %d", workers, got, want)
+	}
+	if got, want := getClient(t, s, created.ID).Version, created.Version+workers; got != want {
+		t.Errorf("Version after %d concurrent updates = %d, want %d", workers, got, want)
 	}
 	// Each update returned a different generation: none saw a stale row.
 	slices.Sort(generations)
@@ -408,5 +460,462 @@ func testTouchClient(t *testing.T, s ClientsStore) {
 		want.LastUsedAt, want.UpdatedAt = got.LastUsedAt, got.UpdatedAt
 		checkDiff(t, tt.name+": client after TouchClient", got, want)
 		prev = got
+	}
+}
+
+// testUpdateClientIfMatch is how the management API implements If-Match:
+// the update compares the version it was given and refuses a stale one.
+func testUpdateClientIfMatch(t *testing.T, s ClientsStore) {
+	f := newClientFixture(t, s)
+	created := createClient(t, s, f)
+	ifMatch := func(version int64, name string) func(*storage.Client) error {
+		return func(c *storage.Client) error {
+			if c.Version != version {
+				return storage.ErrConflict
+			}
+			c.Name = name
+			return nil
+		}
+	}
+
+	first, err := s.UpdateClient(t.Context(), created.ID, ifMatch(created.Version, "first"))
+	if err != nil {
+		t.Fatalf("UpdateClient with the current version: %v", err)
+	}
+	if first.Version != created.Version+1 || first.Name != "first" {
+		t.Errorf("UpdateClient = version %d, name %q; want %d, %q", first.Version, first.Name, created.Version+1, "first")
+	}
+	_, err = s.UpdateClient(t.Context(), created.ID, ifMatch(created.Version, "stale"))
+	if !errors.Is(err, storage.ErrConflict) || err.Error() != storage.ErrConflict.Error() {
+		t.Errorf("UpdateClient with a stale version: got error %v, want %v unchanged", err, storage.ErrConflict)
+	}
+	checkDiff(t, "GetClient after a stale update", getClient(t, s, created.ID), first)
+}
+
+// newKey returns a key of f's account owned by ownerID.
+func (f clientFixture) newKey(ownerID int64, isDefault bool) storage.Client {
+	c := f.fullClient()
+	c.OwnerID, c.Kind, c.IsDefault = ownerID, storage.KindKey, isDefault
+	return c
+}
+
+func testDefaultKey(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	f := newClientFixture(t, s)
+
+	def, err := s.CreateClient(ctx, f.newKey(f.owner.ID, true))
+	if err != nil {
+		t.Fatalf("CreateClient(first default key): %v", err)
+	}
+	if got, err := s.CreateClient(ctx, f.newKey(f.owner.ID, true)); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("CreateClient(second default key of one owner) = %+v, error %v; want %v", got, err, storage.ErrAlreadyExists)
+	}
+	var others []storage.Client
+	for range 3 {
+		c, err := s.CreateClient(ctx, f.newKey(f.owner.ID, false))
+		if err != nil {
+			t.Fatalf("CreateClient(non-default key next to a default one): %v", err)
+		}
+		others = append(others, c)
+	}
+	if _, err := s.CreateClient(ctx, f.newKey(f.creator.ID, true)); err != nil {
+		t.Errorf("CreateClient(default key of another owner): %v", err)
+	}
+
+	_, err = s.UpdateClient(ctx, others[0].ID, func(c *storage.Client) error { c.IsDefault = true; return nil })
+	if !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("UpdateClient(make a second default key): got error %v, want %v", err, storage.ErrAlreadyExists)
+	}
+	checkDiff(t, "key after a refused update", getClient(t, s, others[0].ID), others[0])
+
+	// Handing the default over: drop the old one, then promote another.
+	if err := s.DeleteClient(ctx, def.ID); err != nil {
+		t.Fatalf("DeleteClient(%d): %v", def.ID, err)
+	}
+	promoted, err := s.UpdateClient(ctx, others[0].ID, func(c *storage.Client) error { c.IsDefault = true; return nil })
+	if err != nil {
+		t.Fatalf("UpdateClient(promote to default after the old one is gone): %v", err)
+	}
+	if !promoted.IsDefault {
+		t.Errorf("promoted key IsDefault = false, want true")
+	}
+}
+
+// testDeleteUserClients checks that DeleteUser takes the user's credentials
+// with them, and no others.
+func testDeleteUserClients(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	f := newClientFixture(t, s)
+	doomed := createUser(t, s, f.account.ID)
+
+	owned := []storage.Client{}
+	for _, isDefault := range []bool{true, false, false} {
+		c, err := s.CreateClient(ctx, f.newKey(doomed.ID, isDefault))
+		if err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		owned = append(owned, c)
+	}
+	// Created by the doomed user for someone else: it stays, without its
+	// creator.
+	forOther := f.fullClient()
+	forOther.CreatedBy = doomed.ID
+	forOther, err := s.CreateClient(ctx, forOther)
+	if err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	others := []storage.Client{createClient(t, s, f), createClient(t, s, f)}
+	unowned := f.fullClient()
+	unowned.OwnerID = 0
+	unowned, err = s.CreateClient(ctx, unowned)
+	if err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	others = append(others, unowned)
+
+	if err := s.DeleteUser(ctx, doomed.ID); err != nil {
+		t.Fatalf("DeleteUser(%d): %v", doomed.ID, err)
+	}
+	for _, c := range owned {
+		if _, err := s.GetClient(ctx, c.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetClient(%d) owned by a deleted user: got error %v, want %v", c.ID, err, storage.ErrNotFound)
+		}
+	}
+	for _, c := range others {
+		checkDiff(t, "client of another owner", getClient(t, s, c.ID), c)
+	}
+	got := getClient(t, s, forOther.ID)
+	want := forOther
+	want.CreatedBy, want.Version, want.UpdatedAt = 0, got.Version, got.UpdatedAt
+	checkDiff(t, "client the deleted user created for another", got, want)
+	if err := s.DeleteUser(ctx, doomed.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DeleteUser(%d) twice: got error %v, want %v", doomed.ID, err, storage.ErrNotFound)
+	}
+	if _, err := s.GetUser(ctx, f.owner.ID); err != nil {
+		t.Errorf("GetUser(%d) of another user: %v", f.owner.ID, err)
+	}
+}
+
+func clientID(c storage.Client) int64 { return c.ID }
+
+func testListClients(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	// root ─ a ─ b
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	a := createAccount(t, s, root.ID)
+	b := createAccount(t, s, a.ID)
+	sibling := createAccount(t, s, root.ID)
+	ua1, ua2, ub := createUser(t, s, a.ID), createUser(t, s, a.ID), createUser(t, s, b.ID)
+
+	create := func(account storage.Account, owner storage.User, kind storage.Kind, status storage.Status) int64 {
+		t.Helper()
+		c, err := s.CreateClient(ctx, storage.Client{
+			AccountID:  account.ID,
+			OwnerID:    owner.ID,
+			Kind:       kind,
+			Name:       uniqueName("client"),
+			SecretHash: "h",
+			Status:     status,
+		})
+		if err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		return c.ID
+	}
+	none := storage.User{}
+	active, disabled := storage.StatusActive, storage.StatusDisabled
+	key, client := storage.KindKey, storage.KindClient
+	// Interleaved, so that an account's clients are not one run of ids.
+	a1 := create(a, ua1, key, active)
+	b1 := create(b, ub, key, active)
+	a2 := create(a, ua1, client, disabled)
+	s1 := create(sibling, none, key, active)
+	a3 := create(a, ua2, key, disabled)
+	b2 := create(b, ub, client, disabled)
+	a4 := create(a, none, client, active)
+	r1 := create(root, none, key, active)
+	a5 := create(a, ua2, key, active)
+	a6 := create(a, ua1, key, active)
+
+	tests := []struct {
+		name string
+		f    storage.ClientFilter
+		want []int64
+	}{
+		{"account", storage.ClientFilter{AccountID: a.ID}, []int64{a1, a2, a3, a4, a5, a6}},
+		{"subtree", storage.ClientFilter{AccountID: a.ID, Subtree: true}, []int64{a1, b1, a2, a3, b2, a4, a5, a6}},
+		{"leaf subtree", storage.ClientFilter{AccountID: b.ID, Subtree: true}, []int64{b1, b2}},
+		{"sibling subtree", storage.ClientFilter{AccountID: sibling.ID, Subtree: true}, []int64{s1}},
+		{"root alone", storage.ClientFilter{AccountID: root.ID}, []int64{r1}},
+		{"root subtree", storage.ClientFilter{AccountID: root.ID, Subtree: true}, []int64{a1, b1, a2, s1, a3, b2, a4, r1, a5, a6}},
+		{"owner", storage.ClientFilter{AccountID: a.ID, OwnerID: ua1.ID}, []int64{a1, a2, a6}},
+		{"owner in another account", storage.ClientFilter{AccountID: a.ID, OwnerID: ub.ID}, nil},
+		{"owner in the subtree", storage.ClientFilter{AccountID: a.ID, Subtree: true, OwnerID: ub.ID}, []int64{b1, b2}},
+		{"owner alone", storage.ClientFilter{OwnerID: ua2.ID}, []int64{a3, a5}},
+		{"keys of a subtree", storage.ClientFilter{AccountID: a.ID, Subtree: true, Kind: key}, []int64{a1, b1, a3, a5, a6}},
+		{"clients of a subtree", storage.ClientFilter{AccountID: a.ID, Subtree: true, Kind: client}, []int64{a2, b2, a4}},
+		{"active in a subtree", storage.ClientFilter{AccountID: a.ID, Subtree: true, Status: active}, []int64{a1, b1, a4, a5, a6}},
+		{"disabled keys", storage.ClientFilter{AccountID: a.ID, Status: disabled, Kind: key}, []int64{a3}},
+		{"every filter", storage.ClientFilter{AccountID: root.ID, Subtree: true, OwnerID: ua1.ID, Status: active, Kind: key}, []int64{a1, a6}},
+		{"unknown account", storage.ClientFilter{AccountID: unknownID, Subtree: true}, nil},
+		{"unknown owner", storage.ClientFilter{OwnerID: unknownID}, nil},
+	}
+	for _, tt := range tests {
+		checkPages(t, tt.name, tt.want, clientID, func(p storage.Page) ([]storage.Client, error) {
+			return s.ListClients(ctx, tt.f, p)
+		})
+	}
+
+	all, err := s.ListClients(ctx, storage.ClientFilter{AccountID: root.ID, Subtree: true}, storage.Page{})
+	if err != nil {
+		t.Fatalf("ListClients(zero page): %v", err)
+	}
+	if len(all) != 10 {
+		t.Errorf("ListClients(zero page) returned %d clients, want all 10", len(all))
+	}
+	for _, c := range all {
+		checkDiff(t, "listed client", c, getClient(t, s, c.ID))
+	}
+}
+
+func testTouchClients(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	f := newClientFixture(t, s)
+	t0 := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.FixedZone("EET", 2*3600))
+	withLastUse := func(last time.Time) storage.Client {
+		t.Helper()
+		c := f.fullClient()
+		c.LastUsedAt = last
+		created, err := s.CreateClient(ctx, c)
+		if err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		return created
+	}
+	never := withLastUse(time.Time{})
+	later := withLastUse(t0.Add(time.Hour))
+	earlier := withLastUse(t0.Add(-time.Second))
+	same := withLastUse(t0)
+	untouched := withLastUse(t0.Add(-time.Hour))
+
+	uses := map[int64]time.Time{
+		never.ID:   t0,
+		later.ID:   t0,
+		earlier.ID: t0,
+		same.ID:    t0,
+		unknownID:  t0,
+	}
+	// Many unknown ids: a backend that writes in batches crosses a few.
+	for i := range int64(2500) {
+		uses[unknownID+1+i] = t0
+	}
+	if err := s.TouchClients(ctx, uses); err != nil {
+		t.Fatalf("TouchClients: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		before storage.Client
+		want   time.Time
+	}{
+		{"never used", never, micro(t0)},
+		{"used later than the touch", later, micro(t0.Add(time.Hour))},
+		{"used earlier than the touch", earlier, micro(t0)},
+		{"used at the touch", same, micro(t0)},
+		{"not in the touch", untouched, micro(t0.Add(-time.Hour))},
+	} {
+		got := getClient(t, s, tt.before.ID)
+		want := tt.before
+		want.LastUsedAt, want.UpdatedAt = tt.want, got.UpdatedAt
+		checkDiff(t, tt.name+": client after TouchClients", got, want)
+	}
+
+	for _, uses := range []map[int64]time.Time{nil, {}} {
+		if err := s.TouchClients(ctx, uses); err != nil {
+			t.Errorf("TouchClients(%v): %v", uses, err)
+		}
+	}
+}
+
+// staleCriteria reports whether DisableStale(unusedSince, now) may disable c
+// as it was before.
+func staleCriteria(c storage.Client, unusedSince, now time.Time) bool {
+	lastUse := c.LastUsedAt
+	if lastUse.IsZero() {
+		lastUse = c.CreatedAt
+	}
+	return lastUse.Before(unusedSince) || (!c.ExpiresAt.IsZero() && !c.ExpiresAt.After(now))
+}
+
+// disableStale calls DisableStale, checks what every returned client must
+// satisfy, and returns them by id.
+func disableStale(t *testing.T, s ClientsStore, unusedSince, now time.Time) map[int64]storage.Client {
+	t.Helper()
+	got, err := s.DisableStale(t.Context(), unusedSince, now)
+	if err != nil {
+		t.Fatalf("DisableStale(%v, %v): %v", unusedSince, now, err)
+	}
+	byID := map[int64]storage.Client{}
+	for _, c := range got {
+		if _, dup := byID[c.ID]; dup {
+			t.Errorf("DisableStale returned client %d twice", c.ID)
+		}
+		byID[c.ID] = c
+		if c.Status != storage.StatusDisabled {
+			t.Errorf("DisableStale returned client %d with status %q, want %q", c.ID, c.Status, storage.StatusDisabled)
+		}
+		if !staleCriteria(c, unusedSince, now) {
+			t.Errorf("DisableStale(%v, %v) returned client %d, last used %v, created %v, expires %v: not stale", unusedSince, now, c.ID, c.LastUsedAt, c.CreatedAt, c.ExpiresAt)
+		}
+	}
+	return byID
+}
+
+func testDisableStale(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	f := newClientFixture(t, s)
+	now := time.Now()
+	unusedSince := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	recently := unusedSince.Add(24 * time.Hour)
+
+	create := func(modify func(*storage.Client)) storage.Client {
+		t.Helper()
+		c := f.fullClient()
+		c.LastUsedAt, c.ExpiresAt = recently, time.Time{}
+		modify(&c)
+		created, err := s.CreateClient(ctx, c)
+		if err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		return created
+	}
+	unused := create(func(c *storage.Client) {
+		c.LastUsedAt = unusedSince.Add(-time.Microsecond)
+		// A rotation left a previous secret of a later generation.
+		c.Generation, c.PreviousGeneration = 7, 9
+	})
+	expired := create(func(c *storage.Client) { c.ExpiresAt = now.Add(-time.Hour) })
+	expiresNow := create(func(c *storage.Client) { c.ExpiresAt = micro(now) })
+	tests := []struct {
+		name    string
+		c       storage.Client
+		disable bool
+	}{
+		{"unused", unused, true},
+		{"expired", expired, true},
+		{"expires at now", expiresNow, true},
+		{"used recently", create(func(*storage.Client) {}), false},
+		{"used at unusedSince", create(func(c *storage.Client) { c.LastUsedAt = unusedSince }), false},
+		{"expires later", create(func(c *storage.Client) { c.ExpiresAt = now.Add(time.Hour) }), false},
+		{"never used, created now", create(func(c *storage.Client) { c.LastUsedAt = time.Time{} }), false},
+		{"already disabled", create(func(c *storage.Client) {
+			c.Status = storage.StatusDisabled
+			c.LastUsedAt = unusedSince.Add(-time.Hour)
+			c.ExpiresAt = now.Add(-time.Hour)
+		}), false},
+	}
+
+	got := disableStale(t, s, unusedSince, now)
+	for _, tt := range tests {
+		returned, ok := got[tt.c.ID]
+		stored := getClient(t, s, tt.c.ID)
+		if !tt.disable {
+			if ok {
+				t.Errorf("%s: DisableStale returned client %d, want it kept", tt.name, tt.c.ID)
+			}
+			checkDiff(t, tt.name+": kept client", stored, tt.c)
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: DisableStale did not return client %d", tt.name, tt.c.ID)
+			continue
+		}
+		want := tt.c
+		want.Revoke()
+		want.Status = storage.StatusDisabled
+		want.Version = tt.c.Version + 1
+		want.UpdatedAt = stored.UpdatedAt
+		if stored.UpdatedAt.Before(tt.c.UpdatedAt) {
+			t.Errorf("%s: UpdatedAt moved back from %v to %v", tt.name, tt.c.UpdatedAt, stored.UpdatedAt)
+		}
+		checkDiff(t, tt.name+": disabled client as returned", returned, want)
+		checkDiff(t, tt.name+": disabled client as stored", stored, want)
+	}
+	if g := getClient(t, s, unused.ID).Generation; g != 10 {
+		t.Errorf("generation after disabling a client of generation 7 with a previous one of 9 = %d, want 10", g)
+	}
+
+	// Nothing is disabled twice.
+	for id := range disableStale(t, s, unusedSince, now) {
+		for _, tt := range tests {
+			if id == tt.c.ID {
+				t.Errorf("second DisableStale returned client %d (%s) again", id, tt.name)
+			}
+		}
+	}
+
+	// A client never used counts from its creation. This cut-off disables
+	// the stale clients of every test on a shared store.
+	neverUsed := tests[6].c
+	later := disableStale(t, s, neverUsed.CreatedAt.Add(time.Microsecond), now)
+	if c, ok := later[neverUsed.ID]; !ok || c.Status != storage.StatusDisabled {
+		t.Errorf("DisableStale(just after its creation) did not disable a client never used: got %+v", c)
+	}
+}
+
+// testDisableStaleConcurrent runs DisableStale from several goroutines at
+// once: every stale client is reported by exactly one of them.
+func testDisableStaleConcurrent(t *testing.T, s ClientsStore) {
+	const (
+		workers = 4
+		stale   = 30
+	)
+	f := newClientFixture(t, s)
+	unusedSince := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := map[int64]bool{}
+	for range stale {
+		c := f.fullClient()
+		c.LastUsedAt = unusedSince.Add(-time.Hour)
+		created, err := s.CreateClient(t.Context(), c)
+		if err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		want[created.ID] = true
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		reported = map[int64]int{}
+	)
+	now := time.Now()
+	for range workers {
+		wg.Go(func() {
+			got, err := s.DisableStale(t.Context(), unusedSince, now)
+			if err != nil {
+				t.Errorf("concurrent DisableStale: %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range got {
+				reported[c.ID]++
+			}
+		})
+	}
+	wg.Wait()
+
+	for id, n := range reported {
+		if n > 1 {
+			t.Errorf("client %d reported by %d concurrent DisableStale calls, want 1", id, n)
+		}
+	}
+	for id := range want {
+		if reported[id] != 1 {
+			t.Errorf("stale client %d reported %d times, want once", id, reported[id])
+		}
+		if c := getClient(t, s, id); c.Status != storage.StatusDisabled || c.Version != 2 {
+			t.Errorf("client %d after concurrent DisableStale: status %q, version %d; want disabled, 2", id, c.Status, c.Version)
+		}
 	}
 }

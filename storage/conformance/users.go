@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ func RunUsers(t *testing.T, newStore func(t *testing.T) UsersStore) {
 	t.Run("DuplicateUsername", func(t *testing.T) { testDuplicateUsername(t, newStore(t)) })
 	t.Run("CreateUnknownAccount", func(t *testing.T) { testCreateUserUnknownAccount(t, newStore(t)) })
 	t.Run("Update", func(t *testing.T) { testUpdateUser(t, newStore(t)) })
+	t.Run("Delete", func(t *testing.T) { testDeleteUser(t, newStore(t)) })
+	t.Run("List", func(t *testing.T) { testListUsers(t, newStore(t)) })
 }
 
 // createUser creates an active member of accountID with a unique username.
@@ -52,7 +55,8 @@ func testCreateGetUser(t *testing.T, s UsersStore) {
 			Role:         storage.RoleAdmin,
 			Status:       storage.StatusActive,
 		}},
-		{"disabled member with bcrypt", storage.User{
+		{"disabled member with bcrypt, version ignored", storage.User{
+			Version:      42,
 			AccountID:    account.ID,
 			Username:     uniqueName("bob"),
 			PasswordHash: "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
@@ -83,6 +87,7 @@ func testCreateGetUser(t *testing.T, s UsersStore) {
 
 			want := tt.in
 			want.ID, want.CreatedAt, want.UpdatedAt = created.ID, created.CreatedAt, created.UpdatedAt
+			want.Version = 1
 			checkDiff(t, "created user", created, want)
 
 			got, err := s.GetUser(t.Context(), created.ID)
@@ -165,6 +170,7 @@ func testUpdateUser(t *testing.T, s UsersStore) {
 		x.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA"
 		x.AccountID = other.ID              // immutable
 		x.CreatedAt = time.Unix(1, 0).UTC() // immutable
+		x.Version = 99                      // set by the store
 		return nil
 	})
 	if err != nil {
@@ -187,18 +193,125 @@ func testUpdateUser(t *testing.T, s UsersStore) {
 	if !got.UpdatedAt.After(u.UpdatedAt) {
 		t.Errorf("UpdatedAt = %v, want after %v", got.UpdatedAt, u.UpdatedAt)
 	}
+	if got.Version != u.Version+1 {
+		t.Errorf("Version after one update = %d, want %d", got.Version, u.Version+1)
+	}
 
 	wantErr := errors.New("abort")
 	if _, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Username = "ignored"; return wantErr }); !errors.Is(err, wantErr) {
 		t.Errorf("UpdateUser with failing update: err = %v, want %v", err, wantErr)
 	}
-	if again, _ := s.GetUser(ctx, u.ID); again.Username != renamed {
-		t.Errorf("aborted update was written: username %q", again.Username)
+	if again, _ := s.GetUser(ctx, u.ID); again != got {
+		t.Errorf("aborted update was written: got %+v, want %+v", again, got)
 	}
 	if _, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Username = taken.Username; return nil }); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("UpdateUser to a taken username: err = %v, want ErrAlreadyExists", err)
 	}
+	if again, _ := s.GetUser(ctx, u.ID); again != got {
+		t.Errorf("update to a taken username was written: got %+v, want %+v", again, got)
+	}
 	if _, err := s.UpdateUser(ctx, 1<<50, func(*storage.User) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("UpdateUser(unknown): err = %v, want ErrNotFound", err)
+	}
+}
+
+// testDeleteUser deletes a user who owns nothing; RunClients checks that
+// their credentials go with them.
+func testDeleteUser(t *testing.T, s UsersStore) {
+	ctx := t.Context()
+	account := createAccount(t, s, 0)
+	u := createUser(t, s, account.ID)
+	kept := createUser(t, s, account.ID)
+
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteUser(%d): %v", u.ID, err)
+	}
+	if _, err := s.GetUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetUser(%d) after delete: got error %v, want %v", u.ID, err, storage.ErrNotFound)
+	}
+	if _, err := s.GetUserByUsername(ctx, u.Username); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetUserByUsername(%q) after delete: got error %v, want %v", u.Username, err, storage.ErrNotFound)
+	}
+	for _, id := range []int64{u.ID, unknownID} {
+		if err := s.DeleteUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("DeleteUser(%d): got error %v, want %v", id, err, storage.ErrNotFound)
+		}
+	}
+	if got, err := s.GetUser(ctx, kept.ID); err != nil || got != kept {
+		t.Errorf("GetUser(%d) of another user = %+v, %v; want %+v", kept.ID, got, err, kept)
+	}
+	// The username is free again.
+	again, err := s.CreateUser(ctx, storage.User{AccountID: account.ID, Username: u.Username, PasswordHash: "x", Role: storage.RoleMember, Status: storage.StatusActive})
+	if err != nil {
+		t.Fatalf("CreateUser(%q) after its user was deleted: %v", u.Username, err)
+	}
+	if again.ID == u.ID {
+		t.Errorf("CreateUser reused the id %d of a deleted user", u.ID)
+	}
+}
+
+func userID(u storage.User) int64 { return u.ID }
+
+func testListUsers(t *testing.T, s UsersStore) {
+	ctx := t.Context()
+	// root ─ a ─ b ─ c
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	a := createAccount(t, s, root.ID)
+	b := createAccount(t, s, a.ID)
+	c := createAccount(t, s, b.ID)
+	sibling := createAccount(t, s, root.ID)
+	empty := createAccount(t, s, a.ID)
+
+	users := map[int64][]int64{} // account id: user ids
+	// Interleaved, so that a subtree's users are not one run of ids.
+	for range 2 {
+		for _, acc := range []storage.Account{c, a, sibling, b, root} {
+			users[acc.ID] = append(users[acc.ID], createUser(t, s, acc.ID).ID)
+		}
+	}
+	ids := func(accounts ...storage.Account) []int64 {
+		var out []int64
+		for _, acc := range accounts {
+			out = append(out, users[acc.ID]...)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	tests := []struct {
+		name string
+		f    storage.UserFilter
+		want []int64
+	}{
+		{"account", storage.UserFilter{AccountID: a.ID}, ids(a)},
+		{"subtree", storage.UserFilter{AccountID: a.ID, Subtree: true}, ids(a, b, c)},
+		{"inner subtree", storage.UserFilter{AccountID: b.ID, Subtree: true}, ids(b, c)},
+		{"leaf subtree", storage.UserFilter{AccountID: c.ID, Subtree: true}, ids(c)},
+		{"sibling subtree", storage.UserFilter{AccountID: sibling.ID, Subtree: true}, ids(sibling)},
+		{"root alone", storage.UserFilter{AccountID: root.ID}, ids(root)},
+		{"root subtree", storage.UserFilter{AccountID: root.ID, Subtree: true}, ids(root, a, b, c, sibling)},
+		{"no users", storage.UserFilter{AccountID: empty.ID, Subtree: true}, nil},
+		{"unknown account", storage.UserFilter{AccountID: unknownID, Subtree: true}, nil},
+	}
+	for _, tt := range tests {
+		checkPages(t, tt.name, tt.want, userID, func(p storage.Page) ([]storage.User, error) {
+			return s.ListUsers(ctx, tt.f, p)
+		})
+	}
+
+	all, err := s.ListUsers(ctx, storage.UserFilter{AccountID: a.ID, Subtree: true}, storage.Page{})
+	if err != nil {
+		t.Fatalf("ListUsers(zero page): %v", err)
+	}
+	if len(all) != len(ids(a, b, c)) {
+		t.Errorf("ListUsers(zero page) returned %d users, want all %d", len(all), len(ids(a, b, c)))
+	}
+	for _, u := range all {
+		got, err := s.GetUser(ctx, u.ID)
+		if err != nil {
+			t.Fatalf("GetUser(%d): %v", u.ID, err)
+		}
+		checkDiff(t, "listed user", u, got)
 	}
 }

@@ -3,7 +3,11 @@ package sql
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/tollgate/tollgate/storage"
 )
@@ -13,6 +17,7 @@ type accountRow struct {
 	ParentID  sql.NullInt64
 	Name      string
 	Status    string
+	Version   int64
 	CreatedAt time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -25,6 +30,7 @@ func toAccountRow(a storage.Account) accountRow {
 		ParentID:  nullID(a.ParentID),
 		Name:      a.Name,
 		Status:    string(a.Status),
+		Version:   a.Version,
 		CreatedAt: dbTime(a.CreatedAt),
 		UpdatedAt: dbTime(a.UpdatedAt),
 	}
@@ -36,22 +42,24 @@ func (r accountRow) account() storage.Account {
 		ParentID:  fromNullID(r.ParentID),
 		Name:      r.Name,
 		Status:    storage.Status(r.Status),
+		Version:   r.Version,
 		CreatedAt: r.CreatedAt.UTC(),
 		UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 
-// CreateAccount stores a and returns it with its new ID and timestamps; the
-// ID, CreatedAt and UpdatedAt of a are ignored. A ParentID that does not
-// exist answers storage.ErrConflict.
+// CreateAccount stores a and returns it with its new ID, Version 1 and
+// timestamps; the ID, Version, CreatedAt and UpdatedAt of a are ignored. A
+// ParentID that does not exist answers storage.ErrConflict.
 func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.Account, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 
 	now := dbTime(time.Now())
-	a.ID, a.CreatedAt, a.UpdatedAt = 0, now, now
+	a.ID, a.Version, a.CreatedAt, a.UpdatedAt = 0, 1, now, now
 	row := toAccountRow(a)
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.write(ctx, func(db *gorm.DB) error { return db.Create(&row).Error })
+	if err != nil {
 		return storage.Account{}, mapError("create account", err)
 	}
 	return row.account(), nil
@@ -67,6 +75,92 @@ func (s *Store) GetAccount(ctx context.Context, id int64) (storage.Account, erro
 		return storage.Account{}, mapError("get account", err)
 	}
 	return row.account(), nil
+}
+
+// mutableAccountColumns are the columns UpdateAccount writes.
+var mutableAccountColumns = []string{"name", "status", "version", "updated_at"}
+
+// UpdateAccount loads account id, applies update and stores the result in
+// one transaction, the row locked as in UpdateClient. ID, ParentID and
+// CreatedAt keep their stored values; Version becomes the stored one plus
+// one and UpdatedAt moves forward, whatever update does to them. An unknown
+// id answers storage.ErrNotFound; an error from update is returned
+// unchanged and nothing is written.
+func (s *Store) UpdateAccount(ctx context.Context, id int64, update func(*storage.Account) error) (storage.Account, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	var (
+		updated   storage.Account
+		updateErr error
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row accountRow
+		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Where("id = ?", id).Take(&row).Error
+		if err != nil {
+			return err
+		}
+		stored := row.account()
+		a := row.account()
+		if err := update(&a); err != nil {
+			updateErr = err
+			return err
+		}
+		a.ID, a.ParentID, a.CreatedAt = stored.ID, stored.ParentID, stored.CreatedAt
+		a.Version = stored.Version + 1
+		a.UpdatedAt = laterThan(stored.UpdatedAt, time.Now())
+		newRow := toAccountRow(a)
+		if err := updateRow(tx, mutableAccountColumns, &newRow); err != nil {
+			return err
+		}
+		updated = newRow.account()
+		return nil
+	})
+	if updateErr != nil {
+		return storage.Account{}, updateErr
+	}
+	if err != nil {
+		return storage.Account{}, mapError("update account", err)
+	}
+	return updated, nil
+}
+
+// updateRow writes columns of row, found by its primary key, and checks
+// that exactly one row changed.
+func updateRow(tx *gorm.DB, columns []string, row any) error {
+	res := tx.Select(columns).Updates(row)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("%d rows updated, want 1", res.RowsAffected)
+	}
+	return nil
+}
+
+// ListChildren lists the direct children of account parentID in id order;
+// parentID 0 lists the root accounts. An unknown parent has no children.
+// See MaxPageLimit for page.Limit.
+func (s *Store) ListChildren(ctx context.Context, parentID int64, page storage.Page) ([]storage.Account, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	db := s.db.WithContext(ctx)
+	if parentID == 0 {
+		db = db.Where("parent_id IS NULL")
+	} else {
+		db = db.Where("parent_id = ?", parentID)
+	}
+	var rows []accountRow
+	if err := pageAfter(db, page).Find(&rows).Error; err != nil {
+		return nil, mapError("list child accounts", err)
+	}
+	accounts := make([]storage.Account, len(rows))
+	for i, r := range rows {
+		accounts[i] = r.account()
+	}
+	return accounts, nil
 }
 
 // ancestorsQuery walks up from account id to the root (a path, so at most
@@ -91,4 +185,36 @@ func (s *Store) AccountInSubtree(ctx context.Context, rootID, id int64) (bool, e
 		return false, mapError("account in subtree", err)
 	}
 	return n > 0, nil
+}
+
+// ancestorStatusQuery walks up from account id to the root, like
+// ancestorsQuery, and counts the accounts on the way and those of them not
+// active.
+const ancestorStatusQuery = `
+WITH RECURSIVE ancestors (id, parent_id, status) AS (
+	SELECT id, parent_id, status FROM accounts WHERE id = ?
+	UNION
+	SELECT a.id, a.parent_id, a.status FROM accounts a JOIN ancestors s ON a.id = s.parent_id
+)
+SELECT COUNT(*) AS total,
+	COALESCE(SUM(CASE WHEN status = 'active' THEN 0 ELSE 1 END), 0) AS inactive
+FROM ancestors`
+
+// AccountActive reports whether account id and all its ancestors are
+// active, in one query. An unknown id answers storage.ErrNotFound.
+func (s *Store) AccountActive(ctx context.Context, id int64) (bool, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	var counts struct {
+		Total    int64
+		Inactive int64
+	}
+	if err := s.db.WithContext(ctx).Raw(ancestorStatusQuery, id).Scan(&counts).Error; err != nil {
+		return false, mapError("account active", err)
+	}
+	if counts.Total == 0 {
+		return false, fmt.Errorf("account active: %w", storage.ErrNotFound)
+	}
+	return counts.Inactive == 0, nil
 }

@@ -1,10 +1,13 @@
 package sql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -24,18 +27,26 @@ type clientRow struct {
 	ID                   int64 `gorm:"primaryKey"`
 	AccountID            int64
 	OwnerID              sql.NullInt64
+	Kind                 string
+	IsDefault            bool
 	Name                 string
 	Description          string
 	SecretHash           string
+	SecretHint           string
+	AccessRights         string
 	GrantTypes           string // space-separated, see encodeList
 	Scopes               string // space-separated, see encodeList
 	MayIntrospect        bool
 	TokenLifetimeSeconds int64
 	Status               string
 	Generation           int64
+	PreviousSecretHash   string
+	PreviousGeneration   int64
+	PreviousRetireAt     sql.NullTime
 	ExpiresAt            sql.NullTime
 	LastUsedAt           sql.NullTime
 	CreatedBy            sql.NullInt64
+	Version              int64
 	CreatedAt            time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt            time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -45,9 +56,11 @@ func (clientRow) TableName() string { return "clients" }
 // mutableClientColumns are the columns UpdateClient writes: all but id,
 // account_id and created_at.
 var mutableClientColumns = []string{
-	"owner_id", "name", "description", "secret_hash", "grant_types", "scopes",
-	"may_introspect", "token_lifetime_seconds", "status", "generation",
-	"expires_at", "last_used_at", "created_by", "updated_at",
+	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
+	"secret_hint", "access_rights", "grant_types", "scopes", "may_introspect",
+	"token_lifetime_seconds", "status", "generation", "previous_secret_hash",
+	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
+	"created_by", "version", "updated_at",
 }
 
 func toClientRow(c storage.Client) (clientRow, error) {
@@ -62,22 +75,36 @@ func toClientRow(c storage.Client) (clientRow, error) {
 	if c.TokenLifetime < 0 || c.TokenLifetime%time.Second != 0 {
 		return clientRow{}, fmt.Errorf("token lifetime %s is not a whole, non-negative number of seconds", c.TokenLifetime)
 	}
+	if c.Kind == "" {
+		c.Kind = storage.KindClient
+	}
+	if !c.Kind.Valid() {
+		return clientRow{}, fmt.Errorf("unknown kind %q", c.Kind)
+	}
 	return clientRow{
 		ID:                   c.ID,
 		AccountID:            c.AccountID,
 		OwnerID:              nullID(c.OwnerID),
+		Kind:                 string(c.Kind),
+		IsDefault:            c.IsDefault,
 		Name:                 c.Name,
 		Description:          c.Description,
 		SecretHash:           c.SecretHash,
+		SecretHint:           c.SecretHint,
+		AccessRights:         c.AccessRights,
 		GrantTypes:           grantTypes,
 		Scopes:               scopes,
 		MayIntrospect:        c.MayIntrospect,
 		TokenLifetimeSeconds: int64(c.TokenLifetime / time.Second),
 		Status:               string(c.Status),
 		Generation:           c.Generation,
+		PreviousSecretHash:   c.PreviousSecretHash,
+		PreviousGeneration:   c.PreviousGeneration,
+		PreviousRetireAt:     nullTime(c.PreviousRetireAt),
 		ExpiresAt:            nullTime(c.ExpiresAt),
 		LastUsedAt:           nullTime(c.LastUsedAt),
 		CreatedBy:            nullID(c.CreatedBy),
+		Version:              c.Version,
 		CreatedAt:            dbTime(c.CreatedAt),
 		UpdatedAt:            dbTime(c.UpdatedAt),
 	}, nil
@@ -85,23 +112,31 @@ func toClientRow(c storage.Client) (clientRow, error) {
 
 func (r clientRow) client() storage.Client {
 	return storage.Client{
-		ID:            r.ID,
-		AccountID:     r.AccountID,
-		OwnerID:       fromNullID(r.OwnerID),
-		Name:          r.Name,
-		Description:   r.Description,
-		SecretHash:    r.SecretHash,
-		GrantTypes:    strings.Fields(r.GrantTypes),
-		Scopes:        strings.Fields(r.Scopes),
-		MayIntrospect: r.MayIntrospect,
-		TokenLifetime: time.Duration(r.TokenLifetimeSeconds) * time.Second,
-		Status:        storage.Status(r.Status),
-		Generation:    r.Generation,
-		ExpiresAt:     fromNullTime(r.ExpiresAt),
-		LastUsedAt:    fromNullTime(r.LastUsedAt),
-		CreatedBy:     fromNullID(r.CreatedBy),
-		CreatedAt:     r.CreatedAt.UTC(),
-		UpdatedAt:     r.UpdatedAt.UTC(),
+		ID:                 r.ID,
+		AccountID:          r.AccountID,
+		OwnerID:            fromNullID(r.OwnerID),
+		Kind:               storage.Kind(r.Kind),
+		IsDefault:          r.IsDefault,
+		Name:               r.Name,
+		Description:        r.Description,
+		SecretHash:         r.SecretHash,
+		SecretHint:         r.SecretHint,
+		AccessRights:       r.AccessRights,
+		GrantTypes:         strings.Fields(r.GrantTypes),
+		Scopes:             strings.Fields(r.Scopes),
+		MayIntrospect:      r.MayIntrospect,
+		TokenLifetime:      time.Duration(r.TokenLifetimeSeconds) * time.Second,
+		Status:             storage.Status(r.Status),
+		Generation:         r.Generation,
+		PreviousSecretHash: r.PreviousSecretHash,
+		PreviousGeneration: r.PreviousGeneration,
+		PreviousRetireAt:   fromNullTime(r.PreviousRetireAt),
+		ExpiresAt:          fromNullTime(r.ExpiresAt),
+		LastUsedAt:         fromNullTime(r.LastUsedAt),
+		CreatedBy:          fromNullID(r.CreatedBy),
+		Version:            r.Version,
+		CreatedAt:          r.CreatedAt.UTC(),
+		UpdatedAt:          r.UpdatedAt.UTC(),
 	}
 }
 
@@ -119,20 +154,23 @@ func encodeList(what string, items []string) (string, error) {
 	return strings.Join(items, " "), nil
 }
 
-// CreateClient stores c and returns it with its new ID and timestamps; the
-// ID, CreatedAt and UpdatedAt of c are ignored. An unknown account, owner or
-// creator answers storage.ErrConflict.
+// CreateClient stores c and returns it with its new ID, Version 1 and
+// timestamps; the ID, Version, CreatedAt and UpdatedAt of c are ignored, and
+// an empty Kind is stored as storage.KindClient. An unknown account, owner
+// or creator answers storage.ErrConflict, a second default key of one owner
+// storage.ErrAlreadyExists.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) (storage.Client, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 
 	now := dbTime(time.Now())
-	c.ID, c.CreatedAt, c.UpdatedAt = 0, now, now
+	c.ID, c.Version, c.CreatedAt, c.UpdatedAt = 0, 1, now, now
 	row, err := toClientRow(c)
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("create client: %w", err)
 	}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err = s.write(ctx, func(db *gorm.DB) error { return db.Create(&row).Error })
+	if err != nil {
 		return storage.Client{}, mapError("create client", err)
 	}
 	return row.client(), nil
@@ -154,10 +192,12 @@ func (s *Store) GetClient(ctx context.Context, id int64) (storage.Client, error)
 // transaction. On PostgreSQL the row is locked (SELECT … FOR UPDATE), so
 // concurrent updates of one client queue instead of overwriting each other;
 // SQLite gets the same from its single writer. ID, AccountID and CreatedAt
-// keep their stored values whatever update does to them; UpdatedAt is set by
-// the store and always moves forward. An error from update is returned as
-// is. update must not call the store: on SQLite it would wait for the
-// connection the transaction holds.
+// keep their stored values whatever update does to them; Version becomes the
+// stored one plus one, and UpdatedAt is set by the store and always moves
+// forward. An error from update is returned as is; a second default key of
+// one owner answers storage.ErrAlreadyExists. update must not call s: on
+// SQLite it would wait for the connection the transaction holds. Inside
+// InTx, update may call the Store InTx handed to fn.
 func (s *Store) UpdateClient(ctx context.Context, id int64, update func(*storage.Client) error) (storage.Client, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
@@ -180,18 +220,15 @@ func (s *Store) UpdateClient(ctx context.Context, id int64, update func(*storage
 			return err
 		}
 		c.ID, c.AccountID, c.CreatedAt = stored.ID, stored.AccountID, stored.CreatedAt
+		c.Version = stored.Version + 1
 		c.UpdatedAt = laterThan(stored.UpdatedAt, time.Now())
 
 		newRow, err := toClientRow(c)
 		if err != nil {
 			return err
 		}
-		res := tx.Select(mutableClientColumns).Updates(&newRow)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("%d rows updated, want 1", res.RowsAffected)
+		if err := updateRow(tx, mutableClientColumns, &newRow); err != nil {
+			return err
 		}
 		updated = newRow.client()
 		return nil
@@ -233,7 +270,8 @@ func (s *Store) DeleteClient(ctx context.Context, id int64) error {
 // TouchClient records that client id was used at t with one conditional
 // UPDATE that writes only when the stored time is at least touchInterval
 // older than t: at most one write per client and minute, and last_used_at
-// never moves backwards. An unknown id is no error; it cannot be told apart
+// never moves backwards. Version and UpdatedAt do not change: a use is not
+// an edit. An unknown id is no error; it cannot be told apart
 // from a skipped write without a second query.
 func (s *Store) TouchClient(ctx context.Context, id int64, t time.Time) error {
 	if t.IsZero() {
@@ -247,4 +285,129 @@ func (s *Store) TouchClient(ctx context.Context, id int64, t time.Time) error {
 		Where("id = ? AND (last_used_at IS NULL OR last_used_at <= ?)", id, t.Add(-touchInterval)).
 		Update("last_used_at", t).Error
 	return mapError("touch client", err)
+}
+
+// touchBatch is the most uses one statement of TouchClients writes: two
+// parameters each, well below the limits of both dialects (65535 in
+// PostgreSQL, 32766 in SQLite).
+const touchBatch = 1000
+
+// TouchClients records many uses with one UPDATE … FROM (VALUES …) per
+// touchBatch uses; a stored time is only ever moved forward, unknown ids are
+// ignored, and Version and UpdatedAt do not change. A zero time is refused
+// before anything is written. Batches are not one transaction: a failure
+// may leave the earlier ones written, which is harmless for a high-water
+// mark.
+func (s *Store) TouchClients(ctx context.Context, uses map[int64]time.Time) error {
+	for id, t := range uses {
+		if t.IsZero() {
+			return fmt.Errorf("touch clients: zero time for client %d", id)
+		}
+	}
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	// Sorted, so that concurrent callers meet the rows in one order.
+	ids := slices.Sorted(maps.Keys(uses))
+	for batch := range slices.Chunk(ids, touchBatch) {
+		args := make([]any, 0, 2*len(batch))
+		for _, id := range batch {
+			args = append(args, id, dbTime(uses[id]))
+		}
+		if err := s.db.WithContext(ctx).Exec(s.touchClientsQuery(len(batch)), args...).Error; err != nil {
+			return mapError("touch clients", err)
+		}
+	}
+	return nil
+}
+
+// touchClientsQuery is the UPDATE of TouchClients for n uses. PostgreSQL
+// needs the types of the values spelt out; SQLite names the columns of a
+// VALUES list column1, column2.
+func (s *Store) touchClientsQuery(n int) string {
+	if s.dialect == dialectPostgres {
+		values := strings.Repeat("(CAST(? AS bigint), CAST(? AS timestamptz)), ", n)
+		return `UPDATE clients AS c SET last_used_at = v.t
+FROM (VALUES ` + strings.TrimSuffix(values, ", ") + `) AS v (id, t)
+WHERE c.id = v.id AND (TRUE)`
+	}
+	values := strings.Repeat("(?, ?), ", n)
+	return `UPDATE clients AS c SET last_used_at = v.column2
+FROM (VALUES ` + strings.TrimSuffix(values, ", ") + `) AS v
+WHERE c.id = v.column1 AND (TRUE)`
+}
+
+// ListClients lists the clients f selects in id order. AccountID 0 selects
+// every account, whatever Subtree says; the other zero fields do not filter
+// either. See MaxPageLimit for page.Limit.
+func (s *Store) ListClients(ctx context.Context, f storage.ClientFilter, page storage.Page) ([]storage.Client, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	db := whereAccount(s.db.WithContext(ctx), "account_id", f.AccountID, f.Subtree)
+	if f.OwnerID != 0 {
+		db = db.Where("owner_id = ?", f.OwnerID)
+	}
+	if f.Status != "" {
+		db = db.Where("status = ?", string(f.Status))
+	}
+	if f.Kind != "" {
+		db = db.Where("kind = ?", string(f.Kind))
+	}
+	var rows []clientRow
+	if err := pageAfter(db, page).Find(&rows).Error; err != nil {
+		return nil, mapError("list clients", err)
+	}
+	return clientsOf(rows), nil
+}
+
+func clientsOf(rows []clientRow) []storage.Client {
+	clients := make([]storage.Client, len(rows))
+	for i, r := range rows {
+		clients[i] = r.client()
+	}
+	return clients
+}
+
+// disableStaleQuery disables and revokes, as storage.Client.Revoke does,
+// every active client unused since ? or expired at ?. UpdatedAt never moves
+// backwards. greatest is GREATEST in PostgreSQL and max in SQLite.
+const disableStaleQuery = `UPDATE clients SET
+	status = 'disabled',
+	generation = greatest(generation, previous_generation) + 1,
+	previous_secret_hash = '',
+	previous_generation = 0,
+	previous_retire_at = NULL,
+	version = version + 1,
+	updated_at = greatest(updated_at, ?)
+WHERE status = 'active'
+	AND (COALESCE(last_used_at, created_at) < ? OR (expires_at IS NOT NULL AND expires_at <= ?))
+RETURNING *`
+
+// DisableStale disables, with one UPDATE … RETURNING, every active client
+// last used (or, never used, created) before unusedSince and every active
+// client whose ExpiresAt is at or before now, and revokes their tokens as
+// storage.Client.Revoke does; Version goes up by one and UpdatedAt is set
+// to the wall clock. It returns them in id order as stored after the
+// change. On PostgreSQL a concurrent caller waits for the rows this one
+// locked and then finds them no longer active, so no client is ever
+// reported twice; SQLite has a single writer.
+func (s *Store) DisableStale(ctx context.Context, unusedSince, now time.Time) ([]storage.Client, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	greatest := "GREATEST"
+	if s.dialect == dialectSQLite {
+		greatest = "max"
+	}
+	query := strings.ReplaceAll(disableStaleQuery, "greatest(", greatest+"(")
+	var rows []clientRow
+	err := s.write(ctx, func(db *gorm.DB) error {
+		return db.Raw(query, dbTime(time.Now()), dbTime(unusedSince), dbTime(now)).Scan(&rows).Error
+	})
+	if err != nil {
+		return nil, mapError("disable stale clients", err)
+	}
+	slices.SortFunc(rows, func(a, b clientRow) int { return cmp.Compare(a.ID, b.ID) })
+	return clientsOf(rows), nil
 }

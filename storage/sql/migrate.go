@@ -98,6 +98,9 @@ func (s *Store) recordMigrationSQL() string {
 // an advisory lock, on SQLite it holds the write lock, and each checks again
 // under the lock that its migration is still pending.
 func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	if s.inTx() {
+		return nil, errBoundToTx
+	}
 	err = s.migrationTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.createMigrationsTableSQL())
 		return err
@@ -158,6 +161,9 @@ func (s *Store) migrationTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // A database with a version this binary does not know answers
 // ErrSchemaTooNew.
 func (s *Store) PendingMigrations(ctx context.Context) ([]string, error) {
+	if s.inTx() {
+		return nil, errBoundToTx
+	}
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 

@@ -23,10 +23,9 @@ import (
 )
 
 var (
-	_ storage.Accounts = (*Store)(nil)
-	_ storage.Users    = (*Store)(nil)
-	_ storage.Clients  = (*Store)(nil)
-	_ storage.Pinger   = (*Store)(nil)
+	_ storage.Store      = (*Store)(nil)
+	_ storage.Transactor = (*Store)(nil)
+	_ storage.Pinger     = (*Store)(nil)
 )
 
 // Defaults applied by Open to zero Options fields.
@@ -55,7 +54,8 @@ type Options struct {
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
 	// QueryTimeout bounds every call of the store (a whole transaction for
-	// UpdateClient); zero means DefaultQueryTimeout. Migrate is bounded
+	// UpdateClient, and everything fn does for InTx); zero means
+	// DefaultQueryTimeout. Migrate is bounded
 	// only by its context, as a migration may rewrite large tables.
 	QueryTimeout time.Duration
 	// Logger receives the migrations applied; nil discards.
@@ -76,8 +76,9 @@ func (d dialect) String() string {
 	return "sqlite"
 }
 
-// Store keeps accounts, users and clients in PostgreSQL or SQLite. It is safe
-// for concurrent use.
+// Store keeps accounts, users, clients and the audit trail in PostgreSQL or
+// SQLite. It is safe for concurrent use, except a Store that InTx hands to
+// its fn: that one is bound to the transaction and serves fn alone.
 type Store struct {
 	db           *gorm.DB
 	sqlDB        *sql.DB
@@ -85,6 +86,9 @@ type Store struct {
 	queryTimeout time.Duration
 	logger       *slog.Logger
 	migrations   []migration
+	// txDeadline is set on a Store bound to a transaction by InTx: every
+	// call inside it shares the deadline of the whole transaction.
+	txDeadline time.Time
 }
 
 // Open connects to the database named by opts.URL and checks that it
@@ -224,6 +228,9 @@ func redactURL(u string) string {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
+	if s.inTx() {
+		return errBoundToTx
+	}
 	if err := s.sqlDB.Close(); err != nil {
 		return fmt.Errorf("close %s database: %w", s.dialect, err)
 	}
@@ -232,6 +239,9 @@ func (s *Store) Close() error {
 
 // Ping reports whether the database answers within the query timeout.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.inTx() {
+		return errBoundToTx
+	}
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	if err := s.sqlDB.PingContext(ctx); err != nil {
@@ -240,8 +250,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// queryContext bounds one call of the store by the query timeout.
+// queryContext bounds one call of the store by the query timeout or, inside
+// InTx, by the deadline of the whole transaction: the timeout does not
+// restart with every call fn makes.
 func (s *Store) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.inTx() {
+		return context.WithDeadline(ctx, s.txDeadline)
+	}
 	return context.WithTimeout(ctx, s.queryTimeout)
 }
 

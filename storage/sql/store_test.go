@@ -63,3 +63,21 @@ func TestClients(t *testing.T) {
 		})
 	}
 }
+
+func TestAudit(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.url(t))
+			conformance.RunAudit(t, func(*testing.T) conformance.AuditStore { return s })
+		})
+	}
+}
+
+func TestTransactions(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.url(t))
+			conformance.RunTransactions(t, func(*testing.T) conformance.TxStore { return s })
+		})
+	}
+}

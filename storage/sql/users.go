@@ -2,7 +2,6 @@ package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,6 +17,7 @@ type userRow struct {
 	PasswordHash string
 	Role         string
 	Status       string
+	Version      int64
 	CreatedAt    time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt    time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -32,6 +32,7 @@ func toUserRow(u storage.User) userRow {
 		PasswordHash: u.PasswordHash,
 		Role:         string(u.Role),
 		Status:       string(u.Status),
+		Version:      u.Version,
 		CreatedAt:    dbTime(u.CreatedAt),
 		UpdatedAt:    dbTime(u.UpdatedAt),
 	}
@@ -45,22 +46,24 @@ func (r userRow) user() storage.User {
 		PasswordHash: r.PasswordHash,
 		Role:         storage.Role(r.Role),
 		Status:       storage.Status(r.Status),
+		Version:      r.Version,
 		CreatedAt:    r.CreatedAt.UTC(),
 		UpdatedAt:    r.UpdatedAt.UTC(),
 	}
 }
 
-// CreateUser stores u and returns it with its new ID and timestamps; the ID,
-// CreatedAt and UpdatedAt of u are ignored. A taken username answers
+// CreateUser stores u and returns it with its new ID, Version 1 and
+// timestamps; the ID, Version, CreatedAt and UpdatedAt of u are ignored. A taken username answers
 // storage.ErrAlreadyExists, an unknown account storage.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) (storage.User, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 
 	now := dbTime(time.Now())
-	u.ID, u.CreatedAt, u.UpdatedAt = 0, now, now
+	u.ID, u.Version, u.CreatedAt, u.UpdatedAt = 0, 1, now, now
 	row := toUserRow(u)
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.write(ctx, func(db *gorm.DB) error { return db.Create(&row).Error })
+	if err != nil {
 		return storage.User{}, mapError("create user", err)
 	}
 	return row.user(), nil
@@ -89,11 +92,12 @@ func (s *Store) getUser(ctx context.Context, op, where string, arg any) (storage
 }
 
 // mutableUserColumns are the columns UpdateUser writes.
-var mutableUserColumns = []string{"username", "password_hash", "role", "status", "updated_at"}
+var mutableUserColumns = []string{"username", "password_hash", "role", "status", "version", "updated_at"}
 
 // UpdateUser answers storage.ErrNotFound for an unknown id and
 // storage.ErrAlreadyExists for a taken username; an error from update is
-// returned unchanged and nothing is written.
+// returned unchanged and nothing is written. Version becomes the stored one
+// plus one, whatever update does to it.
 func (s *Store) UpdateUser(ctx context.Context, id int64, update func(*storage.User) error) (storage.User, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
@@ -116,14 +120,11 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, update func(*storage.U
 			return err
 		}
 		u.ID, u.AccountID, u.CreatedAt = stored.ID, stored.AccountID, stored.CreatedAt
+		u.Version = stored.Version + 1
 		u.UpdatedAt = laterThan(stored.UpdatedAt, time.Now())
 		newRow := toUserRow(u)
-		res := tx.Select(mutableUserColumns).Updates(&newRow)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("%d rows updated, want 1", res.RowsAffected)
+		if err := updateRow(tx, mutableUserColumns, &newRow); err != nil {
+			return err
 		}
 		updated = newRow.user()
 		return nil
@@ -135,4 +136,50 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, update func(*storage.U
 		return storage.User{}, mapError("update user", err)
 	}
 	return updated, nil
+}
+
+// DeleteUser removes user id and the clients they own in one transaction.
+// Clients the user created for someone else stay, their CreatedBy cleared:
+// the audit trail keeps who created them. The user row is locked first, so
+// a client created for the user concurrently either is deleted too or fails
+// with storage.ErrConflict. An unknown id answers storage.ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row userRow
+		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Select("id").Where("id = ?", id).Take(&row).Error
+		if err != nil {
+			return err
+		}
+		if err := tx.Where("owner_id = ?", id).Delete(&clientRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&clientRow{}).Where("created_by = ?", id).Update("created_by", nil).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", id).Delete(&userRow{}).Error
+	})
+	return mapError("delete user", err)
+}
+
+// ListUsers lists the users of account f.AccountID, or of its subtree, in id
+// order; AccountID 0 stands for the whole installation. See MaxPageLimit for
+// page.Limit.
+func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter, page storage.Page) ([]storage.User, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	db := whereAccount(s.db.WithContext(ctx), "account_id", f.AccountID, f.Subtree)
+	var rows []userRow
+	if err := pageAfter(db, page).Find(&rows).Error; err != nil {
+		return nil, mapError("list users", err)
+	}
+	users := make([]storage.User, len(rows))
+	for i, r := range rows {
+		users[i] = r.user()
+	}
+	return users, nil
 }

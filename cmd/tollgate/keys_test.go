@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// apiKey creates a key credential for user u and returns it with its key
+// string.
+func (f *fixture) apiKey(u storage.User, scopes ...string) (storage.Client, string) {
+	f.t.Helper()
+	c := f.client(storage.Client{AccountID: u.AccountID, OwnerID: u.ID, Kind: storage.KindKey, Name: "key of " + u.Username,
+		GrantTypes: []string{"client_credentials"}, Scopes: scopes})
+	key, err := apikey.Format(c.ID, f.secretOf[c.ID])
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.secrets = append(f.secrets, key)
+	return c, key
+}
+
+func basicRaw(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+func TestAPIKeyAuthentication(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		c, key := f.apiKey(f.alice, "events", "contacts")
+		typo := key[:len(key)-8] + "x" + key[len(key)-7:]
+		ok := func(name string, res response) {
+			t.Helper()
+			if res.status != http.StatusOK {
+				t.Errorf("%s: status %d body %s, want 200", name, res.status, res.body)
+			}
+		}
+		for _, user := range []string{"", "anything", "alice", "42"} {
+			ok("Basic with user "+strconv.Quote(user), f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw(user, key)))
+		}
+		ok("key as client_secret", f.post("/oauth/token", formCT, form("grant_type", "client_credentials", "client_secret", key)))
+		ok("key as client_secret with client_id", f.post("/oauth/token", "application/json",
+			`{"grant_type":"client_credentials","client_id":`+strconv.FormatInt(c.ID, 10)+`,"client_secret":"`+key+`"}`))
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw("x", typo)), 401, "invalid_client")
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials", "client_id", "1", "client_secret", key)), 400, "invalid_request")
+		// A well-formed key whose secret is wrong.
+		other, err := apikey.Format(c.ID, strings.Repeat("A", 43))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw("x", other)), 401, "invalid_client")
+	})
+}
+
+func TestKeySession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		c, key := f.apiKey(f.alice, "events", "contacts")
+		session := func(body string, header ...string) response {
+			t.Helper()
+			ct := ""
+			if body != "" {
+				ct = "application/json"
+			}
+			return f.post("/auth/access/session", ct, body, header...)
+		}
+		t.Run("default lifetime", func(t *testing.T) {
+			res := session("", "X-API-Key", key)
+			if res.status != 200 {
+				t.Fatalf("status %d body %s", res.status, res.body)
+			}
+			body := res.json(t)
+			if body["expires_in"] != float64(86400) || body["token_type"] != "bearer" || body["scope"] != "events contacts" {
+				t.Errorf("answer = %v, want 86400 s bearer with the key's scopes", body)
+			}
+			in := f.introspect(f.rs, body["access_token"].(string)).json(t)
+			if in["active"] != true || in["client_id"] != strconv.FormatInt(c.ID, 10) || in["grant_type"] != "api_key_session" {
+				t.Errorf("introspection = %v", in)
+			}
+		})
+		t.Run("chosen lifetime, Basic", func(t *testing.T) {
+			res := session(`{"lifetime":600}`, "Authorization", basicRaw("whoever", key))
+			if got := res.json(t)["expires_in"]; got != float64(600) {
+				t.Errorf("expires_in = %v, want 600", got)
+			}
+		})
+		t.Run("lifetime capped", func(t *testing.T) {
+			res := session(`{"lifetime":999999999}`, "X-API-Key", key)
+			if got := res.json(t)["expires_in"]; got != float64(30*24*3600) {
+				t.Errorf("expires_in = %v, want the 30-day cap", got)
+			}
+		})
+		t.Run("errors", func(t *testing.T) {
+			wantError(t, session(`{"lifetime":0}`, "X-API-Key", key), 400, "invalid_request")
+			wantError(t, session(`{"lifetime":1.5}`, "X-API-Key", key), 400, "invalid_request")
+			wantError(t, session(`{"lifetime":"soon"}`, "X-API-Key", key), 400, "invalid_request")
+			wantError(t, session("", "X-API-Key", key[:len(key)-1]+"0"), 401, "invalid_client")
+			wantError(t, session(""), 401, "invalid_client")
+			wantError(t, session("", "X-API-Key", key, "Authorization", basicRaw("x", key)), 400, "invalid_request")
+		})
+		t.Run("tokens die with the key", func(t *testing.T) {
+			tok := session("", "X-API-Key", key).json(t)["access_token"].(string)
+			if !f.active(tok) {
+				t.Fatal("fresh key token inactive")
+			}
+			if err := f.db.DeleteClient(t.Context(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if f.active(tok) {
+				t.Error("key token active after its key was deleted")
+			}
+			wantError(t, session("", "X-API-Key", key), 401, "invalid_client")
+		})
+	})
+}
+
+func TestSecretRotationOverlap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		oldSecret := f.secretOf[f.cc.ID]
+		oldTok := f.tokenCC(f.cc)
+		newSecret := "a-brand-new-secret-for-rotation-0123456789"
+		hash, err := f.hasher.Hash(t.Context(), []byte(newSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		retire := f.clock.now().Add(30 * time.Minute)
+		if _, err := f.db.UpdateClient(t.Context(), f.cc.ID, func(c *storage.Client) error {
+			c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = c.SecretHash, c.Generation, retire
+			c.SecretHash, c.Generation = string(hash), c.Generation+1
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.secrets = append(f.secrets, newSecret)
+		token := func(secret string) response {
+			return f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, secret))
+		}
+		midTok := token(oldSecret)
+		if midTok.status != 200 {
+			t.Fatalf("old secret during the overlap: %d %s", midTok.status, midTok.body)
+		}
+		newTok := token(newSecret)
+		if newTok.status != 200 {
+			t.Fatalf("new secret: %d %s", newTok.status, newTok.body)
+		}
+		for name, tk := range map[string]string{"before rotation": oldTok, "old secret in overlap": midTok.json(t)["access_token"].(string)} {
+			if !f.active(tk) {
+				t.Errorf("token minted %s inactive during the overlap", name)
+			}
+		}
+		f.clock.advance(30 * time.Minute)
+		wantError(t, token(oldSecret), 401, "invalid_client")
+		if res := token(newSecret); res.status != 200 {
+			t.Errorf("new secret after retirement: %d", res.status)
+		}
+		if f.active(oldTok) || f.active(midTok.json(t)["access_token"].(string)) {
+			t.Error("a token minted with the retired secret is still active")
+		}
+		if !f.active(newTok.json(t)["access_token"].(string)) {
+			t.Error("a token minted with the new secret went inactive at retirement")
+		}
+	})
+}
+
+func TestDisabledAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		// A client of the child account, and a token of bob (child account)
+		// through a root client.
+		childClient := f.client(storage.Client{AccountID: f.child.ID, Name: "child app", GrantTypes: []string{"client_credentials"}})
+		childTok := f.tokenCC(childClient)
+		bobTok := f.tokenDSP(f.dsp, "bob")
+		rootTok := f.tokenCC(f.cc)
+		if _, err := f.db.UpdateAccount(t.Context(), f.child.ID, func(a *storage.Account) error {
+			a.Status = storage.StatusDisabled
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if f.active(childTok) || f.active(bobTok) {
+			t.Error("a token of a disabled account is active")
+		}
+		if !f.active(rootTok) {
+			t.Error("the parent account's token went inactive")
+		}
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(childClient.ID, f.secretOf[childClient.ID])), 401, "invalid_client")
+		// Disabling the root disables the whole tree.
+		if _, err := f.db.UpdateAccount(t.Context(), f.root.ID, func(a *storage.Account) error {
+			a.Status = storage.StatusDisabled
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, f.introspect(f.rs, rootTok), 401, "invalid_client")
+	})
+}
+
+func TestSweeperDisablesStaleCredentials(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		_, key := f.apiKey(f.alice, "events")
+		f.clock.advance(89 * 24 * time.Hour)
+		used := f.tokenCC(f.cc) // cc and the resource server are used on day 89
+		f.active(used)
+		if err := f.app.uses.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.advance(2 * 24 * time.Hour) // day 91: the key and the others were never used
+		n, err := f.app.sweeper.Sweep(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("nothing disabled after 91 days")
+		}
+		wantError(t, f.post("/auth/access/session", "", "", "X-API-Key", key), 401, "invalid_client")
+		if res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, f.secretOf[f.cc.ID])); res.status != 200 {
+			t.Errorf("a credential used 2 days ago was disabled: %d %s", res.status, res.body)
+		}
+		if again, err := f.app.sweeper.Sweep(t.Context()); err != nil || again != 0 {
+			t.Errorf("second sweep disabled %d (%v), want 0", again, err)
+		}
+		events, err := f.db.ListAudit(t.Context(), storage.AuditFilter{AccountID: f.root.ID, Subtree: true}, storage.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, e := range events {
+			if strings.HasSuffix(e.Action, ".auto_disable") {
+				found++
+			}
+		}
+		if found != n {
+			t.Errorf("%d auto_disable audit events, want %d", found, n)
+		}
+	})
+}

@@ -1,0 +1,119 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+// Ways a request presents client credentials.
+const (
+	MethodBasic  = "client_secret_basic"
+	MethodPost   = "client_secret_post"
+	MethodAPIKey = "api_key"
+)
+
+// Credentials are the client credentials one request presents, read by the
+// HTTP layer (which knows the wire formats) before authentication.
+type Credentials struct {
+	ClientID int64
+	Secret   string
+	Method   string
+}
+
+type credentialsKey struct{}
+
+// WithCredentials returns a context carrying the request's credentials.
+func WithCredentials(ctx context.Context, c Credentials) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, c)
+}
+
+func credentialsFrom(ctx context.Context) (Credentials, bool) {
+	c, ok := ctx.Value(credentialsKey{}).(Credentials)
+	return c, ok
+}
+
+// AccountChecker tells whether an account and its ancestors are active.
+type AccountChecker interface {
+	AccountActive(ctx context.Context, id int64) (bool, error)
+}
+
+// UsageRecorder notes successful uses of a credential.
+type UsageRecorder interface {
+	Record(clientID int64, at time.Time)
+}
+
+// Authenticator authenticates clients: the one place that decides whether
+// a client id and a secret (or an API key) are good.
+type Authenticator struct {
+	clients  storage.Clients
+	accounts AccountChecker
+	hasher   fosite.Hasher
+	usage    UsageRecorder
+	now      func() time.Time
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher fosite.Hasher, usage UsageRecorder, now func() time.Time) *Authenticator {
+	return &Authenticator{clients: clients, accounts: accounts, hasher: hasher, usage: usage, now: now}
+}
+
+// Strategy is a fosite.ClientAuthenticationStrategy authenticating the
+// credentials the HTTP layer put in the context.
+func (a *Authenticator) Strategy(ctx context.Context, _ *http.Request, _ url.Values) (fosite.Client, error) {
+	creds, ok := credentialsFrom(ctx)
+	if !ok {
+		return nil, fosite.ErrInvalidClient
+	}
+	return a.Authenticate(ctx, creds)
+}
+
+var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
+
+// Authenticate checks creds. A client that is unknown, disabled, expired or
+// in a disabled account, and a wrong secret, all answer
+// fosite.ErrInvalidClient; a backend failure answers its error, recorded as
+// the request's outage.
+func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*Client, error) {
+	c, err := a.clients.GetClient(ctx, creds.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, RecordOutage(ctx, fmt.Errorf("get client: %w", err))
+	}
+	now := a.now()
+	if !c.Usable(now) {
+		return nil, fosite.ErrInvalidClient
+	}
+	gen := c.Generation
+	if err := a.hasher.Compare(ctx, []byte(c.SecretHash), []byte(creds.Secret)); err != nil {
+		if !c.PreviousSecretValid(now) || a.hasher.Compare(ctx, []byte(c.PreviousSecretHash), []byte(creds.Secret)) != nil {
+			return nil, fosite.ErrInvalidClient
+		}
+		gen = c.PreviousGeneration
+	}
+	active, err := a.accounts.AccountActive(ctx, c.AccountID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, RecordOutage(ctx, fmt.Errorf("check account: %w", err))
+	}
+	if !active {
+		return nil, fosite.ErrInvalidClient
+	}
+	if a.usage != nil {
+		a.usage.Record(c.ID, now)
+	}
+	client := NewClient(c)
+	client.AuthGeneration = gen
+	return client, nil
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/scope"
+)
+
+// KeySessionGrant labels the tokens minted by POST /auth/access/session.
+const KeySessionGrant = "api_key_session"
+
+// handleKeySession serves POST /auth/access/session: an API key (as the
+// Basic password, in X-API-Key, or as client_secret) is exchanged for a key
+// token. The caller may choose the lifetime in seconds (`lifetime`), capped
+// by configuration; the token dies with the key.
+func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
+	form, oerr := s.readOptionalBody(r)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	creds, oerr := s.keySessionCredentials(r, form)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	lifetime := s.opts.KeySessionLifetime
+	if raw := form.Get("lifetime"); raw != "" {
+		secs, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || secs <= 0 {
+			writeJSONError(w, r, errInvalidRequest("The lifetime parameter must be a positive number of seconds."))
+			return
+		}
+		if max := int64(s.opts.KeySessionMaxLifetime / time.Second); secs > max {
+			secs = max
+		}
+		lifetime = time.Duration(secs) * time.Second
+	}
+	requested, err := scope.Parse(form.Get("scope"))
+	if err != nil {
+		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: "The scope parameter is malformed."})
+		return
+	}
+	authed, ok := s.authenticate(w, r, creds)
+	if !ok {
+		return
+	}
+	granted, err := scope.Grant(requested, authed.Scopes)
+	if err != nil {
+		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
+			description: "None of the requested scopes is allowed for this key."})
+		return
+	}
+	ri := info(r)
+	ri.grantType = KeySessionGrant
+	now := s.opts.Now().Truncate(time.Second)
+	tok, rec, err := s.opts.Minter.Mint(r.Context(), "", oauth.Session{
+		ClientID:   authed.ID,
+		Generation: authed.AuthGeneration,
+		AccountID:  authed.AccountID,
+		GrantType:  KeySessionGrant,
+		ExpiresAt:  now.Add(lifetime),
+	}, granted, nil)
+	if err != nil {
+		writeJSONError(w, r, errUnavailable(err))
+		return
+	}
+	body := map[string]any{
+		"access_token": tok,
+		"token_type":   "bearer",
+		"expires_in":   int64(rec.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
+	}
+	if len(rec.Scopes) > 0 {
+		body["scope"] = strings.Join(rec.Scopes, " ")
+	}
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, body)
+}
+
+// readOptionalBody reads a form or JSON body; an empty body is no
+// parameters.
+func (s *Server) readOptionalBody(r *http.Request) (url.Values, *oauthError) {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return url.Values{}, nil
+	}
+	return readBody(r, s.opts.MaxBodyBytes, true)
+}
+
+// keySessionCredentials reads the key from X-API-Key or the usual client
+// authentication, never both.
+func (s *Server) keySessionCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
+	keys := r.Header.Values("X-API-Key")
+	if len(keys) == 0 {
+		return readClientCredentials(r, form)
+	}
+	if len(keys) > 1 || r.Header.Get("Authorization") != "" || len(form["client_secret"]) > 0 {
+		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method.")
+	}
+	cid, secret, err := apikey.Parse(keys[0])
+	if err != nil {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	return oauth.Credentials{ClientID: cid, Secret: secret, Method: oauth.MethodAPIKey}, nil
+}
