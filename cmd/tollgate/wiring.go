@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
+	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -131,6 +132,15 @@ func newHasher(keys config.Keys) (*secret.Hasher, error) {
 	return secret.NewHasher(keys.PepperID, peppers)
 }
 
+// accessRights turns the configured bundles into scope lists.
+func accessRights(cfg config.Config) map[string][]string {
+	out := make(map[string][]string, len(cfg.Credentials.AccessRights))
+	for name, scopes := range cfg.Credentials.AccessRights {
+		out[name] = strings.Fields(scopes)
+	}
+	return out
+}
+
 // grantSettings hands the grants the configuration values they read.
 type grantSettings struct{ cfg config.Config }
 
@@ -156,6 +166,7 @@ type app struct {
 	ops     http.Handler
 	uses    *usage.Recorder
 	sweeper *sweeper.Sweeper
+	api     *admin.API
 }
 
 // run runs the app's background work until ctx is done and returns when all
@@ -195,6 +206,7 @@ func newApp(d deps) (*app, error) {
 	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, d.now)
+	validator := oauth.NewValidator(strategy, d.tokens, d.db, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
 
 	fcfg := &fosite.Config{
@@ -212,6 +224,23 @@ func newApp(d deps) (*app, error) {
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 
+	api := admin.New(admin.Options{
+		Store:               d.db,
+		Validator:           validator,
+		Minter:              issuer,
+		Hasher:              hasher,
+		Passwords:           d.passwords,
+		ManagementScope:     d.cfg.Credentials.ManagementScope,
+		AccessRights:        accessRights(d.cfg),
+		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
+		GrantTypes:          grantTypes,
+		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
+		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
+		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
+		Logger:              d.logger,
+		Now:                 d.now,
+	})
 	m := metrics.New(version)
 	public := server.New(server.Options{
 		Issuer:                d.cfg.Issuer,
@@ -219,7 +248,8 @@ func newApp(d deps) (*app, error) {
 		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
 		Provider:              provider,
 		Strategy:              strategy,
-		Validator:             oauth.NewValidator(strategy, d.tokens, d.db, d.now),
+		Validator:             validator,
+		Mounts:                []server.Mount{{Prefix: admin.Prefix, Endpoint: "admin", Handler: api}},
 		Authenticator:         authenticator,
 		Minter:                issuer,
 		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
@@ -235,5 +265,5 @@ func newApp(d deps) (*app, error) {
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, 2*time.Second, d.cfg.Ops.Pprof)
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
-	return &app{public: public, ops: ops, uses: uses, sweeper: sweep}, nil
+	return &app{public: public, ops: ops, uses: uses, sweeper: sweep, api: api}, nil
 }

@@ -61,11 +61,22 @@ type Options struct {
 	// cap of a key token's lifetime.
 	KeySessionLifetime    time.Duration
 	KeySessionMaxLifetime time.Duration
-	Tokens                storage.Tokens
-	Store                 Store
-	Logger                *slog.Logger
-	Metrics               Metrics
-	Now                   func() time.Time
+	// Mounts are further handlers served under path prefixes (the
+	// management API), with the same request ids, logs and metrics.
+	Mounts  []Mount
+	Tokens  storage.Tokens
+	Store   Store
+	Logger  *slog.Logger
+	Metrics Metrics
+	Now     func() time.Time
+}
+
+// Mount serves Handler for every path under Prefix; Endpoint names it in
+// logs and metrics.
+type Mount struct {
+	Prefix   string
+	Endpoint string
+	Handler  http.Handler
 }
 
 // Server serves the public OAuth 2.0 endpoints.
@@ -103,6 +114,9 @@ func New(opts Options) *Server {
 	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)
 	s.route(PathMetadata, "metadata", http.MethodGet, s.handleMetadata)
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
+	for _, m := range opts.Mounts {
+		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+	}
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
 	})

@@ -586,7 +586,7 @@ func testDeleteUserClients(t *testing.T, s ClientsStore) {
 	}
 	got := getClient(t, s, forOther.ID)
 	want := forOther
-	want.CreatedBy, want.Version, want.UpdatedAt = 0, got.Version, got.UpdatedAt
+	want.CreatedBy, want.Version, want.UpdatedAt = 0, forOther.Version+1, got.UpdatedAt
 	checkDiff(t, "client the deleted user created for another", got, want)
 	if err := s.DeleteUser(ctx, doomed.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("DeleteUser(%d) twice: got error %v, want %v", doomed.ID, err, storage.ErrNotFound)

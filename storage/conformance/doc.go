@@ -10,17 +10,35 @@
 // The suites call newStore once per subtest. It may return a fresh store or
 // the same one every time: the suites only read rows they created and give
 // every username a random suffix, so they pass on a shared, non-empty store.
+// The one exception is DisableStale, which acts on every client: RunClients
+// runs it last, and it disables the stale clients other tests left behind.
 //
 // The suites pin down what storage.go leaves to the backends:
 //
-//   - Create assigns the ID, and sets CreatedAt and UpdatedAt when zero.
+//   - Create assigns the ID and Version 1, and sets CreatedAt and UpdatedAt;
+//     an empty Kind is stored as storage.KindClient.
+//   - Every Update* sets Version to the stored one plus one, whatever the
+//     update function did to it, and moves UpdatedAt forward. TouchClient
+//     and TouchClients are not updates: they leave Version alone.
 //   - Times come back in UTC, equal to what was stored to the microsecond.
 //   - Optional references (ParentID, OwnerID, CreatedBy) and optional times
-//     (ExpiresAt, LastUsedAt) round-trip their zero value.
-//   - Lists come back in the order stored; an empty or nil list comes back
-//     with length 0.
+//     (ExpiresAt, LastUsedAt, PreviousRetireAt) round-trip their zero value.
+//   - Lists of strings come back in the order stored; an empty or nil list
+//     comes back with length 0.
 //   - A reference to a row that does not exist fails the create.
-//   - UpdatedAt moves forward on every UpdateClient.
+//   - A Page with Limit 0 lists everything (up to a backend's maximum); an
+//     unknown account, parent or owner lists nothing. ClientFilter with
+//     AccountID 0 does not narrow by account; ListChildren(0) lists roots.
+//   - A second default key of one owner is storage.ErrAlreadyExists.
+//   - DeleteUser keeps the clients the user created for others, with
+//     CreatedBy cleared.
+//   - DisableStale treats "unused since" strictly (used exactly at
+//     unusedSince is not stale) and "expired" as ExpiresAt at or before now,
+//     as Client.Usable does.
+//   - ListAudit lists in the order appended, newest first; AppendAudit
+//     refuses an Outcome other than "success" or "failure".
+//   - Inside Transactor.InTx, a call that fails (a taken username, an update
+//     function's error) can be handled by fn, and the rest still commits.
 package conformance
 
 import (

@@ -329,12 +329,12 @@ func (s *Store) touchClientsQuery(n int) string {
 		values := strings.Repeat("(CAST(? AS bigint), CAST(? AS timestamptz)), ", n)
 		return `UPDATE clients AS c SET last_used_at = v.t
 FROM (VALUES ` + strings.TrimSuffix(values, ", ") + `) AS v (id, t)
-WHERE c.id = v.id AND (TRUE)`
+WHERE c.id = v.id AND (c.last_used_at IS NULL OR c.last_used_at < v.t)`
 	}
 	values := strings.Repeat("(?, ?), ", n)
 	return `UPDATE clients AS c SET last_used_at = v.column2
 FROM (VALUES ` + strings.TrimSuffix(values, ", ") + `) AS v
-WHERE c.id = v.column1 AND (TRUE)`
+WHERE c.id = v.column1 AND (c.last_used_at IS NULL OR c.last_used_at < v.column2)`
 }
 
 // ListClients lists the clients f selects in id order. AccountID 0 selects

@@ -22,7 +22,8 @@ const (
 // mapError is the one place where driver errors become storage sentinels:
 //
 //   - no row: storage.ErrNotFound;
-//   - unique violation: storage.ErrAlreadyExists;
+//   - unique violation (a taken username, a second default key of one
+//     owner): storage.ErrAlreadyExists;
 //   - foreign key violation (a referenced account or user does not exist):
 //     storage.ErrConflict, a fault of the request, not an outage.
 //

@@ -139,8 +139,8 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, update func(*storage.U
 }
 
 // DeleteUser removes user id and the clients they own in one transaction.
-// Clients the user created for someone else stay, their CreatedBy cleared:
-// the audit trail keeps who created them. The user row is locked first, so
+// Clients the user created for someone else stay, their CreatedBy cleared
+// (an edit: Version goes up by one); the audit trail keeps who created them. The user row is locked first, so
 // a client created for the user concurrently either is deleted too or fails
 // with storage.ErrConflict. An unknown id answers storage.ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
@@ -157,7 +157,12 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		if err := tx.Where("owner_id = ?", id).Delete(&clientRow{}).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&clientRow{}).Where("created_by = ?", id).Update("created_by", nil).Error; err != nil {
+		err = tx.Model(&clientRow{}).Where("created_by = ?", id).Updates(map[string]any{
+			"created_by": nil,
+			"version":    gorm.Expr("version + 1"),
+			"updated_at": dbTime(time.Now()),
+		}).Error
+		if err != nil {
 			return err
 		}
 		return tx.Where("id = ?", id).Delete(&userRow{}).Error

@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// principal is who is calling: a user acting through their token, or a
+// client holding the management scope (acting as an admin of its account).
+type principal struct {
+	user      *storage.User
+	client    storage.Client
+	accountID int64
+	admin     bool
+	remote    string
+}
+
+func (p *principal) userID() int64 {
+	if p.user == nil {
+		return 0
+	}
+	return p.user.ID
+}
+
+// authenticated runs h for a caller with a good Bearer token.
+func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Values("Authorization")
+		if len(auth) != 1 || len(auth[0]) < 7 || !strings.EqualFold(auth[0][:7], "bearer ") {
+			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Detail: "A Bearer token issued by this server is required."})
+			return
+		}
+		v, err := a.opts.Validator.Validate(r.Context(), strings.TrimSpace(auth[0][7:]))
+		if errors.Is(err, oauth.ErrInactive) {
+			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Detail: "The token is not active."})
+			return
+		}
+		if err != nil {
+			writeProblem(w, r, unavailable(err))
+			return
+		}
+		p := &principal{client: v.Client, remote: remoteAddr(r)}
+		switch {
+		case v.User != nil:
+			p.user, p.accountID, p.admin = v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
+		case slices.Contains(v.Token.Scopes, a.opts.ManagementScope):
+			p.accountID, p.admin = v.Client.AccountID, true
+		default:
+			writeProblem(w, r, problem{Status: http.StatusForbidden,
+				Detail: fmt.Sprintf("A client token needs the %s scope to use the management API.", a.opts.ManagementScope)})
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// inSubtree reports whether account id is the principal's account or one of
+// its descendants.
+func (a *API) inSubtree(r *http.Request, p *principal, id int64) (bool, error) {
+	if id == p.accountID {
+		return true, nil
+	}
+	return a.opts.Store.AccountInSubtree(r.Context(), p.accountID, id)
+}
+
+// clientVisible reports whether p may see (and manage) credential c: an admin
+// of its account subtree, or its owner.
+func (a *API) clientVisible(r *http.Request, p *principal, c storage.Client) (bool, error) {
+	if !p.admin {
+		return p.user != nil && c.OwnerID == p.user.ID, nil
+	}
+	return a.inSubtree(r, p, c.AccountID)
+}
+
+// loadClient reads credential id of kind for p, answering 404 when it does
+// not exist, is of another kind, or is not p's to see.
+func (a *API) loadClient(r *http.Request, p *principal, id int64, kind storage.Kind) (storage.Client, *problem) {
+	c, err := a.opts.Store.GetClient(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, &errNotFound
+	}
+	if err != nil {
+		pr := unavailable(err)
+		return c, &pr
+	}
+	if c.Kind != kind {
+		return c, &errNotFound
+	}
+	ok, err := a.clientVisible(r, p, c)
+	if err != nil {
+		pr := unavailable(err)
+		return c, &pr
+	}
+	if !ok {
+		return c, &errNotFound
+	}
+	return c, nil
+}
+
+// audit builds an audit event for an action of p.
+func (p *principal) audit(action, targetType string, targetID, accountID int64, detail string) storage.AuditEvent {
+	return storage.AuditEvent{
+		AccountID:     accountID,
+		ActorUserID:   p.userID(),
+		ActorClientID: p.client.ID,
+		Action:        action,
+		TargetType:    targetType,
+		TargetID:      targetID,
+		RemoteAddr:    p.remote,
+		Outcome:       "success",
+		Detail:        detail,
+	}
+}
+
+// storeProblem turns a storage error into an answer.
+func storeProblem(err error) problem {
+	var pr problem
+	switch {
+	case errors.As(err, &pr):
+		return pr
+	case errors.Is(err, storage.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return problem{Status: http.StatusConflict, Detail: "A record with these values already exists."}
+	case errors.Is(err, storage.ErrConflict):
+		return problem{Status: http.StatusConflict, Detail: "The change conflicts with the current state of the records."}
+	default:
+		return unavailable(err)
+	}
+}

@@ -1,0 +1,693 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// Limits on what people type.
+const (
+	maxNameLength        = 100
+	maxDescriptionLength = 500
+)
+
+// clientView is a credential as the API shows it: never its secret, except
+// ClientSecret and Key, set once in the answer that creates or rotates it.
+type clientView struct {
+	ID                     int64      `json:"id"`
+	Kind                   string     `json:"kind"`
+	AccountID              int64      `json:"account_id"`
+	OwnerID                int64      `json:"owner_id,omitempty"`
+	IsDefault              bool       `json:"is_default"`
+	Name                   string     `json:"name"`
+	Description            string     `json:"description"`
+	AccessRights           string     `json:"access_rights,omitempty"`
+	Scopes                 []string   `json:"scopes"`
+	GrantTypes             []string   `json:"grant_types"`
+	MayIntrospect          bool       `json:"may_introspect"`
+	TokenLifetime          int64      `json:"token_lifetime,omitempty"`
+	Status                 string     `json:"status"`
+	SecretHint             string     `json:"secret_hint"`
+	KeyHint                string     `json:"key_hint,omitempty"`
+	ExpiresAt              *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt             *time.Time `json:"last_used_at,omitempty"`
+	PreviousSecretRetireAt *time.Time `json:"previous_secret_retire_at,omitempty"`
+	CreatedBy              int64      `json:"created_by,omitempty"`
+	CreatedAt              time.Time  `json:"created_at"`
+	UpdatedAt              time.Time  `json:"updated_at"`
+	Version                int64      `json:"version"`
+	ClientSecret           string     `json:"client_secret,omitempty"`
+	Key                    string     `json:"key,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func viewClient(c storage.Client, now time.Time) clientView {
+	v := clientView{
+		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
+		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
+		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
+		TokenLifetime: int64(c.TokenLifetime / time.Second), Status: string(c.Status),
+		SecretHint: "…" + c.SecretHint, ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
+		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+	}
+	if c.PreviousSecretValid(now) {
+		v.PreviousSecretRetireAt = optTime(c.PreviousRetireAt)
+	}
+	if c.Kind == storage.KindKey {
+		v.KeyHint = apikey.Prefix + strconv.FormatInt(c.ID, 10) + "_…" + c.SecretHint
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (a *API) clientRoutes() {
+	for _, k := range []struct {
+		kind storage.Kind
+		path string
+	}{{storage.KindClient, "/clients"}, {storage.KindKey, "/keys"}} {
+		kind := k.kind
+		a.handle(http.MethodPost, k.path, func(w http.ResponseWriter, r *http.Request, p *principal) { a.createClient(w, r, p, kind) })
+		a.handle(http.MethodGet, k.path, func(w http.ResponseWriter, r *http.Request, p *principal) { a.listClients(w, r, p, kind) })
+		a.handle(http.MethodGet, k.path+"/{id:[0-9]+}", func(w http.ResponseWriter, r *http.Request, p *principal) { a.getClient(w, r, p, kind) })
+		a.handle(http.MethodPatch, k.path+"/{id:[0-9]+}", func(w http.ResponseWriter, r *http.Request, p *principal) { a.updateClient(w, r, p, kind) })
+		a.handle(http.MethodDelete, k.path+"/{id:[0-9]+}", func(w http.ResponseWriter, r *http.Request, p *principal) { a.deleteClient(w, r, p, kind) })
+		a.handle(http.MethodPost, k.path+"/{id:[0-9]+}/rotate", func(w http.ResponseWriter, r *http.Request, p *principal) { a.rotateClient(w, r, p, kind) })
+	}
+	a.handle(http.MethodPost, "/clients/{id:[0-9]+}/tokens", a.clientToken)
+}
+
+func pathID(r *http.Request) int64 {
+	id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	if err != nil {
+		return -1 // not an id anything has: answers 404
+	}
+	return id
+}
+
+// clientInput is the body of a create or an edit. Pointers tell an absent
+// field from a zero one.
+type clientInput struct {
+	Name          *string   `json:"name"`
+	Description   *string   `json:"description"`
+	AccessRights  *string   `json:"access_rights"`
+	Scopes        *[]string `json:"scopes"`
+	GrantTypes    *[]string `json:"grant_types"`
+	MayIntrospect *bool     `json:"may_introspect"`
+	TokenLifetime *int64    `json:"token_lifetime"`
+	ExpiresAt     *string   `json:"expires_at"` // RFC 3339; "" clears
+	Status        *string   `json:"status"`
+	OwnerID       *int64    `json:"owner_id"`
+	AccountID     *int64    `json:"account_id"`
+}
+
+// apply validates in and applies it to c, collecting every problem.
+func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bool) []fieldError {
+	var errs []fieldError
+	bad := func(field, detail string) { errs = append(errs, fieldError{Field: field, Detail: detail}) }
+	if in.Name != nil {
+		if msg := text(*in.Name, 1, maxNameLength); msg != "" {
+			bad("name", msg)
+		}
+		c.Name = strings.TrimSpace(*in.Name)
+	} else if creating {
+		bad("name", "is required")
+	}
+	if in.Description != nil {
+		if msg := text(*in.Description, 0, maxDescriptionLength); msg != "" {
+			bad("description", msg)
+		}
+		c.Description = strings.TrimSpace(*in.Description)
+	}
+	switch {
+	case in.AccessRights != nil && in.Scopes != nil:
+		bad("scopes", "give access_rights or scopes, not both")
+	case in.AccessRights != nil:
+		scopes, ok := a.opts.AccessRights[*in.AccessRights]
+		if !ok {
+			bad("access_rights", "must be one of "+strings.Join(a.bundleNames(), ", "))
+		}
+		c.AccessRights, c.Scopes = *in.AccessRights, slices.Clone(scopes)
+	case in.Scopes != nil:
+		for _, s := range *in.Scopes {
+			if !a.scopeAllowed(s, p) {
+				bad("scopes", fmt.Sprintf("%q is not a scope you may grant", s))
+			}
+		}
+		c.AccessRights, c.Scopes = "", dedupe(*in.Scopes)
+	case creating:
+		c.AccessRights, c.Scopes = a.opts.DefaultAccessRights, slices.Clone(a.opts.AccessRights[a.opts.DefaultAccessRights])
+	}
+	if in.GrantTypes != nil {
+		if c.Kind == storage.KindKey {
+			bad("grant_types", "an API key always uses client_credentials")
+		}
+		for _, g := range *in.GrantTypes {
+			if !slices.Contains(a.opts.GrantTypes, g) {
+				bad("grant_types", fmt.Sprintf("must be among %s", strings.Join(a.opts.GrantTypes, ", ")))
+				break
+			}
+		}
+		c.GrantTypes = dedupe(*in.GrantTypes)
+	} else if creating {
+		c.GrantTypes = []string{"client_credentials"}
+	}
+	if in.MayIntrospect != nil {
+		if !p.admin && *in.MayIntrospect {
+			bad("may_introspect", "only admins may let a credential introspect tokens")
+		}
+		c.MayIntrospect = *in.MayIntrospect
+	}
+	if in.TokenLifetime != nil {
+		if *in.TokenLifetime < 0 || *in.TokenLifetime > int64(a.opts.ClientTokenLifetime/time.Second) {
+			bad("token_lifetime", fmt.Sprintf("must be 0 (the default) to %d seconds", int64(a.opts.ClientTokenLifetime/time.Second)))
+		}
+		c.TokenLifetime = time.Duration(*in.TokenLifetime) * time.Second
+	}
+	if in.ExpiresAt != nil {
+		if *in.ExpiresAt == "" {
+			c.ExpiresAt = time.Time{}
+		} else if t, err := time.Parse(time.RFC3339, *in.ExpiresAt); err != nil {
+			bad("expires_at", "must be an RFC 3339 time, or \"\" for never")
+		} else if !t.After(a.opts.Now()) {
+			bad("expires_at", "must be in the future")
+		} else {
+			c.ExpiresAt = t.UTC()
+		}
+	}
+	if in.Status != nil {
+		switch st := storage.Status(*in.Status); {
+		case creating:
+			bad("status", "a new credential is always active")
+		case !st.Valid():
+			bad("status", "must be active or disabled")
+		default:
+			if st == storage.StatusDisabled && c.Status != storage.StatusDisabled {
+				c.Revoke() // every token minted with it goes inactive at once
+			}
+			c.Status = st
+		}
+	}
+	if !creating && (in.OwnerID != nil || in.AccountID != nil) {
+		bad("owner_id", "the owner and account of a credential cannot change")
+	}
+	return errs
+}
+
+func (a *API) bundleNames() []string {
+	names := make([]string, 0, len(a.opts.AccessRights))
+	for n := range a.opts.AccessRights {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// scopeAllowed reports whether p may put scope s on a credential: a scope of
+// a bundle, or the management scope for admins.
+func (a *API) scopeAllowed(s string, p *principal) bool {
+	if !scope.Valid(s) {
+		return false
+	}
+	if s == a.opts.ManagementScope {
+		return p.admin
+	}
+	for _, b := range a.opts.AccessRights {
+		if slices.Contains(b, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupe(in []string) []string {
+	out := []string{}
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// text checks a name or description.
+func text(s string, min, max int) string {
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n < min:
+		return "must not be empty"
+	case n > max:
+		return fmt.Sprintf("must be at most %d characters", max)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+// newSecret generates a secret and returns it with its hash.
+func (a *API) newSecret(ctx context.Context) (string, string, error) {
+	s, err := secret.Generate()
+	if err != nil {
+		return "", "", err
+	}
+	h, err := a.opts.Hasher.Hash(ctx, []byte(s))
+	if err != nil {
+		return "", "", err
+	}
+	return s, string(h), nil
+}
+
+// withSecret shows the secret (and, for keys, the key) once.
+func withSecret(v clientView, c storage.Client, s string) clientView {
+	v.ClientSecret = s
+	if c.Kind == storage.KindKey {
+		v.Key, _ = apikey.Format(c.ID, s)
+	}
+	return v
+}
+
+func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	var in clientInput
+	if pr := decode(r, a.opts.MaxBodyBytes, &in); pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	c := storage.Client{Kind: kind, Status: storage.StatusActive, AccountID: p.accountID, OwnerID: p.userID(), CreatedBy: p.userID()}
+	errs := a.apply(in, &c, p, true)
+	ctx := r.Context()
+	// Whose is it? An admin may create credentials for a user or account of
+	// the subtree; a member only for themselves.
+	if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
+		owner, err := a.opts.Store.GetUser(ctx, *in.OwnerID)
+		ok := err == nil && p.admin
+		if ok {
+			ok, err = a.inSubtree(r, p, owner.AccountID)
+		}
+		if err != nil && !isNotFound(err) {
+			writeProblem(w, r, unavailable(err))
+			return
+		}
+		if !ok {
+			errs = append(errs, fieldError{Field: "owner_id", Detail: "no such user among those you manage"})
+		}
+		c.OwnerID, c.AccountID = owner.ID, owner.AccountID
+	}
+	if in.AccountID != nil && *in.AccountID != c.AccountID {
+		ok, err := a.inSubtree(r, p, *in.AccountID)
+		if err != nil {
+			writeProblem(w, r, unavailable(err))
+			return
+		}
+		if !ok || !p.admin || in.OwnerID != nil {
+			errs = append(errs, fieldError{Field: "account_id", Detail: "no such account among those you manage (or it contradicts owner_id)"})
+		}
+		c.AccountID = *in.AccountID
+		if in.OwnerID == nil {
+			c.OwnerID = 0
+		}
+	}
+	if errs != nil {
+		writeProblem(w, r, invalid(errs))
+		return
+	}
+	plain, hash, err := a.newSecret(ctx)
+	if err != nil {
+		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
+		return
+	}
+	c.SecretHash, c.SecretHint = hash, apikey.Hint(plain)
+	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+		var err error
+		if c, err = tx.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(ctx, p.audit(string(kind)+".create", string(kind), c.ID, c.AccountID, "name "+strconv.Quote(c.Name)))
+		return err
+	})
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	w.Header().Set("Location", Prefix+"/"+string(kind)+"s/"+strconv.FormatInt(c.ID, 10))
+	writeJSON(w, http.StatusCreated, withSecret(viewClient(c, a.opts.Now()), c, plain))
+}
+
+func isNotFound(err error) bool { return err != nil && storeProblem(err).Status == http.StatusNotFound }
+
+func (a *API) listClients(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	after, limit, pr := page(r)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	q := r.URL.Query()
+	f := storage.ClientFilter{AccountID: p.accountID, Subtree: true, Kind: kind}
+	var errs []fieldError
+	if raw := q.Get("account_id"); raw != "" {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			errs = append(errs, fieldError{Field: "account_id", Detail: "must be an account id"})
+		} else {
+			f.AccountID, f.Subtree = id, q.Get("subtree") == "true"
+		}
+	}
+	if raw := q.Get("owner_id"); raw != "" {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
+			errs = append(errs, fieldError{Field: "owner_id", Detail: "must be a user id"})
+		}
+		f.OwnerID = id
+	}
+	if raw := q.Get("status"); raw != "" {
+		if !storage.Status(raw).Valid() {
+			errs = append(errs, fieldError{Field: "status", Detail: "must be active or disabled"})
+		}
+		f.Status = storage.Status(raw)
+	}
+	if errs != nil {
+		writeProblem(w, r, badRequest("Invalid filters.", errs...))
+		return
+	}
+	if !p.admin {
+		// A member sees their own credentials and nothing else.
+		f = storage.ClientFilter{AccountID: p.accountID, OwnerID: p.userID(), Status: f.Status, Kind: kind}
+	} else if ok, err := a.inSubtree(r, p, f.AccountID); err != nil {
+		writeProblem(w, r, unavailable(err))
+		return
+	} else if !ok {
+		writeProblem(w, r, errNotFound)
+		return
+	}
+	items, err := a.opts.Store.ListClients(r.Context(), f, storage.Page{After: after, Limit: limit})
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	now := a.opts.Now()
+	views := make([]clientView, len(items))
+	for i, c := range items {
+		views[i] = viewClient(c, now)
+	}
+	writeJSON(w, http.StatusOK, newList(views, limit, func(v clientView) int64 { return v.ID }))
+}
+
+func (a *API) getClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	c, pr := a.loadClient(r, p, pathID(r), kind)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Now()))
+}
+
+// change loads credential id for p, checks If-Match and applies fn in one
+// transaction with its audit event.
+func (a *API) change(r *http.Request, p *principal, kind storage.Kind, action string, fn func(tx storage.Store, c *storage.Client) (string, error)) (storage.Client, *problem) {
+	want, pr := ifMatch(r)
+	if pr != nil {
+		return storage.Client{}, pr
+	}
+	id := pathID(r)
+	if _, pr := a.loadClient(r, p, id, kind); pr != nil {
+		return storage.Client{}, pr
+	}
+	ctx := r.Context()
+	var out storage.Client
+	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+		var detail string
+		c, err := tx.UpdateClient(ctx, id, func(c *storage.Client) error {
+			if want != 0 && c.Version != want {
+				return errPrecondion
+			}
+			var err error
+			detail, err = fn(tx, c)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		out = c
+		_, err = tx.AppendAudit(ctx, p.audit(string(kind)+"."+action, string(kind), c.ID, c.AccountID, detail))
+		return err
+	})
+	if err != nil {
+		pr := storeProblem(err)
+		return storage.Client{}, &pr
+	}
+	return out, nil
+}
+
+func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	var in clientInput
+	if pr := decode(r, a.opts.MaxBodyBytes, &in); pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	c, pr := a.change(r, p, kind, "update", func(_ storage.Store, c *storage.Client) (string, error) {
+		before := slices.Clone(c.Scopes)
+		if errs := a.apply(in, c, p, false); errs != nil {
+			return "", invalid(errs)
+		}
+		// Narrowing what a credential may do also narrows its live tokens.
+		for _, s := range before {
+			if !slices.Contains(c.Scopes, s) && c.Status == storage.StatusActive {
+				c.Revoke()
+				break
+			}
+		}
+		return "fields " + strings.Join(changedFields(in), ", "), nil
+	})
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Now()))
+}
+
+func changedFields(in clientInput) []string {
+	var out []string
+	add := func(set bool, name string) {
+		if set {
+			out = append(out, name)
+		}
+	}
+	add(in.Name != nil, "name")
+	add(in.Description != nil, "description")
+	add(in.AccessRights != nil, "access_rights")
+	add(in.Scopes != nil, "scopes")
+	add(in.GrantTypes != nil, "grant_types")
+	add(in.MayIntrospect != nil, "may_introspect")
+	add(in.TokenLifetime != nil, "token_lifetime")
+	add(in.ExpiresAt != nil, "expires_at")
+	add(in.Status != nil, "status")
+	return out
+}
+
+// rotateInput chooses how long the old secret keeps working.
+type rotateInput struct {
+	// OverlapSeconds: 0 retires the old secret (and its tokens) at once;
+	// absent means the configured default.
+	OverlapSeconds *int64 `json:"overlap_seconds"`
+}
+
+func (a *API) rotateClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	in := rotateInput{}
+	if r.ContentLength != 0 {
+		if pr := decode(r, a.opts.MaxBodyBytes, &in); pr != nil {
+			writeProblem(w, r, *pr)
+			return
+		}
+	}
+	overlap := a.opts.RotationOverlap
+	if in.OverlapSeconds != nil {
+		max := int64(a.opts.MaxRotationOverlap / time.Second)
+		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > max {
+			writeProblem(w, r, invalid([]fieldError{{Field: "overlap_seconds", Detail: fmt.Sprintf("must be 0 to %d", max)}}))
+			return
+		}
+		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+	}
+	plain, hash, err := a.newSecret(r.Context())
+	if err != nil {
+		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
+		return
+	}
+	now := a.opts.Now()
+	c, pr := a.change(r, p, kind, "rotate_secret", func(_ storage.Store, c *storage.Client) (string, error) {
+		if c.Status != storage.StatusActive {
+			return "", problem{Status: http.StatusConflict, Detail: "Enable the credential before rotating its secret."}
+		}
+		next := max(c.Generation, c.PreviousGeneration) + 1
+		if overlap > 0 {
+			c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = c.SecretHash, c.Generation, now.Add(overlap)
+		} else {
+			c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = "", 0, time.Time{}
+		}
+		c.SecretHash, c.SecretHint, c.Generation = hash, apikey.Hint(plain), next
+		return fmt.Sprintf("old secret retires at %s", now.Add(overlap).UTC().Format(time.RFC3339)), nil
+	})
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, withSecret(viewClient(c, now), c, plain))
+}
+
+func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
+	want, pr := ifMatch(r)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	c, pr := a.loadClient(r, p, pathID(r), kind)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	if want != 0 && c.Version != want {
+		writeProblem(w, r, errPrecondion)
+		return
+	}
+	ctx := r.Context()
+	var replacement storage.Client
+	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.DeleteClient(ctx, c.ID); err != nil {
+			return err
+		}
+		if _, err := tx.AppendAudit(ctx, p.audit(string(kind)+".delete", string(kind), c.ID, c.AccountID, "name "+strconv.Quote(c.Name))); err != nil {
+			return err
+		}
+		if !c.IsDefault {
+			return nil
+		}
+		// Every user keeps a default key: deleting it issues a new one.
+		var err error
+		replacement, err = a.newDefaultKey(ctx, tx, c.OwnerID, c.AccountID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(ctx, p.audit("key.create_default", "key", replacement.ID, replacement.AccountID, "replaces deleted default key "+strconv.FormatInt(c.ID, 10)))
+		return err
+	})
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	if replacement.ID != 0 {
+		w.Header().Set("Tollgate-Replacement-Key", strconv.FormatInt(replacement.ID, 10))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// newDefaultKey creates the system-generated default key of user ownerID.
+// Its secret is shown to nobody: the owner rotates it to get a copy.
+func (a *API) newDefaultKey(ctx context.Context, tx storage.Store, ownerID, accountID int64) (storage.Client, error) {
+	plain, hash, err := a.newSecret(ctx)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return tx.CreateClient(ctx, storage.Client{
+		AccountID: accountID, OwnerID: ownerID, Kind: storage.KindKey, IsDefault: true,
+		Name: "Default key", Description: "Created by the system.",
+		SecretHash: hash, SecretHint: apikey.Hint(plain),
+		AccessRights: a.opts.DefaultAccessRights, Scopes: slices.Clone(a.opts.AccessRights[a.opts.DefaultAccessRights]),
+		GrantTypes: []string{"client_credentials"}, Status: storage.StatusActive,
+	})
+}
+
+// tokenInput confirms the caller's identity for a client token.
+type tokenInput struct {
+	Password string `json:"password"`
+	Lifetime *int64 `json:"lifetime"`
+}
+
+// clientToken serves POST /clients/{id}/tokens: a long-lived token for the
+// client, after the calling user re-enters their own password.
+func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) {
+	var in tokenInput
+	if pr := decode(r, a.opts.MaxBodyBytes, &in); pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	if p.user == nil {
+		writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "Only a user can confirm their identity with a password."})
+		return
+	}
+	lifetime := a.opts.ClientTokenLifetime
+	if in.Lifetime != nil {
+		max := int64(a.opts.ClientTokenLifetime / time.Second)
+		if *in.Lifetime <= 0 || *in.Lifetime > max {
+			writeProblem(w, r, invalid([]fieldError{{Field: "lifetime", Detail: fmt.Sprintf("must be 1 to %d seconds", max)}}))
+			return
+		}
+		lifetime = time.Duration(*in.Lifetime) * time.Second
+	}
+	c, pr := a.loadClient(r, p, pathID(r), storage.KindClient)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	ok, err := a.opts.Passwords.Verify(p.user.PasswordHash, in.Password)
+	if err != nil || !ok {
+		writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "The password is wrong: identity not confirmed."})
+		return
+	}
+	if !c.Usable(a.opts.Now()) {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "The client is disabled or expired."})
+		return
+	}
+	ctx := r.Context()
+	now := a.opts.Now().Truncate(time.Second)
+	tok, rec, err := a.opts.Minter.Mint(ctx, "", oauth.Session{
+		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
+		GrantType: "client_token", ExpiresAt: now.Add(lifetime),
+	}, c.Scopes, nil)
+	if err != nil {
+		writeProblem(w, r, unavailable(err))
+		return
+	}
+	if _, err := a.opts.Store.AppendAudit(ctx, p.audit("client.generate_token", "client", c.ID, c.AccountID,
+		"token expires at "+rec.ExpiresAt.UTC().Format(time.RFC3339))); err != nil {
+		a.opts.Logger.WarnContext(ctx, "audit client token", "client_id", c.ID, "err", err)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"access_token": tok,
+		"token_type":   "bearer",
+		"expires_in":   int64(lifetime / time.Second),
+		"expires_at":   rec.ExpiresAt.UTC(),
+		"scope":        strings.Join(rec.Scopes, " "),
+	})
+}

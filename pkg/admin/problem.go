@@ -1,0 +1,197 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// problem is an RFC 9457 problem detail.
+type problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []fieldError `json:"errors,omitempty"`
+	// cause is logged by the caller's wrapper, never shown.
+	cause error
+}
+
+// fieldError names one invalid field of a request body.
+type fieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+func (p problem) Error() string { return fmt.Sprintf("%d %s", p.Status, p.Detail) }
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	if p.Status >= 500 && r.Context().Err() != nil {
+		w.WriteHeader(499) // the caller went away
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="tollgate"`)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	b, _ := json.Marshal(p)
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func badRequest(detail string, errs ...fieldError) problem {
+	return problem{Status: http.StatusBadRequest, Detail: detail, Errors: errs}
+}
+
+func invalid(errs []fieldError) problem {
+	return problem{Status: http.StatusUnprocessableEntity, Title: "Invalid fields", Detail: "Some fields are invalid.", Errors: errs}
+}
+
+var (
+	errNotFound   = problem{Status: http.StatusNotFound, Detail: "No such resource."}
+	errForbidden  = problem{Status: http.StatusForbidden, Detail: "You may not do this."}
+	errPrecondion = problem{Status: http.StatusPreconditionFailed, Detail: "The resource changed since you read it (If-Match does not match its ETag)."}
+)
+
+func unavailable(cause error) problem {
+	return problem{Status: http.StatusServiceUnavailable, Detail: "A backend is temporarily unavailable; try again.", cause: cause}
+}
+
+// decode reads a JSON object body into v: the content type must be JSON,
+// the body at most max bytes, one object, no unknown fields, no trailing
+// data, valid UTF-8.
+func decode(r *http.Request, max int64, v any) *problem {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(strings.ToLower(mt)) != "application/json" {
+		p := problem{Status: http.StatusUnsupportedMediaType, Detail: "The body must be application/json."}
+		return &p
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		p := badRequest("The body could not be read.")
+		return &p
+	}
+	if int64(len(body)) > max {
+		p := problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body exceeds %d bytes.", max)}
+		return &p
+	}
+	if !utf8.Valid(body) {
+		p := badRequest("The body is not valid UTF-8.")
+		return &p
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		p := badRequest("The body is not a valid JSON object for this resource.", jsonFieldError(err)...)
+		return &p
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		p := badRequest("The body has data after the JSON object.")
+		return &p
+	}
+	return nil
+}
+
+// jsonFieldError names the field a decoding error is about, when it can.
+func jsonFieldError(err error) []fieldError {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return []fieldError{{Field: typeErr.Field, Detail: "must be of type " + typeErr.Type.String()}}
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		name, _ := strconv.Unquote(strings.TrimPrefix(msg, "json: unknown field "))
+		return []fieldError{{Field: name, Detail: "is not a field of this resource"}}
+	}
+	return nil
+}
+
+// page reads ?after= and ?limit= (1–100, default 20).
+func page(r *http.Request) (after int64, limit int, p *problem) {
+	q := r.URL.Query()
+	limit = 20
+	var errs []fieldError
+	if raw := q.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fieldError{Field: "limit", Detail: "must be an integer from 1 to 100"})
+		} else {
+			limit = n
+		}
+	}
+	if raw := q.Get("after"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			errs = append(errs, fieldError{Field: "after", Detail: "must be a non-negative integer (an id from the previous page)"})
+		} else {
+			after = n
+		}
+	}
+	if errs != nil {
+		pr := badRequest("Invalid pagination.", errs...)
+		return 0, 0, &pr
+	}
+	return after, limit, nil
+}
+
+// list is a page of results.
+type list[T any] struct {
+	Items []T    `json:"items"`
+	Next  *int64 `json:"next,omitempty"` // pass as ?after= for the next page
+}
+
+func newList[T any](items []T, limit int, id func(T) int64) list[T] {
+	l := list[T]{Items: items}
+	if l.Items == nil {
+		l.Items = []T{}
+	}
+	if len(items) == limit && limit > 0 {
+		n := id(items[len(items)-1])
+		l.Next = &n
+	}
+	return l
+}
+
+// etag is a record's entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch reads If-Match: 0 when absent (no precondition).
+func ifMatch(r *http.Request) (int64, *problem) {
+	raw := r.Header.Get("If-Match")
+	if raw == "" || raw == "*" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(raw, "W/"), `"`), 10, 64)
+	if err != nil || v <= 0 {
+		p := badRequest("If-Match must be an ETag this API returned.")
+		return 0, &p
+	}
+	return v, nil
+}

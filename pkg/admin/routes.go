@@ -1,0 +1,8 @@
+package admin
+
+func (a *API) routes() {
+	a.clientRoutes()
+	a.userRoutes()
+	a.accountRoutes()
+	a.auditRoutes()
+}
