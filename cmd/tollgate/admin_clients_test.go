@@ -1,0 +1,337 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+// bearer is a management API caller's Authorization header value.
+func bearer(tok string) string { return "Bearer " + tok }
+
+// apiDo calls the management API.
+func (f *fixture) apiDo(method, path, auth, body string, header ...string) response {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(f.t.Context(), method, f.srv.URL+"/api/v1"+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return f.do(req)
+}
+
+// apiJSON calls the API, wants status, and decodes the body.
+func (f *fixture) apiJSON(method, path, auth, body string, status int) map[string]any {
+	f.t.Helper()
+	res := f.apiDo(method, path, auth, body)
+	if res.status != status {
+		f.t.Fatalf("%s %s: status %d, want %d (body %s)", method, path, res.status, status, res.body)
+	}
+	if len(res.body) == 0 {
+		return nil
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(res.body, &m); err != nil {
+		f.t.Fatalf("%s %s: body %s: %v", method, path, res.body, err)
+	}
+	return m
+}
+
+// wantProblem checks an RFC 9457 answer.
+func wantProblem(t *testing.T, res response, status int, fields ...string) {
+	t.Helper()
+	if res.status != status {
+		t.Errorf("status = %d, want %d (body %s)", res.status, status, res.body)
+		return
+	}
+	if ct := res.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Status int `json:"status"`
+		Errors []struct {
+			Field string `json:"field"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(res.body, &p); err != nil || p.Status != status {
+		t.Errorf("problem body %s (%v), want status %d", res.body, err, status)
+	}
+	for _, want := range fields {
+		found := false
+		for _, e := range p.Errors {
+			found = found || e.Field == want
+		}
+		if !found {
+			t.Errorf("problem %s does not name field %q", res.body, want)
+		}
+	}
+}
+
+func id(m map[string]any) string { return strconv.FormatInt(int64(m["id"].(float64)), 10) }
+
+func TestAdminKeysLifecycle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		created := f.apiJSON("POST", "/keys", alice, `{"name":"reporting","description":"nightly export","access_rights":"events_contacts"}`, http.StatusCreated)
+		key, _ := created["key"].(string)
+		if !strings.HasPrefix(key, "tgk_") || created["client_secret"] == "" {
+			t.Fatalf("created key = %v, want the key and secret once", created)
+		}
+		f.secrets = append(f.secrets, key, created["client_secret"].(string))
+		if got := strings.Join(toStrings(created["scopes"]), " "); got != "events contacts" || created["access_rights"] != "events_contacts" {
+			t.Errorf("scopes = %q (%v), want the events_contacts bundle", got, created["access_rights"])
+		}
+		kid := id(created)
+
+		// Shown once: never again.
+		got := f.apiDo("GET", "/keys/"+kid, alice, "")
+		if got.status != 200 || strings.Contains(string(got.body), key) || strings.Contains(string(got.body), "client_secret") {
+			t.Fatalf("GET key: %d %s, want 200 without the secret", got.status, got.body)
+		}
+		if !strings.Contains(string(got.body), `"key_hint":"tgk_`+kid+`_…`) {
+			t.Errorf("GET key %s lacks the masked key hint", got.body)
+		}
+		etagV1 := got.header.Get("ETag")
+
+		// The key works: Basic with any user name, and a key session.
+		if res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw("me", key)); res.status != 200 {
+			t.Fatalf("token with the new key: %d %s", res.status, res.body)
+		}
+		sessionTok := f.post("/auth/access/session", "", "", "X-API-Key", key).json(t)["access_token"].(string)
+
+		// Edit with If-Match; a stale ETag is refused.
+		f.apiJSON("PATCH", "/keys/"+kid, alice, `{"name":"reporting v2"}`, http.StatusOK)
+		res := f.apiDo("PATCH", "/keys/"+kid, alice, `{"name":"lost update"}`, "If-Match", etagV1)
+		wantProblem(t, res, http.StatusPreconditionFailed)
+		if name := f.apiJSON("GET", "/keys/"+kid, alice, "", 200)["name"]; name != "reporting v2" {
+			t.Errorf("name = %v after a refused stale edit, want reporting v2", name)
+		}
+
+		// Disable: the key and every token minted with it stop at once.
+		f.apiJSON("PATCH", "/keys/"+kid, alice, `{"status":"disabled"}`, http.StatusOK)
+		if f.active(sessionTok) {
+			t.Error("a token of a disabled key is active")
+		}
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw("me", key)), 401, "invalid_client")
+		f.apiJSON("PATCH", "/keys/"+kid, alice, `{"status":"active"}`, http.StatusOK)
+		if f.active(sessionTok) {
+			t.Error("re-enabling a key revived its old tokens")
+		}
+
+		// Rotate with an overlap: both keys work until the retire time.
+		rot := f.apiJSON("POST", "/keys/"+kid+"/rotate", alice, `{"overlap_seconds":600}`, http.StatusOK)
+		newKey := rot["key"].(string)
+		f.secrets = append(f.secrets, newKey)
+		if rot["previous_secret_retire_at"] == nil {
+			t.Errorf("rotation answer lacks previous_secret_retire_at: %v", rot)
+		}
+		for name, k := range map[string]string{"old": key, "new": newKey} {
+			if res := f.post("/auth/access/session", "", "", "X-API-Key", k); res.status != 200 {
+				t.Errorf("%s key during the overlap: %d", name, res.status)
+			}
+		}
+		f.clock.advance(10 * time.Minute)
+		wantError(t, f.post("/auth/access/session", "", "", "X-API-Key", key), 401, "invalid_client")
+		if res := f.post("/auth/access/session", "", "", "X-API-Key", newKey); res.status != 200 {
+			t.Errorf("new key after the overlap: %d", res.status)
+		}
+
+		// List shows it, filterable by status.
+		l := f.apiJSON("GET", "/keys?status=active&limit=100", alice, "", 200)
+		found := false
+		for _, it := range l["items"].([]any) {
+			found = found || id(it.(map[string]any)) == kid
+		}
+		if !found {
+			t.Errorf("key %s missing from the list %v", kid, l)
+		}
+
+		// Delete.
+		if res := f.apiDo("DELETE", "/keys/"+kid, alice, ""); res.status != http.StatusNoContent {
+			t.Fatalf("DELETE: %d %s", res.status, res.body)
+		}
+		wantProblem(t, f.apiDo("GET", "/keys/"+kid, alice, ""), http.StatusNotFound)
+		wantError(t, f.post("/auth/access/session", "", "", "X-API-Key", newKey), 401, "invalid_client")
+	})
+}
+
+func TestAdminDefaultKeyReissued(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		hash, _ := f.hasher.Hash(t.Context(), []byte("irrelevant-secret-0123456789"))
+		def, err := f.db.CreateClient(t.Context(), storage.Client{AccountID: f.root.ID, OwnerID: f.alice.ID, Kind: storage.KindKey,
+			IsDefault: true, Name: "Default key", SecretHash: string(hash), GrantTypes: []string{"client_credentials"}, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := f.apiDo("DELETE", "/keys/"+strconv.FormatInt(def.ID, 10), alice, "")
+		if res.status != http.StatusNoContent {
+			t.Fatalf("DELETE default key: %d %s", res.status, res.body)
+		}
+		keys, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: f.root.ID, OwnerID: f.alice.ID, Kind: storage.KindKey}, storage.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var defaults []storage.Client
+		for _, k := range keys {
+			if k.IsDefault {
+				defaults = append(defaults, k)
+			}
+		}
+		if len(defaults) != 1 || defaults[0].ID == def.ID {
+			t.Fatalf("default keys after deleting one = %+v, want exactly one new one", defaults)
+		}
+		if got := res.header.Get("Tollgate-Replacement-Key"); got != strconv.FormatInt(defaults[0].ID, 10) {
+			t.Errorf("Tollgate-Replacement-Key = %q, want %d", got, defaults[0].ID)
+		}
+	})
+}
+
+func TestAdminClientsAndTokens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		c := f.apiJSON("POST", "/clients", alice, `{"name":"partner app","scopes":["events"],"grant_types":["client_credentials","eskimi_dsp"],"token_lifetime":600,"expires_at":"2099-01-01T00:00:00Z"}`, http.StatusCreated)
+		cid := id(c)
+		sec := c["client_secret"].(string)
+		f.secrets = append(f.secrets, sec)
+		if _, ok := c["key"]; ok {
+			t.Errorf("an API client answered a key: %v", c)
+		}
+		n, _ := strconv.ParseInt(cid, 10, 64)
+		res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(n, sec))
+		if res.status != 200 || res.json(t)["expires_in"] != float64(600) {
+			t.Fatalf("token of the new client: %d %s", res.status, res.body)
+		}
+
+		// Generate client token: needs the caller's own password.
+		wantProblem(t, f.apiDo("POST", "/clients/"+cid+"/tokens", alice, `{"password":"wrong"}`), http.StatusForbidden)
+		tk := f.apiJSON("POST", "/clients/"+cid+"/tokens", alice, `{"password":"`+testPassword+`"}`, http.StatusCreated)
+		if tk["expires_in"] != float64(365*24*3600) {
+			t.Errorf("client token expires_in = %v, want one year", tk["expires_in"])
+		}
+		long := tk["access_token"].(string)
+		if !f.active(long) {
+			t.Fatal("generated client token inactive")
+		}
+		// Revocable like any other.
+		if res := f.post("/oauth/revoke", formCT, form("token", long), "Authorization", basic(n, sec)); res.status != 200 || f.active(long) {
+			t.Errorf("revoking the generated token: %d, still active %v", res.status, f.active(long))
+		}
+
+		// Validation names the fields.
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"","access_rights":"nope","grant_types":["password"],"token_lifetime":-1,"expires_at":"yesterday"}`),
+			http.StatusUnprocessableEntity, "name", "access_rights", "grant_types", "token_lifetime", "expires_at")
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","colour":"red"}`), http.StatusBadRequest, "colour")
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":42}`), http.StatusBadRequest, "name")
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x"} {}`), http.StatusBadRequest)
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 101)+`"}`), http.StatusUnprocessableEntity, "name")
+		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", f.srv.URL+"/api/v1/clients", strings.NewReader(`name=x`))
+		req.Header.Set("Authorization", alice)
+		req.Header.Set("Content-Type", formCT)
+		wantProblem(t, f.do(req), http.StatusUnsupportedMediaType)
+		wantProblem(t, f.apiDo("GET", "/clients?limit=1000", alice, ""), http.StatusBadRequest, "limit")
+		wantProblem(t, f.apiDo("GET", "/clients?after=-4", alice, ""), http.StatusBadRequest, "after")
+	})
+}
+
+func TestAdminAuthenticationAndTenants(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice")) // admin of root
+		bob := bearer(f.tokenDSP(f.dsp, "bob"))     // admin of child
+		rootKey := f.apiJSON("POST", "/keys", alice, `{"name":"root key"}`, http.StatusCreated)
+		f.secrets = append(f.secrets, rootKey["key"].(string))
+		childKey := f.apiJSON("POST", "/keys", bob, `{"name":"child key"}`, http.StatusCreated)
+		f.secrets = append(f.secrets, childKey["key"].(string))
+
+		// carol administers a sibling tree: she gets a client of her own.
+		otherClient := f.client(storage.Client{AccountID: f.other.ID, Name: "other dsp", GrantTypes: []string{"eskimi_dsp"}})
+		carol := bearer(f.tokenDSP(otherClient, "carol"))
+
+		// A member of root.
+		mUser, err := f.db.CreateUser(t.Context(), storage.User{AccountID: f.root.ID, Username: "mona", PasswordHash: f.passwordHash(), Role: storage.RoleMember, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mona := bearer(f.tokenDSP(f.dsp, mUser.Username))
+		monaKey := f.apiJSON("POST", "/keys", mona, `{"name":"mine"}`, http.StatusCreated)
+		f.secrets = append(f.secrets, monaKey["key"].(string))
+
+		type check struct {
+			who    string
+			auth   string
+			path   string
+			status int
+		}
+		for _, c := range []check{
+			{"root admin sees a child key", alice, "/keys/" + id(childKey), 200},
+			{"child admin cannot see a root key", bob, "/keys/" + id(rootKey), 404},
+			{"sibling admin cannot see a root key", carol, "/keys/" + id(rootKey), 404},
+			{"sibling admin cannot see a child key", carol, "/keys/" + id(childKey), 404},
+			{"member sees their own key", mona, "/keys/" + id(monaKey), 200},
+			{"member cannot see the admin's key", mona, "/keys/" + id(rootKey), 404},
+			{"admin sees the member's key", alice, "/keys/" + id(monaKey), 200},
+			{"a key is not a client", alice, "/clients/" + id(rootKey), 404},
+		} {
+			t.Run(c.who, func(t *testing.T) {
+				res := f.apiDo("GET", c.path, c.auth, "")
+				if res.status != c.status {
+					t.Errorf("GET %s = %d, want %d (%s)", c.path, res.status, c.status, res.body)
+				}
+			})
+		}
+		// Writes across tenants are 404 too.
+		wantProblem(t, f.apiDo("PATCH", "/keys/"+id(rootKey), carol, `{"name":"pwned"}`), http.StatusNotFound)
+		wantProblem(t, f.apiDo("DELETE", "/keys/"+id(rootKey), bob, ""), http.StatusNotFound)
+		wantProblem(t, f.apiDo("POST", "/keys/"+id(rootKey)+"/rotate", mona, ""), http.StatusNotFound)
+		// A member lists only their own keys.
+		for _, it := range f.apiJSON("GET", "/keys?limit=100", mona, "", 200)["items"].([]any) {
+			if owner := it.(map[string]any)["owner_id"]; owner != float64(mUser.ID) {
+				t.Errorf("member listing shows a key of owner %v", owner)
+			}
+		}
+		// A sibling admin listing root's account: 404.
+		wantProblem(t, f.apiDo("GET", "/keys?account_id="+strconv.FormatInt(f.root.ID, 10), carol, ""), http.StatusNotFound)
+
+		// Authentication.
+		wantProblem(t, f.apiDo("GET", "/keys", "", ""), http.StatusUnauthorized)
+		wantProblem(t, f.apiDo("GET", "/keys", "Bearer tg_at_nope", ""), http.StatusUnauthorized)
+		wantProblem(t, f.apiDo("GET", "/keys", basic(f.cc.ID, f.secretOf[f.cc.ID]), ""), http.StatusUnauthorized)
+		// A client token without the management scope is refused; with it, it
+		// acts as an admin of its account.
+		wantProblem(t, f.apiDo("GET", "/keys", bearer(f.tokenCC(f.cc)), ""), http.StatusForbidden)
+		manager := f.client(storage.Client{AccountID: f.child.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
+		mgr := bearer(f.tokenCC(manager))
+		f.apiJSON("GET", "/keys/"+id(childKey), mgr, "", 200)
+		wantProblem(t, f.apiDo("GET", "/keys/"+id(rootKey), mgr, ""), http.StatusNotFound)
+		// No answer ever carries a secret hash.
+		for _, path := range []string{"/keys?limit=100", "/clients?limit=100"} {
+			if body := string(f.apiDo("GET", path, alice, "").body); strings.Contains(body, "tgh1$") || strings.Contains(body, "secret_hash") {
+				t.Errorf("%s leaks a secret hash: %s", path, body)
+			}
+		}
+	})
+}
+
+// passwordHash hashes testPassword with the fixture's cheap parameters.
+func (f *fixture) passwordHash() string {
+	f.t.Helper()
+	u, err := f.db.GetUser(f.t.Context(), f.alice.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return u.PasswordHash
+}
