@@ -20,6 +20,15 @@ const (
 // known name all the same.
 const BootstrapPasswordEnv = "TOLLGATE_BOOTSTRAP_PASSWORD"
 
+// Variables of the management commands (tollgate accounts|users|clients|
+// keys|audit), which talk to a running server and never call Load. They are
+// known names, so a shell that sets them can still run `tollgate serve`.
+const (
+	CLIServerEnv   = "TOLLGATE_SERVER"   // URL of the server
+	CLITokenEnv    = "TOLLGATE_TOKEN"    // Bearer token for the management API
+	CLIPasswordEnv = "TOLLGATE_PASSWORD" // password for users create|reset-password and clients token
+)
+
 // leaf is one configurable setting: a struct field carrying an `env` tag.
 type leaf struct {
 	env      string // environment variable name
@@ -192,7 +201,9 @@ func checkUnknownEnv(environ []string, lookupEnv func(string) (string, bool)) er
 	for _, name := range EnvNames() {
 		known[name] = true
 	}
-	known[BootstrapPasswordEnv] = true
+	for _, name := range []string{BootstrapPasswordEnv, CLIServerEnv, CLITokenEnv, CLIPasswordEnv} {
+		known[name] = true
+	}
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")

@@ -21,10 +21,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}); err != nil {
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, errUsage) && !errors.Is(err, errFailed) {
 			fmt.Fprintln(os.Stderr, "tollgate:", err)
 		}
-		os.Exit(2)
+		os.Exit(exitStatus(err))
 	}
 }
 
@@ -48,6 +48,13 @@ Commands:
   bootstrap  create a root account, an admin user and a first client
   version    print the version
 
+Management (talk to a running server's API; see 'tollgate <command> -h'):
+  accounts   create|get|children|rename|disable|enable
+  users      create|list|get|set-role|disable|enable|reset-password|delete
+  clients    create|list|get|edit|disable|enable|rotate|delete|token
+  keys       create|list|get|edit|disable|enable|rotate|delete
+  audit      list
+
 Run 'tollgate <command> -h' for a command's flags.
 `
 
@@ -63,6 +70,8 @@ func run(ctx context.Context, args []string, e env) error {
 		return migrate(ctx, args[1:], e)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], e)
+	case "accounts", "users", "clients", "keys", "audit":
+		return runCLI(ctx, args[0], args[1:], e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "tollgate", version)
 		return nil

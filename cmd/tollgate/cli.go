@@ -1,0 +1,578 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"golang.org/x/term"
+
+	"github.com/tollgate/tollgate/config"
+)
+
+// The management commands (accounts, users, clients, keys, audit) are
+// clients of a running server's management API: they never load the server
+// configuration, and read only these variables.
+const (
+	cliDefaultServer = "http://127.0.0.1:8080"
+	cliAPIPrefix     = "/api/v1"
+	cliTimeout       = 30 * time.Second
+)
+
+// errFailed reports that a command failed and has already said why on
+// stderr; the process exits with status 1.
+var errFailed = errors.New("command failed")
+
+// exitStatus is the process exit status for an error of run.
+func exitStatus(err error) int {
+	if errors.Is(err, errFailed) {
+		return 1
+	}
+	return 2
+}
+
+// cliVerb is one verb of a management command, e.g. `keys rotate`.
+type cliVerb struct {
+	name    string
+	args    string // the positional arguments, "" or "ID"
+	usage   string // the flags, for the command list
+	summary string
+	// setup defines the verb's own flags on fs and returns what runs once
+	// they are parsed.
+	setup func(fs *flag.FlagSet) func(ctx context.Context, c *cliClient, id int64) error
+}
+
+// cliResource is a management command: a resource and its verbs.
+type cliResource struct {
+	name    string
+	summary string
+	verbs   []cliVerb
+}
+
+func findResource(name string) (cliResource, bool) {
+	i := slices.IndexFunc(cliResources(), func(r cliResource) bool { return r.name == name })
+	if i < 0 {
+		return cliResource{}, false
+	}
+	return cliResources()[i], true
+}
+
+func (r cliResource) usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: tollgate %s <verb> [flags]\n\n%s\n\nVerbs:\n", r.name, r.summary)
+	for _, v := range r.verbs {
+		fmt.Fprintf(&b, "  %s\n      %s\n", joinNonEmpty(v.name, v.args, v.usage), v.summary)
+	}
+	b.WriteString(cliCommonUsage)
+	fmt.Fprintf(&b, "\nRun 'tollgate %s <verb> -h' for a verb's flags.\n", r.name)
+	return b.String()
+}
+
+const cliCommonUsage = `
+Every verb takes:
+  --server URL       the server (default $` + config.CLIServerEnv + `, else ` + cliDefaultServer + `)
+  --token-file FILE  file holding a Bearer token of the server (default $` + config.CLITokenEnv + `)
+  --token TOKEN      the token itself (visible in ps: prefer the file or the variable)
+  -o table|json      output: aligned columns, or the API's JSON as is (default table)
+`
+
+func joinNonEmpty(parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), " ")
+}
+
+// runCLI runs management command resource with args.
+func runCLI(ctx context.Context, resource string, args []string, e env) error {
+	res, _ := findResource(resource)
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, res.usage())
+		return errUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.stdout, res.usage())
+		return nil
+	}
+	i := slices.IndexFunc(res.verbs, func(v cliVerb) bool { return v.name == args[0] })
+	if i < 0 {
+		fmt.Fprintf(e.stderr, "tollgate %s: unknown verb %q\n\n%s", resource, args[0], res.usage())
+		return errUsage
+	}
+	verb := res.verbs[i]
+	name := "tollgate " + resource + " " + verb.name
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", joinNonEmpty(name, verb.args, "[flags]"), verb.summary)
+		fs.PrintDefaults()
+	}
+	var o cliOptions
+	o.define(fs)
+	runVerb := verb.setup(fs)
+	pos, err := parseInterleaved(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return errUsage
+	}
+	usageErr := func(format string, a ...any) error {
+		fmt.Fprintf(e.stderr, "%s: %s\n", name, fmt.Sprintf(format, a...))
+		return errUsage
+	}
+	var id int64
+	switch {
+	case verb.args == "" && len(pos) > 0:
+		return usageErr("unexpected arguments %q", pos)
+	case verb.args != "" && len(pos) != 1:
+		return usageErr("want exactly one %s argument", verb.args)
+	case verb.args != "":
+		if id, err = strconv.ParseInt(pos[0], 10, 64); err != nil || id <= 0 {
+			return usageErr("%s must be a positive integer, got %q", verb.args, pos[0])
+		}
+	}
+	c, err := o.client(fs, e)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	err = runVerb(ctx, c, id)
+	var ue cliUsageError
+	switch {
+	case err == nil, errors.Is(err, errFailed):
+		return err
+	case errors.As(err, &ue):
+		return usageErr("%v", ue.error)
+	default:
+		fmt.Fprintf(e.stderr, "error: %v\n", err)
+		return errFailed
+	}
+}
+
+// cliUsageError is a mistake in the command line found while running it.
+type cliUsageError struct{ error }
+
+func usageErrorf(format string, a ...any) error {
+	return cliUsageError{fmt.Errorf(format, a...)}
+}
+
+// parseInterleaved parses fs from args, letting positional arguments and
+// flags come in any order (`keys get 12 -o json`); after "--" everything
+// is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// cliOptions are the flags every verb takes.
+type cliOptions struct {
+	server, token, tokenFile, output string
+}
+
+func (o *cliOptions) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.server, "server", "", "URL of the server (default $"+config.CLIServerEnv+", else "+cliDefaultServer+")")
+	fs.StringVar(&o.token, "token", "", "Bearer token (shows up in ps: prefer --token-file or $"+config.CLITokenEnv+")")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the Bearer token (default $"+config.CLITokenEnv+")")
+	fs.StringVar(&o.output, "o", "table", "output format: table or json")
+	fs.StringVar(&o.output, "output", "table", "output format: table or json")
+}
+
+// client checks the options and returns the API client they describe.
+func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
+	if o.output != "table" && o.output != "json" {
+		return nil, fmt.Errorf("-o must be table or json, got %q", o.output)
+	}
+	server := o.server
+	if server == "" {
+		server, _ = e.lookupEnv(config.CLIServerEnv)
+	}
+	if server == "" {
+		server = cliDefaultServer
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("the server must be an http:// or https:// URL, got %q", server)
+	}
+	var token string
+	switch {
+	case o.token != "" && o.tokenFile != "":
+		return nil, errors.New("give --token or --token-file, not both")
+	case o.tokenFile != "":
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	case o.token != "":
+		token = o.token
+	default:
+		token, _ = e.lookupEnv(config.CLITokenEnv)
+		token = strings.TrimSpace(token)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("no token: set %s, or give --token-file", config.CLITokenEnv)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return &cliClient{
+		base:  strings.TrimSuffix(u.String(), "/") + cliAPIPrefix,
+		token: token,
+		json:  o.output == "json",
+		set:   set,
+		e:     e,
+		http:  &http.Client{Timeout: cliTimeout},
+	}, nil
+}
+
+// cliClient calls the management API and prints its answers.
+type cliClient struct {
+	base  string // server URL with the API prefix
+	token string
+	json  bool
+	set   map[string]bool // the flags given on the command line
+	e     env
+	http  *http.Client
+}
+
+// cliResponse is a successful answer, read in full.
+type cliResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// cliCall describes a request.
+type cliCall struct {
+	method, path string
+	query        url.Values
+	body         any // marshalled to JSON when not nil
+	ifMatch      string
+}
+
+// do sends call. An answer of 400 or more is printed as an error and
+// returned as errFailed.
+func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
+	target := c.base + call.path
+	if len(call.query) > 0 {
+		target += "?" + call.query.Encode()
+	}
+	var body io.Reader
+	if call.body != nil {
+		b, err := json.Marshal(call.body)
+		if err != nil {
+			return cliResponse{}, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, call.method, target, body)
+	if err != nil {
+		return cliResponse{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", "tollgate-cli/"+version)
+	if call.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if call.ifMatch != "" {
+		req.Header.Set("If-Match", etagOf(call.ifMatch))
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		// The URL error names the server, never the token.
+		fmt.Fprintf(c.e.stderr, "error: %v\n", err)
+		return cliResponse{}, errFailed
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintf(c.e.stderr, "error: read the answer: %v\n", err)
+		return cliResponse{}, errFailed
+	}
+	if res.StatusCode >= 400 {
+		c.printError(res.StatusCode, b)
+		return cliResponse{}, errFailed
+	}
+	return cliResponse{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+// etagOf turns what the user typed for --if-match (`3` or `"3"`) into an
+// entity tag.
+func etagOf(s string) string {
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "W/") || s == "*" {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// printError prints an error answer: its status and detail, and one line
+// per invalid field.
+func (c *cliClient) printError(status int, body []byte) {
+	var p struct {
+		Title            string `json:"title"`
+		Detail           string `json:"detail"`
+		Errors           []struct{ Field, Detail string }
+		ErrorCode        string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	_ = json.Unmarshal(body, &p)
+	detail := p.Detail
+	for _, alt := range []string{p.ErrorDescription, p.Title, http.StatusText(status)} {
+		if detail == "" {
+			detail = alt
+		}
+	}
+	fmt.Fprintf(c.e.stderr, "error: %d %s\n", status, clean(detail))
+	for _, fe := range p.Errors {
+		fmt.Fprintf(c.e.stderr, "  %s: %s\n", clean(fe.Field), clean(fe.Detail))
+	}
+}
+
+// clean makes text from the server safe to print in one table cell: no
+// control characters (terminal escapes, tabs, line breaks).
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// cliView says how a resource prints as a table.
+type cliView struct {
+	noun string
+	// columns of a list, as JSON member names.
+	columns []string
+	// fields of one record, in this order; other members follow sorted.
+	fields []string
+}
+
+// decodeObject reads a JSON object keeping numbers as they are.
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("the server's answer is not a JSON object: %w", err)
+	}
+	return m, nil
+}
+
+// secretFields are shown once, apart from the record, with a warning.
+var secretFields = []string{"client_secret", "key", "access_token"}
+
+// printRecord prints one record: the JSON as is, or a two-column table.
+func (c *cliClient) printRecord(res cliResponse, v cliView) error {
+	if c.json {
+		return c.printJSON(res.body)
+	}
+	m, err := decodeObject(res.body)
+	if err != nil {
+		return err
+	}
+	names := slices.Clone(v.fields)
+	var rest []string
+	for k := range m {
+		if !slices.Contains(names, k) && !slices.Contains(secretFields, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	tw := tabwriter.NewWriter(c.e.stdout, 0, 0, 2, ' ', 0)
+	for _, k := range append(names, rest...) {
+		if _, ok := m[k]; ok || slices.Contains(v.fields, k) {
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(m[k], false))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var secrets []string
+	for _, k := range secretFields {
+		if s, ok := m[k].(string); ok && s != "" {
+			secrets = append(secrets, k)
+		}
+	}
+	if len(secrets) == 0 {
+		return nil
+	}
+	fmt.Fprintf(c.e.stdout, "\nShown once — store it now; it cannot be shown again:\n")
+	tw = tabwriter.NewWriter(c.e.stdout, 0, 0, 2, ' ', 0)
+	for _, k := range secrets {
+		fmt.Fprintf(tw, "%s\t%s\n", k, clean(m[k].(string)))
+	}
+	return tw.Flush()
+}
+
+// printList prints a page of records: the JSON as is, or a table with a
+// hint for the next page.
+func (c *cliClient) printList(res cliResponse, v cliView) error {
+	if c.json {
+		return c.printJSON(res.body)
+	}
+	m, err := decodeObject(res.body)
+	if err != nil {
+		return err
+	}
+	items, _ := m["items"].([]any)
+	tw := tabwriter.NewWriter(c.e.stdout, 0, 0, 2, ' ', 0)
+	headers := make([]string, len(v.columns))
+	for i, col := range v.columns {
+		headers[i] = strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(col, "_at"), "_", " "))
+	}
+	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	for _, it := range items {
+		row, _ := it.(map[string]any)
+		cells := make([]string, len(v.columns))
+		for i, col := range v.columns {
+			cells[i] = cell(row[col], true)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if next, ok := m["next"]; ok && next != nil {
+		fmt.Fprintf(c.e.stderr, "(more %s: add --after %v)\n", v.noun, next)
+	}
+	return nil
+}
+
+func (c *cliClient) printJSON(b []byte) error {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	_, err := c.e.stdout.Write(b)
+	return err
+}
+
+// printDone reports a change that answers no body (204), in table mode.
+func (c *cliClient) printDone(format string, a ...any) {
+	if !c.json {
+		fmt.Fprintf(c.e.stdout, format+"\n", a...)
+	}
+}
+
+// maxCell bounds a list cell; the record view shows everything.
+const maxCell = 40
+
+// cell formats one JSON value for a table.
+func cell(v any, short bool) string {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return "-"
+	case string:
+		s = v
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			s = t.UTC().Format(time.RFC3339)
+		}
+	case []any:
+		parts := make([]string, len(v))
+		for i, p := range v {
+			parts[i] = fmt.Sprint(p)
+		}
+		s = strings.Join(parts, " ")
+	default:
+		s = fmt.Sprint(v)
+	}
+	s = clean(s)
+	if s == "" {
+		return "-"
+	}
+	if r := []rune(s); short && len(r) > maxCell {
+		s = string(r[:maxCell-1]) + "…"
+	}
+	return s
+}
+
+// readPassword returns a password: from file, else from
+// $TOLLGATE_PASSWORD, else typed on the terminal (twice when confirm is
+// set). It is never a flag value.
+func readPassword(e env, file, prompt string, confirm bool) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read the password file: %w", err)
+		}
+		p := strings.TrimRight(string(b), "\r\n")
+		if p == "" {
+			return "", errors.New("the password file is empty")
+		}
+		return p, nil
+	}
+	if p, ok := e.lookupEnv(config.CLIPasswordEnv); ok && p != "" {
+		return p, nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return "", usageErrorf("no password: give --password-file, set %s, or run on a terminal", config.CLIPasswordEnv)
+	}
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(e.stderr, prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("read the password: %w", err)
+		}
+		return string(b), nil
+	}
+	p, err := read(prompt + ": ")
+	if err != nil {
+		return "", err
+	}
+	if confirm {
+		again, err := read("Again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != p {
+			return "", usageErrorf("the passwords differ")
+		}
+	}
+	if p == "" {
+		return "", usageErrorf("the password is empty")
+	}
+	return p, nil
+}
+
+// seconds parses a duration flag: a Go duration (90s, 24h) or a number of
+// seconds.
+func seconds(flagName, s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return n, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d%time.Second != 0 {
+		return 0, usageErrorf("--%s must be a duration in whole seconds (e.g. 3600, 90m, 24h), got %q", flagName, s)
+	}
+	return int64(d / time.Second), nil
+}
+
+// words splits a list flag given as "a b" or "a,b".
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}

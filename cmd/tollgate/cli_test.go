@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/config"
+)
+
+// cliResult is what a management command printed and returned.
+type cliResult struct {
+	stdout, stderr string
+	err            error
+}
+
+// cli runs a management command in-process against the fixture's server
+// with token tok, and vars as further environment.
+func (f *fixture) cli(tok string, vars map[string]string, args ...string) cliResult {
+	f.t.Helper()
+	all := map[string]string{config.CLIServerEnv: f.srv.URL, config.CLITokenEnv: tok}
+	for k, v := range vars {
+		all[k] = v
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(f.t.Context(), args, env{stdout: &stdout, stderr: &stderr, lookupEnv: func(k string) (string, bool) {
+		v, ok := all[k]
+		return v, ok
+	}})
+	res := cliResult{stdout: stdout.String(), stderr: stderr.String(), err: err}
+	if tok != "" && strings.Contains(res.stdout+res.stderr, tok) {
+		f.t.Errorf("%v: the Bearer token was printed", args)
+	}
+	return res
+}
+
+// ok fails t unless the command succeeded.
+func (r cliResult) ok(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("%v: %v\nstdout:\n%s\nstderr:\n%s", args, r.err, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// field reads a FIELD  VALUE line of a record printed as a table.
+func (r cliResult) field(t *testing.T, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` +(.*)$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no %q line in:\n%s", name, r.stdout)
+	}
+	return strings.TrimSpace(m[1])
+}
+
+func TestCLIKeysLifecycle(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.tokenDSP(f.dsp, "alice")
+	cli := func(args ...string) cliResult { t.Helper(); return f.cli(tok, nil, args...) }
+	session := func(key string) int {
+		t.Helper()
+		return f.post("/auth/access/session", "", "", "X-API-Key", key).status
+	}
+
+	created := cli("keys", "create", "--name", "ci key", "--description", "for the pipeline", "--access-rights", "events_contacts").
+		ok(t, "keys create")
+	id, key := created.field(t, "id"), created.field(t, "key")
+	f.secrets = append(f.secrets, key, created.field(t, "client_secret"))
+	for _, want := range []string{"Shown once", "events contacts", "for the pipeline"} {
+		if !strings.Contains(created.stdout, want) {
+			t.Errorf("keys create output lacks %q:\n%s", want, created.stdout)
+		}
+	}
+	if got := created.field(t, "access_rights"); got != "events_contacts" {
+		t.Errorf("access_rights = %q, want events_contacts", got)
+	}
+	if !strings.HasPrefix(key, "tgk_"+id+"_") {
+		t.Errorf("key = %q, want a tgk_%s_… key", key, id)
+	}
+	if got := session(key); got != http.StatusOK {
+		t.Fatalf("session with the new key: status %d, want 200", got)
+	}
+
+	t.Run("list as a table", func(t *testing.T) {
+		out := cli("keys", "list").ok(t).stdout
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if !regexp.MustCompile(`^ID +NAME +DESCRIPTION +KEY HINT +IS DEFAULT +ACCESS RIGHTS +SCOPES +STATUS +OWNER ID +CREATED BY +CREATED +LAST USED +EXPIRES$`).MatchString(lines[0]) {
+			t.Errorf("header = %q", lines[0])
+		}
+		row := regexp.MustCompile(`(?m)^` + id + ` +ci key +for the pipeline +tgk_` + id + `_…\S+ +false +events_contacts +events contacts +active +`).FindString(out)
+		if row == "" {
+			t.Errorf("no row for key %s in:\n%s", id, out)
+		}
+		if strings.Contains(out, key) {
+			t.Errorf("the list shows the key")
+		}
+	})
+	t.Run("list as JSON", func(t *testing.T) {
+		var page struct {
+			Items []struct {
+				ID     json.Number `json:"id"`
+				Name   string      `json:"name"`
+				Status string      `json:"status"`
+			} `json:"items"`
+		}
+		out := cli("keys", "list", "-o", "json", "--limit", "100").ok(t).stdout
+		if err := json.Unmarshal([]byte(out), &page); err != nil {
+			t.Fatalf("-o json output is not the API's JSON: %v\n%s", err, out)
+		}
+		found := false
+		for _, it := range page.Items {
+			found = found || it.ID.String() == id && it.Name == "ci key" && it.Status == "active"
+		}
+		if !found {
+			t.Errorf("key %s not in %s", id, out)
+		}
+	})
+	t.Run("get with flags after the id", func(t *testing.T) {
+		out := cli("keys", "get", id, "-o", "json").ok(t).stdout
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil || m["name"] != "ci key" {
+			t.Errorf("keys get -o json = %s (%v)", out, err)
+		}
+		if _, ok := m["key"]; ok {
+			t.Errorf("keys get shows the key")
+		}
+	})
+
+	rotated := cli("keys", "rotate", id, "--overlap", "0").ok(t, "keys rotate")
+	newKey := rotated.field(t, "key")
+	f.secrets = append(f.secrets, newKey, rotated.field(t, "client_secret"))
+	if newKey == key || !strings.Contains(rotated.stdout, "Shown once") {
+		t.Errorf("rotate output:\n%s\nwant a new key shown once", rotated.stdout)
+	}
+	if got := session(key); got != http.StatusUnauthorized {
+		t.Errorf("session with the old key after rotate --overlap 0: status %d, want 401", got)
+	}
+	if got := session(newKey); got != http.StatusOK {
+		t.Errorf("session with the new key: status %d, want 200", got)
+	}
+
+	t.Run("stale If-Match", func(t *testing.T) {
+		res := cli("keys", "edit", id, "--name", "renamed", "--if-match", "1")
+		if !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: 412 ") {
+			t.Errorf("edit with a stale If-Match: err %v, stderr %q; want exit 1 and error: 412", res.err, res.stderr)
+		}
+	})
+	version := cli("keys", "get", id).ok(t).field(t, "version")
+	edited := cli("keys", "edit", id, "--name", "renamed", "--scopes", "events", "--if-match", version).ok(t, "keys edit")
+	if edited.field(t, "name") != "renamed" || edited.field(t, "scopes") != "events" || edited.field(t, "access_rights") != "-" {
+		t.Errorf("edit output:\n%s", edited.stdout)
+	}
+
+	disabled := cli("keys", "disable", id).ok(t, "keys disable")
+	if got := disabled.field(t, "status"); got != "disabled" {
+		t.Errorf("status after disable = %q", got)
+	}
+	if got := session(newKey); got != http.StatusUnauthorized {
+		t.Errorf("session with a disabled key: status %d, want 401", got)
+	}
+	if got := cli("keys", "enable", id).ok(t).field(t, "status"); got != "active" {
+		t.Errorf("status after enable = %q", got)
+	}
+
+	if out := cli("keys", "delete", id).ok(t, "keys delete").stdout; strings.TrimSpace(out) != "deleted key "+id {
+		t.Errorf("delete output = %q", out)
+	}
+	gone := cli("keys", "get", id)
+	if !errors.Is(gone.err, errFailed) || exitStatus(gone.err) != 1 || !strings.HasPrefix(gone.stderr, "error: 404 ") {
+		t.Errorf("get of a deleted key: err %v, stderr %q; want exit 1 and error: 404", gone.err, gone.stderr)
+	}
+
+	audit := cli("audit", "list", "--limit", "100").ok(t, "audit list").stdout
+	for _, want := range []string{"ACTION", "key.create", "key.rotate_secret", "key.delete"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit list lacks %q:\n%s", want, audit)
+		}
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.tokenDSP(f.dsp, "alice")
+	dir := t.TempDir()
+
+	res := f.cli(tok, nil, "keys", "create", "--name", " ", "--access-rights", "nope", "--expires-at", "tomorrow")
+	if !errors.Is(res.err, errFailed) || exitStatus(res.err) != 1 {
+		t.Errorf("invalid create: err %v, want exit status 1", res.err)
+	}
+	if !strings.HasPrefix(res.stderr, "error: 422 ") {
+		t.Errorf("stderr = %q, want error: 422 …", res.stderr)
+	}
+	for _, field := range []string{"name", "access_rights", "expires_at"} {
+		if !strings.Contains(res.stderr, "\n  "+field+": ") {
+			t.Errorf("stderr does not name field %s:\n%s", field, res.stderr)
+		}
+	}
+
+	if res := f.cli("not-a-token", nil, "keys", "list"); !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: 401 ") {
+		t.Errorf("bad token: err %v, stderr %q; want exit 1 and error: 401", res.err, res.stderr)
+	}
+
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	usage := []struct {
+		name string
+		tok  string
+		args []string
+	}{
+		{"no verb", tok, []string{"keys"}},
+		{"unknown verb", tok, []string{"keys", "frobnicate"}},
+		{"id not a number", tok, []string{"keys", "get", "abc"}},
+		{"missing id", tok, []string{"keys", "get"}},
+		{"extra argument", tok, []string{"keys", "list", "12"}},
+		{"no token", "", []string{"keys", "list"}},
+		{"token and token file", tok, []string{"keys", "list", "--token", tok, "--token-file", tokenFile}},
+		{"bad output", tok, []string{"keys", "list", "-o", "yaml"}},
+		{"bad server", tok, []string{"keys", "list", "--server", "ftp://example.test"}},
+		{"no password flag", tok, []string{"users", "create", "--username", "erin", "--password", "x"}},
+		{"no password source", tok, []string{"users", "create", "--username", "erin"}},
+		{"bad overlap", tok, []string{"keys", "rotate", "1", "--overlap", "soon"}},
+		{"edit with nothing", tok, []string{"keys", "edit", "1"}},
+		{"keys have no grant types", tok, []string{"keys", "create", "--name", "k", "--grant-types", "eskimi_dsp"}},
+		{"keys have no token", tok, []string{"keys", "token", "1"}},
+	}
+	for _, tc := range usage {
+		t.Run(tc.name, func(t *testing.T) {
+			res := f.cli(tc.tok, nil, tc.args...)
+			if !errors.Is(res.err, errUsage) || exitStatus(res.err) != 2 {
+				t.Errorf("%v: err %v, want a usage error (exit status 2); stderr %q", tc.args, res.err, res.stderr)
+			}
+		})
+	}
+
+	t.Run("token file", func(t *testing.T) {
+		f.cli("", nil, "keys", "list", "--token-file", tokenFile).ok(t)
+	})
+	t.Run("server unreachable", func(t *testing.T) {
+		res := f.cli(tok, map[string]string{config.CLIServerEnv: "http://127.0.0.1:1"}, "keys", "list")
+		if !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: ") {
+			t.Errorf("err %v, stderr %q; want exit 1 and an error line", res.err, res.stderr)
+		}
+	})
+}
+
+func TestCLIUsersAndClients(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.tokenDSP(f.dsp, "alice")
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "password")
+	if err := os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	acc := f.cli(tok, nil, "accounts", "create", "--name", "team").ok(t, "accounts create")
+	accID := acc.field(t, "id")
+	if got := acc.field(t, "name"); got != "team" {
+		t.Errorf("account name = %q", got)
+	}
+	if out := f.cli(tok, nil, "accounts", "children", id(map[string]any{"id": float64(f.root.ID)})).ok(t).stdout; !strings.Contains(out, "team") {
+		t.Errorf("children of root lack the new account:\n%s", out)
+	}
+
+	user := f.cli(tok, nil, "users", "create", "--username", "erin", "--account", accID, "--password-file", pwFile).ok(t, "users create")
+	if user.field(t, "username") != "erin" || user.field(t, "account_id") != accID || user.field(t, "role") != "member" {
+		t.Errorf("users create output:\n%s", user.stdout)
+	}
+	if strings.Contains(user.stdout+user.stderr, testPassword) {
+		t.Errorf("users create printed the password")
+	}
+	f.tokenDSP(f.dsp, "erin") // the password works
+	userID := user.field(t, "id")
+	if out := f.cli(tok, nil, "users", "list", "--account", accID).ok(t).stdout; !regexp.MustCompile(`(?m)^` + userID + ` +` + accID + ` +erin +member +active`).MatchString(out) {
+		t.Errorf("users list:\n%s", out)
+	}
+	if got := f.cli(tok, nil, "users", "set-role", userID, "--role", "admin").ok(t).field(t, "role"); got != "admin" {
+		t.Errorf("role after set-role = %q", got)
+	}
+	newPassword := "a new password of erin"
+	res := f.cli(tok, map[string]string{config.CLIPasswordEnv: newPassword}, "users", "reset-password", userID).ok(t, "users reset-password")
+	if strings.Contains(res.stdout, newPassword) {
+		t.Errorf("reset-password printed the password")
+	}
+
+	client := f.cli(tok, nil, "clients", "create", "--name", "reporting", "--scopes", "reports,events",
+		"--grant-types", "client_credentials", "--token-lifetime", "2h", "--expires-at", "2100-01-01T00:00:00Z").ok(t, "clients create")
+	clientID := client.field(t, "id")
+	f.secrets = append(f.secrets, client.field(t, "client_secret"))
+	if client.field(t, "token_lifetime") != "7200" || client.field(t, "scopes") != "reports events" ||
+		client.field(t, "expires_at") != "2100-01-01T00:00:00Z" || !strings.Contains(client.stdout, "Shown once") {
+		t.Errorf("clients create output:\n%s", client.stdout)
+	}
+	if strings.Contains(client.stdout, "\nkey ") {
+		t.Errorf("a client shows a key:\n%s", client.stdout)
+	}
+	wrong := f.cli(tok, map[string]string{config.CLIPasswordEnv: "not the password"}, "clients", "token", clientID)
+	if !errors.Is(wrong.err, errFailed) || !strings.HasPrefix(wrong.stderr, "error: 403 ") {
+		t.Errorf("clients token with a wrong password: err %v, stderr %q", wrong.err, wrong.stderr)
+	}
+	minted := f.cli(tok, map[string]string{config.CLIPasswordEnv: testPassword}, "clients", "token", clientID, "--lifetime", "720h").ok(t, "clients token")
+	access := minted.field(t, "access_token")
+	if minted.field(t, "expires_in") != "2592000" || !strings.Contains(minted.stdout, "Shown once") || !f.active(access) {
+		t.Errorf("clients token output:\n%s", minted.stdout)
+	}
+
+	if out := f.cli(tok, nil, "users", "delete", userID).ok(t).stdout; strings.TrimSpace(out) != "deleted user "+userID {
+		t.Errorf("users delete output = %q", out)
+	}
+	if out := f.cli(tok, nil, "accounts", "disable", accID, "-o", "json").ok(t).stdout; !strings.Contains(out, `"status":"disabled"`) {
+		t.Errorf("accounts disable -o json = %s", out)
+	}
+}
+
+// TestCLIUsage keeps the top-level usage in step with the verbs.
+func TestCLIUsage(t *testing.T) {
+	for _, r := range cliResources() {
+		line := regexp.MustCompile(`(?m)^  ` + r.name + ` +(\S+)$`).FindStringSubmatch(usageText)
+		if line == nil {
+			t.Errorf("usage does not list %s", r.name)
+			continue
+		}
+		var names []string
+		for _, v := range r.verbs {
+			names = append(names, v.name)
+		}
+		if got, want := line[1], strings.Join(names, "|"); got != want {
+			t.Errorf("usage lists %s verbs %s, want %s", r.name, got, want)
+		}
+		var stdout bytes.Buffer
+		if err := run(t.Context(), []string{r.name, "-h"}, env{stdout: &stdout, stderr: &stdout, lookupEnv: func(string) (string, bool) { return "", false }}); err != nil {
+			t.Errorf("%s -h: %v", r.name, err)
+		}
+		for _, v := range r.verbs {
+			if !strings.Contains(stdout.String(), "  "+v.name+" ") {
+				t.Errorf("%s -h does not list %s:\n%s", r.name, v.name, stdout.String())
+			}
+		}
+	}
+}
+
+// TestCLIVariablesDoNotBreakServe checks that a shell set up for the
+// management commands can still load the server's configuration.
+func TestCLIVariablesDoNotBreakServe(t *testing.T) {
+	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv} {
+		t.Setenv(name, "set")
+	}
+	t.Setenv("TOLLGATE_NOT_A_SETTING", "set")
+	_, err := config.Load("", os.LookupEnv)
+	if err == nil || !strings.Contains(err.Error(), "TOLLGATE_NOT_A_SETTING") {
+		t.Fatalf("Load = %v, want an error naming only TOLLGATE_NOT_A_SETTING", err)
+	}
+	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv} {
+		if strings.Contains(err.Error(), name) {
+			t.Errorf("Load refuses %s: %v", name, err)
+		}
+	}
+}
