@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -133,6 +134,12 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 		})
 		if err != nil {
 			return fmt.Errorf("create client: %w", err)
+		}
+		// Every user has a default API key.
+		rights := cfg.Credentials.DefaultAccessRights
+		if _, err := admin.CreateDefaultKey(ctx, tx, hasher, user.ID, account.ID, rights,
+			strings.Fields(cfg.Credentials.AccessRights[rights])); err != nil {
+			return fmt.Errorf("create default key: %w", err)
 		}
 		_, err = tx.AppendAudit(ctx, storage.AuditEvent{AccountID: account.ID, Action: "account.bootstrap",
 			TargetType: "account", TargetID: account.ID, Outcome: "success",

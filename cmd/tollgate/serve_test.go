@@ -117,6 +117,25 @@ func walkthrough(t *testing.T, addr string, b bootstrapResult) {
 	if code != 200 {
 		t.Fatalf("eskimi_dsp: %d %v", code, dsp)
 	}
+	// The bootstrap admin has a default API key, visible through the
+	// management API.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/api/v1/keys", nil)
+	req.Header.Set("Authorization", "Bearer "+dsp["access_token"].(string))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys struct {
+		Items []struct {
+			IsDefault bool  `json:"is_default"`
+			OwnerID   int64 `json:"owner_id"`
+		} `json:"items"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&keys)
+	res.Body.Close()
+	if err != nil || len(keys.Items) != 1 || !keys.Items[0].IsDefault || keys.Items[0].OwnerID != b.UserID {
+		t.Fatalf("keys of the bootstrap admin = %+v (%v), want one default key", keys, err)
+	}
 	for _, tok := range []string{cc["access_token"].(string), dsp["access_token"].(string)} {
 		if code, in := post("/oauth/introspect", formCT, "token="+tok, true); code != 200 || in["active"] != true {
 			t.Fatalf("introspect: %d %v", code, in)

@@ -615,15 +615,26 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal,
 // newDefaultKey creates the system-generated default key of user ownerID.
 // Its secret is shown to nobody: the owner rotates it to get a copy.
 func (a *API) newDefaultKey(ctx context.Context, tx storage.Store, ownerID, accountID int64) (storage.Client, error) {
-	plain, hash, err := a.newSecret(ctx)
+	return CreateDefaultKey(ctx, tx, a.opts.Hasher, ownerID, accountID, a.opts.DefaultAccessRights, a.opts.AccessRights[a.opts.DefaultAccessRights])
+}
+
+// CreateDefaultKey creates the system-generated default API key of user
+// ownerID with the access rights bundle rights (of scopes). Its secret is
+// shown to nobody: the owner rotates the key to get a copy.
+func CreateDefaultKey(ctx context.Context, tx storage.Clients, hasher Hasher, ownerID, accountID int64, rights string, scopes []string) (storage.Client, error) {
+	plain, err := secret.Generate()
+	if err != nil {
+		return storage.Client{}, err
+	}
+	hash, err := hasher.Hash(ctx, []byte(plain))
 	if err != nil {
 		return storage.Client{}, err
 	}
 	return tx.CreateClient(ctx, storage.Client{
 		AccountID: accountID, OwnerID: ownerID, Kind: storage.KindKey, IsDefault: true,
 		Name: "Default key", Description: "Created by the system.",
-		SecretHash: hash, SecretHint: apikey.Hint(plain),
-		AccessRights: a.opts.DefaultAccessRights, Scopes: slices.Clone(a.opts.AccessRights[a.opts.DefaultAccessRights]),
+		SecretHash: string(hash), SecretHint: apikey.Hint(plain),
+		AccessRights: rights, Scopes: slices.Clone(scopes),
 		GrantTypes: []string{"client_credentials"}, Status: storage.StatusActive,
 	})
 }
