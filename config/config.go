@@ -21,6 +21,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -44,6 +46,7 @@ type Config struct {
 	Tokens      Tokens      `yaml:"tokens"`
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
+	RateLimits  RateLimits  `yaml:"rate_limits"`
 	Log         Log         `yaml:"log"`
 }
 
@@ -128,6 +131,40 @@ type Tokens struct {
 	// may ask for.
 	KeySessionLifetime    time.Duration `yaml:"key_session_lifetime" env:"TOLLGATE_KEY_SESSION_LIFETIME"`
 	KeySessionMaxLifetime time.Duration `yaml:"key_session_max_lifetime" env:"TOLLGATE_KEY_SESSION_MAX_LIFETIME"`
+}
+
+// RateLimits configures the per-second limits kept in Redis (or in process
+// on the embedded default).
+type RateLimits struct {
+	// Classes maps a rate class to "<rate per second>[:<burst>]" (burst
+	// defaults to the rate). Filled with DefaultRateClasses when empty.
+	Classes map[string]string `yaml:"classes" env:"TOLLGATE_RATE_CLASSES"`
+	// TokenRate limits token requests per client per second; 0 turns it off.
+	TokenRate int `yaml:"token_rate" env:"TOLLGATE_TOKEN_RATE_LIMIT"`
+	// FailOpen lets requests through the limiter when its store is down;
+	// authentication still fails closed.
+	FailOpen bool `yaml:"fail_open" env:"TOLLGATE_RATE_LIMIT_FAIL_OPEN"`
+}
+
+// DefaultRateClasses are the rate classes used when none is configured.
+func DefaultRateClasses() map[string]string {
+	return map[string]string{"default": "3", "reports": "1"}
+}
+
+// ParseRate reads a rate class value "<rate>[:<burst>]".
+func ParseRate(v string) (rate, burst int, err error) {
+	r, b, hasBurst := strings.Cut(strings.TrimSpace(v), ":")
+	rate, err = strconv.Atoi(r)
+	if err != nil || rate < 1 {
+		return 0, 0, fmt.Errorf("want <rate per second>[:<burst>] with positive integers, got %q", v)
+	}
+	burst = rate
+	if hasBurst {
+		if burst, err = strconv.Atoi(b); err != nil || burst < 1 {
+			return 0, 0, fmt.Errorf("want <rate per second>[:<burst>] with positive integers, got %q", v)
+		}
+	}
+	return rate, burst, nil
 }
 
 // Credentials configures the life of API clients and keys.
@@ -215,8 +252,9 @@ func Default() Config {
 			StaleCheckInterval:    time.Hour,
 			LastUsedFlushInterval: time.Minute,
 		},
-		Grants: Grants{EskimiDSPName: "eskimi_dsp"},
-		Log:    Log{Level: "info", Format: "json"},
+		Grants:     Grants{EskimiDSPName: "eskimi_dsp"},
+		RateLimits: RateLimits{TokenRate: 10},
+		Log:        Log{Level: "info", Format: "json"},
 	}
 }
 
@@ -283,6 +321,9 @@ func (c *Config) fillDerived() {
 	// into them, so the defaults are filled in only when none is given.
 	if c.Credentials.AccessRights == nil {
 		c.Credentials.AccessRights = DefaultAccessRights()
+	}
+	if c.RateLimits.Classes == nil {
+		c.RateLimits.Classes = DefaultRateClasses()
 	}
 }
 

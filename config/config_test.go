@@ -44,6 +44,7 @@ func loaded() config.Config {
 	c.Issuer = "http://127.0.0.1:8080"
 	c.Database.URL = filepath.Join("./data", "tollgate.db")
 	c.Credentials.AccessRights = config.DefaultAccessRights()
+	c.RateLimits.Classes = config.DefaultRateClasses()
 	return c
 }
 
@@ -100,6 +101,11 @@ func TestDefault(t *testing.T) {
 		{"credentials.disable_unused_after", c.Credentials.DisableUnusedAfter, 90 * 24 * time.Hour},
 		{"credentials.stale_check_interval", c.Credentials.StaleCheckInterval, time.Hour},
 		{"credentials.last_used_flush_interval", c.Credentials.LastUsedFlushInterval, time.Minute},
+		// Left nil: Load fills in DefaultRateClasses only when no classes
+		// are configured.
+		{"rate_limits.classes", c.RateLimits.Classes, map[string]string(nil)},
+		{"rate_limits.token_rate", c.RateLimits.TokenRate, 10},
+		{"rate_limits.fail_open", c.RateLimits.FailOpen, false},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 	}
@@ -130,6 +136,76 @@ func TestDefaultAccessRights(t *testing.T) {
 	}
 	if name := config.Default().Credentials.DefaultAccessRights; want[name] == "" {
 		t.Errorf("Default().Credentials.DefaultAccessRights = %q, want a bundle of DefaultAccessRights()", name)
+	}
+}
+
+func TestDefaultRateClasses(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{"default": "3", "reports": "1"}
+	got := config.DefaultRateClasses()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DefaultRateClasses() = %v, want %v", got, want)
+	}
+	for name, v := range got {
+		if _, _, err := config.ParseRate(v); err != nil {
+			t.Errorf("DefaultRateClasses()[%q] = %q: %v", name, v, err)
+		}
+	}
+	// Each call returns a fresh map.
+	got["default"] = "100"
+	got["extra"] = "1"
+	if again := config.DefaultRateClasses(); !reflect.DeepEqual(again, want) {
+		t.Errorf("DefaultRateClasses() after changing an earlier result = %v, want %v", again, want)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in          string
+		rate, burst int
+		ok          bool
+	}{
+		{"3", 3, 3, true},
+		{"1", 1, 1, true},
+		{"3:10", 3, 10, true},
+		{"10:1", 10, 1, true},
+		{" 5:7 ", 5, 7, true},
+		{"1000000", 1000000, 1000000, true},
+		{"", 0, 0, false},
+		{" ", 0, 0, false},
+		{"0", 0, 0, false},
+		{"-1", 0, 0, false},
+		{"x", 0, 0, false},
+		{"1.5", 0, 0, false},
+		{"3:0", 0, 0, false},
+		{"3:-1", 0, 0, false},
+		{"3:", 0, 0, false},
+		{":3", 0, 0, false},
+		{"0:3", 0, 0, false},
+		{"3:x", 0, 0, false},
+		{"3:5:7", 0, 0, false},
+		{"3 : 5", 0, 0, false},
+		{"3/s", 0, 0, false},
+	}
+	for _, tt := range tests {
+		rate, burst, err := config.ParseRate(tt.in)
+		if tt.ok {
+			if err != nil || rate != tt.rate || burst != tt.burst {
+				t.Errorf("ParseRate(%q) = %d, %d, %v, want %d, %d, nil", tt.in, rate, burst, err, tt.rate, tt.burst)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("ParseRate(%q) = %d, %d, nil, want an error", tt.in, rate, burst)
+			continue
+		}
+		if rate != 0 || burst != 0 {
+			t.Errorf("ParseRate(%q) = %d, %d with error, want 0, 0", tt.in, rate, burst)
+		}
+		if want := fmt.Sprintf("%q", tt.in); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "<rate per second>[:<burst>]") {
+			t.Errorf("ParseRate(%q) error = %q, want it to quote the value and the format", tt.in, err)
+		}
 	}
 }
 
@@ -210,6 +286,11 @@ func everyFieldSet() config.Config {
 			StaleCheckInterval:    10 * time.Minute,
 			LastUsedFlushInterval: 15 * time.Second,
 		},
+		RateLimits: config.RateLimits{
+			Classes:   map[string]string{"default": "5:10", "bulk-import.v2": "1"},
+			TokenRate: 25,
+			FailOpen:  true,
+		},
 		Log: config.Log{Level: "debug", Format: "text"},
 	}
 }
@@ -256,6 +337,12 @@ credentials:
   disable_unused_after: 0s
   access_rights:
     reader: events
+rate_limits:
+  classes:
+    default: 5
+    search: "2:4"
+  token_rate: 0
+  fail_open: true
 `
 	got, err := config.Load(writeFile(t, "c.yaml", file), envMap(nil))
 	if err != nil {
@@ -273,7 +360,10 @@ credentials:
 	want.Tokens.EskimiDSPLifetime = 2 * time.Hour
 	want.Tokens.KeySessionMaxLifetime = 72 * time.Hour
 	want.Credentials.DisableUnusedAfter = 0
-	want.Credentials.AccessRights = map[string]string{"reader": "events"} // replaces the defaults
+	want.Credentials.AccessRights = map[string]string{"reader": "events"}        // replaces the defaults
+	want.RateLimits.Classes = map[string]string{"default": "5", "search": "2:4"} // replaces the defaults
+	want.RateLimits.TokenRate = 0
+	want.RateLimits.FailOpen = true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
 	}
@@ -308,6 +398,11 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"unknown credentials key", "credentials:\n  rotation_overlaps: 1h\n", []string{"rotation_overlaps", "line 2"}},
 		{"access rights as a list", "credentials:\n  access_rights: [events, contacts]\n", []string{"line 2"}},
 		{"access rights scopes as a list", "credentials:\n  access_rights:\n    full: [events, contacts]\n", []string{"line 3"}},
+		{"unknown rate_limits key", "rate_limits:\n  token_rates: 5\n", []string{"token_rates", "line 2"}},
+		{"rate classes as a list", "rate_limits:\n  classes: [default, reports]\n", []string{"line 2"}},
+		{"rate class as a mapping", "rate_limits:\n  classes:\n    default: {rate: 3}\n", []string{"line 3"}},
+		{"string for token rate", "rate_limits:\n  token_rate: many\n", []string{"line 2"}},
+		{"bool for fail open", "rate_limits:\n  fail_open: maybe\n", []string{"line 2"}},
 		{"two documents", "issuer: http://a\n---\nissuer: http://b\n", []string{"single YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
 	}
@@ -371,6 +466,14 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"disable unused off", map[string]string{"TOLLGATE_DISABLE_UNUSED_AFTER": "0"}, func(c config.Config) any { return c.Credentials.DisableUnusedAfter }, time.Duration(0)},
 		{"stale check interval", map[string]string{"TOLLGATE_STALE_CHECK_INTERVAL": "15m"}, func(c config.Config) any { return c.Credentials.StaleCheckInterval }, 15 * time.Minute},
 		{"last used flush interval", map[string]string{"TOLLGATE_LAST_USED_FLUSH_INTERVAL": "30s"}, func(c config.Config) any { return c.Credentials.LastUsedFlushInterval }, 30 * time.Second},
+		{"rate classes", map[string]string{"TOLLGATE_RATE_CLASSES": "default=5:10,reports=1"}, func(c config.Config) any { return c.RateLimits.Classes }, map[string]string{"default": "5:10", "reports": "1"}},
+		{"rate classes with spaces", map[string]string{"TOLLGATE_RATE_CLASSES": " default = 2 , bulk=1:20 "}, func(c config.Config) any { return c.RateLimits.Classes }, map[string]string{"default": "2", "bulk": "1:20"}},
+		{"empty rate classes keep defaults", map[string]string{"TOLLGATE_RATE_CLASSES": ""}, func(c config.Config) any { return c.RateLimits.Classes }, config.DefaultRateClasses()},
+		{"token rate", map[string]string{"TOLLGATE_TOKEN_RATE_LIMIT": "50"}, func(c config.Config) any { return c.RateLimits.TokenRate }, 50},
+		{"token rate off", map[string]string{"TOLLGATE_TOKEN_RATE_LIMIT": "0"}, func(c config.Config) any { return c.RateLimits.TokenRate }, 0},
+		{"fail open", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "true"}, func(c config.Config) any { return c.RateLimits.FailOpen }, true},
+		{"fail open as 1", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "1"}, func(c config.Config) any { return c.RateLimits.FailOpen }, true},
+		{"fail closed", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "false"}, func(c config.Config) any { return c.RateLimits.FailOpen }, false},
 		{"test variable ignored", map[string]string{"TOLLGATE_TEST_ANYTHING": "x"}, func(c config.Config) any { return c.HTTP.Addr }, "127.0.0.1:8080"},
 	}
 	for _, tt := range tests {
@@ -436,6 +539,61 @@ func TestAccessRightsReplaceDefaults(t *testing.T) {
 	}
 }
 
+// TestRateClassesReplaceDefaults checks that configured rate classes replace
+// the defaults instead of merging into them, from YAML and from the
+// environment, and that the defaults apply only when no classes are
+// configured.
+func TestRateClassesReplaceDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		file  string
+		env   map[string]string
+		want  map[string]string
+		valid bool
+	}{
+		{"none configured", "", nil, config.DefaultRateClasses(), true},
+		{"yaml section without classes", "rate_limits:\n  token_rate: 5\n", nil, config.DefaultRateClasses(), true},
+		{"yaml null", "rate_limits:\n  classes:\n", nil, config.DefaultRateClasses(), true},
+		{"yaml default only", "rate_limits:\n  classes:\n    default: 7\n", nil,
+			map[string]string{"default": "7"}, true},
+		{"yaml without default", "rate_limits:\n  classes:\n    reports: 2\n", nil,
+			map[string]string{"reports": "2"}, false},
+		{"yaml empty mapping", "rate_limits:\n  classes: {}\n", nil, map[string]string{}, false},
+		{"env", "", map[string]string{"TOLLGATE_RATE_CLASSES": "default=5:10,reports=1"},
+			map[string]string{"default": "5:10", "reports": "1"}, true},
+		{"env without default", "", map[string]string{"TOLLGATE_RATE_CLASSES": "reports=1"},
+			map[string]string{"reports": "1"}, false},
+		{"env replaces yaml", "rate_limits:\n  classes:\n    default: 9\n    search: 4\n",
+			map[string]string{"TOLLGATE_RATE_CLASSES": "default=2"}, map[string]string{"default": "2"}, true},
+		{"empty env clears yaml back to defaults", "rate_limits:\n  classes:\n    reports: 2\n",
+			map[string]string{"TOLLGATE_RATE_CLASSES": ""}, config.DefaultRateClasses(), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, "c.yaml", tt.file)
+			}
+			c, err := config.Load(path, envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := c.RateLimits.Classes; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("rate_limits.classes = %#v, want %#v", got, tt.want)
+			}
+			err = c.Validate()
+			if got := err == nil; got != tt.valid {
+				t.Errorf("Validate() = %v, want valid %v", err, tt.valid)
+			}
+			if !tt.valid && err != nil && !strings.Contains(err.Error(), "rate_limits.classes (TOLLGATE_RATE_CLASSES): must define the default class") {
+				t.Errorf("Validate() = %q, want the missing default class reported", err)
+			}
+		})
+	}
+}
+
 func TestLoadEnvOverridesYAML(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, "c.yaml", "log:\n  level: warn\n  format: text\n")
@@ -470,6 +628,13 @@ func TestLoadBadEnv(t *testing.T) {
 		{"access rights without =", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full:events"}, []string{"TOLLGATE_ACCESS_RIGHTS", "invalid item"}},
 		{"access rights without scopes", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full="}, []string{"TOLLGATE_ACCESS_RIGHTS", "invalid item"}},
 		{"access rights duplicate bundle", map[string]string{"TOLLGATE_ACCESS_RIGHTS": "full=events,full=contacts"}, []string{"TOLLGATE_ACCESS_RIGHTS", "duplicate"}},
+		{"token rate", map[string]string{"TOLLGATE_TOKEN_RATE_LIMIT": "ten"}, []string{"TOLLGATE_TOKEN_RATE_LIMIT", "integer"}},
+		{"float token rate", map[string]string{"TOLLGATE_TOKEN_RATE_LIMIT": "1.5"}, []string{"TOLLGATE_TOKEN_RATE_LIMIT", "integer"}},
+		{"empty token rate", map[string]string{"TOLLGATE_TOKEN_RATE_LIMIT": ""}, []string{"TOLLGATE_TOKEN_RATE_LIMIT"}},
+		{"fail open", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "yes"}, []string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN", "boolean"}},
+		{"rate classes without =", map[string]string{"TOLLGATE_RATE_CLASSES": "default:3"}, []string{"TOLLGATE_RATE_CLASSES", "invalid item"}},
+		{"rate class without rate", map[string]string{"TOLLGATE_RATE_CLASSES": "default="}, []string{"TOLLGATE_RATE_CLASSES", "invalid item"}},
+		{"rate classes duplicate class", map[string]string{"TOLLGATE_RATE_CLASSES": "default=3,default=5"}, []string{"TOLLGATE_RATE_CLASSES", "duplicate"}},
 		{"every bad variable reported", map[string]string{
 			"TOLLGATE_HTTP_WRITE_TIMEOUT":  "x",
 			"TOLLGATE_HTTP_MAX_BODY_BYTES": "y",
@@ -637,6 +802,13 @@ func TestValidateAccepts(t *testing.T) {
 			c.Credentials.AccessRights = map[string]string{"events": "events"}
 			c.Credentials.DefaultAccessRights = "events"
 		}},
+		{"default rate class only", func(c *config.Config) { c.RateLimits.Classes = map[string]string{"default": "1"} }},
+		{"own rate classes with bursts", func(c *config.Config) {
+			c.RateLimits.Classes = map[string]string{"default": "5:10", "reports": "1:1", "bulk-import.v2": "100:1", "Search_2": " 2 "}
+		}},
+		{"token rate off", func(c *config.Config) { c.RateLimits.TokenRate = 0 }},
+		{"high token rate", func(c *config.Config) { c.RateLimits.TokenRate = 100000 }},
+		{"fail open", func(c *config.Config) { c.RateLimits.FailOpen = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -728,6 +900,19 @@ func TestValidateRejects(t *testing.T) {
 		{"default bundle gone after replacing the defaults", func(c *config.Config) {
 			c.Credentials.AccessRights = map[string]string{"reader": "events"}
 		}, `credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "full"`},
+		{"negative token rate", func(c *config.Config) { c.RateLimits.TokenRate = -1 }, "rate_limits.token_rate (TOLLGATE_TOKEN_RATE_LIMIT): must not be negative, got -1"},
+		{"no default rate class", func(c *config.Config) { c.RateLimits.Classes = map[string]string{"reports": "1"} }, "rate_limits.classes (TOLLGATE_RATE_CLASSES): must define the default class"},
+		{"no rate classes", func(c *config.Config) { c.RateLimits.Classes = map[string]string{} }, "must define the default class"},
+		{"default rate class upper case", func(c *config.Config) { c.RateLimits.Classes = map[string]string{"Default": "3"} }, "must define the default class"},
+		{"rate class name with space", func(c *config.Config) { c.RateLimits.Classes["bulk import"] = "1" }, `rate_limits.classes (TOLLGATE_RATE_CLASSES): class name "bulk import"`},
+		{"rate class name with colon", func(c *config.Config) { c.RateLimits.Classes["a:b"] = "1" }, `class name "a:b"`},
+		{"rate class name empty", func(c *config.Config) { c.RateLimits.Classes[""] = "1" }, `class name ""`},
+		{"zero rate", func(c *config.Config) { c.RateLimits.Classes["default"] = "0" }, `rate_limits.classes (TOLLGATE_RATE_CLASSES): class "default": want <rate per second>[:<burst>] with positive integers, got "0"`},
+		{"rate not a number", func(c *config.Config) { c.RateLimits.Classes["reports"] = "x" }, `class "reports": want <rate per second>[:<burst>] with positive integers, got "x"`},
+		{"zero burst", func(c *config.Config) { c.RateLimits.Classes["default"] = "3:0" }, `class "default": want <rate per second>[:<burst>] with positive integers, got "3:0"`},
+		{"empty burst", func(c *config.Config) { c.RateLimits.Classes["default"] = "3:" }, `class "default": want <rate per second>[:<burst>] with positive integers, got "3:"`},
+		{"empty rate", func(c *config.Config) { c.RateLimits.Classes["reports"] = "" }, `class "reports": want <rate per second>[:<burst>]`},
+		{"negative rate", func(c *config.Config) { c.RateLimits.Classes["reports"] = "-2" }, `class "reports"`},
 		{"standard grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "client_credentials" }, "standard grant type"},
 		{"password grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "password" }, "standard grant type"},
 		{"grant name with space", func(c *config.Config) { c.Grants.EskimiDSPName = "eskimi dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
@@ -816,6 +1001,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			c.Keys.TokenSecret = ""
 			c.Keys.Pepper = ""
 			c.Grants.EskimiDSPName = "refresh_token"
+			c.RateLimits.TokenRate = -5
+			// Replaces the defaults, so the default class is gone.
+			c.RateLimits.Classes = map[string]string{
+				"bad name!": "3",
+				"burst":     "3:",
+				"zero":      "0",
+			}
 		}, []string{
 			"http.addr (TOLLGATE_HTTP_ADDR)",
 			"issuer (TOLLGATE_ISSUER)",
@@ -843,6 +1035,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			"token secret: required",
 			"pepper: required",
 			"grants.eskimi_dsp_name (TOLLGATE_ESKIMI_DSP_GRANT_NAME)",
+			"rate_limits.token_rate (TOLLGATE_TOKEN_RATE_LIMIT): must not be negative, got -5",
+			"rate_limits.classes (TOLLGATE_RATE_CLASSES): must define the default class",
+			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class name "bad name!"`,
+			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class "burst": want <rate per second>[:<burst>] with positive integers, got "3:"`,
+			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class "zero": want <rate per second>[:<burst>] with positive integers, got "0"`,
 		}},
 		{"no bundles", func(c *config.Config) {
 			c.Credentials.AccessRights = map[string]string{}
@@ -944,6 +1141,9 @@ var wantEnvNames = []string{
 	"TOLLGATE_DISABLE_UNUSED_AFTER",
 	"TOLLGATE_STALE_CHECK_INTERVAL",
 	"TOLLGATE_LAST_USED_FLUSH_INTERVAL",
+	"TOLLGATE_RATE_CLASSES",
+	"TOLLGATE_TOKEN_RATE_LIMIT",
+	"TOLLGATE_RATE_LIMIT_FAIL_OPEN",
 	"TOLLGATE_LOG_LEVEL",
 	"TOLLGATE_LOG_FORMAT",
 }

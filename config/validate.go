@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -180,6 +181,18 @@ func (c Config) validateProtocol(p *problems) {
 	positive(p, "tokens.key_session_max_lifetime", c.Tokens.KeySessionMaxLifetime)
 	if c.Tokens.KeySessionLifetime > c.Tokens.KeySessionMaxLifetime {
 		p.addf(at("tokens.key_session_lifetime"), "must not exceed tokens.key_session_max_lifetime")
+	}
+	nonNegative(p, "rate_limits.token_rate", c.RateLimits.TokenRate)
+	if _, ok := c.RateLimits.Classes["default"]; !ok && c.RateLimits.Classes != nil {
+		p.addf(at("rate_limits.classes"), "must define the default class")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.RateLimits.Classes)) {
+		if !grantNamePattern.MatchString(name) {
+			p.addf(at("rate_limits.classes"), "class name %q: want letters, digits, '-', '.' or '_'", name)
+		}
+		if _, _, err := ParseRate(c.RateLimits.Classes[name]); err != nil {
+			p.addf(at("rate_limits.classes"), "class %q: %v", name, err)
+		}
 	}
 	cr := c.Credentials
 	positive(p, "credentials.rotation_overlap", cr.RotationOverlap)

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
+	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -28,7 +31,7 @@ import (
 // testPassword is every fixture user's password.
 const testPassword = "correct horse battery staple"
 
-// fixture is a wired server over real backends with a small tenant tree:
+// fixture is a wired server over real testBackends with a small tenant tree:
 //
 //	root ── child
 //	other (a second root: a sibling tree)
@@ -77,32 +80,40 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 }
 func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
-// backends lists the storage setups every end-to-end test runs on.
-var backends = []string{"embedded", "postgres+redis"}
+// testBackends lists the storage setups every end-to-end test runs on.
+var testBackends = []string{"embedded", "postgres+redis"}
 
 // newFixture wires a server on the named backend.
-func newFixture(t *testing.T, backend string) *fixture {
+func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fixture {
 	t.Helper()
 	// A sub-second offset, as real clocks have.
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(700 * time.Millisecond)}
 	switch backend {
 	case "embedded":
-		return newFixtureOn(t, c, sqltest.SQLite(t), memory.New(memory.Options{Now: c.now}))
+		return newFixtureOn(t, c, sqltest.SQLite(t), memory.New(memory.Options{Now: c.now}), rlmemory.New(rlmemory.Options{Now: c.now}), opts...)
 	case "postgres+redis":
 		client, prefix := redistest.New(t)
-		return newFixtureOn(t, c, sqltest.Postgres(t), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}))
+		return newFixtureOn(t, c, sqltest.Postgres(t), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
+			rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}), opts...)
 	}
 	t.Fatalf("unknown backend %q", backend)
 	return nil
 }
 
 // newFixtureOn wires a server on the database at dbURL and tokens.
-func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore) *fixture {
+func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore, limiter ratelimit.Limiter, opts ...func(*config.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: tokens, secretOf: map[int64]string{}}
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
+	cfg.RateLimits.Classes = config.DefaultRateClasses()
+	// Most tests issue many tokens from one client; the token rate has tests
+	// of its own.
+	cfg.RateLimits.TokenRate = 0
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cfg.Database.URL = dbURL
 	f.cfg = cfg
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -125,7 +136,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: f.tokens, passwords: passwords, logger: logger, now: f.clock.now})
+	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: f.tokens, limiter: limiter, passwords: passwords, logger: logger, now: f.clock.now})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
@@ -349,11 +360,12 @@ func wantError(t *testing.T, res response, status int, code string) {
 	}
 }
 
-// forEachBackend runs test on every backend.
-func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture)) {
-	for _, b := range backends {
+// forEachBackend runs test on every backend, with the fixture's
+// configuration changed by opts.
+func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture), opts ...func(*config.Config)) {
+	for _, b := range testBackends {
 		t.Run(b, func(t *testing.T) {
-			test(t, newFixture(t, b))
+			test(t, newFixture(t, b, opts...))
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
@@ -122,7 +123,8 @@ func TestOutages(t *testing.T) {
 	}
 	t.Cleanup(func() { client.Close() })
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(300 * time.Millisecond)}
-	f := newFixtureOn(t, c, u.String(), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}))
+	f := newFixtureOn(t, c, u.String(), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
+		rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}))
 
 	tok := f.tokenCC(f.cc)
 	ccBasic := basic(f.cc.ID, f.secretOf[f.cc.ID])

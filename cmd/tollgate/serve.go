@@ -37,16 +37,16 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer db.Close()
-	tokens, closeTokens, err := openTokens(cfg)
+	be, closeBackends, err := openBackends(cfg)
 	if err != nil {
 		return err
 	}
-	defer closeTokens()
+	defer closeBackends()
 	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
 	if err != nil {
 		return err
 	}
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: tokens, passwords: passwords, logger: logger})
+	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: be.tokens, limiter: be.limiter, passwords: passwords, logger: logger})
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,18 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
+	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
@@ -104,9 +109,20 @@ type tokenStore interface {
 	storage.Pinger
 }
 
-func openTokens(cfg config.Config) (tokenStore, func() error, error) {
+// backends are the stores that live in Redis in production and in process
+// on the embedded default.
+type backends struct {
+	tokens  tokenStore
+	limiter ratelimit.Limiter
+	redis   goredis.UniversalClient // nil on the embedded default
+}
+
+func openBackends(cfg config.Config) (backends, func() error, error) {
 	if cfg.Redis.URL == "" {
-		return memory.New(memory.Options{MaxTokens: embeddedMaxTokens}), func() error { return nil }, nil
+		return backends{
+			tokens:  memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			limiter: rlmemory.New(rlmemory.Options{}),
+		}, func() error { return nil }, nil
 	}
 	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
 		DialTimeout:  cfg.Redis.DialTimeout,
@@ -115,9 +131,26 @@ func openTokens(cfg config.Config) (tokenStore, func() error, error) {
 		PoolSize:     cfg.Redis.PoolSize,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("redis: %w", err)
+		return backends{}, nil, fmt.Errorf("redis: %w", err)
 	}
-	return tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}), client.Close, nil
+	return backends{
+		tokens:  tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}),
+		limiter: rlredis.New(client, rlredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "rl:"}),
+		redis:   client,
+	}, client.Close, nil
+}
+
+// rateClasses turns the configured classes into limits; Validate has
+// checked every value.
+func rateClasses(cfg config.Config) map[string]ratelimit.Limit {
+	out := make(map[string]ratelimit.Limit, len(cfg.RateLimits.Classes))
+	for name, v := range cfg.RateLimits.Classes {
+		rate, burst, err := config.ParseRate(v)
+		if err == nil {
+			out[name] = ratelimit.Limit{Rate: rate, Burst: burst}
+		}
+	}
+	return out
 }
 
 // newHasher builds the secret hasher from the key material.
@@ -185,6 +218,7 @@ type deps struct {
 	keys      config.Keys
 	db        appStore
 	tokens    tokenStore
+	limiter   ratelimit.Limiter
 	passwords *secret.Passwords
 	logger    *slog.Logger
 	now       func() time.Time
@@ -242,6 +276,16 @@ func newApp(d deps) (*app, error) {
 		Now:                 d.now,
 	})
 	m := metrics.New(version)
+	check := gateway.New(gateway.Options{
+		Validator:     validator,
+		Authenticator: authenticator,
+		Accounts:      d.db,
+		Limiter:       d.limiter,
+		Classes:       rateClasses(d.cfg),
+		FailOpen:      d.cfg.RateLimits.FailOpen,
+		Metrics:       m,
+		Logger:        d.logger,
+	})
 	public := server.New(server.Options{
 		Issuer:                d.cfg.Issuer,
 		GrantTypes:            grantTypes,
@@ -250,6 +294,10 @@ func newApp(d deps) (*app, error) {
 		Strategy:              strategy,
 		Validator:             validator,
 		Mounts:                []server.Mount{{Prefix: admin.Prefix, Endpoint: "admin", Handler: api}},
+		Handlers:              []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}},
+		Limiter:               d.limiter,
+		TokenRate:             d.cfg.RateLimits.TokenRate,
+		FailOpen:              d.cfg.RateLimits.FailOpen,
 		Authenticator:         authenticator,
 		Minter:                issuer,
 		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,

@@ -18,6 +18,7 @@ type Prometheus struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	limits   *prometheus.CounterVec
 }
 
 // New returns a Prometheus with Go runtime and process collectors and the
@@ -36,12 +37,16 @@ func New(version string) *Prometheus {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"endpoint"}),
 	}
+	p.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_ratelimit_decisions_total",
+		Help: "Rate-limit decisions of the check endpoint, by configured rate class and decision (allowed or limited).",
+	}, []string{"class", "decision"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tollgate_build_info",
 		Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
-	reg.MustRegister(p.requests, p.duration, build,
+	reg.MustRegister(p.requests, p.duration, p.limits, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
@@ -62,4 +67,14 @@ func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }
 // Handler serves the registry in the Prometheus exposition format.
 func (p *Prometheus) Handler() http.Handler {
 	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
+}
+
+// RateLimited implements gateway.Metrics. class must come from the
+// configured set.
+func (p *Prometheus) RateLimited(class string, allowed bool) {
+	decision := "limited"
+	if allowed {
+		decision = "allowed"
+	}
+	p.limits.WithLabelValues(class, decision).Inc()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -63,12 +64,19 @@ type Options struct {
 	KeySessionMaxLifetime time.Duration
 	// Mounts are further handlers served under path prefixes (the
 	// management API), with the same request ids, logs and metrics.
-	Mounts  []Mount
-	Tokens  storage.Tokens
-	Store   Store
-	Logger  *slog.Logger
-	Metrics Metrics
-	Now     func() time.Time
+	Mounts []Mount
+	// Handlers are further handlers served at exact paths, any method.
+	Handlers []Mount
+	// Limiter limits token requests per client to TokenRate a second (0:
+	// no limit); FailOpen lets requests through when it fails.
+	Limiter   ratelimit.Limiter
+	TokenRate int
+	FailOpen  bool
+	Tokens    storage.Tokens
+	Store     Store
+	Logger    *slog.Logger
+	Metrics   Metrics
+	Now       func() time.Time
 }
 
 // Mount serves Handler for every path under Prefix; Endpoint names it in
@@ -114,6 +122,9 @@ func New(opts Options) *Server {
 	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)
 	s.route(PathMetadata, "metadata", http.MethodGet, s.handleMetadata)
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
+	for _, m := range opts.Handlers {
+		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+	}
 	for _, m := range opts.Mounts {
 		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))
 	}

@@ -2,6 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"net/http"
 	"strings"
 
@@ -54,6 +58,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProviderError(w, r, outage, err)
 		return
 	}
+	// The client is authenticated: hold it to its token rate before minting.
+	if !s.allowToken(w, r, creds.ClientID) {
+		return
+	}
 	resp, err := s.opts.Provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
@@ -79,4 +87,32 @@ func (s *Server) writeProviderError(w http.ResponseWriter, r *http.Request, outa
 		return
 	}
 	writeJSONError(w, r, fromFosite(err))
+}
+
+// tokenRateClass names the token endpoint's limit in RateLimit headers.
+const tokenRateClass = "token"
+
+// allowToken applies the per-client token rate. It writes the answer itself
+// and reports false when the request must stop.
+func (s *Server) allowToken(w http.ResponseWriter, r *http.Request, clientID int64) bool {
+	if s.opts.TokenRate <= 0 || s.opts.Limiter == nil {
+		return true
+	}
+	limit := ratelimit.Limit{Rate: s.opts.TokenRate, Burst: s.opts.TokenRate}
+	res, err := s.opts.Limiter.Allow(r.Context(), "t:"+strconv.FormatInt(clientID, 10), limit)
+	if err != nil {
+		if !s.opts.FailOpen {
+			writeJSONError(w, r, errUnavailable(fmt.Errorf("rate limiter: %w", err)))
+			return false
+		}
+		s.opts.Logger.WarnContext(r.Context(), "rate limiter unavailable; failing open", "request_id", info(r).id, "err", err)
+		return true
+	}
+	ratelimit.Headers(w.Header(), tokenRateClass, res)
+	if !res.Allowed {
+		writeJSONError(w, r, &oauthError{status: http.StatusTooManyRequests, code: "slow_down",
+			description: "Too many token requests for this client: cache the token until it expires."})
+		return false
+	}
+	return true
 }

@@ -1,0 +1,255 @@
+// Package gateway owns the check endpoint, GET|POST /auth/check, which API
+// gateways (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz) call
+// for every API request: is the credential good, may it use the required
+// scopes on the target account, and is it still inside its per-second
+// limit. The answer is in the status code and headers, so the gateway
+// needs no code.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+)
+
+// Headers the gateway sends to describe what the API request needs.
+const (
+	HeaderScope     = "X-Tollgate-Scope"      // space-separated scopes, all required
+	HeaderRateClass = "X-Tollgate-Rate-Class" // the rate class; "default" when absent
+	HeaderAccount   = "X-Tollgate-Account"    // the account the API request acts on
+	HeaderAPIKey    = "X-API-Key"
+)
+
+// Headers Tollgate answers with, for the gateway to pass to the API.
+const (
+	HeaderClientID  = "X-Tollgate-Client-Id"
+	HeaderAccountID = "X-Tollgate-Account-Id"
+	HeaderSubject   = "X-Tollgate-Subject"
+	HeaderScopes    = "X-Tollgate-Scopes"
+)
+
+// DefaultClass is the rate class of requests that name none.
+const DefaultClass = "default"
+
+// Accounts answers whether an account is in another's subtree.
+type Accounts interface {
+	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+}
+
+// Metrics counts rate-limit decisions. Class labels come from the
+// configured set only.
+type Metrics interface {
+	RateLimited(class string, allowed bool)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) RateLimited(string, bool) {}
+
+// Options configure the check endpoint.
+type Options struct {
+	Validator     *oauth.Validator
+	Authenticator *oauth.Authenticator
+	Accounts      Accounts
+	Limiter       ratelimit.Limiter
+	Classes       map[string]ratelimit.Limit
+	// FailOpen lets requests pass the limiter when it fails; credentials are
+	// still checked.
+	FailOpen bool
+	Metrics  Metrics
+	Logger   *slog.Logger
+}
+
+// Check serves /auth/check.
+type Check struct{ opts Options }
+
+// New returns the check endpoint.
+func New(opts Options) *Check {
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Check{opts: opts}
+}
+
+// identity is who a good credential is.
+type identity struct {
+	clientID  int64
+	accountID int64
+	subject   string
+	scopes    []string
+}
+
+// ServeHTTP answers any method: gateways forward the API request's own.
+func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	class := r.Header.Get(HeaderRateClass)
+	if class == "" {
+		class = DefaultClass
+	}
+	limit, ok := c.opts.Classes[class]
+	if !ok {
+		answer(w, http.StatusBadRequest, "invalid_request", "unknown rate class")
+		return
+	}
+	required := strings.Fields(r.Header.Get(HeaderScope))
+	var target int64
+	if raw := r.Header.Get(HeaderAccount); raw != "" {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
+			answer(w, http.StatusBadRequest, "invalid_request", "the target account must be an account id")
+			return
+		}
+		target = id
+	}
+
+	id, bearer, err := c.identify(r)
+	switch {
+	case errors.Is(err, errUnauthenticated):
+		challenge(h, bearer, "invalid_token", "")
+		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
+		return
+	case err != nil:
+		c.unavailable(w, r, err)
+		return
+	}
+
+	for _, s := range required {
+		if !slices.Contains(id.scopes, s) {
+			challenge(h, bearer, "insufficient_scope", strings.Join(required, " "))
+			answer(w, http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope")
+			return
+		}
+	}
+	if target != 0 && target != id.accountID {
+		within, err := c.opts.Accounts.AccountInSubtree(r.Context(), id.accountID, target)
+		if err != nil {
+			c.unavailable(w, r, err)
+			return
+		}
+		if !within {
+			answer(w, http.StatusForbidden, "forbidden", "the credential may not act on this account")
+			return
+		}
+	}
+
+	res, err := c.opts.Limiter.Allow(r.Context(), fmt.Sprintf("c:%d:%s", id.clientID, class), limit)
+	if err != nil {
+		if !c.opts.FailOpen {
+			c.unavailable(w, r, fmt.Errorf("rate limiter: %w", err))
+			return
+		}
+		c.opts.Logger.WarnContext(r.Context(), "rate limiter unavailable; failing open", "err", err)
+		res = ratelimit.Result{Allowed: true, Limit: limit, Remaining: limit.Burst}
+	}
+	ratelimit.Headers(h, class, res)
+	c.opts.Metrics.RateLimited(class, res.Allowed)
+	if !res.Allowed {
+		answer(w, http.StatusTooManyRequests, "rate_limited", "over the rate limit of class "+class)
+		return
+	}
+	h.Set(HeaderClientID, strconv.FormatInt(id.clientID, 10))
+	h.Set(HeaderAccountID, strconv.FormatInt(id.accountID, 10))
+	h.Set(HeaderSubject, id.subject)
+	h.Set(HeaderScopes, strings.Join(id.scopes, " "))
+	w.WriteHeader(http.StatusOK)
+}
+
+var errUnauthenticated = errors.New("unauthenticated")
+
+// identify finds and checks the credential: a Bearer token, an API key in
+// X-API-Key, or Basic with an API key (any user name) or a client id and
+// secret. It reports whether a Bearer token was used, for the challenge.
+func (c *Check) identify(r *http.Request) (identity, bool, error) {
+	auth := r.Header.Values("Authorization")
+	keys := r.Header.Values(HeaderAPIKey)
+	if len(auth)+len(keys) != 1 {
+		return identity{}, false, errUnauthenticated
+	}
+	if len(keys) == 1 {
+		return c.authenticateKey(r.Context(), keys[0])
+	}
+	scheme, rest, _ := strings.Cut(auth[0], " ")
+	switch {
+	case strings.EqualFold(scheme, "bearer"):
+		v, err := c.opts.Validator.Validate(r.Context(), strings.TrimSpace(rest))
+		if errors.Is(err, oauth.ErrInactive) {
+			return identity{}, true, errUnauthenticated
+		}
+		if err != nil {
+			return identity{}, true, err
+		}
+		subject := v.Token.Subject
+		if subject == "" {
+			subject = strconv.FormatInt(v.Token.ClientID, 10)
+		}
+		return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes}, true, nil
+	case strings.EqualFold(scheme, "basic"):
+		_, password, ok := r.BasicAuth()
+		if !ok {
+			return identity{}, false, errUnauthenticated
+		}
+		return c.authenticateKey(r.Context(), password)
+	}
+	return identity{}, false, errUnauthenticated
+}
+
+func (c *Check) authenticateKey(ctx context.Context, key string) (identity, bool, error) {
+	clientID, secret, err := apikey.Parse(key)
+	if err != nil {
+		return identity{}, false, errUnauthenticated
+	}
+	ctx, outage := oauth.WithOutage(ctx)
+	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
+	if err != nil {
+		if cause := outage.Err(); cause != nil {
+			return identity{}, false, cause
+		}
+		return identity{}, false, errUnauthenticated
+	}
+	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes}, false, nil
+}
+
+func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		w.WriteHeader(499)
+		return
+	}
+	c.opts.Logger.ErrorContext(r.Context(), "check endpoint backend failure", "err", err)
+	w.Header().Set("Retry-After", "1")
+	answer(w, http.StatusServiceUnavailable, "temporarily_unavailable", "a backend is temporarily unavailable")
+}
+
+// challenge sets WWW-Authenticate (RFC 6750 §3 for Bearer).
+func challenge(h http.Header, bearer bool, code, scope string) {
+	if bearer {
+		v := `Bearer realm="tollgate", error="` + code + `"`
+		if scope != "" {
+			v += `, scope="` + scope + `"`
+		}
+		h.Set("WWW-Authenticate", v)
+		return
+	}
+	if code == "invalid_token" {
+		h.Add("WWW-Authenticate", `Bearer realm="tollgate"`)
+		h.Add("WWW-Authenticate", `Basic realm="tollgate", charset="UTF-8"`)
+	}
+}
+
+func answer(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":%q}`, code, description)
+}
