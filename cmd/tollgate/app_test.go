@@ -21,10 +21,10 @@ import (
 	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
-	sqlstore "github.com/tollgate/tollgate/storage/sql"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
@@ -39,7 +39,7 @@ type fixture struct {
 	t       *testing.T
 	srv     *httptest.Server
 	ops     *httptest.Server
-	db      *sqlstore.Store
+	db      *cache.Store // the cached store the server uses: writes through it are seen at once
 	tokens  tokenStore
 	hasher  *secret.Hasher
 	logs    *lockedBuffer
@@ -117,11 +117,12 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore, limit
 	cfg.Database.URL = dbURL
 	f.cfg = cfg
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := openDatabase(t.Context(), cfg, true, logger)
+	raw, err := openDatabase(t.Context(), cfg, true, logger)
 	if err != nil {
 		t.Fatalf("open database: %v", err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { raw.Close() })
+	db := cache.New(raw, cache.Options{Logger: logger})
 	f.db = db
 	keys := config.Keys{
 		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),

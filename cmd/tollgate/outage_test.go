@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/config"
 	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
@@ -102,7 +103,10 @@ func (p *proxy) stop() {
 // TestOutages takes PostgreSQL and Redis away behind the server's back: every
 // endpoint answers 503 temporarily_unavailable quickly, never a disguised
 // invalid_client or {"active":false}, and recovers by itself.
-func TestOutages(t *testing.T) {
+// newProxiedFixture wires a server on PostgreSQL and Redis reached through
+// proxies the test can cut.
+func newProxiedFixture(t *testing.T, opts ...func(*config.Config)) (*fixture, *proxy, *proxy) {
+	t.Helper()
 	dsn := sqltest.Postgres(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -124,9 +128,31 @@ func TestOutages(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(300 * time.Millisecond)}
 	f := newFixtureOn(t, c, u.String(), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
-		rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}))
+		rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}), opts...)
+	return f, pgProxy, redisProxy
+}
 
+// TestLimiterFailOpen: with fail-open configured, a Redis outage lets API
+// keys through the limiter, while everything that needs Redis for the
+// credential itself still answers 503.
+func TestLimiterFailOpen(t *testing.T) {
+	f, _, redisProxy := newProxiedFixture(t, func(c *config.Config) { c.RateLimits.FailOpen = true })
+	_, key := f.apiKey(f.alice, "events")
 	tok := f.tokenCC(f.cc)
+	redisProxy.stop()
+	if res := f.check("GET", "X-API-Key", key); res.status != 200 {
+		t.Errorf("API key during a Redis outage with fail-open: %d %s, want 200", res.status, res.body)
+	}
+	if res := f.check("GET", "Authorization", "Bearer "+tok); res.status != 503 {
+		t.Errorf("token during a Redis outage: %d, want 503 (tokens live in Redis)", res.status)
+	}
+	redisProxy.start()
+}
+
+func TestOutages(t *testing.T) {
+	f, pgProxy, redisProxy := newProxiedFixture(t)
+	tok := f.tokenCC(f.cc)
+	_, key := f.apiKey(f.alice, "events")
 	ccBasic := basic(f.cc.ID, f.secretOf[f.cc.ID])
 	calls := map[string]func() response{
 		"token": func() response {
@@ -140,6 +166,8 @@ func TestOutages(t *testing.T) {
 		"revoke": func() response {
 			return f.post("/oauth/revoke", formCT, form("token", tok), "Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
 		},
+		"check with a token": func() response { return f.check("GET", "Authorization", "Bearer "+tok) },
+		"check with a key":   func() response { return f.check("GET", "X-API-Key", key) },
 	}
 	readyz := func() int {
 		res, err := http.Get(f.ops.URL + "/readyz")
@@ -155,12 +183,25 @@ func TestOutages(t *testing.T) {
 		p    *proxy
 		// calls that need the service that is down
 		affected []string
+		// calls that may be served from the in-process cache of clients,
+		// users and accounts: they succeed or answer 503, never anything
+		// that blames the caller
+		cacheable []string
 	}{
-		{"redis", redisProxy, []string{"token", "token eskimi_dsp", "introspect", "revoke"}},
-		{"postgres", pgProxy, []string{"token", "token eskimi_dsp", "introspect", "revoke"}},
+		{"redis", redisProxy, []string{"token", "token eskimi_dsp", "introspect", "revoke", "check with a token", "check with a key"}, nil},
+		{"postgres", pgProxy, []string{"token eskimi_dsp"}, []string{"token", "introspect", "revoke", "check with a token", "check with a key"}},
 	} {
 		t.Run(outage.name, func(t *testing.T) {
 			outage.p.stop()
+			for _, name := range outage.cacheable {
+				res := calls[name]()
+				if res.status != http.StatusOK && res.status != http.StatusServiceUnavailable {
+					t.Errorf("%s during the outage: %d %s, want 200 from the cache or 503", name, res.status, res.body)
+				}
+				if name == "introspect" && res.status == 200 && string(res.body) == `{"active":false}` {
+					t.Error("a good token looks inactive during the outage")
+				}
+			}
 			for _, name := range outage.affected {
 				start := time.Now()
 				res := calls[name]()

@@ -11,6 +11,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/storage/cache"
+
 	"github.com/tollgate/tollgate/pkg/secret"
 )
 
@@ -46,7 +48,14 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: be.tokens, limiter: be.limiter, passwords: passwords, logger: logger})
+	// Clients, users and accounts are cached in process; writes on any
+	// instance invalidate every instance's cache through Redis.
+	var bus cache.Bus
+	if be.redis != nil {
+		bus = cache.NewRedisBus(be.redis, cfg.Redis.KeyPrefix+"cache")
+	}
+	cached := cache.New(db, cache.Options{Bus: bus, Logger: logger})
+	a, err := newApp(deps{cfg: cfg, keys: keys, db: cached, tokens: be.tokens, limiter: be.limiter, passwords: passwords, logger: logger})
 	if err != nil {
 		return err
 	}
@@ -100,6 +109,11 @@ func serve(ctx context.Context, args []string, e env) error {
 	go func() {
 		defer wg.Done()
 		a.run(bgCtx, cfg)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cached.Run(bgCtx)
 	}()
 	errc := make(chan error, 2)
 	for _, s := range []struct {

@@ -95,6 +95,7 @@ type identity struct {
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 	class := r.Header.Get(HeaderRateClass)
 	if class == "" {
 		class = DefaultClass

@@ -1,0 +1,386 @@
+// Package guard is the HTTP middleware a platform's Go services import to
+// protect their APIs with Tollgate. For every request it asks Tollgate's check
+// endpoint (/auth/check) whether the caller's credential is good, carries the
+// route's scopes and may act on the target account, and whether it is still
+// inside its per-second rate limit; it answers the refusals itself and hands
+// the caller's Identity to the next handler in the request context.
+//
+// The check endpoint enforces the rate limit, so every request of a
+// rate-limited route costs one round trip to Tollgate. Only routes marked
+// NoRateLimit may reuse an allowed answer, for at most Options.CacheTTL, so a
+// revoked or disabled credential is refused within CacheTTL there too.
+//
+// The guard fails closed: when Tollgate cannot be reached or answers
+// something unexpected, the request is refused with 503.
+package guard
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Headers of the check endpoint (see docs/gateway.md).
+const (
+	headerScope     = "X-Tollgate-Scope"
+	headerRateClass = "X-Tollgate-Rate-Class"
+	headerAccount   = "X-Tollgate-Account"
+	headerAPIKey    = "X-API-Key"
+
+	headerClientID  = "X-Tollgate-Client-Id"
+	headerAccountID = "X-Tollgate-Account-Id"
+	headerSubject   = "X-Tollgate-Subject"
+	headerScopes    = "X-Tollgate-Scopes"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout         = 2 * time.Second
+	DefaultCacheTTL        = 2 * time.Second
+	DefaultMaxCacheEntries = 10000
+)
+
+// maxErrorBody bounds how much of a refusal's body is read from Tollgate.
+const maxErrorBody = 4 << 10
+
+// Options configure a Guard.
+type Options struct {
+	// CheckURL is Tollgate's check endpoint, e.g.
+	// http://tollgate:8080/auth/check.
+	CheckURL string
+	// HTTPClient calls the check endpoint. The default has a timeout of
+	// DefaultTimeout and follows no redirects (the credential is never sent
+	// anywhere but CheckURL).
+	HTTPClient *http.Client
+	// CacheTTL is how long an allowed answer is reused on routes marked
+	// NoRateLimit, and so the longest a revoked credential still passes
+	// there. Zero means DefaultCacheTTL; negative turns the cache off.
+	// Routes with a rate limit never use the cache.
+	CacheTTL time.Duration
+	// MaxCacheEntries bounds the cache; zero means DefaultMaxCacheEntries.
+	// When it is full the entries closest to expiry make room.
+	MaxCacheEntries int
+	// Logger gets check failures; credentials are never logged. The default
+	// discards.
+	Logger *slog.Logger
+	// Now is the clock of the cache; time.Now by default.
+	Now func() time.Time
+}
+
+// Guard protects handlers with Tollgate. It is safe for concurrent use.
+type Guard struct {
+	checkURL string
+	client   *http.Client
+	logger   *slog.Logger
+	cache    *cache // nil when caching is off
+}
+
+// New returns a Guard. It panics when CheckURL is empty: that is a wiring
+// mistake, not a runtime condition.
+func New(opts Options) *Guard {
+	if opts.CheckURL == "" {
+		panic("guard: Options.CheckURL is empty")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{
+			Timeout:       DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.MaxCacheEntries <= 0 {
+		opts.MaxCacheEntries = DefaultMaxCacheEntries
+	}
+	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger}
+	if opts.CacheTTL > 0 {
+		g.cache = newCache(opts.CacheTTL, opts.MaxCacheEntries, opts.Now)
+	}
+	return g
+}
+
+// Identity is the caller of a request that Tollgate allowed.
+type Identity struct {
+	ClientID  int64  // the client or API key
+	AccountID int64  // the credential's account
+	Subject   string // the user a token was issued for, else the client id
+	Scopes    []string
+}
+
+type identityKey struct{}
+
+// IdentityFrom answers the caller of a request that passed a Guard.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
+// WithIdentity returns ctx carrying id, as a Guard does; for tests of
+// handlers behind a Guard.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// A RouteOption describes what a protected route requires.
+type RouteOption func(*route)
+
+type route struct {
+	scopes    []string
+	class     string
+	account   func(*http.Request) string
+	cacheable bool
+}
+
+// Scopes requires every one of scopes.
+func Scopes(scopes ...string) RouteOption {
+	return func(r *route) { r.scopes = append(r.scopes, scopes...) }
+}
+
+// Class names the route's rate class; Tollgate's "default" when not given.
+func Class(class string) RouteOption {
+	return func(r *route) { r.class = class }
+}
+
+// AccountFrom names the account a request acts on (an account id, or "" for
+// none), e.g. from the path. Tollgate refuses with 403 unless it is the
+// credential's account or one of its descendants.
+func AccountFrom(account func(*http.Request) string) RouteOption {
+	return func(r *route) { r.account = account }
+}
+
+// NoRateLimit marks a route whose requests need not be counted one by one:
+// an allowed answer for the same credential, scopes, class and account is
+// reused for Options.CacheTTL without asking Tollgate. The checks made when
+// the cache misses still count against the route's class at Tollgate, at
+// most one per CacheTTL per credential. Without a cache (CacheTTL < 0) it
+// changes nothing.
+func NoRateLimit() RouteOption {
+	return func(r *route) { r.cacheable = true }
+}
+
+// Require protects next with Tollgate: every request needs a credential with
+// all of scopes, and is limited in the rate class class ("" for "default").
+func (g *Guard) Require(scopes []string, class string, next http.Handler) http.Handler {
+	return g.Protect(next, Scopes(scopes...), Class(class))
+}
+
+// Protect protects next with Tollgate as opts describe.
+func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
+	var rt route
+	for _, o := range opts {
+		o(&rt)
+	}
+	for _, s := range rt.scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			panic(fmt.Sprintf("guard: invalid scope %q", s))
+		}
+	}
+	scope := strings.Join(rt.scopes, " ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var account string
+		if rt.account != nil {
+			account = rt.account(r)
+		}
+		var key [sha256.Size]byte
+		useCache := rt.cacheable && g.cache != nil
+		if useCache {
+			key = cacheKey(r.Header, scope, rt.class, account)
+			if id, ok := g.cache.get(key); ok {
+				next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+				return
+			}
+		}
+		d := g.check(r, scope, rt.class, account)
+		h := w.Header()
+		for _, name := range d.headers {
+			for _, v := range d.header.Values(name) {
+				h.Add(name, v)
+			}
+		}
+		if !d.allowed {
+			writeError(w, d.status, d.code)
+			return
+		}
+		if useCache {
+			g.cache.put(key, d.identity)
+		}
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.identity)))
+	})
+}
+
+// decision is the check endpoint's answer for one request.
+type decision struct {
+	allowed  bool
+	identity Identity
+	status   int    // when not allowed
+	code     string // OAuth-style error code, when not allowed
+	header   http.Header
+	headers  []string // names of header to pass to the caller
+}
+
+var (
+	allowedHeaders = []string{"RateLimit-Policy", "RateLimit"}
+	refusedHeaders = []string{"WWW-Authenticate", "Retry-After", "RateLimit-Policy", "RateLimit"}
+)
+
+// check asks Tollgate about r. Any failure to get a clear answer is a 503.
+func (g *Guard) check(r *http.Request, scope, class, account string) decision {
+	unavailable := decision{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+		header: http.Header{"Retry-After": {"1"}}, headers: []string{"Retry-After"}}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, g.checkURL, nil)
+	if err != nil {
+		g.logger.ErrorContext(r.Context(), "tollgate check request", "err", err)
+		return unavailable
+	}
+	// Only the credential and the route's requirements: the caller's own
+	// X-Tollgate-* headers must not choose its scopes, class or account.
+	for _, v := range r.Header.Values("Authorization") {
+		req.Header.Add("Authorization", v)
+	}
+	for _, v := range r.Header.Values(headerAPIKey) {
+		req.Header.Add(headerAPIKey, v)
+	}
+	if scope != "" {
+		req.Header.Set(headerScope, scope)
+	}
+	if class != "" {
+		req.Header.Set(headerRateClass, class)
+	}
+	if account != "" {
+		req.Header.Set(headerAccount, account)
+	}
+	res, err := g.client.Do(req)
+	if err != nil {
+		// The error names the URL and the cause, never a header value.
+		g.logger.ErrorContext(r.Context(), "tollgate check failed", "err", err)
+		return unavailable
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
+	switch res.StatusCode {
+	case http.StatusOK:
+		id, err := parseIdentity(res.Header)
+		if err != nil {
+			g.logger.ErrorContext(r.Context(), "tollgate check answered 200 without a valid identity", "err", err)
+			return unavailable
+		}
+		return decision{allowed: true, identity: id, header: res.Header, headers: allowedHeaders}
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusBadRequest:
+		if res.StatusCode == http.StatusBadRequest {
+			// The route asked for something Tollgate does not know (a rate
+			// class) or the account named is not an id.
+			g.logger.WarnContext(r.Context(), "tollgate check refused the route's requirements", "class", class, "body", string(body))
+		}
+		return decision{status: res.StatusCode, code: errorCode(body, res.StatusCode), header: res.Header, headers: refusedHeaders}
+	case http.StatusServiceUnavailable:
+		if ra := res.Header.Get("Retry-After"); ra != "" {
+			unavailable.header.Set("Retry-After", ra)
+		}
+		g.logger.WarnContext(r.Context(), "tollgate check unavailable")
+		return unavailable
+	}
+	g.logger.ErrorContext(r.Context(), "tollgate check answered an unexpected status", "status", res.StatusCode)
+	return unavailable
+}
+
+func parseIdentity(h http.Header) (Identity, error) {
+	clientID, err := strconv.ParseInt(h.Get(headerClientID), 10, 64)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%s: %w", headerClientID, err)
+	}
+	accountID, err := strconv.ParseInt(h.Get(headerAccountID), 10, 64)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%s: %w", headerAccountID, err)
+	}
+	return Identity{
+		ClientID:  clientID,
+		AccountID: accountID,
+		Subject:   h.Get(headerSubject),
+		Scopes:    strings.Fields(h.Get(headerScopes)),
+	}, nil
+}
+
+// errorCode takes the error code from Tollgate's JSON answer, or a default
+// for status.
+func errorCode(body []byte, status int) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" && len(e.Error) <= 64 && !strings.ContainsAny(e.Error, "\"\\") {
+		return e.Error
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return "invalid_token"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	}
+	return "invalid_request"
+}
+
+var descriptions = map[int]string{
+	http.StatusBadRequest:         "the request names an invalid account or rate class",
+	http.StatusUnauthorized:       "no valid credential",
+	http.StatusForbidden:          "the credential may not make this request",
+	http.StatusTooManyRequests:    "over the rate limit",
+	http.StatusServiceUnavailable: "authorization is temporarily unavailable",
+}
+
+func writeError(w http.ResponseWriter, status int, code string) {
+	b, err := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, descriptions[status]})
+	if err != nil {
+		b = []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// cacheKey hashes what the check endpoint's answer depends on, so the
+// credential never sits in memory as a map key. Every part is
+// length-prefixed, so no two inputs share an encoding.
+func cacheKey(h http.Header, scope, class, account string) [sha256.Size]byte {
+	var buf bytes.Buffer
+	part := func(s string) {
+		buf.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		buf.WriteString(s)
+	}
+	auth, keys := h.Values("Authorization"), h.Values(headerAPIKey)
+	part(strconv.Itoa(len(auth)))
+	for _, v := range auth {
+		part(v)
+	}
+	part(strconv.Itoa(len(keys)))
+	for _, v := range keys {
+		part(v)
+	}
+	part(scope)
+	part(class)
+	part(account)
+	sum := sha256.Sum256(buf.Bytes())
+	clear(buf.Bytes())
+	return sum
+}
