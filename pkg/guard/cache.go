@@ -12,9 +12,9 @@ import (
 // entry lives exactly ttl, so the list in insertion order is also in expiry
 // order: the front is the first to expire and the first to make room.
 type cache struct {
-	ttl time.Duration
+	ttl        time.Duration
 	maxEntries int
-	now func() time.Time
+	now        func() time.Time
 
 	mu    sync.Mutex
 	byKey map[[sha256.Size]byte]*list.Element

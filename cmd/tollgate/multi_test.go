@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
+)
+
+// startProcess runs the tollgate binary as `serve` with vars and returns its
+// public address once it listens. The process gets SIGTERM at cleanup.
+func startProcess(t *testing.T, bin string, vars map[string]string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct {
+				Msg    string `json:"msg"`
+				Public string `json:"public"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "tollgate listening" {
+				addr <- strings.TrimPrefix(line.Public, "http://")
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatal("tollgate process did not start")
+	}
+	return ""
+}
+
+// TestLimitsAcrossThreeProcesses: three Tollgate processes share one Redis;
+// a key sending 10 requests a second spread over them gets the class's 3 a
+// second in total (plus the burst), not 3 per process.
+func TestLimitsAcrossThreeProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "tollgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	vars := map[string]string{
+		"TOLLGATE_DATA_DIR":         t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
+		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
+		"TOLLGATE_REDIS_KEY_PREFIX": redisPrefixForTest(t),
+		"TOLLGATE_TOKEN_SECRET":     "three-process-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":           "three-process-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_LOG_LEVEL":        "warn",
+	}
+	if _, err := runCommand(t, vars, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	b := bootstrapFor(t, vars)
+	vars["TOLLGATE_LOG_LEVEL"] = "info" // the listening line is how we learn the port
+	var addrs []string
+	for range 3 {
+		addrs = append(addrs, startProcess(t, bin, vars))
+	}
+
+	// An API key, created through the first instance.
+	dspBody, _ := json.Marshal(map[string]any{"grant_type": "eskimi_dsp", "username": b.Username, "password": b.Password,
+		"client_id": b.ClientID, "client_secret": b.ClientSecret})
+	res, err := http.Post("http://"+addrs[0]+"/oauth/token", "application/json", strings.NewReader(string(dspBody)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[0]+"/api/v1/keys", strings.NewReader(`{"name":"load","access_rights":"events"}`))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key struct {
+		Key string `json:"key"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&key)
+	res.Body.Close()
+	if key.Key == "" {
+		t.Fatalf("no key created: %d", res.StatusCode)
+	}
+
+	// 10 requests a second for 3 seconds, round robin.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	allowed, limited := 0, 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 30 {
+		<-tick.C
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addrs[i%3]+"/auth/check", nil)
+		req.Header.Set("X-API-Key", key.Key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		switch res.StatusCode {
+		case http.StatusOK:
+			allowed++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("request %d: status %d", i, res.StatusCode)
+		}
+	}
+	// Burst 3 plus 3/s over ~3 s is about 12; per-process limits would allow
+	// about 30.
+	if allowed < 9 || allowed > 14 {
+		t.Errorf("%d of 30 requests allowed across three processes, want about 12 (limited %d)", allowed, limited)
+	}
+	t.Logf("allowed %d, limited %d", allowed, limited)
+}
