@@ -42,6 +42,8 @@ export TOLLGATE_TOKEN_SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export TOLLGATE_PEPPER="$(head -c 48 /dev/urandom | base64 -w0)"
 export TOLLGATE_HTTP_ADDR=$ADDR TOLLGATE_OPS_ADDR=$OPS TOLLGATE_DATA_DIR="$work"
 export TOLLGATE_OPS_PPROF=true
+# Load from one client: no token rate, and a class far above the load.
+export TOLLGATE_TOKEN_RATE_LIMIT=0 TOLLGATE_RATE_CLASSES="default=10000000"
 
 bin/tollgate migrate >/dev/null 2>&1
 bin/tollgate bootstrap 2>/dev/null > "$work/boot.json"
@@ -54,11 +56,35 @@ pid=$!
 for _ in $(seq 1 100); do curl -fs "http://$OPS/healthz" >/dev/null && break; sleep 0.1; done
 
 basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+
+# A token and an API key for the introspection and check paths.
+token=$(curl -fs -H "Authorization: Basic $basic" -d grant_type=client_credentials "http://$ADDR/oauth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+user=$(sed -E 's/.*"username":"([^"]+)".*/\1/' "$work/boot.json")
+password=$(sed -E 's/.*"password":"([^"]+)".*/\1/' "$work/boot.json")
+admin=$(curl -fs -H 'Content-Type: application/json' "http://$ADDR/oauth/token" \
+  -d "{\"grant_type\":\"eskimi_dsp\",\"username\":\"$user\",\"password\":\"$password\",\"client_id\":$id,\"client_secret\":\"$secret\"}" \
+  | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+key=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "http://$ADDR/api/v1/keys" \
+  -d '{"name":"bench","access_rights":"events"}' | sed -E 's/.*"key":"([^"]+)".*/\1/')
 cat > "$work/form.lua" <<LUA
 wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
+LUA
+cat > "$work/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+LUA
+cat > "$work/check-token.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+cat > "$work/check-key.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["X-API-Key"] = "$key"
 LUA
 cat > "$work/json.lua" <<LUA
 wrk.method = "POST"
@@ -77,19 +103,26 @@ if [[ -n ${PROFILE:-} ]]; then
   echo "CPU profile written to $PROFILE"
 fi
 
-echo "# Tollgate token endpoint, PostgreSQL + Redis — $(date -u +%FT%TZ)"
+echo "# Tollgate, PostgreSQL + Redis — $(date -u +%FT%TZ)"
 echo "# $(nproc) cores, $(go version | cut -d' ' -f3), $(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1) PostgreSQL, Redis $(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p'), wrk -t2, warm-up $WARMUP, run $DURATION"
 printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s |\n' path conns "req/s" p50 p99 max errors
 printf '|%s|\n' "--------------------------------|-------|-----------|----------|----------|----------|---------"
-for body in form json; do
+PATHS=${PATHS:-"form json introspect check-token check-key"}
+for body in $PATHS; do
+  case $body in
+    form | json) path=/oauth/token label="token client_credentials $body" ;;
+    introspect) path=/oauth/introspect label="introspect" ;;
+    check-token) path=/auth/check label="check, Bearer token" ;;
+    check-key) path=/auth/check label="check, X-API-Key" ;;
+  esac
   for c in $CONNS; do
-    wrk -t2 -c"$c" -d"$WARMUP" -s "$work/$body.lua" "http://$ADDR/oauth/token" >/dev/null
-    out=$(wrk -t2 -c"$c" -d"$DURATION" --latency -s "$work/$body.lua" "http://$ADDR/oauth/token")
+    wrk -t2 -c"$c" -d"$WARMUP" -s "$work/$body.lua" "http://$ADDR$path" >/dev/null
+    out=$(wrk -t2 -c"$c" -d"$DURATION" --latency -s "$work/$body.lua" "http://$ADDR$path")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     max=$(awk '/^    Latency/ {print $4}' <<<"$out")
     errs=$(awk '/Non-2xx/ {e+=$5} /Socket errors/ {e+=$4+$6+$8+$10} END {print e+0}' <<<"$out")
-    printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s |\n' "token client_credentials $body" "$c" "$rps" "$p50" "$p99" "$max" "$errs"
+    printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s |\n' "$label" "$c" "$rps" "$p50" "$p99" "$max" "$errs"
   done
 done

@@ -102,6 +102,9 @@ type Client struct {
 	GrantTypes    []string
 	Scopes        []string
 	MayIntrospect bool
+	// RateLimits overrides the configured limit of some rate classes for
+	// this credential; nil keeps the configured ones.
+	RateLimits map[string]RateLimit
 	// TokenLifetime overrides the configured lifetime of the tokens this
 	// client obtains; 0 means the configured default of the grant.
 	TokenLifetime time.Duration
@@ -121,6 +124,12 @@ type Client struct {
 	Version            int64     // incremented by every update
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+}
+
+// RateLimit is a per-second rate with a burst.
+type RateLimit struct {
+	Rate  int
+	Burst int
 }
 
 // PreviousSecretValid reports whether the secret replaced by the last

@@ -172,3 +172,33 @@ func TestTokenRateLimit(t *testing.T) {
 		t.Errorf("after a second: %d", res.status)
 	}
 }
+
+func TestCheckRateLimitOverride(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	created := f.apiJSON("POST", "/keys", alice, `{"name":"bulk","rate_limits":{"default":{"rate":5,"burst":5}}}`, http.StatusCreated)
+	key := created["key"].(string)
+	f.secrets = append(f.secrets, key)
+	if rl, _ := created["rate_limits"].(map[string]any); rl["default"] == nil {
+		t.Fatalf("created key shows no override: %v", created)
+	}
+	for i := 0; i < 5; i++ {
+		if res := f.check("GET", "X-API-Key", key); res.status != 200 {
+			t.Fatalf("request %d under a 5/s override: %d", i+1, res.status)
+		}
+	}
+	if res := f.check("GET", "X-API-Key", key); res.status != http.StatusTooManyRequests {
+		t.Errorf("6th request under a 5/s override: %d, want 429", res.status)
+	}
+	// The reports class keeps the configured 1/s.
+	f.check("GET", "X-API-Key", key, "X-Tollgate-Rate-Class", "reports")
+	if res := f.check("GET", "X-API-Key", key, "X-Tollgate-Rate-Class", "reports"); res.status != http.StatusTooManyRequests {
+		t.Errorf("reports class: %d, want 429 at the configured 1/s", res.status)
+	}
+	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"nope":{"rate":1,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
+	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"default":{"rate":0,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
+	// Removing the overrides.
+	if got := f.apiJSON("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{}}`, http.StatusOK); got["rate_limits"] != nil {
+		t.Errorf("rate_limits after {} = %v, want none", got["rate_limits"])
+	}
+}

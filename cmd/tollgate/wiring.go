@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +19,9 @@ import (
 	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
+	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -114,14 +119,17 @@ type tokenStore interface {
 type backends struct {
 	tokens  tokenStore
 	limiter ratelimit.Limiter
-	redis   goredis.UniversalClient // nil on the embedded default
+	// failures are the brute-force counters.
+	failures bruteforce.Store
+	redis    goredis.UniversalClient // nil on the embedded default
 }
 
 func openBackends(cfg config.Config) (backends, func() error, error) {
 	if cfg.Redis.URL == "" {
 		return backends{
-			tokens:  memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
-			limiter: rlmemory.New(rlmemory.Options{}),
+			tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			limiter:  rlmemory.New(rlmemory.Options{}),
+			failures: bfmemory.New(bfmemory.Options{}),
 		}, func() error { return nil }, nil
 	}
 	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
@@ -134,9 +142,10 @@ func openBackends(cfg config.Config) (backends, func() error, error) {
 		return backends{}, nil, fmt.Errorf("redis: %w", err)
 	}
 	return backends{
-		tokens:  tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}),
-		limiter: rlredis.New(client, rlredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "rl:"}),
-		redis:   client,
+		tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}),
+		limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "rl:"}),
+		failures: bfredis.New(client, bfredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "bf:"}),
+		redis:    client,
 	}, client.Close, nil
 }
 
@@ -219,6 +228,7 @@ type deps struct {
 	db        appStore
 	tokens    tokenStore
 	limiter   ratelimit.Limiter
+	failures  bruteforce.Store // brute-force counters; in process when nil
 	passwords *secret.Passwords
 	logger    *slog.Logger
 	now       func() time.Time
@@ -239,7 +249,13 @@ func newApp(d deps) (*app, error) {
 	settings := grantSettings{cfg: d.cfg}
 	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
-	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, d.now)
+	m := metrics.New(version)
+	if d.failures == nil {
+		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
+	}
+	clientGuard := bruteforce.New(d.failures, bruteforce.Options{Kind: bruteforce.KindClient, Logger: d.logger, Metrics: m, Now: d.now})
+	userGuard := bruteforce.New(d.failures, bruteforce.Options{Kind: bruteforce.KindUser, Logger: d.logger, Metrics: m, Now: d.now})
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
 	validator := oauth.NewValidator(strategy, d.tokens, d.db, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
 
@@ -253,7 +269,7 @@ func newApp(d deps) (*app, error) {
 		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
 		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
 			clientcredentials.New(settings, issuer),
-			eskimidsp.New(settings, d.db, d.passwords, issuer),
+			eskimidsp.New(settings, d.db, d.passwords, userGuard, issuer),
 		},
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
@@ -271,11 +287,11 @@ func newApp(d deps) (*app, error) {
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
 		Logger:              d.logger,
 		Now:                 d.now,
 	})
-	m := metrics.New(version)
 	check := gateway.New(gateway.Options{
 		Validator:     validator,
 		Authenticator: authenticator,
@@ -287,13 +303,17 @@ func newApp(d deps) (*app, error) {
 		Logger:        d.logger,
 	})
 	public := server.New(server.Options{
-		Issuer:                d.cfg.Issuer,
-		GrantTypes:            grantTypes,
-		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
-		Provider:              provider,
-		Strategy:              strategy,
-		Validator:             validator,
-		Mounts:                []server.Mount{{Prefix: admin.Prefix, Endpoint: "admin", Handler: api}},
+		Issuer:       d.cfg.Issuer,
+		GrantTypes:   grantTypes,
+		MaxBodyBytes: d.cfg.HTTP.MaxBodyBytes,
+		Provider:     provider,
+		Strategy:     strategy,
+		Validator:    validator,
+		// /auth/check/… too: Envoy's ext_authz appends the API request's path.
+		Mounts: []server.Mount{
+			{Prefix: admin.Prefix, Endpoint: "admin", Handler: api},
+			{Prefix: "/auth/check", Endpoint: "check", Handler: check},
+		},
 		Handlers:              []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}},
 		Limiter:               d.limiter,
 		TokenRate:             d.cfg.RateLimits.TokenRate,

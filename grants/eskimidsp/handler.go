@@ -12,6 +12,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/storage"
@@ -40,19 +41,26 @@ type Passwords interface {
 	VerifyDummy(password string)
 }
 
+// Guard holds back usernames and sources with too many wrong passwords
+// (*bruteforce.Guard of kind user).
+type Guard interface {
+	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
+}
+
 // Handler handles eskimi_dsp token requests.
 type Handler struct {
 	settings  Settings
 	store     Store
 	passwords Passwords
+	guard     Guard
 	issuer    *oauth.Issuer
 }
 
 var _ fosite.TokenEndpointHandler = (*Handler)(nil)
 
-// New returns a Handler.
-func New(settings Settings, store Store, passwords Passwords, issuer *oauth.Issuer) *Handler {
-	return &Handler{settings: settings, store: store, passwords: passwords, issuer: issuer}
+// New returns a Handler. guard may be nil: no brute-force protection.
+func New(settings Settings, store Store, passwords Passwords, guard Guard, issuer *oauth.Issuer) *Handler {
+	return &Handler{settings: settings, store: store, passwords: passwords, guard: guard, issuer: issuer}
 }
 
 // errBadCredentials is the one answer for an unknown user, a wrong password,
@@ -121,7 +129,29 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 	return nil
 }
 
+// authenticate checks the user's password. Every errBadCredentials counts
+// as a failure of the username and the request's source; after too many,
+// attempts answer a *bruteforce.BlockedError before the password is
+// verified.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
+	var attempt bruteforce.Attempt
+	if h.guard != nil {
+		var err error
+		if attempt, err = h.guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
+			return storage.User{}, err
+		}
+	}
+	user, err := h.verify(ctx, client, username, password)
+	switch {
+	case err == nil:
+		attempt.Succeeded(ctx)
+	case errors.Is(err, errBadCredentials):
+		attempt.Failed(ctx)
+	}
+	return user, err
+}
+
+func (h *Handler) verify(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
 	user, err := h.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.passwords.VerifyDummy(password)

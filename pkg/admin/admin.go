@@ -51,6 +51,8 @@ type Options struct {
 	// AccessRights are the scope bundles a credential may be given by name.
 	AccessRights        map[string][]string
 	DefaultAccessRights string
+	// RateClasses are the configured rate classes a credential may override.
+	RateClasses []string
 	// GrantTypes are the grant types a client may be allowed.
 	GrantTypes          []string
 	RotationOverlap     time.Duration

@@ -28,30 +28,37 @@ const (
 // clientView is a credential as the API shows it: never its secret, except
 // ClientSecret and Key, set once in the answer that creates or rotates it.
 type clientView struct {
-	ID                     int64      `json:"id"`
-	Kind                   string     `json:"kind"`
-	AccountID              int64      `json:"account_id"`
-	OwnerID                int64      `json:"owner_id,omitempty"`
-	IsDefault              bool       `json:"is_default"`
-	Name                   string     `json:"name"`
-	Description            string     `json:"description"`
-	AccessRights           string     `json:"access_rights,omitempty"`
-	Scopes                 []string   `json:"scopes"`
-	GrantTypes             []string   `json:"grant_types"`
-	MayIntrospect          bool       `json:"may_introspect"`
-	TokenLifetime          int64      `json:"token_lifetime,omitempty"`
-	Status                 string     `json:"status"`
-	SecretHint             string     `json:"secret_hint"`
-	KeyHint                string     `json:"key_hint,omitempty"`
-	ExpiresAt              *time.Time `json:"expires_at,omitempty"`
-	LastUsedAt             *time.Time `json:"last_used_at,omitempty"`
-	PreviousSecretRetireAt *time.Time `json:"previous_secret_retire_at,omitempty"`
-	CreatedBy              int64      `json:"created_by,omitempty"`
-	CreatedAt              time.Time  `json:"created_at"`
-	UpdatedAt              time.Time  `json:"updated_at"`
-	Version                int64      `json:"version"`
-	ClientSecret           string     `json:"client_secret,omitempty"`
-	Key                    string     `json:"key,omitempty"`
+	ID                     int64                    `json:"id"`
+	Kind                   string                   `json:"kind"`
+	AccountID              int64                    `json:"account_id"`
+	OwnerID                int64                    `json:"owner_id,omitempty"`
+	IsDefault              bool                     `json:"is_default"`
+	Name                   string                   `json:"name"`
+	Description            string                   `json:"description"`
+	AccessRights           string                   `json:"access_rights,omitempty"`
+	Scopes                 []string                 `json:"scopes"`
+	GrantTypes             []string                 `json:"grant_types"`
+	MayIntrospect          bool                     `json:"may_introspect"`
+	TokenLifetime          int64                    `json:"token_lifetime,omitempty"`
+	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
+	Status                 string                   `json:"status"`
+	SecretHint             string                   `json:"secret_hint"`
+	KeyHint                string                   `json:"key_hint,omitempty"`
+	ExpiresAt              *time.Time               `json:"expires_at,omitempty"`
+	LastUsedAt             *time.Time               `json:"last_used_at,omitempty"`
+	PreviousSecretRetireAt *time.Time               `json:"previous_secret_retire_at,omitempty"`
+	CreatedBy              int64                    `json:"created_by,omitempty"`
+	CreatedAt              time.Time                `json:"created_at"`
+	UpdatedAt              time.Time                `json:"updated_at"`
+	Version                int64                    `json:"version"`
+	ClientSecret           string                   `json:"client_secret,omitempty"`
+	Key                    string                   `json:"key,omitempty"`
+}
+
+// rateLimitView overrides one rate class for a credential.
+type rateLimitView struct {
+	Rate  int `json:"rate"`
+	Burst int `json:"burst"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -72,6 +79,12 @@ func viewClient(c storage.Client, now time.Time) clientView {
 	}
 	if c.PreviousSecretValid(now) {
 		v.PreviousSecretRetireAt = optTime(c.PreviousRetireAt)
+	}
+	if len(c.RateLimits) > 0 {
+		v.RateLimits = make(map[string]rateLimitView, len(c.RateLimits))
+		for class, l := range c.RateLimits {
+			v.RateLimits[class] = rateLimitView{Rate: l.Rate, Burst: l.Burst}
+		}
 	}
 	if c.Kind == storage.KindKey {
 		v.KeyHint = apikey.Prefix + strconv.FormatInt(c.ID, 10) + "_…" + c.SecretHint
@@ -120,10 +133,13 @@ type clientInput struct {
 	GrantTypes    *[]string `json:"grant_types"`
 	MayIntrospect *bool     `json:"may_introspect"`
 	TokenLifetime *int64    `json:"token_lifetime"`
-	ExpiresAt     *string   `json:"expires_at"` // RFC 3339; "" clears
-	Status        *string   `json:"status"`
-	OwnerID       *int64    `json:"owner_id"`
-	AccountID     *int64    `json:"account_id"`
+	// RateLimits replaces the credential's overrides of rate classes; {}
+	// removes them all.
+	RateLimits *map[string]rateLimitView `json:"rate_limits"`
+	ExpiresAt  *string                   `json:"expires_at"` // RFC 3339; "" clears
+	Status     *string                   `json:"status"`
+	OwnerID    *int64                    `json:"owner_id"`
+	AccountID  *int64                    `json:"account_id"`
 }
 
 // apply validates in and applies it to c, collecting every problem.
@@ -188,6 +204,26 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 			bad("token_lifetime", fmt.Sprintf("must be 0 (the default) to %d seconds", int64(a.opts.ClientTokenLifetime/time.Second)))
 		}
 		c.TokenLifetime = time.Duration(*in.TokenLifetime) * time.Second
+	}
+	if in.RateLimits != nil {
+		if !p.admin {
+			bad("rate_limits", "only admins may change a credential's rate limits")
+		}
+		limits := map[string]storage.RateLimit{}
+		for class, l := range *in.RateLimits {
+			switch {
+			case !slices.Contains(a.opts.RateClasses, class):
+				bad("rate_limits", fmt.Sprintf("%q is not a rate class (%s)", class, strings.Join(a.opts.RateClasses, ", ")))
+			case l.Rate < 1 || l.Burst < 1 || l.Rate > 1_000_000 || l.Burst > 1_000_000:
+				bad("rate_limits", fmt.Sprintf("class %q: rate and burst must be 1 to 1000000", class))
+			default:
+				limits[class] = storage.RateLimit{Rate: l.Rate, Burst: l.Burst}
+			}
+		}
+		if len(limits) == 0 {
+			limits = nil
+		}
+		c.RateLimits = limits
 	}
 	if in.ExpiresAt != nil {
 		if *in.ExpiresAt == "" {
@@ -510,6 +546,7 @@ func changedFields(in clientInput) []string {
 	add(in.GrantTypes != nil, "grant_types")
 	add(in.MayIntrospect != nil, "may_introspect")
 	add(in.TokenLifetime != nil, "token_lifetime")
+	add(in.RateLimits != nil, "rate_limits")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")
 	return out

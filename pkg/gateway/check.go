@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/storage"
 )
 
 // Headers the gateway sends to describe what the API request needs.
@@ -89,6 +90,7 @@ type identity struct {
 	accountID int64
 	subject   string
 	scopes    []string
+	overrides map[string]storage.RateLimit
 }
 
 // ServeHTTP answers any method: gateways forward the API request's own.
@@ -146,6 +148,9 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if o, ok := id.overrides[class]; ok {
+		limit = ratelimit.Limit{Rate: o.Rate, Burst: o.Burst}
+	}
 	res, err := c.opts.Limiter.Allow(r.Context(), fmt.Sprintf("c:%d:%s", id.clientID, class), limit)
 	if err != nil {
 		if !c.opts.FailOpen {
@@ -170,9 +175,9 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var errUnauthenticated = errors.New("unauthenticated")
 
-// identify finds and checks the credential: a Bearer token, an API key in
-// X-API-Key, or Basic with an API key (any user name) or a client id and
-// secret. It reports whether a Bearer token was used, for the challenge.
+// identify finds and checks the credential: a Bearer token, or an API key
+// in X-API-Key or as the Basic password (any user name). It reports whether
+// a Bearer token was used, for the challenge.
 func (c *Check) identify(r *http.Request) (identity, bool, error) {
 	auth := r.Header.Values("Authorization")
 	keys := r.Header.Values(HeaderAPIKey)
@@ -196,7 +201,8 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 		if subject == "" {
 			subject = strconv.FormatInt(v.Token.ClientID, 10)
 		}
-		return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes}, true, nil
+		return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
+			overrides: v.Client.RateLimits}, true, nil
 	case strings.EqualFold(scheme, "basic"):
 		_, password, ok := r.BasicAuth()
 		if !ok {
@@ -220,7 +226,8 @@ func (c *Check) authenticateKey(ctx context.Context, key string) (identity, bool
 		}
 		return identity{}, false, errUnauthenticated
 	}
-	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes}, false, nil
+	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes,
+		overrides: client.RateLimits}, false, nil
 }
 
 func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {

@@ -117,10 +117,10 @@ func New(opts Options) *Guard {
 
 // Identity is the caller of a request that Tollgate allowed.
 type Identity struct {
-	ClientID  int64  // the client or API key
-	AccountID int64  // the credential's account
-	Subject   string // the user a token was issued for, else the client id
-	Scopes    []string
+	ClientID  int64    `json:"client_id"`  // the client or API key
+	AccountID int64    `json:"account_id"` // the credential's account
+	Subject   string   `json:"subject"`    // the user a token was issued for, else the client id
+	Scopes    []string `json:"scopes"`
 }
 
 type identityKey struct{}

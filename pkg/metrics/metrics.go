@@ -19,6 +19,7 @@ type Prometheus struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	limits   *prometheus.CounterVec
+	blocks   *prometheus.CounterVec
 }
 
 // New returns a Prometheus with Go runtime and process collectors and the
@@ -41,12 +42,16 @@ func New(version string) *Prometheus {
 		Name: "tollgate_ratelimit_decisions_total",
 		Help: "Rate-limit decisions of the check endpoint, by configured rate class and decision (allowed or limited).",
 	}, []string{"class", "decision"})
+	p.blocks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_bruteforce_blocks_total",
+		Help: "Authentication attempts refused by the brute-force protection, by kind (client or user) and by the dimension that was held back (id or source).",
+	}, []string{"kind", "dimension"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tollgate_build_info",
 		Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
-	reg.MustRegister(p.requests, p.duration, p.limits, build,
+	reg.MustRegister(p.requests, p.duration, p.limits, p.blocks, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
@@ -77,4 +82,10 @@ func (p *Prometheus) RateLimited(class string, allowed bool) {
 		decision = "allowed"
 	}
 	p.limits.WithLabelValues(class, decision).Inc()
+}
+
+// BruteForceBlocked implements bruteforce.Metrics. kind and dimension come
+// from the package's fixed sets.
+func (p *Prometheus) BruteForceBlocked(kind, dimension string) {
+	p.blocks.WithLabelValues(kind, dimension).Inc()
 }

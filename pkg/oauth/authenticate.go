@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -40,6 +42,27 @@ func credentialsFrom(ctx context.Context) (Credentials, bool) {
 	return c, ok
 }
 
+type sourceKey struct{}
+
+// WithSource returns a context carrying the request's source address (a
+// bruteforce.Source), which failed attempts are counted under.
+func WithSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+// SourceFrom answers the request's source address, or "" when unknown.
+func SourceFrom(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
+}
+
+// Guard holds back identities and sources that failed too often
+// (*bruteforce.Guard). Begin answers a *bruteforce.BlockedError when the
+// attempt must be refused before any secret is compared.
+type Guard interface {
+	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
+}
+
 // AccountChecker tells whether an account and its ancestors are active.
 type AccountChecker interface {
 	AccountActive(ctx context.Context, id int64) (bool, error)
@@ -57,12 +80,14 @@ type Authenticator struct {
 	accounts AccountChecker
 	hasher   fosite.Hasher
 	usage    UsageRecorder
+	guard    Guard
 	now      func() time.Time
 }
 
-// NewAuthenticator returns an Authenticator.
-func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher fosite.Hasher, usage UsageRecorder, now func() time.Time) *Authenticator {
-	return &Authenticator{clients: clients, accounts: accounts, hasher: hasher, usage: usage, now: now}
+// NewAuthenticator returns an Authenticator. guard may be nil: no
+// brute-force protection.
+func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher fosite.Hasher, usage UsageRecorder, guard Guard, now func() time.Time) *Authenticator {
+	return &Authenticator{clients: clients, accounts: accounts, hasher: hasher, usage: usage, guard: guard, now: now}
 }
 
 // Strategy is a fosite.ClientAuthenticationStrategy authenticating the
@@ -79,9 +104,29 @@ var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
 
 // Authenticate checks creds. A client that is unknown, disabled, expired or
 // in a disabled account, and a wrong secret, all answer
-// fosite.ErrInvalidClient; a backend failure answers its error, recorded as
-// the request's outage.
+// fosite.ErrInvalidClient, and count as a failure of the client id and the
+// request's source (SourceFrom); after too many, attempts answer a
+// *bruteforce.BlockedError before any secret is compared. A backend failure
+// answers its error, recorded as the request's outage.
 func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*Client, error) {
+	var attempt bruteforce.Attempt
+	if a.guard != nil {
+		var err error
+		if attempt, err = a.guard.Begin(ctx, strconv.FormatInt(creds.ClientID, 10), SourceFrom(ctx)); err != nil {
+			return nil, err
+		}
+	}
+	client, err := a.authenticate(ctx, creds)
+	switch {
+	case err == nil:
+		attempt.Succeeded(ctx)
+	case errors.Is(err, fosite.ErrInvalidClient):
+		attempt.Failed(ctx)
+	}
+	return client, err
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*Client, error) {
 	c, err := a.clients.GetClient(ctx, creds.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrInvalidClient

@@ -3,8 +3,12 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 )
 
 // oauthError is an RFC 6749 §5.2 error answer.
@@ -26,6 +30,16 @@ func errInvalidRequest(description string) *oauthError {
 // why: an unknown client and a wrong secret look the same.
 func errInvalidClient() *oauthError {
 	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "Client authentication failed."}
+}
+
+// writeBlocked answers an attempt the brute-force protection held back:
+// 429 with Retry-After in whole seconds, rounded up, so a client honouring
+// it is never early. It says nothing of whether the secret was right.
+func writeBlocked(w http.ResponseWriter, r *http.Request, blocked *bruteforce.BlockedError) {
+	secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeJSONError(w, r, &oauthError{status: http.StatusTooManyRequests, code: "slow_down",
+		description: "Too many failed authentication attempts: retry after the time in Retry-After.", wrapped: blocked})
 }
 
 func errUnavailable(cause error) *oauthError {

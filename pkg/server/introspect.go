@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -127,7 +128,7 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 // not good or a backend failed.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
 	info(r).clientID = creds.ClientID
-	ctx, outage := oauth.WithOutage(r.Context())
+	ctx, outage := oauth.WithOutage(oauth.WithSource(r.Context(), bruteforce.Source(r.RemoteAddr)))
 	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
@@ -52,7 +53,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("Content-Type", formType)
 	r.Body = http.NoBody
 
-	ctx, outage := oauth.WithOutage(oauth.WithCredentials(r.Context(), creds))
+	ctx := oauth.WithSource(oauth.WithCredentials(r.Context(), creds), bruteforce.Source(r.RemoteAddr))
+	ctx, outage := oauth.WithOutage(ctx)
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
@@ -77,13 +79,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // writeProviderError answers an error from fosite or a grant, unless a
 // backend failed during the request: then the answer is 503, never a
-// misleading invalid_client or invalid_grant.
+// misleading invalid_client or invalid_grant. Attempts held back by the
+// brute-force protection answer 429.
 func (s *Server) writeProviderError(w http.ResponseWriter, r *http.Request, outage *oauth.Outage, err error) {
 	if cause := outage.Err(); cause != nil {
 		if !errors.Is(err, cause) {
 			cause = errors.Join(cause, err)
 		}
 		writeJSONError(w, r, errUnavailable(cause))
+		return
+	}
+	var blocked *bruteforce.BlockedError
+	if errors.As(err, &blocked) {
+		writeBlocked(w, r, blocked)
 		return
 	}
 	writeJSONError(w, r, fromFosite(err))

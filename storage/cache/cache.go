@@ -387,6 +387,7 @@ func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Co
 func cloneClient(c storage.Client) storage.Client {
 	c.GrantTypes = slices.Clone(c.GrantTypes)
 	c.Scopes = slices.Clone(c.Scopes)
+	c.RateLimits = maps.Clone(c.RateLimits)
 	return c
 }
 

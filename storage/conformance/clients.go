@@ -69,6 +69,7 @@ func (f clientFixture) fullClient() storage.Client {
 		SecretHash:         "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$c2VjcmV0aGFzaA",
 		SecretHint:         "…x7Qz",
 		AccessRights:       "ledger-export",
+		RateLimits:         map[string]storage.RateLimit{"default": {Rate: 10, Burst: 20}, "reports": {Rate: 2, Burst: 2}},
 		GrantTypes:         []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
 		Scopes:             []string{"write", "read", "ledger:export", "a"},
 		MayIntrospect:      true,

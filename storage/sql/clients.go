@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -34,6 +35,7 @@ type clientRow struct {
 	SecretHash           string
 	SecretHint           string
 	AccessRights         string
+	RateLimits           string // space-separated class=rate:burst, see encodeRateLimits
 	GrantTypes           string // space-separated, see encodeList
 	Scopes               string // space-separated, see encodeList
 	MayIntrospect        bool
@@ -57,7 +59,7 @@ func (clientRow) TableName() string { return "clients" }
 // account_id and created_at.
 var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
-	"secret_hint", "access_rights", "grant_types", "scopes", "may_introspect",
+	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
 	"token_lifetime_seconds", "status", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"created_by", "version", "updated_at",
@@ -69,6 +71,10 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		return clientRow{}, err
 	}
 	scopes, err := encodeList("scope", c.Scopes)
+	if err != nil {
+		return clientRow{}, err
+	}
+	rateLimits, err := encodeRateLimits(c.RateLimits)
 	if err != nil {
 		return clientRow{}, err
 	}
@@ -92,6 +98,7 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		SecretHash:           c.SecretHash,
 		SecretHint:           c.SecretHint,
 		AccessRights:         c.AccessRights,
+		RateLimits:           rateLimits,
 		GrantTypes:           grantTypes,
 		Scopes:               scopes,
 		MayIntrospect:        c.MayIntrospect,
@@ -122,6 +129,7 @@ func (r clientRow) client() storage.Client {
 		SecretHash:         r.SecretHash,
 		SecretHint:         r.SecretHint,
 		AccessRights:       r.AccessRights,
+		RateLimits:         decodeRateLimits(r.RateLimits),
 		GrantTypes:         strings.Fields(r.GrantTypes),
 		Scopes:             strings.Fields(r.Scopes),
 		MayIntrospect:      r.MayIntrospect,
@@ -138,6 +146,41 @@ func (r clientRow) client() storage.Client {
 		CreatedAt:          r.CreatedAt.UTC(),
 		UpdatedAt:          r.UpdatedAt.UTC(),
 	}
+}
+
+// encodeRateLimits stores rate overrides like lists: "class=rate:burst"
+// items, sorted, space-separated.
+func encodeRateLimits(limits map[string]storage.RateLimit) (string, error) {
+	items := make([]string, 0, len(limits))
+	for class, l := range limits {
+		if class == "" || strings.ContainsAny(class, "=: \t\n") {
+			return "", fmt.Errorf("rate class %q is empty or contains '=', ':' or white space", class)
+		}
+		if l.Rate < 1 || l.Burst < 1 {
+			return "", fmt.Errorf("rate class %q: rate and burst must be positive", class)
+		}
+		items = append(items, fmt.Sprintf("%s=%d:%d", class, l.Rate, l.Burst))
+	}
+	slices.Sort(items)
+	return strings.Join(items, " "), nil
+}
+
+func decodeRateLimits(s string) map[string]storage.RateLimit {
+	var out map[string]storage.RateLimit
+	for _, item := range strings.Fields(s) {
+		class, rb, _ := strings.Cut(item, "=")
+		r, b, _ := strings.Cut(rb, ":")
+		rate, err1 := strconv.Atoi(r)
+		burst, err2 := strconv.Atoi(b)
+		if err1 != nil || err2 != nil {
+			continue // written by encodeRateLimits only
+		}
+		if out == nil {
+			out = map[string]storage.RateLimit{}
+		}
+		out[class] = storage.RateLimit{Rate: rate, Burst: burst}
+	}
+	return out
 }
 
 // encodeList stores grant types and scopes as one space-separated text
