@@ -47,6 +47,7 @@ type Config struct {
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
 	RateLimits  RateLimits  `yaml:"rate_limits"`
+	BruteForce  BruteForce  `yaml:"brute_force"`
 	Log         Log         `yaml:"log"`
 }
 
@@ -144,6 +145,21 @@ type RateLimits struct {
 	// FailOpen lets requests through the limiter when its store is down;
 	// authentication still fails closed.
 	FailOpen bool `yaml:"fail_open" env:"TOLLGATE_RATE_LIMIT_FAIL_OPEN"`
+}
+
+// BruteForce configures the back-off after failed client authentications
+// and failed user passwords.
+type BruteForce struct {
+	Enabled bool `yaml:"enabled" env:"TOLLGATE_BRUTEFORCE_ENABLED"`
+	// Threshold failures of one client id or username, or SourceThreshold
+	// failures from one source address, start the back-off.
+	Threshold       int `yaml:"threshold" env:"TOLLGATE_BRUTEFORCE_THRESHOLD"`
+	SourceThreshold int `yaml:"source_threshold" env:"TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD"`
+	// BaseDelay doubles with each further failure, up to MaxDelay.
+	BaseDelay time.Duration `yaml:"base_delay" env:"TOLLGATE_BRUTEFORCE_BASE_DELAY"`
+	MaxDelay  time.Duration `yaml:"max_delay" env:"TOLLGATE_BRUTEFORCE_MAX_DELAY"`
+	// Window is the quiet time after which failures are forgotten.
+	Window time.Duration `yaml:"window" env:"TOLLGATE_BRUTEFORCE_WINDOW"`
 }
 
 // DefaultRateClasses are the rate classes used when none is configured.
@@ -254,7 +270,9 @@ func Default() Config {
 		},
 		Grants:     Grants{EskimiDSPName: "eskimi_dsp"},
 		RateLimits: RateLimits{TokenRate: 10},
-		Log:        Log{Level: "info", Format: "json"},
+		BruteForce: BruteForce{Enabled: true, Threshold: 5, SourceThreshold: 20, BaseDelay: time.Second,
+			MaxDelay: 5 * time.Minute, Window: 15 * time.Minute},
+		Log: Log{Level: "info", Format: "json"},
 	}
 }
 

@@ -183,6 +183,20 @@ func (c Config) validateProtocol(p *problems) {
 		p.addf(at("tokens.key_session_lifetime"), "must not exceed tokens.key_session_max_lifetime")
 	}
 	nonNegative(p, "rate_limits.token_rate", c.RateLimits.TokenRate)
+	if bf := c.BruteForce; bf.Enabled {
+		if bf.Threshold < 1 {
+			p.addf(at("brute_force.threshold"), "must be at least 1, got %d", bf.Threshold)
+		}
+		if bf.SourceThreshold < 1 {
+			p.addf(at("brute_force.source_threshold"), "must be at least 1, got %d", bf.SourceThreshold)
+		}
+		positive(p, "brute_force.base_delay", bf.BaseDelay)
+		positive(p, "brute_force.max_delay", bf.MaxDelay)
+		positive(p, "brute_force.window", bf.Window)
+		if bf.BaseDelay > bf.MaxDelay {
+			p.addf(at("brute_force.base_delay"), "must not exceed brute_force.max_delay")
+		}
+	}
 	if _, ok := c.RateLimits.Classes["default"]; !ok && c.RateLimits.Classes != nil {
 		p.addf(at("rate_limits.classes"), "must define the default class")
 	}

@@ -370,3 +370,12 @@ func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture), opts ...f
 		})
 	}
 }
+
+// typo changes the last character of s to a different one.
+func typo(s string) string {
+	c := byte('0')
+	if s[len(s)-1] == '0' {
+		c = '1'
+	}
+	return s[:len(s)-1] + string(c)
+}

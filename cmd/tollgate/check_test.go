@@ -64,7 +64,7 @@ func TestCheckEndpoint(t *testing.T) {
 			for name, h := range map[string][]string{
 				"nothing":         nil,
 				"bad token":       {"Authorization", "Bearer tg_at_x.y"},
-				"key typo":        {"X-API-Key", keyString[:len(keyString)-1] + "0"},
+				"key typo":        {"X-API-Key", typo(keyString)},
 				"two credentials": {"X-API-Key", keyString, "Authorization", "Bearer " + tok},
 			} {
 				res := f.check("GET", h...)

@@ -119,7 +119,7 @@ func TestGuard(t *testing.T) {
 				challenge string // in WWW-Authenticate
 			}{
 				{"no credential", "/v1/events", nil, 401, "Bearer"},
-				{"bad key", "/v1/events", []string{"X-API-Key", keyString[:len(keyString)-1] + "0"}, 401, "Basic"},
+				{"bad key", "/v1/events", []string{"X-API-Key", typo(keyString)}, 401, "Basic"},
 				{"bad token", "/v1/events", []string{"Authorization", "Bearer tg_at_x.y"}, 401, "invalid_token"},
 				{"key without the scope", "/v1/events", []string{"X-API-Key", contactsOnly}, 403, ""},
 				{"token without the scope", "/v1/events", []string{"Authorization", "Bearer " + tok}, 403, "insufficient_scope"},

@@ -253,8 +253,17 @@ func newApp(d deps) (*app, error) {
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
 	}
-	clientGuard := bruteforce.New(d.failures, bruteforce.Options{Kind: bruteforce.KindClient, Logger: d.logger, Metrics: m, Now: d.now})
-	userGuard := bruteforce.New(d.failures, bruteforce.Options{Kind: bruteforce.KindUser, Logger: d.logger, Metrics: m, Now: d.now})
+	bf := d.cfg.BruteForce
+	bfOptions := func(kind bruteforce.Kind) bruteforce.Options {
+		return bruteforce.Options{Kind: kind, Threshold: bf.Threshold, SourceThreshold: bf.SourceThreshold,
+			BaseDelay: bf.BaseDelay, MaxDelay: bf.MaxDelay, Window: bf.Window, Logger: d.logger, Metrics: m, Now: d.now}
+	}
+	var clientGuard oauth.Guard
+	var userGuard eskimidsp.Guard
+	if bf.Enabled {
+		clientGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindClient))
+		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
+	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
 	validator := oauth.NewValidator(strategy, d.tokens, d.db, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
