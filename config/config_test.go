@@ -106,6 +106,12 @@ func TestDefault(t *testing.T) {
 		{"rate_limits.classes", c.RateLimits.Classes, map[string]string(nil)},
 		{"rate_limits.token_rate", c.RateLimits.TokenRate, 10},
 		{"rate_limits.fail_open", c.RateLimits.FailOpen, false},
+		{"brute_force.enabled", c.BruteForce.Enabled, true},
+		{"brute_force.threshold", c.BruteForce.Threshold, 5},
+		{"brute_force.source_threshold", c.BruteForce.SourceThreshold, 20},
+		{"brute_force.base_delay", c.BruteForce.BaseDelay, time.Second},
+		{"brute_force.max_delay", c.BruteForce.MaxDelay, 5 * time.Minute},
+		{"brute_force.window", c.BruteForce.Window, 15 * time.Minute},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 	}
@@ -291,6 +297,16 @@ func everyFieldSet() config.Config {
 			TokenRate: 25,
 			FailOpen:  true,
 		},
+		// Disabled is the non-default; the other values are valid, so the
+		// round trip also validates them with the protection turned on.
+		BruteForce: config.BruteForce{
+			Enabled:         false,
+			Threshold:       3,
+			SourceThreshold: 50,
+			BaseDelay:       500 * time.Millisecond,
+			MaxDelay:        time.Minute,
+			Window:          time.Hour,
+		},
 		Log: config.Log{Level: "debug", Format: "text"},
 	}
 }
@@ -311,6 +327,11 @@ func TestLoadYAMLRoundTrip(t *testing.T) {
 	}
 	if err := got.Validate(); err != nil {
 		t.Errorf("Validate() = %v, want nil", err)
+	}
+	// Disabled skips the brute-force rules; the values must pass them too.
+	got.BruteForce.Enabled = true
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate() with brute_force enabled = %v, want nil", err)
 	}
 }
 
@@ -343,6 +364,10 @@ rate_limits:
     search: "2:4"
   token_rate: 0
   fail_open: true
+brute_force:
+  threshold: 10
+  max_delay: 90s
+  window: 1h
 `
 	got, err := config.Load(writeFile(t, "c.yaml", file), envMap(nil))
 	if err != nil {
@@ -364,6 +389,9 @@ rate_limits:
 	want.RateLimits.Classes = map[string]string{"default": "5", "search": "2:4"} // replaces the defaults
 	want.RateLimits.TokenRate = 0
 	want.RateLimits.FailOpen = true
+	want.BruteForce.Threshold = 10 // the others keep their defaults
+	want.BruteForce.MaxDelay = 90 * time.Second
+	want.BruteForce.Window = time.Hour
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v, want %+v", got, want)
 	}
@@ -403,6 +431,11 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"rate class as a mapping", "rate_limits:\n  classes:\n    default: {rate: 3}\n", []string{"line 3"}},
 		{"string for token rate", "rate_limits:\n  token_rate: many\n", []string{"line 2"}},
 		{"bool for fail open", "rate_limits:\n  fail_open: maybe\n", []string{"line 2"}},
+		{"unknown brute_force key", "brute_force:\n  thresold: 5\n", []string{"thresold", "line 2"}},
+		{"bool for brute force enabled", "brute_force:\n  enabled: perhaps\n", []string{"line 2"}},
+		{"string for brute force threshold", "brute_force:\n  threshold: five\n", []string{"line 2"}},
+		{"bare number for brute force delay", "brute_force:\n  base_delay: 1\n", []string{"line 2"}},
+		{"bad brute force window", "brute_force:\n  window: forever\n", []string{"line 2"}},
 		{"two documents", "issuer: http://a\n---\nissuer: http://b\n", []string{"single YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
 	}
@@ -474,6 +507,17 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"fail open", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "true"}, func(c config.Config) any { return c.RateLimits.FailOpen }, true},
 		{"fail open as 1", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "1"}, func(c config.Config) any { return c.RateLimits.FailOpen }, true},
 		{"fail closed", map[string]string{"TOLLGATE_RATE_LIMIT_FAIL_OPEN": "false"}, func(c config.Config) any { return c.RateLimits.FailOpen }, false},
+		{"brute force off", map[string]string{"TOLLGATE_BRUTEFORCE_ENABLED": "false"}, func(c config.Config) any { return c.BruteForce.Enabled }, false},
+		{"brute force off as 0", map[string]string{"TOLLGATE_BRUTEFORCE_ENABLED": "0"}, func(c config.Config) any { return c.BruteForce.Enabled }, false},
+		{"brute force on", map[string]string{"TOLLGATE_BRUTEFORCE_ENABLED": "true"}, func(c config.Config) any { return c.BruteForce.Enabled }, true},
+		{"brute force threshold", map[string]string{"TOLLGATE_BRUTEFORCE_THRESHOLD": "8"}, func(c config.Config) any { return c.BruteForce.Threshold }, 8},
+		{"brute force source threshold", map[string]string{"TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD": " 100 "}, func(c config.Config) any { return c.BruteForce.SourceThreshold }, 100},
+		{"brute force base delay", map[string]string{"TOLLGATE_BRUTEFORCE_BASE_DELAY": "250ms"}, func(c config.Config) any { return c.BruteForce.BaseDelay }, 250 * time.Millisecond},
+		{"brute force max delay", map[string]string{"TOLLGATE_BRUTEFORCE_MAX_DELAY": "1h"}, func(c config.Config) any { return c.BruteForce.MaxDelay }, time.Hour},
+		{"brute force window", map[string]string{"TOLLGATE_BRUTEFORCE_WINDOW": "24h"}, func(c config.Config) any { return c.BruteForce.Window }, 24 * time.Hour},
+		{"brute force env leaves the rest", map[string]string{"TOLLGATE_BRUTEFORCE_THRESHOLD": "8"}, func(c config.Config) any { return c.BruteForce }, config.BruteForce{
+			Enabled: true, Threshold: 8, SourceThreshold: 20, BaseDelay: time.Second, MaxDelay: 5 * time.Minute, Window: 15 * time.Minute,
+		}},
 		{"test variable ignored", map[string]string{"TOLLGATE_TEST_ANYTHING": "x"}, func(c config.Config) any { return c.HTTP.Addr }, "127.0.0.1:8080"},
 	}
 	for _, tt := range tests {
@@ -635,6 +679,13 @@ func TestLoadBadEnv(t *testing.T) {
 		{"rate classes without =", map[string]string{"TOLLGATE_RATE_CLASSES": "default:3"}, []string{"TOLLGATE_RATE_CLASSES", "invalid item"}},
 		{"rate class without rate", map[string]string{"TOLLGATE_RATE_CLASSES": "default="}, []string{"TOLLGATE_RATE_CLASSES", "invalid item"}},
 		{"rate classes duplicate class", map[string]string{"TOLLGATE_RATE_CLASSES": "default=3,default=5"}, []string{"TOLLGATE_RATE_CLASSES", "duplicate"}},
+		{"brute force enabled", map[string]string{"TOLLGATE_BRUTEFORCE_ENABLED": "off"}, []string{"TOLLGATE_BRUTEFORCE_ENABLED", "boolean"}},
+		{"empty brute force enabled", map[string]string{"TOLLGATE_BRUTEFORCE_ENABLED": ""}, []string{"TOLLGATE_BRUTEFORCE_ENABLED"}},
+		{"brute force threshold", map[string]string{"TOLLGATE_BRUTEFORCE_THRESHOLD": "five"}, []string{"TOLLGATE_BRUTEFORCE_THRESHOLD", "integer"}},
+		{"float brute force source threshold", map[string]string{"TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD": "2.5"}, []string{"TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD", "integer"}},
+		{"bare number brute force base delay", map[string]string{"TOLLGATE_BRUTEFORCE_BASE_DELAY": "1"}, []string{"TOLLGATE_BRUTEFORCE_BASE_DELAY", "duration"}},
+		{"brute force max delay", map[string]string{"TOLLGATE_BRUTEFORCE_MAX_DELAY": "5 minutes"}, []string{"TOLLGATE_BRUTEFORCE_MAX_DELAY", "duration"}},
+		{"empty brute force window", map[string]string{"TOLLGATE_BRUTEFORCE_WINDOW": ""}, []string{"TOLLGATE_BRUTEFORCE_WINDOW"}},
 		{"every bad variable reported", map[string]string{
 			"TOLLGATE_HTTP_WRITE_TIMEOUT":  "x",
 			"TOLLGATE_HTTP_MAX_BODY_BYTES": "y",
@@ -809,6 +860,19 @@ func TestValidateAccepts(t *testing.T) {
 		{"token rate off", func(c *config.Config) { c.RateLimits.TokenRate = 0 }},
 		{"high token rate", func(c *config.Config) { c.RateLimits.TokenRate = 100000 }},
 		{"fail open", func(c *config.Config) { c.RateLimits.FailOpen = true }},
+		{"brute force thresholds of 1", func(c *config.Config) { c.BruteForce.Threshold, c.BruteForce.SourceThreshold = 1, 1 }},
+		{"brute force source threshold under the id threshold", func(c *config.Config) { c.BruteForce.Threshold, c.BruteForce.SourceThreshold = 10, 3 }},
+		{"brute force base delay at its cap", func(c *config.Config) { c.BruteForce.BaseDelay = c.BruteForce.MaxDelay }},
+		{"brute force shortest delays", func(c *config.Config) {
+			c.BruteForce.BaseDelay, c.BruteForce.MaxDelay, c.BruteForce.Window = time.Nanosecond, time.Nanosecond, time.Nanosecond
+		}},
+		// The guard raises the window to max_delay; it is not an error.
+		{"brute force window under max delay", func(c *config.Config) { c.BruteForce.Window = time.Minute }},
+		{"brute force off", func(c *config.Config) { c.BruteForce.Enabled = false }},
+		{"brute force rules skipped when off", func(c *config.Config) {
+			c.BruteForce = config.BruteForce{Enabled: false, Threshold: 0, SourceThreshold: -1, BaseDelay: time.Hour, MaxDelay: -time.Second, Window: 0}
+		}},
+		{"brute force zero values when off", func(c *config.Config) { c.BruteForce = config.BruteForce{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -913,6 +977,19 @@ func TestValidateRejects(t *testing.T) {
 		{"empty burst", func(c *config.Config) { c.RateLimits.Classes["default"] = "3:" }, `class "default": want <rate per second>[:<burst>] with positive integers, got "3:"`},
 		{"empty rate", func(c *config.Config) { c.RateLimits.Classes["reports"] = "" }, `class "reports": want <rate per second>[:<burst>]`},
 		{"negative rate", func(c *config.Config) { c.RateLimits.Classes["reports"] = "-2" }, `class "reports"`},
+		{"zero brute force threshold", func(c *config.Config) { c.BruteForce.Threshold = 0 }, "brute_force.threshold (TOLLGATE_BRUTEFORCE_THRESHOLD): must be at least 1, got 0"},
+		{"negative brute force threshold", func(c *config.Config) { c.BruteForce.Threshold = -3 }, "brute_force.threshold (TOLLGATE_BRUTEFORCE_THRESHOLD): must be at least 1, got -3"},
+		{"zero brute force source threshold", func(c *config.Config) { c.BruteForce.SourceThreshold = 0 }, "brute_force.source_threshold (TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD): must be at least 1, got 0"},
+		{"zero brute force base delay", func(c *config.Config) { c.BruteForce.BaseDelay = 0 }, "brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must be positive, got 0s"},
+		{"negative brute force base delay", func(c *config.Config) { c.BruteForce.BaseDelay = -time.Second }, "brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must be positive, got -1s"},
+		{"zero brute force max delay", func(c *config.Config) { c.BruteForce.MaxDelay = 0 }, "brute_force.max_delay (TOLLGATE_BRUTEFORCE_MAX_DELAY): must be positive, got 0s"},
+		{"zero brute force window", func(c *config.Config) { c.BruteForce.Window = 0 }, "brute_force.window (TOLLGATE_BRUTEFORCE_WINDOW): must be positive, got 0s"},
+		{"negative brute force window", func(c *config.Config) { c.BruteForce.Window = -time.Minute }, "brute_force.window (TOLLGATE_BRUTEFORCE_WINDOW): must be positive"},
+		{"brute force base delay over its cap", func(c *config.Config) {
+			c.BruteForce.BaseDelay = c.BruteForce.MaxDelay + time.Nanosecond
+		}, "brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must not exceed brute_force.max_delay"},
+		{"brute force cap lowered under the default base delay", func(c *config.Config) { c.BruteForce.MaxDelay = 500 * time.Millisecond }, "must not exceed brute_force.max_delay"},
+		{"brute force explicitly on with zero values", func(c *config.Config) { c.BruteForce = config.BruteForce{Enabled: true} }, "TOLLGATE_BRUTEFORCE_THRESHOLD"},
 		{"standard grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "client_credentials" }, "standard grant type"},
 		{"password grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "password" }, "standard grant type"},
 		{"grant name with space", func(c *config.Config) { c.Grants.EskimiDSPName = "eskimi dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
@@ -1008,6 +1085,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 				"burst":     "3:",
 				"zero":      "0",
 			}
+			// 0 > -1s: both delay positivity rules and the ordering rule fail.
+			c.BruteForce = config.BruteForce{Enabled: true, Threshold: 0, SourceThreshold: -1, BaseDelay: 0, MaxDelay: -time.Second, Window: 0}
 		}, []string{
 			"http.addr (TOLLGATE_HTTP_ADDR)",
 			"issuer (TOLLGATE_ISSUER)",
@@ -1040,6 +1119,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class name "bad name!"`,
 			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class "burst": want <rate per second>[:<burst>] with positive integers, got "3:"`,
 			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class "zero": want <rate per second>[:<burst>] with positive integers, got "0"`,
+			"brute_force.threshold (TOLLGATE_BRUTEFORCE_THRESHOLD): must be at least 1, got 0",
+			"brute_force.source_threshold (TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD): must be at least 1, got -1",
+			"brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must be positive, got 0s",
+			"brute_force.max_delay (TOLLGATE_BRUTEFORCE_MAX_DELAY): must be positive, got -1s",
+			"brute_force.window (TOLLGATE_BRUTEFORCE_WINDOW): must be positive, got 0s",
+			"brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must not exceed brute_force.max_delay",
+		}},
+		// The same brute-force values with the protection off are not
+		// problems: only the other mistake is reported.
+		{"brute force off", func(c *config.Config) {
+			c.BruteForce = config.BruteForce{Enabled: false, Threshold: 0, SourceThreshold: -1, BaseDelay: 0, MaxDelay: -time.Second, Window: 0}
+			c.Log.Level = "loud"
+		}, []string{
+			"log.level (TOLLGATE_LOG_LEVEL)",
 		}},
 		{"no bundles", func(c *config.Config) {
 			c.Credentials.AccessRights = map[string]string{}
@@ -1144,6 +1237,12 @@ var wantEnvNames = []string{
 	"TOLLGATE_RATE_CLASSES",
 	"TOLLGATE_TOKEN_RATE_LIMIT",
 	"TOLLGATE_RATE_LIMIT_FAIL_OPEN",
+	"TOLLGATE_BRUTEFORCE_ENABLED",
+	"TOLLGATE_BRUTEFORCE_THRESHOLD",
+	"TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD",
+	"TOLLGATE_BRUTEFORCE_BASE_DELAY",
+	"TOLLGATE_BRUTEFORCE_MAX_DELAY",
+	"TOLLGATE_BRUTEFORCE_WINDOW",
 	"TOLLGATE_LOG_LEVEL",
 	"TOLLGATE_LOG_FORMAT",
 }

@@ -145,9 +145,10 @@ func TestBruteForceClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantBlocked(t, f.post("/auth/access/session", "", "", "X-API-Key", key), 1)
-	// The check endpoint answers its usual 401, never a 503.
-	if res := f.check(http.MethodGet, "X-API-Key", key); res.status != http.StatusUnauthorized {
-		t.Errorf("check endpoint with the blocked client's key: status %d, want 401 (body %s)", res.status, res.body)
+	// The check endpoint answers 429 with Retry-After too, never a 503.
+	if res := f.check(http.MethodGet, "X-API-Key", key); res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") != "1" {
+		t.Errorf("check endpoint with the blocked client's key: status %d Retry-After %q, want 429 and 1 (body %s)",
+			res.status, res.header.Get("Retry-After"), res.body)
 	}
 
 	// Other clients are not affected, on any endpoint.

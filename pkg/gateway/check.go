@@ -15,8 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/storage"
@@ -119,7 +121,13 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, bearer, err := c.identify(r)
+	var blocked *bruteforce.BlockedError
 	switch {
+	case errors.As(err, &blocked):
+		secs := int64((blocked.RetryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
+		return
 	case errors.Is(err, errUnauthenticated):
 		challenge(h, bearer, "invalid_token", "")
 		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
@@ -223,6 +231,10 @@ func (c *Check) authenticateKey(ctx context.Context, key string) (identity, bool
 	if err != nil {
 		if cause := outage.Err(); cause != nil {
 			return identity{}, false, cause
+		}
+		var blocked *bruteforce.BlockedError
+		if errors.As(err, &blocked) {
+			return identity{}, false, blocked
 		}
 		return identity{}, false, errUnauthenticated
 	}
