@@ -958,6 +958,7 @@ func TestValidateRejects(t *testing.T) {
 		{"bundle name with space", func(c *config.Config) { c.Credentials.AccessRights["read only"] = "events" }, `bundle name "read only"`},
 		{"bundle name empty", func(c *config.Config) { c.Credentials.AccessRights[""] = "events" }, `bundle name ""`},
 		{"bundle without scopes", func(c *config.Config) { c.Credentials.AccessRights["none"] = " \t " }, `bundle "none" has no scopes`},
+		{"bundle with the management scope", func(c *config.Config) { c.Credentials.AccessRights["ops"] = "events tollgate:manage" }, `bundle "ops" holds the management scope`},
 		{"bundle with a bad scope", func(c *config.Config) { c.Credentials.AccessRights["full"] = `events "contacts"` }, `bundle "full": "\"contacts\"" is not a scope token`},
 		{"default bundle missing", func(c *config.Config) { c.Credentials.DefaultAccessRights = "admin" }, `credentials.default_access_rights (TOLLGATE_DEFAULT_ACCESS_RIGHTS): must name a bundle of credentials.access_rights, got "admin"`},
 		{"default bundle empty", func(c *config.Config) { c.Credentials.DefaultAccessRights = "" }, "TOLLGATE_DEFAULT_ACCESS_RIGHTS"},

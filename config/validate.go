@@ -244,6 +244,9 @@ func (c Config) validateProtocol(p *problems) {
 			if !scopeTokenPattern.MatchString(f) {
 				p.addf(at("credentials.access_rights"), "bundle %q: %q is not a scope token", name, f)
 			}
+			if f == cr.ManagementScope {
+				p.addf(at("credentials.access_rights"), "bundle %q holds the management scope %q: grant it explicitly, never through a bundle", name, f)
+			}
 		}
 	}
 	if _, ok := cr.AccessRights[cr.DefaultAccessRights]; !ok {

@@ -335,3 +335,34 @@ func (f *fixture) passwordHash() string {
 	}
 	return u.PasswordHash
 }
+
+// TestAdminManagementScopeNeedsAdminOwner: a client holding the management
+// scope acts as an admin only while its owner is an active admin, so a
+// demoted admin cannot keep their powers through a credential.
+func TestAdminManagementScopeNeedsAdminOwner(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		mallory, err := f.db.CreateUser(t.Context(), storage.User{AccountID: f.root.ID, Username: "mallory", PasswordHash: f.passwordHash(),
+			Role: storage.RoleAdmin, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mal := bearer(f.tokenDSP(f.dsp, "mallory"))
+		c := f.apiJSON("POST", "/clients", mal, `{"name":"mine","scopes":["tollgate:manage"]}`, http.StatusCreated)
+		n, _ := strconv.ParseInt(id(c), 10, 64)
+		f.secretOf[n] = c["client_secret"].(string)
+		f.secrets = append(f.secrets, f.secretOf[n])
+		managed := storage.Client{ID: n}
+		f.apiJSON("GET", "/users", bearer(f.tokenCC(managed)), "", http.StatusOK) // works while mallory is an admin
+
+		f.apiJSON("PATCH", "/users/"+strconv.FormatInt(mallory.ID, 10), alice, `{"role":"member"}`, http.StatusOK)
+		wantProblem(t, f.apiDo("GET", "/users", bearer(f.tokenCC(managed)), ""), http.StatusForbidden)
+		wantProblem(t, f.apiDo("PATCH", "/users/"+strconv.FormatInt(mallory.ID, 10), bearer(f.tokenCC(managed)), `{"role":"admin"}`), http.StatusForbidden)
+
+		// An admin cannot hand the management scope to a member's credential.
+		wantProblem(t, f.apiDo("POST", "/keys", alice, `{"name":"for mallory","owner_id":`+strconv.FormatInt(mallory.ID, 10)+`,"scopes":["tollgate:manage"]}`),
+			http.StatusUnprocessableEntity, "owner_id")
+		// A member cannot take it, raw or through a bundle.
+		wantProblem(t, f.apiDo("POST", "/keys", mal, `{"name":"x","scopes":["tollgate:manage"]}`), http.StatusUnprocessableEntity, "scopes")
+	})
+}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,14 @@ func (p *principal) userID() int64 {
 // authenticated runs h for a caller with a good Bearer token.
 func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// writeProblem leaves the cause of a 5xx here, for the log line.
+		var cause error
+		r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &cause))
+		defer func() {
+			if cause != nil {
+				a.opts.Logger.ErrorContext(r.Context(), "management API failure", "method", r.Method, "err", cause)
+			}
+		}()
 		auth := r.Header.Values("Authorization")
 		if len(auth) != 1 || len(auth[0]) < 7 || !strings.EqualFold(auth[0][:7], "bearer ") {
 			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Detail: "A Bearer token issued by this server is required."})
@@ -51,6 +60,21 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 		case v.User != nil:
 			p.user, p.accountID, p.admin = v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
 		case slices.Contains(v.Token.Scopes, a.opts.ManagementScope):
+			// A client acts as an admin of its account only while its owner
+			// (if it has one) is an active admin: demoting or disabling the
+			// owner takes the power away from the credentials they own.
+			if v.Client.OwnerID != 0 {
+				owner, err := a.opts.Store.GetUser(r.Context(), v.Client.OwnerID)
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					writeProblem(w, r, unavailable(err))
+					return
+				}
+				if err != nil || owner.Role != storage.RoleAdmin || owner.Status != storage.StatusActive {
+					writeProblem(w, r, problem{Status: http.StatusForbidden,
+						Detail: "The client's owner is not an active admin: its token cannot manage the account."})
+					return
+				}
+			}
 			p.accountID, p.admin = v.Client.AccountID, true
 		default:
 			writeProblem(w, r, problem{Status: http.StatusForbidden,

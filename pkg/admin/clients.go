@@ -168,6 +168,12 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 		if !ok {
 			bad("access_rights", "must be one of "+strings.Join(a.bundleNames(), ", "))
 		}
+		for _, s := range scopes {
+			if s == a.opts.ManagementScope && !p.admin {
+				bad("access_rights", "this bundle holds the management scope, which only admins may grant")
+				break
+			}
+		}
 		c.AccessRights, c.Scopes = *in.AccessRights, slices.Clone(scopes)
 	case in.Scopes != nil:
 		for _, s := range *in.Scopes {
@@ -356,6 +362,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal,
 			errs = append(errs, fieldError{Field: "owner_id", Detail: "no such user among those you manage"})
 		}
 		c.OwnerID, c.AccountID = owner.ID, owner.AccountID
+		if ok && slices.Contains(c.Scopes, a.opts.ManagementScope) && owner.Role != storage.RoleAdmin {
+			errs = append(errs, fieldError{Field: "owner_id", Detail: "a credential with the management scope needs an admin owner"})
+		}
 	}
 	if in.AccountID != nil && *in.AccountID != c.AccountID {
 		ok, err := a.inSubtree(r, p, *in.AccountID)
@@ -614,13 +623,19 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal,
 		writeProblem(w, r, *pr)
 		return
 	}
-	if want != 0 && c.Version != want {
-		writeProblem(w, r, errPrecondion)
-		return
-	}
 	ctx := r.Context()
 	var replacement storage.Client
 	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+		// Lock the row and check If-Match inside the transaction, so a change
+		// committed since the read above is not deleted unseen.
+		if _, err := tx.UpdateClient(ctx, c.ID, func(cur *storage.Client) error {
+			if want != 0 && cur.Version != want {
+				return errPrecondion
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		if err := tx.DeleteClient(ctx, c.ID); err != nil {
 			return err
 		}
@@ -719,6 +734,12 @@ func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) 
 	}
 	ctx := r.Context()
 	now := a.opts.Now().Truncate(time.Second)
+	// The audit event comes first: no token without its record.
+	if _, err := a.opts.Store.AppendAudit(ctx, p.audit("client.generate_token", "client", c.ID, c.AccountID,
+		"token expires at "+now.Add(lifetime).UTC().Format(time.RFC3339))); err != nil {
+		writeProblem(w, r, unavailable(err))
+		return
+	}
 	tok, rec, err := a.opts.Minter.Mint(ctx, "", oauth.Session{
 		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
 		GrantType: "client_token", ExpiresAt: now.Add(lifetime),
@@ -726,10 +747,6 @@ func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		writeProblem(w, r, unavailable(err))
 		return
-	}
-	if _, err := a.opts.Store.AppendAudit(ctx, p.audit("client.generate_token", "client", c.ID, c.AccountID,
-		"token expires at "+rec.ExpiresAt.UTC().Format(time.RFC3339))); err != nil {
-		a.opts.Logger.WarnContext(ctx, "audit client token", "client_id", c.ID, "err", err)
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"access_token": tok,

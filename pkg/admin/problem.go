@@ -30,7 +30,15 @@ type fieldError struct {
 
 func (p problem) Error() string { return fmt.Sprintf("%d %s", p.Status, p.Detail) }
 
+// causeKey holds a *error where writeProblem leaves a 5xx's cause.
+type causeKey struct{}
+
 func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	if p.cause != nil {
+		if c, ok := r.Context().Value(causeKey{}).(*error); ok {
+			*c = p.cause
+		}
+	}
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}
@@ -105,6 +113,10 @@ func decode(r *http.Request, max int64, v any) *problem {
 	}
 	if !utf8.Valid(body) {
 		p := badRequest("The body is not valid UTF-8.")
+		return &p
+	}
+	if trimmed := strings.TrimSpace(string(body)); !strings.HasPrefix(trimmed, "{") {
+		p := badRequest("The body must be a JSON object.")
 		return &p
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))

@@ -491,6 +491,15 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *principal) {
 	}
 	ctx := r.Context()
 	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+		// Lock the row and check If-Match again inside the transaction.
+		if _, err := tx.UpdateUser(ctx, u.ID, func(cur *storage.User) error {
+			if want != 0 && cur.Version != want {
+				return errPrecondion
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		owned, err := ownedClients(ctx, tx, u, "")
 		if err != nil {
 			return err
