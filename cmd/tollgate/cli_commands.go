@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/tollgate/tollgate/config"
 )
 
 // Views of the API's resources as tables.
@@ -341,9 +345,9 @@ func article(noun string) string {
 
 // credentialFlags are the editable fields of a client or key.
 type credentialFlags struct {
-	name, description, accessRights, scopes, grantTypes, tokenLifetime, expiresAt string
-	mayIntrospect                                                                 bool
-	owner, account                                                                int64
+	name, description, accessRights, scopes, grantTypes, tokenLifetime, expiresAt, rateLimits string
+	mayIntrospect                                                                             bool
+	owner, account                                                                            int64
 }
 
 func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
@@ -357,6 +361,7 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	fs.BoolVar(&f.mayIntrospect, "may-introspect", false, "may introspect tokens (admins only)")
 	fs.StringVar(&f.tokenLifetime, "token-lifetime", "", "lifetime of its tokens (e.g. 3600, 2h; 0 means the server default)")
 	fs.StringVar(&f.expiresAt, "expires-at", "", "RFC 3339 time after which it stops working, or never")
+	fs.StringVar(&f.rateLimits, "rate-limits", "", "overrides of rate classes, class=rate[:burst] comma-separated, or none (admins)")
 	if creating {
 		fs.Int64Var(&f.owner, "owner", 0, "the user who owns it (admins; default you)")
 		fs.Int64Var(&f.account, "account", 0, "an account of your subtree, for a credential no user owns (admins)")
@@ -386,6 +391,13 @@ func (f *credentialFlags) body(c *cliClient) (map[string]any, error) {
 			return nil, err
 		}
 		b["token_lifetime"] = n
+	}
+	if c.set["rate-limits"] {
+		limits, err := parseRateLimits(f.rateLimits)
+		if err != nil {
+			return nil, err
+		}
+		b["rate_limits"] = limits
 	}
 	if c.set["expires-at"] {
 		if f.expiresAt == "never" {
@@ -572,4 +584,24 @@ func auditList() cliVerb {
 				return c.printList(res, auditTable)
 			}
 		}}
+}
+
+// parseRateLimits reads "class=rate[:burst],…" or "none".
+func parseRateLimits(v string) (map[string]map[string]int, error) {
+	out := map[string]map[string]int{}
+	if strings.TrimSpace(v) == "none" {
+		return out, nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		class, rb, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || class == "" {
+			return nil, fmt.Errorf("--rate-limits: want class=rate[:burst], got %q", item)
+		}
+		rate, burst, err := config.ParseRate(rb)
+		if err != nil {
+			return nil, fmt.Errorf("--rate-limits: class %q: %w", class, err)
+		}
+		out[class] = map[string]int{"rate": rate, "burst": burst}
+	}
+	return out, nil
 }

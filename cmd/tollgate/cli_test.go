@@ -157,6 +157,17 @@ func TestCLIKeysLifecycle(t *testing.T) {
 		t.Errorf("edit output:\n%s", edited.stdout)
 	}
 
+	limited := cli("keys", "edit", id, "--rate-limits", "default=5:10,reports=2", "-o", "json").ok(t, "keys edit --rate-limits")
+	if !strings.Contains(limited.stdout, `"default":{"rate":5,"burst":10}`) || !strings.Contains(limited.stdout, `"reports":{"rate":2,"burst":2}`) {
+		t.Errorf("rate limits after edit:\n%s", limited.stdout)
+	}
+	if out := cli("keys", "edit", id, "--rate-limits", "none", "-o", "json").ok(t, "keys edit --rate-limits none").stdout; strings.Contains(out, "rate_limits") {
+		t.Errorf("rate limits after none:\n%s", out)
+	}
+	if res := cli("keys", "edit", id, "--rate-limits", "default=0"); res.err == nil {
+		t.Error("--rate-limits default=0 accepted")
+	}
+
 	disabled := cli("keys", "disable", id).ok(t, "keys disable")
 	if got := disabled.field(t, "status"); got != "disabled" {
 		t.Errorf("status after disable = %q", got)
