@@ -366,3 +366,16 @@ func TestAdminManagementScopeNeedsAdminOwner(t *testing.T) {
 		wantProblem(t, f.apiDo("POST", "/keys", mal, `{"name":"x","scopes":["tollgate:manage"]}`), http.StatusUnprocessableEntity, "scopes")
 	})
 }
+
+func TestAdminAuditsRefusedChanges(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	k := f.apiJSON("POST", "/keys", alice, `{"name":"audited"}`, http.StatusCreated)
+	f.secrets = append(f.secrets, k["key"].(string))
+	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(k), alice, `{"name":"x"}`, "If-Match", `"99"`), http.StatusPreconditionFailed)
+	events := f.apiJSON("GET", "/audit?limit=5", alice, "", http.StatusOK)["items"].([]any)
+	first := events[0].(map[string]any)
+	if first["action"] != "key.update" || first["outcome"] != "failure" || !strings.Contains(first["detail"].(string), "412") {
+		t.Errorf("newest audit event = %v, want a failed key.update", first)
+	}
+}

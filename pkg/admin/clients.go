@@ -508,9 +508,30 @@ func (a *API) change(r *http.Request, p *principal, kind storage.Kind, action st
 	})
 	if err != nil {
 		pr := storeProblem(err)
+		a.auditRefusal(r, p, string(kind)+"."+action, string(kind), id, pr)
 		return storage.Client{}, &pr
 	}
 	return out, nil
+}
+
+// auditRefusal records a refused change of a record the caller can see
+// (conflict, failed precondition, invalid fields), outside the transaction
+// that was rolled back. Outages are not refusals and are not recorded.
+func (a *API) auditRefusal(r *http.Request, p *principal, action, targetType string, targetID int64, pr problem) {
+	switch pr.Status {
+	case http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity, http.StatusForbidden:
+	default:
+		return
+	}
+	c, err := a.opts.Store.GetClient(r.Context(), targetID)
+	if err != nil {
+		return
+	}
+	e := p.audit(action, targetType, targetID, c.AccountID, fmt.Sprintf("refused: %d %s", pr.Status, pr.Detail))
+	e.Outcome = "failure"
+	if _, err := a.opts.Store.AppendAudit(r.Context(), e); err != nil {
+		a.opts.Logger.WarnContext(r.Context(), "audit a refused change", "err", err)
+	}
 }
 
 func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
