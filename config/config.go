@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -160,6 +161,48 @@ type BruteForce struct {
 	MaxDelay  time.Duration `yaml:"max_delay" env:"TOLLGATE_BRUTEFORCE_MAX_DELAY"`
 	// Window is the quiet time after which failures are forgotten.
 	Window time.Duration `yaml:"window" env:"TOLLGATE_BRUTEFORCE_WINDOW"`
+	// TrustedProxies are the networks (CIDRs, or single addresses) of the
+	// proxies in front of Tollgate: load balancers, and the API gateways
+	// that call /auth/check. A request from one of them is counted under the
+	// right-most address of its X-Forwarded-For that is not itself a
+	// trusted proxy; X-Forwarded-For from any other peer is ignored. Empty:
+	// every request is counted under its TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies" env:"TOLLGATE_TRUSTED_PROXIES"`
+}
+
+// ParseProxy reads one entry of brute_force.trusted_proxies: a CIDR
+// ("10.0.0.0/8", "2001:db8::/32") or a single address ("192.0.2.10",
+// a /32 or /128). An IPv4-mapped IPv6 network is read as the IPv4 one.
+func ParseProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		addr, err := netip.ParseAddr(s)
+		if err != nil || addr.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("want a CIDR such as 10.0.0.0/8 or an IP address, got %q", s)
+		}
+		addr = addr.Unmap()
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR such as 10.0.0.0/8 or an IP address, got %q", s)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// Proxies answers TrustedProxies as networks, leaving out entries that do
+// not parse (Validate reports them).
+func (b BruteForce) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range b.TrustedProxies {
+		if p, err := ParseProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // DefaultRateClasses are the rate classes used when none is configured.

@@ -112,6 +112,7 @@ func TestDefault(t *testing.T) {
 		{"brute_force.base_delay", c.BruteForce.BaseDelay, time.Second},
 		{"brute_force.max_delay", c.BruteForce.MaxDelay, 5 * time.Minute},
 		{"brute_force.window", c.BruteForce.Window, 15 * time.Minute},
+		{"brute_force.trusted_proxies", c.BruteForce.TrustedProxies, []string(nil)},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 	}
@@ -306,6 +307,7 @@ func everyFieldSet() config.Config {
 			BaseDelay:       500 * time.Millisecond,
 			MaxDelay:        time.Minute,
 			Window:          time.Hour,
+			TrustedProxies:  []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.10"},
 		},
 		Log: config.Log{Level: "debug", Format: "text"},
 	}
@@ -515,6 +517,8 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"brute force base delay", map[string]string{"TOLLGATE_BRUTEFORCE_BASE_DELAY": "250ms"}, func(c config.Config) any { return c.BruteForce.BaseDelay }, 250 * time.Millisecond},
 		{"brute force max delay", map[string]string{"TOLLGATE_BRUTEFORCE_MAX_DELAY": "1h"}, func(c config.Config) any { return c.BruteForce.MaxDelay }, time.Hour},
 		{"brute force window", map[string]string{"TOLLGATE_BRUTEFORCE_WINDOW": "24h"}, func(c config.Config) any { return c.BruteForce.Window }, 24 * time.Hour},
+		{"trusted proxies", map[string]string{"TOLLGATE_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32,,192.0.2.10"}, func(c config.Config) any { return c.BruteForce.TrustedProxies }, []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.10"}},
+		{"no trusted proxies", map[string]string{"TOLLGATE_TRUSTED_PROXIES": ""}, func(c config.Config) any { return c.BruteForce.TrustedProxies }, []string(nil)},
 		{"brute force env leaves the rest", map[string]string{"TOLLGATE_BRUTEFORCE_THRESHOLD": "8"}, func(c config.Config) any { return c.BruteForce }, config.BruteForce{
 			Enabled: true, Threshold: 8, SourceThreshold: 20, BaseDelay: time.Second, MaxDelay: 5 * time.Minute, Window: 15 * time.Minute,
 		}},
@@ -873,6 +877,9 @@ func TestValidateAccepts(t *testing.T) {
 			c.BruteForce = config.BruteForce{Enabled: false, Threshold: 0, SourceThreshold: -1, BaseDelay: time.Hour, MaxDelay: -time.Second, Window: 0}
 		}},
 		{"brute force zero values when off", func(c *config.Config) { c.BruteForce = config.BruteForce{} }},
+		{"trusted proxies", func(c *config.Config) {
+			c.BruteForce.TrustedProxies = []string{"10.0.0.0/8", " 172.16.0.0/12 ", "192.0.2.10", "2001:db8::/32", "::1", "::ffff:10.0.0.0/104", "0.0.0.0/0"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -991,6 +998,10 @@ func TestValidateRejects(t *testing.T) {
 		}, "brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must not exceed brute_force.max_delay"},
 		{"brute force cap lowered under the default base delay", func(c *config.Config) { c.BruteForce.MaxDelay = 500 * time.Millisecond }, "must not exceed brute_force.max_delay"},
 		{"brute force explicitly on with zero values", func(c *config.Config) { c.BruteForce = config.BruteForce{Enabled: true} }, "TOLLGATE_BRUTEFORCE_THRESHOLD"},
+		{"trusted proxy not a network", func(c *config.Config) { c.BruteForce.TrustedProxies = []string{"10.0.0.0/8", "proxy.internal"} }, `brute_force.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): want a CIDR such as 10.0.0.0/8 or an IP address, got "proxy.internal"`},
+		{"trusted proxy prefix too long", func(c *config.Config) { c.BruteForce.TrustedProxies = []string{"10.0.0.0/33"} }, `got "10.0.0.0/33"`},
+		{"trusted proxy empty", func(c *config.Config) { c.BruteForce.TrustedProxies = []string{""} }, "TOLLGATE_TRUSTED_PROXIES"},
+		{"trusted proxy with a zone", func(c *config.Config) { c.BruteForce.TrustedProxies = []string{"fe80::1%eth0"} }, "TOLLGATE_TRUSTED_PROXIES"},
 		{"standard grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "client_credentials" }, "standard grant type"},
 		{"password grant name", func(c *config.Config) { c.Grants.EskimiDSPName = "password" }, "standard grant type"},
 		{"grant name with space", func(c *config.Config) { c.Grants.EskimiDSPName = "eskimi dsp" }, "TOLLGATE_ESKIMI_DSP_GRANT_NAME"},
@@ -1087,7 +1098,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 				"zero":      "0",
 			}
 			// 0 > -1s: both delay positivity rules and the ordering rule fail.
-			c.BruteForce = config.BruteForce{Enabled: true, Threshold: 0, SourceThreshold: -1, BaseDelay: 0, MaxDelay: -time.Second, Window: 0}
+			c.BruteForce = config.BruteForce{Enabled: true, Threshold: 0, SourceThreshold: -1, BaseDelay: 0, MaxDelay: -time.Second, Window: 0,
+				TrustedProxies: []string{"10.0.0.0/8", "10.0.0.300"}}
 		}, []string{
 			"http.addr (TOLLGATE_HTTP_ADDR)",
 			"issuer (TOLLGATE_ISSUER)",
@@ -1126,6 +1138,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			"brute_force.max_delay (TOLLGATE_BRUTEFORCE_MAX_DELAY): must be positive, got -1s",
 			"brute_force.window (TOLLGATE_BRUTEFORCE_WINDOW): must be positive, got 0s",
 			"brute_force.base_delay (TOLLGATE_BRUTEFORCE_BASE_DELAY): must not exceed brute_force.max_delay",
+			`brute_force.trusted_proxies (TOLLGATE_TRUSTED_PROXIES): want a CIDR such as 10.0.0.0/8 or an IP address, got "10.0.0.300"`,
 		}},
 		// The same brute-force values with the protection off are not
 		// problems: only the other mistake is reported.
@@ -1244,6 +1257,7 @@ var wantEnvNames = []string{
 	"TOLLGATE_BRUTEFORCE_BASE_DELAY",
 	"TOLLGATE_BRUTEFORCE_MAX_DELAY",
 	"TOLLGATE_BRUTEFORCE_WINDOW",
+	"TOLLGATE_TRUSTED_PROXIES",
 	"TOLLGATE_LOG_LEVEL",
 	"TOLLGATE_LOG_FORMAT",
 }
@@ -1386,5 +1400,32 @@ func TestDocsExample(t *testing.T) {
 	}
 	if c.Embedded() {
 		t.Error("example Embedded() = true, want the production shape")
+	}
+}
+
+func TestParseProxy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{" 192.0.2.10 ", "192.0.2.10/32"},
+		{"2001:db8::1", "2001:db8::1/128"},
+		{"2001:db8::/32", "2001:db8::/32"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"::ffff:192.0.2.10", "192.0.2.10/32"},
+	} {
+		got, err := config.ParseProxy(tt.in)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParseProxy(%q) = %v, %v, want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "proxy", "10.0.0.0/33", "10.0.0.300", "fe80::1%eth0", "10.0.0.0/"} {
+		if p, err := config.ParseProxy(bad); err == nil {
+			t.Errorf("ParseProxy(%q) = %v, want an error", bad, p)
+		}
+	}
+	b := config.BruteForce{TrustedProxies: []string{"10.0.0.0/8", "bad", "192.0.2.10"}}
+	if got := fmt.Sprint(b.Proxies()); got != "[10.0.0.0/8 192.0.2.10/32]" {
+		t.Errorf("Proxies() = %s, want the two good networks", got)
 	}
 }

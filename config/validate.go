@@ -196,6 +196,11 @@ func (c Config) validateProtocol(p *problems) {
 		if bf.BaseDelay > bf.MaxDelay {
 			p.addf(at("brute_force.base_delay"), "must not exceed brute_force.max_delay")
 		}
+		for _, proxy := range bf.TrustedProxies {
+			if _, err := ParseProxy(proxy); err != nil {
+				p.addf(at("brute_force.trusted_proxies"), "%v", err)
+			}
+		}
 	}
 	if _, ok := c.RateLimits.Classes["default"]; !ok && c.RateLimits.Classes != nil {
 		p.addf(at("rate_limits.classes"), "must define the default class")

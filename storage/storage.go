@@ -65,9 +65,31 @@ type User struct {
 	PasswordHash string // argon2id (or bcrypt) in PHC string format
 	Role         Role
 	Status       Status
-	Version      int64 // incremented by every update
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TokensValidAfter revokes the user's tokens: a token of this user
+	// issued at or before it is inactive, whatever the user's status later
+	// becomes. It is set when the password is reset or changed and when the
+	// user is disabled (see RevokeTokens); zero revokes nothing.
+	TokensValidAfter time.Time
+	Version          int64 // incremented by every update
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// RevokeTokens makes every token of the user issued up to now inactive.
+// Token issue times are whole seconds, so the cut-off is now truncated to
+// the second: a token issued in that same second, before or after the
+// call, is inactive too. A new token is good from the next second on. The
+// cut-off only ever moves forward.
+func (u *User) RevokeTokens(now time.Time) {
+	if cut := now.UTC().Truncate(time.Second); cut.After(u.TokensValidAfter) {
+		u.TokensValidAfter = cut
+	}
+}
+
+// TokenIssuedValid reports whether a token of the user issued at issuedAt
+// survives TokensValidAfter: it was issued strictly after it.
+func (u User) TokenIssuedValid(issuedAt time.Time) bool {
+	return issuedAt.After(u.TokensValidAfter)
 }
 
 // Kind tells how a credential is presented to people: as an API client or as

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/storage"
 )
@@ -174,6 +175,9 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		f.secrets = append(f.secrets, reset)
 		f.admWant(t, alice, http.MethodPost, miaPath+"/password", admBody(map[string]any{"password": reset}), http.StatusNoContent)
 		wantError(t, f.admLogin(mia.Username, testPassword), http.StatusBadRequest, "invalid_grant")
+		// A token issued in the second of the reset is revoked with the
+		// older ones (issue times are whole seconds): sign in a second later.
+		f.clock.advance(time.Second)
 		login := f.admLogin(mia.Username, reset)
 		if login.status != http.StatusOK {
 			t.Fatalf("sign in with the reset password: status %d body %s", login.status, login.body)
@@ -188,9 +192,15 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		f.admWant(t, miaTok, http.MethodPost, miaPath+"/password",
 			admBody(map[string]any{"old_password": reset, "password": testPassword}), http.StatusNoContent)
 		wantError(t, f.admLogin(mia.Username, reset), http.StatusBadRequest, "invalid_grant")
-		if res := f.admLogin(mia.Username, testPassword); res.status != http.StatusOK {
-			t.Errorf("sign in with the changed password: status %d body %s", res.status, res.body)
+		// Changing the password revokes the user's tokens, the one that
+		// asked included.
+		admProblem(t, f.admDo(t, miaTok, http.MethodGet, miaPath, ""), http.StatusUnauthorized)
+		f.clock.advance(time.Second)
+		relogin := f.admLogin(mia.Username, testPassword)
+		if relogin.status != http.StatusOK {
+			t.Fatalf("sign in with the changed password: status %d body %s", relogin.status, relogin.body)
 		}
+		miaTok = admCaller(relogin.json(t)["access_token"].(string))
 		// The user reads themself.
 		if self := f.admWant(t, miaTok, http.MethodGet, miaPath, "", http.StatusOK); admID(t, self) != miaID {
 			t.Errorf("self = %v", self)
@@ -722,6 +732,7 @@ func TestAdminAudit(t *testing.T) {
 		if carolItems := f.admAll(t, carol, "/audit?x=1", 100); len(carolItems) != 0 {
 			t.Errorf("carol sees %d events of other trees", len(carolItems))
 		}
+		f.clock.advance(time.Second) // past the second of the reset
 		login := f.admLogin("kid", secretPassword)
 		if login.status != http.StatusOK {
 			t.Fatalf("kid signs in: status %d body %s", login.status, login.body)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -236,4 +237,98 @@ func TestSweeperDisablesStaleCredentials(t *testing.T) {
 			t.Errorf("%d auto_disable audit events, want %d", found, n)
 		}
 	})
+}
+
+// TestBearerUseKeepsClientAlive: a client that authenticated once, to get a
+// long-lived token, and then only ever presents that token is in use, and
+// the sweeper must not disable it.
+func TestBearerUseKeepsClientAlive(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		mint := func(name string) (storage.Client, string) {
+			t.Helper()
+			c := f.client(storage.Client{AccountID: f.root.ID, Kind: storage.KindClient, Name: name,
+				GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}})
+			tk := f.apiJSON("POST", "/clients/"+strconv.FormatInt(c.ID, 10)+"/tokens", alice,
+				`{"password":"`+testPassword+`"}`, http.StatusCreated)
+			if tk["expires_in"] != float64(365*24*3600) {
+				t.Fatalf("client token expires_in = %v, want the one-year lifetime", tk["expires_in"])
+			}
+			return c, tk["access_token"].(string)
+		}
+		daily, tok := mint("used daily through its token")
+		idle, idleTok := mint("never used") // the control: the sweeper does run
+
+		for day := 1; day <= 100; day++ {
+			f.clock.advance(24 * time.Hour)
+			if day%2 == 0 {
+				if res := f.check("GET", "Authorization", "Bearer "+tok); res.status != http.StatusOK {
+					t.Fatalf("day %d: /auth/check with the token: status %d body %s", day, res.status, res.body)
+				}
+			} else if !f.active(tok) {
+				t.Fatalf("day %d: the token is inactive at introspection", day)
+			}
+			if err := f.app.uses.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.app.sweeper.Sweep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		c, err := f.db.GetClient(t.Context(), daily.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Status != storage.StatusActive {
+			t.Errorf("a client whose token is used every day is %s after 100 days", c.Status)
+		}
+		if want := f.clock.now(); !c.LastUsedAt.Equal(want) {
+			t.Errorf("LastUsedAt = %v, want the last bearer use %v", c.LastUsedAt, want)
+		}
+		if !f.active(tok) {
+			t.Error("the daily token is inactive after 100 days")
+		}
+		if c, err := f.db.GetClient(t.Context(), idle.ID); err != nil || c.Status != storage.StatusDisabled {
+			t.Errorf("the never-used client after 100 days: %+v, %v; want disabled", c.Status, err)
+		}
+		if f.active(idleTok) {
+			t.Error("the never-used client's token is active after it was disabled")
+		}
+	}, roomyChecks)
+}
+
+func TestKeySessionTokenRate(t *testing.T) {
+	f := newFixture(t, "embedded", func(c *config.Config) { c.RateLimits.TokenRate = 2 })
+	_, key := f.apiKey(f.alice, "events")
+	session := func(k string) response {
+		t.Helper()
+		return f.post("/auth/access/session", "", "", "X-API-Key", k)
+	}
+	for i := range 2 {
+		if res := session(key); res.status != http.StatusOK {
+			t.Fatalf("session %d: status %d body %s", i+1, res.status, res.body)
+		}
+	}
+	res := session(key)
+	wantError(t, res, http.StatusTooManyRequests, "slow_down")
+	if res.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if _, ok := res.json(t)["access_token"]; ok {
+		t.Error("a token was handed out over the rate")
+	}
+	// The token endpoint draws on the same per-client budget.
+	wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basicRaw("x", key)),
+		http.StatusTooManyRequests, "slow_down")
+	// Another key has its own budget; a wrong key is refused as before.
+	_, other := f.apiKey(f.bob, "events")
+	if res := session(other); res.status != http.StatusOK {
+		t.Errorf("another key: status %d body %s", res.status, res.body)
+	}
+	wantError(t, session(typo(key)), http.StatusUnauthorized, "invalid_client")
+	f.clock.advance(time.Second)
+	if res := session(key); res.status != http.StatusOK {
+		t.Errorf("after a second: status %d body %s", res.status, res.body)
+	}
 }

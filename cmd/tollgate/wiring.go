@@ -265,7 +265,7 @@ func newApp(d deps) (*app, error) {
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
-	validator := oauth.NewValidator(strategy, d.tokens, d.db, d.now)
+	validator := oauth.NewValidator(strategy, d.tokens, d.db, uses, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
 
 	fcfg := &fosite.Config{
@@ -300,6 +300,7 @@ func newApp(d deps) (*app, error) {
 		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
 		Logger:              d.logger,
 		Now:                 d.now,
+		Guard:               userGuard,
 	})
 	check := gateway.New(gateway.Options{
 		Validator:     validator,
@@ -310,6 +311,8 @@ func newApp(d deps) (*app, error) {
 		FailOpen:      d.cfg.RateLimits.FailOpen,
 		Metrics:       m,
 		Logger:        d.logger,
+		// The gateways calling /auth/check forward the API caller's address.
+		TrustedProxies: d.cfg.BruteForce.Proxies(),
 	})
 	public := server.New(server.Options{
 		Issuer:       d.cfg.Issuer,
@@ -336,6 +339,7 @@ func newApp(d deps) (*app, error) {
 		Logger:                d.logger,
 		Metrics:               m,
 		Now:                   d.now,
+		TrustedProxies:        d.cfg.BruteForce.Proxies(),
 	})
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},

@@ -41,8 +41,8 @@ type Passwords interface {
 	VerifyDummy(password string)
 }
 
-// Guard holds back usernames and sources with too many wrong passwords
-// (*bruteforce.Guard of kind user).
+// Guard holds back usernames (per source) and sources with too many wrong
+// passwords (*bruteforce.Guard of kind user).
 type Guard interface {
 	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
 }
@@ -130,9 +130,10 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 }
 
 // authenticate checks the user's password. Every errBadCredentials counts
-// as a failure of the username and the request's source; after too many,
-// attempts answer a *bruteforce.BlockedError before the password is
-// verified.
+// as a failure of the username from the request's source, and of the
+// source; after too many, attempts from that source answer a
+// *bruteforce.BlockedError before the password is verified, the right
+// password included. A backend failure counts nothing.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
 	var attempt bruteforce.Attempt
 	if h.guard != nil {
@@ -146,7 +147,11 @@ func (h *Handler) authenticate(ctx context.Context, client storage.Client, usern
 	case err == nil:
 		attempt.Succeeded(ctx)
 	case errors.Is(err, errBadCredentials):
-		attempt.Failed(ctx)
+		if blocked := attempt.Failed(ctx); blocked != nil {
+			return storage.User{}, blocked
+		}
+	default:
+		attempt.Cancel(ctx)
 	}
 	return user, err
 }

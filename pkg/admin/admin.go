@@ -61,6 +61,10 @@ type Options struct {
 	MaxBodyBytes        int64
 	Logger              *slog.Logger
 	Now                 func() time.Time
+	// Guard holds back the passwords users type to confirm who they are
+	// (old_password, client token confirmation); nil: no brute-force
+	// protection.
+	Guard Guard
 }
 
 // API serves /api/v1.

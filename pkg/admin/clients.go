@@ -744,9 +744,7 @@ func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) 
 		writeProblem(w, r, *pr)
 		return
 	}
-	ok, err := a.opts.Passwords.Verify(p.user.PasswordHash, in.Password)
-	if err != nil || !ok {
-		writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "The password is wrong: identity not confirmed."})
+	if !a.checkPassword(w, r, p.user.Username, p.user.PasswordHash, in.Password, "The password is wrong: identity not confirmed.") {
 		return
 	}
 	if !c.Usable(a.opts.Now()) {

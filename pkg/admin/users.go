@@ -322,6 +322,10 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *principal) {
 				changes = append(changes, fmt.Sprintf("status %s → %s", u.Status, *in.Status))
 				u.Status = storage.Status(*in.Status)
 				disabled = u.Status == storage.StatusDisabled
+				if disabled {
+					// Their tokens stay dead when the user comes back.
+					u.RevokeTokens(a.opts.Now())
+				}
 			}
 			return nil
 		})
@@ -436,9 +440,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, p *principal) 
 	action := "user.reset_password"
 	if self {
 		action = "user.change_password"
-		ok, err := a.opts.Passwords.Verify(u.PasswordHash, *in.OldPassword)
-		if err != nil || !ok {
-			writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "The old password is wrong."})
+		if !a.checkPassword(w, r, u.Username, u.PasswordHash, *in.OldPassword, "The old password is wrong.") {
 			return
 		}
 	}
@@ -451,6 +453,8 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, p *principal) 
 	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		u, err := tx.UpdateUser(ctx, u.ID, func(u *storage.User) error {
 			u.PasswordHash = hash
+			// Every token obtained with the old password dies with it.
+			u.RevokeTokens(a.opts.Now())
 			return nil
 		})
 		if err != nil {

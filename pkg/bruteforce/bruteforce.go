@@ -1,10 +1,8 @@
 // Package bruteforce owns Tollgate's protection against guessing secrets and
-// passwords: it counts failed authentications per identity (a client id, a
-// username) and per source address, and once a key has failed Threshold
-// times it refuses further attempts for a back-off that doubles with each
-// further failure, up to MaxDelay. The refusal comes before any secret is
-// compared, and it refuses a correct secret too, so a block tells an
-// attacker nothing about the secret.
+// passwords: it counts failed authentications per identity and per source
+// address, and once a key has failed Threshold times it holds further
+// attempts back for a back-off that doubles with each further failure, up
+// to MaxDelay.
 //
 // The counters live in a Store: bruteforce/redis (shared by every Tollgate
 // instance) or bruteforce/memory (in process, for the embedded default).
@@ -14,25 +12,39 @@
 //
 // Policy, and its trade-offs:
 //
+//   - Client secrets (KindClient) are 256-bit random: guessing one is
+//     hopeless, so a block must never keep the owner out. The secret is
+//     compared first; a correct secret always gets in (and resets the client
+//     id's counter), and the block applies only to wrong secrets, which are
+//     answered "blocked" (429) instead of "wrong" (401). That reveals
+//     nothing: the secret cannot be guessed either way. The identity key is
+//     the client id.
+//   - Passwords (KindUser) are chosen by people and guessable, so a block
+//     refuses every attempt before the password is compared, the correct one
+//     included (the refusal tells nothing about the password). The identity
+//     key is the username *and* the source: an attacker at one address
+//     cannot lock the user out from another address. The source dimension
+//     (failures from one address across all usernames) is the brake on
+//     password spraying, and a distributed attacker gets Threshold attempts,
+//     then the back-off, per source address.
 //   - No permanent lock-out. The back-off is capped (MaxDelay), a key's
 //     failures are forgotten after a quiet Window, and a success resets the
-//     identity's counter: the legitimate owner always gets in once the
-//     current back-off has passed.
+//     identity's counter.
 //   - Keys are independent: failing on client A never delays client B, and a
 //     blocked source never blocks another source.
-//   - The identity dimension lets anyone who knows a client id or a username
-//     delay its owner by failing on purpose. That is accepted: the delay is
-//     bounded by MaxDelay per attempt, and without it a distributed attacker
-//     (many sources) could guess one credential unhindered.
 //   - The source dimension counts failures from one address across all
-//     identities (password spraying). Clients behind one NAT share it, hence
-//     a higher threshold (SourceThreshold). A success does not reset it, so
-//     an attacker holding one good credential cannot launder failures.
+//     identities. Clients behind one NAT share it, hence a higher threshold
+//     (SourceThreshold). A success does not reset it, so an attacker holding
+//     one good credential cannot launder failures.
 //   - The source is the peer address of the TCP connection (IPv6 grouped by
-//     /64, see Source). Headers set by proxies (X-Forwarded-For, Forwarded)
-//     are not trusted: behind a load balancer every request shares its
-//     address, and the source dimension then acts as a global brake; trusted
-//     proxy configuration is future work.
+//     /64, see Source), or, when that peer is a configured trusted proxy,
+//     the address it forwarded (see ClientAddress).
+//   - Counting is atomic: Begin reserves the attempt (counts it as a failure
+//     in the same step that checks the back-off, one Redis script per key or
+//     under the memory store's lock), and the outcome settles it: a success
+//     takes the reservation back and resets the identity, a failure keeps
+//     it. Concurrent wrong attempts therefore get at most Threshold
+//     comparisons before the back-off, however many arrive at once.
 //   - When the Store fails, the protection fails open (the attempt goes
 //     ahead, the failure is logged): authentication itself still works and
 //     the per-second limiters still hold, while failing closed would turn a
@@ -45,19 +57,83 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"strconv"
 	"time"
 )
 
 // Record is what a Store knows of one key.
 type Record struct {
-	// Failures is the number of failures since the key was last reset or
-	// went quiet; 0 for a key never seen (or expired).
+	// Failures is the number of failures (reservations not taken back)
+	// since the key was last reset or went quiet; 0 for a key never seen
+	// (or expired).
 	Failures int
 	// Last is the time of the last failure, to the millisecond.
 	Last time.Time
+}
+
+// Policy says when a key holds attempts back.
+type Policy struct {
+	// Threshold is the number of failures after which attempts are held
+	// back.
+	Threshold int
+	// BaseDelay is the back-off after the failure that reaches Threshold;
+	// it doubles with each further failure, up to MaxDelay.
+	BaseDelay, MaxDelay time.Duration
+	// Window is the quiet time after which a key's failures are forgotten.
+	Window time.Duration
+}
+
+// Delay answers the back-off after the failure that is extra failures past
+// the threshold: BaseDelay doubled extra times, capped at MaxDelay.
+func (p Policy) Delay(extra int) time.Duration {
+	d := p.BaseDelay
+	for range extra {
+		if d >= p.MaxDelay {
+			break
+		}
+		d *= 2
+	}
+	return min(d, p.MaxDelay)
+}
+
+// Wait answers how long rec holds attempts back at now: 0 below the
+// threshold, after a quiet window, or once the back-off since the last
+// failure has passed.
+func (p Policy) Wait(rec Record, now time.Time) time.Duration {
+	if rec.Failures < p.Threshold || now.Sub(rec.Last) >= p.Window {
+		return 0
+	}
+	return max(rec.Last.Add(p.Delay(rec.Failures-p.Threshold)).Sub(now), 0)
+}
+
+// Request asks a Store to reserve an attempt on Key under Policy.
+type Request struct {
+	Key    string
+	Policy Policy
+}
+
+// Result is a Store's answer to one Request.
+type Result struct {
+	// Record is the key's record after the call.
+	Record Record
+	// Wait is how long the key holds attempts back; when it is positive
+	// nothing was counted.
+	Wait time.Duration
+	// Reservation is what was counted, to take back with Release; zero
+	// (no Key) when nothing was.
+	Reservation Reservation
+}
+
+// Reservation is one failure a Store counted for an attempt whose outcome
+// is not known yet.
+type Reservation struct {
+	Key string
+	// Seq numbers the reservation among the key's: Release restores the
+	// key's last failure time only when no later reservation counted.
+	Seq int64
+	// Prev is the key's last failure before the reservation (zero when
+	// none, or when the reservation started the count over).
+	Prev time.Time
 }
 
 // Store counts failures per key. Keys are stored as given (in Redis, in
@@ -67,12 +143,21 @@ type Record struct {
 type Store interface {
 	// Get answers the records of keys.
 	Get(ctx context.Context, keys ...string) ([]Record, error)
-	// Fail records one failure of each key at now and answers the new
-	// records. A key whose last failure is window or more before now starts
-	// over at 1. A key expires by itself window after its last failure.
-	Fail(ctx context.Context, now time.Time, window time.Duration, keys ...string) ([]Record, error)
-	// Reset forgets keys.
-	Reset(ctx context.Context, keys ...string) error
+	// Reserve checks and counts, as one atomic step per key: a key that
+	// holds attempts back at now (Policy.Wait of its record is positive)
+	// answers the wait and counts nothing; any other key counts one
+	// failure at now, starting over at 1 when its last failure is a
+	// Policy.Window or more before now, and expires by itself a window
+	// after now. So concurrent reservations on one key are counted one
+	// after the other and none passes the threshold unseen. A Store may
+	// also count none of the keys when one holds back (all or nothing);
+	// what it counted is in the Results' Reservations.
+	Reserve(ctx context.Context, now time.Time, reqs ...Request) ([]Result, error)
+	// Release takes back each reservation in release: one failure fewer
+	// (never below zero; a key left at zero is forgotten), and the key's
+	// last failure time back to Prev when the reservation is the key's
+	// latest. It forgets the keys in reset.
+	Release(ctx context.Context, release []Reservation, reset []string) error
 }
 
 // Kind says what a Guard protects; it names the keys, the metric label and
@@ -81,9 +166,12 @@ type Kind string
 
 // Kinds of Guard.
 const (
-	// KindClient guards client authentication; ids are client ids.
+	// KindClient guards client authentication; ids are client ids. The
+	// secret is compared even during a block; only a wrong secret is
+	// refused.
 	KindClient Kind = "client"
-	// KindUser guards user passwords; ids are usernames, hashed.
+	// KindUser guards user passwords; ids are usernames, hashed, and
+	// counted per source. A block refuses before the password is compared.
 	KindUser Kind = "user"
 )
 
@@ -129,9 +217,9 @@ type Options struct {
 	// Window is the quiet period after which a key's failures are
 	// forgotten (DefaultWindow); never less than MaxDelay.
 	Window time.Duration
-	// StoreTimeout bounds recording a failure, which is not cancelled with
-	// the request, so that a caller hanging up cannot avoid being counted
-	// (default 2s).
+	// StoreTimeout bounds each Store call. Store calls are not cancelled
+	// with the request, so that a caller hanging up cannot avoid being
+	// counted nor leave a success unsettled (default 2s).
 	StoreTimeout time.Duration
 	Logger       *slog.Logger
 	Metrics      Metrics
@@ -144,6 +232,8 @@ type Options struct {
 type Guard struct {
 	store Store
 	opts  Options
+	id    Policy
+	src   Policy
 }
 
 // New answers a Guard counting in store.
@@ -182,7 +272,10 @@ func New(store Store, opts Options) *Guard {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Guard{store: store, opts: opts}
+	p := Policy{BaseDelay: opts.BaseDelay, MaxDelay: opts.MaxDelay, Window: opts.Window}
+	id, src := p, p
+	id.Threshold, src.Threshold = opts.Threshold, opts.SourceThreshold
+	return &Guard{store: store, opts: opts, id: id, src: src}
 }
 
 // BlockedError refuses an attempt: too many recent failures.
@@ -196,124 +289,184 @@ func (e *BlockedError) Error() string {
 }
 
 // Attempt is one authentication attempt a Guard let through. The caller
-// reports its outcome with Failed or Succeeded. The zero Attempt (no Guard)
-// does nothing.
+// settles it with exactly one of Succeeded, Failed or Cancel; an attempt
+// never settled stays counted as a failure. The zero Attempt (no Guard, or
+// a Store failure) does nothing.
 type Attempt struct {
 	g      *Guard
 	keys   []string // the identity's key, then the source's if any
 	logID  slog.Attr
 	source string
-	// dirty is set when the identity may have failures to reset.
-	dirty bool
+	// held are the reservations Begin made, in the order of keys.
+	held []Reservation
+	// records are the keys' records after the reservation.
+	records []Record
+	// blocked is set on a KindClient attempt made during a block: the
+	// secret is compared, and only a wrong one is refused.
+	blocked   *BlockedError
+	dimension string
 }
 
 // Begin starts an attempt by id (a client id or a username) from source (a
-// Source; empty when unknown: then only the identity is counted). It
-// answers a *BlockedError when the identity or the source is held back. A
-// Store failure lets the attempt through.
+// Source; empty when unknown: then only the identity is counted), and
+// reserves it: it counts as a failure until Succeeded or Cancel takes it
+// back.
+//
+// For KindUser it answers a *BlockedError, before any password is
+// compared, when the identity or the source is held back. For KindClient it
+// never does: the secret is compared anyway, and Failed answers the
+// *BlockedError for a wrong one. A Store failure lets the attempt through,
+// uncounted.
 func (g *Guard) Begin(ctx context.Context, id, source string) (Attempt, error) {
 	a := Attempt{g: g, keys: g.keys(id, source), logID: g.logID(id), source: source}
-	recs, err := g.store.Get(ctx, a.keys...)
+	reqs := make([]Request, len(a.keys))
+	for i, k := range a.keys {
+		reqs[i] = Request{Key: k, Policy: g.policy(i)}
+	}
+	sctx, cancel := g.storeContext(ctx)
+	defer cancel()
+	res, err := g.store.Reserve(sctx, g.opts.Now(), reqs...)
 	if err != nil {
 		g.opts.Logger.WarnContext(ctx, "brute-force store unavailable; failing open",
 			"kind", string(g.opts.Kind), a.logID, "err", err)
-		a.dirty = true
+		return Attempt{}, nil
+	}
+	var wait time.Duration
+	var held []Reservation
+	for i, r := range res {
+		if r.Wait > wait {
+			wait, a.dimension = r.Wait, dimension(i)
+		}
+		if r.Reservation.Key != "" {
+			held = append(held, r.Reservation)
+		}
+		a.records = append(a.records, r.Record)
+	}
+	if wait <= 0 {
+		a.held = held
 		return a, nil
 	}
-	now := g.opts.Now()
-	var wait time.Duration
-	dimension := ""
-	for i, rec := range recs {
-		threshold, dim := g.opts.Threshold, DimensionID
-		if i > 0 {
-			threshold, dim = g.opts.SourceThreshold, DimensionSource
-		}
-		if w := g.wait(rec, threshold, now); w > wait {
-			wait, dimension = w, dim
+	// Held back on one key: take back what was counted on the others.
+	a.records = nil
+	if len(held) > 0 {
+		if err := g.store.Release(sctx, held, nil); err != nil {
+			g.opts.Logger.WarnContext(ctx, "brute-force store unavailable; reservation not taken back",
+				"kind", string(g.opts.Kind), a.logID, "err", err)
 		}
 	}
-	if wait > 0 {
-		g.opts.Metrics.BruteForceBlocked(string(g.opts.Kind), dimension)
-		g.opts.Logger.WarnContext(ctx, "brute-force protection refused an attempt",
-			"kind", string(g.opts.Kind), a.logID, "source", source, "dimension", dimension,
-			"retry_after_ms", wait.Milliseconds())
-		return Attempt{}, &BlockedError{RetryAfter: wait}
+	a.blocked = &BlockedError{RetryAfter: wait}
+	if g.opts.Kind == KindClient {
+		return a, nil
 	}
-	a.dirty = len(recs) > 0 && recs[0].Failures > 0
-	return a, nil
+	g.refused(ctx, a)
+	return Attempt{}, a.blocked
 }
 
-// Failed records that the attempt's secret was wrong.
-func (a Attempt) Failed(ctx context.Context) {
+// Failed settles the attempt as a wrong secret: its reservation stays
+// counted. It answers the *BlockedError of a KindClient attempt made during
+// a block, which the caller answers instead of its usual failure; nil
+// otherwise.
+func (a Attempt) Failed(ctx context.Context) error {
+	if a.g == nil {
+		return nil
+	}
+	g := a.g
+	if a.blocked != nil {
+		g.refused(ctx, a)
+		return a.blocked
+	}
+	for i, rec := range a.records {
+		p := g.policy(i)
+		if rec.Failures >= p.Threshold {
+			g.opts.Logger.WarnContext(ctx, "brute-force back-off",
+				"kind", string(g.opts.Kind), a.logID, "source", a.source, "dimension", dimension(i),
+				"failures", rec.Failures, "delay_ms", p.Delay(rec.Failures-p.Threshold).Milliseconds())
+		}
+	}
+	return nil
+}
+
+// Succeeded settles the attempt as a right secret: the reservation is taken
+// back and the identity's failures are forgotten. The source's other
+// failures are not, so that one good credential cannot launder an
+// attacker's failures on others.
+func (a Attempt) Succeeded(ctx context.Context) {
 	if a.g == nil {
 		return
 	}
-	g := a.g
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.StoreTimeout)
+	var release []Reservation
+	for _, r := range a.held {
+		if r.Key != a.keys[0] {
+			release = append(release, r)
+		}
+	}
+	a.g.release(ctx, a, release, a.keys[:1])
+}
+
+// Cancel settles an attempt that reached no verdict (a backend failed
+// before the secret could be checked): the reservation is taken back,
+// nothing else changes.
+func (a Attempt) Cancel(ctx context.Context) {
+	if a.g == nil || len(a.held) == 0 {
+		return
+	}
+	a.g.release(ctx, a, a.held, nil)
+}
+
+func (g *Guard) release(ctx context.Context, a Attempt, release []Reservation, reset []string) {
+	sctx, cancel := g.storeContext(ctx)
 	defer cancel()
-	recs, err := g.store.Fail(ctx, g.opts.Now(), g.opts.Window, a.keys...)
-	if err != nil {
-		g.opts.Logger.WarnContext(ctx, "brute-force store unavailable; failure not counted",
+	if err := g.store.Release(sctx, release, reset); err != nil {
+		g.opts.Logger.WarnContext(ctx, "brute-force store unavailable; attempt not settled",
 			"kind", string(g.opts.Kind), a.logID, "err", err)
-		return
-	}
-	for i, rec := range recs {
-		threshold, dim := g.opts.Threshold, DimensionID
-		if i > 0 {
-			threshold, dim = g.opts.SourceThreshold, DimensionSource
-		}
-		if rec.Failures >= threshold {
-			g.opts.Logger.WarnContext(ctx, "brute-force back-off",
-				"kind", string(g.opts.Kind), a.logID, "source", a.source, "dimension", dim,
-				"failures", rec.Failures, "delay_ms", g.delay(rec.Failures-threshold).Milliseconds())
-		}
 	}
 }
 
-// Succeeded records that the attempt's secret was right: the identity's
-// failures are forgotten. The source's are not, so that one good
-// credential cannot launder an attacker's failures on others.
-func (a Attempt) Succeeded(ctx context.Context) {
-	if a.g == nil || !a.dirty {
-		return
-	}
-	if err := a.g.store.Reset(ctx, a.keys[0]); err != nil {
-		a.g.opts.Logger.WarnContext(ctx, "brute-force store unavailable; failures not reset",
-			"kind", string(a.g.opts.Kind), a.logID, "err", err)
-	}
+// refused counts and logs a refusal.
+func (g *Guard) refused(ctx context.Context, a Attempt) {
+	g.opts.Metrics.BruteForceBlocked(string(g.opts.Kind), a.dimension)
+	g.opts.Logger.WarnContext(ctx, "brute-force protection refused an attempt",
+		"kind", string(g.opts.Kind), a.logID, "source", a.source, "dimension", a.dimension,
+		"retry_after_ms", a.blocked.RetryAfter.Milliseconds())
 }
 
-// wait answers how long rec holds attempts back at now.
-func (g *Guard) wait(rec Record, threshold int, now time.Time) time.Duration {
-	if rec.Failures < threshold || now.Sub(rec.Last) >= g.opts.Window {
-		return 0
-	}
-	return max(rec.Last.Add(g.delay(rec.Failures-threshold)).Sub(now), 0)
+// storeContext bounds a Store call by StoreTimeout, and keeps it from
+// being cancelled with the request.
+func (g *Guard) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), g.opts.StoreTimeout)
 }
 
-// delay answers the back-off after the failure that is extra failures past
-// the threshold: BaseDelay doubled extra times, capped at MaxDelay.
-func (g *Guard) delay(extra int) time.Duration {
-	d := g.opts.BaseDelay
-	for range extra {
-		if d >= g.opts.MaxDelay {
-			break
-		}
-		d *= 2
+// policy answers the policy of the i-th key of an attempt: the identity's,
+// then the source's.
+func (g *Guard) policy(i int) Policy {
+	if i == 0 {
+		return g.id
 	}
-	return min(d, g.opts.MaxDelay)
+	return g.src
 }
 
-// keys answers the Store keys of an attempt by id from source.
+func dimension(i int) string {
+	if i == 0 {
+		return DimensionID
+	}
+	return DimensionSource
+}
+
+// keys answers the Store keys of an attempt by id from source: the
+// identity's ("c:id:<client id>", or "u:id:<username hash>@<source>": a
+// user is counted per source), then the source's ("c:src:…", "u:src:…")
+// when it is known.
 func (g *Guard) keys(id, source string) []string {
-	prefix := "c:"
 	if g.opts.Kind == KindUser {
-		prefix = "u:"
-		id = HashID(id)
+		idKey := "u:id:" + HashID(id)
+		if source == "" {
+			return []string{idKey}
+		}
+		return []string{idKey + "@" + source, "u:src:" + source}
 	}
-	keys := []string{prefix + "id:" + id}
+	keys := []string{"c:id:" + id}
 	if source != "" {
-		keys = append(keys, prefix+"src:"+source)
+		keys = append(keys, "c:src:"+source)
 	}
 	return keys
 }
@@ -333,25 +486,4 @@ func (g *Guard) logID(id string) slog.Attr {
 func HashID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:16])
-}
-
-// Source answers the source address counted for a request from remoteAddr
-// (http.Request.RemoteAddr, "host:port"): the IP address, or for IPv6 its
-// /64 network, which one subscriber typically holds whole. An address that
-// does not parse is answered as it is, cut to 64 bytes.
-func Source(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host[:min(len(host), 64)]
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,12 @@ type Options struct {
 	FailOpen bool
 	Metrics  Metrics
 	Logger   *slog.Logger
+	// TrustedProxies are the networks of the API gateways (and proxies)
+	// that call the endpoint. A key's failures are counted per client id,
+	// and per the API caller's address only when a trusted gateway forwards
+	// it in X-Forwarded-For (bruteforce.ForwardedAddress): the gateway's
+	// own address would put every API caller into one bucket.
+	TrustedProxies []netip.Prefix
 }
 
 // Check serves /auth/check.
@@ -193,7 +200,7 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 		return identity{}, false, errUnauthenticated
 	}
 	if len(keys) == 1 {
-		return c.authenticateKey(r.Context(), keys[0])
+		return c.authenticateKey(r, keys[0])
 	}
 	scheme, rest, _ := strings.Cut(auth[0], " ")
 	switch {
@@ -216,16 +223,20 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 		if !ok {
 			return identity{}, false, errUnauthenticated
 		}
-		return c.authenticateKey(r.Context(), password)
+		return c.authenticateKey(r, password)
 	}
 	return identity{}, false, errUnauthenticated
 }
 
-func (c *Check) authenticateKey(ctx context.Context, key string) (identity, bool, error) {
+// authenticateKey checks an API key. Its failures are counted per client id
+// and, when a trusted gateway forwarded the API caller's address, per that
+// address; never per the peer's address, which is the gateway's.
+func (c *Check) authenticateKey(r *http.Request, key string) (identity, bool, error) {
 	clientID, secret, err := apikey.Parse(key)
 	if err != nil {
 		return identity{}, false, errUnauthenticated
 	}
+	ctx := oauth.WithSource(r.Context(), bruteforce.ForwardedAddress(r, c.opts.TrustedProxies))
 	ctx, outage := oauth.WithOutage(ctx)
 	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
 	if err != nil {

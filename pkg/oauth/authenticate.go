@@ -45,7 +45,8 @@ func credentialsFrom(ctx context.Context) (Credentials, bool) {
 type sourceKey struct{}
 
 // WithSource returns a context carrying the request's source address (a
-// bruteforce.Source), which failed attempts are counted under.
+// bruteforce.Source, as bruteforce.ClientAddress answers it; "" when
+// unknown), which failed attempts are counted under.
 func WithSource(ctx context.Context, source string) context.Context {
 	return context.WithValue(ctx, sourceKey{}, source)
 }
@@ -57,8 +58,9 @@ func SourceFrom(ctx context.Context) string {
 }
 
 // Guard holds back identities and sources that failed too often
-// (*bruteforce.Guard). Begin answers a *bruteforce.BlockedError when the
-// attempt must be refused before any secret is compared.
+// (*bruteforce.Guard of kind client). Begin reserves the attempt; the
+// Attempt's Failed answers a *bruteforce.BlockedError when a wrong secret
+// came during a block.
 type Guard interface {
 	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
 }
@@ -105,9 +107,13 @@ var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
 // Authenticate checks creds. A client that is unknown, disabled, expired or
 // in a disabled account, and a wrong secret, all answer
 // fosite.ErrInvalidClient, and count as a failure of the client id and the
-// request's source (SourceFrom); after too many, attempts answer a
-// *bruteforce.BlockedError before any secret is compared. A backend failure
-// answers its error, recorded as the request's outage.
+// request's source (SourceFrom). The secret is always compared: a right one
+// gets in even while the client id or the source is held back (client
+// secrets are 256-bit random, so a block has nothing to protect from a
+// right secret), and resets the client id's count; during a block a wrong
+// one answers a *bruteforce.BlockedError instead of
+// fosite.ErrInvalidClient. A backend failure answers its error, recorded as
+// the request's outage, and counts nothing.
 func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*Client, error) {
 	var attempt bruteforce.Attempt
 	if a.guard != nil {
@@ -121,7 +127,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*C
 	case err == nil:
 		attempt.Succeeded(ctx)
 	case errors.Is(err, fosite.ErrInvalidClient):
-		attempt.Failed(ctx)
+		if blocked := attempt.Failed(ctx); blocked != nil {
+			return nil, blocked
+		}
+	default:
+		attempt.Cancel(ctx)
 	}
 	return client, err
 }

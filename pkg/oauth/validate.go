@@ -28,12 +28,15 @@ type Validator struct {
 	strategy *token.Strategy
 	tokens   storage.Tokens
 	store    ValidatorStore
+	usage    UsageRecorder
 	now      func() time.Time
 }
 
-// NewValidator returns a Validator.
-func NewValidator(strategy *token.Strategy, tokens storage.Tokens, store ValidatorStore, now func() time.Time) *Validator {
-	return &Validator{strategy: strategy, tokens: tokens, store: store, now: now}
+// NewValidator returns a Validator. Every good token is a use of its
+// client, noted with usage so that a credential used only through a
+// long-lived token is not taken for unused; usage may be nil: no record.
+func NewValidator(strategy *token.Strategy, tokens storage.Tokens, store ValidatorStore, usage UsageRecorder, now func() time.Time) *Validator {
+	return &Validator{strategy: strategy, tokens: tokens, store: store, usage: usage, now: now}
 }
 
 // Valid is a good token with the records it stands on.
@@ -46,9 +49,23 @@ type Valid struct {
 // Validate checks tok: well-formed and signed, stored, not expired, its
 // client present, usable and still on the generation the token was minted
 // under, its account and the client's account (and their ancestors)
-// active, and its user, if any, active. It answers ErrInactive for anything
-// not good and another error only when a backend failed.
+// active, and its user, if any, active and not having revoked their tokens
+// since the token was issued (storage.User.TokensValidAfter). It answers
+// ErrInactive for anything not good and another error only when a backend
+// failed. A good token is recorded as a use of its client.
 func (v *Validator) Validate(ctx context.Context, tok string) (Valid, error) {
+	now := v.now()
+	valid, err := v.validate(ctx, tok, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	if v.usage != nil {
+		v.usage.Record(valid.Token.ClientID, now)
+	}
+	return valid, nil
+}
+
+func (v *Validator) validate(ctx context.Context, tok string, now time.Time) (Valid, error) {
 	sig, err := v.strategy.Signature(ctx, tok)
 	if err != nil {
 		return Valid{}, ErrInactive
@@ -60,7 +77,6 @@ func (v *Validator) Validate(ctx context.Context, tok string) (Valid, error) {
 	if err != nil {
 		return Valid{}, fmt.Errorf("get token: %w", err)
 	}
-	now := v.now()
 	if !now.Before(rec.ExpiresAt) {
 		return Valid{}, ErrInactive
 	}
@@ -105,7 +121,9 @@ func (v *Validator) Validate(ctx context.Context, tok string) (Valid, error) {
 	if err != nil {
 		return Valid{}, fmt.Errorf("get user: %w", err)
 	}
-	if user.Status != storage.StatusActive {
+	// Issue times are whole seconds and the cut-off too: a token issued in
+	// the second its user's tokens were revoked is inactive.
+	if user.Status != storage.StatusActive || !user.TokenIssuedValid(rec.IssuedAt) {
 		return Valid{}, ErrInactive
 	}
 	valid.User = &user

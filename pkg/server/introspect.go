@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -128,7 +127,8 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 // not good or a backend failed.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
 	info(r).clientID = creds.ClientID
-	ctx, outage := oauth.WithOutage(oauth.WithSource(r.Context(), bruteforce.Source(r.RemoteAddr)))
+	// The source (for the brute-force protection) is in the context: wrap.
+	ctx, outage := oauth.WithOutage(r.Context())
 	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)

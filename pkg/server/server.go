@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/token"
@@ -77,6 +79,11 @@ type Options struct {
 	Logger    *slog.Logger
 	Metrics   Metrics
 	Now       func() time.Time
+	// TrustedProxies are the networks of the proxies in front of the
+	// server, whose X-Forwarded-For is believed: the source a request's
+	// failed authentications are counted under is the address they
+	// forwarded (bruteforce.ClientAddress). Empty: the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Mount serves Handler for every path under Prefix; Endpoint names it in
@@ -171,15 +178,17 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-// wrap adds the request id, panic recovery, the access log line and the
-// request metrics.
+// wrap adds the request id, the request's source address (oauth.SourceFrom,
+// for the brute-force protection of every endpoint, mounted ones included),
+// panic recovery, the access log line and the request metrics.
 func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.opts.Now()
 		ri := &requestInfo{id: requestID(r), endpoint: endpoint, outcome: "ok"}
 		w.Header().Set("X-Request-Id", ri.id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		ctx := oauth.WithSource(r.Context(), bruteforce.ClientAddress(r, s.opts.TrustedProxies))
+		r = r.WithContext(context.WithValue(ctx, infoKey{}, ri))
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -59,6 +59,11 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	}
 	ri := info(r)
 	ri.grantType = KeySessionGrant
+	// The key is authenticated: hold it to its token rate before minting,
+	// as the token endpoint does.
+	if !s.allowToken(w, r, authed.ID) {
+		return
+	}
 	now := s.opts.Now().Truncate(time.Second)
 	tok, rec, err := s.opts.Minter.Mint(r.Context(), "", oauth.Session{
 		ClientID:   authed.ID,

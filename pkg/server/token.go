@@ -53,7 +53,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("Content-Type", formType)
 	r.Body = http.NoBody
 
-	ctx := oauth.WithSource(oauth.WithCredentials(r.Context(), creds), bruteforce.Source(r.RemoteAddr))
+	// The source (for the brute-force protection) is in the context: wrap.
+	ctx := oauth.WithCredentials(r.Context(), creds)
 	ctx, outage := oauth.WithOutage(ctx)
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {

@@ -63,6 +63,14 @@ func testCreateGetUser(t *testing.T, s UsersStore) {
 			Role:         storage.RoleMember,
 			Status:       storage.StatusDisabled,
 		}},
+		{"with revoked tokens", storage.User{
+			AccountID:        account.ID,
+			Username:         uniqueName("carol"),
+			PasswordHash:     "x",
+			Role:             storage.RoleMember,
+			Status:           storage.StatusActive,
+			TokensValidAfter: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC),
+		}},
 		{"email and unicode username", storage.User{
 			AccountID:    account.ID,
 			Username:     uniqueName("zoë+ops@example.com"),
@@ -163,11 +171,13 @@ func testUpdateUser(t *testing.T, s UsersStore) {
 	taken := createUser(t, s, account.ID)
 
 	renamed := uniqueName("renamed")
+	cutoff := time.Now().UTC().Truncate(time.Second)
 	got, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error {
 		x.Username = renamed
 		x.Role = storage.RoleAdmin
 		x.Status = storage.StatusDisabled
 		x.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA"
+		x.TokensValidAfter = cutoff
 		x.AccountID = other.ID              // immutable
 		x.CreatedAt = time.Unix(1, 0).UTC() // immutable
 		x.Version = 99                      // set by the store
@@ -184,7 +194,8 @@ func testUpdateUser(t *testing.T, s UsersStore) {
 		t.Errorf("GetUser after UpdateUser = %+v, want %+v", stored, got)
 	}
 	if got.Username != renamed || got.Role != storage.RoleAdmin || got.Status != storage.StatusDisabled ||
-		got.PasswordHash != "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA" {
+		got.PasswordHash != "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA" ||
+		!got.TokensValidAfter.Equal(cutoff) || got.TokensValidAfter.Location() != time.UTC {
 		t.Errorf("UpdateUser changes not kept: %+v", got)
 	}
 	if got.AccountID != account.ID || !got.CreatedAt.Equal(u.CreatedAt) {
@@ -212,6 +223,23 @@ func testUpdateUser(t *testing.T, s UsersStore) {
 	}
 	if _, err := s.UpdateUser(ctx, 1<<50, func(*storage.User) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("UpdateUser(unknown): err = %v, want ErrNotFound", err)
+	}
+
+	// An update that leaves TokensValidAfter alone keeps it; clearing it
+	// is written too.
+	kept, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.Status = storage.StatusActive; return nil })
+	if err != nil {
+		t.Fatalf("UpdateUser(status): %v", err)
+	}
+	if !kept.TokensValidAfter.Equal(cutoff) {
+		t.Errorf("TokensValidAfter after an unrelated update = %v, want %v", kept.TokensValidAfter, cutoff)
+	}
+	cleared, err := s.UpdateUser(ctx, u.ID, func(x *storage.User) error { x.TokensValidAfter = time.Time{}; return nil })
+	if err != nil {
+		t.Fatalf("UpdateUser(clear TokensValidAfter): %v", err)
+	}
+	if stored, err := s.GetUser(ctx, u.ID); err != nil || !stored.TokensValidAfter.IsZero() || stored != cleared {
+		t.Errorf("GetUser after clearing TokensValidAfter = %+v, %v; want %+v", stored, err, cleared)
 	}
 }
 

@@ -2,6 +2,7 @@ package sql
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"gorm.io/gorm"
@@ -11,44 +12,47 @@ import (
 )
 
 type userRow struct {
-	ID           int64 `gorm:"primaryKey"`
-	AccountID    int64
-	Username     string
-	PasswordHash string
-	Role         string
-	Status       string
-	Version      int64
-	CreatedAt    time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt    time.Time `gorm:"autoUpdateTime:false"`
+	ID               int64 `gorm:"primaryKey"`
+	AccountID        int64
+	Username         string
+	PasswordHash     string
+	Role             string
+	Status           string
+	TokensValidAfter sql.NullTime
+	Version          int64
+	CreatedAt        time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt        time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (userRow) TableName() string { return "users" }
 
 func toUserRow(u storage.User) userRow {
 	return userRow{
-		ID:           u.ID,
-		AccountID:    u.AccountID,
-		Username:     u.Username,
-		PasswordHash: u.PasswordHash,
-		Role:         string(u.Role),
-		Status:       string(u.Status),
-		Version:      u.Version,
-		CreatedAt:    dbTime(u.CreatedAt),
-		UpdatedAt:    dbTime(u.UpdatedAt),
+		ID:               u.ID,
+		AccountID:        u.AccountID,
+		Username:         u.Username,
+		PasswordHash:     u.PasswordHash,
+		Role:             string(u.Role),
+		Status:           string(u.Status),
+		TokensValidAfter: nullTime(u.TokensValidAfter),
+		Version:          u.Version,
+		CreatedAt:        dbTime(u.CreatedAt),
+		UpdatedAt:        dbTime(u.UpdatedAt),
 	}
 }
 
 func (r userRow) user() storage.User {
 	return storage.User{
-		ID:           r.ID,
-		AccountID:    r.AccountID,
-		Username:     r.Username,
-		PasswordHash: r.PasswordHash,
-		Role:         storage.Role(r.Role),
-		Status:       storage.Status(r.Status),
-		Version:      r.Version,
-		CreatedAt:    r.CreatedAt.UTC(),
-		UpdatedAt:    r.UpdatedAt.UTC(),
+		ID:               r.ID,
+		AccountID:        r.AccountID,
+		Username:         r.Username,
+		PasswordHash:     r.PasswordHash,
+		Role:             storage.Role(r.Role),
+		Status:           storage.Status(r.Status),
+		TokensValidAfter: fromNullTime(r.TokensValidAfter),
+		Version:          r.Version,
+		CreatedAt:        r.CreatedAt.UTC(),
+		UpdatedAt:        r.UpdatedAt.UTC(),
 	}
 }
 
@@ -92,7 +96,7 @@ func (s *Store) getUser(ctx context.Context, op, where string, arg any) (storage
 }
 
 // mutableUserColumns are the columns UpdateUser writes.
-var mutableUserColumns = []string{"username", "password_hash", "role", "status", "version", "updated_at"}
+var mutableUserColumns = []string{"username", "password_hash", "role", "status", "tokens_valid_after", "version", "updated_at"}
 
 // UpdateUser answers storage.ErrNotFound for an unknown id and
 // storage.ErrAlreadyExists for a taken username; an error from update is

@@ -1,10 +1,10 @@
 // Package memory is the in-process bruteforce.Store of the embedded default:
 // failure counts in a map, each dropped once its window has passed, in
-// bounded memory.
+// bounded memory. One mutex makes every call atomic.
 //
 // Counts are per process: several Tollgate instances need bruteforce/redis to
 // share them. The package starts no goroutines; expired keys are dropped as a
-// side effect of Fail.
+// side effect of Reserve.
 package memory
 
 import (
@@ -37,6 +37,7 @@ type Store struct {
 	now     func() time.Time
 	max     int
 	mu      sync.Mutex
+	seq     int64                    // numbers reservations, across keys
 	entries map[string]*list.Element // of *entry
 	order   list.List                // front: failed least recently
 }
@@ -44,6 +45,7 @@ type Store struct {
 type entry struct {
 	key     string
 	rec     bruteforce.Record
+	seq     int64
 	expires time.Time
 }
 
@@ -65,51 +67,91 @@ func (s *Store) Get(_ context.Context, keys ...string) ([]bruteforce.Record, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, k := range keys {
-		if el, ok := s.entries[k]; ok {
-			if e := el.Value.(*entry); now.Before(e.expires) {
-				out[i] = e.rec
-			}
+		if e := s.live(k, now); e != nil {
+			out[i] = e.rec
 		}
 	}
 	return out, nil
 }
 
-// Fail implements bruteforce.Store.
-func (s *Store) Fail(_ context.Context, now time.Time, window time.Duration, keys ...string) ([]bruteforce.Record, error) {
+// live answers k's entry unless it is missing or expired. s.mu is held.
+func (s *Store) live(k string, clock time.Time) *entry {
+	if el, ok := s.entries[k]; ok {
+		if e := el.Value.(*entry); clock.Before(e.expires) {
+			return e
+		}
+	}
+	return nil
+}
+
+// Reserve implements bruteforce.Store. It is all or nothing: when any key
+// holds back, none is counted.
+func (s *Store) Reserve(_ context.Context, now time.Time, reqs ...bruteforce.Request) ([]bruteforce.Result, error) {
 	// Milliseconds, as Redis keeps them, so both backends answer alike.
 	now = time.UnixMilli(now.UnixMilli())
 	clock := s.now()
-	out := make([]bruteforce.Record, len(keys))
+	out := make([]bruteforce.Result, len(reqs))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.trim(clock)
-	for i, k := range keys {
+	held := false
+	for i, req := range reqs {
+		var rec bruteforce.Record
+		if e := s.live(req.Key, clock); e != nil {
+			rec = e.rec
+		}
+		if rec.Failures > 0 && now.Sub(rec.Last) >= max(req.Policy.Window, time.Millisecond) {
+			rec = bruteforce.Record{}
+		}
+		out[i] = bruteforce.Result{Record: rec, Wait: req.Policy.Wait(rec, now)}
+		held = held || out[i].Wait > 0
+	}
+	if held {
+		return out, nil
+	}
+	for i, req := range reqs {
 		var e *entry
-		if el, ok := s.entries[k]; ok {
+		if el, ok := s.entries[req.Key]; ok {
 			e = el.Value.(*entry)
 			s.order.MoveToBack(el)
-			if !clock.Before(e.expires) || now.Sub(e.rec.Last) >= window {
-				e.rec = bruteforce.Record{}
-			}
 		} else {
 			if len(s.entries) >= s.max {
 				s.remove(s.order.Front())
 			}
-			e = &entry{key: k}
-			s.entries[k] = s.order.PushBack(e)
+			e = &entry{key: req.Key}
+			s.entries[req.Key] = s.order.PushBack(e)
 		}
-		e.rec = bruteforce.Record{Failures: e.rec.Failures + 1, Last: now}
-		e.expires = clock.Add(window)
-		out[i] = e.rec
+		prev := out[i].Record
+		s.seq++
+		e.seq = s.seq
+		e.rec = bruteforce.Record{Failures: prev.Failures + 1, Last: now}
+		e.expires = clock.Add(max(req.Policy.Window, time.Millisecond))
+		out[i] = bruteforce.Result{Record: e.rec,
+			Reservation: bruteforce.Reservation{Key: req.Key, Seq: e.seq, Prev: prev.Last}}
 	}
 	return out, nil
 }
 
-// Reset implements bruteforce.Store.
-func (s *Store) Reset(_ context.Context, keys ...string) error {
+// Release implements bruteforce.Store.
+func (s *Store) Release(_ context.Context, release []bruteforce.Reservation, reset []string) error {
+	clock := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range keys {
+	for _, r := range release {
+		e := s.live(r.Key, clock)
+		if e == nil {
+			continue
+		}
+		if e.rec.Failures <= 1 {
+			s.remove(s.entries[r.Key])
+			continue
+		}
+		e.rec.Failures--
+		if e.seq == r.Seq && !r.Prev.IsZero() {
+			e.rec.Last = r.Prev
+		}
+	}
+	for _, k := range reset {
 		if el, ok := s.entries[k]; ok {
 			s.remove(el)
 		}

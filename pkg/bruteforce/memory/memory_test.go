@@ -16,19 +16,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// Expired keys are dropped by later failures; past MaxKeys the key failed
-// least recently goes.
+// Expired keys are dropped by later reservations; past MaxKeys the key
+// failed least recently goes.
 func TestBoundedMemory(t *testing.T) {
 	c := &conformance.FakeClock{}
 	s := memory.New(memory.Options{Now: c.Now, MaxKeys: 3})
 	ctx := t.Context()
-	for _, k := range []string{"a", "b", "c"} {
-		if _, err := s.Fail(ctx, c.Now(), time.Minute, k); err != nil {
+	p := bruteforce.Policy{Threshold: 100, BaseDelay: time.Second, MaxDelay: time.Second, Window: time.Minute}
+	fail := func(k string) {
+		t.Helper()
+		if _, err := s.Reserve(ctx, c.Now(), bruteforce.Request{Key: k, Policy: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Fail(ctx, c.Now(), time.Minute, "d"); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		fail(k)
 	}
 	if got := s.Len(); got != 3 {
 		t.Errorf("keys past MaxKeys: got %d, want 3", got)
@@ -42,9 +44,7 @@ func TestBoundedMemory(t *testing.T) {
 	}
 
 	c.Advance(2 * time.Minute)
-	if _, err := s.Fail(ctx, c.Now(), time.Minute, "e"); err != nil {
-		t.Fatal(err)
-	}
+	fail("e")
 	if got := s.Len(); got != 1 {
 		t.Errorf("keys after the others expired: got %d, want 1", got)
 	}

@@ -22,7 +22,9 @@ func TestConformance(t *testing.T) {
 func TestKeysUnderPrefixExpire(t *testing.T) {
 	client, prefix := redistest.New(t)
 	s := redis.New(client, redis.Options{KeyPrefix: prefix})
-	if _, err := s.Fail(t.Context(), time.Now(), time.Minute, "c:id:42", "c:src:192.0.2.1"); err != nil {
+	p := bruteforce.Policy{Threshold: 5, BaseDelay: time.Second, MaxDelay: time.Second, Window: time.Minute}
+	if _, err := s.Reserve(t.Context(), time.Now(), bruteforce.Request{Key: "c:id:42", Policy: p},
+		bruteforce.Request{Key: "c:src:192.0.2.1", Policy: p}); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := redistest.Keys(t.Context(), client, prefix)
@@ -52,10 +54,10 @@ func TestCancelled(t *testing.T) {
 	if _, err := s.Get(ctx, "k"); err == nil {
 		t.Error("Get with a cancelled context: got no error")
 	}
-	if _, err := s.Fail(ctx, time.Now(), time.Minute, "k"); err == nil {
-		t.Error("Fail with a cancelled context: got no error")
+	if _, err := s.Reserve(ctx, time.Now(), bruteforce.Request{Key: "k", Policy: bruteforce.Policy{Threshold: 1, Window: time.Minute}}); err == nil {
+		t.Error("Reserve with a cancelled context: got no error")
 	}
-	if err := s.Reset(ctx, "k"); err == nil {
-		t.Error("Reset with a cancelled context: got no error")
+	if err := s.Release(ctx, []bruteforce.Reservation{{Key: "k"}}, []string{"k"}); err == nil {
+		t.Error("Release with a cancelled context: got no error")
 	}
 }

@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/oauth"
+)
+
+// Guard holds back usernames (per source) and sources with too many wrong
+// passwords (*bruteforce.Guard of kind user, the one the eskimi_dsp grant
+// uses, so both count together).
+type Guard interface {
+	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
+}
+
+// checkPassword verifies a password the caller typed to confirm who they
+// are (username's, against hash), through the brute-force protection: each
+// wrong one counts as a failure of the username from the request's source
+// (oauth.SourceFrom) and of the source, and after too many every attempt
+// from there is refused before the password is compared, with 429 and
+// Retry-After. A wrong password answers 403 with detail. It writes the
+// answer itself and reports false when the request must stop.
+func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, hash, password, detail string) bool {
+	ctx := r.Context()
+	var attempt bruteforce.Attempt
+	if a.opts.Guard != nil {
+		var err error
+		if attempt, err = a.opts.Guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
+			writeBlockedProblem(w, r, err)
+			return false
+		}
+	}
+	ok, err := a.opts.Passwords.Verify(hash, password)
+	switch {
+	case err != nil:
+		// A hash that cannot be read says nothing about the caller.
+		attempt.Cancel(ctx)
+	case ok:
+		attempt.Succeeded(ctx)
+		return true
+	default:
+		if err := attempt.Failed(ctx); err != nil {
+			writeBlockedProblem(w, r, err)
+			return false
+		}
+	}
+	writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: detail, cause: err})
+	return false
+}
+
+// writeBlockedProblem answers an attempt the brute-force protection held
+// back: 429 with Retry-After in whole seconds, rounded up.
+func writeBlockedProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var blocked *bruteforce.BlockedError
+	if !errors.As(err, &blocked) {
+		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
+		return
+	}
+	secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeProblem(w, r, problem{Status: http.StatusTooManyRequests,
+		Detail: "Too many wrong passwords: retry after the time in Retry-After.", cause: err})
+}

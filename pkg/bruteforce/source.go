@@ -1,0 +1,112 @@
+package bruteforce
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Source answers the source address counted for a request from remoteAddr
+// (http.Request.RemoteAddr, "host:port"): the IP address, or for IPv6 its
+// /64 network, which one subscriber typically holds whole. An address that
+// does not parse is answered as it is, cut to 64 bytes.
+func Source(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host[:min(len(host), 64)]
+	}
+	return sourceOf(addr)
+}
+
+func sourceOf(addr netip.Addr) string {
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// ClientAddress answers the source of r (as Source does): the TCP peer,
+// unless the peer is in trusted (the proxies in front of Tollgate, e.g. a
+// load balancer or the API gateway), in which case it is the right-most
+// address of X-Forwarded-For that is not itself in trusted (the address
+// the nearest trusted proxy was connected from; everything to its left was
+// written by the client and is ignored). When every forwarded address is
+// trusted it is the left-most; when the header is missing, or the address
+// next in line does not parse, the last trusted hop stands. X-Forwarded-For
+// from a peer not in trusted is ignored, and so is every header with no
+// trusted proxies.
+func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
+	if s, ok := forwarded(r, trusted); ok {
+		return s
+	}
+	return Source(r.RemoteAddr)
+}
+
+// ForwardedAddress is ClientAddress for a request that is always relayed
+// (the check endpoint, called by the API gateway): the address a trusted
+// peer forwarded, or "" when the peer is not trusted or forwarded none,
+// since then the peer's own address says nothing about the caller.
+func ForwardedAddress(r *http.Request, trusted []netip.Prefix) string {
+	s, _ := forwarded(r, trusted)
+	return s
+}
+
+func forwarded(r *http.Request, trusted []netip.Prefix) (string, bool) {
+	if len(trusted) == 0 {
+		return "", false
+	}
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok || !isTrusted(peer, trusted) {
+		return "", false
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	var last netip.Addr // the left-most trusted hop so far
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, ok := parseHop(hops[i])
+		if !ok {
+			break
+		}
+		if !isTrusted(addr, trusted) {
+			return sourceOf(addr), true
+		}
+		last = addr
+	}
+	if last.IsValid() {
+		return sourceOf(last), true
+	}
+	return "", false
+}
+
+// parseHop reads an address as proxies write it: "192.0.2.1", "2001:db8::1",
+// "[2001:db8::1]", or any of them with a port.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return addr.Unmap().WithZone(""), true
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,70 @@
+package bruteforce_test
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+)
+
+func TestSource(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"192.0.2.1:1234", "192.0.2.1"},
+		{"[::ffff:192.0.2.1]:1234", "192.0.2.1"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"@", "@"},
+		{"", ""},
+		{strings.Repeat("x", 100), strings.Repeat("x", 64)},
+	} {
+		if got := bruteforce.Source(tt.in); got != tt.want {
+			t.Errorf("Source(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	for _, tt := range []struct {
+		name    string
+		peer    string
+		xff     []string
+		trusted []netip.Prefix
+		want    string // ClientAddress
+		fwd     string // ForwardedAddress
+	}{
+		{"no trusted proxies: the peer, header ignored", "192.0.2.1:1", []string{"198.51.100.7"}, nil, "192.0.2.1", ""},
+		{"untrusted peer: header ignored", "192.0.2.1:1", []string{"198.51.100.7"}, trusted, "192.0.2.1", ""},
+		{"trusted peer without a header", "10.0.0.1:1", nil, trusted, "10.0.0.1", ""},
+		{"trusted peer", "10.0.0.1:1", []string{"198.51.100.7"}, trusted, "198.51.100.7", "198.51.100.7"},
+		{"spoofed entries left of the real one", "10.0.0.1:1", []string{"203.0.113.9, 1.2.3.4, 198.51.100.7"}, trusted, "198.51.100.7", "198.51.100.7"},
+		{"chain of trusted proxies", "10.0.0.1:1", []string{"203.0.113.9, 198.51.100.7, 10.1.1.1, 10.2.2.2"}, trusted, "198.51.100.7", "198.51.100.7"},
+		{"several header lines", "10.0.0.1:1", []string{"203.0.113.9", "198.51.100.7, 10.1.1.1"}, trusted, "198.51.100.7", "198.51.100.7"},
+		{"every hop trusted: the left-most", "10.0.0.1:1", []string{"10.9.9.9, 10.1.1.1"}, trusted, "10.9.9.9", "10.9.9.9"},
+		{"garbage stops the walk at the last trusted hop", "10.0.0.1:1", []string{"198.51.100.7, unknown, 10.1.1.1"}, trusted, "10.1.1.1", "10.1.1.1"},
+		{"garbage right-most: the peer", "10.0.0.1:1", []string{"198.51.100.7, unknown"}, trusted, "10.0.0.1", ""},
+		{"empty header", "10.0.0.1:1", []string{""}, trusted, "10.0.0.1", ""},
+		{"ports and brackets", "10.0.0.1:1", []string{"[2001:db8:1:2::9]:443, 198.51.100.7:80"}, trusted, "198.51.100.7", "198.51.100.7"},
+		{"IPv6 forwarded, grouped by /64", "10.0.0.1:1", []string{"2001:db8:1:2::9"}, trusted, "2001:db8:1:2::/64", "2001:db8:1:2::/64"},
+		{"IPv6 proxy", "[2001:db8:ffff::1]:1", []string{"192.0.2.5"}, trusted, "192.0.2.5", "192.0.2.5"},
+		{"IPv4-mapped peer", "[::ffff:10.0.0.1]:1", []string{"192.0.2.5"}, trusted, "192.0.2.5", "192.0.2.5"},
+		{"IPv4-mapped forwarded address", "10.0.0.1:1", []string{"::ffff:192.0.2.5"}, trusted, "192.0.2.5", "192.0.2.5"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.peer
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := bruteforce.ClientAddress(r, tt.trusted); got != tt.want {
+			t.Errorf("%s: ClientAddress = %q, want %q", tt.name, got, tt.want)
+		}
+		if got := bruteforce.ForwardedAddress(r, tt.trusted); got != tt.fwd {
+			t.Errorf("%s: ForwardedAddress = %q, want %q", tt.name, got, tt.fwd)
+		}
+	}
+}
