@@ -44,6 +44,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 .PHONY: bench
 bench: ## run the Go benchmarks and the token-endpoint load test against PostgreSQL + Redis
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/...
+	TOLLGATE_TEST_MEMORY=100000 $(GO) test -count=1 -run '^TestBytesPerToken$$' -v ./storage/redis/
 	bash .ci/bench.sh
 
 .PHONY: lint

@@ -36,6 +36,10 @@ import (
 //   - A duplicate signature answers ErrAlreadyExists and leaves the stored
 //     token, and the request it belongs to, untouched.
 //   - GetToken of an empty signature answers ErrNotFound.
+//   - Signatures and request ids that differ only in form (a base64url
+//     signature and its decoded bytes, a hex request id, the UUID with the
+//     same digits and their bytes) are different ones.
+//   - A revoked token's signature can be stored again.
 func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Tokens) {
 	runTokens(t, func(t *testing.T) (storage.Tokens, tokenClock) {
 		return newStore(t), realClock{}
@@ -98,6 +102,7 @@ func runTokens(t *testing.T, newStore func(t *testing.T) (storage.Tokens, tokenC
 		{"Expiry", testTokenExpiry},
 		{"Rejected", testTokenRejected},
 		{"Duplicate", testTokenDuplicate},
+		{"LookAlikes", testTokenLookAlikes},
 		{"Isolation", testTokenIsolation},
 		{"Concurrent", testTokenConcurrent},
 	}
@@ -357,6 +362,74 @@ func testTokenRevokeRequest(t *testing.T, s storage.Tokens, clock tokenClock) {
 	}
 	wantNotFound(t, s, a3.Signature)
 	wantFound(t, s, b1)
+
+	// A revoked token's signature is free again, in another request or in
+	// its own.
+	c1, c2 := newToken(now), newToken(now)
+	c1.Signature = a2.Signature
+	c2.Signature, c2.RequestID = a3.Signature, a3.RequestID
+	mustCreate(t, s, c1, c2)
+	wantFound(t, s, c1)
+	wantFound(t, s, c2)
+}
+
+// testTokenLookAlikes stores tokens whose signatures and request ids differ
+// only in form, as a store that packs base64url, hex or UUIDs into bytes
+// might confuse them, and revokes the requests one by one.
+func testTokenLookAlikes(t *testing.T, s storage.Tokens, clock tokenClock) {
+	now := clock.Now()
+	raw := randomBytes(32)
+	digits := hex.EncodeToString(raw[:16])
+	uuid := digits[0:8] + "-" + digits[8:12] + "-" + digits[12:16] + "-" + digits[16:20] + "-" + digits[20:32]
+	signatures := []string{
+		base64.RawURLEncoding.EncodeToString(raw),
+		string(raw),
+		base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw), // padded
+		"AA", "\x00", "AB", "A",
+	}
+	requestIDs := []string{
+		digits,
+		uuid,
+		string(raw[:16]),
+		strings.ToUpper(digits),
+		strings.ToUpper(uuid),
+		"ab", "\xab", "AB",
+	}
+	var tokens []storage.Token
+	seen := map[string]bool{}
+	for _, requestID := range requestIDs {
+		if seen[requestID] {
+			continue
+		}
+		seen[requestID] = true
+		tok := newToken(now)
+		tok.RequestID = requestID
+		tokens = append(tokens, tok)
+	}
+	seen = map[string]bool{}
+	for _, signature := range signatures {
+		if seen[signature] { // the standard alphabet may give the same
+			continue
+		}
+		seen[signature] = true
+		tok := newToken(now)
+		tok.Signature = signature
+		tokens = append(tokens, tok)
+	}
+	mustCreate(t, s, tokens...)
+	for _, tok := range tokens {
+		wantFound(t, s, tok)
+	}
+	for i, tok := range tokens {
+		if err := s.RevokeRequest(t.Context(), tok.RequestID); err != nil {
+			t.Fatalf("RevokeRequest: %v", err)
+		}
+		wantNotFound(t, s, tok.Signature)
+		for _, other := range tokens[i+1:] {
+			wantFound(t, s, other)
+		}
+	}
 }
 
 func testTokenExpiry(t *testing.T, s storage.Tokens, clock tokenClock) {

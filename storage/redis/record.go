@@ -10,33 +10,46 @@ import (
 	"github.com/tollgate/tollgate/storage"
 )
 
-// recordV1 is the first byte of a version 1 token record. A new layout gets
-// a new version byte, and decoders keep reading the old ones for as long as
-// such tokens can live.
+// recordV2 is the first byte of a version 2 record, the only version this
+// package reads. A new layout gets a new version byte; while Tollgate is
+// pre-release, records of an older version are not migrated: they are
+// answered as corrupt (and, with version 1, lived under keys no longer read).
 //
-// Version 1 (varint: zig-zag encoding/binary varint; uvarint: unsigned):
+// Version 2 (varint: zig-zag encoding/binary varint; uvarint: unsigned):
 //
-//	version     byte (1)
-//	request id  uvarint tag: len<<1 for len literal bytes, or n<<1|1 for n
-//	            bytes holding a lowercase hex string of 2n characters
+//	version     byte (2)
+//	request id  uvarint tag n<<2|form, then n bytes (see appendRequestID)
 //	client id   varint
 //	generation  varint
 //	account id  varint
 //	subject     uvarint length, bytes
 //	username    uvarint length, bytes
 //	grant type  uvarint tag: len<<1 for len literal bytes, or i<<1|1 for
-//	            grantTypesV1[i]
+//	            grantTypes[i]
 //	scopes      uvarint count, then each as uvarint length, bytes
 //	audience    uvarint count, then each as uvarint length, bytes
 //	expires at  varint Unix milliseconds
 //	lifetime    varint milliseconds from issued at to expires at
 //
-// The signature is the key, so it is not repeated in the record.
-const recordV1 = 1
+// The signature is the key, so it is not repeated in the record. The request
+// id field comes first, right after the version, and its tag gives its
+// length whatever the form: it is also the name of the request's revocation
+// marker, which the Lua scripts cut out of the record (see luaRevoked).
+//
+// Version 1 differed only in the request id tag (len<<1|hex) and held no
+// UUID form.
+const recordV2 = 2
 
-// grantTypesV1 are the grant types a version 1 record stores as one byte.
-// The list is part of the format: append only, and only with a new version.
-var grantTypesV1 = []string{
+// Forms of a stored request id: the low two bits of its tag.
+const (
+	requestIDLiteral = 0 // the id's bytes as they are
+	requestIDHex     = 1 // lowercase hex of even length, decoded: Mint's 32 characters in 16 bytes
+	requestIDUUID    = 2 // a canonical lowercase UUID (fosite's ids), its 16 bytes
+)
+
+// grantTypes are the grant types a record stores as one byte. The list is
+// part of the format: append only, and only with a new version.
+var grantTypes = []string{
 	"client_credentials",
 	"authorization_code",
 	"refresh_token",
@@ -56,7 +69,7 @@ var (
 
 var errCorrupt = errors.New("corrupt token record")
 
-// encodeRecord answers the version 1 record of t, times truncated to the
+// encodeRecord answers the version 2 record of t, times truncated to the
 // millisecond. Times outside years 1 to 9999 are an error.
 func encodeRecord(t storage.Token) ([]byte, error) {
 	issued, expires := t.IssuedAt.UnixMilli(), t.ExpiresAt.UnixMilli()
@@ -71,7 +84,7 @@ func encodeRecord(t storage.Token) ([]byte, error) {
 		size += 2 + len(s)
 	}
 	b := make([]byte, 0, size)
-	b = append(b, recordV1)
+	b = append(b, recordV2)
 	b = appendRequestID(b, t.RequestID)
 	b = binary.AppendVarint(b, t.ClientID)
 	b = binary.AppendVarint(b, t.Generation)
@@ -88,15 +101,15 @@ func encodeRecord(t storage.Token) ([]byte, error) {
 
 // decodeRecord answers the token of a record, without its signature. It
 // answers an error wrapping errCorrupt for anything that is not a record it
-// knows, and never panics.
-func decodeRecord(b []byte) (storage.Token, error) {
+// knows, and never panics. The token's strings share b's memory.
+func decodeRecord(b string) (storage.Token, error) {
 	if len(b) == 0 {
 		return storage.Token{}, fmt.Errorf("%w: empty", errCorrupt)
 	}
-	if b[0] != recordV1 {
+	if b[0] != recordV2 {
 		return storage.Token{}, fmt.Errorf("%w: unknown version %d", errCorrupt, b[0])
 	}
-	r := newReader(b[1:])
+	r := reader{s: b[1:]}
 	var t storage.Token
 	t.RequestID = r.requestID()
 	t.ClientID = r.varint()
@@ -112,8 +125,8 @@ func decodeRecord(b []byte) (storage.Token, error) {
 	switch {
 	case r.err != nil:
 		return storage.Token{}, fmt.Errorf("%w: %w", errCorrupt, r.err)
-	case len(r.b) > 0:
-		return storage.Token{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
+	case len(r.s) > 0:
+		return storage.Token{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.s))
 	case !recordTime(issued) || !recordTime(expires):
 		return storage.Token{}, fmt.Errorf("%w: time out of range", errCorrupt)
 	}
@@ -137,16 +150,36 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-// appendRequestID packs a lowercase hex request id (32 characters when
-// Tollgate makes it) into half the bytes.
+// appendRequestID appends the request id field of a record: the tag
+// n<<2|form and n bytes. The two forms Tollgate meets take 17 bytes instead
+// of 33 or 37: Mint's 32 lowercase hex characters, and fosite's canonical
+// lowercase UUIDs. Anything else is stored literally. Every id has exactly
+// one encoding, so the field also names the request's revocation marker.
 func appendRequestID(b []byte, id string) []byte {
-	if !isLowerHex(id) {
-		b = binary.AppendUvarint(b, uint64(len(id))<<1)
-		return append(b, id...)
+	switch {
+	case isUUID(id):
+		b = binary.AppendUvarint(b, 16<<2|requestIDUUID)
+		for _, part := range []string{id[0:8], id[9:13], id[14:18], id[19:23], id[24:36]} {
+			b, _ = hex.AppendDecode(b, []byte(part)) // cannot fail: isUUID
+		}
+		return b
+	case isLowerHex(id):
+		b = binary.AppendUvarint(b, uint64(len(id)/2)<<2|requestIDHex)
+		b, _ = hex.AppendDecode(b, []byte(id)) // cannot fail: isLowerHex
+		return b
 	}
-	b = binary.AppendUvarint(b, uint64(len(id)/2)<<1|1)
-	b, _ = hex.AppendDecode(b, []byte(id)) // cannot fail: isLowerHex
-	return b
+	b = binary.AppendUvarint(b, uint64(len(id))<<2|requestIDLiteral)
+	return append(b, id...)
+}
+
+// isUUID reports whether s is a UUID in canonical lowercase form,
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
+func isUUID(s string) bool {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return false
+	}
+	return isLowerHex(s[0:8]) && isLowerHex(s[9:13]) && isLowerHex(s[14:18]) &&
+		isLowerHex(s[19:23]) && isLowerHex(s[24:36])
 }
 
 func isLowerHex(s string) bool {
@@ -162,7 +195,7 @@ func isLowerHex(s string) bool {
 }
 
 func appendGrantType(b []byte, gt string) []byte {
-	for i, known := range grantTypesV1 {
+	for i, known := range grantTypes {
 		if gt == known {
 			return binary.AppendUvarint(b, uint64(i)<<1|1)
 		}
@@ -172,56 +205,58 @@ func appendGrantType(b []byte, gt string) []byte {
 }
 
 // reader decodes a record. The first error sticks: later reads answer zero
-// values, and decodeRecord checks err once at the end. Strings are cut from
-// one copy of the record, so decoding allocates once for all of them.
+// values, and decodeRecord checks err once at the end. It reads the string
+// Redis answered, so the strings it cuts share that one allocation.
 type reader struct {
-	b   []byte // the unread rest of the record
-	s   string // the unread rest again, sharing the one copy
+	s   string // the unread rest of the record
 	err error
 }
-
-func newReader(b []byte) reader { return reader{b: b, s: string(b)} }
 
 func (r *reader) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
-	r.b, r.s = nil, ""
+	r.s = ""
 }
 
-func (r *reader) skip(n int) {
-	r.b, r.s = r.b[n:], r.s[n:]
-}
-
+// uvarint reads what binary.AppendUvarint writes, as binary.Uvarint does,
+// from a string.
 func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(errors.New("bad uvarint"))
-		return 0
+	var v uint64
+	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
+		c := r.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			r.s = r.s[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	r.skip(n)
-	return v
+	r.fail(errors.New("bad uvarint"))
+	return 0
 }
 
+// varint reads what binary.AppendVarint writes: a zig-zag uvarint.
 func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(errors.New("bad varint"))
-		return 0
+	u := r.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	r.skip(n)
 	return v
 }
 
 // stringOf answers the next n bytes, n read from the record and so not
 // trusted.
 func (r *reader) stringOf(n uint64) string {
-	if n > uint64(len(r.b)) {
+	if n > uint64(len(r.s)) {
 		r.fail(errors.New("length past the end"))
 		return ""
 	}
 	v := r.s[:n]
-	r.skip(int(n))
+	r.s = r.s[n:]
 	return v
 }
 
@@ -231,7 +266,7 @@ func (r *reader) strings() []string {
 	n := r.uvarint()
 	// Every string takes at least its length byte: a count beyond the
 	// bytes left is garbage, and must not size an allocation.
-	if n > uint64(len(r.b)) {
+	if n > uint64(len(r.s)) {
 		r.fail(errors.New("count past the end"))
 		return nil
 	}
@@ -247,10 +282,29 @@ func (r *reader) strings() []string {
 
 func (r *reader) requestID() string {
 	tag := r.uvarint()
-	if tag&1 == 0 {
-		return r.stringOf(tag >> 1)
+	v := r.stringOf(tag >> 2)
+	switch form := tag & 3; {
+	case r.err != nil || form == requestIDLiteral:
+		return v
+	case form == requestIDHex && len(v) > 0:
+		return hex.EncodeToString([]byte(v))
+	case form == requestIDUUID && len(v) == 16:
+		var buf [36]byte
+		hex.Encode(buf[0:8], []byte(v[0:4]))
+		buf[8] = '-'
+		hex.Encode(buf[9:13], []byte(v[4:6]))
+		buf[13] = '-'
+		hex.Encode(buf[14:18], []byte(v[6:8]))
+		buf[18] = '-'
+		hex.Encode(buf[19:23], []byte(v[8:10]))
+		buf[23] = '-'
+		hex.Encode(buf[24:36], []byte(v[10:16]))
+		return string(buf[:])
 	}
-	return hex.EncodeToString([]byte(r.stringOf(tag >> 1)))
+	// An encoder never writes an empty hex id, a UUID of another length
+	// or form 3: each id must have exactly one encoding.
+	r.fail(errors.New("bad request id form"))
+	return ""
 }
 
 func (r *reader) grantType() string {
@@ -258,8 +312,8 @@ func (r *reader) grantType() string {
 	if tag&1 == 0 {
 		return r.stringOf(tag >> 1)
 	}
-	if i := tag >> 1; i < uint64(len(grantTypesV1)) {
-		return grantTypesV1[i]
+	if i := tag >> 1; i < uint64(len(grantTypes)) {
+		return grantTypes[i]
 	}
 	r.fail(errors.New("unknown grant type code"))
 	return ""

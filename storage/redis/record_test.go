@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"slices"
@@ -41,7 +42,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"zero token but times", func(tok *storage.Token) {
 			*tok = storage.Token{IssuedAt: tok.IssuedAt, ExpiresAt: tok.ExpiresAt}
 		}},
-		{"literal request id", func(tok *storage.Token) { tok.RequestID = "3f2c7a4e-9b1d-4c55-8e2a-6d0f1b9c7e31" }},
+		{"uuid request id", func(tok *storage.Token) { tok.RequestID = "3f2c7a4e-9b1d-4c55-8e2a-6d0f1b9c7e31" }},
+		{"uppercase uuid request id", func(tok *storage.Token) { tok.RequestID = "3F2C7A4E-9B1D-4C55-8E2A-6D0F1B9C7E31" }},
+		{"uuid without dashes in place", func(tok *storage.Token) { tok.RequestID = "3f2c7a4e9-b1d-4c55-8e2a-6d0f1b9c7e31" }},
+		{"literal request id", func(tok *storage.Token) { tok.RequestID = "req-1" }},
 		{"uppercase hex request id", func(tok *storage.Token) { tok.RequestID = "ABCDEF" }},
 		{"odd-length hex request id", func(tok *storage.Token) { tok.RequestID = "abc" }},
 		{"unknown grant type", func(tok *storage.Token) { tok.GrantType = "urn:example:grant" }},
@@ -59,7 +63,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			tok.Scopes = slices.Repeat([]string{"scope"}, 300)
 		}},
 	}
-	for _, gt := range grantTypesV1 {
+	for _, gt := range grantTypes {
 		tests = append(tests, test{"grant type " + gt, func(tok *storage.Token) { tok.GrantType = gt }})
 	}
 	for _, tt := range tests {
@@ -71,7 +75,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encodeRecord: %v", err)
 			}
-			got, err := decodeRecord(b)
+			got, err := decodeRecord(string(b))
 			if err != nil {
 				t.Fatalf("decodeRecord: %v", err)
 			}
@@ -83,7 +87,8 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestRecordSize(t *testing.T) {
-	b, err := encodeRecord(typicalToken())
+	tok := typicalToken()
+	b, err := encodeRecord(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +96,35 @@ func TestRecordSize(t *testing.T) {
 	// 1 grant type + 1+7+9+8 scopes + 1 audience + 6 expiry + 4 lifetime.
 	if got, want := len(b), 70; got != want {
 		t.Errorf("typical record: got %d bytes, want %d", got, want)
+	}
+	// A fosite UUID request id packs as small as Mint's hex one.
+	tok.RequestID = "3f2c7a4e-9b1d-4c55-8e2a-6d0f1b9c7e31"
+	if b, err = encodeRecord(tok); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(b), 70; got != want {
+		t.Errorf("record with a UUID request id: got %d bytes, want %d", got, want)
+	}
+}
+
+// Request ids that look alike under the compact forms still encode apart:
+// the field names the request's revocation marker.
+func TestRequestIDEncodingsDistinct(t *testing.T) {
+	ids := []string{
+		"", "ab", "AB", "\xab", "abc",
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+		"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+		"\x0f\x1e\x2d\x3c\x4b\x5a\x69\x78\x87\x96\xa5\xb4\xc3\xd2\xe1\xf0",
+		"0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+		"\x41\x0f\x1e\x2d\x3c\x4b\x5a\x69\x78\x87\x96\xa5\xb4\xc3\xd2\xe1\xf0",
+	}
+	seen := map[string]string{}
+	for _, id := range ids {
+		field := string(appendRequestID(nil, id))
+		if other, ok := seen[field]; ok {
+			t.Errorf("request ids %q and %q: both encode as %x", other, id, field)
+		}
+		seen[field] = id
 	}
 }
 
@@ -123,29 +157,33 @@ func TestDecodeRecordRejectsGarbage(t *testing.T) {
 		record []byte
 	}{
 		{"nil", nil},
-		{"version only", []byte{recordV1}},
+		{"version only", []byte{recordV2}},
 		{"version 0", append([]byte{0}, valid[1:]...)},
-		{"version 2", append([]byte{2}, valid[1:]...)},
+		{"version 1", append([]byte{1}, valid[1:]...)},
+		{"version 3", append([]byte{3}, valid[1:]...)},
+		{"request id form 3", append([]byte{recordV2, 16<<2 | 3}, valid[2:]...)},
+		{"empty hex request id", append([]byte{recordV2, 0<<2 | requestIDHex}, valid[18:]...)},
+		{"short uuid request id", append([]byte{recordV2, 15<<2 | requestIDUUID}, valid[3:]...)},
 		{"JSON", []byte(`{"rid":"x"}`)},
 		{"truncated by one", valid[:len(valid)-1]},
 		{"truncated in the middle", valid[:len(valid)/2]},
 		{"trailing byte", append(slices.Clone(valid), 0)},
-		{"length past the end", []byte{recordV1, 0xfe, 0x01}},
-		{"overlong uvarint", append([]byte{recordV1}, bytes.Repeat([]byte{0xff}, 11)...)},
+		{"length past the end", []byte{recordV2, 0xfe, 0x01}},
+		{"overlong uvarint", append([]byte{recordV2}, bytes.Repeat([]byte{0xff}, 11)...)},
 		{"huge scope count", func() []byte {
-			b := []byte{recordV1, 0, 0, 0, 0, 0, 0, 1}                 // empty strings, grant type code 0
+			b := []byte{recordV2, 0, 0, 0, 0, 0, 0, 1}                 // empty strings, grant type code 0
 			return append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f) // count ~2^48
 		}()},
-		{"unknown grant type code", []byte{recordV1, 0, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0, 0}},
+		{"unknown grant type code", []byte{recordV2, 0, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0, 0}},
 		{"time out of range", func() []byte {
-			b := []byte{recordV1, 0, 0, 0, 0, 0, 0, 1, 0, 0}
+			b := []byte{recordV2, 0, 0, 0, 0, 0, 0, 1, 0, 0}
 			b = append(b, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01) // MaxInt64 ms
 			return append(b, 0)
 		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeRecord(tt.record)
+			_, err := decodeRecord(string(tt.record))
 			if !errors.Is(err, errCorrupt) {
 				t.Errorf("decodeRecord(%x): got error %v, want errCorrupt", tt.record, err)
 			}
@@ -170,12 +208,12 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(b[:len(b)/2])
 	}
 	f.Add([]byte{})
-	f.Add([]byte{recordV1})
+	f.Add([]byte{recordV2})
 	f.Add([]byte{2, 0})
 	f.Add([]byte(`{"rid":"x"}`))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tok, err := decodeRecord(b)
+		tok, err := decodeRecord(string(b))
 		if err != nil {
 			if !errors.Is(err, errCorrupt) {
 				t.Fatalf("decodeRecord: got error %v, want errCorrupt", err)
@@ -187,7 +225,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("encodeRecord of a decoded token: %v", err)
 		}
-		got, err := decodeRecord(again)
+		got, err := decodeRecord(string(again))
 		if err != nil {
 			t.Fatalf("decodeRecord of a re-encoded token: %v", err)
 		}
@@ -215,11 +253,37 @@ func BenchmarkDecodeRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	s := string(rec) // as go-redis answers it
 	for b.Loop() {
-		if _, err := decodeRecord(rec); err != nil {
+		if _, err := decodeRecord(s); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// reader.uvarint reads what binary.Uvarint reads, and fails where it fails.
+func FuzzReaderUvarint(f *testing.F) {
+	for _, b := range [][]byte{
+		{}, {0}, {0x7f}, {0x80}, {0x80, 0x01}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, bytes.Repeat([]byte{0x80}, 11),
+	} {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, n := binary.Uvarint(b)
+		r := reader{s: string(b)}
+		got := r.uvarint()
+		if n <= 0 {
+			if r.err == nil {
+				t.Errorf("uvarint(%x): got %d, want an error", b, got)
+			}
+			return
+		}
+		if r.err != nil || got != want || len(r.s) != len(b)-n {
+			t.Errorf("uvarint(%x): got %d, %d bytes left, error %v; want %d, %d bytes left",
+				b, got, len(r.s), r.err, want, len(b)-n)
+		}
+	})
 }
 
 // equalTokens compares tokens field by field: times with Equal, nil and

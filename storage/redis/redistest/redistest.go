@@ -57,7 +57,7 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 		// t.Context is already cancelled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := deleteKeys(ctx, client, prefix); err != nil {
+		if err := DeleteKeys(ctx, client, prefix); err != nil {
 			tb.Errorf("redistest: delete keys under %s: %v", prefix, err)
 		}
 		if err := client.Close(); err != nil {
@@ -77,17 +77,30 @@ func Keys(ctx context.Context, client goredis.UniversalClient, prefix string) ([
 	return keys, iter.Err()
 }
 
-func deleteKeys(ctx context.Context, client goredis.UniversalClient, prefix string) error {
-	keys, err := Keys(ctx, client, prefix)
-	if err != nil {
+// DeleteKeys deletes every key under prefix, UNLINKing them in batches as
+// SCAN finds them, so that a test that wrote a million keys cleans up
+// without holding them all or blocking Redis.
+func DeleteKeys(ctx context.Context, client goredis.UniversalClient, prefix string) error {
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	batch := make([]string, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := client.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
 		return err
 	}
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1000)]
-		keys = keys[len(batch):]
-		if err := client.Del(ctx, batch...).Err(); err != nil {
-			return err
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return flush()
 }
