@@ -61,25 +61,8 @@ func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.Access
 	if err != nil {
 		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
 	}
-	for _, s := range granted {
-		ar.GrantScope(s)
-	}
-	sess, ok := ar.GetSession().(*oauth.Session)
-	if !ok {
-		return fosite.ErrServerError.WithDebug("unexpected session type")
-	}
-	lifetime := client.TokenLifetime
-	if lifetime <= 0 {
-		lifetime = h.settings.ClientCredentialsLifetime()
-	}
-	*sess = oauth.Session{
-		ClientID:   client.ID,
-		Generation: authed.AuthGeneration,
-		AccountID:  client.AccountID,
-		GrantType:  GrantType,
-		ExpiresAt:  h.issuer.Now().Truncate(time.Second).Add(lifetime),
-	}
-	return nil
+	return h.issuer.Prepare(ar, authed, granted, oauth.Session{AccountID: client.AccountID, GrantType: GrantType},
+		h.settings.ClientCredentialsLifetime())
 }
 
 // PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.

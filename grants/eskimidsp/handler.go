@@ -106,27 +106,12 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 		return err
 	}
 
-	for _, s := range granted {
-		ar.GrantScope(s)
-	}
-	sess, ok := ar.GetSession().(*oauth.Session)
-	if !ok {
-		return fosite.ErrServerError.WithDebug("unexpected session type")
-	}
-	lifetime := client.TokenLifetime
-	if lifetime <= 0 {
-		lifetime = h.settings.EskimiDSPLifetime()
-	}
-	*sess = oauth.Session{
-		ClientID:   client.ID,
-		Generation: authed.AuthGeneration,
-		AccountID:  user.AccountID,
-		Subject:    strconv.FormatInt(user.ID, 10),
-		Username:   user.Username,
-		GrantType:  grant,
-		ExpiresAt:  h.issuer.Now().Truncate(time.Second).Add(lifetime),
-	}
-	return nil
+	return h.issuer.Prepare(ar, authed, granted, oauth.Session{
+		AccountID: user.AccountID,
+		Subject:   strconv.FormatInt(user.ID, 10),
+		Username:  user.Username,
+		GrantType: grant,
+	}, h.settings.EskimiDSPLifetime())
 }
 
 // authenticate checks the user's password. Every errBadCredentials counts

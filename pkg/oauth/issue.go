@@ -30,6 +30,29 @@ func NewIssuer(strategy *token.Strategy, tokens storage.Tokens, now func() time.
 // Now returns the issuer's clock reading.
 func (i *Issuer) Now() time.Time { return i.now() }
 
+// Prepare is the last step every grant shares: it grants the scopes to ar
+// and fills ar's session with sess (the grant's own fields: account,
+// subject, username, grant type) plus the client, the generation of the
+// secret it authenticated with, and the expiry — the client's own token
+// lifetime, else fallback.
+func (i *Issuer) Prepare(ar fosite.AccessRequester, authed *Client, granted []string, sess Session, fallback time.Duration) error {
+	target, ok := ar.GetSession().(*Session)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected session type")
+	}
+	for _, s := range granted {
+		ar.GrantScope(s)
+	}
+	lifetime := authed.TokenLifetime
+	if lifetime <= 0 {
+		lifetime = fallback
+	}
+	sess.ClientID, sess.Generation = authed.ID, authed.AuthGeneration
+	sess.ExpiresAt = i.now().Truncate(time.Second).Add(lifetime)
+	*target = sess
+	return nil
+}
+
 // Issue mints the token the grant prepared in ar's *Session, stores its
 // record and fills resp.
 func (i *Issuer) Issue(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
