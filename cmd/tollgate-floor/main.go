@@ -1,0 +1,167 @@
+// Command tollgate-floor is the floor .ci/bench.sh measures Tollgate
+// against: a minimal HTTP server doing the least work each benchmarked path
+// must do, on the same Redis, so that Tollgate's throughput can be reported
+// as a ratio to it (issue 5).
+//
+//   - POST /oauth/token: read the form, one Redis SET with a TTL of a random
+//     32-byte token, write a JSON token answer.
+//   - POST /oauth/introspect: read the form, one Redis GET of the token,
+//     write {"active":true,...} (or {"active":false}).
+//   - GET /auth/check: one Redis GET of the Bearer token or X-API-Key,
+//     200 with a header (401 when unknown).
+//
+// No client authentication, token minting, rate limiting or logging: that
+// is the real work Tollgate does and the floor skips. Every key it writes is
+// under -prefix; the bench script deletes them.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	tgredis "github.com/tollgate/tollgate/storage/redis"
+)
+
+func main() {
+	addr := flag.String("addr", envOr("TOLLGATE_FLOOR_ADDR", "127.0.0.1:18081"), "listen address ($TOLLGATE_FLOOR_ADDR)")
+	redisURL := flag.String("redis", envOr("TOLLGATE_FLOOR_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL ($TOLLGATE_FLOOR_REDIS_URL)")
+	prefix := flag.String("prefix", envOr("TOLLGATE_FLOOR_PREFIX", "tgfloor:"), "Redis key prefix ($TOLLGATE_FLOOR_PREFIX)")
+	ttl := flag.Duration("ttl", time.Hour, "token lifetime (Redis TTL)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *redisURL, *prefix, *ttl); err != nil {
+		fmt.Fprintln(os.Stderr, "tollgate-floor:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration) error {
+	// The same client settings as Tollgate's, so the floor differs only in
+	// the work per request.
+	client, err := tgredis.NewClient(redisURL, tgredis.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Close() }()
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           newHandler(client, prefix, ttl),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// record stands in for a stored token record (Tollgate's is 60 bytes).
+var record = []byte(strings.Repeat("r", 60))
+
+// newHandler answers the floor's three endpoints over client, every key
+// under prefix.
+func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration) http.Handler {
+	expiresIn := int64(ttl / time.Second)
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+			return
+		}
+		raw := make([]byte, 32)
+		_, _ = rand.Read(raw) // never fails (crypto/rand)
+		token := base64.RawURLEncoding.EncodeToString(raw)
+		if err := client.Set(r.Context(), prefix+"t:"+token, record, ttl).Err(); err != nil {
+			http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":%d}`, token, expiresIn)
+	})
+
+	mux.HandleFunc("POST /oauth/introspect", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+			return
+		}
+		_, err := client.Get(r.Context(), prefix+"t:"+r.PostForm.Get("token")).Bytes()
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		switch {
+		case errors.Is(err, goredis.Nil):
+			_, _ = w.Write([]byte(`{"active":false}`))
+		case err != nil:
+			http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		default:
+			_, _ = fmt.Fprintf(w, `{"active":true,"client_id":"floor","token_type":"bearer","exp":%d}`,
+				time.Now().Add(ttl).Unix())
+		}
+	})
+
+	mux.HandleFunc("GET /auth/check", func(w http.ResponseWriter, r *http.Request) {
+		cred := r.Header.Get("X-API-Key")
+		if auth := r.Header.Get("Authorization"); cred == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+			cred = auth[7:]
+		}
+		if cred == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, err := client.Get(r.Context(), prefix+"t:"+cred).Bytes()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			w.WriteHeader(http.StatusUnauthorized)
+		case err != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			w.Header().Set("X-Tollgate-Subject", "floor")
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+	return mux
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage/redis/redistest"
+)
+
+func TestFloorPaths(t *testing.T) {
+	client, prefix := redistest.New(t)
+	srv := httptest.NewServer(newHandler(client, prefix, time.Minute))
+	defer srv.Close()
+
+	do := func(req *http.Request) *http.Response {
+		t.Helper()
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: status %d, want 200", req.Method, req.URL.Path, resp.StatusCode)
+		}
+		return resp
+	}
+	form := func(path string, v url.Values) *http.Request {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req
+	}
+
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	resp := do(form("/oauth/token", url.Values{"grant_type": {"client_credentials"}}))
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token answer: %v %+v", err, tok)
+	}
+	if ttl := client.TTL(t.Context(), prefix+"t:"+tok.AccessToken).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("token key TTL %v, want (0, 1m]", ttl)
+	}
+
+	var in struct {
+		Active bool `json:"active"`
+	}
+	resp = do(form("/oauth/introspect", url.Values{"token": {tok.AccessToken}}))
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil || !in.Active {
+		t.Fatalf("introspect answer: %v active=%v", err, in.Active)
+	}
+
+	for _, h := range [][2]string{{"Authorization", "Bearer " + tok.AccessToken}, {"X-API-Key", tok.AccessToken}} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/auth/check", nil)
+		req.Header.Set(h[0], h[1])
+		if resp := do(req); resp.Header.Get("X-Tollgate-Subject") == "" {
+			t.Fatalf("check with %s: no X-Tollgate-Subject header", h[0])
+		}
+	}
+}
