@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -37,13 +38,13 @@ func (a *API) accountRoutes() {
 
 // loadAccount reads account id for p: a member may read their own account,
 // an admin every account of their subtree; anything else answers 404.
-func (a *API) loadAccount(r *http.Request, p *principal, id int64) (storage.Account, *problem) {
+func (a *API) loadAccount(ctx context.Context, p *principal, id int64) (storage.Account, *problem) {
 	if id != p.accountID {
-		if pr := a.reach(r, p, id); pr != nil {
+		if pr := a.reach(ctx, p, id); pr != nil {
 			return storage.Account{}, pr
 		}
 	}
-	acc, err := a.opts.Store.GetAccount(r.Context(), id)
+	acc, err := a.opts.Store.GetAccount(ctx, id)
 	if err != nil {
 		pr := storeProblem(err)
 		return acc, &pr
@@ -71,7 +72,7 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request, p *principal
 	acc := storage.Account{ParentID: p.accountID, Status: storage.StatusActive}
 	var errs []fieldError
 	if in.ParentID != nil {
-		ok, err := a.inSubtree(r, p, *in.ParentID)
+		ok, err := a.inSubtree(r.Context(), p, *in.ParentID)
 		if err != nil {
 			writeProblem(w, r, unavailable(err))
 			return
@@ -115,13 +116,23 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request, p *principal
 }
 
 func (a *API) getAccount(w http.ResponseWriter, r *http.Request, p *principal) {
-	acc, pr := a.loadAccount(r, p, pathID(r))
-	if pr != nil {
-		writeProblem(w, r, *pr)
+	acc, err := a.GetAccount(r.Context(), Actor{p}, pathID(r))
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
 	w.Header().Set("ETag", etag(acc.Version))
 	writeJSON(w, http.StatusOK, viewAccount(acc))
+}
+
+// GetAccount reads account id: act's own, or for an admin any of their
+// subtree.
+func (a *API) GetAccount(ctx context.Context, act Actor, id int64) (storage.Account, error) {
+	acc, pr := a.loadAccount(ctx, act.p, id)
+	if pr != nil {
+		return storage.Account{}, *pr
+	}
+	return acc, nil
 }
 
 func (a *API) listChildren(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -130,12 +141,7 @@ func (a *API) listChildren(w http.ResponseWriter, r *http.Request, p *principal)
 		writeProblem(w, r, *pr)
 		return
 	}
-	id := pathID(r)
-	if pr := a.reach(r, p, id); pr != nil {
-		writeProblem(w, r, *pr)
-		return
-	}
-	children, err := a.opts.Store.ListChildren(r.Context(), id, storage.Page{After: after, Limit: limit})
+	children, err := a.ListChildren(r.Context(), Actor{p}, pathID(r), storage.Page{After: after, Limit: limit})
 	if err != nil {
 		writeProblem(w, r, storeProblem(err))
 		return
@@ -145,6 +151,19 @@ func (a *API) listChildren(w http.ResponseWriter, r *http.Request, p *principal)
 		views[i] = viewAccount(c)
 	}
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v accountView) int64 { return v.ID }))
+}
+
+// ListChildren lists one page of the direct children of account id, for an
+// admin of its subtree.
+func (a *API) ListChildren(ctx context.Context, act Actor, id int64, pg storage.Page) ([]storage.Account, error) {
+	if pr := a.reach(ctx, act.p, id); pr != nil {
+		return nil, *pr
+	}
+	children, err := a.opts.Store.ListChildren(ctx, id, pg)
+	if err != nil {
+		return nil, storeProblem(err)
+	}
+	return children, nil
 }
 
 func (a *API) updateAccount(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -159,7 +178,7 @@ func (a *API) updateAccount(w http.ResponseWriter, r *http.Request, p *principal
 		return
 	}
 	id := pathID(r)
-	if pr := a.reach(r, p, id); pr != nil {
+	if pr := a.reach(r.Context(), p, id); pr != nil {
 		writeProblem(w, r, *pr)
 		return
 	}

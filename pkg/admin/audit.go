@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -47,12 +48,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	if pr := a.reach(r, p, accountID); pr != nil {
-		writeProblem(w, r, *pr)
-		return
-	}
-	events, err := a.opts.Store.ListAudit(r.Context(), storage.AuditFilter{AccountID: accountID, Subtree: true},
-		storage.Page{After: after, Limit: limit})
+	events, err := a.ListAudit(r.Context(), Actor{p}, accountID, storage.Page{After: after, Limit: limit})
 	if err != nil {
 		writeProblem(w, r, storeProblem(err))
 		return
@@ -62,4 +58,18 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *principal) {
 		views[i] = viewAudit(e)
 	}
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v auditView) int64 { return v.ID }))
+}
+
+// ListAudit lists one page of the events of account accountID's subtree,
+// newest first (pg.After is an event id to continue below), for an admin
+// of that subtree.
+func (a *API) ListAudit(ctx context.Context, act Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error) {
+	if pr := a.reach(ctx, act.p, accountID); pr != nil {
+		return nil, *pr
+	}
+	events, err := a.opts.Store.ListAudit(ctx, storage.AuditFilter{AccountID: accountID, Subtree: true}, pg)
+	if err != nil {
+		return nil, storeProblem(err)
+	}
+	return events, nil
 }

@@ -95,26 +95,26 @@ func remoteAddr(r *http.Request) string {
 
 // inSubtree reports whether account id is the principal's account or one of
 // its descendants.
-func (a *API) inSubtree(r *http.Request, p *principal, id int64) (bool, error) {
+func (a *API) inSubtree(ctx context.Context, p *principal, id int64) (bool, error) {
 	if id == p.accountID {
 		return true, nil
 	}
-	return a.opts.Store.AccountInSubtree(r.Context(), p.accountID, id)
+	return a.opts.Store.AccountInSubtree(ctx, p.accountID, id)
 }
 
 // clientVisible reports whether p may see (and manage) credential c: an admin
 // of its account subtree, or its owner.
-func (a *API) clientVisible(r *http.Request, p *principal, c storage.Client) (bool, error) {
+func (a *API) clientVisible(ctx context.Context, p *principal, c storage.Client) (bool, error) {
 	if !p.admin {
 		return p.user != nil && c.OwnerID == p.user.ID, nil
 	}
-	return a.inSubtree(r, p, c.AccountID)
+	return a.inSubtree(ctx, p, c.AccountID)
 }
 
 // loadClient reads credential id of kind for p, answering 404 when it does
 // not exist, is of another kind, or is not p's to see.
-func (a *API) loadClient(r *http.Request, p *principal, id int64, kind storage.Kind) (storage.Client, *problem) {
-	c, err := a.opts.Store.GetClient(r.Context(), id)
+func (a *API) loadClient(ctx context.Context, p *principal, id int64, kind storage.Kind) (storage.Client, *problem) {
+	c, err := a.opts.Store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return c, &errNotFound
 	}
@@ -125,7 +125,7 @@ func (a *API) loadClient(r *http.Request, p *principal, id int64, kind storage.K
 	if c.Kind != kind {
 		return c, &errNotFound
 	}
-	ok, err := a.clientVisible(r, p, c)
+	ok, err := a.clientVisible(ctx, p, c)
 	if err != nil {
 		pr := unavailable(err)
 		return c, &pr

@@ -343,20 +343,34 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal,
 		writeProblem(w, r, *pr)
 		return
 	}
+	c, plain, err := a.CreateClient(r.Context(), Actor{p}, kind, in)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	w.Header().Set("Location", Prefix+"/"+string(kind)+"s/"+strconv.FormatInt(c.ID, 10))
+	writeJSON(w, http.StatusCreated, withSecret(viewClient(c, a.opts.Now()), c, plain))
+}
+
+// CreateClient creates a credential of kind for act and answers it with its
+// secret, the only time the secret is shown. By default it belongs to act's
+// account and is owned by act; an admin may give in.OwnerID or in.AccountID
+// of their subtree.
+func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in ClientInput) (storage.Client, string, error) {
+	p := act.p
 	c := storage.Client{Kind: kind, Status: storage.StatusActive, AccountID: p.accountID, OwnerID: p.userID(), CreatedBy: p.userID()}
 	errs := a.apply(in, &c, p, true)
-	ctx := r.Context()
 	// Whose is it? An admin may create credentials for a user or account of
 	// the subtree; a member only for themselves.
 	if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
 		owner, err := a.opts.Store.GetUser(ctx, *in.OwnerID)
 		ok := err == nil && p.admin
 		if ok {
-			ok, err = a.inSubtree(r, p, owner.AccountID)
+			ok, err = a.inSubtree(ctx, p, owner.AccountID)
 		}
 		if err != nil && !isNotFound(err) {
-			writeProblem(w, r, unavailable(err))
-			return
+			return storage.Client{}, "", unavailable(err)
 		}
 		if !ok {
 			errs = append(errs, fieldError{Field: "owner_id", Detail: "no such user among those you manage"})
@@ -367,10 +381,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal,
 		}
 	}
 	if in.AccountID != nil && *in.AccountID != c.AccountID {
-		ok, err := a.inSubtree(r, p, *in.AccountID)
+		ok, err := a.inSubtree(ctx, p, *in.AccountID)
 		if err != nil {
-			writeProblem(w, r, unavailable(err))
-			return
+			return storage.Client{}, "", unavailable(err)
 		}
 		if !ok || !p.admin || in.OwnerID != nil {
 			errs = append(errs, fieldError{Field: "account_id", Detail: "no such account among those you manage (or it contradicts owner_id)"})
@@ -381,13 +394,11 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal,
 		}
 	}
 	if errs != nil {
-		writeProblem(w, r, invalid(errs))
-		return
+		return storage.Client{}, "", invalid(errs)
 	}
 	plain, hash, err := a.newSecret(ctx)
 	if err != nil {
-		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
-		return
+		return storage.Client{}, "", problem{Status: http.StatusInternalServerError, cause: err}
 	}
 	c.SecretHash, c.SecretHint = hash, apikey.Hint(plain)
 	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
@@ -399,12 +410,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *principal,
 		return err
 	})
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
-		return
+		return storage.Client{}, "", storeProblem(err)
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	w.Header().Set("Location", Prefix+"/"+string(kind)+"s/"+strconv.FormatInt(c.ID, 10))
-	writeJSON(w, http.StatusCreated, withSecret(viewClient(c, a.opts.Now()), c, plain))
+	return c, plain, nil
 }
 
 func isNotFound(err error) bool { return err != nil && storeProblem(err).Status == http.StatusNotFound }
@@ -443,17 +451,7 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, p *principal, 
 		writeProblem(w, r, badRequest("Invalid filters.", errs...))
 		return
 	}
-	if !p.admin {
-		// A member sees their own credentials and nothing else.
-		f = storage.ClientFilter{AccountID: p.accountID, OwnerID: p.userID(), Status: f.Status, Kind: kind}
-	} else if ok, err := a.inSubtree(r, p, f.AccountID); err != nil {
-		writeProblem(w, r, unavailable(err))
-		return
-	} else if !ok {
-		writeProblem(w, r, errNotFound)
-		return
-	}
-	items, err := a.opts.Store.ListClients(r.Context(), f, storage.Page{After: after, Limit: limit})
+	items, err := a.ListClients(r.Context(), Actor{p}, kind, f, storage.Page{After: after, Limit: limit})
 	if err != nil {
 		writeProblem(w, r, storeProblem(err))
 		return
@@ -466,28 +464,53 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, p *principal, 
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v clientView) int64 { return v.ID }))
 }
 
+// ListClients lists one page of the credentials of kind that f selects
+// among those act may see. A member sees their own and nothing else,
+// whatever f asks; an admin any account of their subtree (another account
+// is not found).
+func (a *API) ListClients(ctx context.Context, act Actor, kind storage.Kind, f storage.ClientFilter, pg storage.Page) ([]storage.Client, error) {
+	p := act.p
+	f.Kind = kind
+	if !p.admin {
+		f = storage.ClientFilter{AccountID: p.accountID, OwnerID: p.userID(), Status: f.Status, Kind: kind}
+	} else if ok, err := a.inSubtree(ctx, p, f.AccountID); err != nil {
+		return nil, unavailable(err)
+	} else if !ok {
+		return nil, errNotFound
+	}
+	items, err := a.opts.Store.ListClients(ctx, f, pg)
+	if err != nil {
+		return nil, storeProblem(err)
+	}
+	return items, nil
+}
+
 func (a *API) getClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
-	c, pr := a.loadClient(r, p, pathID(r), kind)
-	if pr != nil {
-		writeProblem(w, r, *pr)
+	c, err := a.GetClient(r.Context(), Actor{p}, kind, pathID(r))
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
 	w.Header().Set("ETag", etag(c.Version))
 	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Now()))
 }
 
-// change loads credential id for p, checks If-Match and applies fn in one
-// transaction with its audit event.
-func (a *API) change(r *http.Request, p *principal, kind storage.Kind, action string, fn func(tx storage.Store, c *storage.Client) (string, error)) (storage.Client, *problem) {
-	want, pr := ifMatch(r)
+// GetClient reads credential id of kind: not found when it does not exist,
+// is of another kind, or is not act's to see.
+func (a *API) GetClient(ctx context.Context, act Actor, kind storage.Kind, id int64) (storage.Client, error) {
+	c, pr := a.loadClient(ctx, act.p, id, kind)
 	if pr != nil {
+		return storage.Client{}, *pr
+	}
+	return c, nil
+}
+
+// change loads credential id for p, checks the version it must have (want;
+// 0: any) and applies fn in one transaction with its audit event.
+func (a *API) change(ctx context.Context, p *principal, kind storage.Kind, id, want int64, action string, fn func(tx storage.Store, c *storage.Client) (string, error)) (storage.Client, *problem) {
+	if _, pr := a.loadClient(ctx, p, id, kind); pr != nil {
 		return storage.Client{}, pr
 	}
-	id := pathID(r)
-	if _, pr := a.loadClient(r, p, id, kind); pr != nil {
-		return storage.Client{}, pr
-	}
-	ctx := r.Context()
 	var out storage.Client
 	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		var detail string
@@ -508,7 +531,7 @@ func (a *API) change(r *http.Request, p *principal, kind storage.Kind, action st
 	})
 	if err != nil {
 		pr := storeProblem(err)
-		a.auditRefusal(r, p, string(kind)+"."+action, string(kind), id, pr)
+		a.auditRefusal(ctx, p, string(kind)+"."+action, string(kind), id, pr)
 		return storage.Client{}, &pr
 	}
 	return out, nil
@@ -517,20 +540,20 @@ func (a *API) change(r *http.Request, p *principal, kind storage.Kind, action st
 // auditRefusal records a refused change of a record the caller can see
 // (conflict, failed precondition, invalid fields), outside the transaction
 // that was rolled back. Outages are not refusals and are not recorded.
-func (a *API) auditRefusal(r *http.Request, p *principal, action, targetType string, targetID int64, pr problem) {
+func (a *API) auditRefusal(ctx context.Context, p *principal, action, targetType string, targetID int64, pr problem) {
 	switch pr.Status {
 	case http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity, http.StatusForbidden:
 	default:
 		return
 	}
-	c, err := a.opts.Store.GetClient(r.Context(), targetID)
+	c, err := a.opts.Store.GetClient(ctx, targetID)
 	if err != nil {
 		return
 	}
 	e := p.audit(action, targetType, targetID, c.AccountID, fmt.Sprintf("refused: %d %s", pr.Status, pr.Detail))
 	e.Outcome = "failure"
-	if _, err := a.opts.Store.AppendAudit(r.Context(), e); err != nil {
-		a.opts.Logger.WarnContext(r.Context(), "audit a refused change", "err", err)
+	if _, err := a.opts.Store.AppendAudit(ctx, e); err != nil {
+		a.opts.Logger.WarnContext(ctx, "audit a refused change", "err", err)
 	}
 }
 
@@ -540,7 +563,26 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal,
 		writeProblem(w, r, *pr)
 		return
 	}
-	c, pr := a.change(r, p, kind, "update", func(_ storage.Store, c *storage.Client) (string, error) {
+	want, pr := ifMatch(r)
+	if pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	c, err := a.UpdateClient(r.Context(), Actor{p}, kind, pathID(r), want, in)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Now()))
+}
+
+// UpdateClient changes the fields in sets of credential id of kind, all or
+// none, when its version is want (0: whatever it is). Disabling it, or
+// narrowing its scopes, revokes its tokens.
+func (a *API) UpdateClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64, in ClientInput) (storage.Client, error) {
+	p := act.p
+	c, pr := a.change(ctx, p, kind, id, want, "update", func(_ storage.Store, c *storage.Client) (string, error) {
 		before := slices.Clone(c.Scopes)
 		if errs := a.apply(in, c, p, false); errs != nil {
 			return "", invalid(errs)
@@ -555,11 +597,9 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal,
 		return "fields " + strings.Join(changedFields(in), ", "), nil
 	})
 	if pr != nil {
-		writeProblem(w, r, *pr)
-		return
+		return storage.Client{}, *pr
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Now()))
+	return c, nil
 }
 
 func changedFields(in clientInput) []string {
@@ -597,22 +637,38 @@ func (a *API) rotateClient(w http.ResponseWriter, r *http.Request, p *principal,
 			return
 		}
 	}
-	overlap := a.opts.RotationOverlap
-	if in.OverlapSeconds != nil {
-		max := int64(a.opts.MaxRotationOverlap / time.Second)
-		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > max {
-			writeProblem(w, r, invalid([]fieldError{{Field: "overlap_seconds", Detail: fmt.Sprintf("must be 0 to %d", max)}}))
-			return
-		}
-		overlap = time.Duration(*in.OverlapSeconds) * time.Second
-	}
-	plain, hash, err := a.newSecret(r.Context())
-	if err != nil {
-		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
+	want, pr := ifMatch(r)
+	if pr != nil {
+		writeProblem(w, r, *pr)
 		return
 	}
+	c, plain, err := a.RotateClient(r.Context(), Actor{p}, kind, pathID(r), want, in.OverlapSeconds)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, http.StatusOK, withSecret(viewClient(c, a.opts.Now()), c, plain))
+}
+
+// RotateClient gives credential id of kind a new secret, answered once. The
+// old one keeps working for overlapSeconds (nil: the configured default; 0
+// retires it, and its tokens, at once).
+func (a *API) RotateClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error) {
+	overlap := a.opts.RotationOverlap
+	if overlapSeconds != nil {
+		max := int64(a.opts.MaxRotationOverlap / time.Second)
+		if *overlapSeconds < 0 || *overlapSeconds > max {
+			return storage.Client{}, "", invalid([]fieldError{{Field: "overlap_seconds", Detail: fmt.Sprintf("must be 0 to %d", max)}})
+		}
+		overlap = time.Duration(*overlapSeconds) * time.Second
+	}
+	plain, hash, err := a.newSecret(ctx)
+	if err != nil {
+		return storage.Client{}, "", problem{Status: http.StatusInternalServerError, cause: err}
+	}
 	now := a.opts.Now()
-	c, pr := a.change(r, p, kind, "rotate_secret", func(_ storage.Store, c *storage.Client) (string, error) {
+	c, pr := a.change(ctx, act.p, kind, id, want, "rotate_secret", func(_ storage.Store, c *storage.Client) (string, error) {
 		if c.Status != storage.StatusActive {
 			return "", problem{Status: http.StatusConflict, Detail: "Enable the credential before rotating its secret."}
 		}
@@ -626,11 +682,9 @@ func (a *API) rotateClient(w http.ResponseWriter, r *http.Request, p *principal,
 		return fmt.Sprintf("old secret retires at %s", now.Add(overlap).UTC().Format(time.RFC3339)), nil
 	})
 	if pr != nil {
-		writeProblem(w, r, *pr)
-		return
+		return storage.Client{}, "", *pr
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, withSecret(viewClient(c, now), c, plain))
+	return c, plain, nil
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
@@ -639,14 +693,27 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal,
 		writeProblem(w, r, *pr)
 		return
 	}
-	c, pr := a.loadClient(r, p, pathID(r), kind)
-	if pr != nil {
-		writeProblem(w, r, *pr)
+	replacement, err := a.DeleteClient(r.Context(), Actor{p}, kind, pathID(r), want)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
-	ctx := r.Context()
-	var replacement storage.Client
-	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
+	if replacement.ID != 0 {
+		w.Header().Set("Tollgate-Replacement-Key", strconv.FormatInt(replacement.ID, 10))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeleteClient deletes credential id of kind when its version is want (0:
+// whatever it is). Deleting a user's default key issues a new default key
+// in the same transaction, answered as replacement (zero otherwise).
+func (a *API) DeleteClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64) (replacement storage.Client, err error) {
+	p := act.p
+	c, pr := a.loadClient(ctx, p, id, kind)
+	if pr != nil {
+		return storage.Client{}, *pr
+	}
+	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		// Lock the row and check If-Match inside the transaction, so a change
 		// committed since the read above is not deleted unseen.
 		if _, err := tx.UpdateClient(ctx, c.ID, func(cur *storage.Client) error {
@@ -676,13 +743,9 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *principal,
 		return err
 	})
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
-		return
+		return storage.Client{}, storeProblem(err)
 	}
-	if replacement.ID != 0 {
-		w.Header().Set("Tollgate-Replacement-Key", strconv.FormatInt(replacement.ID, 10))
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return replacement, nil
 }
 
 // newDefaultKey creates the system-generated default key of user ownerID.
@@ -718,6 +781,14 @@ type tokenInput struct {
 	Lifetime *int64 `json:"lifetime"`
 }
 
+// ClientToken is a token generated for a client, shown once.
+type ClientToken struct {
+	AccessToken string
+	Lifetime    time.Duration
+	ExpiresAt   time.Time
+	Scopes      []string
+}
+
 // clientToken serves POST /clients/{id}/tokens: a long-lived token for the
 // client, after the calling user re-enters their own password.
 func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -726,52 +797,59 @@ func (a *API) clientToken(w http.ResponseWriter, r *http.Request, p *principal) 
 		writeProblem(w, r, *pr)
 		return
 	}
-	if p.user == nil {
-		writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "Only a user can confirm their identity with a password."})
-		return
-	}
-	lifetime := a.opts.ClientTokenLifetime
-	if in.Lifetime != nil {
-		max := int64(a.opts.ClientTokenLifetime / time.Second)
-		if *in.Lifetime <= 0 || *in.Lifetime > max {
-			writeProblem(w, r, invalid([]fieldError{{Field: "lifetime", Detail: fmt.Sprintf("must be 1 to %d seconds", max)}}))
-			return
-		}
-		lifetime = time.Duration(*in.Lifetime) * time.Second
-	}
-	c, pr := a.loadClient(r, p, pathID(r), storage.KindClient)
-	if pr != nil {
-		writeProblem(w, r, *pr)
-		return
-	}
-	if !a.checkPassword(w, r, p.user.Username, p.user.PasswordHash, in.Password, "The password is wrong: identity not confirmed.") {
-		return
-	}
-	if !c.Usable(a.opts.Now()) {
-		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "The client is disabled or expired."})
-		return
-	}
-	ctx := r.Context()
-	now := a.opts.Now().Truncate(time.Second)
-	// The audit event comes first: no token without its record.
-	if _, err := a.opts.Store.AppendAudit(ctx, p.audit("client.generate_token", "client", c.ID, c.AccountID,
-		"token expires at "+now.Add(lifetime).UTC().Format(time.RFC3339))); err != nil {
-		writeProblem(w, r, unavailable(err))
-		return
-	}
-	tok, rec, err := a.opts.Minter.Mint(ctx, "", oauth.Session{
-		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
-		GrantType: "client_token", ExpiresAt: now.Add(lifetime),
-	}, c.Scopes, nil)
+	tok, err := a.GenerateClientToken(r.Context(), Actor{p}, pathID(r), in.Password, in.Lifetime)
 	if err != nil {
-		writeProblem(w, r, unavailable(err))
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"access_token": tok,
+		"access_token": tok.AccessToken,
 		"token_type":   "bearer",
-		"expires_in":   int64(lifetime / time.Second),
-		"expires_at":   rec.ExpiresAt.UTC(),
-		"scope":        strings.Join(rec.Scopes, " "),
+		"expires_in":   int64(tok.Lifetime / time.Second),
+		"expires_at":   tok.ExpiresAt.UTC(),
+		"scope":        strings.Join(tok.Scopes, " "),
 	})
+}
+
+// GenerateClientToken mints a long-lived token for client id after act, a
+// user, confirmed who they are with their own password (through the
+// brute-force protection). lifetime is in seconds; nil means the
+// configured client token lifetime, which is also the most it may be.
+func (a *API) GenerateClientToken(ctx context.Context, act Actor, id int64, password string, lifetime *int64) (ClientToken, error) {
+	p := act.p
+	if p.user == nil {
+		return ClientToken{}, problem{Status: http.StatusForbidden, Detail: "Only a user can confirm their identity with a password."}
+	}
+	life := a.opts.ClientTokenLifetime
+	if lifetime != nil {
+		max := int64(a.opts.ClientTokenLifetime / time.Second)
+		if *lifetime <= 0 || *lifetime > max {
+			return ClientToken{}, invalid([]fieldError{{Field: "lifetime", Detail: fmt.Sprintf("must be 1 to %d seconds", max)}})
+		}
+		life = time.Duration(*lifetime) * time.Second
+	}
+	c, pr := a.loadClient(ctx, p, id, storage.KindClient)
+	if pr != nil {
+		return ClientToken{}, *pr
+	}
+	if err := a.verifyPassword(ctx, p.user.Username, p.user.PasswordHash, password, "The password is wrong: identity not confirmed."); err != nil {
+		return ClientToken{}, err
+	}
+	if !c.Usable(a.opts.Now()) {
+		return ClientToken{}, problem{Status: http.StatusConflict, Detail: "The client is disabled or expired."}
+	}
+	now := a.opts.Now().Truncate(time.Second)
+	// The audit event comes first: no token without its record.
+	if _, err := a.opts.Store.AppendAudit(ctx, p.audit("client.generate_token", "client", c.ID, c.AccountID,
+		"token expires at "+now.Add(life).UTC().Format(time.RFC3339))); err != nil {
+		return ClientToken{}, unavailable(err)
+	}
+	tok, rec, err := a.opts.Minter.Mint(ctx, "", oauth.Session{
+		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
+		GrantType: "client_token", ExpiresAt: now.Add(life),
+	}, c.Scopes, nil)
+	if err != nil {
+		return ClientToken{}, unavailable(err)
+	}
+	return ClientToken{AccessToken: tok, Lifetime: life, ExpiresAt: rec.ExpiresAt, Scopes: rec.Scopes}, nil
 }

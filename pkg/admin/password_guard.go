@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
@@ -19,20 +18,28 @@ type Guard interface {
 }
 
 // checkPassword verifies a password the caller typed to confirm who they
+// are, as verifyPassword does, and writes the refusal itself: it reports
+// false when the request must stop.
+func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, hash, password, detail string) bool {
+	if err := a.verifyPassword(r.Context(), username, hash, password, detail); err != nil {
+		writeProblem(w, r, storeProblem(err))
+		return false
+	}
+	return true
+}
+
+// verifyPassword verifies a password the caller typed to confirm who they
 // are (username's, against hash), through the brute-force protection: each
 // wrong one counts as a failure of the username from the request's source
 // (oauth.SourceFrom) and of the source, and after too many every attempt
 // from there is refused before the password is compared, with 429 and
-// Retry-After. A wrong password answers 403 with detail. It writes the
-// answer itself and reports false when the request must stop.
-func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, hash, password, detail string) bool {
-	ctx := r.Context()
+// Retry-After. A wrong password answers 403 with detail.
+func (a *API) verifyPassword(ctx context.Context, username, hash, password, detail string) error {
 	var attempt bruteforce.Attempt
 	if a.opts.Guard != nil {
 		var err error
 		if attempt, err = a.opts.Guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
-			writeBlockedProblem(w, r, err)
-			return false
+			return blockedProblem(err)
 		}
 	}
 	ok, err := a.opts.Passwords.Verify(hash, password)
@@ -42,27 +49,22 @@ func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, ha
 		attempt.Cancel(ctx)
 	case ok:
 		attempt.Succeeded(ctx)
-		return true
+		return nil
 	default:
 		if err := attempt.Failed(ctx); err != nil {
-			writeBlockedProblem(w, r, err)
-			return false
+			return blockedProblem(err)
 		}
 	}
-	writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: detail, cause: err})
-	return false
+	return problem{Status: http.StatusForbidden, Detail: detail, cause: err}
 }
 
-// writeBlockedProblem answers an attempt the brute-force protection held
-// back: 429 with Retry-After in whole seconds, rounded up.
-func writeBlockedProblem(w http.ResponseWriter, r *http.Request, err error) {
+// blockedProblem answers an attempt the brute-force protection held back:
+// 429 with Retry-After in whole seconds, rounded up.
+func blockedProblem(err error) problem {
 	var blocked *bruteforce.BlockedError
 	if !errors.As(err, &blocked) {
-		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
-		return
+		return problem{Status: http.StatusInternalServerError, cause: err}
 	}
-	secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	writeProblem(w, r, problem{Status: http.StatusTooManyRequests,
-		Detail: "Too many wrong passwords: retry after the time in Retry-After.", cause: err})
+	return problem{Status: http.StatusTooManyRequests, Detail: "Too many wrong passwords: retry after the time in Retry-After.",
+		RetryAfter: max((blocked.RetryAfter+time.Second-1)/time.Second*time.Second, time.Second), cause: err}
 }

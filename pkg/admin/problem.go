@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -18,6 +19,9 @@ type problem struct {
 	Status int          `json:"status"`
 	Detail string       `json:"detail,omitempty"`
 	Errors []fieldError `json:"errors,omitempty"`
+	// RetryAfter, when positive, is answered in Retry-After (whole
+	// seconds).
+	RetryAfter time.Duration `json:"-"`
 	// cause is logged by the caller's wrapper, never shown.
 	cause error
 }
@@ -57,6 +61,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 	}
 	if p.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "1")
+	}
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	b, _ := json.Marshal(p)
 	w.WriteHeader(p.Status)

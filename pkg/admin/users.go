@@ -52,14 +52,14 @@ func (a *API) userRoutes() {
 // for an admin of its subtree; 403 for a member and a record of their own
 // account; 404 for everything else, so that nobody learns what lies
 // outside their reach.
-func (a *API) reach(r *http.Request, p *principal, accountID int64) *problem {
+func (a *API) reach(ctx context.Context, p *principal, accountID int64) *problem {
 	if !p.admin {
 		if accountID == p.accountID {
 			return &errForbidden
 		}
 		return &errNotFound
 	}
-	ok, err := a.inSubtree(r, p, accountID)
+	ok, err := a.inSubtree(ctx, p, accountID)
 	if err != nil {
 		pr := unavailable(err)
 		return &pr
@@ -75,8 +75,8 @@ func (p *principal) isSelf(id int64) bool { return p.user != nil && p.user.ID ==
 
 // loadUser reads user id for p: a user may always read themself, anyone
 // else needs reach.
-func (a *API) loadUser(r *http.Request, p *principal, id int64) (storage.User, *problem) {
-	u, err := a.opts.Store.GetUser(r.Context(), id)
+func (a *API) loadUser(ctx context.Context, p *principal, id int64) (storage.User, *problem) {
+	u, err := a.opts.Store.GetUser(ctx, id)
 	if err != nil {
 		pr := storeProblem(err)
 		return u, &pr
@@ -84,7 +84,7 @@ func (a *API) loadUser(r *http.Request, p *principal, id int64) (storage.User, *
 	if p.isSelf(u.ID) {
 		return u, nil
 	}
-	if pr := a.reach(r, p, u.AccountID); pr != nil {
+	if pr := a.reach(ctx, p, u.AccountID); pr != nil {
 		return u, pr
 	}
 	return u, nil
@@ -126,18 +126,31 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	if !p.admin {
-		writeProblem(w, r, errForbidden)
+	u, err := a.CreateUser(r.Context(), Actor{p}, in)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
+	}
+	w.Header().Set("ETag", etag(u.Version))
+	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(u.ID, 10))
+	writeJSON(w, http.StatusCreated, viewUser(u))
+}
+
+// CreateUser creates a user (a member unless in.Role says otherwise) in
+// act's account or, with in.AccountID, another account of act's subtree,
+// with their default API key. Only admins may.
+func (a *API) CreateUser(ctx context.Context, act Actor, in UserInput) (storage.User, error) {
+	p := act.p
+	if !p.admin {
+		return storage.User{}, errForbidden
 	}
 	u := storage.User{AccountID: p.accountID, Role: storage.RoleMember, Status: storage.StatusActive}
 	var errs []fieldError
 	bad := func(field, detail string) { errs = append(errs, fieldError{Field: field, Detail: detail}) }
 	if in.AccountID != nil {
-		ok, err := a.inSubtree(r, p, *in.AccountID)
+		ok, err := a.inSubtree(ctx, p, *in.AccountID)
 		if err != nil {
-			writeProblem(w, r, unavailable(err))
-			return
+			return storage.User{}, unavailable(err)
 		}
 		if !ok {
 			bad("account_id", "no such account among those you manage")
@@ -163,16 +176,13 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		u.Role = storage.Role(*in.Role)
 	}
 	if errs != nil {
-		writeProblem(w, r, invalid(errs))
-		return
+		return storage.User{}, invalid(errs)
 	}
 	hash, err := a.opts.Passwords.Hash(*in.Password)
 	if err != nil {
-		writeProblem(w, r, problem{Status: http.StatusInternalServerError, cause: err})
-		return
+		return storage.User{}, problem{Status: http.StatusInternalServerError, cause: err}
 	}
 	u.PasswordHash = hash
-	ctx := r.Context()
 	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		var err error
 		if u, err = tx.CreateUser(ctx, u); err != nil {
@@ -191,16 +201,12 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		return err
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		writeProblem(w, r, errUsernameTaken)
-		return
+		return storage.User{}, errUsernameTaken
 	}
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
-		return
+		return storage.User{}, storeProblem(err)
 	}
-	w.Header().Set("ETag", etag(u.Version))
-	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(u.ID, 10))
-	writeJSON(w, http.StatusCreated, viewUser(u))
+	return u, nil
 }
 
 // accountFilter reads ?account_id= and ?subtree=: by default p's account and
@@ -230,12 +236,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	if pr := a.reach(r, p, accountID); pr != nil {
-		writeProblem(w, r, *pr)
-		return
-	}
-	users, err := a.opts.Store.ListUsers(r.Context(), storage.UserFilter{AccountID: accountID, Subtree: subtree},
-		storage.Page{After: after, Limit: limit})
+	users, err := a.ListUsers(r.Context(), Actor{p}, accountID, subtree, storage.Page{After: after, Limit: limit})
 	if err != nil {
 		writeProblem(w, r, storeProblem(err))
 		return
@@ -247,14 +248,37 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v userView) int64 { return v.ID }))
 }
 
+// ListUsers lists one page of the users of account accountID (and its
+// subtree when subtree is set). Only admins of the account may: a member
+// is refused (403) on their own account.
+func (a *API) ListUsers(ctx context.Context, act Actor, accountID int64, subtree bool, pg storage.Page) ([]storage.User, error) {
+	if pr := a.reach(ctx, act.p, accountID); pr != nil {
+		return nil, *pr
+	}
+	users, err := a.opts.Store.ListUsers(ctx, storage.UserFilter{AccountID: accountID, Subtree: subtree}, pg)
+	if err != nil {
+		return nil, storeProblem(err)
+	}
+	return users, nil
+}
+
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, p *principal) {
-	u, pr := a.loadUser(r, p, pathID(r))
-	if pr != nil {
-		writeProblem(w, r, *pr)
+	u, err := a.GetUser(r.Context(), Actor{p}, pathID(r))
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
 	w.Header().Set("ETag", etag(u.Version))
 	writeJSON(w, http.StatusOK, viewUser(u))
+}
+
+// GetUser reads user id: act themself, or a user an admin manages.
+func (a *API) GetUser(ctx context.Context, act Actor, id int64) (storage.User, error) {
+	u, pr := a.loadUser(ctx, act.p, id)
+	if pr != nil {
+		return storage.User{}, *pr
+	}
+	return u, nil
 }
 
 // userUpdate is the body of PATCH /users/{id}.
@@ -274,14 +298,26 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	id := pathID(r)
-	if _, pr := a.loadUser(r, p, id); pr != nil {
-		writeProblem(w, r, *pr)
+	u, err := a.UpdateUser(r.Context(), Actor{p}, pathID(r), want, in)
+	if err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
 	}
+	w.Header().Set("ETag", etag(u.Version))
+	writeJSON(w, http.StatusOK, viewUser(u))
+}
+
+// UpdateUser changes the role or status of user id, when its version is
+// want (0: whatever it is). Only an admin of the user's account may, and
+// not to demote or disable themself. Disabling a user revokes their tokens
+// and disables the credentials they own.
+func (a *API) UpdateUser(ctx context.Context, act Actor, id, want int64, in UserUpdate) (storage.User, error) {
+	p := act.p
+	if _, pr := a.loadUser(ctx, p, id); pr != nil {
+		return storage.User{}, *pr
+	}
 	if !p.admin {
-		writeProblem(w, r, errForbidden)
-		return
+		return storage.User{}, errForbidden
 	}
 	var errs []fieldError
 	if in.Role != nil {
@@ -301,10 +337,8 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		}
 	}
 	if errs != nil {
-		writeProblem(w, r, invalid(errs))
-		return
+		return storage.User{}, invalid(errs)
 	}
-	ctx := r.Context()
 	var out storage.User
 	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		var changes []string
@@ -348,11 +382,9 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		return a.disableOwned(ctx, tx, p, u)
 	})
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
-		return
+		return storage.User{}, storeProblem(err)
 	}
-	w.Header().Set("ETag", etag(out.Version))
-	writeJSON(w, http.StatusOK, viewUser(out))
+	return out, nil
 }
 
 // ownedClients lists every credential user u owns, through tx.
@@ -411,7 +443,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, p *principal) 
 		writeProblem(w, r, *pr)
 		return
 	}
-	u, pr := a.loadUser(r, p, pathID(r))
+	u, pr := a.loadUser(r.Context(), p, pathID(r))
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
@@ -476,24 +508,31 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	u, pr := a.loadUser(r, p, pathID(r))
-	if pr != nil {
-		writeProblem(w, r, *pr)
+	if err := a.DeleteUser(r.Context(), Actor{p}, pathID(r), want); err != nil {
+		writeProblem(w, r, storeProblem(err))
 		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeleteUser deletes user id and every credential they own, when its
+// version is want (0: whatever it is). Only an admin of the user's account
+// may, and not themself.
+func (a *API) DeleteUser(ctx context.Context, act Actor, id, want int64) error {
+	p := act.p
+	u, pr := a.loadUser(ctx, p, id)
+	if pr != nil {
+		return *pr
 	}
 	if !p.admin {
-		writeProblem(w, r, errForbidden)
-		return
+		return errForbidden
 	}
 	if p.isSelf(u.ID) {
-		writeProblem(w, r, problem{Status: http.StatusForbidden, Detail: "You may not delete yourself."})
-		return
+		return problem{Status: http.StatusForbidden, Detail: "You may not delete yourself."}
 	}
 	if want != 0 && u.Version != want {
-		writeProblem(w, r, errPrecondion)
-		return
+		return errPrecondion
 	}
-	ctx := r.Context()
 	err := a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		// Lock the row and check If-Match again inside the transaction.
 		if _, err := tx.UpdateUser(ctx, u.ID, func(cur *storage.User) error {
@@ -523,8 +562,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		return nil
 	})
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
-		return
+		return storeProblem(err)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
