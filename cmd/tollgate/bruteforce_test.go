@@ -122,7 +122,10 @@ func TestBruteForceBackends(t *testing.T) {
 			wantKeys()
 			wantBlocked(t, f.tokenWithSecret(f.cc, "wrong"), 1)
 			f.tokenCC(f.cc)
-			// The success reset the client id.
+			// The success reset nothing; the failures are forgotten after
+			// the window.
+			wantBlocked(t, f.tokenWithSecret(f.cc, "wrong"), 1)
+			f.clock.advance(bruteforce.DefaultWindow)
 			wantError(t, f.tokenWithSecret(f.cc, "wrong"), http.StatusUnauthorized, "invalid_client")
 			f.tokenCC(f.dsp)
 		})
@@ -148,8 +151,11 @@ func TestBruteForceClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := wrongKey(t, f.cc.ID)
+	// block lets the client id's failures be forgotten (a right secret does
+	// not reset them), then fails until the client id is held back.
 	block := func() {
 		t.Helper()
+		f.clock.advance(bruteforce.DefaultWindow)
 		for i := range bfThreshold {
 			wantError(t, f.tokenWithSecret(f.cc, "wrong-"+strconv.Itoa(i)), http.StatusUnauthorized, "invalid_client")
 		}
@@ -202,9 +208,11 @@ func TestBruteForceClient(t *testing.T) {
 	f.clock.advance(time.Second)
 	wantBlocked(t, f.tokenWithSecret(f.cc, "wrong"), 1)
 
-	// The owner gets in, and the success resets the count: the next
-	// failures start from zero.
+	// The owner gets in, and the success resets nothing (it costs the
+	// owner's requests no round trip): a wrong secret is still held back
+	// until the failures are forgotten.
 	f.tokenCC(f.cc)
+	wantBlocked(t, f.tokenWithSecret(f.cc, "wrong"), 1)
 	block()
 	f.tokenCC(f.cc)
 
@@ -223,11 +231,12 @@ func TestBruteForceClient(t *testing.T) {
 	wantBlocked(t, f.tokenWithSecret(ghost, "x"), 1)
 
 	// Blocks: 5 + 1 in the first part, 4 more on the other endpoints, 2
-	// in the back-off, 1 + 5 after, 1 for the ghost.
+	// in the back-off, 1 + 1 + 5 after, 1 for the ghost; 16 of them at the
+	// token endpoint.
 	metrics := f.scrapeMetrics()
 	for _, want := range []string{
-		`tollgate_bruteforce_blocks_total{dimension="id",kind="client"} 19`,
-		`tollgate_http_requests_total{endpoint="token",grant_type="client_credentials",outcome="slow_down"} 15`,
+		`tollgate_bruteforce_blocks_total{dimension="id",kind="client"} 20`,
+		`tollgate_http_requests_total{endpoint="token",grant_type="client_credentials",outcome="slow_down"} 16`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "bruteforce"))

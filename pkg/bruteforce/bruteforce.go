@@ -14,11 +14,16 @@
 //
 //   - Client secrets (KindClient) are 256-bit random: guessing one is
 //     hopeless, so a block must never keep the owner out. The secret is
-//     compared first; a correct secret always gets in (and resets the client
-//     id's counter), and the block applies only to wrong secrets, which are
-//     answered "blocked" (429) instead of "wrong" (401). That reveals
-//     nothing: the secret cannot be guessed either way. The identity key is
-//     the client id.
+//     compared first; a correct secret always gets in, and the block applies
+//     only to wrong secrets, which are answered "blocked" (429) instead of
+//     "wrong" (401). That reveals nothing: the secret cannot be guessed
+//     either way. The identity key is the client id. Since the comparison
+//     happens anyway, nothing is reserved before it: only a wrong secret
+//     touches the Store (one round trip), and a right one none at all, so
+//     the guard costs the hot path of every machine client nothing. A right
+//     secret therefore does not reset the client id's failures either: they
+//     are forgotten after a quiet Window, and until then only wrong secrets
+//     feel them.
 //   - Passwords (KindUser) are chosen by people and guessable, so a block
 //     refuses every attempt before the password is compared, the correct one
 //     included (the refusal tells nothing about the password). The identity
@@ -39,7 +44,7 @@
 //   - The source is the peer address of the TCP connection (IPv6 grouped by
 //     /64, see Source), or, when that peer is a configured trusted proxy,
 //     the address it forwarded (see ClientAddress).
-//   - Counting is atomic: Begin reserves the attempt (counts it as a failure
+//   - Counting of passwords is atomic: Begin reserves the attempt (counts it as a failure
 //     in the same step that checks the back-off, one Redis script per key or
 //     under the memory store's lock), and the outcome settles it: a success
 //     takes the reservation back and resets the identity, a failure keeps
@@ -319,6 +324,18 @@ type Attempt struct {
 // uncounted.
 func (g *Guard) Begin(ctx context.Context, id, source string) (Attempt, error) {
 	a := Attempt{g: g, keys: g.keys(id, source), logID: g.logID(id), source: source}
+	if g.opts.Kind == KindClient {
+		// The secret is compared whatever the counts say: count only a
+		// wrong one, in Failed.
+		return a, nil
+	}
+	return g.reserve(ctx, a)
+}
+
+// reserve counts a as a failure, unless one of its keys holds attempts
+// back: then it counts nothing and sets a.blocked, and for KindUser answers
+// the *BlockedError.
+func (g *Guard) reserve(ctx context.Context, a Attempt) (Attempt, error) {
 	reqs := make([]Request, len(a.keys))
 	for i, k := range a.keys {
 		reqs[i] = Request{Key: k, Policy: g.policy(i)}
@@ -363,14 +380,20 @@ func (g *Guard) Begin(ctx context.Context, id, source string) (Attempt, error) {
 }
 
 // Failed settles the attempt as a wrong secret: its reservation stays
-// counted. It answers the *BlockedError of a KindClient attempt made during
-// a block, which the caller answers instead of its usual failure; nil
-// otherwise.
+// counted (a KindClient attempt is counted now, in one Store call). It
+// answers the *BlockedError of a KindClient attempt made during a block,
+// which the caller answers instead of its usual failure; nil otherwise.
 func (a Attempt) Failed(ctx context.Context) error {
 	if a.g == nil {
 		return nil
 	}
 	g := a.g
+	if g.opts.Kind == KindClient {
+		var err error
+		if a, err = g.reserve(ctx, a); err != nil || a.g == nil {
+			return err // never for KindClient; a.g is nil when the Store failed
+		}
+	}
 	if a.blocked != nil {
 		g.refused(ctx, a)
 		return a.blocked
@@ -386,13 +409,14 @@ func (a Attempt) Failed(ctx context.Context) error {
 	return nil
 }
 
-// Succeeded settles the attempt as a right secret: the reservation is taken
-// back and the identity's failures are forgotten. The source's other
-// failures are not, so that one good credential cannot launder an
-// attacker's failures on others.
+// Succeeded settles the attempt as a right secret: for KindUser the
+// reservation is taken back and the identity's failures are forgotten. The
+// source's other failures are not, so that one good credential cannot
+// launder an attacker's failures on others. For KindClient it does nothing:
+// nothing was reserved, and a right secret gets in whatever the counts.
 func (a Attempt) Succeeded(ctx context.Context) {
-	if a.g == nil {
-		return
+	if a.g == nil || a.g.opts.Kind == KindClient {
+		return // a client attempt reserved nothing, and resets nothing
 	}
 	var release []Reservation
 	for _, r := range a.held {

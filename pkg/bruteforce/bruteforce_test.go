@@ -214,8 +214,9 @@ func TestBlockedAttemptIsNotCounted(t *testing.T) {
 	})
 }
 
-// A client's right secret gets in during a block, and resets the client
-// id: an attacker failing once every back-off cannot keep it out.
+// A client's right secret gets in during a block: an attacker failing once
+// every back-off cannot keep it out. It does not reset the count, so the
+// attacker stays held back.
 func TestClientRightSecretGetsInDuringBlock(t *testing.T) {
 	t.Parallel()
 	opts := bruteforce.Options{Kind: bruteforce.KindClient, Threshold: 3, SourceThreshold: 100}
@@ -223,7 +224,8 @@ func TestClientRightSecretGetsInDuringBlock(t *testing.T) {
 		const attacker, owner = "192.0.2.66", "198.51.100.7"
 		h.failN(t, 3, "42", attacker)
 		for round := range 5 {
-			if wait := h.wrong(t, "42", attacker); wait == 0 {
+			wait := h.wrong(t, "42", attacker)
+			if wait == 0 {
 				t.Fatalf("round %d: the attacker's wrong secret during the block: got compared, want blocked", round)
 			}
 			if wait := h.right(t, "42", owner); wait != 0 {
@@ -232,8 +234,12 @@ func TestClientRightSecretGetsInDuringBlock(t *testing.T) {
 			if wait := h.right(t, "42", attacker); wait != 0 {
 				t.Fatalf("round %d: a right secret from the attacker's address: got refused for %v", round, wait)
 			}
-			// The success reset the id: the attacker starts over.
-			h.failN(t, 3, "42", attacker)
+			// The success reset nothing: the attacker's next wrong secret
+			// after the back-off is counted, and is blocked again.
+			h.clock.Advance(wait)
+			if wait := h.wrong(t, "42", attacker); wait != 0 {
+				t.Fatalf("round %d: after the back-off: got blocked for %v, want compared", round, wait)
+			}
 		}
 		if got := h.metrics.get("client/id"); got != 5 {
 			t.Errorf("blocks counted: got %d, want 5 (a right secret is not a block)", got)
@@ -280,10 +286,12 @@ func TestUserBlockIsPerSource(t *testing.T) {
 	})
 }
 
+// A user's right password resets the identity (a client's right secret
+// resets nothing: see TestClientRightSecretGetsInDuringBlock).
 func TestSuccessResetsIdentity(t *testing.T) {
 	t.Parallel()
-	opts := bruteforce.Options{Threshold: 3, SourceThreshold: 5}
-	forEachKind(t, opts, func(t *testing.T, h *harness) {
+	opts := bruteforce.Options{Kind: bruteforce.KindUser, Threshold: 3, SourceThreshold: 5}
+	forEachStore(t, opts, func(t *testing.T, h *harness) {
 		h.failN(t, 3, "9", "192.0.2.1")
 		h.clock.Advance(time.Second)
 		if wait := h.right(t, "9", "192.0.2.1"); wait != 0 {
