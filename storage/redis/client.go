@@ -1,9 +1,12 @@
 package redis
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -69,6 +72,81 @@ func NewClient(rawURL string, o ClientOptions) (goredis.UniversalClient, error) 
 	// A request's deadline also bounds its Redis commands.
 	opts.ContextTimeoutEnabled = true
 	return goredis.NewClient(opts), nil
+}
+
+// Topology names a Redis deployment of several servers: a master watched
+// by Sentinels when MasterName is set, else a Redis Cluster. A single
+// server is named by a URL instead (NewClient).
+type Topology struct {
+	// Addrs are host:port addresses: the Sentinels with MasterName, else
+	// some nodes of the Cluster (the client discovers the others).
+	Addrs []string
+	// MasterName is the name the Sentinels monitor the master under.
+	MasterName string
+	// Username and Password authenticate to the Redis servers (ACL user,
+	// or requirepass with an empty Username).
+	Username string
+	Password string
+	// SentinelPassword authenticates to the Sentinels (their requirepass).
+	SentinelPassword string
+	// TLS connects with TLS 1.2 or later, verifying the servers'
+	// certificates against the system roots.
+	TLS bool
+}
+
+// NewUniversalClient answers a client for t with the bounds of o: a
+// Sentinel-backed client that follows failovers, or a Cluster client that
+// routes each command to the master of its key's hash slot. It does not
+// connect: the first command does. Errors never quote a password.
+func NewUniversalClient(t Topology, o ClientOptions) (goredis.UniversalClient, error) {
+	if len(t.Addrs) == 0 {
+		return nil, errors.New("redis: no addresses")
+	}
+	for _, addr := range t.Addrs {
+		if err := checkHostPort(addr); err != nil {
+			return nil, fmt.Errorf("redis: address %q: %w", addr, err)
+		}
+	}
+	if t.SentinelPassword != "" && t.MasterName == "" {
+		return nil, errors.New("redis: a Sentinel password without a master name")
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs:            t.Addrs,
+		MasterName:       t.MasterName,
+		IsClusterMode:    t.MasterName == "",
+		Username:         t.Username,
+		Password:         t.Password,
+		SentinelPassword: t.SentinelPassword,
+		DialTimeout:      orDefault(o.DialTimeout, DefaultDialTimeout),
+		ReadTimeout:      orDefault(o.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:     orDefault(o.WriteTimeout, DefaultWriteTimeout),
+		PoolTimeout:      orDefault(o.PoolTimeout, DefaultPoolTimeout),
+		MaxRetries:       orDefault(o.MaxRetries, DefaultMaxRetries),
+		PoolSize:         o.PoolSize,
+		// As in NewClient: one dial per attempt, short back-offs, and the
+		// request's deadline bounds its commands.
+		DialerRetries:         1,
+		MinRetryBackoff:       8 * time.Millisecond,
+		MaxRetryBackoff:       64 * time.Millisecond,
+		ContextTimeoutEnabled: true,
+	}
+	if t.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return goredis.NewUniversalClient(opts), nil
+}
+
+// checkHostPort accepts host:port with a non-empty host and a port from 1
+// to 65535.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New("want a port from 1 to 65535")
+	}
+	return nil
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -1,13 +1,26 @@
 package redis
 
-// TokenKey and MarkerKey answer the keys a store uses, for tests that look
-// at Redis directly.
-func (s *Store) TokenKey(signature string) string  { return s.tokenKey(signature) }
-func (s *Store) MarkerKey(requestID string) string { return s.markerKey(requestID) }
+// TokenKey answers the key of a signature; MarkerKey, ExpiryKey and
+// HorizonKey the keys of a request's marker, of its own horizon and of the
+// horizon in the shard of signature, for tests that look at Redis directly.
+func (s *Store) TokenKey(signature string) string { return s.shardOf(signature).tokenKey(signature) }
+func (s *Store) MarkerKey(signature, requestID string) string {
+	return s.shardOf(signature).markerKey(requestID)
+}
+func (s *Store) ExpiryKey(signature, requestID string) string {
+	return s.shardOf(signature).expiryKey(requestID)
+}
+func (s *Store) HorizonKey(signature string) string { return s.shardOf(signature).horizon }
+
+// Shards answers the number of shards of s.
+func (s *Store) Shards() int { return len(s.shards) }
 
 // HorizonSlack is how much longer than the longest-lived token the horizon
 // may live.
 const HorizonSlack = horizonSlack
 
-// ExpiryKey answers the key of a request's own horizon.
-func (s *Store) ExpiryKey(requestID string) string { return s.expiryKey(requestID) }
+// KeySlot and ShardTags expose the hash slot computation.
+var (
+	KeySlot   = keySlot
+	ShardTags = shardTags
+)

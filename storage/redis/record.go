@@ -10,14 +10,15 @@ import (
 	"github.com/tollgate/tollgate/storage"
 )
 
-// recordV2 is the first byte of a version 2 record, the only version this
-// package reads. A new layout gets a new version byte; while Tollgate is
-// pre-release, records of an older version are not migrated: they are
-// answered as corrupt (and, with version 1, lived under keys no longer read).
+// recordV3 is the first byte of a version 3 record, the only version this
+// package reads. A new layout of records or keys gets a new version byte;
+// while Tollgate is pre-release, records of an older version are not
+// migrated: they are answered as corrupt (and, with versions 1 and 2, lived
+// under keys no longer read).
 //
-// Version 2 (varint: zig-zag encoding/binary varint; uvarint: unsigned):
+// Version 3 (varint: zig-zag encoding/binary varint; uvarint: unsigned):
 //
-//	version     byte (2)
+//	version     byte (3)
 //	request id  uvarint tag n<<2|form, then n bytes (see appendRequestID)
 //	client id   varint
 //	generation  varint
@@ -36,9 +37,10 @@ import (
 // length whatever the form: it is also the name of the request's revocation
 // marker, which the Lua scripts cut out of the record (see luaRevoked).
 //
-// Version 1 differed only in the request id tag (len<<1|hex) and held no
-// UUID form.
-const recordV2 = 2
+// Version 2 had the same fields, under keys without hash tags (one shard,
+// no Redis Cluster). Version 1 differed from it only in the request id tag
+// (len<<1|hex) and held no UUID form.
+const recordV3 = 3
 
 // Forms of a stored request id: the low two bits of its tag.
 const (
@@ -69,7 +71,7 @@ var (
 
 var errCorrupt = errors.New("corrupt token record")
 
-// encodeRecord answers the version 2 record of t, times truncated to the
+// encodeRecord answers the version 3 record of t, times truncated to the
 // millisecond. Times outside years 1 to 9999 are an error.
 func encodeRecord(t storage.Token) ([]byte, error) {
 	issued, expires := t.IssuedAt.UnixMilli(), t.ExpiresAt.UnixMilli()
@@ -84,7 +86,7 @@ func encodeRecord(t storage.Token) ([]byte, error) {
 		size += 2 + len(s)
 	}
 	b := make([]byte, 0, size)
-	b = append(b, recordV2)
+	b = append(b, recordV3)
 	b = appendRequestID(b, t.RequestID)
 	b = binary.AppendVarint(b, t.ClientID)
 	b = binary.AppendVarint(b, t.Generation)
@@ -106,7 +108,7 @@ func decodeRecord(b string) (storage.Token, error) {
 	if len(b) == 0 {
 		return storage.Token{}, fmt.Errorf("%w: empty", errCorrupt)
 	}
-	if b[0] != recordV2 {
+	if b[0] != recordV3 {
 		return storage.Token{}, fmt.Errorf("%w: unknown version %d", errCorrupt, b[0])
 	}
 	r := reader{s: b[1:]}

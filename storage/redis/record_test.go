@@ -157,26 +157,27 @@ func TestDecodeRecordRejectsGarbage(t *testing.T) {
 		record []byte
 	}{
 		{"nil", nil},
-		{"version only", []byte{recordV2}},
+		{"version only", []byte{recordV3}},
 		{"version 0", append([]byte{0}, valid[1:]...)},
 		{"version 1", append([]byte{1}, valid[1:]...)},
-		{"version 3", append([]byte{3}, valid[1:]...)},
-		{"request id form 3", append([]byte{recordV2, 16<<2 | 3}, valid[2:]...)},
-		{"empty hex request id", append([]byte{recordV2, 0<<2 | requestIDHex}, valid[18:]...)},
-		{"short uuid request id", append([]byte{recordV2, 15<<2 | requestIDUUID}, valid[3:]...)},
+		{"version 2", append([]byte{2}, valid[1:]...)},
+		{"version 4", append([]byte{4}, valid[1:]...)},
+		{"request id form 3", append([]byte{recordV3, 16<<2 | 3}, valid[2:]...)},
+		{"empty hex request id", append([]byte{recordV3, 0<<2 | requestIDHex}, valid[18:]...)},
+		{"short uuid request id", append([]byte{recordV3, 15<<2 | requestIDUUID}, valid[3:]...)},
 		{"JSON", []byte(`{"rid":"x"}`)},
 		{"truncated by one", valid[:len(valid)-1]},
 		{"truncated in the middle", valid[:len(valid)/2]},
 		{"trailing byte", append(slices.Clone(valid), 0)},
-		{"length past the end", []byte{recordV2, 0xfe, 0x01}},
-		{"overlong uvarint", append([]byte{recordV2}, bytes.Repeat([]byte{0xff}, 11)...)},
+		{"length past the end", []byte{recordV3, 0xfe, 0x01}},
+		{"overlong uvarint", append([]byte{recordV3}, bytes.Repeat([]byte{0xff}, 11)...)},
 		{"huge scope count", func() []byte {
-			b := []byte{recordV2, 0, 0, 0, 0, 0, 0, 1}                 // empty strings, grant type code 0
+			b := []byte{recordV3, 0, 0, 0, 0, 0, 0, 1}                 // empty strings, grant type code 0
 			return append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f) // count ~2^48
 		}()},
-		{"unknown grant type code", []byte{recordV2, 0, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0, 0}},
+		{"unknown grant type code", []byte{recordV3, 0, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0, 0}},
 		{"time out of range", func() []byte {
-			b := []byte{recordV2, 0, 0, 0, 0, 0, 0, 1, 0, 0}
+			b := []byte{recordV3, 0, 0, 0, 0, 0, 0, 1, 0, 0}
 			b = append(b, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01) // MaxInt64 ms
 			return append(b, 0)
 		}()},
@@ -208,7 +209,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(b[:len(b)/2])
 	}
 	f.Add([]byte{})
-	f.Add([]byte{recordV2})
+	f.Add([]byte{recordV3})
 	f.Add([]byte{2, 0})
 	f.Add([]byte(`{"rid":"x"}`))
 

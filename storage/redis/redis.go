@@ -9,22 +9,31 @@
 //
 // # Keys
 //
-// Under Options.KeyPrefix ("tg:" by default):
+// Keys are spread over Options.Shards shards, each under a hash tag of its
+// own, so that every script touches the keys of one Redis Cluster hash slot
+// (see Shards below). Under Options.KeyPrefix ("tg:" by default) and a
+// shard's tag, for example tg:{0}:
 //
-//	<prefix>t:<32 bytes>   a token whose signature is canonical unpadded
-//	                       base64url (fosite's HMAC-SHA256: 43 characters),
-//	                       keyed by the decoded bytes; PX = ExpiresAt - now
-//	<prefix>s:<signature>  a token with any other signature, keyed by its text
-//	<prefix>x:<request id> the revocation marker of a request: a small hash,
-//	                       see below; the request id as its record stores it
-//	<prefix>h              the horizon: an empty string whose TTL is at least
-//	                       that of every live token living at most
-//	                       Options.LongLived (a day by default)
-//	<prefix>e:<request id> the same for one request that has a token living
-//	                       longer than that
+//	<prefix>{<tag>}t:<32 bytes>   a token whose signature is canonical
+//	                              unpadded base64url (fosite's HMAC-SHA256:
+//	                              43 characters), keyed by the decoded
+//	                              bytes; PX = ExpiresAt - now
+//	<prefix>{<tag>}s:<signature>  a token with any other signature, keyed by
+//	                              its text
+//	<prefix>{<tag>}x:<request id> the revocation marker of a request in the
+//	                              shard: a small hash, see below; the request
+//	                              id as its record stores it
+//	<prefix>{<tag>}h              the shard's horizon: an empty string whose
+//	                              TTL is at least that of every live token of
+//	                              the shard living at most Options.LongLived
+//	                              (a day by default)
+//	<prefix>{<tag>}e:<request id> the same for one request that has a token
+//	                              in the shard living longer than that
+//
+// A token's shard is FNV-1a of its signature modulo the number of shards.
 //
 // A live token costs one key and nothing else: its record (70 bytes for a
-// typical client_credentials token) under a 37-byte key. There is no
+// typical client_credentials token) under a 40-byte key. There is no
 // per-request index. RevokeRequest instead writes the request's marker, and
 // a token whose request has a marker is revoked: GetToken answers
 // ErrNotFound, and CreateToken may take its signature again. The scripts cut
@@ -37,18 +46,19 @@
 // 10 µs to 5 µs without the index to maintain.
 //
 // A marker must outlive every token it revokes, and the store does not know
-// which tokens a request has, so it lives until the horizon expires: every
-// CreateToken stretches the horizon, when needed, to the token's TTL plus a
-// minute of slack, so it is stretched about once a minute, not on every
-// write. A marker therefore lives as long as the longest-lived token in the
+// which tokens a request has, so it lives until its shard's horizon
+// expires: every CreateToken stretches the horizon, when needed, to the
+// token's TTL plus a minute of slack, so it is stretched about once a
+// minute, not on every write. A marker therefore lives as long as the longest-lived token in the
 // store: an hour when tokens live an hour, a day when some live a day. A
 // token living longer than Options.LongLived (client tokens from the
 // management API live a year) does not stretch the horizon, or every marker
 // would live a year; it stretches its request's own horizon, an extra key of
 // about 100 bytes, and RevokeRequest takes the longer of the two. A marker
 // takes about 140 bytes (104 by MEMORY USAGE, and its TTL), so a revocation
-// a second holds about 12 MB when markers live a day. A revoked token's own
-// key stays until its TTL.
+// a second holds about 12 MB when markers live a day (on a Cluster, a
+// marker per shard: 16 times that). A revoked token's own key stays until
+// its TTL.
 //
 // A request may get tokens after it was revoked (the contract allows it):
 // CreateToken adds such a token's key as a field of the marker, exempting
@@ -74,16 +84,37 @@
 // squeezing the typical record to 44 bytes (an embedded string, 64 bytes
 // instead of 96) would mean dropping data the introspection answer carries.
 //
+// # Shards
+//
+// On Redis Cluster a script may only touch keys of one hash slot. A token
+// is found by its signature alone, and revoked by its request id alone, so
+// the token, the marker its script reads and the horizon it stretches must
+// share a slot that both can name: the shard's. Each shard's tag is chosen
+// (shardTags) so that the shards' slots are spread evenly over the 16384
+// slots, and with them the tokens over the masters. The price is paid by
+// revocation, which is rare: as the store keeps no index of a request's
+// tokens, RevokeRequest writes the request's marker in every shard that has
+// a live horizon, one short script each, pipelined; a revocation then holds
+// one marker per shard.
+//
+// A single Redis, or one behind Sentinel, needs no spreading: New takes one
+// shard there, and ClusterShards (16) on a *redis.ClusterClient, which
+// spreads tokens over up to 16 masters. The shards are part of the layout:
+// changing their number, or moving tokens between a single Redis and a
+// Cluster, leaves the stored tokens unread (answered as not found).
+//
 // # Deployment
 //
-// Redis 7.0 or later (script flags, EVALSHA_RO). The scripts compute the
-// marker key from a record, so the store runs on a single Redis (with
-// replicas or Sentinel), not on Redis Cluster. Redis must not evict keys
-// (maxmemory-policy noeviction): an evicted marker or horizon would bring
-// revoked tokens back.
+// Redis 7.0 or later (script flags, EVALSHA_RO): a single server, a master
+// with replicas behind Sentinel, or a Redis Cluster. The scripts compute
+// the marker key from a record, a key they do not declare; Redis Cluster
+// allows it as it falls in the slot of the declared ones. Redis must not
+// evict keys (maxmemory-policy noeviction): an evicted marker or horizon
+// would bring revoked tokens back.
 //
-// NewClient builds a go-redis client whose timeouts and retries are bounded,
-// so that a Redis outage answers within about a second.
+// NewClient (a URL) and NewUniversalClient (Sentinel or Cluster addresses)
+// build go-redis clients whose timeouts and retries are bounded, so that a
+// Redis outage answers within about a second.
 package redis
 
 import (
@@ -117,7 +148,8 @@ const DefaultLongLived = 24 * time.Hour
 
 // Options configures a Store.
 type Options struct {
-	// KeyPrefix is put before every key; empty means DefaultKeyPrefix.
+	// KeyPrefix is put before every key; empty means DefaultKeyPrefix. It
+	// should hold no '{' or '}', which would change the keys' hash tags.
 	KeyPrefix string
 	// Now is the clock TTLs are computed with; nil means time.Now.
 	Now func() time.Time
@@ -126,22 +158,35 @@ type Options struct {
 	// need not live as long as the longest-lived token (see the package
 	// doc); zero means DefaultLongLived.
 	LongLived time.Duration
+	// Shards is the number of hash slots the keys are spread across, at
+	// most MaxShards; zero means ClusterShards on a *redis.ClusterClient
+	// and 1 on any other client. It is part of the key layout: every
+	// instance sharing a Redis must use the same, and changing it loses
+	// the stored tokens (see the package doc).
+	Shards int
 }
 
 // Store is a storage.Tokens on Redis. It is safe for concurrent use.
 type Store struct {
-	client       goredis.UniversalClient
-	binaryPrefix string // <prefix>t:, before a decoded signature
-	textPrefix   string // <prefix>s:, before any other signature
-	markerPrefix string // <prefix>x:, before a request id field
-	horizon      string // <prefix>h
-	expiryPrefix string // <prefix>e:, before a request id field
+	client    goredis.UniversalClient
+	shards    []shard
+	longLived time.Duration
+	now       func() time.Time
+}
+
+// shard holds the key prefixes of one shard, all under its hash tag:
+// <prefix>{<tag>}.
+type shard struct {
+	binaryPrefix string // <prefix>{<tag>}t:, before a decoded signature
+	textPrefix   string // <prefix>{<tag>}s:, before any other signature
+	markerPrefix string // <prefix>{<tag>}x:, before a request id field
+	horizon      string // <prefix>{<tag>}h
+	expiryPrefix string // <prefix>{<tag>}e:, before a request id field
 	getArgs      []any  // ARGV of getToken, the same on every call
-	longLived    time.Duration
-	now          func() time.Time
 }
 
 // New answers a Store on client. The caller owns client and closes it.
+// Shards out of range are clamped to 1 and MaxShards.
 func New(client goredis.UniversalClient, opts Options) *Store {
 	prefix := opts.KeyPrefix
 	if prefix == "" {
@@ -155,17 +200,27 @@ func New(client goredis.UniversalClient, opts Options) *Store {
 	if longLived <= 0 {
 		longLived = DefaultLongLived
 	}
-	return &Store{
-		client:       client,
-		binaryPrefix: prefix + "t:",
-		textPrefix:   prefix + "s:",
-		markerPrefix: prefix + "x:",
-		horizon:      prefix + "h",
-		expiryPrefix: prefix + "e:",
-		getArgs:      []any{prefix + "x:"},
-		longLived:    longLived,
-		now:          now,
+	n := opts.Shards
+	if n == 0 {
+		n = 1
+		if _, ok := client.(*goredis.ClusterClient); ok {
+			n = ClusterShards
+		}
 	}
+	n = min(max(n, 1), MaxShards)
+	s := &Store{client: client, shards: make([]shard, n), longLived: longLived, now: now}
+	for i, tag := range shardTags(n) {
+		p := prefix + "{" + tag + "}"
+		s.shards[i] = shard{
+			binaryPrefix: p + "t:",
+			textPrefix:   p + "s:",
+			markerPrefix: p + "x:",
+			horizon:      p + "h",
+			expiryPrefix: p + "e:",
+			getArgs:      []any{p + "x:"},
+		}
+	}
+	return s
 }
 
 // luaRevoked answers whether the token stored under key with record is
@@ -178,7 +233,7 @@ func New(client goredis.UniversalClient, opts Options) *Store {
 // field, tag included.
 const luaRevoked = `
 local function revoked(record, key, markers)
-	if string.byte(record, 1) ~= 2 then
+	if string.byte(record, 1) ~= 3 then
 		return false
 	end
 	local tag, shift, pos = 0, 1, 2
@@ -255,21 +310,26 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 `)
 
-// tokenKey answers the key of signature: the binary prefix and the decoded
-// bytes when signature is canonical unpadded base64url, as fosite's are
-// (43 characters, 32 bytes: the key is 11 bytes shorter, which puts it in
-// a smaller allocation class), else the text prefix and signature itself.
-// Canonical means it decodes strictly and nothing else encodes to the same
-// bytes, so the mapping is one to one.
-func (s *Store) tokenKey(signature string) string {
+// shardOf answers the shard of signature.
+func (s *Store) shardOf(signature string) *shard {
+	return &s.shards[shardOf(signature, len(s.shards))]
+}
+
+// tokenKey answers the key of signature in its shard: the binary prefix
+// and the decoded bytes when signature is canonical unpadded base64url, as
+// fosite's are (43 characters, 32 bytes: the key is 11 bytes shorter, which
+// puts it in a smaller allocation class), else the text prefix and
+// signature itself. Canonical means it decodes strictly and nothing else
+// encodes to the same bytes, so the mapping is one to one.
+func (sh *shard) tokenKey(signature string) string {
 	if !isBase64URL(signature) {
-		return s.textPrefix + signature
+		return sh.textPrefix + signature
 	}
 	var buf [128]byte
-	b := append(buf[:0], s.binaryPrefix...)
+	b := append(buf[:0], sh.binaryPrefix...)
 	b, err := base64.RawURLEncoding.Strict().AppendDecode(b, []byte(signature))
 	if err != nil { // unused trailing bits set: not canonical
-		return s.textPrefix + signature
+		return sh.textPrefix + signature
 	}
 	return string(b)
 }
@@ -291,14 +351,14 @@ func isBase64URL(s string) bool {
 	return true
 }
 
-// markerKey answers the revocation marker key of requestID.
-func (s *Store) markerKey(requestID string) string {
-	return string(appendRequestID([]byte(s.markerPrefix), requestID))
+// markerKey answers the revocation marker key of requestID in the shard.
+func (sh *shard) markerKey(requestID string) string {
+	return string(appendRequestID([]byte(sh.markerPrefix), requestID))
 }
 
-// expiryKey answers the key of requestID's own horizon.
-func (s *Store) expiryKey(requestID string) string {
-	return string(appendRequestID([]byte(s.expiryPrefix), requestID))
+// expiryKey answers the key of requestID's own horizon in the shard.
+func (sh *shard) expiryKey(requestID string) string {
+	return string(appendRequestID([]byte(sh.expiryPrefix), requestID))
 }
 
 // CreateToken stores t until t.ExpiresAt, times truncated to the
@@ -318,13 +378,14 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	horizon := s.horizon
+	sh := s.shardOf(t.Signature)
+	horizon := sh.horizon
 	if ttl > s.longLived {
-		horizon = s.expiryKey(t.RequestID)
+		horizon = sh.expiryKey(t.RequestID)
 	}
-	keys := []string{s.tokenKey(t.Signature), s.markerKey(t.RequestID), horizon}
+	keys := []string{sh.tokenKey(t.Signature), sh.markerKey(t.RequestID), horizon}
 	created, err := createToken.Run(ctx, s.client, keys,
-		record, ttl.Milliseconds(), s.markerPrefix, horizonSlack.Milliseconds()).Int()
+		record, ttl.Milliseconds(), sh.markerPrefix, horizonSlack.Milliseconds()).Int()
 	if err != nil {
 		return storeError("create token", err)
 	}
@@ -340,7 +401,8 @@ func (s *Store) GetToken(ctx context.Context, signature string) (storage.Token, 
 	if signature == "" {
 		return storage.Token{}, storage.ErrNotFound
 	}
-	record, err := getToken.RunRO(ctx, s.client, []string{s.tokenKey(signature)}, s.getArgs...).Text()
+	sh := s.shardOf(signature)
+	record, err := getToken.RunRO(ctx, s.client, []string{sh.tokenKey(signature)}, sh.getArgs...).Text()
 	if err != nil {
 		return storage.Token{}, storeError("get token", err)
 	}
@@ -364,29 +426,56 @@ func (s *Store) DeleteToken(ctx context.Context, signature string) error {
 	if signature == "" {
 		return nil
 	}
-	if err := s.client.Del(ctx, s.tokenKey(signature)).Err(); err != nil {
+	if err := s.client.Del(ctx, s.shardOf(signature).tokenKey(signature)).Err(); err != nil {
 		return storeError("delete token", err)
 	}
 	return nil
 }
 
-// RevokeRequest revokes every token of requestID in one script; an unknown
-// request id is no error. The tokens' keys stay until their TTLs, answered
-// as not found.
+// RevokeRequest revokes every token of requestID: it writes the request's
+// marker in every shard, as the store does not know which shards hold the
+// request's tokens, with one script per shard, pipelined (one round trip
+// per Redis node). An unknown request id is no error. The tokens' keys stay
+// until their TTLs, answered as not found.
 func (s *Store) RevokeRequest(ctx context.Context, requestID string) error {
 	if requestID == "" {
 		return nil
 	}
-	keys := []string{s.markerKey(requestID), s.horizon, s.expiryKey(requestID)}
-	if err := revokeRequest.Run(ctx, s.client, keys).Err(); err != nil {
+	if len(s.shards) == 1 {
+		sh := &s.shards[0]
+		keys := []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)}
+		if err := revokeRequest.Run(ctx, s.client, keys).Err(); err != nil {
+			return storeError("revoke request", err)
+		}
+		return nil
+	}
+	// EVALSHA's fallback to EVAL does not fit a pipeline; the script is
+	// short, and Redis caches it by its digest all the same.
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range s.shards {
+			sh := &s.shards[i]
+			revokeRequest.Eval(ctx, p, []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)})
+		}
+		return nil
+	})
+	if err != nil {
 		return storeError("revoke request", err)
 	}
 	return nil
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether Redis answers: on a Cluster, every master, as each
+// holds some of the shards.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.client.Ping(ctx).Err(); err != nil {
+	var err error
+	if cc, ok := s.client.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return c.Ping(ctx).Err()
+		})
+	} else {
+		err = s.client.Ping(ctx).Err()
+	}
+	if err != nil {
 		return storeError("ping", err)
 	}
 	return nil

@@ -38,6 +38,19 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// Several shards on one Redis: the layout of a Cluster, where a request's
+// tokens fall into different shards and its revocation marks them all.
+func TestConformanceShards(t *testing.T) {
+	conformance.RunTokens(t, func(t *testing.T) storage.Tokens {
+		client, prefix := redistest.New(t)
+		s := tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Shards: 4})
+		if got := s.Shards(); got != 4 {
+			t.Fatalf("Shards: got %d, want 4", got)
+		}
+		return s
+	})
+}
+
 // fositeSignature answers the i-th of a series of signatures shaped like
 // fosite's: 32 bytes in unpadded base64url.
 func fositeSignature(i int) string {
@@ -114,6 +127,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 // signatures share a key.
 func TestTokenKeys(t *testing.T) {
 	s, client, prefix := newStore(t)
+	tag := prefix + "{" + tgredis.ShardTags(1)[0] + "}" // one shard: every key under one tag
 	raw := make([]byte, 32)
 	for i := range raw {
 		raw[i] = byte(i * 7)
@@ -123,15 +137,15 @@ func TestTokenKeys(t *testing.T) {
 		signature string
 		want      string
 	}{
-		{fosite, prefix + "t:" + string(raw)},
-		{"AA", prefix + "t:\x00"},
-		{string(raw), prefix + "s:" + string(raw)},
-		{"\x00", prefix + "s:\x00"},
-		{"AB", prefix + "s:AB"},         // unused bits set
-		{"AA==", prefix + "s:AA=="},     // padded
-		{"A", prefix + "s:A"},           // no base64 has this length
-		{"AA\nAA", prefix + "s:AA\nAA"}, // the decoder skips newlines
-		{"A+/A", prefix + "s:A+/A"},     // standard alphabet
+		{fosite, tag + "t:" + string(raw)},
+		{"AA", tag + "t:\x00"},
+		{string(raw), tag + "s:" + string(raw)},
+		{"\x00", tag + "s:\x00"},
+		{"AB", tag + "s:AB"},         // unused bits set
+		{"AA==", tag + "s:AA=="},     // padded
+		{"A", tag + "s:A"},           // no base64 has this length
+		{"AA\nAA", tag + "s:AA\nAA"}, // the decoder skips newlines
+		{"A+/A", tag + "s:A+/A"},     // standard alphabet
 	}
 	now := time.Now()
 	for i, tt := range tests {
@@ -154,7 +168,7 @@ func TestTokenKeys(t *testing.T) {
 // revokes, but no longer than the store's shorter-lived tokens need unless
 // its request has a long-lived one.
 func TestMarkerOutlivesTokens(t *testing.T) {
-	s, client, prefix := newStore(t)
+	s, client, _ := newStore(t) // one shard: the tokens share a horizon
 	now := time.Now()
 	long, short, year := typicalToken(now, 1), typicalToken(now, 2), typicalToken(now, 3)
 	long.ExpiresAt = now.Add(2 * time.Hour)
@@ -166,7 +180,7 @@ func TestMarkerOutlivesTokens(t *testing.T) {
 	if err := s.RevokeRequest(t.Context(), short.RequestID); err != nil {
 		t.Fatalf("RevokeRequest: %v", err)
 	}
-	if n, err := client.Exists(t.Context(), s.MarkerKey(short.RequestID)).Result(); err != nil || n != 0 {
+	if n, err := client.Exists(t.Context(), s.MarkerKey(short.Signature, short.RequestID)).Result(); err != nil || n != 0 {
 		t.Errorf("marker of a store without tokens: got %d keys (error %v), want 0", n, err)
 	}
 
@@ -186,11 +200,11 @@ func TestMarkerOutlivesTokens(t *testing.T) {
 	about := func(got, want time.Duration) bool {
 		return want-time.Minute < got && got <= want+tgredis.HorizonSlack
 	}
-	if got := pttl(prefix + "h"); !about(got, 2*time.Hour) {
+	if got := pttl(s.HorizonKey(long.Signature)); !about(got, 2*time.Hour) {
 		t.Errorf("horizon PTTL after a 2h, a 1m and a 1y token: got %s, want about 2h", got)
 	}
 	yearTTL := time.Until(year.ExpiresAt)
-	if got := pttl(s.ExpiryKey(year.RequestID)); !about(got, yearTTL) {
+	if got := pttl(s.ExpiryKey(year.Signature, year.RequestID)); !about(got, yearTTL) {
 		t.Errorf("PTTL of the 1y token's request horizon: got %s, want about %s", got, yearTTL)
 	}
 
@@ -204,8 +218,8 @@ func TestMarkerOutlivesTokens(t *testing.T) {
 		if err := s.RevokeRequest(t.Context(), tt.tok.RequestID); err != nil {
 			t.Fatalf("RevokeRequest: %v", err)
 		}
-		marker := s.MarkerKey(tt.tok.RequestID)
-		if got, want := len(marker), len(prefix)+2+17; got != want {
+		marker := s.MarkerKey(tt.tok.Signature, tt.tok.RequestID)
+		if got, want := len(marker), len(s.HorizonKey(tt.tok.Signature))+1+17; got != want {
 			t.Errorf("marker key of request id %q: got %d bytes, want %d", tt.tok.RequestID, got, want)
 		}
 		if got := pttl(marker); !about(got, tt.want) {
@@ -219,7 +233,7 @@ func TestMarkerOutlivesTokens(t *testing.T) {
 	if _, err := s.GetToken(t.Context(), long.Signature); err != nil {
 		t.Errorf("GetToken of a token of another request: got error %v, want nil", err)
 	}
-	usage, err := client.MemoryUsage(t.Context(), s.MarkerKey(short.RequestID), 0).Result()
+	usage, err := client.MemoryUsage(t.Context(), s.MarkerKey(short.Signature, short.RequestID), 0).Result()
 	if err != nil {
 		t.Fatalf("MEMORY USAGE: %v", err)
 	}
@@ -250,7 +264,7 @@ func TestExpiryOnStoreClock(t *testing.T) {
 
 func TestCorruptRecordIsNotNotFound(t *testing.T) {
 	s, client, _ := newStore(t)
-	for _, record := range []string{"garbage", "\x01\x00", "\x02", "\x02\xff\xff\xff\xff\xff\xff\xff"} {
+	for _, record := range []string{"garbage", "\x01\x00", "\x02", "\x03", "\x03\xff\xff\xff\xff\xff\xff\xff"} {
 		signature := base64.RawURLEncoding.EncodeToString([]byte(record + "-signature"))
 		if err := client.Set(t.Context(), s.TokenKey(signature), record, time.Minute).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
@@ -378,8 +392,9 @@ func TestNewClient(t *testing.T) {
 // TOLLGATE_TEST_MEMORY=1. It asserts the target, ≤ 250 bytes per token
 // (issue 5), and deletes the tokens afterwards.
 //
-// The keys are named like production ones: the prefix is 10 bytes, so a
-// token key falls in the same allocation class (48 bytes) as under "tg:".
+// The keys are named like production ones: the prefix is 7 bytes, so a
+// token key (prefix, hash tag "{0}", "t:" and 32 bytes) falls in the same
+// allocation class (48 bytes) as under "tg:".
 // The figure is approximate: Redis is shared with other tests, and hash
 // tables grow by doubling, adding 16 bytes per slot to both of a database's
 // tables at once (about 20 bytes per token at 100,000 on an empty database,
@@ -403,9 +418,9 @@ func TestBytesPerToken(t *testing.T) {
 		}
 	}
 	client, _ := redistest.New(t)
-	random := make([]byte, 3)
+	random := make([]byte, 2)
 	_, _ = rand.Read(random) // never fails (crypto/rand)
-	prefix := "tgm" + hex.EncodeToString(random) + ":"
+	prefix := "tm" + hex.EncodeToString(random) + ":"
 	t.Cleanup(func() {
 		// Before redistest's own cleanup, which closes client.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

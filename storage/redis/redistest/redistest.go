@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,10 +49,7 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 		tb.Skipf("redistest: Redis unreachable, skipping (set TOLLGATE_TEST_REDIS_URL): %v", err)
 	}
 
-	random := make([]byte, 8)
-	_, _ = rand.Read(random) // never fails (crypto/rand)
-	// Hex only, so the prefix holds no glob characters for SCAN MATCH.
-	prefix = "tgtest:" + hex.EncodeToString(random) + ":"
+	prefix = randomPrefix()
 
 	tb.Cleanup(func() {
 		// t.Context is already cancelled when cleanups run.
@@ -67,40 +65,98 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 	return client, prefix
 }
 
+// randomPrefix answers "tgtest:<16 random hex digits>:". Hex only, so the
+// prefix holds no glob characters for SCAN MATCH, and no braces that would
+// change the hash tags of keys.
+func randomPrefix() string { return "tgtest:" + randomHex(16) + ":" }
+
+// randomHex answers n random hex digits (n even).
+func randomHex(n int) string {
+	random := make([]byte, n/2)
+	_, _ = rand.Read(random) // never fails (crypto/rand)
+	return hex.EncodeToString(random)
+}
+
+// forEachNode calls fn with client, or on a Cluster with a client of each
+// master in turn, as SCAN sees the keys of one server only.
+func forEachNode(ctx context.Context, client goredis.UniversalClient, fn func(ctx context.Context, c goredis.UniversalClient) error) error {
+	cc, ok := client.(*goredis.ClusterClient)
+	if !ok {
+		return fn(ctx, client)
+	}
+	// ForEachMaster calls its function concurrently; fn is called in turn.
+	var (
+		mu    sync.Mutex
+		nodes []*goredis.Client
+	)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		nodes = append(nodes, c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range nodes {
+		if err := fn(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Keys answers every key under prefix.
 func Keys(ctx context.Context, client goredis.UniversalClient, prefix string) ([]string, error) {
 	var keys []string
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
+	err := forEachNode(ctx, client, func(ctx context.Context, c goredis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return iter.Err()
+	})
+	return keys, err
 }
 
 // DeleteKeys deletes every key under prefix, UNLINKing them in batches as
 // SCAN finds them, so that a test that wrote a million keys cleans up
-// without holding them all or blocking Redis.
+// without holding them all or blocking Redis. On a Cluster each key is
+// UNLINKed by a command of its own, pipelined: a command may not span hash
+// slots there.
 func DeleteKeys(ctx context.Context, client goredis.UniversalClient, prefix string) error {
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	batch := make([]string, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	return forEachNode(ctx, client, func(ctx context.Context, c goredis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		batch := make([]string, 0, 1000)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			var err error
+			if c == client {
+				err = c.Unlink(ctx, batch...).Err()
+			} else {
+				_, err = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+					for _, k := range batch {
+						p.Unlink(ctx, k)
+					}
+					return nil
+				})
+			}
+			batch = batch[:0]
+			return err
 		}
-		err := client.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return err
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	return flush()
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	})
 }
