@@ -61,7 +61,17 @@ type HTTP struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout" env:"TOLLGATE_HTTP_WRITE_TIMEOUT"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout" env:"TOLLGATE_HTTP_IDLE_TIMEOUT"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" env:"TOLLGATE_HTTP_SHUTDOWN_TIMEOUT"`
+	// MaxHeaderBytes caps the request line and headers; a larger request
+	// is answered 431. It applies to the ops listener too.
+	MaxHeaderBytes int `yaml:"max_header_bytes" env:"TOLLGATE_HTTP_MAX_HEADER_BYTES"`
+	// TLSCertFile and TLSKeyFile (PEM) make the listener serve HTTPS only,
+	// TLS 1.2 and newer. Both or neither. SIGHUP reloads them.
+	TLSCertFile string `yaml:"tls_cert_file" env:"TOLLGATE_HTTP_TLS_CERT_FILE"`
+	TLSKeyFile  string `yaml:"tls_key_file" env:"TOLLGATE_HTTP_TLS_KEY_FILE"`
 }
+
+// TLS reports whether the public listener serves HTTPS.
+func (h HTTP) TLS() bool { return h.TLSCertFile != "" }
 
 // Ops configures the operations listener (metrics and health checks), kept
 // apart from the public listener so it need not be exposed.
@@ -69,7 +79,14 @@ type Ops struct {
 	Addr string `yaml:"addr" env:"TOLLGATE_OPS_ADDR"`
 	// Pprof serves net/http/pprof under /debug/pprof/ on the ops listener.
 	Pprof bool `yaml:"pprof" env:"TOLLGATE_OPS_PPROF"`
+	// TLSCertFile and TLSKeyFile (PEM) make the ops listener serve HTTPS
+	// only, as http.tls_cert_file does for the public one.
+	TLSCertFile string `yaml:"tls_cert_file" env:"TOLLGATE_OPS_TLS_CERT_FILE"`
+	TLSKeyFile  string `yaml:"tls_key_file" env:"TOLLGATE_OPS_TLS_KEY_FILE"`
 }
+
+// TLS reports whether the ops listener serves HTTPS.
+func (o Ops) TLS() bool { return o.TLSCertFile != "" }
 
 // Database configures the relational store for accounts, users and clients.
 type Database struct {
@@ -279,6 +296,7 @@ func Default() Config {
 			WriteTimeout:      10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
+			MaxHeaderBytes:    32 << 10,
 		},
 		Ops:     Ops{Addr: "127.0.0.1:9090"},
 		DataDir: "./data",
@@ -373,7 +391,11 @@ func decodeFile(path string, c *Config) error {
 // fillDerived sets the defaults that depend on other settings.
 func (c *Config) fillDerived() {
 	if c.Issuer == "" {
-		c.Issuer = "http://" + issuerHost(c.HTTP.Addr)
+		scheme := "http://"
+		if c.HTTP.TLS() {
+			scheme = "https://"
+		}
+		c.Issuer = scheme + issuerHost(c.HTTP.Addr)
 	}
 	if c.Database.URL == "" {
 		c.Database.URL = filepath.Join(c.DataDir, "tollgate.db")

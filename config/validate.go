@@ -19,6 +19,23 @@ const (
 	MaxBodyBytes = 10 << 20
 )
 
+// Limits of http.max_header_bytes.
+const (
+	MinHeaderBytes = 4 << 10
+	MaxHeaderBytes = 1 << 20
+)
+
+// checkTLSPair checks that a listener's certificate and key files are set
+// together. The files themselves are read when the listener starts.
+func checkTLSPair(p *problems, listener, cert, key string) {
+	switch {
+	case strings.TrimSpace(cert) == "" && strings.TrimSpace(key) != "":
+		p.addf(at(listener+".tls_cert_file"), "must be set together with %s.tls_key_file", listener)
+	case strings.TrimSpace(cert) != "" && strings.TrimSpace(key) == "":
+		p.addf(at(listener+".tls_key_file"), "must be set together with %s.tls_cert_file", listener)
+	}
+}
+
 // Embedded reports whether c runs on the one-command default: a SQLite
 // database and no Redis, so state lives in this one process and its data
 // directory.
@@ -68,6 +85,11 @@ func (c Config) validateHTTP(p *problems) {
 	positive(p, "http.write_timeout", c.HTTP.WriteTimeout)
 	positive(p, "http.idle_timeout", c.HTTP.IdleTimeout)
 	positive(p, "http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if b := c.HTTP.MaxHeaderBytes; b < MinHeaderBytes || b > MaxHeaderBytes {
+		p.addf(at("http.max_header_bytes"), "must be between %d (4 KiB) and %d (1 MiB), got %d", MinHeaderBytes, MaxHeaderBytes, b)
+	}
+	checkTLSPair(p, "http", c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile)
+	checkTLSPair(p, "ops", c.Ops.TLSCertFile, c.Ops.TLSKeyFile)
 	if err := checkIssuer(c.Issuer); err != nil {
 		p.addf(at("issuer"), "%v", err)
 	}

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/storage/cache"
 
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -69,35 +73,39 @@ func serve(ctx context.Context, args []string, e env) error {
 		publicLn.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Ops.Addr, err)
 	}
-	public := &http.Server{
-		Handler:           a.public,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          newHTTPErrorLog(logger),
+	certs, err := listenerCertificates(map[string][2]string{
+		"public": {cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile},
+		"ops":    {cfg.Ops.TLSCertFile, cfg.Ops.TLSKeyFile},
+	})
+	if err != nil {
+		publicLn.Close()
+		opsLn.Close()
+		return err
 	}
-	ops := &http.Server{
-		Handler:           a.ops,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          newHTTPErrorLog(logger),
-	}
+	public := newHTTPServer(cfg.HTTP, a.public, certs["public"], logger)
+	ops := newHTTPServer(cfg.HTTP, a.ops, certs["ops"], logger)
 
 	mode := "production (PostgreSQL/Redis)"
 	if cfg.Embedded() {
 		mode = "embedded (SQLite, in-process token store)"
 	}
-	logger.Info("tollgate listening", "version", version, "public", "http://"+publicLn.Addr().String(),
-		"ops", "http://"+opsLn.Addr().String(), "issuer", cfg.Issuer, "mode", mode)
+	publicURL, opsURL := listenURL(public, publicLn), listenURL(ops, opsLn)
+	logger.Info("tollgate listening", "version", version, "public", publicURL,
+		"ops", opsURL, "issuer", cfg.Issuer, "mode", mode)
+	for _, c := range certs {
+		logger.Info("serving TLS", "listener", c.listener, "not_after", c.notAfter().UTC().Format(time.RFC3339))
+	}
 	if cfg.Embedded() {
-		fmt.Fprintf(e.stderr, "\nTollgate is listening on http://%s (metrics and health on http://%s).\n"+
+		fmt.Fprintf(e.stderr, "\nTollgate is listening on %s (metrics and health on %s).\n"+
 			"Create a first account, admin user and client with:\n\n    tollgate bootstrap\n\n",
-			publicLn.Addr(), opsLn.Addr())
+			publicURL, opsURL)
+	}
+	// SIGHUP reloads the TLS certificates (when there are any).
+	var hup <-chan os.Signal
+	if len(certs) > 0 {
+		var stopHangups func()
+		hup, stopHangups = hangups()
+		defer stopHangups()
 	}
 	if e.ready != nil {
 		e.ready(publicLn.Addr().String(), opsLn.Addr().String())
@@ -115,6 +123,13 @@ func serve(ctx context.Context, args []string, e env) error {
 		defer wg.Done()
 		cached.Run(bgCtx)
 	}()
+	if hup != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reloadOnHangup(bgCtx, hup, certs, logger)
+		}()
+	}
 	errc := make(chan error, 2)
 	for _, s := range []struct {
 		srv *http.Server
@@ -123,7 +138,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serveListener(s.srv, s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
@@ -146,4 +161,41 @@ func serve(ctx context.Context, args []string, e env) error {
 	wg.Wait()
 	logger.Info("stopped")
 	return errors.Join(serveErr, err)
+}
+
+// newHTTPServer is a listener's server: the timeouts and header cap of the
+// configuration (a client that sends its headers slower than
+// ReadHeaderTimeout is cut off; larger headers are answered 431), and TLS
+// when cert is not nil.
+func newHTTPServer(cfg config.HTTP, h http.Handler, cert *certificate, logger *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          newHTTPErrorLog(logger),
+	}
+	if cert != nil {
+		srv.TLSConfig = cert.tlsConfig()
+	}
+	return srv
+}
+
+// serveListener serves ln, over TLS when srv has a TLS configuration.
+func serveListener(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		// The certificate comes from TLSConfig.GetCertificate.
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
+// listenURL is the base URL a listener answers on.
+func listenURL(srv *http.Server, ln net.Listener) string {
+	if srv.TLSConfig != nil {
+		return "https://" + ln.Addr().String()
+	}
+	return "http://" + ln.Addr().String()
 }

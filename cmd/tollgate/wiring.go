@@ -346,5 +346,7 @@ func newApp(d deps) (*app, error) {
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, 2*time.Second, d.cfg.Ops.Pprof)
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
-	return &app{public: public, ops: ops, uses: uses, sweeper: sweep, api: api}, nil
+	// Every public answer carries the security headers (HSTS over TLS);
+	// a page that sets its own Content-Security-Policy keeps it.
+	return &app{public: server.SecurityHeaders(public), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
 }
