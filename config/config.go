@@ -278,6 +278,10 @@ type Grants struct {
 type Log struct {
 	Level  string `yaml:"level" env:"TOLLGATE_LOG_LEVEL"`   // debug, info, warn or error
 	Format string `yaml:"format" env:"TOLLGATE_LOG_FORMAT"` // json or text
+	// FlushInterval batches the log lines of `serve`: they are written out
+	// this often (or when 64 KiB are waiting), warnings and errors at once.
+	// 0 writes every line as it comes.
+	FlushInterval time.Duration `yaml:"flush_interval" env:"TOLLGATE_LOG_FLUSH_INTERVAL"`
 }
 
 // Default returns the configuration of `tollgate serve` without a file or
@@ -333,7 +337,7 @@ func Default() Config {
 		RateLimits: RateLimits{TokenRate: 10},
 		BruteForce: BruteForce{Enabled: true, Threshold: 5, SourceThreshold: 20, BaseDelay: time.Second,
 			MaxDelay: 5 * time.Minute, Window: 15 * time.Minute},
-		Log: Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json", FlushInterval: 200 * time.Millisecond},
 	}
 }
 

@@ -1024,6 +1024,7 @@ func TestValidateRejects(t *testing.T) {
 		{"log level", func(c *config.Config) { c.Log.Level = "trace" }, "TOLLGATE_LOG_LEVEL"},
 		{"log level case", func(c *config.Config) { c.Log.Level = "INFO" }, "TOLLGATE_LOG_LEVEL"},
 		{"log format", func(c *config.Config) { c.Log.Format = "logfmt" }, "TOLLGATE_LOG_FORMAT"},
+		{"log flush interval", func(c *config.Config) { c.Log.FlushInterval = time.Minute }, "TOLLGATE_LOG_FLUSH_INTERVAL"},
 		{"pepper id upper case", func(c *config.Config) { c.Keys.PepperID = "A" }, "TOLLGATE_PEPPER_ID"},
 		{"pepper id too long", func(c *config.Config) { c.Keys.PepperID = "123456789" }, "TOLLGATE_PEPPER_ID"},
 		{"pepper id empty", func(c *config.Config) { c.Keys.PepperID = "" }, "TOLLGATE_PEPPER_ID"},
@@ -1278,6 +1279,7 @@ var wantEnvNames = []string{
 	"TOLLGATE_BRUTEFORCE_WINDOW",
 	"TOLLGATE_TRUSTED_PROXIES",
 	"TOLLGATE_LOG_LEVEL",
+	"TOLLGATE_LOG_FLUSH_INTERVAL",
 	"TOLLGATE_LOG_FORMAT",
 }
 

@@ -96,6 +96,9 @@ func (c Config) validateHTTP(p *problems) {
 	if c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error" {
 		p.addf(at("log.level"), "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	if c.Log.FlushInterval < 0 || c.Log.FlushInterval > 10*time.Second {
+		p.addf(at("log.flush_interval"), "must be between 0 and 10s, got %v", c.Log.FlushInterval)
+	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		p.addf(at("log.format"), "must be json or text, got %q", c.Log.Format)
 	}

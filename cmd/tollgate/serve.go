@@ -32,7 +32,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, e.stderr)
+	logger, closeLog := newServeLogger(cfg.Log, e.stderr)
+	defer closeLog()
 	goredis.SetLogger(redisLog{logger})
 	keys, err := resolveKeys(cfg)
 	if err != nil {
