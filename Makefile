@@ -42,10 +42,14 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	done
 
 .PHONY: bench
-bench: ## run the Go benchmarks and the token-endpoint load test against PostgreSQL + Redis
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/...
+bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (writes docs/performance.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/... ./cmd/tollgate/
 	TOLLGATE_TEST_MEMORY=100000 $(GO) test -count=1 -run '^TestBytesPerToken$$' -v ./storage/redis/
 	bash .ci/bench.sh
+
+.PHONY: bench-scale
+bench-scale: ## load test with 100,000 clients and 1,000,000 live tokens against the same run without them
+	SCALE=1 bash .ci/bench.sh
 
 .PHONY: lint
 lint: ## run golangci-lint (config in .golangci.yml)

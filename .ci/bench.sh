@@ -1,31 +1,70 @@
 #!/usr/bin/env bash
-# Load test of the token endpoint against PostgreSQL + Redis with wrk:
-# client_credentials with Basic auth and a form body, and with a JSON body,
-# each after a warm-up, at each concurrency in CONNS. Each path is then run the
-# same way against the floor (cmd/tollgate-floor: the least work the path must
-# do, on the same Redis), and the table gives Tollgate's ratio to it and
-# Tollgate's CPU time per request. Uses its own database and Redis key
+# Load test of Tollgate against PostgreSQL + Redis with wrk, beside a floor.
+#
+# Each path in PATHS runs at each concurrency in CONNS, after a warm-up,
+# against `tollgate serve` and then the same way against the floor
+# (cmd/tollgate-floor: the least work the path must do, on the same Redis).
+# The table gives req/s, latencies, errors, the ratio to the floor and
+# Tollgate's CPU time per request; its footer, the resident memory of the
+# Tollgate process (peak VmHWM over the runs, and VmRSS at the end). The
+# eskimi_dsp grant, CPU-bound by design (argon2id), has a table of its own:
+# its floor verifies the same argon2id hash and stores a token.
+#
+# SCALE=1 (make bench-scale) runs issuance and introspection, then seeds
+# 100,000 clients in PostgreSQL (one INSERT … SELECT copying the bootstrap
+# client, so they share its secret) and 1,000,000 live tokens in Redis
+# (cmd/tollgate-seed, through the server's own issuer and token store), and
+# runs them again with each request drawing one of 1,000 random clients or
+# tokens, so the caches meet many credentials; the second table gives the
+# ratio to the first run.
+#
+# The tables are printed and written into docs/performance.md between the
+# markers <!-- bench:begin --> and <!-- bench:end --> (<!-- bench-scale:… -->
+# with SCALE=1), with the machine, the versions, the date and the command;
+# DOCS= (empty) writes nothing. The run uses its own database and Redis key
 # prefixes and removes them afterwards.
 #
-#   bash .ci/bench.sh                 # or: make bench
-#   DURATION=30s CONNS="16 64" bash .ci/bench.sh
+#   bash .ci/bench.sh                          # or: make bench
+#   SCALE=1 bash .ci/bench.sh                  # or: make bench-scale
+#   DURATION=30s CONNS="16 64" PATHS="form introspect" ESKIMI=0 DOCS= bash .ci/bench.sh
+#   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh
+#   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-20s}
-WARMUP=${WARMUP:-5s}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
 CONNS=${CONNS:-"16 64"}
+SCALE=${SCALE:-0}
+if [[ $SCALE == 1 ]]; then
+  PATHS=${PATHS:-"form introspect"}
+  ESKIMI=${ESKIMI:-0}
+else
+  PATHS=${PATHS:-"form json introspect check-token check-key"}
+  ESKIMI=${ESKIMI:-1}
+fi
+SCALE_PATHS=${SCALE_PATHS:-"form introspect"}
+SCALE_CLIENTS=${SCALE_CLIENTS:-100000}
+SCALE_TOKENS=${SCALE_TOKENS:-1000000}
+SCALE_SAMPLE=${SCALE_SAMPLE:-1000}
+DOCS=${DOCS-docs/performance.md}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 ADDR=127.0.0.1:18080
 OPS=127.0.0.1:19090
 FLOOR=127.0.0.1:18081
 
+# The command that reproduces this run.
+command="DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" PATHS=\"$PATHS\" ESKIMI=$ESKIMI"
+[[ $SCALE == 1 ]] && command+=" SCALE=1 SCALE_PATHS=\"$SCALE_PATHS\" SCALE_CLIENTS=$SCALE_CLIENTS SCALE_TOKENS=$SCALE_TOKENS SCALE_SAMPLE=$SCALE_SAMPLE"
+command+=" bash .ci/bench.sh"
+
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
 make -s build
 CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-floor ./cmd/tollgate-floor
+[[ $SCALE == 1 ]] && CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-seed ./cmd/tollgate-seed
 
 work=$(mktemp -d)
 db="tollgate_bench_$$"
@@ -38,7 +77,7 @@ fpid=""
 del_keys() {
   local cursor=0
   while :; do
-    cursor=$(redis-cli -u "$REDIS" --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 1000)
+    cursor=$(redis-cli -u "$REDIS" --raw EVAL "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 5000)
 for _, k in ipairs(r[2]) do redis.call('UNLINK', k) end
 return r[1]" 0 "$cursor" "$1*") || return
     [[ $cursor == 0 ]] && return
@@ -48,6 +87,7 @@ cleanup() {
   for p in $pid $fpid; do
     kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
   done
+  [[ -z ${KEEP_LOG:-} ]] || cp "$work/serve.log" "$KEEP_LOG" 2>/dev/null || true
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   for p in "$prefix" "$fprefix"; do del_keys "$p" || true; done
   rm -rf "$work"
@@ -65,11 +105,19 @@ export TOLLGATE_HTTP_ADDR=$ADDR TOLLGATE_OPS_ADDR=$OPS TOLLGATE_DATA_DIR="$work"
 export TOLLGATE_OPS_PPROF=true
 # Load from one client: no token rate, and a class far above the load.
 export TOLLGATE_TOKEN_RATE_LIMIT=0 TOLLGATE_RATE_CLASSES="default=10000000"
+# One user logging in on every connection at once: the brute-force guard
+# reserves each password attempt as a failure until it succeeds, so more
+# concurrent logins of one user (or from one address) than the thresholds
+# (5 and 20 by default) would be held back. The guard stays on, and costs
+# what it costs, with thresholds above the load.
+export TOLLGATE_BRUTEFORCE_THRESHOLD=1000 TOLLGATE_BRUTEFORCE_SOURCE_THRESHOLD=1000
 
 bin/tollgate migrate >/dev/null 2>&1
 bin/tollgate bootstrap 2>/dev/null > "$work/boot.json"
 id=$(sed -E 's/.*"client_id":([0-9]+).*/\1/' "$work/boot.json")
 secret=$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' "$work/boot.json")
+user=$(sed -E 's/.*"username":"([^"]+)".*/\1/' "$work/boot.json")
+password=$(sed -E 's/.*"password":"([^"]+)".*/\1/' "$work/boot.json")
 
 # Logs at the default level, as in production, written to a file.
 bin/tollgate serve 2>"$work/serve.log" &
@@ -85,8 +133,6 @@ basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
 
 # A token and an API key for the introspection and check paths.
 token=$(curl -fs -H "Authorization: Basic $basic" -d grant_type=client_credentials "http://$ADDR/oauth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-user=$(sed -E 's/.*"username":"([^"]+)".*/\1/' "$work/boot.json")
-password=$(sed -E 's/.*"password":"([^"]+)".*/\1/' "$work/boot.json")
 admin=$(curl -fs -H 'Content-Type: application/json' "http://$ADDR/oauth/token" \
   -d "{\"grant_type\":\"eskimi_dsp\",\"username\":\"$user\",\"password\":\"$password\",\"client_id\":$id,\"client_secret\":\"$secret\"}" \
   | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
@@ -94,9 +140,10 @@ key=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/j
   -d '{"name":"bench","access_rights":"events"}' | sed -E 's/.*"key":"([^"]+)".*/\1/')
 ftoken=$(curl -fs -d grant_type=client_credentials "http://$FLOOR/oauth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-# scripts DIR TOKEN KEY writes the wrk scripts for one server into DIR.
+# scripts DIR TOKEN KEY USER PASSWORD writes the wrk scripts for one server
+# into DIR.
 scripts() {
-  local dir=$1 token=$2 key=$3
+  local dir=$1 token=$2 key=$3 user=$4 password=$5
   mkdir -p "$dir"
 cat > "$dir/form.lua" <<LUA
 wrk.method = "POST"
@@ -123,9 +170,15 @@ wrk.method = "POST"
 wrk.body = '{"grant_type":"client_credentials","client_id":$id,"client_secret":"$secret"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+# Base64url passwords and secrets need no form encoding.
+cat > "$dir/eskimi.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=eskimi_dsp&username=$user&password=$password&client_id=$id&client_secret=$secret"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
 }
-scripts "$work/tollgate" "$token" "$key"
-scripts "$work/floor" "$ftoken" "$ftoken"
+scripts "$work/tollgate" "$token" "$key" "$user" "$password"
+scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
 if [[ -n ${PROFILE:-} ]]; then
   # A 15 s CPU profile of the form path at the highest concurrency.
@@ -138,48 +191,254 @@ if [[ -n ${PROFILE:-} ]]; then
   echo "CPU profile written to $PROFILE"
 fi
 
-echo "# Tollgate, PostgreSQL + Redis — $(date -u +%FT%TZ)"
-echo "# $(nproc) cores, $(go version | cut -d' ' -f3), $(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1) PostgreSQL, Redis $(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p'), wrk -t2, warm-up $WARMUP, run $DURATION"
+pg_version=$(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1)
+redis_version=$(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p')
+wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)
+cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+started=$(date -u +%FT%TZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+  echo "Measured $started: \`$command\`"
+  echo
+  echo "$(nproc) cores ($cpu_model), $(go version | cut -d' ' -f3), PostgreSQL $pg_version, Redis $redis_version," \
+    "wrk $wrk_version (-t2, on the same cores), loopback, keep-alive; warm-up $WARMUP, run $DURATION per row."
+} > "$work/head.md"
+cat "$work/head.md"
+echo
+
 tck=$(getconf CLK_TCK)
 # cpu_ticks PID: utime + stime of PID in clock ticks (fields 14 and 15 of
 # /proc/PID/stat, counted after the ")" that ends the command name).
 cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
-# bench DIR HOST PATH BODY C: warm up, run, and leave wrk's output in $out.
+# rss_mb PID FIELD: VmHWM (peak) or VmRSS (now) of PID in MB.
+rss_mb() { awk -v f="$2:" '$1 == f {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# reset_peak PID starts VmHWM afresh (Linux: clear_refs 5).
+reset_peak() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
+# bench DIR HOST PATH SCRIPT C: warm up, run, and leave wrk's output in $out.
+# eskimi_dsp answers in seconds at high concurrency: wrk waits for it
+# rather than counting a timeout after its default 2 s.
 bench() {
-  wrk -t2 -c"$5" -d"$WARMUP" -s "$1/$4.lua" "http://$2$3" >/dev/null
-  out=$(wrk -t2 -c"$5" -d"$DURATION" --latency -s "$1/$4.lua" "http://$2$3")
+  local timeout=2s
+  [[ $4 == eskimi ]] && timeout=10s
+  wrk -t2 -c"$5" -d"$WARMUP" --timeout "$timeout" -s "$1/$4.lua" "http://$2$3" >/dev/null
+  out=$(wrk -t2 -c"$5" -d"$DURATION" --timeout "$timeout" --latency -s "$1/$4.lua" "http://$2$3")
 }
-printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %5s | %10s |\n' \
-  path conns "req/s" p50 p99 max errors "floor req/s" ratio "CPU µs/req"
-printf '|%s|\n' "--------------------------------|-------|-----------|----------|----------|----------|---------|-------------|-------|------------"
-PATHS=${PATHS:-"form json introspect check-token check-key"}
-for body in $PATHS; do
-  case $body in
-    form | json) path=/oauth/token label="token client_credentials $body" ;;
+# parse: fields of wrk's output in $out.
+parse() {
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  max=$(awk '/^    Latency/ {print $4}' <<<"$out")
+  errs=$(awk '/Non-2xx/ {e+=$5} /Socket errors/ {e+=$4+$6+$8+$10} END {print e+0}' <<<"$out")
+}
+# per_req TICKS: CPU µs per request of the last run.
+per_req() { awk -v d="$1" -v t="$tck" -v n="$reqs" 'BEGIN {if (n > 0) printf "%.1f", d * 1e6 / t / n; else print "-"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+# target PATH: the path, label and script of a PATHS entry.
+target() {
+  case $1 in
+    form) path=/oauth/token label="token client_credentials form" ;;
+    json) path=/oauth/token label="token client_credentials json" ;;
     introspect) path=/oauth/introspect label="introspect" ;;
     check-token) path=/auth/check label="check, Bearer token" ;;
     check-key) path=/auth/check label="check, X-API-Key" ;;
-    *) echo "bench.sh: unknown path $body" >&2; exit 2 ;;
+    eskimi) path=/oauth/token label="token eskimi_dsp" ;;
+    *) echo "bench.sh: unknown path $1" >&2; exit 2 ;;
   esac
-  for c in $CONNS; do
-    # Tollgate, with its CPU time (user + system) over the measured run only.
-    t0=$(cpu_ticks "$pid")
-    bench "$work/tollgate" "$ADDR" "$path" "$body" "$c"
-    t1=$(cpu_ticks "$pid")
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    reqs=$(awk '/ requests in / {print $1}' <<<"$out")
-    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    max=$(awk '/^    Latency/ {print $4}' <<<"$out")
-    errs=$(awk '/Non-2xx/ {e+=$5} /Socket errors/ {e+=$4+$6+$8+$10} END {print e+0}' <<<"$out")
-    cpu=$(awk -v d=$((t1 - t0)) -v t="$tck" -v n="$reqs" 'BEGIN {if (n > 0) printf "%.1f", d * 1e6 / t / n; else print "-"}')
-    # The floor: the same path, body, warm-up and run.
-    bench "$work/floor" "$FLOOR" "$path" "$body" "$c"
-    frps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    ferrs=$(awk '/Non-2xx/ {e+=$5} /Socket errors/ {e+=$4+$6+$8+$10} END {print e+0}' <<<"$out")
-    [[ $ferrs == 0 ]] || echo "bench.sh: floor $body c=$c: $ferrs errors" >&2
-    ratio=$(awk -v a="$rps" -v b="$frps" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')
-    printf '| %-30s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %5s | %10s |\n' \
-      "$label" "$c" "$rps" "$p50" "$p99" "$max" "$errs" "$frps" "$ratio" "$cpu"
+}
+row_format='| %-30s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %5s | %10s | %10s |\n'
+row_rule='|--------------------------------|-------|-----------|----------|----------|----------|---------|-------------|-------|------------|------------|'
+# run_paths TABLE PATH...: each path at each concurrency against Tollgate
+# and the floor; rows printed and appended to TABLE; req/s kept in base_*.
+run_paths() {
+  local table=$1 body c t0 t1 cpu frps ferrs fcpu
+  shift
+  printf "$row_format" path conns "req/s" p50 p99 max errors "floor req/s" ratio "CPU µs/req" "floor CPU" | tee -a "$table"
+  echo "$row_rule" | tee -a "$table"
+  for body in "$@"; do
+    target "$body"
+    for c in $CONNS; do
+      # Tollgate, with its CPU time (user + system) over the measured run only.
+      t0=$(cpu_ticks "$pid")
+      bench "$work/tollgate" "$ADDR" "$path" "$body" "$c"
+      t1=$(cpu_ticks "$pid")
+      parse
+      cpu=$(per_req $((t1 - t0)))
+      printf -v "base_${body//-/_}_$c" '%s' "$rps"
+      local trps=$rps tp50=$p50 tp99=$p99 tmax=$max terrs=$errs
+      # The floor: the same path, body, warm-up and run.
+      t0=$(cpu_ticks "$fpid")
+      bench "$work/floor" "$FLOOR" "$path" "$body" "$c"
+      t1=$(cpu_ticks "$fpid")
+      parse
+      frps=$rps ferrs=$errs fcpu=$(per_req $((t1 - t0)))
+      [[ $ferrs == 0 ]] || echo "bench.sh: floor $body c=$c: $ferrs errors" >&2
+      printf "$row_format" "$label" "$c" "$trps" "$tp50" "$tp99" "$tmax" "$terrs" "$frps" "$(ratio "$trps" "$frps")" "$cpu" "$fcpu" | tee -a "$table"
+    done
   done
-done
+}
+# rss_footer TABLE WHAT [floor]: the resident memory of Tollgate (and of
+# the floor) since the last reset_peak, appended to TABLE.
+rss_footer() {
+  local peak now verdict=met floor=""
+  peak=$(rss_mb "$pid" VmHWM) now=$(rss_mb "$pid" VmRSS)
+  awk -v p="$peak" 'BEGIN {exit !(p > 100)}' && verdict="NOT met"
+  [[ ${3:-} == floor ]] && floor=" The floor's peak: $(rss_mb "$fpid" VmHWM) MB."
+  { echo
+    echo "RSS of \`tollgate serve\` $2: peak $peak MB (VmHWM), $now MB at the end (VmRSS); target ≤ 100 MB: $verdict.$floor"; } | tee -a "$1"
+}
+
+# --- The paths, against Tollgate and the floor. ---------------------------
+reset_peak "$pid"; reset_peak "$fpid"
+read -ra paths <<<"$PATHS"
+: > "$work/table.md"
+run_paths "$work/table.md" "${paths[@]}"
+rss_footer "$work/table.md" "over the runs above (from its start)" floor
+
+# --- eskimi_dsp: argon2id-bound, reported apart. ---------------------------
+if [[ $ESKIMI == 1 ]]; then
+  echo | tee -a "$work/table.md"
+  reset_peak "$pid"; reset_peak "$fpid"
+  run_paths "$work/table.md" eskimi
+  { echo
+    echo "eskimi_dsp's floor verifies an argon2id hash with the same parameters (secret.DefaultArgon2Params: m = 19 MiB," \
+      "t = 2, p = 1) and stores a token: the ratio is Tollgate's throughput against argon2id alone (target ≥ 0.90)," \
+      "and the CPU columns compare the cost of a request."; } | tee -a "$work/table.md"
+  rss_footer "$work/table.md" "during the eskimi_dsp runs (each request in flight holds argon2id's 19 MiB)" floor
+fi
+
+# --- SCALE=1: the same paths with 100,000 clients and 1,000,000 tokens. -----
+if [[ $SCALE == 1 ]]; then
+  echo
+  echo "Seeding $SCALE_CLIENTS clients and $SCALE_TOKENS tokens…"
+  used_before=$(redis-cli -u "$REDIS" info memory | sed -n 's/^used_memory:\(.*\)\r/\1/p')
+  t0=$(date +%s.%N)
+  # One statement: copies of the bootstrap client, sharing its secret hash.
+  psql -v ON_ERROR_STOP=1 "$TOLLGATE_DATABASE_URL" -qc "
+    INSERT INTO clients (account_id, owner_id, name, description, secret_hash, secret_hint, grant_types, scopes,
+      may_introspect, token_lifetime_seconds, status, generation, kind, access_rights, rate_limits, created_by,
+      created_at, updated_at)
+    SELECT c.account_id, c.owner_id, 'scale ' || g, '', c.secret_hash, c.secret_hint, c.grant_types, c.scopes,
+      false, c.token_lifetime_seconds, c.status, c.generation, c.kind, c.access_rights, c.rate_limits, c.created_by,
+      now(), now()
+    FROM clients c, generate_series(1, $SCALE_CLIENTS) g WHERE c.id = $id" >/dev/null
+  IFS='|' read -r first last count account generation scopes < <(psql "$TOLLGATE_DATABASE_URL" -tAc "
+    SELECT min(s.id), max(s.id), count(*), min(c.account_id), min(c.generation), min(c.scopes)
+    FROM clients s, clients c WHERE s.name LIKE 'scale %' AND c.id = $id")
+  if [[ $count != "$SCALE_CLIENTS" || $((last - first + 1)) != "$SCALE_CLIENTS" ]]; then
+    echo "bench.sh: seeded clients $first-$last ($count), want $SCALE_CLIENTS consecutive ids" >&2
+    exit 1
+  fi
+  t1=$(date +%s.%N)
+  bin/tollgate-seed -tokens "$SCALE_TOKENS" -clients "$first-$last" -account "$account" -generation "$generation" \
+    -scopes "$scopes" -sample "$SCALE_SAMPLE" -sample-out "$work/tokens.txt"
+  t2=$(date +%s.%N)
+  used_after=$(redis-cli -u "$REDIS" info memory | sed -n 's/^used_memory:\(.*\)\r/\1/p')
+  seeded=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v m=$((used_after - used_before)) -v n="$SCALE_TOKENS" \
+    'BEGIN {printf "clients in %.1f s, tokens in %.1f s; Redis used_memory grew %.0f MB, %.0f bytes per token", b - a, c - b, m / 1048576, m / n}')
+  echo "Seeded: $seeded."
+
+  # wrk scripts drawing a random credential or token per request.
+  {
+    echo 'local creds = {'
+    for c in $(shuf -i "$first-$last" -n "$SCALE_SAMPLE"); do
+      printf '"Basic %s",\n' "$(printf '%s:%s' "$c" "$secret" | base64 -w0)"
+    done
+    echo '}'
+    cat <<'LUA'
+local reqs
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+request = function()
+  if not reqs then
+    reqs = {}
+    for i, c in ipairs(creds) do
+      reqs[i] = wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Authorization"] = c}, "grant_type=client_credentials")
+    end
+  end
+  return reqs[math.random(#reqs)]
+end
+LUA
+  } > "$work/tollgate/form-scale.lua"
+  {
+    echo 'local tokens = {'
+    sed 's/.*/"&",/' "$work/tokens.txt"
+    echo '}'
+    cat <<LUA
+local reqs, checks
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+request = function()
+  if not reqs then
+    reqs, checks = {}, {}
+    for i, t in ipairs(tokens) do
+      reqs[i] = wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Authorization"] = "Basic $basic"}, "token=" .. t)
+      checks[i] = wrk.format("GET", nil, {["Authorization"] = "Bearer " .. t})
+    end
+  end
+  if wrk.path == "/auth/check" then return checks[math.random(#checks)] end
+  return reqs[math.random(#reqs)]
+end
+LUA
+  } > "$work/tollgate/introspect-scale.lua"
+  cp "$work/tollgate/introspect-scale.lua" "$work/tollgate/check-token-scale.lua"
+
+  # A seeded token must introspect as active.
+  sample_token=$(head -1 "$work/tokens.txt")
+  curl -fs -H "Authorization: Basic $basic" -d "token=$sample_token" "http://$ADDR/oauth/introspect" | grep -q '"active":true' \
+    || { echo "bench.sh: a seeded token is not active" >&2; exit 1; }
+
+  echo
+  scale_head="$SCALE_CLIENTS clients in PostgreSQL, $SCALE_TOKENS live tokens in Redis; each request draws one of $SCALE_SAMPLE random clients (issuance) or tokens (introspection, check). Seeded: $seeded."
+  echo "$scale_head" | tee "$work/scale.md"
+  echo | tee -a "$work/scale.md"
+  scale_format='| %-40s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %8s | %10s |\n'
+  printf "$scale_format" path conns "req/s" p50 p99 max errors "base req/s" "vs base" "CPU µs/req" | tee -a "$work/scale.md"
+  echo '|------------------------------------------|-------|-----------|----------|----------|----------|---------|-------------|----------|------------|' | tee -a "$work/scale.md"
+  reset_peak "$pid"
+  for body in $SCALE_PATHS; do
+    target "$body"
+    for c in $CONNS; do
+      t0=$(cpu_ticks "$pid")
+      bench "$work/tollgate" "$ADDR" "$path" "$body-scale" "$c"
+      t1=$(cpu_ticks "$pid")
+      parse
+      var="base_${body//-/_}_$c"
+      base=${!var:-}
+      printf "$scale_format" "$label, at scale" "$c" "$rps" "$p50" "$p99" "$max" "$errs" "${base:--}" \
+        "$(ratio "$rps" "${base:-0}")" "$(per_req $((t1 - t0)))" | tee -a "$work/scale.md"
+    done
+  done
+  rss_footer "$work/scale.md" "during the runs at scale"
+fi
+
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+echo
+echo "Load average (1, 5, 15 min) at the start: $load_start; at the end: $load_end." | tee "$work/load.md"
+
+# write_block NAME FILE: replaces what lies between <!-- NAME:begin --> and
+# <!-- NAME:end --> in $DOCS with FILE, or appends the block if the markers
+# are missing.
+write_block() {
+  local begin="<!-- $1:begin -->" end="<!-- $1:end -->"
+  if ! grep -qF "$begin" "$DOCS"; then
+    printf '\n%s\n%s\n' "$begin" "$end" >> "$DOCS"
+  fi
+  awk -v b="$begin" -v e="$end" -v f="$2" '
+    $0 == b {print; while ((getline line < f) > 0) print line; skip = 1; next}
+    $0 == e {skip = 0}
+    !skip' "$DOCS" > "$work/docs.md"
+  cat "$work/docs.md" > "$DOCS"
+}
+if [[ -n $DOCS ]]; then
+  if [[ $SCALE == 1 ]]; then
+    { cat "$work/head.md"; echo; echo "Without the seeded data:"; echo; cat "$work/table.md"; echo
+      cat "$work/scale.md"; echo; cat "$work/load.md"; } > "$work/block.md"
+    write_block bench-scale "$work/block.md"
+  else
+    { cat "$work/head.md"; echo; cat "$work/table.md"; echo; cat "$work/load.md"; } > "$work/block.md"
+    write_block bench "$work/block.md"
+  fi
+  echo "Written to $DOCS."
+fi

@@ -10,6 +10,11 @@
 //   - GET /auth/check: one Redis GET of the Bearer token or X-API-Key,
 //     200 with a header (401 when unknown).
 //
+// With grant_type=eskimi_dsp, the token path also verifies the password
+// parameter against an argon2id hash of FloorPassword made at start with
+// Tollgate's parameters (secret.DefaultArgon2Params): the cost that grant
+// cannot avoid.
+//
 // No client authentication, token minting, rate limiting or logging: that
 // is the real work Tollgate does and the floor skips. Every key it writes is
 // under -prefix; the bench script deletes them.
@@ -31,19 +36,24 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/pkg/secret"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 )
+
+// FloorPassword is the one password the floor's eskimi_dsp path accepts.
+const FloorPassword = "floor password"
 
 func main() {
 	addr := flag.String("addr", envOr("TOLLGATE_FLOOR_ADDR", "127.0.0.1:18081"), "listen address ($TOLLGATE_FLOOR_ADDR)")
 	redisURL := flag.String("redis", envOr("TOLLGATE_FLOOR_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL ($TOLLGATE_FLOOR_REDIS_URL)")
 	prefix := flag.String("prefix", envOr("TOLLGATE_FLOOR_PREFIX", "tgfloor:"), "Redis key prefix ($TOLLGATE_FLOOR_PREFIX)")
 	ttl := flag.Duration("ttl", time.Hour, "token lifetime (Redis TTL)")
+	concurrency := flag.Int("password-concurrency", 0, "eskimi_dsp password verifications at once (0: unbounded, as Tollgate)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *redisURL, *prefix, *ttl); err != nil {
+	if err := run(ctx, *addr, *redisURL, *prefix, *ttl, *concurrency); err != nil {
 		fmt.Fprintln(os.Stderr, "tollgate-floor:", err)
 		os.Exit(1)
 	}
@@ -56,7 +66,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration) error {
+func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration, concurrency int) error {
 	// The same client settings as Tollgate's, so the floor differs only in
 	// the work per request.
 	client, err := tgredis.NewClient(redisURL, tgredis.ClientOptions{})
@@ -70,9 +80,32 @@ func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration) 
 		return fmt.Errorf("redis: %w", err)
 	}
 
+	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
+	if err != nil {
+		return err
+	}
+	hash, err := passwords.Hash(FloorPassword)
+	if err != nil {
+		return err
+	}
+	verify := func(password string) bool {
+		ok, err := passwords.Verify(hash, password)
+		return err == nil && ok
+	}
+	if concurrency > 0 {
+		// At most concurrency verifications hold argon2id's memory at once.
+		sem := make(chan struct{}, concurrency)
+		unbounded := verify
+		verify = func(password string) bool {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			return unbounded(password)
+		}
+	}
+
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           newHandler(client, prefix, ttl),
+		Handler:           newHandler(client, prefix, ttl, verify),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -100,8 +133,8 @@ func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration) 
 var record = []byte(strings.Repeat("r", 60))
 
 // newHandler answers the floor's three endpoints over client, every key
-// under prefix.
-func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration) http.Handler {
+// under prefix; verify checks an eskimi_dsp password.
+func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration, verify func(password string) bool) http.Handler {
 	expiresIn := int64(ttl / time.Second)
 	mux := http.NewServeMux()
 
@@ -109,6 +142,12 @@ func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 			return
+		}
+		if r.PostForm.Get("grant_type") == "eskimi_dsp" {
+			if !verify(r.PostForm.Get("password")) {
+				http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+				return
+			}
 		}
 		raw := make([]byte, 32)
 		_, _ = rand.Read(raw) // never fails (crypto/rand)

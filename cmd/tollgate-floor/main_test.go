@@ -9,12 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 )
 
 func TestFloorPaths(t *testing.T) {
 	client, prefix := redistest.New(t)
-	srv := httptest.NewServer(newHandler(client, prefix, time.Minute))
+	// Cheap argon2id parameters: the test checks the path, not its cost.
+	passwords, err := secret.NewPasswords(secret.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := passwords.Hash(FloorPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(password string) bool { ok, err := passwords.Verify(hash, password); return err == nil && ok }
+	srv := httptest.NewServer(newHandler(client, prefix, time.Minute, verify))
 	defer srv.Close()
 
 	do := func(req *http.Request) *http.Response {
@@ -44,6 +55,19 @@ func TestFloorPaths(t *testing.T) {
 	}
 	if ttl := client.TTL(t.Context(), prefix+"t:"+tok.AccessToken).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("token key TTL %v, want (0, 1m]", ttl)
+	}
+
+	resp = do(form("/oauth/token", url.Values{"grant_type": {"eskimi_dsp"}, "username": {"u"}, "password": {FloorPassword}}))
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("eskimi_dsp token answer: %v %+v", err, tok)
+	}
+	bad, err := srv.Client().Do(form("/oauth/token", url.Values{"grant_type": {"eskimi_dsp"}, "username": {"u"}, "password": {"wrong"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.Body.Close()
+	if bad.StatusCode != http.StatusBadRequest {
+		t.Fatalf("eskimi_dsp with a wrong password: status %d, want 400", bad.StatusCode)
 	}
 
 	var in struct {
