@@ -49,6 +49,7 @@ type Config struct {
 	Credentials Credentials `yaml:"credentials"`
 	RateLimits  RateLimits  `yaml:"rate_limits"`
 	BruteForce  BruteForce  `yaml:"brute_force"`
+	Console     Console     `yaml:"console"`
 	Log         Log         `yaml:"log"`
 }
 
@@ -274,6 +275,21 @@ type Grants struct {
 	EskimiDSPName string `yaml:"eskimi_dsp_name" env:"TOLLGATE_ESKIMI_DSP_GRANT_NAME"`
 }
 
+// Console configures the web console under /console on the public
+// listener.
+type Console struct {
+	Enabled bool `yaml:"enabled" env:"TOLLGATE_CONSOLE_ENABLED"`
+	// SessionIdleTimeout ends a session unused for that long;
+	// SessionLifetime ends any session that old, however busy.
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout" env:"TOLLGATE_CONSOLE_SESSION_IDLE_TIMEOUT"`
+	SessionLifetime    time.Duration `yaml:"session_lifetime" env:"TOLLGATE_CONSOLE_SESSION_LIFETIME"`
+	// SecureCookies marks the console's cookies Secure on every request.
+	// They are Secure anyway on a request that came over TLS, directly or
+	// through a trusted proxy saying X-Forwarded-Proto: https; set it when
+	// TLS ends at a proxy that is not among brute_force.trusted_proxies.
+	SecureCookies bool `yaml:"secure_cookies" env:"TOLLGATE_CONSOLE_SECURE_COOKIES"`
+}
+
 // Log configures the process logger.
 type Log struct {
 	Level  string `yaml:"level" env:"TOLLGATE_LOG_LEVEL"`   // debug, info, warn or error
@@ -337,7 +353,8 @@ func Default() Config {
 		RateLimits: RateLimits{TokenRate: 10},
 		BruteForce: BruteForce{Enabled: true, Threshold: 5, SourceThreshold: 20, BaseDelay: time.Second,
 			MaxDelay: 5 * time.Minute, Window: 15 * time.Minute},
-		Log: Log{Level: "info", Format: "json", FlushInterval: 200 * time.Millisecond},
+		Console: Console{Enabled: true, SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour},
+		Log:     Log{Level: "info", Format: "json", FlushInterval: 200 * time.Millisecond},
 	}
 }
 

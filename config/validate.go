@@ -227,6 +227,13 @@ func (c Config) validateProtocol(p *problems) {
 			}
 		}
 	}
+	if con := c.Console; con.Enabled {
+		positive(p, "console.session_idle_timeout", con.SessionIdleTimeout)
+		positive(p, "console.session_lifetime", con.SessionLifetime)
+		if con.SessionIdleTimeout > con.SessionLifetime {
+			p.addf(at("console.session_idle_timeout"), "must not exceed console.session_lifetime")
+		}
+	}
 	if _, ok := c.RateLimits.Classes["default"]; !ok && c.RateLimits.Classes != nil {
 		p.addf(at("rate_limits.classes"), "must define the default class")
 	}

@@ -60,7 +60,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		bus = cache.NewRedisBus(be.redis, cfg.Redis.KeyPrefix+"cache")
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: logger})
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: cached, tokens: be.tokens, limiter: be.limiter, failures: be.failures, passwords: passwords, logger: logger})
+	a, err := newApp(deps{cfg: cfg, keys: keys, db: cached, tokens: be.tokens, limiter: be.limiter, failures: be.failures, sessions: be.sessions, passwords: passwords, logger: logger})
 	if err != nil {
 		return err
 	}

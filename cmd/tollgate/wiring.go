@@ -22,6 +22,10 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
 	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
+	"github.com/tollgate/tollgate/pkg/console"
+	"github.com/tollgate/tollgate/pkg/console/session"
+	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
+	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -133,6 +137,8 @@ type backends struct {
 	limiter ratelimit.Limiter
 	// failures are the brute-force counters.
 	failures bruteforce.Store
+	// sessions are the web console's sessions.
+	sessions session.Store
 	redis    goredis.UniversalClient // nil on the embedded default
 }
 
@@ -142,6 +148,7 @@ func openBackends(cfg config.Config) (backends, func() error, error) {
 			tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
 			limiter:  rlmemory.New(rlmemory.Options{}),
 			failures: bfmemory.New(bfmemory.Options{}),
+			sessions: csmemory.New(csmemory.Options{}),
 		}, func() error { return nil }, nil
 	}
 	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
@@ -157,6 +164,7 @@ func openBackends(cfg config.Config) (backends, func() error, error) {
 		tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}),
 		limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "rl:"}),
 		failures: bfredis.New(client, bfredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "bf:"}),
+		sessions: csredis.New(client, csredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "console:"}),
 		redis:    client,
 	}, client.Close, nil
 }
@@ -241,6 +249,7 @@ type deps struct {
 	tokens    tokenStore
 	limiter   ratelimit.Limiter
 	failures  bruteforce.Store // brute-force counters; in process when nil
+	sessions  session.Store    // web console sessions; in process when nil
 	passwords *secret.Passwords
 	logger    *slog.Logger
 	now       func() time.Time
@@ -264,6 +273,9 @@ func newApp(d deps) (*app, error) {
 	m := metrics.New(version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
+	}
+	if d.sessions == nil {
+		d.sessions = csmemory.New(csmemory.Options{Now: d.now})
 	}
 	bf := d.cfg.BruteForce
 	bfOptions := func(kind bruteforce.Kind) bruteforce.Options {
@@ -326,19 +338,49 @@ func newApp(d deps) (*app, error) {
 		// The gateways calling /auth/check forward the API caller's address.
 		TrustedProxies: d.cfg.BruteForce.Proxies(),
 	})
+	// /auth/check/… too: Envoy's ext_authz appends the API request's path.
+	mounts := []server.Mount{
+		{Prefix: admin.Prefix, Endpoint: "admin", Handler: api},
+		{Prefix: "/auth/check", Endpoint: "check", Handler: check},
+	}
+	handlers := []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}}
+	if d.cfg.Console.Enabled {
+		con, err := console.New(console.Options{
+			Issuer:              d.cfg.Issuer,
+			Service:             api,
+			Users:               d.db,
+			Sessions:            d.sessions,
+			Passwords:           d.passwords,
+			Guard:               userGuard,
+			AccessRights:        accessRights(d.cfg),
+			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
+			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
+			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
+			ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+			DisableUnusedAfter:  d.cfg.Credentials.DisableUnusedAfter,
+			IdleTimeout:         d.cfg.Console.SessionIdleTimeout,
+			MaxLifetime:         d.cfg.Console.SessionLifetime,
+			SecureCookies:       d.cfg.Console.SecureCookies,
+			TrustedProxies:      d.cfg.BruteForce.Proxies(),
+			MaxFormBytes:        d.cfg.HTTP.MaxBodyBytes,
+			Logger:              d.logger,
+			Now:                 d.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		mounts = append(mounts, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
+		handlers = append(handlers, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
+	}
 	public := server.New(server.Options{
-		Issuer:       d.cfg.Issuer,
-		GrantTypes:   grantTypes,
-		MaxBodyBytes: d.cfg.HTTP.MaxBodyBytes,
-		Provider:     provider,
-		Strategy:     strategy,
-		Validator:    validator,
-		// /auth/check/… too: Envoy's ext_authz appends the API request's path.
-		Mounts: []server.Mount{
-			{Prefix: admin.Prefix, Endpoint: "admin", Handler: api},
-			{Prefix: "/auth/check", Endpoint: "check", Handler: check},
-		},
-		Handlers:              []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}},
+		Issuer:                d.cfg.Issuer,
+		GrantTypes:            grantTypes,
+		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
+		Provider:              provider,
+		Strategy:              strategy,
+		Validator:             validator,
+		Mounts:                mounts,
+		Handlers:              handlers,
 		Limiter:               d.limiter,
 		TokenRate:             d.cfg.RateLimits.TokenRate,
 		FailOpen:              d.cfg.RateLimits.FailOpen,

@@ -58,6 +58,8 @@ type Refusal struct {
 	Detail     string
 	Fields     []FieldError
 	RetryAfter time.Duration
+	// Cause is what failed behind a 5xx, for the log; never shown.
+	Cause error
 }
 
 // RefusalOf describes the error of a service method. An error that is no
@@ -68,7 +70,7 @@ func RefusalOf(err error) Refusal {
 	if !errors.As(err, &pr) {
 		pr = unavailable(err)
 	}
-	out := Refusal{Status: pr.Status, Detail: pr.Detail, RetryAfter: pr.RetryAfter}
+	out := Refusal{Status: pr.Status, Detail: pr.Detail, RetryAfter: pr.RetryAfter, Cause: pr.cause}
 	if out.Status == 0 {
 		out.Status = http.StatusInternalServerError
 	}

@@ -69,15 +69,22 @@ func eventually(within time.Duration, cond func() bool) (time.Duration, bool) {
 // Two instances over one PostgreSQL database: what is written through A is
 // read through B within a second, though B's entries would live an hour.
 func TestTwoInstancesRedisBus(t *testing.T) {
-	url := sqltest.Postgres(t)
 	client, prefix := redistest.New(t)
 	channel := prefix + "cache"
-	opts := cache.Options{TTL: time.Hour, Bus: cache.NewRedisBus(client, channel)}
-	a := cache.New(openSQL(t, url), opts)
+	bus := cache.NewRedisBus(client, channel)
+	testTwoInstances(t, bus, bus, func() { waitSubscribers(t, client, channel, 2) })
+}
+
+// testTwoInstances runs instances A and B, on buses busA and busB of one
+// channel, over one PostgreSQL database; subscribed returns once both
+// subscriptions are in place.
+func testTwoInstances(t *testing.T, busA, busB cache.Bus, subscribed func()) {
+	url := sqltest.Postgres(t)
+	a := cache.New(openSQL(t, url), cache.Options{TTL: time.Hour, Bus: busA})
 	innerB := &counting{Backend: openSQL(t, url)}
-	b := cache.New(innerB, opts)
+	b := cache.New(innerB, cache.Options{TTL: time.Hour, Bus: busB})
 	run(t, a, b)
-	waitSubscribers(t, client, channel, 2)
+	subscribed()
 
 	ctx := t.Context()
 	f := newFixture(t, a)

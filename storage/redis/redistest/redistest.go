@@ -49,7 +49,7 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 		tb.Skipf("redistest: Redis unreachable, skipping (set TOLLGATE_TEST_REDIS_URL): %v", err)
 	}
 
-	prefix = randomPrefix()
+	prefix = Prefix()
 
 	tb.Cleanup(func() {
 		// t.Context is already cancelled when cleanups run.
@@ -65,10 +65,10 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 	return client, prefix
 }
 
-// randomPrefix answers "tgtest:<16 random hex digits>:". Hex only, so the
+// Prefix answers a new key prefix, "tgtest:<16 random hex digits>:". Hex only, so the
 // prefix holds no glob characters for SCAN MATCH, and no braces that would
 // change the hash tags of keys.
-func randomPrefix() string { return "tgtest:" + randomHex(16) + ":" }
+func Prefix() string { return "tgtest:" + randomHex(16) + ":" }
 
 // randomHex answers n random hex digits (n even).
 func randomHex(n int) string {

@@ -167,7 +167,7 @@ func NewCluster(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 		tb.Fatalf("redistest: %v", err)
 	}
 	tb.Cleanup(func() { _ = client.Close() })
-	return client, randomPrefix()
+	return client, Prefix()
 }
 
 // Sentinel is a master watched by one Sentinel, both private processes.

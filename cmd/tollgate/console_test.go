@@ -1,0 +1,817 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// browser is a console visitor: a cookie jar, no redirects followed, and
+// the CSRF token of the last page it read.
+type browser struct {
+	t    *testing.T
+	f    *fixture
+	c    *http.Client
+	csrf string
+}
+
+// page is a console answer read in full.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (f *fixture) browser(t *testing.T) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, f: f, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := page{status: res.StatusCode, header: res.Header, body: string(body)}
+	if m := csrfField.FindStringSubmatch(p.body); m != nil {
+		b.csrf = m[1]
+	}
+	admNoSecrets(b.t, b.f, req.Method+" "+req.URL.Path, strings.ReplaceAll(p.body, "&#43;", "+"))
+	return p
+}
+
+func (b *browser) get(path string) page {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodGet, b.f.srv.URL+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+// post sends a form with the last CSRF token (unless kv sets csrf).
+func (b *browser) post(path string, kv ...string) page {
+	b.t.Helper()
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	if _, ok := v["csrf"]; !ok {
+		v.Set("csrf", b.csrf)
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodPost, b.f.srv.URL+path, strings.NewReader(v.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", formCT)
+	return b.do(req)
+}
+
+// want checks the status of p (and, for a redirect, where it goes).
+func (p page) want(t *testing.T, status int, location ...string) page {
+	t.Helper()
+	if p.status != status {
+		t.Fatalf("status = %d, want %d; body:\n%s", p.status, status, p.body)
+	}
+	if len(location) > 0 && p.header.Get("Location") != location[0] {
+		t.Fatalf("Location = %q, want %q", p.header.Get("Location"), location[0])
+	}
+	return p
+}
+
+func (p page) has(t *testing.T, texts ...string) page {
+	t.Helper()
+	for _, s := range texts {
+		if !strings.Contains(p.body, s) {
+			t.Errorf("page lacks %q:\n%s", s, p.body)
+		}
+	}
+	return p
+}
+
+func (p page) lacks(t *testing.T, texts ...string) page {
+	t.Helper()
+	for _, s := range texts {
+		if strings.Contains(p.body, s) {
+			t.Errorf("page has %q", s)
+		}
+	}
+	return p
+}
+
+// value reads the value of the input with id.
+func (p page) value(t *testing.T, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*?value="([^"]*)"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no input #%s on the page:\n%s", id, p.body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// fieldError reads the error shown next to field id.
+func (p page) fieldError(t *testing.T, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<p class="field-error" id="` + regexp.QuoteMeta(id) + `-error">([^<]*)</p>`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no error next to #%s:\n%s", id, p.body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// signIn signs username in with the fixture password.
+func (b *browser) signIn(username string) {
+	b.t.Helper()
+	b.get("/console/signin").want(b.t, http.StatusOK)
+	b.post("/console/signin", "username", username, "password", testPassword).want(b.t, http.StatusSeeOther, "/console/clients")
+	b.get("/console/clients").want(b.t, http.StatusOK)
+}
+
+// idOf answers the id in a Location such as /console/clients/12?ok=saved.
+func idIn(t *testing.T, s, prefix string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(regexp.QuoteMeta(prefix) + `/(\d+)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s/<id> in %q", prefix, s)
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	return id
+}
+
+func TestConsoleSignInAndOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.get("/console").want(t, http.StatusSeeOther, "/console/clients")
+		b.get("/console/clients").want(t, http.StatusSeeOther, "/console/signin?next=%2Fconsole%2Fclients")
+		p := b.get("/console/signin?next=%2Fconsole%2Fkeys").want(t, http.StatusOK).has(t, `name="username"`, `name="password"`, `autocomplete="current-password"`)
+		wantPageHeaders(t, p)
+		ck := cookieNamed(p, "tollgate_console_signin")
+		if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/console" || ck.Secure {
+			t.Errorf("sign-in cookie = %+v, want HttpOnly, SameSite=Lax, Path=/console, not Secure over plain HTTP", ck)
+		}
+
+		// Wrong password, unknown user, disabled user: one answer.
+		for _, u := range []string{"alice", "nobody", "dave"} {
+			pw := "wrong password!"
+			if u == "dave" {
+				pw = testPassword
+			}
+			p = b.post("/console/signin", "username", u, "password", pw).want(t, http.StatusUnauthorized).
+				has(t, "The username or password is wrong.", `aria-invalid="true"`)
+			if cookieNamed(p, "tollgate_console") != nil {
+				t.Errorf("a failed sign-in set a session cookie")
+			}
+		}
+		p = b.post("/console/signin", "username", "", "password", "").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "username"); got != "Enter your username." {
+			t.Errorf("username error = %q", got)
+		}
+
+		p = b.post("/console/signin", "username", "alice", "password", testPassword, "next", "/console/keys").
+			want(t, http.StatusSeeOther, "/console/keys")
+		ck = cookieNamed(p, "tollgate_console")
+		if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/console" || len(ck.Value) < 43 {
+			t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=/console, 256 random bits", ck)
+		}
+		// An open redirect is not followed.
+		b2 := f.browser(t)
+		b2.get("/console/signin")
+		b2.post("/console/signin", "username", "alice", "password", testPassword, "next", "//evil.example/x").
+			want(t, http.StatusSeeOther, "/console/clients")
+
+		p = b.get("/console/clients").want(t, http.StatusOK).has(t, "alice", "API clients", f.cc.Name, `id="signout"`)
+		wantPageHeaders(t, p)
+		// Signed in, the sign-in page sends the browser on.
+		b.get("/console/signin").want(t, http.StatusSeeOther, "/console/clients")
+
+		b.post("/console/signout").want(t, http.StatusSeeOther, "/console/signin?ok=signed-out")
+		b.get("/console/signin?ok=signed-out").want(t, http.StatusOK).has(t, "You are signed out.")
+		b.get("/console/clients").want(t, http.StatusSeeOther)
+		// The old cookie is dead on the server, not only in this jar.
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/console/clients", nil)
+		req.AddCookie(&http.Cookie{Name: "tollgate_console", Value: ck.Value})
+		if p := b.do(req); p.status != http.StatusSeeOther {
+			t.Errorf("a signed-out session cookie: status %d, want 303 to sign in", p.status)
+		}
+	})
+}
+
+func cookieNamed(p page, name string) *http.Cookie {
+	for _, c := range (&http.Response{Header: p.header}).Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// wantPageHeaders checks the security headers of a console page.
+func wantPageHeaders(t *testing.T, p page) {
+	t.Helper()
+	csp := p.header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q allows unsafe sources", csp)
+	}
+	for h, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+		"Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8",
+	} {
+		if got := p.header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	// No inline script or style: the policy would block it.
+	for _, bad := range []*regexp.Regexp{regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`), regexp.MustCompile(`\sstyle=`),
+		regexp.MustCompile(`\son[a-z]+=`), regexp.MustCompile(`<style`), regexp.MustCompile(`https?://[a-z]`)} {
+		if loc := bad.FindStringIndex(p.body); loc != nil && !strings.Contains(p.body[loc[0]:loc[1]], "auth.example.test") {
+			t.Errorf("page has %q", p.body[loc[0]:min(loc[1]+40, len(p.body))])
+		}
+	}
+}
+
+func TestConsoleClientLifecycle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		b.get("/console/clients/new").want(t, http.StatusOK).has(t, `name="name"`, `name="access_rights"`, `type="date"`)
+
+		// Errors are shown next to their fields, and nothing is saved.
+		before := countClients(t, f, storage.KindClient)
+		p := b.post("/console/clients/new", "name", " ", "description", "d", "access_rights", "full").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "name"); got != "Name must not be empty." {
+			t.Errorf("name error = %q", got)
+		}
+		p = b.post("/console/clients/new", "name", "ok", "access_rights", "everything").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "access_rights"); !strings.HasPrefix(got, "Access rights must be one of") {
+			t.Errorf("access rights error = %q", got)
+		}
+		p = b.post("/console/clients/new", "name", "ok", "access_rights", "full", "expires_at", "tomorrow").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "expires_at"); !strings.Contains(got, "must be a date") {
+			t.Errorf("expiry error = %q", got)
+		}
+		p = b.post("/console/clients/new", "name", "ok", "access_rights", "full", "expires_at", "2001-01-01").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "expires_at"); got != "Expiry date must be in the future." {
+			t.Errorf("past expiry error = %q", got)
+		}
+		if n := countClients(t, f, storage.KindClient); n != before {
+			t.Fatalf("a refused form saved a client: %d clients, want %d", n, before)
+		}
+
+		// Added: the secret is shown once.
+		expiry := f.clock.now().AddDate(1, 0, 0).UTC().Format("2006-01-02")
+		p = b.post("/console/clients/new", "name", "reporting job", "description", "nightly export",
+			"access_rights", "events", "expires_at", expiry).want(t, http.StatusOK).
+			has(t, "you will not see this again", `data-copy="client-secret"`)
+		id, _ := strconv.ParseInt(p.value(t, "client-id"), 10, 64)
+		secret := p.value(t, "client-secret")
+		f.secretOf[id], f.secrets = secret, append(f.secrets, secret)
+		c, err := f.db.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Name != "reporting job" || c.Description != "nightly export" || c.AccessRights != "events" || c.OwnerID != f.alice.ID ||
+			c.CreatedBy != f.alice.ID || c.AccountID != f.root.ID || c.ExpiresAt.UTC().Format("2006-01-02") != expiry {
+			t.Errorf("created client = %+v", c)
+		}
+		tok := f.tokenCC(c)
+		if !f.active(tok) {
+			t.Fatal("a token of the new client is not active")
+		}
+		b.get("/console/clients").want(t, http.StatusOK).has(t, "reporting job", "nightly export", "events", "alice").lacks(t, secret)
+		p = b.get("/console/clients/" + strconv.FormatInt(id, 10)).want(t, http.StatusOK).lacks(t, secret)
+		wantPageHeaders(t, p)
+
+		// Edit: renamed, and a stale form is refused.
+		version := c.Version
+		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "reporting", "description", "export",
+			"access_rights", "events", "expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).
+			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved").has(t, "Your changes are saved.", `value="reporting"`)
+		p = b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "again", "access_rights", "events",
+			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).want(t, http.StatusConflict).
+			has(t, "Someone changed this since you opened the page")
+		if c, _ = f.db.GetClient(t.Context(), id); c.Name != "reporting" {
+			t.Errorf("a stale edit was saved: name %q", c.Name)
+		}
+
+		// Disabled: its token turns inactive at once; enabled again.
+		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled").
+			want(t, http.StatusSeeOther, "/console/clients?ok=disabled")
+		if f.active(tok) {
+			t.Error("the token of a disabled client is still active")
+		}
+		b.get("/console/clients?ok=disabled").has(t, `id="toggle-`+strconv.FormatInt(id, 10)+`"`, `aria-checked="false"`)
+		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/status", "status", "active", "back", "detail").
+			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=enabled")
+		f.tokenCC(c)
+
+		// Rotated with no overlap: the old secret stops, the new one works.
+		c, _ = f.db.GetClient(t.Context(), id)
+		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/rotate", "overlap_seconds", "0", "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusOK).has(t, "you will not see this again", "The old secret stopped working")
+		newSecret := p.value(t, "client-secret")
+		f.secrets = append(f.secrets, newSecret)
+		res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret))
+		wantError(t, res, http.StatusUnauthorized, "invalid_client")
+		f.secretOf[id] = newSecret
+		f.tokenCC(c)
+		// A reload of the rotation does not rotate twice.
+		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/rotate", "overlap_seconds", "0", "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusConflict)
+		f.tokenCC(c)
+
+		// A client token after the password: wrong, then right.
+		b.get("/console/clients/" + strconv.FormatInt(id, 10) + "/token").want(t, http.StatusOK).has(t, "Confirm your identity", "1 year")
+		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/token", "password", "not my password").want(t, http.StatusForbidden)
+		if got := p.fieldError(t, "password"); got != "The password is wrong." {
+			t.Errorf("password error = %q", got)
+		}
+		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/token", "password", testPassword).want(t, http.StatusOK).
+			has(t, "you will not see this again", "(1 year)", f.clock.now().AddDate(1, 0, 0).UTC().Format("2006-01-02"))
+		clientToken := p.value(t, "access-token")
+		res = f.introspect(f.rs, clientToken)
+		in := res.json(t)
+		if in["active"] != true || fmt.Sprint(in["client_id"]) != strconv.FormatInt(id, 10) {
+			t.Fatalf("introspect the client token: %s", res.body)
+		}
+		if exp := int64(in["exp"].(float64)); exp-f.clock.now().Unix() < 364*86400 {
+			t.Errorf("client token expires in %ds, want about a year", exp-f.clock.now().Unix())
+		}
+
+		// Deleted, behind a confirmation.
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)+"/delete").want(t, http.StatusOK).has(t, "Delete reporting?", `id="confirm-delete"`)
+		c, _ = f.db.GetClient(t.Context(), id)
+		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/delete", "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/clients?ok=deleted")
+		if _, err := f.db.GetClient(t.Context(), id); err == nil {
+			t.Error("the client still exists")
+		}
+		if f.active(clientToken) {
+			t.Error("the token of a deleted client is still active")
+		}
+		b.get("/console/clients/" + strconv.FormatInt(id, 10)).want(t, http.StatusNotFound)
+	})
+}
+
+func countClients(t *testing.T, f *fixture, kind storage.Kind) int {
+	t.Helper()
+	cs, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: f.root.ID, Subtree: true, Kind: kind}, storage.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+func TestConsoleKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		admin := f.browser(t)
+		admin.signIn("alice")
+		// A user made in the console has a default key.
+		admin.get("/console/users/new").want(t, http.StatusOK)
+		admin.post("/console/users/new", "username", "erin", "password", testPassword, "role", "member").
+			want(t, http.StatusSeeOther, "/console/users?ok=user-created")
+
+		b := f.browser(t)
+		b.signIn("erin")
+		p := b.get("/console/keys").want(t, http.StatusOK).has(t, "Default key", "default", apikey.Prefix)
+		keys := listKeys(t, f, "erin")
+		if len(keys) != 1 || !keys[0].IsDefault {
+			t.Fatalf("erin's keys = %+v, want one default key", keys)
+		}
+		def := keys[0]
+
+		// Create: the key is shown once, masked afterwards.
+		p = b.post("/console/keys/new", "name", "ci pipeline", "description", "deploys", "access_rights", "events_contacts").
+			want(t, http.StatusOK).has(t, "you will not see this again", `data-copy="api-key"`)
+		key := p.value(t, "api-key")
+		f.secrets = append(f.secrets, key)
+		id, secret, err := apikey.Parse(key)
+		if err != nil {
+			t.Fatalf("the key shown does not parse: %v", err)
+		}
+		f.secrets = append(f.secrets, secret)
+		p = b.get("/console/keys").want(t, http.StatusOK).has(t, "ci pipeline", "events_contacts", apikey.Prefix+strconv.FormatInt(id, 10)+"_…").lacks(t, key, secret)
+		wantPageHeaders(t, p)
+		// The key works as the password of Basic auth at the token endpoint.
+		res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret))
+		if res.status != http.StatusOK {
+			t.Fatalf("token with the new key: %d %s", res.status, res.body)
+		}
+
+		// Toggle off and on.
+		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled").want(t, http.StatusSeeOther, "/console/keys?ok=disabled")
+		res = f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret))
+		wantError(t, res, http.StatusUnauthorized, "invalid_client")
+		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "active").want(t, http.StatusSeeOther, "/console/keys?ok=enabled")
+
+		// Deleting the default key issues a new one, and the page says so.
+		b.get("/console/keys/"+strconv.FormatInt(def.ID, 10)+"/delete").want(t, http.StatusOK).has(t, "a new default key in its place")
+		b.post("/console/keys/"+strconv.FormatInt(def.ID, 10)+"/delete", "version", strconv.FormatInt(def.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/keys?ok=default-reissued")
+		b.get("/console/keys?ok=default-reissued").want(t, http.StatusOK).has(t, "a new default key was issued in its place")
+		keys = listKeys(t, f, "erin")
+		var newDefault storage.Client
+		for _, k := range keys {
+			if k.IsDefault {
+				newDefault = k
+			}
+		}
+		if len(keys) != 2 || newDefault.ID == 0 || newDefault.ID == def.ID {
+			t.Fatalf("keys after deleting the default = %+v, want the new key and a new default", keys)
+		}
+		// The default key's secret was never shown: a new secret shows it.
+		p = b.post("/console/keys/"+strconv.FormatInt(newDefault.ID, 10)+"/rotate", "overlap_seconds", "0",
+			"version", strconv.FormatInt(newDefault.Version, 10)).want(t, http.StatusOK)
+		if _, _, err := apikey.Parse(p.value(t, "api-key")); err != nil {
+			t.Errorf("rotated default key: %v", err)
+		}
+		f.secrets = append(f.secrets, p.value(t, "api-key"))
+
+		// An ordinary key is simply deleted.
+		k, _ := f.db.GetClient(t.Context(), id)
+		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/delete", "version", strconv.FormatInt(k.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/keys?ok=deleted")
+		if len(listKeys(t, f, "erin")) != 1 {
+			t.Error("the key was not deleted")
+		}
+	})
+}
+
+func listKeys(t *testing.T, f *fixture, username string) []storage.Client {
+	t.Helper()
+	u, err := f.db.GetUserByUsername(t.Context(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: u.AccountID, OwnerID: u.ID, Kind: storage.KindKey}, storage.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// Keys the sweeper disabled for lack of use are marked; one switched off
+// by hand is not.
+func TestConsoleMarksAutoDisabledKeys(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	for _, name := range []string{"forgotten", "switched off"} {
+		p := b.post("/console/keys/new", "name", name, "access_rights", "full").want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, "api-key"))
+	}
+	for _, k := range listKeys(t, f, "alice") {
+		switch k.Name {
+		case "switched off":
+			b.post("/console/keys/"+strconv.FormatInt(k.ID, 10)+"/status", "status", "disabled").want(t, http.StatusSeeOther)
+		case "forgotten":
+			// Last used just over the limit ago.
+			if err := f.db.TouchClient(t.Context(), k.ID, f.clock.now().Add(-f.cfg.Credentials.DisableUnusedAfter-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, err := f.app.sweeper.Sweep(t.Context()); err != nil || n == 0 {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	p := b.get("/console/keys").want(t, http.StatusOK)
+	if n := strings.Count(p.body, "Disabled automatically: not used for 90 days."); n != 1 {
+		t.Errorf("%d keys marked as disabled for lack of use, want 1:\n%s", n, p.body)
+	}
+	if !regexp.MustCompile(`forgotten</a>(?s:.)*?Disabled automatically`).MatchString(p.body) {
+		t.Error("the forgotten key is not the one marked")
+	}
+}
+
+func TestConsoleCSRF(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	path := "/console/clients/" + strconv.FormatInt(f.cc.ID, 10) + "/status"
+	for name, kv := range map[string][]string{
+		"no token":    {"csrf", ""},
+		"wrong token": {"csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+	} {
+		p := b.post(path, append(kv, "status", "disabled")...)
+		if p.status != http.StatusForbidden || !strings.Contains(p.body, "This form was not accepted") {
+			t.Errorf("%s: status %d, want 403 with a clear page:\n%s", name, p.status, p.body)
+		}
+	}
+	// Another signed-in user's token does not do either.
+	other := f.browser(t)
+	other.signIn("bob")
+	if p := b.post(path, "csrf", other.csrf, "status", "disabled"); p.status != http.StatusForbidden {
+		t.Errorf("another session's token: status %d, want 403", p.status)
+	}
+	// A cross-origin post is refused even with the token.
+	b.get("/console/clients")
+	v := url.Values{"csrf": {b.csrf}, "status": {"disabled"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", formCT)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	if p := b.do(req); p.status != http.StatusForbidden {
+		t.Errorf("cross-origin post: status %d, want 403", p.status)
+	}
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Status != storage.StatusActive {
+		t.Fatal("a refused form changed the client")
+	}
+	// Signing out needs the token too.
+	if p := b.post("/console/signout", "csrf", "x"); p.status != http.StatusForbidden {
+		t.Errorf("sign out without the token: status %d, want 403", p.status)
+	}
+	b.get("/console/clients").want(t, http.StatusOK)
+
+	// The sign-in form's token comes with its own cookie.
+	fresh := f.browser(t)
+	fresh.get("/console/signin")
+	if p := fresh.post("/console/signin", "csrf", "forged", "username", "alice", "password", testPassword); p.status != http.StatusForbidden {
+		t.Errorf("sign-in with a forged token: status %d, want 403", p.status)
+	}
+	bare := f.browser(t)
+	if p := bare.post("/console/signin", "csrf", fresh.csrf, "username", "alice", "password", testPassword); p.status != http.StatusForbidden {
+		t.Errorf("sign-in without the sign-in cookie: status %d, want 403", p.status)
+	}
+	// It still works the right way.
+	fresh.get("/console/signin")
+	fresh.post("/console/signin", "username", "alice", "password", testPassword).want(t, http.StatusSeeOther)
+}
+
+func TestConsoleCrossTenant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		carol := f.browser(t)
+		carol.signIn("carol")
+		p := carol.get("/console/clients").want(t, http.StatusOK)
+		p.lacks(t, f.cc.Name+"<", ">"+strconv.FormatInt(f.cc.ID, 10)+"<")
+		id := strconv.FormatInt(f.cc.ID, 10)
+		for _, path := range []string{"/console/clients/" + id, "/console/clients/" + id + "/delete", "/console/clients/" + id + "/token",
+			"/console/keys/" + id} {
+			carol.get(path).want(t, http.StatusNotFound).lacks(t, ">"+f.cc.Name+"<")
+		}
+		for _, post := range [][]string{
+			{"/console/clients/" + id + "/status", "status", "disabled"},
+			{"/console/clients/" + id, "name", "taken over", "access_rights", "full"},
+			{"/console/clients/" + id + "/rotate", "overlap_seconds", "0"},
+			{"/console/clients/" + id + "/token", "password", testPassword},
+			{"/console/clients/" + id + "/delete"},
+			{"/console/account", "account", strconv.FormatInt(f.root.ID, 10)},
+			{"/console/users/" + strconv.FormatInt(f.alice.ID, 10) + "/status", "status", "disabled"},
+			{"/console/users/" + strconv.FormatInt(f.alice.ID, 10) + "/delete"},
+		} {
+			if p := carol.post(post[0], post[1:]...); p.status != http.StatusNotFound {
+				t.Errorf("POST %s by another tenant: status %d, want 404", post[0], p.status)
+			}
+		}
+		c, err := f.db.GetClient(t.Context(), f.cc.ID)
+		if err != nil || c.Status != storage.StatusActive || c.Name != f.cc.Name || c.Generation != f.cc.Generation {
+			t.Fatalf("another tenant changed the client: %+v %v", c, err)
+		}
+		if u, _ := f.db.GetUser(t.Context(), f.alice.ID); u.Status != storage.StatusActive {
+			t.Fatal("another tenant disabled a user")
+		}
+
+		// bob, admin of the child account, reaches neither his parent nor a
+		// sibling.
+		bob := f.browser(t)
+		bob.signIn("bob")
+		bob.get("/console/clients/" + id).want(t, http.StatusNotFound)
+		bob.get("/console/clients/" + strconv.FormatInt(f.childRS.ID, 10)).want(t, http.StatusOK)
+		if p := bob.post("/console/account", "account", strconv.FormatInt(f.root.ID, 10)); p.status != http.StatusNotFound {
+			t.Errorf("switch to the parent account: status %d, want 404", p.status)
+		}
+
+		// A member sees only what they own; admin pages are refused.
+		alice := f.browser(t)
+		alice.signIn("alice")
+		alice.post("/console/users/new", "username", "mia", "password", testPassword, "role", "member").want(t, http.StatusSeeOther)
+		mia := f.browser(t)
+		mia.signIn("mia")
+		p = mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
+		mia.get("/console/clients/" + id).want(t, http.StatusNotFound)
+		mia.get("/console/users").want(t, http.StatusForbidden)
+		mia.get("/console/audit").want(t, http.StatusForbidden)
+		mia.get("/console/users/new").want(t, http.StatusForbidden)
+		if p := mia.post("/console/users/new", "username", "eve", "password", testPassword); p.status != http.StatusForbidden {
+			t.Errorf("a member adds a user: status %d, want 403", p.status)
+		}
+		if p := mia.post("/console/users/"+strconv.FormatInt(f.alice.ID, 10)+"/status", "status", "disabled"); p.status != http.StatusForbidden {
+			t.Errorf("a member disables an admin: status %d, want 403", p.status)
+		}
+		// A member may not hand out the management scope or make a client
+		// of another account.
+		p = mia.post("/console/clients/new", "name", "mine", "access_rights", "full").want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, "client-secret"))
+		mine := idIn(t, "/console/clients/"+p.value(t, "client-id"), "/console/clients")
+		mia.get("/console/clients").has(t, "mine")
+		alice.get("/console/clients").has(t, "mine") // an admin sees the member's client
+		alice.get("/console/clients/" + strconv.FormatInt(mine, 10)).want(t, http.StatusOK)
+	})
+}
+
+func TestConsoleAccountSwitch(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	p := b.get("/console/clients").has(t, `id="account-switch"`, "root › child")
+	p.lacks(t, f.childRS.Name)
+	b.post("/console/account", "account", strconv.FormatInt(f.child.ID, 10), "back", "/console/keys/12").
+		want(t, http.StatusSeeOther, "/console/keys?ok=switched")
+	b.get("/console/keys?ok=switched").want(t, http.StatusOK).has(t, "You are now managing", `<option value="`+strconv.FormatInt(f.child.ID, 10)+`" selected>`)
+	b.get("/console/clients").want(t, http.StatusOK).has(t, f.childRS.Name)
+	p = b.post("/console/clients/new", "name", "in the child", "access_rights", "events").want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "client-secret"))
+	id, _ := strconv.ParseInt(p.value(t, "client-id"), 10, 64)
+	if c, _ := f.db.GetClient(t.Context(), id); c.AccountID != f.child.ID {
+		t.Errorf("client made after switching belongs to account %d, want the child %d", c.AccountID, f.child.ID)
+	}
+	b.get("/console/users").has(t, `id="row-`+strconv.FormatInt(f.bob.ID, 10)+`"`).lacks(t, `id="row-`+strconv.FormatInt(f.alice.ID, 10)+`"`)
+	// Another tree is out of reach.
+	b.post("/console/account", "account", strconv.FormatInt(f.other.ID, 10)).want(t, http.StatusNotFound)
+}
+
+func TestConsoleUsersAndAudit(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	p := b.get("/console/users").want(t, http.StatusOK).has(t, "alice", "dave", "you")
+	wantPageHeaders(t, p)
+	p = b.post("/console/users/new", "username", "a", "password", "short", "role", "member").want(t, http.StatusUnprocessableEntity)
+	if got := p.fieldError(t, "username"); !strings.HasPrefix(got, "Username must be 3 to 64 characters") {
+		t.Errorf("username error = %q", got)
+	}
+	if got := p.fieldError(t, "password"); !strings.HasPrefix(got, "Password must be 12") {
+		t.Errorf("password error = %q", got)
+	}
+	if _, err := f.db.GetUserByUsername(t.Context(), "a"); err == nil {
+		t.Fatal("a refused user was created")
+	}
+	b.post("/console/users/new", "username", "alice", "password", testPassword).want(t, http.StatusConflict).has(t, "The username is taken.")
+	b.post("/console/users/new", "username", "frank", "password", testPassword, "role", "member").want(t, http.StatusSeeOther)
+	frank, err := f.db.GetUserByUsername(t.Context(), "frank")
+	if err != nil || frank.Role != storage.RoleMember {
+		t.Fatalf("frank = %+v, %v", frank, err)
+	}
+	fid := strconv.FormatInt(frank.ID, 10)
+	fb := f.browser(t)
+	fb.signIn("frank")
+
+	b.post("/console/users/"+fid+"/role", "role", "admin").want(t, http.StatusSeeOther, "/console/users?ok=user-role")
+	fb.get("/console/users").want(t, http.StatusOK) // admin at once
+	b.post("/console/users/"+fid+"/status", "status", "disabled").want(t, http.StatusSeeOther, "/console/users?ok=user-disabled")
+	// A disabled user's session ends.
+	fb.get("/console/clients").want(t, http.StatusSeeOther, "/console/signin?expired=1&next=%2Fconsole%2Fclients")
+	b.post("/console/users/"+fid+"/status", "status", "active").want(t, http.StatusSeeOther)
+	// Nobody disables themself.
+	p = b.post("/console/users/"+strconv.FormatInt(f.alice.ID, 10)+"/status", "status", "disabled").want(t, http.StatusUnprocessableEntity)
+	p.has(t, "you may not disable yourself")
+	b.get("/console/users/"+fid+"/delete").want(t, http.StatusOK).has(t, "Delete frank?")
+	frank, _ = f.db.GetUserByUsername(t.Context(), "frank")
+	b.post("/console/users/"+fid+"/delete", "version", strconv.FormatInt(frank.Version, 10)).want(t, http.StatusSeeOther, "/console/users?ok=user-deleted")
+	if _, err := f.db.GetUser(t.Context(), frank.ID); err == nil {
+		t.Error("frank still exists")
+	}
+
+	p = b.get("/console/audit").want(t, http.StatusOK).has(t, "user.create", "user.update", "user.delete", "key.create_default", "alice", "127.0.0.1")
+	wantPageHeaders(t, p)
+}
+
+func TestConsoleSessionExpiry(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	// Busy: every 20 minutes, past the idle timeout in total.
+	for range 3 {
+		f.clock.advance(20 * time.Minute)
+		b.get("/console/clients").want(t, http.StatusOK)
+	}
+	// Idle.
+	f.clock.advance(f.cfg.Console.SessionIdleTimeout)
+	b.get("/console/keys").want(t, http.StatusSeeOther, "/console/signin?expired=1&next=%2Fconsole%2Fkeys")
+	b.get("/console/signin?expired=1").has(t, "Your session ended.")
+
+	// However busy, a session ends after its lifetime.
+	b.signIn("alice")
+	for elapsed := time.Duration(0); elapsed < f.cfg.Console.SessionLifetime-25*time.Minute; elapsed += 25 * time.Minute {
+		f.clock.advance(25 * time.Minute)
+		b.get("/console/clients").want(t, http.StatusOK)
+	}
+	f.clock.advance(25 * time.Minute)
+	b.get("/console/clients").want(t, http.StatusSeeOther)
+
+	// A password change ends every session begun before it.
+	b.signIn("alice")
+	f.clock.advance(time.Second)
+	if _, err := f.db.UpdateUser(t.Context(), f.alice.ID, func(u *storage.User) error { u.RevokeTokens(f.clock.now()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/console/clients").want(t, http.StatusSeeOther)
+}
+
+// Console sign-ins and the eskimi_dsp grant count wrong passwords together.
+func TestConsoleSharesBruteForceProtection(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.get("/console/signin")
+	for range f.cfg.BruteForce.Threshold {
+		b.post("/console/signin", "username", "alice", "password", "wrong password!").want(t, http.StatusUnauthorized)
+	}
+	p := b.post("/console/signin", "username", "alice", "password", testPassword).want(t, http.StatusTooManyRequests)
+	p.has(t, "Too many failed sign-ins")
+	if p.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	body := `{"grant_type":"eskimi_dsp","username":"alice","password":"` + testPassword +
+		`","client_id":` + strconv.FormatInt(f.dsp.ID, 10) + `,"client_secret":"` + f.secretOf[f.dsp.ID] + `"}`
+	if res := f.post("/oauth/token", "application/json", body); res.status != http.StatusTooManyRequests {
+		t.Errorf("eskimi_dsp after console failures: status %d, want 429 (%s)", res.status, res.body)
+	}
+	// And the other way round: the client token's password check counts
+	// too (bob's failures at the token endpoint hold back his console
+	// sign-in).
+	for range f.cfg.BruteForce.Threshold {
+		bad := strings.Replace(body, `"alice"`, `"bob"`, 1)
+		bad = strings.Replace(bad, testPassword, "wrong password!", 1)
+		f.post("/oauth/token", "application/json", bad)
+	}
+	b.post("/console/signin", "username", "bob", "password", testPassword).want(t, http.StatusTooManyRequests)
+}
+
+func TestConsoleSecureCookies(t *testing.T) {
+	t.Run("trusted proxy says https", func(t *testing.T) {
+		f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.TrustedProxies = []string{"127.0.0.1"} })
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/console/signin", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		p := f.browser(t).do(req)
+		if ck := cookieNamed(p, "tollgate_console_signin"); ck == nil || !ck.Secure {
+			t.Errorf("cookie behind a TLS proxy = %+v, want Secure", ck)
+		}
+	})
+	t.Run("configured", func(t *testing.T) {
+		f := newFixture(t, "embedded", func(c *config.Config) { c.Console.SecureCookies = true })
+		p := f.browser(t).get("/console/signin")
+		if ck := cookieNamed(p, "tollgate_console_signin"); ck == nil || !ck.Secure {
+			t.Errorf("cookie = %+v, want Secure", ck)
+		}
+	})
+	t.Run("untrusted peer says https", func(t *testing.T) {
+		f := newFixture(t, "embedded")
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/console/signin", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		if ck := cookieNamed(f.browser(t).do(req), "tollgate_console_signin"); ck == nil || ck.Secure {
+			t.Errorf("cookie = %+v, want not Secure", ck)
+		}
+	})
+}
+
+func TestConsoleAssetsAndDisabled(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	p := b.get("/console/signin")
+	for _, m := range regexp.MustCompile(`(?:href|src)="(/console/static/[^"]+)"`).FindAllStringSubmatch(p.body, -1) {
+		a := b.get(html.UnescapeString(m[1])).want(t, http.StatusOK)
+		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") && !strings.HasPrefix(ct, "text/javascript") && ct != "image/svg+xml" {
+			t.Errorf("%s: Content-Type %q", m[1], ct)
+		}
+		if a.header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(a.header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: headers %v", m[1], a.header)
+		}
+	}
+	b.get("/console/static/nothing.js").want(t, http.StatusNotFound)
+	b.get("/console/nowhere").want(t, http.StatusNotFound)
+
+	off := newFixture(t, "embedded", func(c *config.Config) { c.Console.Enabled = false })
+	if p := off.browser(t).get("/console/signin"); p.status != http.StatusNotFound {
+		t.Errorf("disabled console: status %d, want 404", p.status)
+	}
+}

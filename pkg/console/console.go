@@ -1,0 +1,187 @@
+// Package console owns Tollgate's web console under /console: people sign
+// in with their username and password and manage their API clients and API
+// keys; admins also manage the users of their account and its
+// sub-accounts, switch between those accounts, and read the audit trail.
+//
+// The pages are server-rendered (html/template) from templates and assets
+// embedded in the binary; a small script adds copy buttons and submits the
+// account switcher, and everything works without it. Every read and write
+// goes through the management API's service layer (pkg/admin), so the
+// console and /api/v1 apply the same rules to the same person.
+//
+// Sessions live on the server (session.Store: Redis when Tollgate runs on
+// Redis, in process otherwise) behind an HttpOnly, SameSite=Lax cookie that
+// is Secure over TLS, and expire after an idle time and a maximum lifetime.
+// Every form carries a CSRF token, and cross-origin form posts are refused.
+// Sign-in passwords go through the same brute-force protection as the
+// token endpoint's.
+package console
+
+import (
+	"context"
+	"embed"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/console/session"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// Prefix is where the console is mounted.
+const Prefix = "/console"
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Service is the management API's service layer (*admin.API).
+type Service interface {
+	ListClients(ctx context.Context, act admin.Actor, kind storage.Kind, f storage.ClientFilter, pg storage.Page) ([]storage.Client, error)
+	GetClient(ctx context.Context, act admin.Actor, kind storage.Kind, id int64) (storage.Client, error)
+	CreateClient(ctx context.Context, act admin.Actor, kind storage.Kind, in admin.ClientInput) (storage.Client, string, error)
+	UpdateClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64, in admin.ClientInput) (storage.Client, error)
+	RotateClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error)
+	DeleteClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64) (storage.Client, error)
+	GenerateClientToken(ctx context.Context, act admin.Actor, id int64, password string, lifetime *int64) (admin.ClientToken, error)
+	ListUsers(ctx context.Context, act admin.Actor, accountID int64, subtree bool, pg storage.Page) ([]storage.User, error)
+	GetUser(ctx context.Context, act admin.Actor, id int64) (storage.User, error)
+	CreateUser(ctx context.Context, act admin.Actor, in admin.UserInput) (storage.User, error)
+	UpdateUser(ctx context.Context, act admin.Actor, id, want int64, in admin.UserUpdate) (storage.User, error)
+	DeleteUser(ctx context.Context, act admin.Actor, id, want int64) error
+	GetAccount(ctx context.Context, act admin.Actor, id int64) (storage.Account, error)
+	ListChildren(ctx context.Context, act admin.Actor, id int64, pg storage.Page) ([]storage.Account, error)
+	ListAudit(ctx context.Context, act admin.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
+}
+
+var _ Service = (*admin.API)(nil)
+
+// Users is what signing in reads.
+type Users interface {
+	GetUser(ctx context.Context, id int64) (storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	AccountActive(ctx context.Context, id int64) (bool, error)
+}
+
+// Passwords verifies user passwords.
+type Passwords interface {
+	Verify(hash, password string) (bool, error)
+	VerifyDummy(password string)
+}
+
+// Guard holds back usernames (per source) and sources with too many wrong
+// passwords: the *bruteforce.Guard of kind user that the eskimi_dsp grant
+// and the management API use, so that all of them count together.
+type Guard interface {
+	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
+}
+
+// Defaults of Options.
+const (
+	DefaultIdleTimeout = 30 * time.Minute
+	DefaultMaxLifetime = 12 * time.Hour
+)
+
+// Options configure the console.
+type Options struct {
+	// Issuer is the server's public base URL, for the examples the pages
+	// show.
+	Issuer    string
+	Service   Service
+	Users     Users
+	Sessions  session.Store
+	Passwords Passwords
+	// Guard is the brute-force protection of passwords; nil: none.
+	Guard Guard
+	// AccessRights are the scope bundles a credential may be given, by
+	// name; DefaultAccessRights is preselected.
+	AccessRights        map[string][]string
+	DefaultAccessRights string
+	// RotationOverlap is the default time an old secret keeps working
+	// after a rotation; MaxRotationOverlap the longest one may choose.
+	RotationOverlap    time.Duration
+	MaxRotationOverlap time.Duration
+	// ClientTokenLifetime is the lifetime of a generated client token.
+	ClientTokenLifetime time.Duration
+	// DisableUnusedAfter is the time after which an unused credential is
+	// disabled automatically (0: never), to mark those that were.
+	DisableUnusedAfter time.Duration
+	// IdleTimeout ends a session unused for that long (DefaultIdleTimeout);
+	// MaxLifetime ends any session that old (DefaultMaxLifetime).
+	IdleTimeout time.Duration
+	MaxLifetime time.Duration
+	// SecureCookies marks the cookies Secure on every request; otherwise
+	// they are Secure when the request came over TLS, directly or through
+	// one of TrustedProxies saying so in X-Forwarded-Proto.
+	SecureCookies  bool
+	TrustedProxies []netip.Prefix
+	// MaxFormBytes caps a form post (64 KiB when 0).
+	MaxFormBytes int64
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Console serves /console.
+type Console struct {
+	opts   Options
+	router *mux.Router
+	pages  pages
+	assets assets
+	cop    *http.CrossOriginProtection
+}
+
+// New returns the console. It fails only if its embedded templates do not
+// parse.
+func New(opts Options) (*Console, error) {
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxLifetime <= 0 {
+		opts.MaxLifetime = DefaultMaxLifetime
+	}
+	if opts.MaxFormBytes <= 0 {
+		opts.MaxFormBytes = 64 << 10
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Issuer = strings.TrimSuffix(opts.Issuer, "/")
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadPages(a)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{opts: opts, router: mux.NewRouter(), pages: p, assets: a, cop: http.NewCrossOriginProtection()}
+	c.routes()
+	return c, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	c.router.ServeHTTP(w, r)
+}
+
+// setSecurityHeaders sets what every console answer carries: no script or
+// style but the console's own files, no framing, no sniffing, no referrer
+// beyond the console.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}

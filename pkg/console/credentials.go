@@ -1,0 +1,582 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// kindInfo is how a kind of credential is presented.
+type kindInfo struct {
+	Kind  storage.Kind
+	Path  string
+	Noun  string
+	Nouns string
+	Nav   string
+}
+
+// IsKey reports whether the pages are about API keys.
+func (k kindInfo) IsKey() bool { return k.Kind == storage.KindKey }
+
+var (
+	clientKind = kindInfo{Kind: storage.KindClient, Path: Prefix + "/clients", Noun: "API client", Nouns: "API clients", Nav: "clients"}
+	keyKind    = kindInfo{Kind: storage.KindKey, Path: Prefix + "/keys", Noun: "API key", Nouns: "API keys", Nav: "keys"}
+)
+
+// credentialLabels name the form fields a refusal may be about.
+var credentialLabels = map[string]string{
+	"name":          "Name",
+	"description":   "Description",
+	"access_rights": "Access rights",
+	"expires_at":    "Expiry date",
+}
+
+// row is a credential as the pages show it.
+type row struct {
+	ID           int64
+	Name         string
+	Description  string
+	AccessRights string
+	Scopes       string
+	Active       bool
+	Expired      bool
+	AutoDisabled bool
+	IsDefault    bool
+	Hint         string // the masked key or secret
+	Owner        string
+	CreatedBy    string
+	CreatedAt    time.Time
+	LastUsed     time.Time
+	Expires      time.Time
+	OldRetires   time.Time // the previous secret's end, while it works
+	Version      int64
+}
+
+// Status answers the status as people read it.
+func (r row) Status() string {
+	switch {
+	case r.Active && r.Expired:
+		return "Expired"
+	case r.Active:
+		return "Enabled"
+	case r.AutoDisabled:
+		return "Disabled (unused)"
+	default:
+		return "Disabled"
+	}
+}
+
+func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
+	now := c.opts.Now()
+	out := row{
+		ID: cl.ID, Name: cl.Name, Description: cl.Description, AccessRights: cl.AccessRights,
+		Scopes: strings.Join(cl.Scopes, " "), Active: cl.Status == storage.StatusActive,
+		Expired:   !cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt),
+		IsDefault: cl.IsDefault, CreatedAt: cl.CreatedAt, LastUsed: cl.LastUsedAt, Expires: cl.ExpiresAt,
+		Owner: c.username(ctx, st, cl.OwnerID), CreatedBy: c.username(ctx, st, cl.CreatedBy), Version: cl.Version,
+	}
+	if out.AccessRights == "" {
+		out.AccessRights = "custom"
+	}
+	if cl.CreatedBy == 0 {
+		out.CreatedBy = "system"
+	}
+	if cl.Kind == storage.KindKey {
+		out.Hint = apikey.Prefix + strconv.FormatInt(cl.ID, 10) + "_…" + cl.SecretHint
+	} else {
+		out.Hint = "…" + cl.SecretHint
+	}
+	if cl.PreviousSecretValid(now) {
+		out.OldRetires = cl.PreviousRetireAt
+	}
+	// The sweeper disables a credential unused for DisableUnusedAfter
+	// within its check interval, and no change since touches both fields:
+	// disabled at (or after) the time it went stale means disabled for it.
+	if d := c.opts.DisableUnusedAfter; d > 0 && !out.Active && !out.Expired {
+		lastUse := cl.LastUsedAt
+		if lastUse.IsZero() {
+			lastUse = cl.CreatedAt
+		}
+		out.AutoDisabled = !cl.UpdatedAt.Before(lastUse.Add(d))
+	}
+	return out
+}
+
+// username answers who user id is, for people: their username when the
+// signed-in user may see them.
+func (c *Console) username(ctx context.Context, st *state, id int64) string {
+	if id == 0 {
+		return ""
+	}
+	if n, ok := st.names[id]; ok {
+		return n
+	}
+	n := "user " + strconv.FormatInt(id, 10)
+	if id == st.user.ID {
+		n = st.user.Username
+	} else if u, err := c.opts.Service.GetUser(ctx, st.act, id); err == nil {
+		n = u.Username
+	}
+	st.names[id] = n
+	return n
+}
+
+// notices are the messages a redirect after a change asks for (?ok=).
+var notices = map[string]string{
+	"saved":            "Your changes are saved.",
+	"enabled":          "Enabled: it works again.",
+	"disabled":         "Disabled: it no longer works, and every token obtained with it stopped working.",
+	"deleted":          "Deleted: it no longer works, and every token obtained with it stopped working.",
+	"default-reissued": "The default key was deleted, and a new default key was issued in its place. Generate a new secret for it to see the key.",
+	"user-created":     "The user is created, with a default API key.",
+	"user-enabled":     "The user is enabled. Their clients and keys stay disabled until you enable them.",
+	"user-disabled":    "The user is disabled, with every client and key they own, and their tokens.",
+	"user-role":        "The role is changed.",
+	"user-deleted":     "The user is deleted, with every client and key they owned.",
+	"switched":         "You are now managing this account.",
+}
+
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }
+
+// listPage is a list of credentials.
+type listPage struct {
+	K         kindInfo
+	Rows      []row
+	Next      int64 // ?after= of the next page; 0 when none
+	Paged     bool  // not the first page
+	ShowOwner bool
+	Unused    string // how long unused before a credential is disabled; "" for never
+}
+
+func (c *Console) listCredentials(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	c.renderList(w, r, st, k, http.StatusOK, nil)
+}
+
+func (c *Console) renderList(w http.ResponseWriter, r *http.Request, st *state, k kindInfo, status int, errs formErrors) {
+	ctx := r.Context()
+	after := pageAfter(r)
+	items, err := c.opts.Service.ListClients(ctx, st.act, k.Kind, storage.ClientFilter{AccountID: st.account.ID},
+		storage.Page{After: after, Limit: pageSize})
+	if err != nil {
+		c.failure(w, r, st, err)
+		return
+	}
+	p := listPage{K: k, Paged: after > 0, ShowOwner: st.act.Admin()}
+	if c.opts.DisableUnusedAfter > 0 {
+		p.Unused = duration(c.opts.DisableUnusedAfter)
+	}
+	for _, cl := range items {
+		p.Rows = append(p.Rows, c.row(ctx, st, cl))
+	}
+	if len(items) == pageSize {
+		p.Next = items[len(items)-1].ID
+	}
+	c.render(w, r, st, status, "list", view{Title: k.Nouns, Nav: k.Nav, Notice: notice(r), Errors: errs, Page: p})
+}
+
+// bundle is an access rights choice.
+type bundle struct{ Name, Scopes string }
+
+func (c *Console) bundles() []bundle {
+	var out []bundle
+	for name, scopes := range c.opts.AccessRights {
+		out = append(out, bundle{Name: name, Scopes: strings.Join(scopes, " ")})
+	}
+	slices.SortFunc(out, func(a, b bundle) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// formPage is the form that adds or edits a credential; when editing, the
+// page also shows the credential and its other actions.
+type formPage struct {
+	K            kindInfo
+	Editing      bool
+	Row          row
+	Name         string
+	Description  string
+	AccessRights string
+	ExpiresAt    string // yyyy-mm-dd
+	ExpiresOrig  string
+	Bundles      []bundle
+	MinDate      string
+	Overlaps     []overlap
+	TokenFor     string // how long a generated client token lives
+}
+
+// overlap is a choice of how long a rotated-out secret keeps working.
+type overlap struct {
+	Seconds  int64
+	Label    string
+	Selected bool
+}
+
+func (c *Console) overlaps() []overlap {
+	def := int64(c.opts.RotationOverlap / time.Second)
+	maxSecs := int64(c.opts.MaxRotationOverlap / time.Second)
+	var out []overlap
+	seen := map[int64]bool{}
+	add := func(secs int64, label string) {
+		if secs > maxSecs || seen[secs] {
+			return
+		}
+		seen[secs] = true
+		out = append(out, overlap{Seconds: secs, Label: label, Selected: secs == def})
+	}
+	add(0, "Stop the old secret now")
+	for _, o := range []struct {
+		secs  int64
+		label string
+	}{{3600, "Keep the old secret for 1 hour"}, {def, "Keep the old secret for " + duration(c.opts.RotationOverlap)},
+		{7 * 86400, "Keep the old secret for 7 days"}} {
+		if o.secs > 0 {
+			add(o.secs, o.label)
+		}
+	}
+	slices.SortFunc(out, func(a, b overlap) int { return int(a.Seconds - b.Seconds) })
+	return out
+}
+
+// duration says d the way people do: "24 hours", "7 days", "1 year".
+func duration(d time.Duration) string {
+	if d == 24*time.Hour {
+		return "24 hours"
+	}
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{365 * 24 * time.Hour, "year"}, {24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
+		if d >= u.d && d%u.d == 0 {
+			if n := d / u.d; n != 1 {
+				return fmt.Sprintf("%d %ss", n, u.name)
+			}
+			return "1 " + u.name
+		}
+	}
+	return fmt.Sprintf("%d seconds", int64(d/time.Second))
+}
+
+func (c *Console) newForm(k kindInfo) formPage {
+	return formPage{K: k, AccessRights: c.opts.DefaultAccessRights, Bundles: c.bundles(),
+		MinDate: c.opts.Now().UTC().Add(24 * time.Hour).Format("2006-01-02")}
+}
+
+func (c *Console) newCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	c.render(w, r, st, http.StatusOK, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Page: c.newForm(k)})
+}
+
+// parseDay reads an optional yyyy-mm-dd expiry date: the credential stops
+// working at the start of that day, UTC. It answers the RFC 3339 time, or
+// a message for people.
+func parseDay(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", ""
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return "", "Expiry date must be a date, such as 2030-12-31."
+	}
+	return t.UTC().Format(time.RFC3339), ""
+}
+
+// onceItem is a value shown once, with a copy button.
+type onceItem struct {
+	ID, Label, Value string
+	Secret           bool
+}
+
+// oncePage shows a secret, a key or a token the one time it is shown.
+type oncePage struct {
+	K       kindInfo
+	Heading string
+	Row     row
+	Items   []onceItem
+	Notes   []string
+	Example string
+}
+
+func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	f := r.PostForm
+	form := c.newForm(k)
+	form.Name, form.Description, form.AccessRights, form.ExpiresAt = f.Get("name"), f.Get("description"), f.Get("access_rights"), f.Get("expires_at")
+	fail := func(status int, errs formErrors) {
+		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Page: form})
+	}
+	in := admin.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
+	exp, msg := parseDay(form.ExpiresAt)
+	if msg != "" {
+		fail(http.StatusUnprocessableEntity, formErrors{"expires_at": {msg}})
+		return
+	}
+	if exp != "" {
+		in.ExpiresAt = &exp
+	}
+	if st.account.ID != st.user.AccountID {
+		id := st.account.ID
+		in.AccountID = &id
+	}
+	ctx := r.Context()
+	cl, secret, err := c.opts.Service.CreateClient(ctx, st.act, k.Kind, in)
+	if err != nil {
+		c.refused(w, r, st, err, credentialLabels, fail)
+		return
+	}
+	c.showOnce(w, r, st, k, cl, secret, "Your new "+k.Noun+" is ready", nil)
+}
+
+// showOnce renders the page that shows cl's new secret (or key) once.
+func (c *Console) showOnce(w http.ResponseWriter, r *http.Request, st *state, k kindInfo, cl storage.Client, secret, heading string, notes []string) {
+	p := oncePage{K: k, Heading: heading, Row: c.row(r.Context(), st, cl), Notes: notes}
+	id := strconv.FormatInt(cl.ID, 10)
+	if k.IsKey() {
+		key, err := apikey.Format(cl.ID, secret)
+		if err != nil {
+			c.failure(w, r, st, err)
+			return
+		}
+		p.Items = []onceItem{{ID: "api-key", Label: "API key", Value: key, Secret: true}}
+		p.Example = "curl -u \"any:$API_KEY\" " + c.opts.Issuer + "/your/api"
+	} else {
+		p.Items = []onceItem{{ID: "client-id", Label: "Client ID", Value: id}, {ID: "client-secret", Label: "Client secret", Value: secret, Secret: true}}
+		p.Example = "curl -u \"" + id + ":$CLIENT_SECRET\" -d grant_type=client_credentials " + c.opts.Issuer + "/oauth/token"
+	}
+	c.render(w, r, st, http.StatusOK, "once", view{Title: heading, Nav: k.Nav, Page: p})
+}
+
+// refused answers a refusal of the service layer: the form again, with
+// the errors next to their fields, when the person can fix it; an error
+// page otherwise.
+func (c *Console) refused(w http.ResponseWriter, r *http.Request, st *state, err error, labels map[string]string, form func(int, formErrors)) {
+	ref := admin.RefusalOf(err)
+	switch ref.Status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusConflict:
+		form(ref.Status, fromRefusal(ref, labels))
+	case http.StatusPreconditionFailed:
+		form(http.StatusConflict, formErrors{"": {"Someone changed this since you opened the page, so nothing was saved. Reload the page to see the changes, then try again."}})
+	case http.StatusTooManyRequests:
+		secs := max(int64((ref.RetryAfter+time.Second-1)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		form(ref.Status, formErrors{"": {"Too many wrong passwords. Wait " + seconds(secs) + ", then try again."}})
+	default:
+		c.failure(w, r, st, err)
+	}
+}
+
+func (c *Console) loadCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) (storage.Client, bool) {
+	cl, err := c.opts.Service.GetClient(r.Context(), st.act, k.Kind, pathID(r))
+	if err != nil {
+		c.failure(w, r, st, err)
+		return cl, false
+	}
+	return cl, true
+}
+
+func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Client) formPage {
+	p := c.newForm(k)
+	p.Editing, p.Row = true, c.row(r.Context(), st, cl)
+	p.Name, p.Description, p.AccessRights = cl.Name, cl.Description, cl.AccessRights
+	if !cl.ExpiresAt.IsZero() {
+		p.ExpiresAt = cl.ExpiresAt.UTC().Format("2006-01-02")
+	}
+	p.ExpiresOrig = p.ExpiresAt
+	p.Overlaps = c.overlaps()
+	p.TokenFor = duration(c.opts.ClientTokenLifetime)
+	return p
+}
+
+func (c *Console) showCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	cl, ok := c.loadCredential(w, r, st, k)
+	if !ok {
+		return
+	}
+	c.render(w, r, st, http.StatusOK, "form", view{Title: cl.Name, Nav: k.Nav, Notice: notice(r), Page: c.editForm(r, st, k, cl)})
+}
+
+func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	cl, ok := c.loadCredential(w, r, st, k)
+	if !ok {
+		return
+	}
+	f := r.PostForm
+	form := c.editForm(r, st, k, cl)
+	form.Name, form.Description, form.AccessRights, form.ExpiresAt = f.Get("name"), f.Get("description"), f.Get("access_rights"), f.Get("expires_at")
+	fail := func(status int, errs formErrors) {
+		c.render(w, r, st, status, "form", view{Title: cl.Name, Nav: k.Nav, Errors: errs, Page: form})
+	}
+	in := admin.ClientInput{Name: &form.Name, Description: &form.Description}
+	// A custom set of scopes (from the API) stays as it is unless a
+	// bundle is chosen.
+	if form.AccessRights != "" || cl.AccessRights != "" {
+		in.AccessRights = &form.AccessRights
+	}
+	if strings.TrimSpace(form.ExpiresAt) != f.Get("expires_orig") {
+		exp, msg := parseDay(form.ExpiresAt)
+		if msg != "" {
+			fail(http.StatusUnprocessableEntity, formErrors{"expires_at": {msg}})
+			return
+		}
+		in.ExpiresAt = &exp
+	}
+	if _, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, cl.ID, formInt(r, "version"), in); err != nil {
+		c.refused(w, r, st, err, credentialLabels, fail)
+		return
+	}
+	http.Redirect(w, r, k.Path+"/"+strconv.FormatInt(cl.ID, 10)+"?ok=saved", http.StatusSeeOther)
+}
+
+// back answers where an action on credential id returns to: its page, or
+// the list.
+func back(r *http.Request, k kindInfo, id int64, ok string) string {
+	if r.PostForm.Get("back") == "detail" {
+		return k.Path + "/" + strconv.FormatInt(id, 10) + "?ok=" + ok
+	}
+	return k.Path + "?ok=" + ok
+}
+
+func (c *Console) toggleCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	status := r.PostForm.Get("status")
+	if !storage.Status(status).Valid() {
+		c.errorPage(w, r, st, http.StatusBadRequest, "Bad request", "The status must be active or disabled.")
+		return
+	}
+	// Setting a status is idempotent: no version check.
+	cl, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, pathID(r), 0, admin.ClientInput{Status: &status})
+	if err != nil {
+		c.refused(w, r, st, err, nil, func(code int, errs formErrors) { c.renderList(w, r, st, k, code, errs) })
+		return
+	}
+	ok := "enabled"
+	if cl.Status == storage.StatusDisabled {
+		ok = "disabled"
+	}
+	http.Redirect(w, r, back(r, k, cl.ID, ok), http.StatusSeeOther)
+}
+
+func (c *Console) rotateCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	cl, ok := c.loadCredential(w, r, st, k)
+	if !ok {
+		return
+	}
+	var secs *int64
+	if raw := r.PostForm.Get("overlap_seconds"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			c.errorPage(w, r, st, http.StatusBadRequest, "Bad request", "Choose how long the old secret keeps working.")
+			return
+		}
+		secs = &n
+	}
+	fail := func(status int, errs formErrors) {
+		c.render(w, r, st, status, "form", view{Title: cl.Name, Nav: k.Nav, Errors: errs, Page: c.editForm(r, st, k, cl)})
+	}
+	// The version makes a repeated post (a reload) fail instead of
+	// rotating twice.
+	cl, secret, err := c.opts.Service.RotateClient(r.Context(), st.act, k.Kind, cl.ID, formInt(r, "version"), secs)
+	if err != nil {
+		c.refused(w, r, st, err, map[string]string{"overlap_seconds": "The old secret"}, fail)
+		return
+	}
+	note := "The old secret stopped working, and so did the tokens obtained with it."
+	if cl.PreviousSecretValid(c.opts.Now()) {
+		note = "The old secret keeps working until " + cl.PreviousRetireAt.UTC().Format("2006-01-02 15:04 UTC") + ": update the programs that use it before then."
+	}
+	c.showOnce(w, r, st, k, cl, secret, "New secret for "+cl.Name, []string{note})
+}
+
+// confirmPage asks before deleting.
+type confirmPage struct {
+	K   kindInfo
+	Row row
+}
+
+func (c *Console) confirmDeleteCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	cl, ok := c.loadCredential(w, r, st, k)
+	if !ok {
+		return
+	}
+	c.render(w, r, st, http.StatusOK, "delete", view{Title: "Delete " + cl.Name, Nav: k.Nav,
+		Page: confirmPage{K: k, Row: c.row(r.Context(), st, cl)}})
+}
+
+func (c *Console) deleteCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	cl, ok := c.loadCredential(w, r, st, k)
+	if !ok {
+		return
+	}
+	replacement, err := c.opts.Service.DeleteClient(r.Context(), st.act, k.Kind, cl.ID, formInt(r, "version"))
+	if err != nil {
+		c.refused(w, r, st, err, nil, func(status int, errs formErrors) {
+			c.render(w, r, st, status, "delete", view{Title: "Delete " + cl.Name, Nav: k.Nav, Errors: errs,
+				Page: confirmPage{K: k, Row: c.row(r.Context(), st, cl)}})
+		})
+		return
+	}
+	done := "deleted"
+	if replacement.ID != 0 {
+		done = "default-reissued"
+	}
+	http.Redirect(w, r, k.Path+"?ok="+done, http.StatusSeeOther)
+}
+
+// tokenPage asks for the password that confirms a client token.
+type tokenPage struct {
+	K        kindInfo
+	Row      row
+	Lifetime string
+	Until    time.Time
+}
+
+func (c *Console) tokenPageFor(r *http.Request, st *state, cl storage.Client) tokenPage {
+	return tokenPage{K: clientKind, Row: c.row(r.Context(), st, cl), Lifetime: duration(c.opts.ClientTokenLifetime),
+		Until: c.opts.Now().Add(c.opts.ClientTokenLifetime)}
+}
+
+func (c *Console) tokenForm(w http.ResponseWriter, r *http.Request, st *state) {
+	cl, ok := c.loadCredential(w, r, st, clientKind)
+	if !ok {
+		return
+	}
+	c.render(w, r, st, http.StatusOK, "token", view{Title: "Generate a client token", Nav: clientKind.Nav, Page: c.tokenPageFor(r, st, cl)})
+}
+
+func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *state) {
+	cl, ok := c.loadCredential(w, r, st, clientKind)
+	if !ok {
+		return
+	}
+	fail := func(status int, errs formErrors) {
+		c.render(w, r, st, status, "token", view{Title: "Generate a client token", Nav: clientKind.Nav, Errors: errs, Page: c.tokenPageFor(r, st, cl)})
+	}
+	password := r.PostForm.Get("password")
+	if password == "" {
+		fail(http.StatusUnprocessableEntity, formErrors{"password": {"Enter your password."}})
+		return
+	}
+	tok, err := c.opts.Service.GenerateClientToken(r.Context(), st.act, cl.ID, password, nil)
+	if err != nil {
+		ref := admin.RefusalOf(err)
+		switch ref.Status {
+		case http.StatusForbidden:
+			fail(http.StatusForbidden, formErrors{"password": {"The password is wrong."}})
+		case http.StatusConflict:
+			fail(http.StatusConflict, formErrors{"": {"The client is disabled or expired: enable it first."}})
+		default:
+			c.refused(w, r, st, err, nil, fail)
+		}
+		return
+	}
+	p := oncePage{K: clientKind, Heading: "Client token for " + cl.Name, Row: c.row(r.Context(), st, cl),
+		Items: []onceItem{{ID: "access-token", Label: "Access token", Value: tok.AccessToken, Secret: true}},
+		Notes: []string{"It expires on " + tok.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + " (" + duration(tok.Lifetime) +
+			"), and stops working at once if the client is disabled, deleted or given a new secret."},
+		Example: "curl -H \"Authorization: Bearer $ACCESS_TOKEN\" " + c.opts.Issuer + "/your/api"}
+	c.render(w, r, st, http.StatusOK, "once", view{Title: p.Heading, Nav: clientKind.Nav, Page: p})
+}
