@@ -93,10 +93,14 @@ func (o Ops) TLS() bool { return o.TLSCertFile != "" }
 type Database struct {
 	// URL is a postgres:// or postgresql:// DSN, or a SQLite file path.
 	// Empty means <data_dir>/tollgate.db, derived by Load.
-	URL             string        `yaml:"url" env:"TOLLGATE_DATABASE_URL"`
+	URL string `yaml:"url" env:"TOLLGATE_DATABASE_URL"`
+	// PostgreSQL connection pool of each instance. MaxOpenConns 0 means
+	// 4 per GOMAXPROCS, at least 8; MaxIdleConns 0 means half of the open
+	// limit. ConnMaxLifetime and ConnMaxIdleTime 0 mean no limit.
 	MaxOpenConns    int           `yaml:"max_open_conns" env:"TOLLGATE_DATABASE_MAX_OPEN_CONNS"`
 	MaxIdleConns    int           `yaml:"max_idle_conns" env:"TOLLGATE_DATABASE_MAX_IDLE_CONNS"`
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime" env:"TOLLGATE_DATABASE_CONN_MAX_LIFETIME"`
+	ConnMaxIdleTime time.Duration `yaml:"conn_max_idle_time" env:"TOLLGATE_DATABASE_CONN_MAX_IDLE_TIME"`
 	QueryTimeout    time.Duration `yaml:"query_timeout" env:"TOLLGATE_DATABASE_QUERY_TIMEOUT"`
 }
 
@@ -110,7 +114,20 @@ func (d Database) IsPostgres() bool {
 // Redis configures the shared token store and rate counters. An empty URL
 // selects the in-process store and limiter.
 type Redis struct {
-	URL          string        `yaml:"url" env:"TOLLGATE_REDIS_URL"`
+	// URL names a single server, with its credentials, database and TLS.
+	URL string `yaml:"url" env:"TOLLGATE_REDIS_URL"`
+	// Addrs (host:port) name several servers instead of URL: the Sentinels
+	// of MasterName, or some nodes of a Redis Cluster when Cluster is set.
+	Addrs      []string `yaml:"addrs" env:"TOLLGATE_REDIS_ADDRS"`
+	MasterName string   `yaml:"master_name" env:"TOLLGATE_REDIS_MASTER_NAME"`
+	Cluster    bool     `yaml:"cluster" env:"TOLLGATE_REDIS_CLUSTER"`
+	// Username, Password and TLS are for Addrs; a URL carries its own.
+	// SentinelPassword authenticates to the Sentinels.
+	Username         string `yaml:"username" env:"TOLLGATE_REDIS_USERNAME"`
+	Password         Secret `yaml:"-" env:"TOLLGATE_REDIS_PASSWORD"`
+	SentinelPassword Secret `yaml:"-" env:"TOLLGATE_REDIS_SENTINEL_PASSWORD"`
+	TLS              bool   `yaml:"tls" env:"TOLLGATE_REDIS_TLS"`
+
 	KeyPrefix    string        `yaml:"key_prefix" env:"TOLLGATE_REDIS_KEY_PREFIX"`
 	DialTimeout  time.Duration `yaml:"dial_timeout" env:"TOLLGATE_REDIS_DIAL_TIMEOUT"`
 	ReadTimeout  time.Duration `yaml:"read_timeout" env:"TOLLGATE_REDIS_READ_TIMEOUT"`
@@ -118,6 +135,10 @@ type Redis struct {
 	// PoolSize 0 keeps the go-redis default.
 	PoolSize int `yaml:"pool_size" env:"TOLLGATE_REDIS_POOL_SIZE"`
 }
+
+// Enabled reports whether Redis is configured: a URL, or Sentinel or
+// Cluster addresses.
+func (r Redis) Enabled() bool { return r.URL != "" || len(r.Addrs) > 0 }
 
 // KeySources says where key material comes from. YAML holds only file paths;
 // the secret values themselves are accepted only from the environment.
@@ -321,9 +342,8 @@ func Default() Config {
 		Ops:     Ops{Addr: "127.0.0.1:9090"},
 		DataDir: "./data",
 		Database: Database{
-			MaxOpenConns:    20,
-			MaxIdleConns:    10,
 			ConnMaxLifetime: 30 * time.Minute,
+			ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout:    2 * time.Second,
 		},
 		Redis: Redis{

@@ -73,11 +73,19 @@ func TestDefault(t *testing.T) {
 		{"issuer", c.Issuer, ""},
 		{"data_dir", c.DataDir, "./data"},
 		{"database.url", c.Database.URL, ""},
-		{"database.max_open_conns", c.Database.MaxOpenConns, 20},
-		{"database.max_idle_conns", c.Database.MaxIdleConns, 10},
+		{"database.max_open_conns", c.Database.MaxOpenConns, 0},
+		{"database.max_idle_conns", c.Database.MaxIdleConns, 0},
 		{"database.conn_max_lifetime", c.Database.ConnMaxLifetime, 30 * time.Minute},
+		{"database.conn_max_idle_time", c.Database.ConnMaxIdleTime, 5 * time.Minute},
 		{"database.query_timeout", c.Database.QueryTimeout, 2 * time.Second},
 		{"redis.url", c.Redis.URL, ""},
+		{"redis.addrs", len(c.Redis.Addrs), 0},
+		{"redis.master_name", c.Redis.MasterName, ""},
+		{"redis.cluster", c.Redis.Cluster, false},
+		{"redis.username", c.Redis.Username, ""},
+		{"redis.password", c.Redis.Password, config.Secret("")},
+		{"redis.sentinel_password", c.Redis.SentinelPassword, config.Secret("")},
+		{"redis.tls", c.Redis.TLS, false},
 		{"redis.key_prefix", c.Redis.KeyPrefix, "tg:"},
 		{"redis.dial_timeout", c.Redis.DialTimeout, 500 * time.Millisecond},
 		{"redis.read_timeout", c.Redis.ReadTimeout, 500 * time.Millisecond},
@@ -263,10 +271,15 @@ func everyFieldSet() config.Config {
 			MaxOpenConns:    50,
 			MaxIdleConns:    25,
 			ConnMaxLifetime: time.Hour,
+			ConnMaxIdleTime: 10 * time.Minute,
 			QueryTimeout:    3 * time.Second,
 		},
+		// Sentinel rather than a URL, which excludes it (and redis.cluster).
 		Redis: config.Redis{
-			URL:          "rediss://cache.internal:6380/2",
+			Addrs:        []string{"sentinel-1.internal:26379", "sentinel-2.internal:26379"},
+			MasterName:   "tollgate",
+			Username:     "tollgate",
+			TLS:          true,
 			KeyPrefix:    "auth:",
 			DialTimeout:  time.Second,
 			ReadTimeout:  200 * time.Millisecond,
@@ -484,6 +497,9 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"string", map[string]string{"TOLLGATE_LOG_LEVEL": "debug"}, func(c config.Config) any { return c.Log.Level }, "debug"},
 		{"empty string", map[string]string{"TOLLGATE_REDIS_KEY_PREFIX": ""}, func(c config.Config) any { return c.Redis.KeyPrefix }, ""},
 		{"int", map[string]string{"TOLLGATE_DATABASE_MAX_OPEN_CONNS": "77"}, func(c config.Config) any { return c.Database.MaxOpenConns }, 77},
+		{"redis addrs", map[string]string{"TOLLGATE_REDIS_ADDRS": " n1:6379, n2:6379,"}, func(c config.Config) any { return c.Redis.Addrs }, []string{"n1:6379", "n2:6379"}},
+		{"redis cluster", map[string]string{"TOLLGATE_REDIS_CLUSTER": "true"}, func(c config.Config) any { return c.Redis.Cluster }, true},
+		{"redis password", map[string]string{"TOLLGATE_REDIS_PASSWORD": "p w"}, func(c config.Config) any { return c.Redis.Password }, config.Secret("p w")},
 		{"int with spaces", map[string]string{"TOLLGATE_REDIS_POOL_SIZE": " 5 "}, func(c config.Config) any { return c.Redis.PoolSize }, 5},
 		{"int64", map[string]string{"TOLLGATE_HTTP_MAX_BODY_BYTES": "1048576"}, func(c config.Config) any { return c.HTTP.MaxBodyBytes }, int64(1 << 20)},
 		{"duration", map[string]string{"TOLLGATE_REDIS_DIAL_TIMEOUT": "250ms"}, func(c config.Config) any { return c.Redis.DialTimeout }, 250 * time.Millisecond},
@@ -814,6 +830,11 @@ func TestEmbedded(t *testing.T) {
 			t.Errorf("Embedded() with database %q, redis %q = %v, want %v", tt.dbURL, tt.redisURL, got, tt.want)
 		}
 	}
+	c := config.Default()
+	c.Database.URL, c.Redis.Addrs, c.Redis.Cluster = "data/tollgate.db", []string{"r1:6379"}, true
+	if c.Embedded() {
+		t.Error("Embedded() with a SQLite database and Redis Cluster addresses = true, want false")
+	}
 }
 
 // production is a valid non-embedded configuration.
@@ -851,6 +872,23 @@ func TestValidateAccepts(t *testing.T) {
 		{"body cap bounds", func(c *config.Config) { c.HTTP.MaxBodyBytes = 1024 }},
 		{"body cap upper bound", func(c *config.Config) { c.HTTP.MaxBodyBytes = 10 << 20 }},
 		{"unlimited connection lifetime", func(c *config.Config) { c.Database.ConnMaxLifetime = 0 }},
+		{"unlimited connection idle time", func(c *config.Config) { c.Database.ConnMaxIdleTime = 0 }},
+		{"own pool limits", func(c *config.Config) { c.Database.MaxOpenConns, c.Database.MaxIdleConns = 50, 5 }},
+		{"redis sentinel", func(c *config.Config) {
+			c.Redis = config.Default().Redis
+			c.Redis.Addrs = []string{"sentinel-1:26379", "sentinel-2:26379", "10.0.0.3:26379", "[2001:db8::1]:26379"}
+			c.Redis.MasterName = "tollgate"
+			c.Redis.Username, c.Redis.Password, c.Redis.SentinelPassword = "tg", "pw", "spw"
+			c.Redis.TLS = true
+		}},
+		{"redis cluster", func(c *config.Config) {
+			c.Redis = config.Default().Redis
+			c.Redis.Addrs, c.Redis.Cluster, c.Redis.Password = []string{"node-1:6379", "node-2:6379"}, true, "pw"
+		}},
+		{"redis cluster of one seed", func(c *config.Config) {
+			c.Redis = config.Default().Redis
+			c.Redis.Addrs, c.Redis.Cluster = []string{"clustercfg.example.cache.amazonaws.com:6379"}, true
+		}},
 		{"grant name with dot and dash", func(c *config.Config) { c.Grants.EskimiDSPName = "acme.dsp-v2" }},
 		{"pepper id of 8", func(c *config.Config) { c.Keys.PepperID = "2025a01b" }},
 		{"pprof on", func(c *config.Config) { c.Ops.Pprof = true }},
@@ -953,6 +991,40 @@ func TestValidateRejects(t *testing.T) {
 		{"zero redis read timeout", func(c *config.Config) { c.Redis.ReadTimeout = 0 }, "TOLLGATE_REDIS_READ_TIMEOUT"},
 		{"zero redis write timeout", func(c *config.Config) { c.Redis.WriteTimeout = 0 }, "TOLLGATE_REDIS_WRITE_TIMEOUT"},
 		{"negative pool size", func(c *config.Config) { c.Redis.PoolSize = -1 }, "TOLLGATE_REDIS_POOL_SIZE"},
+		{"negative conn idle time", func(c *config.Config) { c.Database.ConnMaxIdleTime = -1 }, "TOLLGATE_DATABASE_CONN_MAX_IDLE_TIME"},
+		{"redis url and addrs", func(c *config.Config) { c.Redis.Addrs, c.Redis.Cluster = []string{"n1:6379"}, true },
+			"redis.addrs (TOLLGATE_REDIS_ADDRS): set either redis.url"},
+		{"redis url and master name", func(c *config.Config) { c.Redis.MasterName = "m" }, "redis.master_name (TOLLGATE_REDIS_MASTER_NAME): set either redis.url"},
+		{"redis url and cluster", func(c *config.Config) { c.Redis.Cluster = true }, "redis.cluster (TOLLGATE_REDIS_CLUSTER): set either redis.url"},
+		{"redis url and password", func(c *config.Config) { c.Redis.Password = "pw" }, "TOLLGATE_REDIS_PASSWORD: set either redis.url"},
+		{"redis url and tls", func(c *config.Config) { c.Redis.TLS = true }, "redis.tls (TOLLGATE_REDIS_TLS): set either redis.url"},
+		{"redis master name without addrs", func(c *config.Config) { c.Redis.URL, c.Redis.MasterName = "", "m" },
+			"redis.master_name (TOLLGATE_REDIS_MASTER_NAME): needs redis.addrs"},
+		{"redis cluster without addrs", func(c *config.Config) { c.Redis.URL, c.Redis.Cluster = "", true }, "redis.cluster (TOLLGATE_REDIS_CLUSTER): needs redis.addrs"},
+		{"redis sentinel password without addrs", func(c *config.Config) { c.Redis.URL, c.Redis.SentinelPassword = "", "spw" },
+			"TOLLGATE_REDIS_SENTINEL_PASSWORD: needs redis.addrs"},
+		{"redis addrs alone", func(c *config.Config) { c.Redis.URL, c.Redis.Addrs = "", []string{"n1:6379"} },
+			"redis.addrs (TOLLGATE_REDIS_ADDRS): set redis.master_name"},
+		{"redis sentinel and cluster", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Addrs, c.Redis.MasterName, c.Redis.Cluster = "", []string{"n1:6379"}, "m", true
+		}, "redis.cluster (TOLLGATE_REDIS_CLUSTER): set either redis.master_name (Sentinel) or redis.cluster (Cluster), not both"},
+		{"redis sentinel password on a cluster", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Addrs, c.Redis.Cluster, c.Redis.SentinelPassword = "", []string{"n1:6379"}, true, "spw"
+		}, "TOLLGATE_REDIS_SENTINEL_PASSWORD: is for Sentinel"},
+		{"redis addr without port", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Addrs, c.Redis.Cluster = "", []string{"n1:6379", "n2"}, true
+		}, `redis.addrs (TOLLGATE_REDIS_ADDRS): want host:port, got "n2"`},
+		{"redis addr without host", func(c *config.Config) { c.Redis.URL, c.Redis.Addrs, c.Redis.Cluster = "", []string{":6379"}, true },
+			`want host:port, got ":6379"`},
+		{"redis addr port 0", func(c *config.Config) { c.Redis.URL, c.Redis.Addrs, c.Redis.Cluster = "", []string{"n1:0"}, true },
+			`port of "n1:0" must be a number from 1 to 65535`},
+		{"redis addr twice", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Addrs, c.Redis.Cluster = "", []string{"n1:6379", "n1:6379"}, true
+		}, `"n1:6379" is listed twice`},
+		{"redis master name with space", func(c *config.Config) {
+			c.Redis.URL, c.Redis.Addrs, c.Redis.MasterName = "", []string{"s1:26379"}, "my master"
+		}, "redis.master_name (TOLLGATE_REDIS_MASTER_NAME): must not contain white space"},
+		{"redis key prefix with a brace", func(c *config.Config) { c.Redis.KeyPrefix = "{tg}:" }, "redis.key_prefix (TOLLGATE_REDIS_KEY_PREFIX): must not contain '{' or '}'"},
 		{"zero cc lifetime", func(c *config.Config) { c.Tokens.ClientCredentialsLifetime = 0 }, "TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"},
 		{"zero dsp lifetime", func(c *config.Config) { c.Tokens.EskimiDSPLifetime = 0 }, "TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"},
 		{"zero client token lifetime", func(c *config.Config) { c.Tokens.ClientTokenLifetime = 0 }, "tokens.client_token_lifetime (TOLLGATE_CLIENT_TOKEN_LIFETIME): must be positive"},
@@ -1210,11 +1282,13 @@ func TestValidateNeverQuotesSecrets(t *testing.T) {
 	c.Issuer = "https://u:issuer-password-3@example.com/?x"
 	c.Keys.TokenSecret = "token-secret-4"
 	c.Keys.Pepper = "pepper-5"
+	c.Redis.Password, c.Redis.SentinelPassword = "redis-password-6", "sentinel-password-7"
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, secret := range []string{"db-password-1", "redis-password-2", "issuer-password-3", "token-secret-4", "pepper-5"} {
+	for _, secret := range []string{"db-password-1", "redis-password-2", "issuer-password-3", "token-secret-4", "pepper-5",
+		"redis-password-6", "sentinel-password-7"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("Validate() = %q, reveals %q", err, secret)
 		}
@@ -1244,8 +1318,16 @@ var wantEnvNames = []string{
 	"TOLLGATE_DATABASE_MAX_OPEN_CONNS",
 	"TOLLGATE_DATABASE_MAX_IDLE_CONNS",
 	"TOLLGATE_DATABASE_CONN_MAX_LIFETIME",
+	"TOLLGATE_DATABASE_CONN_MAX_IDLE_TIME",
 	"TOLLGATE_DATABASE_QUERY_TIMEOUT",
 	"TOLLGATE_REDIS_URL",
+	"TOLLGATE_REDIS_ADDRS",
+	"TOLLGATE_REDIS_MASTER_NAME",
+	"TOLLGATE_REDIS_CLUSTER",
+	"TOLLGATE_REDIS_USERNAME",
+	"TOLLGATE_REDIS_PASSWORD",
+	"TOLLGATE_REDIS_SENTINEL_PASSWORD",
+	"TOLLGATE_REDIS_TLS",
 	"TOLLGATE_REDIS_KEY_PREFIX",
 	"TOLLGATE_REDIS_DIAL_TIMEOUT",
 	"TOLLGATE_REDIS_READ_TIMEOUT",

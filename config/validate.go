@@ -40,7 +40,7 @@ func checkTLSPair(p *problems, listener, cert, key string) {
 // database and no Redis, so state lives in this one process and its data
 // directory.
 func (c Config) Embedded() bool {
-	return !c.Database.IsPostgres() && c.Redis.URL == ""
+	return !c.Database.IsPostgres() && !c.Redis.Enabled()
 }
 
 // problems collects validation failures, each labelled with the setting.
@@ -117,11 +117,15 @@ func (c Config) validateStores(p *problems) {
 	if c.Database.ConnMaxLifetime < 0 {
 		p.addf(at("database.conn_max_lifetime"), "must not be negative (0 means no limit), got %s", c.Database.ConnMaxLifetime)
 	}
+	if c.Database.ConnMaxIdleTime < 0 {
+		p.addf(at("database.conn_max_idle_time"), "must not be negative (0 means no limit), got %s", c.Database.ConnMaxIdleTime)
+	}
 	positive(p, "database.query_timeout", c.Database.QueryTimeout)
 
 	if err := checkRedisURL(c.Redis.URL); err != nil {
 		p.addf(at("redis.url"), "%v", err)
 	}
+	c.validateRedisTopology(p)
 	positive(p, "redis.dial_timeout", c.Redis.DialTimeout)
 	positive(p, "redis.read_timeout", c.Redis.ReadTimeout)
 	positive(p, "redis.write_timeout", c.Redis.WriteTimeout)
@@ -411,6 +415,91 @@ func checkDatabaseURL(dsn string) error {
 		return errors.New("not a valid PostgreSQL URL")
 	}
 	return nil
+}
+
+// validateRedisTopology checks that the Redis settings name one kind of
+// deployment: a single server by redis.url, or redis.addrs with exactly one
+// of redis.master_name (Sentinel) and redis.cluster. Passwords are never
+// quoted.
+func (c Config) validateRedisTopology(p *problems) {
+	r := c.Redis
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		p.addf(at("redis.key_prefix"), "must not contain '{' or '}', which would change the keys' Redis Cluster hash tags")
+	}
+	if r.URL != "" {
+		for _, f := range []struct {
+			set  bool
+			path string
+		}{
+			{len(r.Addrs) > 0, "redis.addrs"},
+			{r.MasterName != "", "redis.master_name"},
+			{r.Cluster, "redis.cluster"},
+			{r.Username != "", "redis.username"},
+			{r.Password != "", "redis.password"},
+			{r.SentinelPassword != "", "redis.sentinel_password"},
+			{r.TLS, "redis.tls"},
+		} {
+			if f.set {
+				p.addf(redisLabel(f.path), "set either redis.url (one server, with its credentials and TLS in the URL) or redis.addrs (Sentinel or Cluster), not both")
+			}
+		}
+		return
+	}
+	if len(r.Addrs) == 0 {
+		for _, f := range []struct {
+			set  bool
+			path string
+		}{
+			{r.MasterName != "", "redis.master_name"},
+			{r.Cluster, "redis.cluster"},
+			{r.Username != "", "redis.username"},
+			{r.Password != "", "redis.password"},
+			{r.SentinelPassword != "", "redis.sentinel_password"},
+			{r.TLS, "redis.tls"},
+		} {
+			if f.set {
+				p.addf(redisLabel(f.path), "needs redis.addrs (TOLLGATE_REDIS_ADDRS)")
+			}
+		}
+		return
+	}
+	switch {
+	case r.MasterName != "" && r.Cluster:
+		p.addf(at("redis.cluster"), "set either redis.master_name (Sentinel) or redis.cluster (Cluster), not both")
+	case r.MasterName == "" && !r.Cluster:
+		p.addf(at("redis.addrs"), "set redis.master_name (the Sentinels' master) or redis.cluster: true (Cluster nodes)")
+	}
+	if r.SentinelPassword != "" && r.MasterName == "" {
+		p.addf(redisLabel("redis.sentinel_password"), "is for Sentinel: set only with redis.master_name")
+	}
+	if strings.ContainsAny(r.MasterName, " \t\r\n") {
+		p.addf(at("redis.master_name"), "must not contain white space, got %q", r.MasterName)
+	}
+	seen := make(map[string]bool, len(r.Addrs))
+	for _, addr := range r.Addrs {
+		host, port, err := net.SplitHostPort(addr)
+		n, perr := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil || host == "":
+			p.addf(at("redis.addrs"), "want host:port, got %q", addr)
+		case perr != nil || n == 0:
+			p.addf(at("redis.addrs"), "port of %q must be a number from 1 to 65535", addr)
+		case seen[addr]:
+			p.addf(at("redis.addrs"), "%q is listed twice", addr)
+		}
+		seen[addr] = true
+	}
+}
+
+// redisLabel labels a Redis setting; the passwords are environment only.
+func redisLabel(path string) string {
+	switch path {
+	case "redis.password":
+		return "TOLLGATE_REDIS_PASSWORD"
+	case "redis.sentinel_password":
+		return "TOLLGATE_REDIS_SENTINEL_PASSWORD"
+	}
+	return at(path)
 }
 
 // checkRedisURL accepts "" or a redis://, rediss:// or unix:// URL. The URL

@@ -92,7 +92,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	publicURL, opsURL := listenURL(public, publicLn), listenURL(ops, opsLn)
 	logger.Info("tollgate listening", "version", version, "public", publicURL,
-		"ops", opsURL, "issuer", cfg.Issuer, "mode", mode)
+		"ops", opsURL, "issuer", cfg.Issuer, "mode", mode, "redis", redisMode(cfg))
 	for _, c := range certs {
 		logger.Info("serving TLS", "listener", c.listener, "not_after", c.notAfter().UTC().Format(time.RFC3339))
 	}

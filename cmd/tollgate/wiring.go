@@ -91,7 +91,8 @@ func openAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger
 		URL:             cfg.Database.URL,
 		MaxOpenConns:    cfg.Database.MaxOpenConns,
 		MaxIdleConns:    cfg.Database.MaxIdleConns,
-		ConnMaxLifetime: cfg.Database.ConnMaxLifetime,
+		ConnMaxLifetime: noLimitIfZero(cfg.Database.ConnMaxLifetime),
+		ConnMaxIdleTime: noLimitIfZero(cfg.Database.ConnMaxIdleTime),
 		QueryTimeout:    cfg.Database.QueryTimeout,
 		Logger:          logger,
 	})
@@ -142,8 +143,53 @@ type backends struct {
 	redis    goredis.UniversalClient // nil on the embedded default
 }
 
+// noLimitIfZero turns a configured 0 ("no limit") into the negative
+// duration sqlstore reads as no limit (its 0 means its default).
+func noLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// redisMode names the configured Redis deployment for the start-up log.
+func redisMode(cfg config.Config) string {
+	switch r := cfg.Redis; {
+	case r.URL != "":
+		return "single"
+	case r.MasterName != "":
+		return "sentinel"
+	case r.Cluster:
+		return "cluster"
+	}
+	return "none"
+}
+
+// newRedisClient connects to the configured Redis: one server by URL, or a
+// Sentinel-managed master or a Cluster by addresses.
+func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
+	r := cfg.Redis
+	bounds := tgredis.ClientOptions{
+		DialTimeout:  r.DialTimeout,
+		ReadTimeout:  r.ReadTimeout,
+		WriteTimeout: r.WriteTimeout,
+		PoolSize:     r.PoolSize,
+	}
+	if r.URL != "" {
+		return tgredis.NewClient(r.URL, bounds)
+	}
+	return tgredis.NewUniversalClient(tgredis.Topology{
+		Addrs:            r.Addrs,
+		MasterName:       r.MasterName,
+		Username:         r.Username,
+		Password:         string(r.Password),
+		SentinelPassword: string(r.SentinelPassword),
+		TLS:              r.TLS,
+	}, bounds)
+}
+
 func openBackends(cfg config.Config) (backends, func() error, error) {
-	if cfg.Redis.URL == "" {
+	if !cfg.Redis.Enabled() {
 		return backends{
 			tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
 			limiter:  rlmemory.New(rlmemory.Options{}),
@@ -151,12 +197,7 @@ func openBackends(cfg config.Config) (backends, func() error, error) {
 			sessions: csmemory.New(csmemory.Options{}),
 		}, func() error { return nil }, nil
 	}
-	client, err := tgredis.NewClient(cfg.Redis.URL, tgredis.ClientOptions{
-		DialTimeout:  cfg.Redis.DialTimeout,
-		ReadTimeout:  cfg.Redis.ReadTimeout,
-		WriteTimeout: cfg.Redis.WriteTimeout,
-		PoolSize:     cfg.Redis.PoolSize,
-	})
+	client, err := newRedisClient(cfg)
 	if err != nil {
 		return backends{}, nil, fmt.Errorf("redis: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -32,10 +33,20 @@ var (
 const (
 	DefaultQueryTimeout    = 2 * time.Second
 	DefaultConnectTimeout  = 2 * time.Second
-	DefaultMaxOpenConns    = 20
-	DefaultMaxIdleConns    = 10
 	DefaultConnMaxLifetime = 30 * time.Minute
+	DefaultConnMaxIdleTime = 5 * time.Minute
 )
+
+// DefaultMaxOpenConns answers the PostgreSQL pool limit when
+// Options.MaxOpenConns is zero: 4 connections per GOMAXPROCS, at least 8.
+// A connection is held for a query's round trip, mostly spent waiting on
+// the network and the server, so a few per CPU keep the CPUs busy; the
+// limit bounds what one instance takes of the server's max_connections.
+func DefaultMaxOpenConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+// DefaultMaxIdleConns answers the idle connections kept when
+// Options.MaxIdleConns is zero: half of the open limit, at least 2.
+func DefaultMaxIdleConns(maxOpen int) int { return max(2, maxOpen/2) }
 
 // sqliteBusyTimeout is how long a SQLite writer waits for another process
 // (tollgate migrate next to a running server) to release the database.
@@ -48,11 +59,14 @@ type Options struct {
 	// A PostgreSQL URL without connect_timeout (and no PGCONNECT_TIMEOUT in
 	// the environment) gets DefaultConnectTimeout.
 	URL string
-	// Pool settings for PostgreSQL; zero means the Default… constants.
-	// SQLite always uses a single connection, see Open.
+	// Pool settings for PostgreSQL; zero means DefaultMaxOpenConns,
+	// DefaultMaxIdleConns, DefaultConnMaxLifetime and DefaultConnMaxIdleTime,
+	// and a negative duration means no limit. MaxIdleConns is capped at
+	// MaxOpenConns. SQLite always uses a single connection, see Open.
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
 	// QueryTimeout bounds every call of the store (a whole transaction for
 	// UpdateClient, and everything fn does for InTx); zero means
 	// DefaultQueryTimeout. Migrate is bounded
@@ -170,17 +184,39 @@ func openPostgres(opts Options) (*sql.DB, error) {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(positiveOr(opts.MaxOpenConns, DefaultMaxOpenConns))
-	db.SetMaxIdleConns(positiveOr(opts.MaxIdleConns, DefaultMaxIdleConns))
-	db.SetConnMaxLifetime(positiveOr(opts.ConnMaxLifetime, DefaultConnMaxLifetime))
+	p := opts.pool()
+	db.SetMaxOpenConns(p.MaxOpenConns)
+	db.SetMaxIdleConns(p.MaxIdleConns)
+	db.SetConnMaxLifetime(p.ConnMaxLifetime)
+	db.SetConnMaxIdleTime(p.ConnMaxIdleTime)
 	return db, nil
 }
 
-func positiveOr[T int | time.Duration](v, def T) T {
-	if v > 0 {
-		return v
+// pool answers the pool settings of o with the defaults filled in, and
+// durations of no limit as database/sql has them (0).
+func (o Options) pool() Options {
+	p := o
+	if p.MaxOpenConns <= 0 {
+		p.MaxOpenConns = DefaultMaxOpenConns()
 	}
-	return def
+	if p.MaxIdleConns <= 0 {
+		p.MaxIdleConns = DefaultMaxIdleConns(p.MaxOpenConns)
+	}
+	p.MaxIdleConns = min(p.MaxIdleConns, p.MaxOpenConns)
+	p.ConnMaxLifetime = durationOr(p.ConnMaxLifetime, DefaultConnMaxLifetime)
+	p.ConnMaxIdleTime = durationOr(p.ConnMaxIdleTime, DefaultConnMaxIdleTime)
+	return p
+}
+
+// durationOr answers def for zero, 0 (no limit) for a negative d, else d.
+func durationOr(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // openSQLite opens the database file at path with one connection: SQLite
