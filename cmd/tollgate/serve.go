@@ -20,6 +20,12 @@ import (
 	"github.com/tollgate/tollgate/pkg/secret"
 )
 
+// cacheMaxStale is how long past its TTL a cached client, user or account
+// answer is still served while the database cannot be read: tokens,
+// introspection and checks of the credentials in use survive a database
+// outage (or failover) that long.
+const cacheMaxStale = 5 * time.Minute
+
 func serve(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -54,12 +60,13 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	// Clients, users and accounts are cached in process; writes on any
-	// instance invalidate every instance's cache through Redis.
+	// instance invalidate every instance's cache through Redis. While the
+	// database is down, what was read recently keeps being served.
 	var bus cache.Bus
 	if be.redis != nil {
 		bus = cache.NewRedisBus(be.redis, cfg.Redis.KeyPrefix+"cache")
 	}
-	cached := cache.New(db, cache.Options{Bus: bus, Logger: logger})
+	cached := cache.New(db, cache.Options{Bus: bus, Logger: logger, MaxStale: cacheMaxStale})
 	a, err := newApp(deps{cfg: cfg, keys: keys, db: cached, tokens: be.tokens, limiter: be.limiter, failures: be.failures, sessions: be.sessions, passwords: passwords, logger: logger})
 	if err != nil {
 		return err

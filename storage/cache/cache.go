@@ -24,6 +24,19 @@
 // TouchClient and TouchClients evict nothing and announce nothing: the time
 // of last use is not security relevant and is written on the hot path. They
 // move LastUsedAt forward in this instance's table only.
+//
+// # Outages
+//
+// With Options.MaxStale, an entry whose TTL has passed is still served when
+// the backend fails to answer its renewal (the database is down), for up to
+// MaxStale past its TTL, so that tokens, introspection and gateway checks of
+// the credentials in use keep working through a database outage. This
+// bends the TTL bound only while the backend cannot be read: nothing can
+// change in a database nobody can reach, and an invalidation heard on the
+// bus still drops the entry at once. After a failure, expired entries are
+// answered without asking the backend for failRetry, so that an unreachable
+// database (a timeout rather than a refused connection) slows down one read
+// a second, not every read.
 package cache
 
 import (
@@ -57,6 +70,10 @@ const (
 	DefaultMaxEntries = 100_000
 )
 
+// failRetry is how long after a failed read expired entries are served
+// stale without asking the backend again.
+const failRetry = time.Second
+
 // publishTimeout bounds announcing a write on the bus. The write has already
 // happened; a failed announcement costs at most TTL of staleness elsewhere.
 const publishTimeout = 2 * time.Second
@@ -70,6 +87,9 @@ type Options struct {
 	// TTL is how long an answer read from the backend is served, the bound
 	// on staleness when an invalidation is lost. Zero means DefaultTTL.
 	TTL time.Duration
+	// MaxStale is how long past its TTL an entry is still served while the
+	// backend fails (see Outages in the package doc); zero means never.
+	MaxStale time.Duration
 	// MaxEntries bounds the table; when full, one of a few random entries,
 	// the one read longest ago, makes room. Zero means DefaultMaxEntries.
 	MaxEntries int
@@ -127,6 +147,7 @@ type entry struct {
 type Store struct {
 	inner      Backend
 	ttl        time.Duration
+	maxStale   time.Duration
 	maxEntries int
 	now        func() time.Time
 	bus        Bus
@@ -139,6 +160,9 @@ type Store struct {
 	// backend and caches the answer only if it has not moved since: an
 	// answer that may predate an invalidation is returned, never kept.
 	seq uint64
+	// failingUntil is when the backend may be asked again after a failed
+	// read (see failRetry).
+	failingUntil time.Time
 }
 
 // New answers a Store caching the reads of inner. With a Bus, Run must run
@@ -159,6 +183,7 @@ func New(inner Backend, opts Options) *Store {
 	return &Store{
 		inner:      inner,
 		ttl:        opts.TTL,
+		maxStale:   max(opts.MaxStale, 0),
 		maxEntries: opts.MaxEntries,
 		now:        opts.Now,
 		bus:        opts.Bus,
@@ -303,13 +328,44 @@ func (s *Store) invalidate(ctx context.Context, tokens ...string) {
 
 // lookup answers the live entry for k, if any.
 func (s *Store) lookup(k key) (entry, bool) {
+	e, fresh, _ := s.lookupStale(k)
+	return e, fresh
+}
+
+// lookupStale answers the entry for k, whether it is live (fresh), and
+// whether it may still be served while the backend fails (stale).
+func (s *Store) lookupStale(k key) (e entry, fresh, stale bool) {
 	s.mu.RLock()
 	e, ok := s.entries[k]
 	s.mu.RUnlock()
-	if !ok || !s.now().Before(e.expires) {
-		return entry{}, false
+	if !ok {
+		return entry{}, false, false
 	}
-	return e, true
+	now := s.now()
+	if now.Before(e.expires) {
+		return e, true, false
+	}
+	return e, false, s.maxStale > 0 && now.Before(e.expires.Add(s.maxStale))
+}
+
+// failing reports whether a read failed less than failRetry ago.
+func (s *Store) failing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.now().Before(s.failingUntil)
+}
+
+// servingStale notes a failed read answered from a stale entry.
+func (s *Store) servingStale(err error) {
+	now := s.now()
+	s.mu.Lock()
+	first := !now.Before(s.failingUntil.Add(failRetry))
+	s.failingUntil = now.Add(failRetry)
+	s.mu.Unlock()
+	if first {
+		s.logger.Warn("database read failed; serving cached entries up to their maximum staleness",
+			"err", err, "max_stale", s.maxStale.String())
+	}
 }
 
 // put caches an answer read while the invalidation count was seq, unless an
@@ -350,9 +406,11 @@ func (s *Store) evictLocked() {
 }
 
 // read answers k from the table or, once for all concurrent callers, from
-// fetch. Found and not-found answers are cached; other errors are not.
+// fetch. Found and not-found answers are cached; other errors are not, and
+// are answered with the stale entry when there is one.
 func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Context) (T, error)) (T, error) {
-	if e, ok := s.lookup(k); ok {
+	e, fresh, stale := s.lookupStale(k)
+	if fresh || (stale && s.failing()) {
 		return e.val.(T), e.err
 	}
 	s.mu.RLock()
@@ -375,6 +433,10 @@ func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Co
 	})
 	select {
 	case r := <-ch:
+		if stale && r.Err != nil && !errors.Is(r.Err, storage.ErrNotFound) {
+			s.servingStale(r.Err)
+			return e.val.(T), e.err
+		}
 		return r.Val.(T), r.Err
 	case <-ctx.Done():
 		var zero T

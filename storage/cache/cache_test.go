@@ -86,6 +86,8 @@ type counting struct {
 	clients, users, active, subtree atomic.Int64
 	// failClient makes the next GetClient fail as an outage would.
 	failClient atomic.Bool
+	// downClient makes every GetClient fail while it is set.
+	downClient atomic.Bool
 	// beforeGetClient, when set before the test's reads start, runs at the
 	// start of every GetClient.
 	beforeGetClient func()
@@ -100,7 +102,7 @@ func (c *counting) GetClient(ctx context.Context, id int64) (storage.Client, err
 	if c.beforeGetClient != nil {
 		c.beforeGetClient()
 	}
-	if c.failClient.CompareAndSwap(true, false) {
+	if c.failClient.CompareAndSwap(true, false) || c.downClient.Load() {
 		return storage.Client{}, errOutage
 	}
 	got, err := c.Backend.GetClient(ctx, id)
@@ -598,6 +600,67 @@ func TestBackendErrorNotCached(t *testing.T) {
 		t.Errorf("GetClient after the outage = id %d, want %d", got.ID, s.f.client.ID)
 	}
 	wantCalls(t, "GetClient", &s.inner.clients, 2)
+}
+
+// With MaxStale, an expired entry is served while the backend fails, for
+// at most MaxStale past its TTL; the backend is asked again at most once a
+// second meanwhile; and it answers again once it is back.
+func TestStaleWhileBackendFails(t *testing.T) {
+	const ttl, maxStale = 5 * time.Second, time.Minute
+	s := newSetup(t, sqltest.SQLite(t), cache.Options{TTL: ttl, MaxStale: maxStale})
+	ctx := t.Context()
+	want := mustGetClient(t, s.cache, s.f.client.ID)
+	s.clock.advance(ttl)
+	s.inner.downClient.Store(true)
+	for i := range 3 {
+		if got := mustGetClient(t, s.cache, s.f.client.ID); !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d during the outage = %+v, want the stale %+v", i, got, want)
+		}
+	}
+	wantCalls(t, "GetClient: one read, then one failed renewal", &s.inner.clients, 2)
+	s.clock.advance(time.Second)
+	mustGetClient(t, s.cache, s.f.client.ID)
+	wantCalls(t, "GetClient a second after the failure", &s.inner.clients, 3)
+
+	s.clock.advance(maxStale - time.Second - time.Nanosecond)
+	mustGetClient(t, s.cache, s.f.client.ID)
+	s.clock.advance(time.Second)
+	if _, err := s.cache.GetClient(ctx, s.f.client.ID); !errors.Is(err, errOutage) {
+		t.Fatalf("GetClient past MaxStale: got error %v, want %v", err, errOutage)
+	}
+
+	s.inner.downClient.Store(false)
+	if _, err := s.sql.UpdateClient(ctx, s.f.client.ID, func(c *storage.Client) error { c.Name = "after"; return nil }); err != nil {
+		t.Fatalf("UpdateClient: %v", err)
+	}
+	if got := mustGetClient(t, s.cache, s.f.client.ID); got.Name != "after" {
+		t.Errorf("GetClient after the outage: name %q, want %q", got.Name, "after")
+	}
+}
+
+// An invalidation drops an entry for good: it is not served stale.
+func TestStaleNotAfterInvalidation(t *testing.T) {
+	s := newSetup(t, sqltest.SQLite(t), cache.Options{MaxStale: time.Hour})
+	ctx := t.Context()
+	mustGetClient(t, s.cache, s.f.client.ID)
+	if _, err := s.cache.UpdateClient(ctx, s.f.client.ID, func(c *storage.Client) error { c.Status = storage.StatusDisabled; return nil }); err != nil {
+		t.Fatalf("UpdateClient: %v", err)
+	}
+	s.inner.downClient.Store(true)
+	if _, err := s.cache.GetClient(ctx, s.f.client.ID); !errors.Is(err, errOutage) {
+		t.Fatalf("GetClient of an invalidated entry during an outage: got error %v, want %v", err, errOutage)
+	}
+}
+
+// Without MaxStale an expired entry is never served.
+func TestNoStaleByDefault(t *testing.T) {
+	s := newSetup(t, sqltest.SQLite(t), cache.Options{})
+	mustGetClient(t, s.cache, s.f.client.ID)
+	s.clock.advance(cache.DefaultTTL)
+	s.inner.downClient.Store(true)
+	if _, err := s.cache.GetClient(t.Context(), s.f.client.ID); !errors.Is(err, errOutage) {
+		t.Fatalf("GetClient of an expired entry during an outage: got error %v, want %v", err, errOutage)
+	}
 }
 
 // The table never holds more than MaxEntries; what was evicted is read

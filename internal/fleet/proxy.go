@@ -1,0 +1,130 @@
+package fleet
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Proxy is a round-robin HTTP proxy in front of the instances, as a load
+// balancer is: a request whose connection an instance refuses (it is
+// stopping, or stopped) goes to the next one. Any other failure is answered
+// 502 and counted: the request may have reached the instance.
+type Proxy struct {
+	Addr string
+
+	srv       *http.Server
+	transport *http.Transport
+
+	mu       sync.Mutex
+	backends []string
+	next     int
+
+	retried atomic.Int64 // connections refused and sent elsewhere
+	failed  atomic.Int64 // requests answered 502
+}
+
+// NewProxy starts a proxy in front of backends (host:port each).
+func NewProxy(backends []string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second}).DialContext
+	p := &Proxy{Addr: ln.Addr().String(), transport: tr, backends: append([]string(nil), backends...)}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// URL answers the proxy's base URL.
+func (p *Proxy) URL() string { return "http://" + p.Addr }
+
+// CloseIdle closes the proxy's idle connections to the instances.
+func (p *Proxy) CloseIdle() { p.transport.CloseIdleConnections() }
+
+// SetBackends replaces the instances.
+func (p *Proxy) SetBackends(backends []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.backends = append([]string(nil), backends...)
+	p.next = 0
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() error {
+	p.transport.CloseIdleConnections()
+	return p.srv.Close()
+}
+
+// Retried answers how many refused connections were sent to another
+// instance; Failed how many requests were answered 502.
+func (p *Proxy) Retried() int64 { return p.retried.Load() }
+
+// Failed answers how many requests the proxy answered 502.
+func (p *Proxy) Failed() int64 { return p.failed.Load() }
+
+func (p *Proxy) pick() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.backends)
+	order := make([]string, 0, n)
+	for i := range n {
+		order = append(order, p.backends[(p.next+i)%n])
+	}
+	p.next = (p.next + 1) % n
+	return order
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "proxy: reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var lastErr error
+	// Every instance once, twice over: all may be refusing for a moment
+	// during a rolling restart.
+	for round := range 2 {
+		if round > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, backend := range p.pick() {
+			out, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+backend+r.URL.RequestURI(), bytes.NewReader(body))
+			out.Header = r.Header.Clone()
+			out.Header.Del("Connection")
+			res, err := p.transport.RoundTrip(out)
+			if err != nil {
+				lastErr = err
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					p.retried.Add(1)
+					continue
+				}
+				p.failed.Add(1)
+				http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			for k, v := range res.Header {
+				w.Header()[k] = v
+			}
+			// Hop-by-hop: the instance closing its connection to the proxy
+			// says nothing of the client's connection.
+			w.Header().Del("Connection")
+			w.Header().Del("Keep-Alive")
+			w.WriteHeader(res.StatusCode)
+			_, _ = io.Copy(w, res.Body)
+			res.Body.Close()
+			return
+		}
+	}
+	p.failed.Add(1)
+	http.Error(w, "proxy: every instance refused: "+lastErr.Error(), http.StatusBadGateway)
+}
