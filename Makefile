@@ -44,7 +44,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 .PHONY: bench
 bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (writes docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/... ./cmd/tollgate/
-	TOLLGATE_TEST_MEMORY=100000 $(GO) test -count=1 -run '^TestBytesPerToken$$' -v ./storage/redis/
+	TOLLGATE_TEST_MEMORY=100000 $(GO) test -count=1 -run '^TestBytesPerToken(Cluster)?$$' -v ./storage/redis/
+	TOLLGATE_TEST_MEMORY=1 $(GO) test -count=1 -run '^TestBytesPerCachedClient$$' -v ./storage/cache/
+	TOLLGATE_TEST_SIZING=1 $(GO) test -count=1 -run '^TestPostgresConnectionsUnderLoad$$' -v ./cmd/tollgate/
 	bash .ci/bench.sh
 
 .PHONY: bench-scale

@@ -233,3 +233,30 @@ func TestNewUniversalClient(t *testing.T) {
 		})
 	}
 }
+
+// TestBytesPerTokenCluster measures what TestBytesPerToken measures on a
+// private Redis Cluster of three masters: used_memory summed over them.
+// Cluster mode keeps every key in its slot's index too, so a token costs
+// more than on a single server.
+func TestBytesPerTokenCluster(t *testing.T) {
+	n := memoryTestTokens(t)
+	client, _ := redistest.NewCluster(t)
+	cc := client.(*goredis.ClusterClient)
+	perToken := measureBytesPerToken(t, client, n, func(ctx context.Context) (int64, error) {
+		var (
+			mu    sync.Mutex
+			total int64
+		)
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			used, err := usedMemory(ctx, c)
+			mu.Lock()
+			defer mu.Unlock()
+			total += used
+			return err
+		})
+		return total, err
+	})
+	if perToken > 300 {
+		t.Errorf("used_memory per live token on a cluster: got %.1f bytes, want ≤ 300", perToken)
+	}
+}

@@ -395,29 +395,50 @@ func TestNewClient(t *testing.T) {
 // The keys are named like production ones: the prefix is 7 bytes, so a
 // token key (prefix, hash tag "{0}", "t:" and 32 bytes) falls in the same
 // allocation class (48 bytes) as under "tg:".
-// The figure is approximate: Redis is shared with other tests, and hash
-// tables grow by doubling, adding 16 bytes per slot to both of a database's
-// tables at once (about 20 bytes per token at 100,000 on an empty database,
-// since 2^17 slots then hold 100,000 keys). The test waits for used_memory
+// The figure is approximate: hash tables grow by doubling, adding 16 bytes
+// per slot to both of a database's tables at once (about 20 bytes per
+// token at 100,000 on an empty database, since 2^17 slots then hold
+// 100,000 keys). The test waits for used_memory
 // to settle after an incremental rehash, and warms the connections first,
 // so that client buffers are not counted.
 func TestBytesPerToken(t *testing.T) {
-	// A measurement, not a unit test: used_memory is shared by every test
-	// package that runs at the same time, so it runs on request only
-	// (make bench): TOLLGATE_TEST_MEMORY=100000 or =1 (one million).
-	n := 0
+	// A measurement, not a unit test: it runs on request only (make bench):
+	// TOLLGATE_TEST_MEMORY=100000 or =1 (one million). It uses a private
+	// redis-server, as the shared one's used_memory moves with every test
+	// package that runs at the same time.
+	n := memoryTestTokens(t)
+	client, err := tgredis.NewClient(redistest.StartServer(t), tgredis.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	perToken := measureBytesPerToken(t, client, n, func(ctx context.Context) (int64, error) { return usedMemory(ctx, client) })
+	if perToken > 250 {
+		t.Errorf("used_memory per live token: got %.1f bytes, want ≤ 250", perToken)
+	}
+}
+
+// memoryTestTokens answers the number of tokens TOLLGATE_TEST_MEMORY asks
+// for, or skips the test when it is not set.
+func memoryTestTokens(t *testing.T) int {
 	switch v := os.Getenv("TOLLGATE_TEST_MEMORY"); v {
 	case "":
 		t.Skip("set TOLLGATE_TEST_MEMORY=100000 (or 1 for one million tokens) to measure Redis memory per token")
 	case "1":
-		n = 1_000_000
+		return 1_000_000
 	default:
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10_000 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10_000 {
 			t.Fatalf("TOLLGATE_TEST_MEMORY=%q: want 1 or a token count of at least 10000", v)
 		}
+		return n
 	}
-	client, _ := redistest.New(t)
+	return 0
+}
+
+// measureBytesPerToken writes n typical tokens through a store on client
+// and answers the growth of used (used_memory) per token.
+func measureBytesPerToken(t *testing.T, client goredis.UniversalClient, n int, used func(context.Context) (int64, error)) float64 {
 	random := make([]byte, 2)
 	_, _ = rand.Read(random) // never fails (crypto/rand)
 	prefix := "tm" + hex.EncodeToString(random) + ":"
@@ -470,14 +491,14 @@ func TestBytesPerToken(t *testing.T) {
 		})
 	}
 	warm.Wait()
-	before, err := settledUsedMemory(ctx, client)
+	before, err := settledUsedMemory(ctx, used)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := run(func(i int) error { return s.CreateToken(ctx, token(i)) }); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
-	after, err := settledUsedMemory(ctx, client)
+	after, err := settledUsedMemory(ctx, used)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,22 +510,20 @@ func TestBytesPerToken(t *testing.T) {
 	perToken := float64(after-before) / float64(n)
 	t.Logf("%d tokens: used_memory grew %d bytes, %.1f bytes per token; MEMORY USAGE of one token key %d bytes",
 		n, after-before, perToken, one)
-	if perToken > 250 {
-		t.Errorf("used_memory per live token: got %.1f bytes, want ≤ 250", perToken)
-	}
+	return perToken
 }
 
 // settledUsedMemory answers used_memory once it stops moving, after a hash
 // table's incremental rehash has freed the old table (a few hundred
 // milliseconds), or after 3 seconds.
-func settledUsedMemory(ctx context.Context, client goredis.UniversalClient) (int64, error) {
-	last, err := usedMemory(ctx, client)
+func settledUsedMemory(ctx context.Context, usedMemory func(context.Context) (int64, error)) (int64, error) {
+	last, err := usedMemory(ctx)
 	if err != nil {
 		return 0, err
 	}
 	for range 30 {
 		time.Sleep(100 * time.Millisecond)
-		used, err := usedMemory(ctx, client)
+		used, err := usedMemory(ctx)
 		if err != nil {
 			return 0, err
 		}

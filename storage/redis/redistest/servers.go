@@ -106,6 +106,19 @@ func startRedis(tb testing.TB, server, dir, name string, port int, password stri
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
+// StartServer starts a private redis-server on a free port, without
+// persistence, until the test ends, and answers its redis:// URL: for tests
+// that measure the server or stop it, which the shared Redis must never
+// be. A missing redis-server skips the test, except under CI=true, where it
+// fails it.
+func StartServer(tb testing.TB) string {
+	tb.Helper()
+	server := needBinaries(tb, "redis-server")[0]
+	port := freePort(tb)
+	startRedis(tb, server, tb.TempDir(), "redis", port, "")
+	return "redis://" + addr(port) + "/0"
+}
+
 // StartCluster starts a Redis Cluster of three masters without replicas:
 // three private redis-server processes on free ports, joined by
 // redis-cli --cluster create. It answers their addresses once every node
