@@ -130,7 +130,12 @@ type Client struct {
 	// TokenLifetime overrides the configured lifetime of the tokens this
 	// client obtains; 0 means the configured default of the grant.
 	TokenLifetime time.Duration
-	Status        Status
+	// ReuseTokens answers a client_credentials request for the same scopes
+	// with the client's current token while it has most of its life left,
+	// instead of minting another (bounded storage for clients that never
+	// cache their token).
+	ReuseTokens bool
+	Status      Status
 	// Generation is carried by every token minted with the current secret.
 	// Bumping it revokes all of them at once without scanning the token
 	// store.
@@ -336,6 +341,11 @@ type Tokens interface {
 	// CreateToken stores t until t.ExpiresAt. It answers ErrAlreadyExists
 	// when the signature is taken.
 	CreateToken(ctx context.Context, t Token) error
+	// CreateTokenOnce stores t like CreateToken, unless its signature was
+	// taken by a token that has not expired, even one revoked since (with
+	// RevokeRequest): then it answers ErrAlreadyExists. Reused tokens are
+	// derived, not random, so a revoked one must never be stored again.
+	CreateTokenOnce(ctx context.Context, t Token) error
 	// GetToken answers ErrNotFound for an unknown, expired or revoked token.
 	GetToken(ctx context.Context, signature string) (Token, error)
 	// DeleteToken removes the token; deleting an unknown token is no error.

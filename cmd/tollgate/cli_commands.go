@@ -29,7 +29,7 @@ var (
 		columns: []string{"id", "name", "description", "secret_hint", "access_rights", "scopes", "grant_types", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "name", "description", "access_rights", "scopes",
-			"grant_types", "may_introspect", "token_lifetime", "status", "secret_hint", "expires_at", "last_used_at",
+			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "status", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	keyTable = cliView{
@@ -346,7 +346,7 @@ func article(noun string) string {
 // credentialFlags are the editable fields of a client or key.
 type credentialFlags struct {
 	name, description, accessRights, scopes, grantTypes, tokenLifetime, expiresAt, rateLimits string
-	mayIntrospect                                                                             bool
+	mayIntrospect, reuseTokens                                                                bool
 	owner, account                                                                            int64
 }
 
@@ -360,6 +360,7 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	}
 	fs.BoolVar(&f.mayIntrospect, "may-introspect", false, "may introspect tokens (admins only)")
 	fs.StringVar(&f.tokenLifetime, "token-lifetime", "", "lifetime of its tokens (e.g. 3600, 2h; 0 means the server default)")
+	fs.BoolVar(&f.reuseTokens, "reuse-tokens", false, "answer a client_credentials request with its current token while it has half its life left")
 	fs.StringVar(&f.expiresAt, "expires-at", "", "RFC 3339 time after which it stops working, or never")
 	fs.StringVar(&f.rateLimits, "rate-limits", "", "overrides of rate classes, class=rate[:burst] comma-separated, or none (admins)")
 	if creating {
@@ -373,7 +374,7 @@ func (f *credentialFlags) body(c *cliClient) (map[string]any, error) {
 	b := map[string]any{}
 	for flagName, v := range map[string]any{
 		"name": f.name, "description": f.description, "access-rights": f.accessRights, "may-introspect": f.mayIntrospect,
-		"owner": f.owner, "account": f.account,
+		"reuse-tokens": f.reuseTokens, "owner": f.owner, "account": f.account,
 	} {
 		if c.set[flagName] {
 			b[jsonField(flagName)] = v

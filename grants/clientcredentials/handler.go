@@ -61,7 +61,7 @@ func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.Access
 	if err != nil {
 		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
 	}
-	return h.issuer.Prepare(ar, authed, granted, oauth.Session{AccountID: client.AccountID, GrantType: GrantType},
+	return h.issuer.Prepare(ar, authed, granted, oauth.Session{AccountID: client.AccountID, GrantType: GrantType, Reuse: client.ReuseTokens},
 		h.settings.ClientCredentialsLifetime())
 }
 

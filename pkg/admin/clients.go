@@ -40,6 +40,7 @@ type clientView struct {
 	GrantTypes             []string                 `json:"grant_types"`
 	MayIntrospect          bool                     `json:"may_introspect"`
 	TokenLifetime          int64                    `json:"token_lifetime,omitempty"`
+	ReuseTokens            bool                     `json:"reuse_tokens"`
 	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
 	Status                 string                   `json:"status"`
 	SecretHint             string                   `json:"secret_hint"`
@@ -73,7 +74,7 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
-		TokenLifetime: int64(c.TokenLifetime / time.Second), Status: string(c.Status),
+		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens, Status: string(c.Status),
 		SecretHint: "…" + c.SecretHint, ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
@@ -133,6 +134,7 @@ type clientInput struct {
 	GrantTypes    *[]string `json:"grant_types"`
 	MayIntrospect *bool     `json:"may_introspect"`
 	TokenLifetime *int64    `json:"token_lifetime"`
+	ReuseTokens   *bool     `json:"reuse_tokens"`
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
@@ -210,6 +212,9 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 			bad("token_lifetime", fmt.Sprintf("must be 0 (the default) to %d seconds", int64(a.opts.ClientTokenLifetime/time.Second)))
 		}
 		c.TokenLifetime = time.Duration(*in.TokenLifetime) * time.Second
+	}
+	if in.ReuseTokens != nil {
+		c.ReuseTokens = *in.ReuseTokens
 	}
 	if in.RateLimits != nil {
 		if !p.admin {
@@ -616,6 +621,7 @@ func changedFields(in clientInput) []string {
 	add(in.GrantTypes != nil, "grant_types")
 	add(in.MayIntrospect != nil, "may_introspect")
 	add(in.TokenLifetime != nil, "token_lifetime")
+	add(in.ReuseTokens != nil, "reuse_tokens")
 	add(in.RateLimits != nil, "rate_limits")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")

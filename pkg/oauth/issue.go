@@ -3,9 +3,12 @@ package oauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -48,9 +51,24 @@ func (i *Issuer) Prepare(ar fosite.AccessRequester, authed *Client, granted []st
 		lifetime = fallback
 	}
 	sess.ClientID, sess.Generation = authed.ID, authed.AuthGeneration
-	sess.ExpiresAt = i.now().Truncate(time.Second).Add(lifetime)
+	now := i.now().Truncate(time.Second)
+	sess.ExpiresAt = now.Add(lifetime)
+	if sess.Reuse {
+		// A reused token lives from the start of its reuse window: the
+		// requests of the window's first half-lifetime get it, each with
+		// at least half of its life left.
+		sess.ExpiresAt = reuseWindowStart(now, lifetime).Add(lifetime)
+	}
 	*target = sess
 	return nil
+}
+
+// reuseWindowStart answers the start of the reuse window now falls in:
+// windows are half a token lifetime long (a whole second at least), counted
+// from the Unix epoch, so that every instance agrees on them.
+func reuseWindowStart(now time.Time, lifetime time.Duration) time.Time {
+	window := max((lifetime / 2).Truncate(time.Second), time.Second)
+	return time.Unix(0, 0).Add(now.Sub(time.Unix(0, 0)).Truncate(window))
 }
 
 // Issue mints the token the grant prepared in ar's *Session, stores its
@@ -83,11 +101,75 @@ func (i *Issuer) Mint(ctx context.Context, requestID string, sess Session, scope
 		}
 		requestID = hex.EncodeToString(b[:])
 	}
+	if sess.Reuse {
+		return i.mintReused(ctx, requestID, sess, scopes, audience)
+	}
+	return i.mintNew(ctx, requestID, sess, scopes, audience)
+}
+
+// mintNew generates a random token for sess and stores it.
+func (i *Issuer) mintNew(ctx context.Context, requestID string, sess Session, scopes, audience []string) (string, storage.Token, error) {
 	tok, sig, err := i.strategy.Generate(ctx)
 	if err != nil {
 		return "", storage.Token{}, err
 	}
-	rec := storage.Token{
+	rec := i.record(sig, requestID, sess, scopes, audience)
+	if err := i.tokens.CreateToken(ctx, rec); err != nil {
+		return "", storage.Token{}, fmt.Errorf("store token: %w", err)
+	}
+	return tok, rec, nil
+}
+
+// mintReused answers the token derived from what sess asks for (client,
+// secret generation, account, grant, scopes, audience, lifetime and reuse
+// window): the stored one when another request of the window stored it,
+// else it stores it. Deriving rather than remembering keeps the store free
+// of usable tokens, as for every other token, and needs no index: one
+// GetToken when the token exists, which is the point of reuse. A derived
+// token that was revoked is never stored again (CreateTokenOnce): the
+// request gets a new random token instead.
+func (i *Issuer) mintReused(ctx context.Context, requestID string, sess Session, scopes, audience []string) (string, storage.Token, error) {
+	tok, sig := i.strategy.Derive(reuseSeed(sess, scopes, audience))
+	// The request id is derived too, so that revoking the token by its
+	// request is the same on every instance.
+	rid := sha256.Sum256([]byte("request\x00" + sig))
+	rec := i.record(sig, hex.EncodeToString(rid[:16]), sess, scopes, audience)
+	for range 2 {
+		stored, err := i.tokens.GetToken(ctx, sig)
+		if err == nil {
+			return tok, stored, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return "", storage.Token{}, fmt.Errorf("get reused token: %w", err)
+		}
+		err = i.tokens.CreateTokenOnce(ctx, rec)
+		if err == nil {
+			return tok, rec, nil
+		}
+		if !errors.Is(err, storage.ErrAlreadyExists) {
+			return "", storage.Token{}, fmt.Errorf("store token: %w", err)
+		}
+		// Another request stored it meanwhile (read it again), or it was
+		// revoked.
+	}
+	return i.mintNew(ctx, requestID, sess, scopes, audience)
+}
+
+// reuseSeed answers what a reused token is derived from: everything that
+// tells two tokens apart, so that a token is only ever reused for the same
+// thing. Scopes and audience are sorted: their order means nothing.
+func reuseSeed(sess Session, scopes, audience []string) []byte {
+	scopes, audience = slices.Sorted(slices.Values(scopes)), slices.Sorted(slices.Values(audience))
+	b := fmt.Appendf(nil, "tollgate reuse v1\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%d\x00",
+		sess.ClientID, sess.Generation, sess.AccountID, sess.Subject, sess.Username, sess.GrantType, sess.ExpiresAt.Unix())
+	b = append(b, strings.Join(scopes, " ")...)
+	b = append(b, 0)
+	return append(b, strings.Join(audience, " ")...)
+}
+
+// record answers the stored record of a token for sess.
+func (i *Issuer) record(sig, requestID string, sess Session, scopes, audience []string) storage.Token {
+	return storage.Token{
 		Signature:  sig,
 		RequestID:  requestID,
 		ClientID:   sess.ClientID,
@@ -101,8 +183,4 @@ func (i *Issuer) Mint(ctx context.Context, requestID string, sess Session, scope
 		IssuedAt:   i.now().Truncate(time.Second),
 		ExpiresAt:  sess.ExpiresAt.Truncate(time.Second),
 	}
-	if err := i.tokens.CreateToken(ctx, rec); err != nil {
-		return "", storage.Token{}, fmt.Errorf("store token: %w", err)
-	}
-	return tok, rec, nil
 }

@@ -16,6 +16,10 @@ type Session struct {
 	Username   string
 	GrantType  string
 	ExpiresAt  time.Time
+	// Reuse asks for the client's current token for the same scopes, when
+	// it has most of its life left, instead of a new one (the client's
+	// ReuseTokens setting; see Issuer.Prepare).
+	Reuse bool
 }
 
 var _ fosite.Session = (*Session)(nil)

@@ -48,11 +48,11 @@ func (s *Server) revoke(r *http.Request, caller storage.Client, tok string) erro
 			"request_id", info(r).id, "client_id", caller.ID, "token_client_id", rec.ClientID)
 		return nil
 	}
+	// The token's key stays, revoked, until it expires: a reused token is
+	// derived again by its next request, and must then be found taken
+	// (storage.Tokens.CreateTokenOnce).
 	if err := s.opts.Tokens.RevokeRequest(ctx, rec.RequestID); err != nil {
 		return fmt.Errorf("revoke request: %w", err)
-	}
-	if err := s.opts.Tokens.DeleteToken(ctx, sig); err != nil {
-		return fmt.Errorf("delete token: %w", err)
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ package token
 
 import (
 	"context"
+	stdhmac "crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -35,6 +37,9 @@ var ErrMalformed = errors.New("malformed token")
 // Strategy generates and validates access tokens.
 type Strategy struct {
 	hmac *hmac.HMACStrategy
+	// signing is the HMAC key of the signature part (fosite's global
+	// secret); reuse keys Derive's key part.
+	signing, reuse []byte
 }
 
 // NewStrategy returns a Strategy signing with secret (at least 32 bytes) and
@@ -56,7 +61,26 @@ func NewStrategy(secret []byte, rotated [][]byte) (*Strategy, error) {
 		old = append(old, derive(r))
 	}
 	cfg := &fosite.Config{GlobalSecret: derive(secret), RotatedGlobalSecrets: old, TokenEntropy: 32}
-	return &Strategy{hmac: &hmac.HMACStrategy{Config: cfg}}, nil
+	reuse := sha256.Sum256(append([]byte("tollgate token reuse\x00"), secret...))
+	return &Strategy{hmac: &hmac.HMACStrategy{Config: cfg}, signing: cfg.GlobalSecret, reuse: reuse[:]}, nil
+}
+
+// Derive returns the access token derived from seed, and its signature:
+// the same seed gives the same token, and nobody without the token secret
+// can tell the token from a random one or compute it from the seed. Its
+// key part is HMAC-SHA-256 of seed under a key derived from the secret, in
+// place of Generate's 32 random bytes; its signature part is made as
+// Generate makes it (fosite's HMAC-SHA-512/256), so Signature validates
+// it like any other. Reused tokens are derived from what they are reused
+// for (see oauth.Issuer).
+func (s *Strategy) Derive(seed []byte) (tok, signature string) {
+	m := stdhmac.New(sha256.New, s.reuse)
+	m.Write(seed)
+	key := m.Sum(nil)
+	sm := stdhmac.New(sha512.New512_256, s.signing)
+	sm.Write(key)
+	sig := base64.RawURLEncoding.EncodeToString(sm.Sum(nil))
+	return AccessPrefix + base64.RawURLEncoding.EncodeToString(key) + "." + sig, sig
 }
 
 // Generate returns a new access token and its signature, the key it is

@@ -74,6 +74,7 @@ func (f clientFixture) fullClient() storage.Client {
 		Scopes:             []string{"write", "read", "ledger:export", "a"},
 		MayIntrospect:      true,
 		TokenLifetime:      90 * time.Second,
+		ReuseTokens:        true,
 		Status:             storage.StatusActive,
 		Generation:         7,
 		PreviousSecretHash: "$argon2id$v=19$m=65536,t=3,p=4$b2xkc2FsdA$b2xkaGFzaA",

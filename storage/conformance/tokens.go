@@ -39,7 +39,9 @@ import (
 //   - Signatures and request ids that differ only in form (a base64url
 //     signature and its decoded bytes, a hex request id, the UUID with the
 //     same digits and their bytes) are different ones.
-//   - A revoked token's signature can be stored again.
+//   - A revoked token's signature can be stored again, except by
+//     CreateTokenOnce, which takes no signature held by a token that has
+//     not expired, revoked or not.
 func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Tokens) {
 	runTokens(t, func(t *testing.T) (storage.Tokens, tokenClock) {
 		return newStore(t), realClock{}
@@ -102,6 +104,7 @@ func runTokens(t *testing.T, newStore func(t *testing.T) (storage.Tokens, tokenC
 		{"Expiry", testTokenExpiry},
 		{"Rejected", testTokenRejected},
 		{"Duplicate", testTokenDuplicate},
+		{"CreateOnce", testTokenCreateOnce},
 		{"LookAlikes", testTokenLookAlikes},
 		{"Isolation", testTokenIsolation},
 		{"Concurrent", testTokenConcurrent},
@@ -752,4 +755,52 @@ func checkToken(t *testing.T, got, want storage.Token) {
 	checkStrings("Audience", got.Audience, want.Audience)
 	checkTime("IssuedAt", got.IssuedAt, want.IssuedAt)
 	checkTime("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+}
+
+func testTokenCreateOnce(t *testing.T, s storage.Tokens, clock tokenClock) {
+	ctx := t.Context()
+	// A new signature is stored, and found.
+	tok := newToken(clock.Now())
+	if err := s.CreateTokenOnce(ctx, tok); err != nil {
+		t.Fatalf("CreateTokenOnce of a new signature: %v", err)
+	}
+	if _, err := s.GetToken(ctx, tok.Signature); err != nil {
+		t.Fatalf("GetToken after CreateTokenOnce: %v", err)
+	}
+	// A live one is not taken, by either create.
+	other := tok
+	other.RequestID = randomRequestID()
+	if err := s.CreateTokenOnce(ctx, other); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("CreateTokenOnce of a live signature: got %v, want ErrAlreadyExists", err)
+	}
+	// A revoked one is not taken by CreateTokenOnce, with its request id or
+	// another, and stays revoked.
+	if err := s.RevokeRequest(ctx, tok.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	for _, again := range []storage.Token{tok, other} {
+		if err := s.CreateTokenOnce(ctx, again); !errors.Is(err, storage.ErrAlreadyExists) {
+			t.Fatalf("CreateTokenOnce of a revoked signature: got %v, want ErrAlreadyExists", err)
+		}
+	}
+	if _, err := s.GetToken(ctx, tok.Signature); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetToken of the revoked token after CreateTokenOnce: got %v, want ErrNotFound", err)
+	}
+	// Once the revoked token has expired, its signature is free again.
+	short := newToken(clock.Now())
+	short.ExpiresAt = clock.Now().Add(time.Second)
+	if err := s.CreateTokenOnce(ctx, short); err != nil {
+		t.Fatalf("CreateTokenOnce: %v", err)
+	}
+	if err := s.RevokeRequest(ctx, short.RequestID); err != nil {
+		t.Fatalf("RevokeRequest: %v", err)
+	}
+	clock.Wait(1100 * time.Millisecond)
+	short.ExpiresAt = clock.Now().Add(time.Minute)
+	if err := s.CreateTokenOnce(ctx, short); err != nil {
+		t.Fatalf("CreateTokenOnce of an expired revoked signature: %v", err)
+	}
+	if _, err := s.GetToken(ctx, short.Signature); err != nil {
+		t.Fatalf("GetToken after CreateTokenOnce over an expired token: %v", err)
+	}
 }

@@ -47,6 +47,9 @@ type Store struct {
 	// requests lists the signatures of each request id; it is short (one
 	// or two tokens), so a slice beats a set.
 	requests map[string][]string
+	// revoked keeps the expiry (Unix ms) of tokens revoked by
+	// RevokeRequest until then, for CreateTokenOnce.
+	revoked  map[string]int64
 	expiries expiryQueue
 }
 
@@ -61,6 +64,7 @@ func New(opts Options) *Store {
 		maxTokens: opts.MaxTokens,
 		tokens:    make(map[string]storage.Token),
 		requests:  make(map[string][]string),
+		revoked:   make(map[string]int64),
 	}
 }
 
@@ -68,6 +72,16 @@ func New(opts Options) *Store {
 // millisecond, like the Redis store does. A token without a signature or
 // request id, or expiring less than a millisecond from now, is rejected.
 func (s *Store) CreateToken(_ context.Context, t storage.Token) error {
+	return s.create(t, false)
+}
+
+// CreateTokenOnce stores t like CreateToken, unless a token that has not
+// expired, revoked or not, holds its signature.
+func (s *Store) CreateTokenOnce(_ context.Context, t storage.Token) error {
+	return s.create(t, true)
+}
+
+func (s *Store) create(t storage.Token, once bool) error {
 	t = normalize(t)
 	now := s.now()
 	switch {
@@ -84,6 +98,12 @@ func (s *Store) CreateToken(_ context.Context, t storage.Token) error {
 	s.removeExpired(now)
 	if _, ok := s.tokens[t.Signature]; ok {
 		return storage.ErrAlreadyExists
+	}
+	if _, ok := s.revoked[t.Signature]; ok {
+		if once {
+			return storage.ErrAlreadyExists
+		}
+		delete(s.revoked, t.Signature)
 	}
 	if s.maxTokens > 0 && len(s.tokens) >= s.maxTokens {
 		return ErrFull
@@ -126,6 +146,9 @@ func (s *Store) RevokeRequest(_ context.Context, requestID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, signature := range s.requests[requestID] {
+		if t, ok := s.tokens[signature]; ok {
+			s.revoked[signature] = t.ExpiresAt.UnixMilli()
+		}
 		delete(s.tokens, signature)
 	}
 	delete(s.requests, requestID)
@@ -169,6 +192,9 @@ func (s *Store) removeExpired(now time.Time) {
 		if t, ok := s.tokens[e.signature]; ok && t.ExpiresAt.UnixMilli() == e.at {
 			s.remove(e.signature)
 		}
+		if at, ok := s.revoked[e.signature]; ok && at <= nowMilli {
+			delete(s.revoked, e.signature)
+		}
 	}
 }
 
@@ -177,12 +203,15 @@ func (s *Store) removeExpired(now time.Time) {
 // creating and deleting long-lived tokens cannot grow it without bound. The
 // rebuild is O(n) once per n stale entries. The caller holds s.mu.
 func (s *Store) compactExpiries() {
-	if len(s.expiries) <= 2*len(s.tokens)+1024 {
+	if len(s.expiries) <= 2*(len(s.tokens)+len(s.revoked))+1024 {
 		return
 	}
-	q := make(expiryQueue, 0, len(s.tokens))
+	q := make(expiryQueue, 0, len(s.tokens)+len(s.revoked))
 	for signature, t := range s.tokens {
 		q = append(q, expiry{at: t.ExpiresAt.UnixMilli(), signature: signature})
+	}
+	for signature, at := range s.revoked {
+		q = append(q, expiry{at: at, signature: signature})
 	}
 	heap.Init(&q)
 	s.expiries = q

@@ -69,9 +69,13 @@
 //
 // Measured by TestBytesPerToken on Redis 7.0 with jemalloc (used_memory
 // growth, typical token): 227 bytes per live token at 100,000 tokens and
-// 225 at 1,000,000, against about 470 with the earlier layout (a base64
+// 225 at 1,000,000, against about 470 with the first layout (a base64
 // text key, and a request index key, per token); MEMORY USAGE of a token
-// key went from 184 + 136 to 168 bytes. Per token: the main and expires
+// key went from 184 + 136 to 168 bytes. The hash tags of version 3 did not
+// change it: the key grew by 3 bytes within its allocation class. On a
+// Redis Cluster (TestBytesPerTokenCluster, three masters) a token costs
+// 258 bytes at 1,000,000: cluster mode also links every key into its
+// slot's list. Per token: the main and expires
 // dictionary entries (32 bytes each), the key (48), the value object (16)
 // and its 70-byte record (80), and the slots of both hash tables (8 bytes
 // each, at a load factor between 0.5 and 1). Binary signatures save a
@@ -274,10 +278,12 @@ return record
 //
 // KEYS[1] token key, KEYS[2] marker of its request, KEYS[3] the horizon,
 // or its request's horizon for a long-lived token; ARGV[1] record, ARGV[2]
-// TTL in ms, ARGV[3] marker key prefix, ARGV[4] horizon slack in ms.
+// TTL in ms, ARGV[3] marker key prefix, ARGV[4] horizon slack in ms,
+// ARGV[5] "1" to store only if the key holds no token at all, not even a
+// revoked one (CreateTokenOnce).
 var createToken = goredis.NewScript(luaRevoked + `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	if not revoked(redis.call('GET', KEYS[1]), KEYS[1], ARGV[3]) then
+	if ARGV[5] == '1' or not revoked(redis.call('GET', KEYS[1]), KEYS[1], ARGV[3]) then
 		return 0
 	end
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -365,6 +371,17 @@ func (sh *shard) expiryKey(requestID string) string {
 // millisecond. A token without a signature or request id, or expiring less
 // than a millisecond from now, is rejected with an error.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	return s.create(ctx, t, "0")
+}
+
+// CreateTokenOnce stores t like CreateToken, unless its key holds a token,
+// revoked or not (a revoked token's key stays until its TTL; DeleteToken
+// removes it, and with it this guarantee).
+func (s *Store) CreateTokenOnce(ctx context.Context, t storage.Token) error {
+	return s.create(ctx, t, "1")
+}
+
+func (s *Store) create(ctx context.Context, t storage.Token, once string) error {
 	ttl := t.ExpiresAt.Truncate(time.Millisecond).Sub(s.now())
 	switch {
 	case t.Signature == "":
@@ -385,7 +402,7 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	}
 	keys := []string{sh.tokenKey(t.Signature), sh.markerKey(t.RequestID), horizon}
 	created, err := createToken.Run(ctx, s.client, keys,
-		record, ttl.Milliseconds(), sh.markerPrefix, horizonSlack.Milliseconds()).Int()
+		record, ttl.Milliseconds(), sh.markerPrefix, horizonSlack.Milliseconds(), once).Int()
 	if err != nil {
 		return storeError("create token", err)
 	}

@@ -40,6 +40,7 @@ type clientRow struct {
 	Scopes               string // space-separated, see encodeList
 	MayIntrospect        bool
 	TokenLifetimeSeconds int64
+	ReuseTokens          bool
 	Status               string
 	Generation           int64
 	PreviousSecretHash   string
@@ -60,7 +61,7 @@ func (clientRow) TableName() string { return "clients" }
 var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
-	"token_lifetime_seconds", "status", "generation", "previous_secret_hash",
+	"token_lifetime_seconds", "reuse_tokens", "status", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"created_by", "version", "updated_at",
 }
@@ -103,6 +104,7 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		Scopes:               scopes,
 		MayIntrospect:        c.MayIntrospect,
 		TokenLifetimeSeconds: int64(c.TokenLifetime / time.Second),
+		ReuseTokens:          c.ReuseTokens,
 		Status:               string(c.Status),
 		Generation:           c.Generation,
 		PreviousSecretHash:   c.PreviousSecretHash,
@@ -134,6 +136,7 @@ func (r clientRow) client() storage.Client {
 		Scopes:             strings.Fields(r.Scopes),
 		MayIntrospect:      r.MayIntrospect,
 		TokenLifetime:      time.Duration(r.TokenLifetimeSeconds) * time.Second,
+		ReuseTokens:        r.ReuseTokens,
 		Status:             storage.Status(r.Status),
 		Generation:         r.Generation,
 		PreviousSecretHash: r.PreviousSecretHash,
