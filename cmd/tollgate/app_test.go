@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
@@ -48,6 +50,10 @@ type fixture struct {
 	keys    config.Keys
 	app     *app
 	secrets []string // every secret the test handed out, to grep the logs for
+	// redis and redisPrefix are the fixture's Redis keys (nil on the
+	// embedded backend), for tests that check what was stored.
+	redis       goredis.UniversalClient
+	redisPrefix string
 
 	root, child, other          storage.Account
 	alice, bob, carol, disabled storage.User
@@ -93,8 +99,10 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 		return newFixtureOn(t, c, sqltest.SQLite(t), memory.New(memory.Options{Now: c.now}), rlmemory.New(rlmemory.Options{Now: c.now}), opts...)
 	case "postgres+redis":
 		client, prefix := redistest.New(t)
-		return newFixtureOn(t, c, sqltest.Postgres(t), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
+		f := newFixtureOn(t, c, sqltest.Postgres(t), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
 			rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}), opts...)
+		f.redis, f.redisPrefix = client, prefix
+		return f
 	}
 	t.Fatalf("unknown backend %q", backend)
 	return nil

@@ -12,7 +12,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -90,19 +93,85 @@ func New(opts Options) *API {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 64 << 10
 	}
-	a := &API{opts: opts, router: mux.NewRouter()}
+	// Paths are matched as sent: one with dot segments or doubled slashes
+	// answers 404 instead of a redirect to its cleaned form.
+	a := &API{opts: opts, router: mux.NewRouter().SkipClean(true)}
 	a.routes()
 	a.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "No such resource."})
 	})
 	a.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(a.allowed(r), ", "))
 		writeProblem(w, r, problem{Status: http.StatusMethodNotAllowed, Detail: "The method is not allowed on this resource."})
 	})
 	return a
 }
 
+// allowed lists the methods r's path is served with (RFC 9110 §15.5.6).
+func (a *API) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if a.router.Match(probe, &match) && match.MatchErr == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if pr := checkQuery(r.URL.RawQuery); pr != nil {
+		writeProblem(w, r, *pr)
+		return
+	}
+	a.router.ServeHTTP(w, r)
+}
+
+// checkQuery refuses a query string that does not decode, repeats a
+// parameter (which one would count?), or carries invalid UTF-8 or control
+// characters, before any handler reads it: the handlers read single,
+// clean values.
+func checkQuery(raw string) *problem {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		p := badRequest("The query string is malformed.")
+		return &p
+	}
+	for k, vs := range q {
+		field := k
+		if !utf8.ValidString(k) || hasControl(k) {
+			field = ""
+		}
+		switch {
+		case field == "":
+			p := badRequest("A query parameter name is not valid UTF-8 text.")
+			return &p
+		case len(vs) > 1:
+			p := badRequest("A query parameter is repeated.", fieldError{Field: field, Detail: "is repeated"})
+			return &p
+		case !utf8.ValidString(vs[0]) || hasControl(vs[0]):
+			p := badRequest("A query parameter is not valid UTF-8 text.", fieldError{Field: field, Detail: "must be valid UTF-8 without control characters"})
+			return &p
+		}
+	}
+	return nil
+}
+
+// hasControl reports whether s holds a C0 control character or DEL.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
 
 // handle registers h for method and path (below Prefix), behind
 // authentication.

@@ -107,6 +107,13 @@ func validPassword(s string) string {
 	if n := len(s); n < minPasswordBytes || n > maxPasswordBytes {
 		return fmt.Sprintf("must be %d to %d bytes", minPasswordBytes, maxPasswordBytes)
 	}
+	// The token endpoint refuses control characters (tab aside) in every
+	// parameter: a password holding one could never sign in.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return "must not contain control characters"
+		}
+	}
 	return ""
 }
 

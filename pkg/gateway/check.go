@@ -107,6 +107,14 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	// A gateway that adds its header instead of replacing the caller's
+	// would let the caller's own value through first: refuse repeats.
+	for _, name := range []string{HeaderRateClass, HeaderScope, HeaderAccount} {
+		if len(r.Header.Values(name)) > 1 {
+			answer(w, http.StatusBadRequest, "invalid_request", "the "+name+" header is repeated")
+			return
+		}
+	}
 	class := r.Header.Get(HeaderRateClass)
 	if class == "" {
 		class = DefaultClass

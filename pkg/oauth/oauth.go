@@ -64,7 +64,10 @@ func ParseClientID(s string) (int64, bool) {
 		}
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
-	return id, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return id, true
 }
 
 // ClientStore adapts storage.Clients to fosite.Storage. A client that is

@@ -123,7 +123,10 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 64 << 10
 	}
-	s := &Server{opts: opts, router: mux.NewRouter()}
+	// Paths are matched as sent: one with dot segments or doubled slashes
+	// answers 404 in the endpoint's format, never a redirect to its
+	// cleaned form.
+	s := &Server{opts: opts, router: mux.NewRouter().SkipClean(true)}
 	s.route(PathToken, "token", http.MethodPost, s.handleToken)
 	s.route(PathIntrospect, "introspect", http.MethodPost, s.handleIntrospect)
 	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)

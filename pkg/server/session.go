@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
@@ -107,9 +106,5 @@ func (s *Server) keySessionCredentials(r *http.Request, form url.Values) (oauth.
 	if len(keys) > 1 || r.Header.Get("Authorization") != "" || len(form["client_secret"]) > 0 {
 		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method.")
 	}
-	cid, secret, err := apikey.Parse(keys[0])
-	if err != nil {
-		return oauth.Credentials{}, errInvalidClient()
-	}
-	return oauth.Credentials{ClientID: cid, Secret: secret, Method: oauth.MethodAPIKey}, nil
+	return keyCredentials(keys[0], form.Get("client_id"))
 }

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/oauth"
+)
+
+// FuzzReadClientCredentials feeds arbitrary Authorization headers and
+// client_id / client_secret parameters to the reading of client
+// credentials: it never panics, refuses with a 400 or 401 OAuth error, and
+// what it accepts names a positive client id the request agrees on.
+func FuzzReadClientCredentials(f *testing.F) {
+	key, err := apikey.Format(42, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []struct{ auth, id, secret string }{
+		{"Basic MTIzOnNlY3JldA==", "", ""},
+		{"Basic MTIzOnNlY3JldA==", "123", ""},
+		{"Basic MTIzOnNlY3JldA==", "124", ""},
+		{"basic " + "eDo=", "", ""},
+		{"Basic " + key, "", ""},
+		{"", "123", "secret"},
+		{"", "", key},
+		{"", "42", key},
+		{"", "43", key},
+		{"", "0123", "x"},
+		{"", "-1", "x"},
+		{"", "99999999999999999999", "x"},
+		{"Bearer x", "", ""},
+		{"Basic %%%", "", ""},
+	} {
+		f.Add(seed.auth, seed.id, seed.secret)
+	}
+	f.Fuzz(func(t *testing.T, auth, id, secret string) {
+		r := httptest.NewRequest(http.MethodPost, PathToken, nil)
+		if auth != "" {
+			r.Header["Authorization"] = []string{auth}
+		}
+		form := url.Values{}
+		if id != "" {
+			form.Set("client_id", id)
+		}
+		if secret != "" {
+			form.Set("client_secret", secret)
+		}
+		creds, oerr := readClientCredentials(r, form)
+		if oerr != nil {
+			if oerr.status != http.StatusBadRequest && oerr.status != http.StatusUnauthorized || oerr.code == "" {
+				t.Fatalf("readClientCredentials(%q, %q, %q) = %+v", auth, id, secret, oerr)
+			}
+			return
+		}
+		if creds.ClientID <= 0 {
+			t.Fatalf("readClientCredentials(%q, %q, %q) accepted client id %d", auth, id, secret, creds.ClientID)
+		}
+		if id != "" && id != strconv.FormatInt(creds.ClientID, 10) {
+			t.Fatalf("readClientCredentials(%q, %q, %q) = client %d, which the client_id parameter contradicts", auth, id, secret, creds.ClientID)
+		}
+		switch creds.Method {
+		case oauth.MethodBasic, oauth.MethodPost, oauth.MethodAPIKey:
+		default:
+			t.Fatalf("readClientCredentials(%q, %q, %q): method %q", auth, id, secret, creds.Method)
+		}
+	})
+}
+
+// FuzzRequestID: the request id put in answers and logs is always a short
+// run of safe characters, whatever the caller sent.
+func FuzzRequestID(f *testing.F) {
+	for _, seed := range []string{"abc-123", "", "a b", "x\r\nSet-Cookie: y", "\x00", "ü", string(make([]byte, 100))} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, sent string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header["X-Request-Id"] = []string{sent}
+		id := requestID(r)
+		if id == "" || len(id) > 64 || !safeID(id) {
+			t.Fatalf("requestID(%q) = %q", sent, id)
+		}
+	})
+}
