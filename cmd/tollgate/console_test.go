@@ -309,7 +309,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 			t.Fatal("a token of the new client is not active")
 		}
 		b.get("/console/clients").want(t, http.StatusOK).has(t, "reporting job", "nightly export", "events", "alice").lacks(t, secret)
-		p = b.get("/console/clients/" + strconv.FormatInt(id, 10)).want(t, http.StatusOK).lacks(t, secret)
+		p = b.get("/console/clients/"+strconv.FormatInt(id, 10)).want(t, http.StatusOK).lacks(t, secret)
 		wantPageHeaders(t, p)
 
 		// Edit: renamed, and a stale form is refused.
@@ -352,7 +352,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		f.tokenCC(c)
 
 		// A client token after the password: wrong, then right.
-		b.get("/console/clients/" + strconv.FormatInt(id, 10) + "/token").want(t, http.StatusOK).has(t, "Confirm your identity", "1 year")
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)+"/token").want(t, http.StatusOK).has(t, "Confirm your identity", "1 year")
 		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/token", "password", "not my password").want(t, http.StatusForbidden)
 		if got := p.fieldError(t, "password"); got != "The password is wrong." {
 			t.Errorf("password error = %q", got)
@@ -380,7 +380,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		if f.active(clientToken) {
 			t.Error("the token of a deleted client is still active")
 		}
-		b.get("/console/clients/" + strconv.FormatInt(id, 10)).want(t, http.StatusNotFound)
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)).want(t, http.StatusNotFound)
 	})
 }
 
@@ -605,8 +605,8 @@ func TestConsoleCrossTenant(t *testing.T) {
 		// sibling.
 		bob := f.browser(t)
 		bob.signIn("bob")
-		bob.get("/console/clients/" + id).want(t, http.StatusNotFound)
-		bob.get("/console/clients/" + strconv.FormatInt(f.childRS.ID, 10)).want(t, http.StatusOK)
+		bob.get("/console/clients/"+id).want(t, http.StatusNotFound)
+		bob.get("/console/clients/"+strconv.FormatInt(f.childRS.ID, 10)).want(t, http.StatusOK)
 		if p := bob.post("/console/account", "account", strconv.FormatInt(f.root.ID, 10)); p.status != http.StatusNotFound {
 			t.Errorf("switch to the parent account: status %d, want 404", p.status)
 		}
@@ -618,7 +618,7 @@ func TestConsoleCrossTenant(t *testing.T) {
 		mia := f.browser(t)
 		mia.signIn("mia")
 		p = mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
-		mia.get("/console/clients/" + id).want(t, http.StatusNotFound)
+		mia.get("/console/clients/"+id).want(t, http.StatusNotFound)
 		mia.get("/console/users").want(t, http.StatusForbidden)
 		mia.get("/console/audit").want(t, http.StatusForbidden)
 		mia.get("/console/users/new").want(t, http.StatusForbidden)
@@ -635,7 +635,7 @@ func TestConsoleCrossTenant(t *testing.T) {
 		mine := idIn(t, "/console/clients/"+p.value(t, "client-id"), "/console/clients")
 		mia.get("/console/clients").has(t, "mine")
 		alice.get("/console/clients").has(t, "mine") // an admin sees the member's client
-		alice.get("/console/clients/" + strconv.FormatInt(mine, 10)).want(t, http.StatusOK)
+		alice.get("/console/clients/"+strconv.FormatInt(mine, 10)).want(t, http.StatusOK)
 	})
 }
 

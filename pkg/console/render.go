@@ -169,7 +169,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"short": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"day": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
+)
+
+// The browser suite drives Debian's Chromium (or $TOLLGATE_TEST_CHROMIUM)
+// headless through the console of a freshly bootstrapped `tollgate serve`,
+// on the embedded default and on PostgreSQL + Redis. Under CI=true a
+// missing Chromium fails the suite; elsewhere it skips. Screenshots go to
+// $TOLLGATE_SCREENSHOTS when set (the README's come from there), else to a
+// temporary directory.
+
+const e2ePassword = "console e2e password 1"
+
+// chromiumPath answers the browser to drive, or skips (fails under CI).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("TOLLGATE_TEST_CHROMIUM")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium not found at %s (install Debian's chromium, or set TOLLGATE_TEST_CHROMIUM): %v", path, err)
+		}
+		t.Skipf("Chromium not found at %s; skipping the browser tests", path)
+	}
+	return path
+}
+
+// chrome is one headless browser with one tab, and the Tollgate it visits.
+type chrome struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string // screenshot directory; "" for none
+}
+
+func newChrome(t *testing.T, base, shots string) *chrome {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox, // root in CI containers
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 860),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	c := &chrome{t: t, ctx: ctx, base: base, shots: shots}
+	// The first action starts the browser: no timeout on it.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 860)); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	// The console's Copy button writes the clipboard; the test reads it
+	// back.
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name, AllowWithoutSanitization: true},
+			Setting:    cdpbrowser.PermissionSettingGranted, Origin: base,
+		}); err != nil {
+			t.Fatalf("grant %s: %v", name, err)
+		}
+	}
+	return c
+}
+
+// do runs steps, each batch within 15 seconds.
+func (c *chrome) do(steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		loc, _ := chromedp.Run(c.ctx, chromedp.Location())
+		c.t.Fatalf("browser at %s: %v", loc, err)
+	}
+}
+
+func runIn[T any](c *chrome, a chromedp.Action[T]) T {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		loc, _ := chromedp.Run(c.ctx, chromedp.Location())
+		c.t.Fatalf("browser at %s: %v", loc, err)
+	}
+	return v
+}
+
+func (c *chrome) open(path string, waitFor string) {
+	c.t.Helper()
+	c.do(chromedp.Navigate(c.base+path), chromedp.WaitVisible(chromedp.CSS(waitFor)))
+}
+
+func (c *chrome) text(sel string) string {
+	c.t.Helper()
+	return runIn(c, chromedp.Text(chromedp.CSS(sel)))
+}
+
+func (c *chrome) value(sel string) string {
+	c.t.Helper()
+	return runIn(c, chromedp.Value(chromedp.CSS(sel)))
+}
+
+func (c *chrome) path() string {
+	c.t.Helper()
+	loc := runIn(c, chromedp.Location())
+	return strings.TrimPrefix(loc, c.base)
+}
+
+// arrive waits until the page whose address holds part has loaded.
+func (c *chrome) arrive(part string) {
+	c.t.Helper()
+	expr := `location.href.includes(` + strconv.Quote(part) + `) && document.readyState === "complete"`
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// A navigation under way interrupts the evaluation: ask again.
+		if ok, err := chromedp.Run(c.ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return
+		}
+	}
+	c.t.Fatalf("the browser did not arrive at a page with %q (at %s)", part, c.path())
+}
+
+// wantText waits until sel's text holds want.
+func (c *chrome) wantText(sel, want string) {
+	c.t.Helper()
+	c.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	if got := c.text(sel); !strings.Contains(got, want) {
+		c.t.Fatalf("%s reads %q, want %q (at %s)", sel, got, want, c.path())
+	}
+}
+
+// shot saves a screenshot of the whole page as name.png.
+func (c *chrome) shot(name string) {
+	c.t.Helper()
+	if c.shots == "" {
+		return
+	}
+	png := runIn(c, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(c.shots, name+".png"), png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// copyAndRead clicks the Copy button of the value #id and answers what
+// landed on the clipboard.
+func (c *chrome) copyAndRead(id string) string {
+	c.t.Helper()
+	c.do(chromedp.WaitVisible(chromedp.ID("copy-"+id)), chromedp.Click(chromedp.ID("copy-"+id)))
+	runIn(c, chromedp.Poll[bool](`document.getElementById("copy-status").textContent.includes("copied")`))
+	if got := c.text("#copy-" + id); got != "Copied" {
+		c.t.Errorf("the Copy button reads %q after a click, want Copied", got)
+	}
+	return runIn(c, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+}
+
+// tollgateHTTP is the machine side of the e2e test: the token endpoint and
+// introspection, with the bootstrap client (which may introspect).
+type tollgateHTTP struct {
+	t    *testing.T
+	base string
+	boot bootstrapResult
+}
+
+func (h tollgateHTTP) post(path, body string, id int64, secret string) (int, map[string]any) {
+	h.t.Helper()
+	req, err := http.NewRequestWithContext(h.t.Context(), http.MethodPost, h.base+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", formCT)
+	req.SetBasicAuth(strconv.FormatInt(id, 10), secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	m := map[string]any{}
+	_ = json.Unmarshal(raw, &m)
+	return res.StatusCode, m
+}
+
+// token gets a client_credentials token, or fails.
+func (h tollgateHTTP) token(id int64, secret string) string {
+	h.t.Helper()
+	code, m := h.post("/oauth/token", "grant_type=client_credentials", id, secret)
+	if code != http.StatusOK {
+		h.t.Fatalf("token for client %d: %d %v", id, code, m)
+	}
+	return m["access_token"].(string)
+}
+
+func (h tollgateHTTP) introspect(tok string) map[string]any {
+	h.t.Helper()
+	code, m := h.post("/oauth/introspect", "token="+tok, h.boot.ClientID, h.boot.ClientSecret)
+	if code != http.StatusOK {
+		h.t.Fatalf("introspect: %d %v", code, m)
+	}
+	return m
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	chromiumPath(t)
+	shots := os.Getenv("TOLLGATE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range testBackends {
+		t.Run(backend, func(t *testing.T) {
+			vars := map[string]string{
+				"TOLLGATE_DATA_DIR":             t.TempDir(),
+				"TOLLGATE_HTTP_ADDR":            "127.0.0.1:0",
+				"TOLLGATE_OPS_ADDR":             "127.0.0.1:0",
+				"TOLLGATE_LOG_LEVEL":            "warn",
+				config.BootstrapPasswordEnv:     e2ePassword,
+				"TOLLGATE_CONSOLE_ENABLED":      "true",
+				"TOLLGATE_STALE_CHECK_INTERVAL": "1h",
+			}
+			dir := ""
+			if backend == "postgres+redis" {
+				vars["TOLLGATE_DATABASE_URL"] = sqltest.Postgres(t)
+				vars["TOLLGATE_REDIS_URL"] = redisURLForTest(t)
+				vars["TOLLGATE_REDIS_KEY_PREFIX"] = redisPrefixForTest(t)
+				vars["TOLLGATE_TOKEN_SECRET"] = "console-e2e-token-secret-0123456789abcdef"
+				vars["TOLLGATE_PEPPER"] = "console-e2e-pepper-0123456789abcdef-xyz"
+			} else {
+				dir = shots // the embedded run takes the screenshots
+			}
+			out, err := runCommand(t, vars, "bootstrap", "--migrate")
+			if err != nil {
+				t.Fatalf("bootstrap: %v", err)
+			}
+			var boot bootstrapResult
+			if err := json.Unmarshal([]byte(out), &boot); err != nil {
+				t.Fatalf("bootstrap printed %q: %v", out, err)
+			}
+			addr, _, _ := runServe(t, vars)
+			base := "http://" + addr
+			browseConsole(t, newChrome(t, base, dir), tollgateHTTP{t: t, base: base, boot: boot}, boot)
+		})
+	}
+}
+
+// browseConsole is what a new admin does on their first visit.
+func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult) {
+	// Sign in.
+	c.open("/console", "#username")
+	if p := c.path(); !strings.HasPrefix(p, "/console/signin") {
+		t.Fatalf("an anonymous visit lands on %s, want the sign-in page", p)
+	}
+	c.shot("signin")
+	c.do(chromedp.SendKeys(chromedp.ID("username"), boot.Username), chromedp.SendKeys(chromedp.ID("password"), "not the password"),
+		chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.ID("errors")))
+	c.wantText("#errors", "The username or password is wrong.")
+	// The password is never sent back: the field is empty again.
+	if v := c.value("#password"); v != "" {
+		t.Errorf("the sign-in form kept the password: %q", v)
+	}
+	c.do(chromedp.SendKeys(chromedp.ID("password"), e2ePassword),
+		chromedp.SendKeys(chromedp.ID("password"), kb.Enter), chromedp.WaitVisible(chromedp.ID("add")))
+	if p := c.path(); p != "/console/clients" {
+		t.Fatalf("after sign-in at %s, want /console/clients", p)
+	}
+	c.wantText("#records", "bootstrap")
+
+	// Add a client; its secret is shown once and copied.
+	c.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("name")))
+	c.shot("client-add")
+	c.do(chromedp.SendKeys(chromedp.ID("name"), "Reporting export"),
+		chromedp.SendKeys(chromedp.ID("description"), "Nightly export of campaign reports"),
+		chromedp.Click(chromedp.ID("rights-events")),
+		chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("once-warning")))
+	c.wantText("#once-warning", "you will not see this again")
+	id, err := strconv.ParseInt(c.value("#client-id"), 10, 64)
+	if err != nil {
+		t.Fatalf("client id: %v", err)
+	}
+	secret := c.value("#client-secret")
+	if got := c.copyAndRead("client-secret"); got != secret {
+		t.Fatalf("the clipboard holds %q, want the secret shown", got)
+	}
+	c.shot("client-secret")
+
+	// The secret works at the token endpoint.
+	tok := h.token(id, secret)
+	if in := h.introspect(tok); in["active"] != true || in["scope"] != "events" {
+		t.Fatalf("introspect the new client's token: %v", in)
+	}
+
+	// Back to the list; disable the client with the keyboard.
+	c.do(chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.ID("records")))
+	c.wantText("#row-"+strconv.FormatInt(id, 10), "Reporting export")
+	c.shot("clients")
+	toggle := "toggle-" + strconv.FormatInt(id, 10)
+	c.do(chromedp.Focus(chromedp.ID(toggle)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.ID("notice")))
+	c.wantText("#notice", "Disabled")
+	if v := runIn(c, chromedp.AttributeValue(chromedp.ID(toggle), "aria-checked")); v.Value != "false" {
+		t.Errorf("the switch reads aria-checked=%q, want false", v.Value)
+	}
+	if in := h.introspect(tok); in["active"] != false {
+		t.Fatalf("the token of the disabled client is still active: %v", in)
+	}
+	c.do(chromedp.Click(chromedp.ID(toggle)))
+	c.arrive("ok=enabled")
+	c.wantText("#notice", "Enabled")
+
+	// A client token, after the password.
+	c.do(chromedp.Click(chromedp.CSS(`#row-`+strconv.FormatInt(id, 10)+` td.name a`)), chromedp.WaitVisible(chromedp.ID("token-link")))
+	c.shot("client")
+	c.do(chromedp.Click(chromedp.ID("token-link")), chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("password"), "wrong password"), chromedp.Click(chromedp.ID("generate")),
+		chromedp.WaitVisible(chromedp.ID("password-error")))
+	c.wantText("#password-error", "The password is wrong.")
+	c.do(chromedp.SendKeys(chromedp.ID("password"), e2ePassword), chromedp.Click(chromedp.ID("generate")),
+		chromedp.WaitVisible(chromedp.ID("access-token")))
+	c.wantText("main", "(1 year)")
+	clientToken := c.value("#access-token")
+	c.shot("client-token")
+	in := h.introspect(clientToken)
+	if in["active"] != true || in["client_id"] != strconv.FormatInt(id, 10) {
+		t.Fatalf("introspect the client token: %v", in)
+	}
+	if exp := int64(in["exp"].(float64)); exp-time.Now().Unix() < 364*86400 {
+		t.Errorf("the client token expires in %ds, want a year", exp-time.Now().Unix())
+	}
+
+	// API keys: add one, use it, delete it; delete the default key.
+	c.do(chromedp.Click(chromedp.CSS(`nav a[href="/console/keys"]`)))
+	c.arrive("/console/keys")
+	c.wantText("#records", "Default key")
+	c.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "Billing sync"),
+		chromedp.SendKeys(chromedp.ID("description"), "Reads contacts for invoicing"),
+		chromedp.Click(chromedp.ID("rights-events_contacts")),
+		chromedp.SetValue(chromedp.ID("expires_at"), time.Now().AddDate(1, 0, 0).Format("2006-01-02")),
+		chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("api-key")))
+	key := c.value("#api-key")
+	if got := c.copyAndRead("api-key"); got != key {
+		t.Fatalf("the clipboard holds %q, want the key shown", got)
+	}
+	c.shot("key-created")
+	keyID, keySecret, err := apikey.Parse(key)
+	if err != nil {
+		t.Fatalf("the key shown does not parse: %v", err)
+	}
+	h.token(keyID, keySecret)
+	c.do(chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.ID("records")))
+	c.wantText("#row-"+strconv.FormatInt(keyID, 10), apikey.Prefix+strconv.FormatInt(keyID, 10)+"_…")
+	if strings.Contains(c.text("#records"), keySecret) {
+		t.Fatal("the key list shows the secret")
+	}
+	c.shot("keys")
+	c.do(chromedp.Click(chromedp.CSS(`#row-`+strconv.FormatInt(keyID, 10)+` a.danger`)), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	c.shot("key-delete")
+	c.do(chromedp.Click(chromedp.ID("confirm-delete")), chromedp.WaitVisible(chromedp.ID("notice")))
+	c.wantText("#notice", "Deleted")
+	if code, _ := h.post("/oauth/token", "grant_type=client_credentials", keyID, keySecret); code != http.StatusUnauthorized {
+		t.Errorf("a deleted key got status %d at the token endpoint, want 401", code)
+	}
+	c.do(chromedp.Click(chromedp.CSS(`#records tr:has(.badge) a.danger`)), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	c.wantText("main", "a new default key in its place")
+	c.do(chromedp.Click(chromedp.ID("confirm-delete")), chromedp.WaitVisible(chromedp.ID("notice")))
+	c.wantText("#notice", "a new default key was issued in its place")
+	c.wantText("#records", "Default key")
+	c.shot("keys-default-reissued")
+
+	// An admin's other pages.
+	c.do(chromedp.Click(chromedp.CSS(`nav a[href="/console/users"]`)))
+	c.arrive("/console/users")
+	c.wantText("#records", boot.Username)
+	c.shot("users")
+	c.do(chromedp.Click(chromedp.CSS(`nav a[href="/console/audit"]`)))
+	c.arrive("/console/audit")
+	c.wantText("#records", "client.generate_token")
+	c.shot("audit")
+
+	// On a phone.
+	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	c.open("/console/clients", "#records")
+	if w := runIn(c, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 400 {
+		t.Errorf("the clients page is %dpx wide on a 390px phone", w)
+	}
+	c.shot("clients-phone")
+	c.do(chromedp.EmulateViewport(1366, 860))
+
+	// Sign out: the session is over.
+	c.open("/console/clients", "#signout")
+	c.do(chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("signin")))
+	c.wantText("main", "You are signed out.")
+	c.open("/console/keys", "#signin")
+	if p := c.path(); !strings.HasPrefix(p, "/console/signin") {
+		t.Errorf("after sign-out /console/keys shows %s, want the sign-in page", p)
+	}
+	if err := c.ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
