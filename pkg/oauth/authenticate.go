@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -84,12 +85,32 @@ type Authenticator struct {
 	usage    UsageRecorder
 	guard    Guard
 	now      func() time.Time
+	// dummy is the hash of a random secret nobody knows, compared against
+	// where there is no client to compare with.
+	dummy []byte
 }
 
 // NewAuthenticator returns an Authenticator. guard may be nil: no
 // brute-force protection.
 func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher fosite.Hasher, usage UsageRecorder, guard Guard, now func() time.Time) *Authenticator {
-	return &Authenticator{clients: clients, accounts: accounts, hasher: hasher, usage: usage, guard: guard, now: now}
+	a := &Authenticator{clients: clients, accounts: accounts, hasher: hasher, usage: usage, guard: guard, now: now}
+	// The hash has the form of a real one (same scheme, same pepper), so a
+	// comparison with it costs what a real one does.
+	a.dummy, _ = hasher.Hash(context.Background(), []byte(rand.Text()))
+	return a
+}
+
+// failedComparisons is how many secret comparisons every refused secret
+// costs, whether the client exists or not: the current secret and the
+// previous one (or the dummy hash in place of either). An unknown client
+// id and a known one with a wrong secret take the same time.
+const failedComparisons = 2
+
+// compareDummy spends the time of n comparisons that cannot succeed.
+func (a *Authenticator) compareDummy(ctx context.Context, secret string, n int) {
+	for range n {
+		_ = a.hasher.Compare(ctx, a.dummy, []byte(secret))
+	}
 }
 
 // Strategy is a fosite.ClientAuthenticationStrategy authenticating the
@@ -139,6 +160,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*C
 func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*Client, error) {
 	c, err := a.clients.GetClient(ctx, creds.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
+		a.compareDummy(ctx, creds.Secret, failedComparisons)
 		return nil, fosite.ErrInvalidClient
 	}
 	if err != nil {
@@ -146,11 +168,16 @@ func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*C
 	}
 	now := a.now()
 	if !c.Usable(now) {
+		a.compareDummy(ctx, creds.Secret, failedComparisons)
 		return nil, fosite.ErrInvalidClient
 	}
 	gen := c.Generation
 	if err := a.hasher.Compare(ctx, []byte(c.SecretHash), []byte(creds.Secret)); err != nil {
-		if !c.PreviousSecretValid(now) || a.hasher.Compare(ctx, []byte(c.PreviousSecretHash), []byte(creds.Secret)) != nil {
+		if !c.PreviousSecretValid(now) {
+			a.compareDummy(ctx, creds.Secret, failedComparisons-1)
+			return nil, fosite.ErrInvalidClient
+		}
+		if a.hasher.Compare(ctx, []byte(c.PreviousSecretHash), []byte(creds.Secret)) != nil {
 			return nil, fosite.ErrInvalidClient
 		}
 		gen = c.PreviousGeneration
