@@ -16,6 +16,8 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/redis/redistest"
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
 // browser is a console visitor: a cookie jar, no redirects followed, and
@@ -434,6 +436,14 @@ func TestConsoleKeys(t *testing.T) {
 		res = f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret))
 		wantError(t, res, http.StatusUnauthorized, "invalid_client")
 		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "active").want(t, http.StatusSeeOther, "/console/keys?ok=enabled")
+		// Edit: a new name and narrower access rights.
+		k, _ := f.db.GetClient(t.Context(), id)
+		b.get("/console/keys/"+strconv.FormatInt(id, 10)).want(t, http.StatusOK).has(t, `value="ci pipeline"`).lacks(t, secret)
+		b.post("/console/keys/"+strconv.FormatInt(id, 10), "name", "ci", "description", "deploys", "access_rights", "events",
+			"version", strconv.FormatInt(k.Version, 10)).want(t, http.StatusSeeOther, "/console/keys/"+strconv.FormatInt(id, 10)+"?ok=saved")
+		if k, _ = f.db.GetClient(t.Context(), id); k.Name != "ci" || k.AccessRights != "events" || !k.ExpiresAt.IsZero() {
+			t.Errorf("edited key = %+v", k)
+		}
 
 		// Deleting the default key issues a new one, and the page says so.
 		b.get("/console/keys/"+strconv.FormatInt(def.ID, 10)+"/delete").want(t, http.StatusOK).has(t, "a new default key in its place")
@@ -459,7 +469,7 @@ func TestConsoleKeys(t *testing.T) {
 		f.secrets = append(f.secrets, p.value(t, "api-key"))
 
 		// An ordinary key is simply deleted.
-		k, _ := f.db.GetClient(t.Context(), id)
+		k, _ = f.db.GetClient(t.Context(), id)
 		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/delete", "version", strconv.FormatInt(k.Version, 10)).
 			want(t, http.StatusSeeOther, "/console/keys?ok=deleted")
 		if len(listKeys(t, f, "erin")) != 1 {
@@ -813,5 +823,63 @@ func TestConsoleAssetsAndDisabled(t *testing.T) {
 	off := newFixture(t, "embedded", func(c *config.Config) { c.Console.Enabled = false })
 	if p := off.browser(t).get("/console/signin"); p.status != http.StatusNotFound {
 		t.Errorf("disabled console: status %d, want 404", p.status)
+	}
+}
+
+// With Redis, a session begun on one instance is good on every other, and
+// signing out on one ends it everywhere.
+func TestConsoleSessionSharedThroughRedis(t *testing.T) {
+	client, prefix := redistest.New(t)
+	vars := map[string]string{
+		"TOLLGATE_DATA_DIR":         t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
+		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
+		"TOLLGATE_REDIS_KEY_PREFIX": prefix,
+		"TOLLGATE_TOKEN_SECRET":     "console-shared-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":           "console-shared-pepper-0123456789abcdef-xyz",
+		config.BootstrapPasswordEnv: e2ePassword,
+	}
+	if out, err := runCommand(t, vars, "bootstrap", "--migrate"); err != nil {
+		t.Fatalf("bootstrap: %v %s", err, out)
+	}
+	one, _, _ := runServe(t, vars)
+	two, _, _ := runServe(t, vars)
+	jar, _ := cookiejar.New(nil) // cookies are per host, not per port: both instances get them
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fetch := func(method, base, path string, form url.Values) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+base+path, strings.NewReader(form.Encode()))
+		if form != nil {
+			req.Header.Set("Content-Type", formCT)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	_, body := fetch(http.MethodGet, one, "/console/signin", nil)
+	csrf := csrfField.FindStringSubmatch(body)[1]
+	if code, _ := fetch(http.MethodPost, one, "/console/signin", url.Values{"csrf": {csrf}, "username": {"admin"}, "password": {e2ePassword}}); code != http.StatusSeeOther {
+		t.Fatalf("sign in on the first instance: status %d", code)
+	}
+	keys, err := redistest.Keys(t.Context(), client, prefix+"console:")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("console sessions in Redis = %q, %v; want one", keys, err)
+	}
+	code, body := fetch(http.MethodGet, two, "/console/clients", nil)
+	if code != http.StatusOK || !strings.Contains(body, "bootstrap") {
+		t.Fatalf("the second instance: status %d, want the signed-in clients page", code)
+	}
+	csrf = csrfField.FindStringSubmatch(body)[1]
+	if code, _ := fetch(http.MethodPost, two, "/console/signout", url.Values{"csrf": {csrf}}); code != http.StatusSeeOther {
+		t.Fatalf("sign out on the second instance: status %d", code)
+	}
+	if code, _ := fetch(http.MethodGet, one, "/console/clients", nil); code != http.StatusSeeOther {
+		t.Errorf("after signing out on the second instance the first answers %d, want 303 to sign in", code)
 	}
 }
