@@ -28,6 +28,7 @@
 #   SCALE=1 bash .ci/bench.sh                  # or: make bench-scale
 #   DURATION=30s CONNS="16 64" PATHS="form introspect" ESKIMI=0 DOCS= bash .ci/bench.sh
 #   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh
+#   PROFILE=/tmp/cpu.prof PROFILE_PATH=introspect SCALE=1 bash .ci/bench.sh   # at scale
 #   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -182,16 +183,19 @@ LUA
 scripts "$work/tollgate" "$token" "$key" "$user" "$password"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
-if [[ -n ${PROFILE:-} ]]; then
-  # A 15 s CPU profile of the form path at the highest concurrency.
-  c=${CONNS##* }
-  wrk -t2 -c"$c" -d20s -s "$work/tollgate/form.lua" "http://$ADDR/oauth/token" >/dev/null &
+# profile SCRIPT PATH: a 15 s CPU profile of Tollgate under SCRIPT at the
+# highest concurrency, written to $PROFILE.
+profile() {
+  local c=${CONNS##* } wrkpid
+  wrk -t2 -c"$c" -d20s -s "$work/tollgate/$1.lua" "http://$ADDR$2" >/dev/null &
   wrkpid=$!
   sleep 2
   curl -fs "http://$OPS/debug/pprof/profile?seconds=15" -o "$PROFILE"
   wait "$wrkpid"
-  echo "CPU profile written to $PROFILE"
-fi
+  echo "CPU profile of $1 written to $PROFILE"
+}
+# The form path; with SCALE=1, the form path at scale (after seeding).
+[[ -n ${PROFILE:-} && $SCALE != 1 ]] && profile form /oauth/token
 
 pg_version=$(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1)
 redis_version=$(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p')
@@ -252,7 +256,8 @@ target() {
 row_format='| %-30s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %5s | %10s | %10s |\n'
 row_rule='|--------------------------------|-------|-----------|----------|----------|----------|---------|-------------|-------|------------|------------|'
 # run_paths TABLE PATH...: each path at each concurrency against Tollgate
-# and the floor; rows printed and appended to TABLE; req/s kept in base_*.
+# and the floor; rows printed and appended to TABLE; req/s, ratio and CPU
+# per request kept in base_<path>_<conns>.
 run_paths() {
   local table=$1 body c t0 t1 cpu frps ferrs fcpu fkey
   shift
@@ -267,7 +272,6 @@ run_paths() {
       t1=$(cpu_ticks "$pid")
       parse
       cpu=$(per_req $((t1 - t0)))
-      printf -v "base_${body//-/_}_$c" '%s' "$rps"
       local trps=$rps tp50=$p50 tp99=$p99 tmax=$max terrs=$errs
       # The floor: the same path, body, warm-up and run. Its check paths do
       # the same work for a token and a key: measured once.
@@ -285,6 +289,7 @@ run_paths() {
         printf -v "$fkey" '%s %s' "$frps" "$fcpu"
       fi
       printf "$row_format" "$label" "$c" "$trps" "$tp50" "$tp99" "$tmax" "$terrs" "$frps" "$(ratio "$trps" "$frps")" "$cpu" "$fcpu" | tee -a "$table"
+      printf -v "base_${body//-/_}_$c" '%s %s %s' "$trps" "$(ratio "$trps" "$frps")" "$cpu"
     done
   done
 }
@@ -371,11 +376,14 @@ request = function()
 end
 LUA
   } > "$work/tollgate/form-scale.lua"
-  {
-    echo 'local tokens = {'
-    sed 's/.*/"&",/' "$work/tokens.txt"
-    echo '}'
-    cat <<LUA
+  # token_scripts DIR TOKENS: the introspection and check scripts drawing
+  # from the file TOKENS.
+  token_scripts() {
+    {
+      echo 'local tokens = {'
+      sed 's/.*/"&",/' "$2"
+      echo '}'
+      cat <<LUA
 local reqs, checks
 init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
 request = function()
@@ -391,21 +399,34 @@ request = function()
   return reqs[math.random(#reqs)]
 end
 LUA
-  } > "$work/tollgate/introspect-scale.lua"
-  cp "$work/tollgate/introspect-scale.lua" "$work/tollgate/check-token-scale.lua"
+    } > "$1/introspect-scale.lua"
+    cp "$1/introspect-scale.lua" "$1/check-token-scale.lua"
+  }
+  token_scripts "$work/tollgate" "$work/tokens.txt"
+  # The floor runs the same scripts, so wrk spends the same on drawing: its
+  # one token, repeated, and the issuance script as it is (the floor ignores
+  # the credentials).
+  yes "$ftoken" | head -n "$SCALE_SAMPLE" > "$work/ftokens.txt" || true
+  token_scripts "$work/floor" "$work/ftokens.txt"
+  cp "$work/tollgate/form-scale.lua" "$work/floor/form-scale.lua"
 
   # A seeded token must introspect as active.
   sample_token=$(head -1 "$work/tokens.txt")
   curl -fs -H "Authorization: Basic $basic" -d "token=$sample_token" "http://$ADDR/oauth/introspect" | grep -q '"active":true' \
     || { echo "bench.sh: a seeded token is not active" >&2; exit 1; }
 
+  [[ -n ${PROFILE:-} ]] && profile "${PROFILE_PATH:-form}-scale" "$([[ ${PROFILE_PATH:-form} == form ]] && echo /oauth/token || echo /oauth/introspect)"
+
   echo
   scale_head="$SCALE_CLIENTS clients in PostgreSQL, $SCALE_TOKENS live tokens in Redis; each request draws one of $SCALE_SAMPLE random clients (issuance) or tokens (introspection, check). Seeded: $seeded."
   echo "$scale_head" | tee "$work/scale.md"
   echo | tee -a "$work/scale.md"
-  scale_format='| %-40s | %5s | %9s | %8s | %8s | %8s | %7s | %11s | %8s | %10s |\n'
-  printf "$scale_format" path conns "req/s" p50 p99 max errors "base req/s" "vs base" "CPU µs/req" | tee -a "$work/scale.md"
-  echo '|------------------------------------------|-------|-----------|----------|----------|----------|---------|-------------|----------|------------|' | tee -a "$work/scale.md"
+  # Each row runs the floor again: "vs base" compares the ratios to the
+  # floor, which cancels most of the drift of a shared machine's load
+  # between the two runs.
+  scale_format='| %-40s | %5s | %9s | %10s | %8s | %7s | %11s | %5s | %10s | %7s | %10s | %8s |\n'
+  printf "$scale_format" path conns "req/s" "base req/s" p99 errors "floor req/s" ratio "base ratio" "vs base" "CPU µs/req" "base CPU" | tee -a "$work/scale.md"
+  echo '|------------------------------------------|-------|-----------|------------|----------|---------|-------------|-------|------------|---------|------------|----------|' | tee -a "$work/scale.md"
   reset_peak "$pid"
   for body in $SCALE_PATHS; do
     target "$body"
@@ -414,10 +435,14 @@ LUA
       bench "$work/tollgate" "$ADDR" "$path" "$body-scale" "$c"
       t1=$(cpu_ticks "$pid")
       parse
+      srps=$rps sp99=$p99 serrs=$errs scpu=$(per_req $((t1 - t0)))
+      bench "$work/floor" "$FLOOR" "$path" "$body-scale" "$c"
+      parse
       var="base_${body//-/_}_$c"
-      base=${!var:-}
-      printf "$scale_format" "$label, at scale" "$c" "$rps" "$p50" "$p99" "$max" "$errs" "${base:--}" \
-        "$(ratio "$rps" "${base:-0}")" "$(per_req $((t1 - t0)))" | tee -a "$work/scale.md"
+      read -r brps bratio bcpu <<<"${!var:-- - -}"
+      sratio=$(ratio "$srps" "$rps")
+      printf "$scale_format" "$label, at scale" "$c" "$srps" "$brps" "$sp99" "$serrs" "$rps" "$sratio" "$bratio" \
+        "$(ratio "$sratio" "$([[ $bratio == - ]] && echo 0 || echo "$bratio")")" "$scpu" "$bcpu" | tee -a "$work/scale.md"
     done
   done
   rss_footer "$work/scale.md" "during the runs at scale"
