@@ -309,7 +309,7 @@ reset_peak "$pid"; reset_peak "$fpid"
 read -ra paths <<<"$PATHS"
 : > "$work/table.md"
 run_paths "$work/table.md" "${paths[@]}"
-rss_footer "$work/table.md" "over the runs above (from its start)" floor
+rss_footer "$work/table.md" "over the runs above" floor
 
 # --- eskimi_dsp: argon2id-bound, reported apart. ---------------------------
 if [[ $ESKIMI == 1 ]]; then
