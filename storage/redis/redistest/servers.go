@@ -63,12 +63,12 @@ func startServer(tb testing.TB, server, dir, name string, port int, ping func(co
 	}
 	argv = append(argv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logPath)
 	argv = append(argv, args...)
-	out, err := os.Create(outPath)
+	out, err := os.Create(outPath) // #nosec G304 -- a file of the test's temporary directory
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
-	defer out.Close() // the process holds its own descriptor
-	cmd := exec.Command(server, argv...)
+	defer out.Close()                    // the process holds its own descriptor
+	cmd := exec.Command(server, argv...) // #nosec G204 -- redis-server from PATH, arguments of this package
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -87,8 +87,8 @@ func startServer(tb testing.TB, server, dir, name string, port int, ping func(co
 			return
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			printed, _ := os.ReadFile(outPath)
+			log, _ := os.ReadFile(logPath)     // #nosec G304 -- the server's log in the test's directory
+			printed, _ := os.ReadFile(outPath) // #nosec G304 -- likewise
 			tb.Fatalf("redistest: %s does not answer on port %d: %v\n%s%s", name, port, err, printed, log)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -148,6 +148,7 @@ func StartCluster(tb testing.TB) []string {
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	// #nosec G204 -- redis-cli from PATH, with the addresses of the servers started above
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -230,7 +231,7 @@ func StartSentinel(tb testing.TB) Sentinel {
 			return s
 		}
 		if ctx.Err() != nil {
-			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
+			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log")) // #nosec G304 -- the Sentinel's log in the test's directory
 			tb.Fatalf("redistest: Sentinel does not report master %s: %v (%q)\n%s", s.MasterName, err, got, log)
 		}
 		time.Sleep(50 * time.Millisecond)
