@@ -234,6 +234,11 @@ func (f *fixture) checkLogs() {
 	if strings.Contains(logs, "tg_at_") {
 		f.t.Errorf("a token appears in the logs")
 	}
+	for _, hash := range []string{"tgh1$", "$argon2id$"} {
+		if strings.Contains(logs, hash) {
+			f.t.Errorf("a secret or password hash appears in the logs")
+		}
+	}
 }
 
 // response is an answer read in full.
