@@ -339,5 +339,3 @@ func boundedLabels(t *testing.T, exposition string) {
 		t.Logf("%d Tollgate series", n)
 	}
 }
-
-
