@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -49,60 +50,93 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startServer runs redis-server with args until the test ends: first the
-// configuration file when there is one (Sentinel), then the options for
-// port, address, directory and log, then the rest of args. It waits until
-// the server answers ping. The server's log goes to <dir>/<name>.log, and
-// what it prints to <dir>/<name>.out; a failure shows both.
-func startServer(tb testing.TB, server, dir, name string, port int, ping func(context.Context) error, conf string, args ...string) {
+// startAttempts is how often a server is started on fresh ports when it
+// exits at once: a port found free may be taken before the server binds it.
+const startAttempts = 3
+
+// startServer runs redis-server until the test ends, on a port of its own
+// and with the arguments args gives for it: first the configuration file
+// conf(port) writes when conf is not nil (Sentinel), then the options for
+// port, address, directory and log, then args(port). It waits until ping(port) succeeds,
+// and answers the port. A server that exits before answering is started
+// again on other ports. The server's log goes to <dir>/<name>-<port>.log,
+// and what it prints to <dir>/<name>-<port>.out; a failure shows both.
+func startServer(tb testing.TB, server, dir, name string, conf func(port int) string, args func(port int) []string, ping func(ctx context.Context, port int) error) int {
 	tb.Helper()
-	logPath, outPath := filepath.Join(dir, name+".log"), filepath.Join(dir, name+".out")
-	var argv []string
-	if conf != "" {
-		argv = append(argv, conf, "--sentinel")
-	}
-	argv = append(argv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logPath)
-	argv = append(argv, args...)
-	out, err := os.Create(outPath) // #nosec G304 -- a file of the test's temporary directory
-	if err != nil {
-		tb.Fatalf("redistest: %v", err)
-	}
-	defer out.Close()                    // the process holds its own descriptor
-	cmd := exec.Command(server, argv...) // #nosec G204 -- redis-server from PATH, arguments of this package
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("redistest: start %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := ping(ctx)
-		cancel()
-		if err == nil {
-			return
+	for attempt := 1; ; attempt++ {
+		port := freePort(tb)
+		base := filepath.Join(dir, fmt.Sprintf("%s-%d", name, port))
+		logPath, outPath := base+".log", base+".out"
+		var argv []string
+		if conf != nil {
+			argv = append(argv, conf(port), "--sentinel")
 		}
-		if time.Now().After(deadline) {
+		argv = append(argv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logPath)
+		argv = append(argv, args(port)...)
+		out, err := os.Create(outPath) // #nosec G304 -- a file of the test's temporary directory
+		if err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		cmd := exec.Command(server, argv...) // #nosec G204 -- redis-server from PATH, arguments of this package
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = sysProcAttr()
+		err = cmd.Start()
+		_ = out.Close() // the process holds its own descriptor
+		if err != nil {
+			tb.Fatalf("redistest: start %s: %v", name, err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		tb.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		failure := func(err error) string {
 			log, _ := os.ReadFile(logPath)     // #nosec G304 -- the server's log in the test's directory
 			printed, _ := os.ReadFile(outPath) // #nosec G304 -- likewise
-			tb.Fatalf("redistest: %s does not answer on port %d: %v\n%s%s", name, port, err, printed, log)
+			return fmt.Sprintf("redistest: %s on port %d: %v\n%s%s", name, port, err, printed, log)
 		}
-		time.Sleep(20 * time.Millisecond)
+		deadline := time.Now().Add(startTimeout)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := ping(ctx, port)
+			cancel()
+			if err == nil {
+				return port
+			}
+			select {
+			case <-exited:
+				if attempt == startAttempts {
+					tb.Fatal(failure(fmt.Errorf("exited at once %d times, last: %w", attempt, err)))
+				}
+				tb.Logf("%s; starting it again on other ports", failure(errors.New("exited at once")))
+			default:
+				if time.Now().After(deadline) {
+					tb.Fatal(failure(fmt.Errorf("does not answer: %w", err)))
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			break
+		}
 	}
 }
 
-// startRedis starts a redis-server (startServer) without persistence.
-func startRedis(tb testing.TB, server, dir, name string, port int, password string, args ...string) {
+// startRedis starts a redis-server (startServer) without persistence,
+// requiring password unless it is empty, and answers its port.
+func startRedis(tb testing.TB, server, dir, name, password string, args func(port int) []string) int {
 	tb.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: addr(port), Password: password, MaxRetries: -1})
-	defer c.Close()
-	args = append([]string{"--save", "", "--appendonly", "no"}, args...)
-	startServer(tb, server, dir, name, port, func(ctx context.Context) error { return c.Ping(ctx).Err() }, "", args...)
+	return startServer(tb, server, dir, name, nil, func(port int) []string {
+		return append([]string{"--save", "", "--appendonly", "no"}, args(port)...)
+	}, func(ctx context.Context, port int) error {
+		c := goredis.NewClient(&goredis.Options{Addr: addr(port), Password: password, MaxRetries: -1})
+		defer c.Close()
+		return c.Ping(ctx).Err()
+	})
 }
+
+// noArgs is the args of a server that needs none beyond startServer's.
+func noArgs(int) []string { return nil }
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
@@ -114,8 +148,7 @@ func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p
 func StartServer(tb testing.TB) string {
 	tb.Helper()
 	server := needBinaries(tb, "redis-server")[0]
-	port := freePort(tb)
-	startRedis(tb, server, tb.TempDir(), "redis", port, "")
+	port := startRedis(tb, server, tb.TempDir(), "redis", "", noArgs)
 	return "redis://" + addr(port) + "/0"
 }
 
@@ -134,13 +167,14 @@ func StartCluster(tb testing.TB) []string {
 	dir := tb.TempDir()
 	addrs := make([]string, 3)
 	for i := range addrs {
-		port, busPort := freePort(tb), freePort(tb)
-		name := fmt.Sprintf("node-%d", port)
-		startRedis(tb, server, dir, name, port, "",
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", filepath.Join(dir, name+".conf"),
-			"--cluster-port", strconv.Itoa(busPort),
-			"--cluster-node-timeout", "5000")
+		port := startRedis(tb, server, dir, "node", "", func(port int) []string {
+			return []string{
+				"--cluster-enabled", "yes",
+				"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", port)),
+				"--cluster-port", strconv.Itoa(freePort(tb)),
+				"--cluster-node-timeout", "5000",
+			}
+		})
 		addrs[i] = addr(port)
 	}
 
@@ -206,23 +240,32 @@ func StartSentinel(tb testing.TB) Sentinel {
 	server := needBinaries(tb, "redis-server")[0]
 	dir := tb.TempDir()
 	s := Sentinel{MasterName: "tollgate", Password: randomHex(16)}
-	masterPort, sentinelPort := freePort(tb), freePort(tb)
-	s.MasterAddr, s.Addr = addr(masterPort), addr(sentinelPort)
-	startRedis(tb, server, dir, "master", masterPort, s.Password, "--requirepass", s.Password)
+	masterPort := startRedis(tb, server, dir, "master", s.Password, func(int) []string {
+		return []string{"--requirepass", s.Password}
+	})
+	s.MasterAddr = addr(masterPort)
 
-	// Sentinel rewrites its configuration file, so it must be one of its
-	// own; options after the file name override it.
-	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
-		"sentinel auth-pass %s %s\n"+
-		"sentinel down-after-milliseconds %s 5000\n"+
-		"requirepass %s\n", s.MasterName, masterPort, s.MasterName, s.Password, s.MasterName, s.Password)
-	confPath := filepath.Join(dir, "sentinel.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		tb.Fatalf("redistest: write sentinel.conf: %v", err)
+	// Sentinel rewrites its configuration file, so each start gets a new
+	// one; options after the file name override it.
+	conf := func(port int) string {
+		path := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", port))
+		conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
+			"sentinel auth-pass %s %s\n"+
+			"sentinel down-after-milliseconds %s 5000\n"+
+			"requirepass %s\n", s.MasterName, masterPort, s.MasterName, s.Password, s.MasterName, s.Password)
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			tb.Fatalf("redistest: write sentinel.conf: %v", err)
+		}
+		return path
 	}
+	sentinelPort := startServer(tb, server, dir, "sentinel", conf, noArgs, func(ctx context.Context, port int) error {
+		c := goredis.NewSentinelClient(&goredis.Options{Addr: addr(port), Password: s.Password, MaxRetries: -1})
+		defer c.Close()
+		return c.Ping(ctx).Err()
+	})
+	s.Addr = addr(sentinelPort)
 	c := goredis.NewSentinelClient(&goredis.Options{Addr: s.Addr, Password: s.Password, MaxRetries: -1})
 	defer c.Close()
-	startServer(tb, server, dir, "sentinel", sentinelPort, func(ctx context.Context) error { return c.Ping(ctx).Err() }, confPath)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	for {
@@ -231,7 +274,7 @@ func StartSentinel(tb testing.TB) Sentinel {
 			return s
 		}
 		if ctx.Err() != nil {
-			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log")) // #nosec G304 -- the Sentinel's log in the test's directory
+			log, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("sentinel-%d.log", sentinelPort))) // #nosec G304 -- the Sentinel's log in the test's directory
 			tb.Fatalf("redistest: Sentinel does not report master %s: %v (%q)\n%s", s.MasterName, err, got, log)
 		}
 		time.Sleep(50 * time.Millisecond)
