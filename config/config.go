@@ -62,6 +62,10 @@ type HTTP struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout" env:"TOLLGATE_HTTP_WRITE_TIMEOUT"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout" env:"TOLLGATE_HTTP_IDLE_TIMEOUT"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" env:"TOLLGATE_HTTP_SHUTDOWN_TIMEOUT"`
+	// ShutdownDelay is how long, on SIGTERM, the server goes on serving
+	// while /readyz answers 503, so that load balancers stop sending it
+	// requests before its listeners close; 0 closes them at once.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay" env:"TOLLGATE_HTTP_SHUTDOWN_DELAY"`
 	// MaxHeaderBytes caps the request line and headers; a larger request
 	// is answered 431. It applies to the ops listener too.
 	MaxHeaderBytes int `yaml:"max_header_bytes" env:"TOLLGATE_HTTP_MAX_HEADER_BYTES"`

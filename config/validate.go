@@ -85,6 +85,9 @@ func (c Config) validateHTTP(p *problems) {
 	positive(p, "http.write_timeout", c.HTTP.WriteTimeout)
 	positive(p, "http.idle_timeout", c.HTTP.IdleTimeout)
 	positive(p, "http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if d := c.HTTP.ShutdownDelay; d < 0 || d > 10*time.Minute {
+		p.addf(at("http.shutdown_delay"), "must be between 0 and 10m, got %s", d)
+	}
 	if b := c.HTTP.MaxHeaderBytes; b < MinHeaderBytes || b > MaxHeaderBytes {
 		p.addf(at("http.max_header_bytes"), "must be between %d (4 KiB) and %d (1 MiB), got %d", MinHeaderBytes, MaxHeaderBytes, b)
 	}

@@ -8,15 +8,23 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/internal/fleet"
 )
+
+// shutdownDelay is the instances' http.shutdown_delay: ten times the
+// proxy's readiness interval.
+const shutdownDelay = time.Second
 
 // faultEnv is what every scenario shares: the binary and a private
 // PostgreSQL server.
@@ -51,6 +59,9 @@ func TestFaults(t *testing.T) {
 	}{
 		{"redis_outage", faultRedisOutage},
 		{"postgres_outage", faultPostgresOutage},
+		{"sigterm", faultSIGTERM},
+		{"rolling_restart", faultRollingRestart},
+		{"redis_full", faultRedisFull},
 	} {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) && testing.Verbose() {
 			t.Logf("%s failed", s.name)
@@ -68,6 +79,7 @@ type cluster struct {
 	env       fleet.Env
 	instances []*fleet.Instance
 	proxy     *fleet.Proxy
+	boot      fleet.Bootstrap
 	creds     fleet.Credentials
 	seed      string // a token issued at start
 }
@@ -99,12 +111,15 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 		"TOLLGATE_TOKEN_RATE_LIMIT": "100000",
 		"TOLLGATE_RATE_CLASSES":     "default=100000",
 		"TOLLGATE_LOG_LEVEL":        "info",
+		// On SIGTERM, a second in which the proxy sees /readyz fail.
+		"TOLLGATE_HTTP_SHUTDOWN_DELAY": shutdownDelay.String(),
 	}.With(flatten(env)...)
 	b, err := fleet.Prepare(ctx, e.bin, c.env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var addrs []string
+	c.boot = b
+	var backends []fleet.Backend
 	for i := range 3 {
 		in, err := fleet.NewInstance(fmt.Sprintf("tollgate-%d", i+1), e.bin, c.env, dataDir)
 		if err != nil {
@@ -122,9 +137,9 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 			}
 		})
 		c.instances = append(c.instances, in)
-		addrs = append(addrs, in.Public)
+		backends = append(backends, fleet.Backend{Public: in.Public, Ops: in.Ops})
 	}
-	p, err := fleet.NewProxy(addrs)
+	p, err := fleet.NewProxy(backends)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,4 +522,306 @@ func getJSON(ctx context.Context, url, bearer string, out any) error {
 		return fmt.Errorf("GET %s: %v", url, r)
 	}
 	return json.Unmarshal([]byte(r.Raw), out)
+}
+
+// allOK fails on every result that is not a success.
+func allOK(t *testing.T, results []fleet.Result) {
+	t.Helper()
+	bad := 0
+	for _, r := range results {
+		if r.OK() {
+			continue
+		}
+		t.Errorf("failed: %v", r)
+		if bad++; bad == 10 {
+			t.Fatal("too many failures")
+		}
+	}
+}
+
+// faultSIGTERM stops one of three instances with SIGTERM under load. For
+// http.shutdown_delay it goes on serving while its /readyz fails, and the
+// proxy moves the load to the other two; then its listeners close, and the
+// requests it is still working on finish (slow ones, sent to it directly
+// just before, are in flight then); it exits cleanly; no request fails.
+func faultSIGTERM(t *testing.T, e *faultEnv) {
+	ctx := t.Context()
+	// Concurrent logins of one user from one address are held back by the
+	// brute-force protection (each reserves an attempt): off here.
+	c := newCluster(t, e, fleet.Env{"TOLLGATE_BRUTEFORCE_ENABLED": "false"})
+	l := c.load()
+	time.Sleep(2 * time.Second)
+
+	victim := c.instances[1]
+	signalled := time.Now()
+	if err := victim.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// User tokens cost a password hash each (tens of milliseconds): sixteen
+	// at once, sent just before the listeners close, keep the instance busy
+	// when they do.
+	closing := signalled.Add(shutdownDelay)
+	time.Sleep(time.Until(closing.Add(-100 * time.Millisecond)))
+	body, _ := json.Marshal(map[string]any{"grant_type": "eskimi_dsp", "username": c.boot.Username, "password": c.boot.Password,
+		"client_id": c.boot.ClientID, "client_secret": c.boot.ClientSecret})
+	slow := make(chan fleet.Result, 16)
+	for range cap(slow) {
+		go func() {
+			slow <- fleet.Send(ctx, fleet.KindToken, http.MethodPost, "http://"+victim.Public+"/oauth/token", "", "application/json", string(body))
+		}()
+	}
+	select {
+	case <-victim.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s still running 20 s after SIGTERM", victim.Name)
+	}
+	exited := time.Since(signalled)
+	for _, line := range strings.Split(victim.LogTail(100000), "\n") {
+		if strings.Contains(line, `"msg":"draining`) || strings.Contains(line, `"msg":"shutting down"`) || strings.Contains(line, `"msg":"stopped"`) {
+			t.Log(line)
+		}
+	}
+	if err := victim.ExitErr(); err != nil {
+		t.Errorf("%s exit after SIGTERM: %v, want a clean exit", victim.Name, err)
+	}
+	inFlight := 0
+	for range cap(slow) {
+		r := <-slow
+		if !r.OK() {
+			t.Errorf("a request sent just before the listeners closed: %v, want it finished", r)
+		}
+		if r.Start.Add(r.Latency).After(closing) {
+			inFlight++
+		}
+	}
+	if inFlight == 0 {
+		t.Error("no request was in flight when the listeners closed: the test proves nothing")
+	}
+	time.Sleep(3 * time.Second)
+	l.Stop()
+	results := l.Results()
+	c.report(l.Stats())
+	allOK(t, results)
+	if n := c.proxy.Failed(); n != 0 {
+		t.Errorf("the proxy answered %d requests 502", n)
+	}
+	after := 0
+	for _, r := range results {
+		if r.Start.After(signalled) {
+			after++
+		}
+	}
+	if after < 100 {
+		t.Errorf("only %d requests after SIGTERM", after)
+	}
+	t.Logf("SIGTERM: %d of %d slow requests were in flight when the listeners closed and finished; exit %v after the signal; "+
+		"%d requests after it, %d refused connections sent to another instance, 0 failed",
+		inFlight, cap(slow), exited.Round(time.Millisecond), after, c.proxy.Retried())
+}
+
+// faultRollingRestart restarts every instance in turn under load (SIGTERM,
+// then start again): no request fails, and every token issued before is
+// still active afterwards.
+func faultRollingRestart(t *testing.T, e *faultEnv) {
+	ctx := t.Context()
+	c := newCluster(t, e, nil)
+	l := c.load()
+	time.Sleep(2 * time.Second)
+	before := l.Tokens()
+	begin := time.Now()
+	for _, in := range c.instances {
+		if err := in.Stop(20 * time.Second); err != nil {
+			t.Fatalf("%s: %v", in.Name, err)
+		}
+		if err := in.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+	}
+	took := time.Since(begin)
+	time.Sleep(time.Second)
+	l.Stop()
+	results := l.Results()
+	c.report(l.Stats())
+	allOK(t, results)
+	if n := c.proxy.Failed(); n != 0 {
+		t.Errorf("the proxy answered %d requests 502", n)
+	}
+	all := append([]string{c.seed}, l.Tokens()...)
+	inactive, err := fleet.Introspect(ctx, c.proxy.URL(), c.creds, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inactive != 0 {
+		t.Errorf("%d of %d tokens inactive after the rolling restart, want none", inactive, len(all))
+	}
+	t.Logf("rolling restart of 3 instances in %v under load: %d requests, 0 failed, %d refused connections sent to another instance; "+
+		"%d tokens issued before it and %d in all introspected afterwards, %d inactive",
+		took.Round(time.Millisecond), len(results), c.proxy.Retried(), len(before), len(all), inactive)
+}
+
+// faultRedisFull fills Redis (maxmemory with the noeviction policy) under
+// load with keys of its own. Issuance answers 503 temporarily_unavailable;
+// tokens issued before keep introspecting active, and checks of them and of
+// an API key answer 503 (the limiter cannot write) unless
+// rate_limits.fail_open, where they answer 200, as a fourth instance with
+// it shows. Once the keys are gone everything recovers without a restart.
+func faultRedisFull(t *testing.T, e *faultEnv) {
+	ctx := t.Context()
+	c := newCluster(t, e, nil, "--maxmemory", "16mb", "--maxmemory-policy", "noeviction")
+	open, err := fleet.NewInstance("tollgate-fail-open", e.bin, c.env.With("TOLLGATE_RATE_LIMIT_FAIL_OPEN", "true"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = open.Stop(20 * time.Second) })
+	pids := c.pids()
+	l := c.load()
+	time.Sleep(2 * time.Second)
+	issued := l.Tokens()
+
+	rc := c.redis.Client()
+	defer rc.Close()
+	filling := time.Now()
+	junk, err := fill(ctx, rc, "junk:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At the limit, a write gets through whenever a buffer is freed: a
+	// limit a MiB below what is used makes the state steady.
+	info, err := rc.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, _ := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	if err := rc.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used-1<<20, 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Now()
+	t.Logf("Redis full after %d junk keys of 10 KiB in %v: used_memory %s, maxmemory %d",
+		junk, full.Sub(filling).Round(time.Millisecond), info["Memory"]["used_memory_human"], used-1<<20)
+
+	// Through the fail-open instance, directly: checks of a token issued
+	// before and of the key.
+	var openChecks []fleet.Result
+	for range 20 {
+		tok := issued[len(issued)-1]
+		openChecks = append(openChecks,
+			fleet.Send(ctx, fleet.KindCheckToken, http.MethodGet, "http://"+open.Public+"/auth/check", tok, "", ""),
+			checkKey(ctx, "http://"+open.Public, c.creds.APIKey))
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Until(full.Add(4 * time.Second)))
+	freeing := time.Now()
+	if err := deleteKeys(ctx, rc, "junk:"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.ConfigSet(ctx, "maxmemory", "16mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	time.Sleep(5 * time.Second)
+	l.Stop()
+	results := l.Results()
+	c.report(l.Stats())
+
+	answersBounded(t, results, 2*time.Second)
+	during := window{full, freeing}
+	for _, r := range results {
+		if !during.has(r) {
+			continue
+		}
+		switch r.Kind {
+		case fleet.KindToken, fleet.KindCheckToken, fleet.KindCheckKey:
+			if !unavailable(r) {
+				t.Errorf("Redis full: %v, want 503 temporarily_unavailable", r)
+			}
+		default:
+			if !r.OK() {
+				t.Errorf("Redis full: %v, want it served", r)
+			}
+		}
+	}
+	t.Logf("while Redis was full, successes: %v", countKinds(results, func(r fleet.Result) bool { return during.has(r) && r.OK() }))
+	t.Logf("while Redis was full, 503s: %v", countKinds(results, func(r fleet.Result) bool { return during.has(r) && !r.OK() }))
+	for _, r := range openChecks {
+		if !r.OK() {
+			t.Errorf("Redis full, rate_limits.fail_open: %v, want 200", r)
+		}
+	}
+	rec := recovery(t, results, freed, 3*time.Second)
+	t.Logf("the last failure started %v after the junk was deleted", rec.Round(time.Millisecond))
+	inactive, err := fleet.Introspect(ctx, c.proxy.URL(), c.creds, issued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inactive != 0 {
+		t.Errorf("%d of %d tokens issued before Redis filled up are inactive", inactive, len(issued))
+	}
+	c.samePIDs(pids)
+}
+
+func checkKey(ctx context.Context, base, key string) fleet.Result {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/auth/check", nil)
+	req.Header.Set("X-API-Key", key)
+	r := fleet.Result{Kind: fleet.KindCheckKey, Start: time.Now()}
+	res, err := http.DefaultClient.Do(req)
+	r.Latency = time.Since(r.Start)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	res.Body.Close()
+	r.Status = res.StatusCode
+	return r
+}
+
+// fill writes keys of 10 KiB under prefix until Redis refuses with OOM,
+// and answers how many it wrote.
+func fill(ctx context.Context, rc *goredis.Client, prefix string) (int, error) {
+	value := strings.Repeat("x", 10<<10)
+	for n := 0; ; n += 100 {
+		pipe := rc.Pipeline()
+		for i := range 100 {
+			pipe.Set(ctx, fmt.Sprintf("%s%d", prefix, n+i), value, 0)
+		}
+		cmds, err := pipe.Exec(ctx)
+		for i, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				if strings.HasPrefix(err.Error(), "OOM") {
+					return n + i, nil
+				}
+				return n + i, err
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+		if n > 100000 {
+			return n, errors.New("Redis never filled up: is maxmemory set?")
+		}
+	}
+}
+
+// deleteKeys deletes every key under prefix.
+func deleteKeys(ctx context.Context, rc *goredis.Client, prefix string) error {
+	iter := rc.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := rc.Unlink(ctx, batch...).Err(); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return rc.Unlink(ctx, batch...).Err()
+	}
+	return nil
 }

@@ -90,8 +90,9 @@ func serve(ctx context.Context, args []string, e env) error {
 		opsLn.Close()
 		return err
 	}
-	public := newHTTPServer(cfg.HTTP, a.public, certs["public"], logger)
-	ops := newHTTPServer(cfg.HTTP, a.ops, certs["ops"], logger)
+	var dr drain
+	public := newHTTPServer(cfg.HTTP, dr.public(a.public), certs["public"], logger)
+	ops := newHTTPServer(cfg.HTTP, dr.ops(a.ops), certs["ops"], logger)
 
 	mode := "production (PostgreSQL/Redis)"
 	if cfg.Embedded() {
@@ -155,6 +156,15 @@ func serve(ctx context.Context, args []string, e env) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		if delay := cfg.HTTP.ShutdownDelay; delay > 0 {
+			logger.Info("draining: still serving, /readyz answers 503", "delay", delay.String())
+			dr.start()
+			select {
+			case <-time.After(delay):
+			case serveErr = <-errc:
+				logger.Error("listener failed", "err", serveErr)
+			}
+		}
 		logger.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	case serveErr = <-errc:
 		logger.Error("listener failed", "err", serveErr)

@@ -13,25 +13,36 @@ import (
 )
 
 // Proxy is a round-robin HTTP proxy in front of the instances, as a load
-// balancer is: a request whose connection an instance refuses (it is
-// stopping, or stopped) goes to the next one. Any other failure is answered
-// 502 and counted: the request may have reached the instance.
+// balancer is: it checks every instance's /readyz ten times a second and
+// sends requests to the ready ones (to all when none is), and a request
+// whose connection an instance refuses (it is stopping, or stopped) goes to
+// the next one. Any other failure is answered 502 and counted: the request
+// may have reached the instance.
 type Proxy struct {
 	Addr string
 
 	srv       *http.Server
 	transport *http.Transport
+	stop      chan struct{}
+	polling   sync.WaitGroup
 
 	mu       sync.Mutex
-	backends []string
+	backends []Backend
+	ready    map[string]bool // by public address
 	next     int
 
 	retried atomic.Int64 // connections refused and sent elsewhere
 	failed  atomic.Int64 // requests answered 502
 }
 
-// NewProxy starts a proxy in front of backends (host:port each).
-func NewProxy(backends []string) (*Proxy, error) {
+// Backend is an instance behind the proxy: its public and ops addresses.
+type Backend struct{ Public, Ops string }
+
+// readyInterval is how often the proxy checks /readyz.
+const readyInterval = 100 * time.Millisecond
+
+// NewProxy starts a proxy in front of backends.
+func NewProxy(backends []Backend) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -39,10 +50,44 @@ func NewProxy(backends []string) (*Proxy, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second}).DialContext
-	p := &Proxy{Addr: ln.Addr().String(), transport: tr, backends: append([]string(nil), backends...)}
+	p := &Proxy{Addr: ln.Addr().String(), transport: tr, backends: append([]Backend(nil), backends...),
+		ready: map[string]bool{}, stop: make(chan struct{})}
+	for _, b := range backends {
+		p.ready[b.Public] = true
+	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
+	p.polling.Add(1)
+	go func() { defer p.polling.Done(); p.poll() }()
 	return p, nil
+}
+
+// poll keeps ready up to date.
+func (p *Proxy) poll() {
+	client := &http.Client{Timeout: readyInterval}
+	t := time.NewTicker(readyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		backends := append([]Backend(nil), p.backends...)
+		p.mu.Unlock()
+		for _, b := range backends {
+			ok := false
+			if res, err := client.Get("http://" + b.Ops + "/readyz"); err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				ok = res.StatusCode == http.StatusOK
+			}
+			p.mu.Lock()
+			p.ready[b.Public] = ok
+			p.mu.Unlock()
+		}
+	}
 }
 
 // URL answers the proxy's base URL.
@@ -51,16 +96,10 @@ func (p *Proxy) URL() string { return "http://" + p.Addr }
 // CloseIdle closes the proxy's idle connections to the instances.
 func (p *Proxy) CloseIdle() { p.transport.CloseIdleConnections() }
 
-// SetBackends replaces the instances.
-func (p *Proxy) SetBackends(backends []string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.backends = append([]string(nil), backends...)
-	p.next = 0
-}
-
 // Close stops the proxy.
 func (p *Proxy) Close() error {
+	close(p.stop)
+	p.polling.Wait()
 	p.transport.CloseIdleConnections()
 	return p.srv.Close()
 }
@@ -72,16 +111,23 @@ func (p *Proxy) Retried() int64 { return p.retried.Load() }
 // Failed answers how many requests the proxy answered 502.
 func (p *Proxy) Failed() int64 { return p.failed.Load() }
 
+// pick answers the instances to try in turn: the ready ones, from the
+// next in the rotation, then the others.
 func (p *Proxy) pick() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.backends)
-	order := make([]string, 0, n)
+	var ready, others []string
 	for i := range n {
-		order = append(order, p.backends[(p.next+i)%n])
+		b := p.backends[(p.next+i)%n].Public
+		if p.ready[b] {
+			ready = append(ready, b)
+		} else {
+			others = append(others, b)
+		}
 	}
 	p.next = (p.next + 1) % n
-	return order
+	return append(ready, others...)
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -102,6 +148,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out.Header = r.Header.Clone()
 			out.Header.Del("Connection")
 			res, err := p.transport.RoundTrip(out)
+			if err != nil && r.Context().Err() != nil {
+				return // the client went away
+			}
 			if err != nil {
 				lastErr = err
 				if errors.Is(err, syscall.ECONNREFUSED) {
