@@ -33,6 +33,15 @@ test-race: test ## alias of test: tests always run with -race
 test-short: ## run the tests without the race detector
 	$(GO) test -count=1 $(PKGS)
 
+.PHONY: test-faults
+test-faults: ## fault injection: real tollgate processes under load while private PostgreSQL and Redis servers stop, crash and fill up
+	$(GO) test -tags faults -count=1 -timeout 15m -run Fault -v ./cmd/tollgate/
+
+SOAK_DURATION ?= $(or $(DURATION),90s)
+.PHONY: soak
+soak: ## hold a mixed load on three instances for DURATION (default 90s): errors, p99, memory and goroutines at start and end
+	$(GO) run ./cmd/tollgate-soak -duration $(SOAK_DURATION)
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
