@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 
-# Build a static binary.
-FROM golang:1.26 AS build
+# Build a static binary. The Go release is pinned to a patch version (a
+# security fix in Go is a change of this line); the runtime image is pinned
+# to its Debian release.
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \

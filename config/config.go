@@ -414,7 +414,7 @@ func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
 }
 
 func decodeFile(path string, c *Config) error {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) // #nosec G304 -- the operator names the configuration file
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
 	}

@@ -18,15 +18,15 @@ const (
 // BootstrapPasswordEnv names the variable that may carry the admin password
 // of `tollgate bootstrap`. It is read by that command, not by Load, but is a
 // known name all the same.
-const BootstrapPasswordEnv = "TOLLGATE_BOOTSTRAP_PASSWORD"
+const BootstrapPasswordEnv = "TOLLGATE_BOOTSTRAP_PASSWORD" // #nosec G101 -- the name of a variable, not a password
 
 // Variables of the management commands (tollgate accounts|users|clients|
 // keys|audit), which talk to a running server and never call Load. They are
 // known names, so a shell that sets them can still run `tollgate serve`.
 const (
 	CLIServerEnv   = "TOLLGATE_SERVER"   // URL of the server
-	CLITokenEnv    = "TOLLGATE_TOKEN"    // Bearer token for the management API
-	CLIPasswordEnv = "TOLLGATE_PASSWORD" // password for users create|reset-password and clients token
+	CLITokenEnv    = "TOLLGATE_TOKEN"    // #nosec G101 -- the name of the variable with the Bearer token for the management API
+	CLIPasswordEnv = "TOLLGATE_PASSWORD" // #nosec G101 -- the name of the variable with the password for users create|reset-password and clients token
 )
 
 // leaf is one configurable setting: a struct field carrying an `env` tag.

@@ -514,7 +514,7 @@ func cell(v any, short bool) string {
 // set). It is never a flag value.
 func readPassword(e env, file, prompt string, confirm bool) (string, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := os.ReadFile(file) // #nosec G304 G703 -- the user names their own password file on the command line
 		if err != nil {
 			return "", fmt.Errorf("read the password file: %w", err)
 		}

@@ -51,7 +51,7 @@ func resolveKeys(cfg config.Config) (config.Keys, error) {
 // keyFile returns the key kept in path, creating it with 48 random bytes
 // (base64url) when it does not exist yet.
 func keyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- a file of the configured data directory
 	if err == nil {
 		key := strings.TrimRight(string(b), "\r\n")
 		if len(key) < config.MinSecretBytes {
@@ -71,7 +71,7 @@ func keyFile(path string) ([]byte, error) {
 	}
 	key := base64.RawURLEncoding.EncodeToString(raw)
 	// O_EXCL: if another process created the file meanwhile, use its key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- a file of the configured data directory
 	if errors.Is(err, fs.ErrExist) {
 		return keyFile(path)
 	}

@@ -8,6 +8,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,7 @@ const (
 	HeaderScope     = "X-Tollgate-Scope"      // space-separated scopes, all required
 	HeaderRateClass = "X-Tollgate-Rate-Class" // the rate class; "default" when absent
 	HeaderAccount   = "X-Tollgate-Account"    // the account the API request acts on
-	HeaderAPIKey    = "X-API-Key"
+	HeaderAPIKey    = "X-API-Key"             // #nosec G101 -- a header name, not a key
 )
 
 // Headers Tollgate answers with, for the gateway to pass to the API.
@@ -288,7 +289,13 @@ func challenge(h http.Header, bearer bool, code, scope string) {
 }
 
 func answer(w http.ResponseWriter, status int, code, description string) {
+	// JSON encoding, not Go quoting (%q), which is not JSON for every
+	// string.
+	b, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, description})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":%q}`, code, description)
+	_, _ = w.Write(b)
 }

@@ -34,7 +34,7 @@ const (
 	headerScope     = "X-Tollgate-Scope"
 	headerRateClass = "X-Tollgate-Rate-Class"
 	headerAccount   = "X-Tollgate-Account"
-	headerAPIKey    = "X-API-Key"
+	headerAPIKey    = "X-API-Key" // #nosec G101 -- a header name, not a key
 
 	headerClientID  = "X-Tollgate-Client-Id"
 	headerAccountID = "X-Tollgate-Account-Id"

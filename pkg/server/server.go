@@ -102,7 +102,7 @@ type Server struct {
 
 // Paths of the public endpoints.
 const (
-	PathToken      = "/oauth/token"
+	PathToken      = "/oauth/token" // #nosec G101 -- a path, not a token
 	PathIntrospect = "/oauth/introspect"
 	PathRevoke     = "/oauth/revoke"
 	PathMetadata   = "/.well-known/oauth-authorization-server"
