@@ -88,18 +88,23 @@ func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration, 
 	if err != nil {
 		return err
 	}
-	verify := func(password string) bool {
+	verify := func(_ context.Context, password string) bool {
 		ok, err := passwords.Verify(hash, password)
 		return err == nil && ok
 	}
 	if concurrency > 0 {
-		// At most concurrency verifications hold argon2id's memory at once.
+		// At most concurrency verifications hold argon2id's memory at once;
+		// a request whose client has gone stops waiting.
 		sem := make(chan struct{}, concurrency)
 		unbounded := verify
-		verify = func(password string) bool {
-			sem <- struct{}{}
+		verify = func(ctx context.Context, password string) bool {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
 			defer func() { <-sem }()
-			return unbounded(password)
+			return unbounded(ctx, password)
 		}
 	}
 
@@ -134,7 +139,7 @@ var record = []byte(strings.Repeat("r", 60))
 
 // newHandler answers the floor's three endpoints over client, every key
 // under prefix; verify checks an eskimi_dsp password.
-func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration, verify func(password string) bool) http.Handler {
+func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration, verify func(ctx context.Context, password string) bool) http.Handler {
 	expiresIn := int64(ttl / time.Second)
 	mux := http.NewServeMux()
 
@@ -144,7 +149,7 @@ func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration
 			return
 		}
 		if r.PostForm.Get("grant_type") == "eskimi_dsp" {
-			if !verify(r.PostForm.Get("password")) {
+			if !verify(r.Context(), r.PostForm.Get("password")) {
 				http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
 				return
 			}

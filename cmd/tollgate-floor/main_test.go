@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,10 @@ func TestFloorPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify := func(password string) bool { ok, err := passwords.Verify(hash, password); return err == nil && ok }
+	verify := func(_ context.Context, password string) bool {
+		ok, err := passwords.Verify(hash, password)
+		return err == nil && ok
+	}
 	srv := httptest.NewServer(newHandler(client, prefix, time.Minute, verify))
 	defer srv.Close()
 
