@@ -256,7 +256,7 @@ func wantPageHeaders(t *testing.T, p page) {
 	// No inline script or style: the policy would block it.
 	for _, bad := range []*regexp.Regexp{regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`), regexp.MustCompile(`\sstyle=`),
 		regexp.MustCompile(`\son[a-z]+=`), regexp.MustCompile(`<style`), regexp.MustCompile(`https?://[a-z]`)} {
-		if loc := bad.FindStringIndex(p.body); loc != nil && !strings.Contains(p.body[loc[0]:loc[1]], "auth.example.test") {
+		if loc := bad.FindStringIndex(p.body); loc != nil && !strings.HasPrefix(p.body[loc[0]:], "https://auth.example.test/") {
 			t.Errorf("page has %q", p.body[loc[0]:min(loc[1]+40, len(p.body))])
 		}
 	}
@@ -362,6 +362,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/token", "password", testPassword).want(t, http.StatusOK).
 			has(t, "you will not see this again", "(1 year)", f.clock.now().AddDate(1, 0, 0).UTC().Format("2006-01-02"))
 		clientToken := p.value(t, "access-token")
+		f.secrets = append(f.secrets, clientToken)
 		res = f.introspect(f.rs, clientToken)
 		in := res.json(t)
 		if in["active"] != true || fmt.Sprint(in["client_id"]) != strconv.FormatInt(id, 10) {
@@ -881,5 +882,483 @@ func TestConsoleSessionSharedThroughRedis(t *testing.T) {
 	}
 	if code, _ := fetch(http.MethodGet, one, "/console/clients", nil); code != http.StatusSeeOther {
 		t.Errorf("after signing out on the second instance the first answers %d, want 303 to sign in", code)
+	}
+}
+
+// Signing in begins a new session under a new id, and ends the one the
+// browser held before: a planted or leaked cookie is worth nothing
+// afterwards.
+func TestConsoleSignInReplacesSession(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	u, _ := url.Parse(f.srv.URL + "/console/")
+	old := ""
+	for _, ck := range b.c.Jar.Cookies(u) {
+		if ck.Name == "tollgate_console" {
+			old = ck.Value
+		}
+	}
+	if old == "" {
+		t.Fatal("no session cookie after signing in")
+	}
+	oldCSRF := b.csrf
+	// The same browser signs in again (a sign-in form left open in
+	// another tab), as someone else.
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "tollgate_console_signin", Value: strings.Repeat("A", 43), Path: "/console"}})
+	p := b.post("/console/signin", "csrf", strings.Repeat("A", 43), "username", "bob", "password", testPassword).
+		want(t, http.StatusSeeOther, "/console/clients")
+	ck := cookieNamed(p, "tollgate_console")
+	if ck == nil || ck.Value == old {
+		t.Fatalf("session cookie after the second sign-in = %+v, want a new one", ck)
+	}
+	b.get("/console/clients").want(t, http.StatusOK).has(t, "<strong>bob</strong>")
+	if b.csrf == oldCSRF {
+		t.Error("the new session kept the old CSRF token")
+	}
+	// The old session is over on the server, not only in this jar.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/console/clients", nil)
+	req.Header.Set("Cookie", "tollgate_console="+old)
+	if p := f.browser(t).do(req); p.status != http.StatusSeeOther {
+		t.Errorf("the session held before signing in again: status %d, want 303 to sign in", p.status)
+	}
+	// Neither the session cookie nor the CSRF token reaches the logs.
+	logs := f.logs.String()
+	if strings.Contains(logs, old) || strings.Contains(logs, ck.Value) || strings.Contains(logs, oldCSRF) || strings.Contains(logs, b.csrf) {
+		t.Error("a session cookie or CSRF token appears in the logs")
+	}
+}
+
+// Every next= the sign-in accepts stays on the console; anything else
+// lands on the clients page.
+func TestConsoleSignInRedirectsOnlyWithinTheConsole(t *testing.T) {
+	f := newFixture(t, "embedded")
+	for next, want := range map[string]string{
+		"/console/keys":                 "/console/keys",
+		"/console/clients/12?ok=saved":  "/console/clients/12?ok=saved",
+		"//evil.example/console/":       "/console/clients",
+		"https://evil.example/console/": "/console/clients",
+		"/\\evil.example":               "/console/clients",
+		"/console/..//evil.example":     "/console/clients",
+		"/console/../../evil.example":   "/console/clients",
+		"/console/\\\\evil.example":     "/console/clients",
+		"javascript:alert(1)//console/": "/console/clients",
+		"/console/static/console.js":    "/console/clients",
+		"/api/v1/keys":                  "/console/clients",
+		"/console/x\r\nSet-Cookie: a=b": "/console/clients",
+		" /console/keys":                "/console/clients",
+	} {
+		b := f.browser(t)
+		p := b.get("/console/signin?next="+url.QueryEscape(next)).want(t, http.StatusOK)
+		if want == "/console/clients" && strings.Contains(p.body, `name="next"`) {
+			t.Errorf("next=%q: the form carries it on", next)
+		}
+		p = b.post("/console/signin", "username", "alice", "password", testPassword, "next", next).want(t, http.StatusSeeOther)
+		loc := p.header.Get("Location")
+		if !strings.HasPrefix(loc, "/console/") || strings.HasPrefix(loc, "//") || loc != want && !(want != "/console/clients" && strings.HasPrefix(loc, want)) {
+			t.Errorf("next=%q: Location %q, want %q", next, loc, want)
+		}
+		// Signed in, the sign-in page sends on to next= as well, with the
+		// same rule.
+		p = b.get("/console/signin?next="+url.QueryEscape(next)).want(t, http.StatusSeeOther)
+		if got := p.header.Get("Location"); got != want {
+			t.Errorf("signed in, next=%q: Location %q, want %q", next, got, want)
+		}
+	}
+}
+
+// Only POST changes anything: every action answers other methods with 405
+// and its Allow header, and changes nothing; pages refuse POST alike.
+func TestConsoleMethods(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	id := strconv.FormatInt(f.cc.ID, 10)
+	uid := strconv.FormatInt(f.disabled.ID, 10)
+	actions := []string{"/console/signout", "/console/account", "/console/clients/" + id + "/status", "/console/clients/" + id + "/rotate",
+		"/console/keys/" + id + "/status", "/console/users/" + uid + "/status", "/console/users/" + uid + "/role"}
+	for _, path := range actions {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			req, _ := http.NewRequestWithContext(t.Context(), m, f.srv.URL+path+"?status=disabled&csrf="+url.QueryEscape(b.csrf)+"&role=admin", nil)
+			p := b.do(req)
+			if p.status != http.StatusMethodNotAllowed || p.header.Get("Allow") != "POST" {
+				t.Errorf("%s %s: status %d, Allow %q; want 405, POST", m, path, p.status, p.header.Get("Allow"))
+			}
+		}
+	}
+	for _, path := range []string{"/console/clients", "/console/users", "/console/audit", "/console/clients/" + id + "/token"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, f.srv.URL+path, nil)
+		p := b.do(req)
+		want := "GET, HEAD"
+		if strings.HasSuffix(path, "/token") {
+			want = "GET, HEAD, POST"
+		}
+		if p.status != http.StatusMethodNotAllowed || p.header.Get("Allow") != want {
+			t.Errorf("PUT %s: status %d, Allow %q; want 405, %s", path, p.status, p.header.Get("Allow"), want)
+		}
+	}
+	if p := b.post("/console/clients", "name", "x"); p.status != http.StatusMethodNotAllowed || p.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /console/clients: status %d, Allow %q", p.status, p.header.Get("Allow"))
+	}
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Status != storage.StatusActive || c.Version != f.cc.Version {
+		t.Errorf("a refused method changed the client: %+v", c)
+	}
+	if u, _ := f.db.GetUser(t.Context(), f.disabled.ID); u.Status != storage.StatusDisabled || u.Role != f.disabled.Role {
+		t.Errorf("a refused method changed a user: %+v", u)
+	}
+	b.get("/console/clients").want(t, http.StatusOK) // still signed in
+}
+
+// A form body over the limit answers 413, a malformed one 400; neither
+// saves anything, signed in or not.
+func TestConsoleRefusesOversizedAndMalformedForms(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	before := countClients(t, f, storage.KindClient)
+	huge := strings.Repeat("x", int(f.cfg.HTTP.MaxBodyBytes)+1)
+	for _, path := range []string{"/console/clients/new", "/console/signin", "/console/clients/" + strconv.FormatInt(f.cc.ID, 10) + "/status"} {
+		p := b.post(path, "name", huge, "username", huge, "status", "disabled", "access_rights", "full")
+		if p.status != http.StatusRequestEntityTooLarge || !strings.Contains(p.body, "The form could not be read") {
+			t.Errorf("POST %s with %d bytes: status %d, want 413 with a page", path, len(huge), p.status)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+path,
+			strings.NewReader("csrf="+url.QueryEscape(b.csrf)+"&name=%zz&status=disabled&access_rights=full"))
+		req.Header.Set("Content-Type", formCT)
+		if p := b.do(req); p.status != http.StatusBadRequest {
+			t.Errorf("POST %s with a malformed body: status %d, want 400", path, p.status)
+		}
+	}
+	if n := countClients(t, f, storage.KindClient); n != before {
+		t.Errorf("%d clients after refused forms, want %d", n, before)
+	}
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Status != storage.StatusActive {
+		t.Error("a refused form disabled the client")
+	}
+	b.get("/console/clients").want(t, http.StatusOK)
+}
+
+// The password that confirms a client token goes through the brute-force
+// protection: after too many wrong ones even the right one is held back,
+// no token is made, and the page says how long to wait.
+func TestConsoleClientTokenPasswordBruteForce(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	path := "/console/clients/" + strconv.FormatInt(f.cc.ID, 10) + "/token"
+	b.get(path).want(t, http.StatusOK)
+	for range f.cfg.BruteForce.Threshold {
+		p := b.post(path, "password", "wrong password!").want(t, http.StatusForbidden)
+		if got := p.fieldError(t, "password"); got != "The password is wrong." {
+			t.Fatalf("password error = %q", got)
+		}
+	}
+	p := b.post(path, "password", testPassword).want(t, http.StatusTooManyRequests).has(t, "Too many wrong passwords").lacks(t, `id="access-token"`)
+	if p.header.Get("Retry-After") == "" || p.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers = %v, want Retry-After and no-store", p.header)
+	}
+	events, err := f.db.ListAudit(t.Context(), storage.AuditFilter{AccountID: f.root.ID}, storage.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Action == "client.generate_token" && e.Outcome == "success" {
+			t.Fatalf("a token was made: %+v", e)
+		}
+	}
+	// Once the block is over, the right password works.
+	f.clock.advance(f.cfg.BruteForce.MaxDelay + time.Second)
+	p = b.post(path, "password", testPassword).want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "access-token"))
+}
+
+// Names, descriptions and account names are text wherever they appear:
+// element content, attributes, titles, the audit trail and the switcher.
+func TestConsoleEscapesWhatPeopleType(t *testing.T) {
+	f := newFixture(t, "embedded")
+	const evil = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`
+	if _, err := f.db.UpdateAccount(t.Context(), f.child.ID, func(a *storage.Account) error { a.Name = "child " + evil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.signIn("alice")
+	p := b.post("/console/clients/new", "name", "c "+evil, "description", "d "+evil, "access_rights", "full").want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "client-secret"))
+	id := p.value(t, "client-id")
+	pages := []page{p}
+	p = b.post("/console/keys/new", "name", "k "+evil, "description", "d "+evil, "access_rights", "full").want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "api-key"))
+	pages = append(pages, p)
+	for _, path := range []string{"/console/clients", "/console/keys", "/console/clients/" + id, "/console/clients/" + id + "/delete",
+		"/console/clients/" + id + "/token", "/console/audit", "/console/users"} {
+		pages = append(pages, b.get(path).want(t, http.StatusOK))
+	}
+	// A refused form echoes what was typed, escaped too.
+	pages = append(pages, b.post("/console/clients/new", "name", "", "description", evil, "access_rights", "full").want(t, http.StatusUnprocessableEntity))
+	pages = append(pages, b.post("/console/signin", "username", evil, "password", "x").want(t, http.StatusForbidden))
+	for i, p := range pages {
+		wantOnlyOwnMarkup(t, p)
+		if p.header.Get("Content-Security-Policy") == "" || p.header.Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("page %d: headers %v", i, p.header)
+		}
+	}
+	if !strings.Contains(pages[2].body, "c &lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(pages[2].body, "child &lt;script&gt;") {
+		t.Error("the names are not shown as text")
+	}
+}
+
+// A member may do to others' credentials and to users exactly what the
+// management API lets them: nothing (404 for records they cannot see, 403
+// for admin pages); an admin cannot switch outside their subtree.
+func TestConsoleMemberReachesOnlyTheirOwn(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := f.browser(t)
+	alice.signIn("alice")
+	alice.post("/console/users/new", "username", "mia", "password", testPassword, "role", "member").want(t, http.StatusSeeOther)
+	p := alice.post("/console/keys/new", "name", "alice's key", "access_rights", "full").want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "api-key"))
+	keyID, _, err := apikey.Parse(p.value(t, "api-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia := f.browser(t)
+	mia.signIn("mia")
+	cid, kid := strconv.FormatInt(f.cc.ID, 10), strconv.FormatInt(keyID, 10)
+	for _, path := range []string{"/console/clients/" + cid, "/console/clients/" + cid + "/delete", "/console/clients/" + cid + "/token",
+		"/console/keys/" + kid, "/console/keys/" + kid + "/delete"} {
+		mia.get(path).want(t, http.StatusNotFound)
+	}
+	for _, post := range [][]string{
+		{"/console/clients/" + cid + "/status", "status", "disabled"},
+		{"/console/clients/" + cid, "name", "mine now", "access_rights", "full"},
+		{"/console/clients/" + cid + "/rotate", "overlap_seconds", "0"},
+		{"/console/clients/" + cid + "/token", "password", testPassword},
+		{"/console/clients/" + cid + "/delete"},
+		{"/console/keys/" + kid + "/status", "status", "disabled"},
+		{"/console/keys/" + kid, "name", "mine now", "access_rights", "full"},
+		{"/console/keys/" + kid + "/rotate", "overlap_seconds", "0"},
+		{"/console/keys/" + kid + "/delete"},
+	} {
+		if p := mia.post(post[0], post[1:]...); p.status != http.StatusNotFound {
+			t.Errorf("a member: POST %s: status %d, want 404", post[0], p.status)
+		}
+	}
+	aid := strconv.FormatInt(f.alice.ID, 10)
+	for _, post := range [][]string{
+		{"/console/users/" + aid + "/status", "status", "disabled"},
+		{"/console/users/" + aid + "/role", "role", "member"},
+		{"/console/users/" + aid + "/delete"},
+		{"/console/users/new", "username", "eve", "password", testPassword},
+	} {
+		if p := mia.post(post[0], post[1:]...); p.status != http.StatusForbidden {
+			t.Errorf("a member: POST %s: status %d, want 403", post[0], p.status)
+		}
+	}
+	mia.get("/console/users/"+aid+"/delete").want(t, http.StatusForbidden)
+	// No switching, not even to a sub-account of their own account.
+	if p := mia.post("/console/account", "account", strconv.FormatInt(f.child.ID, 10)); p.status != http.StatusNotFound {
+		t.Errorf("a member switches to a sub-account: status %d, want 404", p.status)
+	}
+	mia.get("/console/clients").want(t, http.StatusOK).lacks(t, `id="account-switch"`)
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Version != f.cc.Version {
+		t.Error("a member changed an admin's client")
+	}
+	if k, _ := f.db.GetClient(t.Context(), keyID); k.Name != "alice's key" || k.Status != storage.StatusActive {
+		t.Error("a member changed an admin's key")
+	}
+	if u, _ := f.db.GetUser(t.Context(), f.alice.ID); u.Role != storage.RoleAdmin || u.Status != storage.StatusActive {
+		t.Error("a member changed an admin")
+	}
+
+	// The admin of a sub-account reaches nothing of the account above.
+	bob := f.browser(t)
+	bob.signIn("bob")
+	for _, post := range [][]string{
+		{"/console/clients/" + cid + "/status", "status", "disabled"},
+		{"/console/clients/" + cid + "/rotate", "overlap_seconds", "0"},
+		{"/console/clients/" + cid + "/token", "password", testPassword},
+		{"/console/clients/" + cid + "/delete"},
+		{"/console/keys/" + kid + "/delete"},
+		{"/console/users/" + aid + "/status", "status", "disabled"},
+		{"/console/users/" + aid + "/role", "role", "member"},
+		{"/console/users/" + aid + "/delete"},
+		{"/console/account", "account", strconv.FormatInt(f.root.ID, 10)},
+	} {
+		if p := bob.post(post[0], post[1:]...); p.status != http.StatusNotFound {
+			t.Errorf("a sub-account's admin: POST %s: status %d, want 404", post[0], p.status)
+		}
+	}
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Version != f.cc.Version {
+		t.Error("a sub-account's admin changed a client of the account above")
+	}
+
+	// An admin who switched to a sub-account and is then made a member
+	// is back on their own account, with a member's reach.
+	alice.post("/console/account", "account", strconv.FormatInt(f.child.ID, 10)).want(t, http.StatusSeeOther)
+	alice.get("/console/clients").want(t, http.StatusOK).has(t, f.childRS.Name)
+	if _, err := f.db.UpdateUser(t.Context(), f.alice.ID, func(u *storage.User) error { u.Role = storage.RoleMember; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p = alice.get("/console/clients").want(t, http.StatusOK).lacks(t, f.childRS.Name, f.cc.Name+"<")
+	alice.get("/console/clients/"+strconv.FormatInt(f.childRS.ID, 10)).want(t, http.StatusNotFound)
+	alice.get("/console/users").want(t, http.StatusForbidden)
+}
+
+// Pages that show a secret, a key or a token are never stored by a
+// browser or a proxy, and what they show never reaches the logs.
+func TestConsoleShownOnceIsNeverCached(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		var shown []page
+		p := b.post("/console/clients/new", "name", "once", "access_rights", "full").want(t, http.StatusOK)
+		id := p.value(t, "client-id")
+		f.secrets = append(f.secrets, p.value(t, "client-secret"))
+		shown = append(shown, p)
+		c, _ := f.db.GetClient(t.Context(), idIn(t, "/console/clients/"+id, "/console/clients"))
+		p = b.post("/console/clients/"+id+"/rotate", "overlap_seconds", "0", "version", strconv.FormatInt(c.Version, 10)).want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, "client-secret"))
+		shown = append(shown, p)
+		p = b.post("/console/clients/"+id+"/token", "password", testPassword).want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, "access-token"))
+		shown = append(shown, p)
+		p = b.post("/console/keys/new", "name", "once", "access_rights", "full").want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, "api-key"))
+		shown = append(shown, p)
+		for i, p := range shown {
+			if !strings.Contains(p.body, "you will not see this again") {
+				t.Fatalf("page %d is not a shown-once page", i)
+			}
+			wantPageHeaders(t, p) // Cache-Control: no-store among them
+			if p.header.Get("Set-Cookie") != "" {
+				t.Errorf("page %d sets a cookie", i)
+			}
+		}
+		// The redirects and error pages of the console are not stored
+		// either.
+		for _, p := range []page{b.get("/console"), b.post("/console/clients/"+id+"/status", "status", "disabled"), b.get("/console/nowhere")} {
+			if p.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("status %d: Cache-Control %q, want no-store", p.status, p.header.Get("Cache-Control"))
+			}
+		}
+		// checkLogs, at the end of the test, looks for each of them.
+	})
+}
+
+// The expiry date's error is shown with every other field's, and nothing
+// is saved, adding or editing.
+func TestConsoleShowsEveryFieldErrorAtOnce(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	before := countClients(t, f, storage.KindClient)
+	p := b.post("/console/clients/new", "name", " ", "access_rights", "everything", "expires_at", "31/12/2030").want(t, http.StatusUnprocessableEntity)
+	for field, want := range map[string]string{"name": "Name must not be empty.", "access_rights": "Access rights must be one of",
+		"expires_at": "Expiry date must be a date, such as 2030-12-31."} {
+		if got := p.fieldError(t, field); !strings.HasPrefix(got, want) {
+			t.Errorf("%s error = %q, want %q", field, got, want)
+		}
+	}
+	p.has(t, `value="31/12/2030"`)
+	if n := countClients(t, f, storage.KindClient); n != before {
+		t.Fatalf("a refused form saved a client")
+	}
+	id := strconv.FormatInt(f.cc.ID, 10)
+	p = b.post("/console/clients/"+id, "name", "", "description", "changed", "access_rights", "full", "expires_at", "soon",
+		"expires_orig", "", "version", strconv.FormatInt(f.cc.Version, 10)).want(t, http.StatusUnprocessableEntity)
+	if p.fieldError(t, "name") != "Name must not be empty." || !strings.Contains(p.fieldError(t, "expires_at"), "must be a date") {
+		t.Errorf("edit errors not shown next to both fields:\n%s", p.body)
+	}
+	if c, _ := f.db.GetClient(t.Context(), f.cc.ID); c.Version != f.cc.Version || c.Description != f.cc.Description {
+		t.Errorf("a refused edit saved something: %+v", c)
+	}
+}
+
+var (
+	anyTag = regexp.MustCompile(`<[^>]*>?`)
+	// ownTag is a tag as the console's templates write them: attribute
+	// values in double quotes, which html/template escapes.
+	ownAttr = regexp.MustCompile(`\s+([a-z][a-z-]*)(?:="[^"]*")?`)
+	ownTag  = regexp.MustCompile(`^(?:<!doctype html>|</?[a-z][a-z0-9]*(?:\s+[a-z][a-z-]*(?:="[^"<>]*")?)*\s*>)$`)
+)
+
+// wantOnlyOwnMarkup checks that every tag of p is one the templates wrote:
+// well formed, no event handler attribute, one script (the console's own
+// file) and one image (the logo). Text that looks like markup is escaped,
+// so it makes no tag.
+func wantOnlyOwnMarkup(t *testing.T, p page) {
+	t.Helper()
+	scripts, images := 0, 0
+	for _, tag := range anyTag.FindAllString(p.body, -1) {
+		if !ownTag.MatchString(tag) {
+			t.Errorf("page has a tag the templates did not write: %q", tag)
+			continue
+		}
+		for _, attr := range ownAttr.FindAllStringSubmatch(tag, -1) {
+			if strings.HasPrefix(attr[1], "on") {
+				t.Errorf("page has an event handler: %q", tag)
+			}
+		}
+		switch {
+		case strings.HasPrefix(tag, "<script"):
+			scripts++
+		case strings.HasPrefix(tag, "<img"):
+			images++
+		}
+	}
+	if scripts != 1 || images != 1 {
+		t.Errorf("page has %d scripts and %d images, want 1 and 1", scripts, images)
+	}
+}
+
+// Sending again a form that made a secret or a token (a reload of the page
+// that showed it) makes nothing twice; a form opened anew works.
+func TestConsoleResentFormMakesNothingTwice(t *testing.T) {
+	f := newFixture(t, "embedded")
+	b := f.browser(t)
+	b.signIn("alice")
+	formID := regexp.MustCompile(`name="form_id" value="([^"]+)"`)
+	for _, k := range []struct {
+		path  string
+		kind  storage.Kind
+		shown string
+	}{{"/console/clients", storage.KindClient, "client-secret"}, {"/console/keys", storage.KindKey, "api-key"}} {
+		id := formID.FindStringSubmatch(b.get(k.path+"/new").want(t, http.StatusOK).body)[1]
+		// A refused form keeps its id, and may be sent again corrected.
+		p := b.post(k.path+"/new", "form_id", id, "name", "", "access_rights", "full").want(t, http.StatusUnprocessableEntity)
+		if got := formID.FindStringSubmatch(p.body)[1]; got != id {
+			t.Errorf("the refused form's id changed: %q, want %q", got, id)
+		}
+		before := countClients(t, f, k.kind)
+		p = b.post(k.path+"/new", "form_id", id, "name", "reloaded", "access_rights", "full").want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, k.shown))
+		p = b.post(k.path+"/new", "form_id", id, "name", "reloaded", "access_rights", "full").want(t, http.StatusConflict).
+			has(t, "This form was already sent").lacks(t, `id="`+k.shown+`"`)
+		if n := countClients(t, f, k.kind); n != before+1 {
+			t.Errorf("%s: %d made, want 1", k.path, n-before)
+		}
+		id = formID.FindStringSubmatch(b.get(k.path + "/new").body)[1]
+		p = b.post(k.path+"/new", "form_id", id, "name", "another", "access_rights", "full").want(t, http.StatusOK)
+		f.secrets = append(f.secrets, p.value(t, k.shown))
+	}
+
+	path := "/console/clients/" + strconv.FormatInt(f.cc.ID, 10) + "/token"
+	id := formID.FindStringSubmatch(b.get(path).want(t, http.StatusOK).body)[1]
+	b.post(path, "form_id", id, "password", "wrong password!").want(t, http.StatusForbidden).has(t, `value="`+id+`"`)
+	p := b.post(path, "form_id", id, "password", testPassword).want(t, http.StatusOK)
+	f.secrets = append(f.secrets, p.value(t, "access-token"))
+	b.post(path, "form_id", id, "password", testPassword).want(t, http.StatusConflict).lacks(t, `id="access-token"`)
+	events, err := f.db.ListAudit(t.Context(), storage.AuditFilter{AccountID: f.root.ID}, storage.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Action == "client.generate_token" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d client tokens made, want 1", n)
 	}
 }

@@ -280,14 +280,17 @@ type signinPage struct {
 
 func (c *Console) signinForm(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
-	if _, _, err := c.load(w, r); err == nil {
-		http.Redirect(w, r, Prefix+"/clients", http.StatusSeeOther)
-		return
-	}
 	q := r.URL.Query()
 	next := q.Get("next")
 	if !localPath(next) {
 		next = ""
+	}
+	if _, _, err := c.load(w, r); err == nil {
+		if next == "" {
+			next = Prefix + "/clients"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
 	}
 	c.renderSignin(w, r, http.StatusOK, signinPage{Next: next, Expired: q.Get("expired") == "1", Out: q.Get("ok") == "signed-out"}, nil)
 }
@@ -355,6 +358,15 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := c.opts.Now()
+	// A session the browser already holds ends here: signing in always
+	// begins a new session under a new id (and a new CSRF token), so that
+	// nobody who learnt or planted the old cookie shares the new one.
+	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+		if err := c.opts.Sessions.Delete(ctx, session.Key(old.Value)); err != nil {
+			c.failure(w, r, nil, fmt.Errorf("delete console session: %w", err))
+			return
+		}
+	}
 	cookie := randomToken()
 	s := session.Session{UserID: user.ID, AccountID: user.AccountID, CSRF: randomToken(), CreatedAt: now, LastSeen: now}
 	if err := c.opts.Sessions.Create(ctx, session.Key(cookie), s, c.ttl(s, now)); err != nil {

@@ -184,4 +184,8 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	// Nothing the console answers is stored by a browser or a proxy
+	// (pages show secrets once, redirects follow sign-in); the static
+	// files say otherwise for themselves.
+	h.Set("Cache-Control", "no-store")
 }

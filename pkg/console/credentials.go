@@ -209,6 +209,7 @@ type formPage struct {
 	MinDate      string
 	Overlaps     []overlap
 	TokenFor     string // how long a generated client token lives
+	FormID       string // see resent
 }
 
 // overlap is a choice of how long a rotated-out secret keeps working.
@@ -265,7 +266,46 @@ func duration(d time.Duration) string {
 
 func (c *Console) newForm(k kindInfo) formPage {
 	return formPage{K: k, AccessRights: c.opts.DefaultAccessRights, Bundles: c.bundles(),
-		MinDate: c.opts.Now().UTC().Add(24 * time.Hour).Format("2006-01-02")}
+		MinDate: c.opts.Now().UTC().Add(24 * time.Hour).Format("2006-01-02"), FormID: randomToken()}
+}
+
+// The forms that make a secret or a token (a new client or key, a client
+// token) carry a one-time form id, and the session remembers the last one
+// that made something: the same form sent again, as a reload of the page
+// that showed the secret does, is refused instead of making a second
+// credential or token nobody copied.
+
+// formID answers the form id r sends; "" when it has none (or not one the
+// console made).
+func formID(r *http.Request) string {
+	if id := r.PostForm.Get("form_id"); len(id) == 43 {
+		return id
+	}
+	return ""
+}
+
+// resent reports whether r sends again the form that made something last.
+func resent(r *http.Request, st *state) bool {
+	return sameToken(formID(r), st.sess.Sent)
+}
+
+// sent records that r's form made something. Failing to record it only
+// loses the protection against a reload: the secret is shown anyway.
+func (c *Console) sent(r *http.Request, st *state) {
+	id := formID(r)
+	if id == "" {
+		return
+	}
+	st.sess.Sent = id
+	if err := c.opts.Sessions.Update(r.Context(), st.key, st.sess, c.ttl(st.sess, c.opts.Now())); err != nil {
+		c.opts.Logger.WarnContext(r.Context(), "record a sent console form", "err", err)
+	}
+}
+
+// alreadySent answers a form sent again: nothing is made twice.
+func (c *Console) alreadySent(w http.ResponseWriter, r *http.Request, st *state, what string) {
+	c.errorPage(w, r, st, http.StatusConflict, "This form was already sent",
+		"Nothing new was made: "+what+" was made the first time the form was sent, and shown then.")
 }
 
 func (c *Console) newCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
@@ -287,6 +327,24 @@ func parseDay(s string) (string, string) {
 	return t.UTC().Format(time.RFC3339), ""
 }
 
+// badDay stands for an expiry date that did not parse. The service
+// refuses it like any invalid field, all or nothing, so the form shows the
+// date's error together with every other field's and nothing is saved.
+const badDay = "not a date"
+
+// withDateError answers form with msg, when set, as the expiry date's
+// error in place of the service's (which is about RFC 3339 times, not the
+// date people typed).
+func withDateError(form func(int, formErrors), msg string) func(int, formErrors) {
+	if msg == "" {
+		return form
+	}
+	return func(status int, errs formErrors) {
+		errs["expires_at"] = []string{msg}
+		form(status, errs)
+	}
+}
+
 // onceItem is a value shown once, with a copy button.
 type onceItem struct {
 	ID, Label, Value string
@@ -304,17 +362,23 @@ type oncePage struct {
 }
 
 func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
+	if resent(r, st) {
+		c.alreadySent(w, r, st, "the "+k.Noun+" (find it in the list; if nobody copied its secret, give it a new secret there)")
+		return
+	}
 	f := r.PostForm
 	form := c.newForm(k)
 	form.Name, form.Description, form.AccessRights, form.ExpiresAt = f.Get("name"), f.Get("description"), f.Get("access_rights"), f.Get("expires_at")
+	if id := formID(r); id != "" {
+		form.FormID = id
+	}
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Page: form})
 	}
 	in := admin.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
-	exp, msg := parseDay(form.ExpiresAt)
-	if msg != "" {
-		fail(http.StatusUnprocessableEntity, formErrors{"expires_at": {msg}})
-		return
+	exp, dateMsg := parseDay(form.ExpiresAt)
+	if dateMsg != "" {
+		exp = badDay
 	}
 	if exp != "" {
 		in.ExpiresAt = &exp
@@ -326,9 +390,10 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	ctx := r.Context()
 	cl, secret, err := c.opts.Service.CreateClient(ctx, st.act, k.Kind, in)
 	if err != nil {
-		c.refused(w, r, st, err, credentialLabels, fail)
+		c.refused(w, r, st, err, credentialLabels, withDateError(fail, dateMsg))
 		return
 	}
+	c.sent(r, st)
 	c.showOnce(w, r, st, k, cl, secret, "Your new "+k.Noun+" is ready", nil)
 }
 
@@ -417,16 +482,16 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 	if form.AccessRights != "" || cl.AccessRights != "" {
 		in.AccessRights = &form.AccessRights
 	}
+	var dateMsg string
 	if strings.TrimSpace(form.ExpiresAt) != f.Get("expires_orig") {
-		exp, msg := parseDay(form.ExpiresAt)
-		if msg != "" {
-			fail(http.StatusUnprocessableEntity, formErrors{"expires_at": {msg}})
-			return
+		var exp string
+		if exp, dateMsg = parseDay(form.ExpiresAt); dateMsg != "" {
+			exp = badDay
 		}
 		in.ExpiresAt = &exp
 	}
 	if _, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, cl.ID, formInt(r, "version"), in); err != nil {
-		c.refused(w, r, st, err, credentialLabels, fail)
+		c.refused(w, r, st, err, credentialLabels, withDateError(fail, dateMsg))
 		return
 	}
 	http.Redirect(w, r, k.Path+"/"+strconv.FormatInt(cl.ID, 10)+"?ok=saved", http.StatusSeeOther)
@@ -532,11 +597,16 @@ type tokenPage struct {
 	Row      row
 	Lifetime string
 	Until    time.Time
+	FormID   string // see resent
 }
 
 func (c *Console) tokenPageFor(r *http.Request, st *state, cl storage.Client) tokenPage {
+	id := formID(r)
+	if id == "" {
+		id = randomToken()
+	}
 	return tokenPage{K: clientKind, Row: c.row(r.Context(), st, cl), Lifetime: duration(c.opts.ClientTokenLifetime),
-		Until: c.opts.Now().Add(c.opts.ClientTokenLifetime)}
+		Until: c.opts.Now().Add(c.opts.ClientTokenLifetime), FormID: id}
 }
 
 func (c *Console) tokenForm(w http.ResponseWriter, r *http.Request, st *state) {
@@ -550,6 +620,10 @@ func (c *Console) tokenForm(w http.ResponseWriter, r *http.Request, st *state) {
 func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *state) {
 	cl, ok := c.loadCredential(w, r, st, clientKind)
 	if !ok {
+		return
+	}
+	if resent(r, st) {
+		c.alreadySent(w, r, st, "the client token")
 		return
 	}
 	fail := func(status int, errs formErrors) {
@@ -573,6 +647,7 @@ func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *stat
 		}
 		return
 	}
+	c.sent(r, st)
 	p := oncePage{K: clientKind, Heading: "Client token for " + cl.Name, Row: c.row(r.Context(), st, cl),
 		Items: []onceItem{{ID: "access-token", Label: "Access token", Value: tok.AccessToken, Secret: true}},
 		Notes: []string{"It expires on " + tok.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + " (" + duration(tok.Lifetime) +

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -58,8 +59,26 @@ func (c *Console) routes() {
 		c.notFound(w, r, st)
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := c.allowed(r); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
 		c.errorPage(w, r, nil, http.StatusMethodNotAllowed, "Method not allowed", "This page cannot be used that way.")
 	})
+}
+
+// allowed answers the methods the route of r's path serves, for the Allow
+// header of a 405.
+func (c *Console) allowed(r *http.Request) string {
+	var out []string
+	for _, m := range []string{get, head, post} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if c.router.Match(probe, &match) && match.MatchErr == nil {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // pathID answers the {id} of the route: -1, which no record has, when it

@@ -31,6 +31,10 @@ type Session struct {
 	// LastSeen is the time of the session's last request, for the idle
 	// timeout.
 	LastSeen time.Time `json:"s"`
+	// Sent is the form id of the last form that made a secret or a token
+	// (a new client or key, a client token), so that sending that form
+	// again, as a reload does, makes nothing twice.
+	Sent string `json:"f,omitempty"`
 }
 
 // Store keeps sessions until they expire. Keys are Key(cookie value).

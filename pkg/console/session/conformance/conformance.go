@@ -52,7 +52,7 @@ func (RealClock) Advance(d time.Duration) { time.Sleep(d) }
 
 // Run runs the suite on stores made by newStore, a fresh one per case.
 func Run(t *testing.T, newStore func(t *testing.T) (session.Store, Clock)) {
-	sample := session.Session{UserID: 7, AccountID: 3, CSRF: "csrf-token",
+	sample := session.Session{UserID: 7, AccountID: 3, CSRF: "csrf-token", Sent: "form-id",
 		CreatedAt: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC), LastSeen: time.Date(2025, 1, 1, 10, 5, 0, 0, time.UTC)}
 
 	t.Run("create get delete", func(t *testing.T) {
@@ -165,6 +165,6 @@ func Run(t *testing.T, newStore func(t *testing.T) (session.Store, Clock)) {
 }
 
 func equal(a, b session.Session) bool {
-	return a.UserID == b.UserID && a.AccountID == b.AccountID && a.CSRF == b.CSRF &&
+	return a.UserID == b.UserID && a.AccountID == b.AccountID && a.CSRF == b.CSRF && a.Sent == b.Sent &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.LastSeen.Equal(b.LastSeen)
 }
