@@ -166,6 +166,8 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	warm.Stop()
+	warmRequests, warmErrors := totals(warm.Stats())
+	fmt.Fprintf(out, "warm-up: %d requests, %d errors\n", warmRequests, warmErrors)
 	start, err := vitals(ctx, instances, proxy)
 	if err != nil {
 		return err
@@ -201,16 +203,20 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 	n, errs := totals(stats)
 	fmt.Fprintf(out, "\nsoak: %d requests in %v (%.0f/s), %d errors\n", n, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), errs)
 	fleet.Report(out, stats)
-	fmt.Fprintf(out, "\n%-12s %22s %22s %18s\n", "instance", "goroutines start→end", "RSS MiB start→end", "fds start→end")
+	fmt.Fprintf(out, "\n%-12s %22s %22s %20s %16s\n", "instance", "goroutines start→end", "RSS MiB start→end", "heap MiB start→end", "fds start→end")
 	var problems []string
 	if errs > 0 {
 		problems = append(problems, fmt.Sprintf("%d requests failed", errs))
 	}
+	if warmErrors > 0 {
+		problems = append(problems, fmt.Sprintf("%d requests failed during the warm-up", warmErrors))
+	}
 	for i, in := range instances {
 		s, e := start[i], end[i]
-		fmt.Fprintf(out, "%-12s %22s %22s %18s\n", in.Name,
+		fmt.Fprintf(out, "%-12s %22s %22s %20s %16s\n", in.Name,
 			fmt.Sprintf("%d → %d", s.Goroutines, e.Goroutines),
 			fmt.Sprintf("%.1f → %.1f (%+.0f%%)", mib(s.RSS), mib(e.RSS), 100*(float64(e.RSS)/float64(s.RSS)-1)),
+			fmt.Sprintf("%.1f → %.1f", mib(s.Heap), mib(e.Heap)),
 			fmt.Sprintf("%d → %d", s.FDs, e.FDs))
 		if limit := int(float64(s.Goroutines)*(1+goroutineGrowth)) + goroutineGrowthSlack; e.Goroutines > limit {
 			problems = append(problems, fmt.Sprintf("%s: goroutines grew from %d to %d (limit %d)", in.Name, s.Goroutines, e.Goroutines, limit))
@@ -227,6 +233,9 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 		problems = append(problems, fmt.Sprintf("the proxy answered %d requests 502", n))
 	}
 	if len(problems) > 0 {
+		for _, r := range append(warm.Failures(), l.Failures()...) {
+			problems = append(problems, r.String())
+		}
 		fmt.Fprintln(out, "\nFAIL:\n  "+strings.Join(problems, "\n  "))
 		return errors.New("the soak failed")
 	}

@@ -257,11 +257,13 @@ func (i *Instance) LogLines(level string) []string {
 type Vitals struct {
 	Goroutines int   // go_goroutines of /metrics
 	RSS        int64 // resident memory in bytes, VmRSS of /proc/<pid>/status
+	Heap       int64 // go_memstats_heap_inuse_bytes of /metrics
 	FDs        int   // open file descriptors, /proc/<pid>/fd
 }
 
 func (v Vitals) String() string {
-	return fmt.Sprintf("goroutines %d, RSS %.1f MiB, fds %d", v.Goroutines, float64(v.RSS)/(1<<20), v.FDs)
+	return fmt.Sprintf("goroutines %d, RSS %.1f MiB, heap %.1f MiB, fds %d", v.Goroutines, float64(v.RSS)/(1<<20),
+		float64(v.Heap)/(1<<20), v.FDs)
 }
 
 // Vitals reads the instance's figures.
@@ -272,6 +274,11 @@ func (i *Instance) Vitals(ctx context.Context) (Vitals, error) {
 		return v, err
 	}
 	v.Goroutines = int(g)
+	h, err := Metric(ctx, "http://"+i.Ops+"/metrics", "go_memstats_heap_inuse_bytes")
+	if err != nil {
+		return v, err
+	}
+	v.Heap = int64(h)
 	pid := i.PID()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

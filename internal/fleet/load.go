@@ -214,11 +214,14 @@ type Load struct {
 
 	mu      sync.Mutex
 	results []Result
-	stats   map[Kind]*KindStats
-	recent  []string // a ring of recent tokens, for introspection and checks
-	next    int
-	tokens  []string
-	writes  int
+	// failures are the first maxFailures results that are not OK, kept
+	// with or without Record.
+	failures []Result
+	stats    map[Kind]*KindStats
+	recent   []string // a ring of recent tokens, for introspection and checks
+	next     int
+	tokens   []string
+	writes   int
 }
 
 // KindStats are the figures of one kind of request.
@@ -300,11 +303,13 @@ func (l *Load) work(ctx context.Context, w int) {
 		if kind == KindAPIWrite && w != 0 {
 			kind = KindAPIRead
 		}
-		l.record(l.do(ctx, w, kind))
+		// A request under way when Stop is called runs to its end: its
+		// context is not the workers'.
+		l.record(l.do(context.WithoutCancel(ctx), w, kind))
 	}
 }
 
-// do sends one request. A request cut short by Stop is not recorded.
+// do sends one request.
 func (l *Load) do(ctx context.Context, w int, kind Kind) *Result {
 	o := l.opts
 	var (
@@ -352,9 +357,6 @@ func (l *Load) do(ctx context.Context, w int, kind Kind) *Result {
 		req.Header.Set("Content-Type", contentType)
 	}
 	r := send(l.client, req, kind, false)
-	if r.Status == 0 && ctx.Err() != nil {
-		return nil
-	}
 	r.Worker, r.Written = w, written
 	if kind == KindToken && r.token != "" {
 		l.addToken(r.token)
@@ -436,6 +438,9 @@ func (l *Load) record(r *Result) {
 	s.Statuses[r.Status]++
 	if !r.OK() {
 		s.Errors++
+		if len(l.failures) < maxFailures {
+			l.failures = append(l.failures, *r)
+		}
 	}
 	if r.Status != 0 {
 		s.Latencies = append(s.Latencies, r.Latency)
@@ -470,7 +475,8 @@ func (l *Load) token() string {
 	return l.recent[rand.IntN(len(l.recent))]
 }
 
-// Stop stops the workers, waits for them and closes the idle connections.
+// Stop stops the workers, waits for the requests under way to be answered
+// and closes the idle connections.
 func (l *Load) Stop() {
 	l.cancel()
 	l.wg.Wait()
@@ -482,6 +488,15 @@ func (l *Load) Results() []Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.results)
+}
+
+const maxFailures = 20
+
+// Failures answers the first results that were not a success.
+func (l *Load) Failures() []Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.failures)
 }
 
 // Tokens answers every token the load got (with KeepTokens).
