@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	fail := func(format string, a ...any) (options, error) {
 		err := fmt.Errorf(format, a...)
-		fmt.Fprintln(stderr, "tollgate-seed:", err)
+		_, _ = fmt.Fprintln(stderr, "tollgate-seed:", err)
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -162,7 +162,7 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < o.tokens; i = int(next.Add(1)) - 1 {
 				sess := oauth.Session{
-					ClientID:   o.firstID + rand.Int64N(clients),
+					ClientID:   o.firstID + rand.Int64N(clients), // #nosec G404 -- a load mix, not a secret
 					Generation: o.generation,
 					AccountID:  o.account,
 					GrantType:  "client_credentials",
@@ -184,7 +184,7 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 		return failed
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stderr, "tollgate-seed: %d tokens of %d clients in %.1f s (%.0f tokens/s)\n",
+	_, _ = fmt.Fprintf(stderr, "tollgate-seed: %d tokens of %d clients in %.1f s (%.0f tokens/s)\n",
 		o.tokens, clients, took.Seconds(), float64(o.tokens)/took.Seconds())
 	if o.sample == 0 {
 		return nil
