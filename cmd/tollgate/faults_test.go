@@ -284,7 +284,7 @@ func answersBounded(t *testing.T, results []fleet.Result, bound time.Duration) {
 // format: an RFC 6749 error on /oauth/* and the check endpoint, an RFC 9457
 // problem on /api/v1.
 func unavailable(r fleet.Result) bool {
-	if r.Status != 503 {
+	if r.Status != 503 || r.RetryAfter == "" {
 		return false
 	}
 	switch r.Kind {
@@ -416,6 +416,15 @@ func faultPostgresOutage(t *testing.T, e *faultEnv) {
 	ctx := t.Context()
 	c := newCluster(t, e, nil)
 	pids := c.pids()
+	// A client nobody has used: no instance has it in its cache.
+	var cold struct {
+		ID     int64  `json:"id"`
+		Secret string `json:"client_secret"`
+	}
+	if r := fleet.Send(ctx, fleet.KindAPIWrite, http.MethodPost, c.proxy.URL()+"/api/v1/clients", c.creds.AdminToken,
+		"application/json", `{"name":"cold client"}`); r.Status != http.StatusCreated || json.Unmarshal([]byte(r.Raw), &cold) != nil {
+		t.Fatalf("create a client: %v", r)
+	}
 	warm := c.load()
 	time.Sleep(3 * time.Second)
 	warm.Stop()
@@ -438,6 +447,15 @@ func faultPostgresOutage(t *testing.T, e *faultEnv) {
 				fmt.Sprintf(`{"name":"outage client %d"}`, i)))
 		time.Sleep(time.Second)
 	}
+	// What the cache cannot answer: a user looked up by name (the
+	// password grant), and a client no instance has read.
+	userBody, _ := json.Marshal(map[string]any{"grant_type": "eskimi_dsp", "username": c.boot.Username, "password": c.boot.Password,
+		"client_id": c.boot.ClientID, "client_secret": c.boot.ClientSecret})
+	uncached := []fleet.Result{
+		fleet.Send(ctx, fleet.KindToken, http.MethodPost, c.proxy.URL()+"/oauth/token", "", "application/json", string(userBody)),
+		fleet.Send(ctx, fleet.KindToken, http.MethodPost, c.proxy.URL()+"/oauth/token", "", "application/json",
+			fmt.Sprintf(`{"grant_type":"client_credentials","client_id":%d,"client_secret":%q}`, cold.ID, cold.Secret)),
+	}
 	time.Sleep(time.Until(down.Add(10 * time.Second)))
 	restart := time.Now()
 	if err := e.pg.Start(ctx); err != nil {
@@ -450,8 +468,13 @@ func faultPostgresOutage(t *testing.T, e *faultEnv) {
 	c.report(l.Stats())
 
 	for _, r := range refused {
-		if r.Status != http.StatusServiceUnavailable || r.Code != "problem" {
+		if !unavailable(r) {
 			t.Errorf("a management write during the outage: %v, want a 503 problem", r)
+		}
+	}
+	for _, r := range uncached {
+		if !unavailable(r) {
+			t.Errorf("a request the cache cannot answer, during the outage: %v, want 503 temporarily_unavailable", r)
 		}
 	}
 	answersBounded(t, results, 3*time.Second)

@@ -155,6 +155,7 @@ type Result struct {
 	// an application/problem+json answer.
 	Code        string
 	ContentType string
+	RetryAfter  string // the Retry-After header
 	Active      *bool  // introspection: the active member
 	Body        string // the start of the body of a non-2xx answer
 	// Raw is the whole body, kept by Send only.
@@ -400,6 +401,7 @@ func send(client *http.Client, req *http.Request, kind Kind, raw bool) Result {
 		r.Raw = string(b)
 	}
 	r.ContentType = res.Header.Get("Content-Type")
+	r.RetryAfter = res.Header.Get("Retry-After")
 	if strings.HasPrefix(r.ContentType, "application/problem+json") {
 		r.Code = "problem"
 	}
