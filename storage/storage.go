@@ -104,6 +104,32 @@ const (
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool { return k == KindClient || k == KindKey }
 
+// DisabledReason says why a credential is disabled: set when its status
+// becomes disabled, empty while it is active.
+type DisabledReason string
+
+const (
+	// DisabledManually: someone switched it off (the management API, the
+	// CLI or the console).
+	DisabledManually DisabledReason = "manual"
+	// DisabledUnused: the sweeper, because it went unused for the
+	// configured time.
+	DisabledUnused DisabledReason = "unused"
+	// DisabledExpired: the sweeper, because its expiry date passed.
+	DisabledExpired DisabledReason = "expired"
+	// DisabledUser: its owner was disabled, and it with them.
+	DisabledUser DisabledReason = "user"
+)
+
+// Valid reports whether r is a known reason, or none.
+func (r DisabledReason) Valid() bool {
+	switch r {
+	case "", DisabledManually, DisabledUnused, DisabledExpired, DisabledUser:
+		return true
+	}
+	return false
+}
+
 // Client is THE credential: an OAuth 2.0 client and an API key are the same
 // record. Its secret is stored only as a hash.
 type Client struct {
@@ -136,6 +162,9 @@ type Client struct {
 	// cache their token).
 	ReuseTokens bool
 	Status      Status
+	// DisabledReason is why Status is disabled; empty while it is active
+	// (backends store none for an active client, whatever it says).
+	DisabledReason DisabledReason
 	// Generation is carried by every token minted with the current secret.
 	// Bumping it revokes all of them at once without scanning the token
 	// store.
@@ -178,6 +207,19 @@ func (c *Client) Revoke() {
 	c.Generation = max(c.Generation, c.PreviousGeneration) + 1
 	c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = "", 0, time.Time{}
 }
+
+// Disable switches an active client off for reason and revokes its
+// tokens. A client already disabled keeps the reason it was disabled for.
+func (c *Client) Disable(reason DisabledReason) {
+	if c.Status == StatusDisabled {
+		return
+	}
+	c.Revoke()
+	c.Status, c.DisabledReason = StatusDisabled, reason
+}
+
+// Enable switches the client on, forgetting why it was off.
+func (c *Client) Enable() { c.Status, c.DisabledReason = StatusActive, "" }
 
 // Usable reports whether the client may authenticate at time now: it is
 // active and has not expired.
@@ -276,8 +318,10 @@ type Clients interface {
 	// DisableStale disables, in one statement, every active client unused
 	// (last used, or created when never used) since unusedSince, and every
 	// active client whose expiry has passed at now; each disabled client's
-	// tokens are revoked. It returns the clients it disabled, as stored
-	// after the change, so concurrent callers never both report one.
+	// tokens are revoked, and its DisabledReason is DisabledExpired when
+	// its expiry has passed, DisabledUnused otherwise. It returns the
+	// clients it disabled, as stored after the change, so concurrent
+	// callers never both report one.
 	DisableStale(ctx context.Context, unusedSince, now time.Time) ([]Client, error)
 }
 

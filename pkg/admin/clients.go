@@ -43,6 +43,7 @@ type clientView struct {
 	ReuseTokens            bool                     `json:"reuse_tokens"`
 	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
 	Status                 string                   `json:"status"`
+	DisabledReason         string                   `json:"disabled_reason,omitempty"`
 	SecretHint             string                   `json:"secret_hint"`
 	KeyHint                string                   `json:"key_hint,omitempty"`
 	ExpiresAt              *time.Time               `json:"expires_at,omitempty"`
@@ -74,7 +75,8 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
-		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens, Status: string(c.Status),
+		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
+		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
 		SecretHint: "…" + c.SecretHint, ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
@@ -253,11 +255,12 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 			bad("status", "a new credential is always active")
 		case !st.Valid():
 			bad("status", "must be active or disabled")
+		case st == storage.StatusDisabled:
+			// Every token minted with it goes inactive at once. One
+			// already disabled keeps the reason it was disabled for.
+			c.Disable(storage.DisabledManually)
 		default:
-			if st == storage.StatusDisabled && c.Status != storage.StatusDisabled {
-				c.Revoke() // every token minted with it goes inactive at once
-			}
-			c.Status = st
+			c.Enable()
 		}
 	}
 	if !creating && (in.OwnerID != nil || in.AccountID != nil) {

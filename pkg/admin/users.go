@@ -420,8 +420,7 @@ func (a *API) disableOwned(ctx context.Context, tx storage.Store, p *principal, 
 	}
 	for _, c := range cs {
 		c, err := tx.UpdateClient(ctx, c.ID, func(c *storage.Client) error {
-			c.Status = storage.StatusDisabled
-			c.Revoke()
+			c.Disable(storage.DisabledUser)
 			return nil
 		})
 		if err != nil {

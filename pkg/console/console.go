@@ -109,7 +109,8 @@ type Options struct {
 	// ClientTokenLifetime is the lifetime of a generated client token.
 	ClientTokenLifetime time.Duration
 	// DisableUnusedAfter is the time after which an unused credential is
-	// disabled automatically (0: never), to mark those that were.
+	// disabled automatically (0: never), for the pages to say so. Which
+	// ones were is recorded on each (storage.Client.DisabledReason).
 	DisableUnusedAfter time.Duration
 	// IdleTimeout ends a session unused for that long (DefaultIdleTimeout);
 	// MaxLifetime ends any session that old (DefaultMaxLifetime).

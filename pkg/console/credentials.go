@@ -48,7 +48,8 @@ type row struct {
 	Scopes       string
 	Active       bool
 	Expired      bool
-	AutoDisabled bool
+	Reason       storage.DisabledReason // why it is disabled
+	Note         string                 // the reason, for people; "" while active
 	IsDefault    bool
 	Hint         string // the masked key or secret
 	Owner        string
@@ -67,11 +68,30 @@ func (r row) Status() string {
 		return "Expired"
 	case r.Active:
 		return "Enabled"
-	case r.AutoDisabled:
+	case r.Reason == storage.DisabledUnused:
 		return "Disabled (unused)"
+	case r.Reason == storage.DisabledExpired:
+		return "Disabled (expired)"
 	default:
 		return "Disabled"
 	}
+}
+
+// disabledNote says why a credential is disabled, as recorded when it was
+// (storage.DisabledReason); "" for a credential switched off by hand.
+func (c *Console) disabledNote(reason storage.DisabledReason) string {
+	switch reason {
+	case storage.DisabledUnused:
+		if c.opts.DisableUnusedAfter > 0 {
+			return "Disabled automatically: not used for " + duration(c.opts.DisableUnusedAfter) + "."
+		}
+		return "Disabled automatically: not used for a long time."
+	case storage.DisabledExpired:
+		return "Disabled automatically: past its expiry date."
+	case storage.DisabledUser:
+		return "Disabled with its owner, whose user was disabled."
+	}
+	return ""
 }
 
 func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
@@ -80,6 +100,7 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 		ID: cl.ID, Name: cl.Name, Description: cl.Description, AccessRights: cl.AccessRights,
 		Scopes: strings.Join(cl.Scopes, " "), Active: cl.Status == storage.StatusActive,
 		Expired:   !cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt),
+		Reason:    cl.DisabledReason,
 		IsDefault: cl.IsDefault, CreatedAt: cl.CreatedAt, LastUsed: cl.LastUsedAt, Expires: cl.ExpiresAt,
 		Owner: c.username(ctx, st, cl.OwnerID), CreatedBy: c.username(ctx, st, cl.CreatedBy), Version: cl.Version,
 	}
@@ -97,15 +118,8 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 	if cl.PreviousSecretValid(now) {
 		out.OldRetires = cl.PreviousRetireAt
 	}
-	// The sweeper disables a credential unused for DisableUnusedAfter
-	// within its check interval, and no change since touches both fields:
-	// disabled at (or after) the time it went stale means disabled for it.
-	if d := c.opts.DisableUnusedAfter; d > 0 && !out.Active && !out.Expired {
-		lastUse := cl.LastUsedAt
-		if lastUse.IsZero() {
-			lastUse = cl.CreatedAt
-		}
-		out.AutoDisabled = !cl.UpdatedAt.Before(lastUse.Add(d))
+	if !out.Active {
+		out.Note = c.disabledNote(cl.DisabledReason)
 	}
 	return out
 }

@@ -1,8 +1,9 @@
 // Package sweeper disables stale credentials: clients and keys unused for a
-// configured time, and those whose expiry date has passed. Each one disabled
-// leaves an audit event. Several instances may sweep at once: the store
-// disables each credential in one atomic statement, so exactly one sweep
-// reports (and audits) it.
+// configured time, and those whose expiry date has passed, recording which
+// of the two (storage.DisabledUnused, storage.DisabledExpired). Each one
+// disabled leaves an audit event. Several instances may sweep at once: the
+// store disables each credential in one atomic statement, so exactly one
+// sweep reports (and audits) it.
 package sweeper
 
 import (
@@ -43,8 +44,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, c := range disabled {
+			// The store says why it disabled c (DisabledReason): the
+			// console and the management API show it.
 			detail := fmt.Sprintf("unused since %s", lastUse(c).Format(time.RFC3339))
-			if !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt) {
+			if c.DisabledReason == storage.DisabledExpired {
 				detail = fmt.Sprintf("expired at %s", c.ExpiresAt.Format(time.RFC3339))
 			}
 			if _, err := tx.AppendAudit(ctx, storage.AuditEvent{

@@ -35,6 +35,7 @@ func RunClients(t *testing.T, newStore func(t *testing.T) ClientsStore) {
 	t.Run("DeleteUser", func(t *testing.T) { testDeleteUserClients(t, newStore(t)) })
 	t.Run("List", func(t *testing.T) { testListClients(t, newStore(t)) })
 	t.Run("TouchMany", func(t *testing.T) { testTouchClients(t, newStore(t)) })
+	t.Run("DisabledReason", func(t *testing.T) { testDisabledReason(t, newStore(t)) })
 	// Last: DisableStale disables the stale clients of every test.
 	t.Run("DisableStale", func(t *testing.T) { testDisableStale(t, newStore(t)) })
 	t.Run("DisableStaleConcurrent", func(t *testing.T) { testDisableStaleConcurrent(t, newStore(t)) })
@@ -241,6 +242,7 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 			c.MayIntrospect = false
 			c.TokenLifetime = time.Hour
 			c.Status = storage.StatusDisabled
+			c.DisabledReason = storage.DisabledManually
 			c.Generation++
 			c.ExpiresAt = time.Date(2032, 7, 8, 9, 10, 11, 987654321, time.FixedZone("PDT", -7*3600))
 			c.LastUsedAt = time.Date(2025, 1, 2, 3, 4, 5, 600000000, time.UTC)
@@ -263,7 +265,7 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 			c.Description = ""
 		}},
 		{"reactivate", func(c *storage.Client) {
-			c.Status = storage.StatusActive
+			c.Enable()
 			c.Kind = storage.KindKey
 			c.GrantTypes = []string{"client_credentials"}
 		}},
@@ -749,6 +751,14 @@ func staleCriteria(c storage.Client, unusedSince, now time.Time) bool {
 	return lastUse.Before(unusedSince) || (!c.ExpiresAt.IsZero() && !c.ExpiresAt.After(now))
 }
 
+// staleReason is why DisableStale(…, now) disables c: its expiry first.
+func staleReason(c storage.Client, now time.Time) storage.DisabledReason {
+	if !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(now) {
+		return storage.DisabledExpired
+	}
+	return storage.DisabledUnused
+}
+
 // disableStale calls DisableStale, checks what every returned client must
 // satisfy, and returns them by id.
 func disableStale(t *testing.T, s ClientsStore, unusedSince, now time.Time) map[int64]storage.Client {
@@ -768,6 +778,9 @@ func disableStale(t *testing.T, s ClientsStore, unusedSince, now time.Time) map[
 		}
 		if !staleCriteria(c, unusedSince, now) {
 			t.Errorf("DisableStale(%v, %v) returned client %d, last used %v, created %v, expires %v: not stale", unusedSince, now, c.ID, c.LastUsedAt, c.CreatedAt, c.ExpiresAt)
+		}
+		if want := staleReason(c, now); c.DisabledReason != want {
+			t.Errorf("DisableStale returned client %d, expires %v, with reason %q, want %q", c.ID, c.ExpiresAt, c.DisabledReason, want)
 		}
 	}
 	return byID
@@ -812,9 +825,14 @@ func testDisableStale(t *testing.T, s ClientsStore) {
 		{"never used, created now", create(func(c *storage.Client) { c.LastUsedAt = time.Time{} }), false},
 		{"already disabled", create(func(c *storage.Client) {
 			c.Status = storage.StatusDisabled
+			c.DisabledReason = storage.DisabledManually
 			c.LastUsedAt = unusedSince.Add(-time.Hour)
 			c.ExpiresAt = now.Add(-time.Hour)
 		}), false},
+		{"unused and expired", create(func(c *storage.Client) {
+			c.LastUsedAt = unusedSince.Add(-time.Hour)
+			c.ExpiresAt = now.Add(-time.Hour)
+		}), true},
 	}
 
 	got := disableStale(t, s, unusedSince, now)
@@ -835,6 +853,7 @@ func testDisableStale(t *testing.T, s ClientsStore) {
 		want := tt.c
 		want.Revoke()
 		want.Status = storage.StatusDisabled
+		want.DisabledReason = staleReason(tt.c, now)
 		want.Version = tt.c.Version + 1
 		want.UpdatedAt = stored.UpdatedAt
 		if stored.UpdatedAt.Before(tt.c.UpdatedAt) {
@@ -862,6 +881,64 @@ func testDisableStale(t *testing.T, s ClientsStore) {
 	later := disableStale(t, s, neverUsed.CreatedAt.Add(time.Microsecond), now)
 	if c, ok := later[neverUsed.ID]; !ok || c.Status != storage.StatusDisabled {
 		t.Errorf("DisableStale(just after its creation) did not disable a client never used: got %+v", c)
+	}
+}
+
+// testDisabledReason: why a client is disabled is stored with its status;
+// an active client has no reason, whatever the caller left in the field,
+// and an unknown reason is refused.
+func testDisabledReason(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	f := newClientFixture(t, s)
+	for _, reason := range []storage.DisabledReason{storage.DisabledManually, storage.DisabledUnused, storage.DisabledExpired, storage.DisabledUser} {
+		c := f.fullClient()
+		c.Status, c.DisabledReason = storage.StatusDisabled, reason
+		created, err := s.CreateClient(ctx, c)
+		if err != nil {
+			t.Fatalf("CreateClient(disabled, %q): %v", reason, err)
+		}
+		if created.DisabledReason != reason || getClient(t, s, created.ID).DisabledReason != reason {
+			t.Errorf("created disabled for %q: got %q, stored %q", reason, created.DisabledReason, getClient(t, s, created.ID).DisabledReason)
+		}
+	}
+
+	c := f.fullClient()
+	c.DisabledReason = storage.DisabledUnused
+	created, err := s.CreateClient(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.DisabledReason != "" || getClient(t, s, created.ID).DisabledReason != "" {
+		t.Errorf("an active client was stored with reason %q", getClient(t, s, created.ID).DisabledReason)
+	}
+
+	got, err := s.UpdateClient(ctx, created.ID, func(c *storage.Client) error { c.Disable(storage.DisabledUser); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != storage.StatusDisabled || got.DisabledReason != storage.DisabledUser || getClient(t, s, created.ID).DisabledReason != storage.DisabledUser {
+		t.Errorf("disabled for its owner: got %q %q, stored %q", got.Status, got.DisabledReason, getClient(t, s, created.ID).DisabledReason)
+	}
+	// Switched on without clearing the field: no reason comes back.
+	got, err = s.UpdateClient(ctx, created.ID, func(c *storage.Client) error { c.Status = storage.StatusActive; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DisabledReason != "" || getClient(t, s, created.ID).DisabledReason != "" {
+		t.Errorf("enabled: got reason %q, stored %q; want none", got.DisabledReason, getClient(t, s, created.ID).DisabledReason)
+	}
+
+	before := getClient(t, s, created.ID)
+	if _, err := s.UpdateClient(ctx, created.ID, func(c *storage.Client) error {
+		c.Status, c.DisabledReason = storage.StatusDisabled, "bored"
+		return nil
+	}); err == nil {
+		t.Error("UpdateClient stored an unknown disabled reason")
+	}
+	checkDiff(t, "client after a refused reason", getClient(t, s, created.ID), before)
+	c.Status, c.DisabledReason = storage.StatusDisabled, "bored"
+	if got, err := s.CreateClient(ctx, c); err == nil {
+		t.Errorf("CreateClient stored an unknown disabled reason: %+v", got)
 	}
 }
 

@@ -34,7 +34,10 @@
 //     CreatedBy cleared.
 //   - DisableStale treats "unused since" strictly (used exactly at
 //     unusedSince is not stale) and "expired" as ExpiresAt at or before now,
-//     as Client.Usable does.
+//     as Client.Usable does; it says DisabledExpired for a client past its
+//     expiry (unused or not) and DisabledUnused for the others.
+//   - DisabledReason round-trips with a disabled status; an active client
+//     comes back without one, and an unknown reason fails the write.
 //   - ListAudit lists in the order appended, newest first; AppendAudit
 //     refuses an Outcome other than "success" or "failure".
 //   - Inside Transactor.InTx, a call that fails (a taken username, an update

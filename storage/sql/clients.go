@@ -42,6 +42,7 @@ type clientRow struct {
 	TokenLifetimeSeconds int64
 	ReuseTokens          bool
 	Status               string
+	DisabledReason       string
 	Generation           int64
 	PreviousSecretHash   string
 	PreviousGeneration   int64
@@ -61,7 +62,7 @@ func (clientRow) TableName() string { return "clients" }
 var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
-	"token_lifetime_seconds", "reuse_tokens", "status", "generation", "previous_secret_hash",
+	"token_lifetime_seconds", "reuse_tokens", "status", "disabled_reason", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"created_by", "version", "updated_at",
 }
@@ -88,6 +89,12 @@ func toClientRow(c storage.Client) (clientRow, error) {
 	if !c.Kind.Valid() {
 		return clientRow{}, fmt.Errorf("unknown kind %q", c.Kind)
 	}
+	if !c.DisabledReason.Valid() {
+		return clientRow{}, fmt.Errorf("unknown disabled reason %q", c.DisabledReason)
+	}
+	if c.Status == storage.StatusActive {
+		c.DisabledReason = ""
+	}
 	return clientRow{
 		ID:                   c.ID,
 		AccountID:            c.AccountID,
@@ -106,6 +113,7 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		TokenLifetimeSeconds: int64(c.TokenLifetime / time.Second),
 		ReuseTokens:          c.ReuseTokens,
 		Status:               string(c.Status),
+		DisabledReason:       string(c.DisabledReason),
 		Generation:           c.Generation,
 		PreviousSecretHash:   c.PreviousSecretHash,
 		PreviousGeneration:   c.PreviousGeneration,
@@ -138,6 +146,7 @@ func (r clientRow) client() storage.Client {
 		TokenLifetime:      time.Duration(r.TokenLifetimeSeconds) * time.Second,
 		ReuseTokens:        r.ReuseTokens,
 		Status:             storage.Status(r.Status),
+		DisabledReason:     storage.DisabledReason(r.DisabledReason),
 		Generation:         r.Generation,
 		PreviousSecretHash: r.PreviousSecretHash,
 		PreviousGeneration: r.PreviousGeneration,
@@ -416,10 +425,12 @@ func clientsOf(rows []clientRow) []storage.Client {
 }
 
 // disableStaleQuery disables and revokes, as storage.Client.Revoke does,
-// every active client unused since ? or expired at ?. UpdatedAt never moves
-// backwards. greatest is GREATEST in PostgreSQL and max in SQLite.
+// every active client unused since ? or expired at ?, saying which of the
+// two (expired first). UpdatedAt never moves backwards. greatest is
+// GREATEST in PostgreSQL and max in SQLite.
 const disableStaleQuery = `UPDATE clients SET
 	status = 'disabled',
+	disabled_reason = CASE WHEN expires_at IS NOT NULL AND expires_at <= ? THEN 'expired' ELSE 'unused' END,
 	generation = greatest(generation, previous_generation) + 1,
 	previous_secret_hash = '',
 	previous_generation = 0,
@@ -433,8 +444,9 @@ RETURNING *`
 // DisableStale disables, with one UPDATE … RETURNING, every active client
 // last used (or, never used, created) before unusedSince and every active
 // client whose ExpiresAt is at or before now, and revokes their tokens as
-// storage.Client.Revoke does; Version goes up by one and UpdatedAt is set
-// to the wall clock. It returns them in id order as stored after the
+// storage.Client.Revoke does; DisabledReason says which of the two
+// (storage.DisabledExpired when both), Version goes up by one and
+// UpdatedAt is set to the wall clock. It returns them in id order as stored after the
 // change. On PostgreSQL a concurrent caller waits for the rows this one
 // locked and then finds them no longer active, so no client is ever
 // reported twice; SQLite has a single writer.
@@ -449,7 +461,7 @@ func (s *Store) DisableStale(ctx context.Context, unusedSince, now time.Time) ([
 	query := strings.ReplaceAll(disableStaleQuery, "greatest(", greatest+"(")
 	var rows []clientRow
 	err := s.write(ctx, func(db *gorm.DB) error {
-		return db.Raw(query, dbTime(time.Now()), dbTime(unusedSince), dbTime(now)).Scan(&rows).Error
+		return db.Raw(query, dbTime(now), dbTime(time.Now()), dbTime(unusedSince), dbTime(now)).Scan(&rows).Error
 	})
 	if err != nil {
 		return nil, mapError("disable stale clients", err)
