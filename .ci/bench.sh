@@ -221,13 +221,25 @@ rss_mb() { awk -v f="$2:" '$1 == f {printf "%.1f", $2 / 1024}' "/proc/$1/status"
 # reset_peak PID starts VmHWM afresh (Linux: clear_refs 5).
 reset_peak() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 # bench DIR HOST PATH SCRIPT C: warm up, run, and leave wrk's output in $out.
+# settle PID waits (at most 15 s) until PID uses less than a tenth of a core:
+# requests wrk left in flight (eskimi_dsp at high concurrency keeps working
+# for seconds after wrk has gone) must not run into the next measurement.
+settle() {
+  local a b
+  for _ in $(seq 75); do
+    a=$(cpu_ticks "$1"); sleep 0.2; b=$(cpu_ticks "$1")
+    (( (b - a) * 50 < tck )) && return
+  done
+}
 # eskimi_dsp answers in seconds at high concurrency: wrk waits for it
 # rather than counting a timeout after its default 2 s.
 bench() {
   local timeout=2s
   [[ $4 == eskimi ]] && timeout=10s
   wrk -t2 -c"$5" -d"$WARMUP" --timeout "$timeout" -s "$1/$4.lua" "http://$2$3" >/dev/null
+  settle "$pid"; settle "$fpid"
   out=$(wrk -t2 -c"$5" -d"$DURATION" --timeout "$timeout" --latency -s "$1/$4.lua" "http://$2$3")
+  settle "$pid"; settle "$fpid"
 }
 # parse: fields of wrk's output in $out.
 parse() {
