@@ -29,7 +29,7 @@ var (
 		columns: []string{"id", "name", "description", "secret_hint", "access_rights", "scopes", "grant_types", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "name", "description", "access_rights", "scopes",
-			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "status", "secret_hint", "expires_at", "last_used_at",
+			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "status", "disabled_reason", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	keyTable = cliView{
@@ -37,7 +37,7 @@ var (
 		columns: []string{"id", "name", "description", "key_hint", "is_default", "access_rights", "scopes", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "is_default", "name", "description", "access_rights",
-			"scopes", "grant_types", "may_introspect", "token_lifetime", "status", "key_hint", "secret_hint", "expires_at", "last_used_at",
+			"scopes", "grant_types", "may_introspect", "token_lifetime", "status", "disabled_reason", "key_hint", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	auditTable = cliView{
