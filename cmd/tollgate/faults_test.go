@@ -38,7 +38,9 @@ type faultEnv struct {
 func TestFaults(t *testing.T) {
 	ctx := t.Context()
 	start := time.Now()
-	bin, err := fleet.Build(ctx, "../..", t.TempDir())
+	// With the race detector: a race on a reconnection path fails the
+	// instance's exit status.
+	bin, err := fleet.Build(ctx, "../..", t.TempDir(), "-race")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,10 +29,11 @@ import (
 )
 
 // Build compiles the tollgate command of the module at moduleDir into dir
-// and answers the binary's path.
-func Build(ctx context.Context, moduleDir, dir string) (string, error) {
+// and answers the binary's path; extra are further go build flags ("-race").
+func Build(ctx context.Context, moduleDir, dir string, extra ...string) (string, error) {
 	bin := filepath.Join(dir, "tollgate")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tollgate")
+	args := append(append([]string{"build"}, extra...), "-o", bin, "./cmd/tollgate")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleDir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
