@@ -28,8 +28,36 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// PostgresBin is where the PostgreSQL server programs are looked for.
-var PostgresBin = "/usr/lib/postgresql/15/bin"
+// PostgresBin is the directory of the PostgreSQL server programs (initdb,
+// pg_ctl); empty means $TOLLGATE_TEST_POSTGRES_BIN, else the newest
+// /usr/lib/postgresql/<version>/bin (Debian's layout), else initdb's
+// directory on PATH.
+var PostgresBin = ""
+
+func postgresBin() (string, error) {
+	if PostgresBin != "" {
+		return PostgresBin, nil
+	}
+	if dir := os.Getenv("TOLLGATE_TEST_POSTGRES_BIN"); dir != "" {
+		return dir, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	best, bestVersion := "", -1
+	for _, d := range dirs {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(d))))
+		if err == nil && v > bestVersion {
+			best, bestVersion = filepath.Dir(d), v
+		}
+	}
+	if best != "" {
+		return best, nil
+	}
+	initdb, err := exec.LookPath("initdb")
+	if err != nil {
+		return "", errors.New("no PostgreSQL server programs: install PostgreSQL or set TOLLGATE_TEST_POSTGRES_BIN")
+	}
+	return filepath.Dir(initdb), nil
+}
 
 // Postgres is a PostgreSQL server of its own: a cluster initialised in a
 // temporary directory, listening on 127.0.0.1 at a free port with its
@@ -38,6 +66,7 @@ var PostgresBin = "/usr/lib/postgresql/15/bin"
 type Postgres struct {
 	Port   int
 	dir    string // owned by the postgres OS user
+	bin    string // the server programs' directory
 	osUser string
 }
 
@@ -52,7 +81,12 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{Port: port, dir: dir, osUser: "postgres"}
+	bin, err := postgresBin()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p := &Postgres{Port: port, dir: dir, bin: bin, osUser: "postgres"}
 	if err := p.chown(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -87,7 +121,7 @@ func (p *Postgres) chown() error {
 
 // run runs a PostgreSQL program as the postgres OS user.
 func (p *Postgres) run(ctx context.Context, prog string, args ...string) ([]byte, error) {
-	name := filepath.Join(PostgresBin, prog)
+	name := filepath.Join(p.bin, prog)
 	if p.osUser != "" {
 		args = append([]string{"-u", p.osUser, "--", name}, args...)
 		name = "runuser"
@@ -184,8 +218,8 @@ type Redis struct {
 	done chan struct{}
 }
 
-// RedisServer is the redis-server program.
-var RedisServer = "/usr/bin/redis-server"
+// RedisServer is the redis-server program (looked up on PATH).
+var RedisServer = "redis-server"
 
 // StartRedis starts a private redis-server; extra are further
 // configuration arguments ("--maxmemory", "4mb", …). Close stops it.
