@@ -65,9 +65,7 @@ func TestFaults(t *testing.T) {
 		{"rolling_restart", faultRollingRestart},
 		{"redis_full", faultRedisFull},
 	} {
-		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) && testing.Verbose() {
-			t.Logf("%s failed", s.name)
-		}
+		t.Run(s.name, func(t *testing.T) { s.run(t, e) })
 	}
 }
 
@@ -121,6 +119,9 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 		t.Fatal(err)
 	}
 	c.boot = b
+	// Runs once every instance has stopped: faults are where causes get
+	// logged, and no secret may be among them.
+	t.Cleanup(c.checkLogs)
 	var backends []fleet.Backend
 	for i := range 3 {
 		in, err := fleet.NewInstance(fmt.Sprintf("tollgate-%d", i+1), e.bin, c.env, dataDir)
@@ -152,6 +153,21 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 	}
 	c.seed = c.token()
 	return c
+}
+
+// checkLogs fails the test if a secret, password, token or key of the
+// scenario appears in an instance's log.
+func (c *cluster) checkLogs() {
+	secrets := map[string]string{"the client secret": c.boot.ClientSecret, "the admin password": c.boot.Password,
+		"the API key": c.creds.APIKey, "the admin token": c.creds.AdminToken, "a token": "tg_at_", "a key": "tgk_"}
+	for _, in := range c.instances {
+		log := in.Log()
+		for what, s := range secrets {
+			if s != "" && strings.Contains(log, s) {
+				c.t.Errorf("%s logged %s", in.Name, what)
+			}
+		}
+	}
 }
 
 func flatten(env fleet.Env) []string {
@@ -438,6 +454,9 @@ func faultPostgresOutage(t *testing.T, e *faultEnv) {
 	if err := e.pg.Stop(ctx, "immediate"); err != nil {
 		t.Fatal(err)
 	}
+	// The next scenarios need it, whatever happens to this one (a
+	// second start fails harmlessly).
+	t.Cleanup(func() { _ = e.pg.Start(context.Background()) })
 	down := time.Now()
 	// Writes during the outage: each must be refused, and leave nothing.
 	var refused []fleet.Result

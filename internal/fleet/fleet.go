@@ -218,6 +218,12 @@ func (i *Instance) Stop(timeout time.Duration) error {
 	}
 }
 
+// Log answers the instance's whole log, every run of the process included.
+func (i *Instance) Log() string {
+	b, _ := os.ReadFile(i.logPath)
+	return string(b)
+}
+
 // LogTail answers at most n bytes of the end of the instance's log.
 func (i *Instance) LogTail(n int64) string {
 	f, err := os.Open(i.logPath)
