@@ -114,7 +114,10 @@ func (i *Issuer) mintNew(ctx context.Context, requestID string, sess Session, sc
 		return "", storage.Token{}, err
 	}
 	rec := i.record(sig, requestID, sess, scopes, audience)
-	if err := i.tokens.CreateToken(ctx, rec); err != nil {
+	// A random 256-bit signature is never taken by another token: taken,
+	// it is this one, stored by an attempt the client retried after a
+	// timeout (the write landed, its answer did not).
+	if err := i.tokens.CreateToken(ctx, rec); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return "", storage.Token{}, fmt.Errorf("store token: %w", err)
 	}
 	return tok, rec, nil
