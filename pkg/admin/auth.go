@@ -37,7 +37,12 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 		var cause error
 		r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &cause))
 		defer func() {
-			if cause != nil {
+			switch {
+			case cause == nil:
+			case r.Context().Err() != nil:
+				// The caller hung up: nothing failed on this side.
+				a.opts.Logger.InfoContext(r.Context(), "management API call abandoned by its caller", "method", r.Method, "err", cause)
+			default:
 				a.opts.Logger.ErrorContext(r.Context(), "management API failure", "method", r.Method, "err", cause)
 			}
 		}()
