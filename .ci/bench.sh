@@ -27,7 +27,7 @@
 #   bash .ci/bench.sh                          # or: make bench
 #   SCALE=1 bash .ci/bench.sh                  # or: make bench-scale
 #   DURATION=30s CONNS="16 64" PATHS="form introspect" ESKIMI=0 DOCS= bash .ci/bench.sh
-#   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh
+#   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh     # the form path; PROFILE_PATH=eskimi, …
 #   PROFILE=/tmp/cpu.prof PROFILE_PATH=introspect SCALE=1 bash .ci/bench.sh   # at scale
 #   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
 set -euo pipefail
@@ -183,19 +183,6 @@ LUA
 scripts "$work/tollgate" "$token" "$key" "$user" "$password"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
-# profile SCRIPT PATH: a 15 s CPU profile of Tollgate under SCRIPT at the
-# highest concurrency, written to $PROFILE.
-profile() {
-  local c=${CONNS##* } wrkpid
-  wrk -t2 -c"$c" -d20s -s "$work/tollgate/$1.lua" "http://$ADDR$2" >/dev/null &
-  wrkpid=$!
-  sleep 2
-  curl -fs "http://$OPS/debug/pprof/profile?seconds=15" -o "$PROFILE"
-  wait "$wrkpid"
-  echo "CPU profile of $1 written to $PROFILE"
-}
-# The form path; with SCALE=1, the form path at scale (after seeding).
-[[ -n ${PROFILE:-} && $SCALE != 1 ]] && profile form /oauth/token
 
 pg_version=$(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1)
 redis_version=$(redis-cli -u "$REDIS" info server | sed -n 's/^redis_version:\(.*\)\r/\1/p')
@@ -316,6 +303,23 @@ rss_footer() {
     echo "RSS of \`tollgate serve\` $2: peak $peak MB (VmHWM), $now MB at the end (VmRSS); target ≤ 100 MB: $verdict.$floor"; } | tee -a "$1"
 }
 
+# profile NAME [SUFFIX]: a 15 s CPU profile of Tollgate under the PATHS entry
+# NAME (its script NAME-SUFFIX at scale) at the highest concurrency, written
+# to $PROFILE.
+profile() {
+  local c=${CONNS##* } wrkpid
+  target "$1"
+  wrk -t2 -c"$c" -d20s --timeout 10s -s "$work/tollgate/$1${2:+-$2}.lua" "http://$ADDR$path" >/dev/null &
+  wrkpid=$!
+  sleep 2
+  curl -fs "http://$OPS/debug/pprof/profile?seconds=15" -o "$PROFILE"
+  wait "$wrkpid"
+  settle "$pid"
+  echo "CPU profile of $1${2:+ at scale} written to $PROFILE"
+}
+# PROFILE_PATH (form by default); with SCALE=1, that path at scale, after seeding.
+[[ -n ${PROFILE:-} && $SCALE != 1 ]] && profile "${PROFILE_PATH:-form}"
+
 # --- The paths, against Tollgate and the floor. ---------------------------
 reset_peak "$pid"; reset_peak "$fpid"
 read -ra paths <<<"$PATHS"
@@ -427,7 +431,7 @@ LUA
   curl -fs -H "Authorization: Basic $basic" -d "token=$sample_token" "http://$ADDR/oauth/introspect" | grep -q '"active":true' \
     || { echo "bench.sh: a seeded token is not active" >&2; exit 1; }
 
-  [[ -n ${PROFILE:-} ]] && profile "${PROFILE_PATH:-form}-scale" "$([[ ${PROFILE_PATH:-form} == form ]] && echo /oauth/token || echo /oauth/introspect)"
+  [[ -n ${PROFILE:-} ]] && profile "${PROFILE_PATH:-form}" scale
 
   echo
   scale_head="$SCALE_CLIENTS clients in PostgreSQL, $SCALE_TOKENS live tokens in Redis; each request draws one of $SCALE_SAMPLE random clients (issuance) or tokens (introspection, check). Seeded: $seeded."
