@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -43,17 +44,23 @@ const (
 	maxArgon2Threads = 16
 )
 
-// Passwords hashes and verifies user passwords.
+// Passwords hashes and verifies user passwords. At most GOMAXPROCS hashes
+// are computed at once; other calls wait their turn. argon2id's cost is
+// memory as much as CPU (19 MiB a hash with the defaults), and with the CPU
+// busy more at once only hold more memory, not finish sooner: 64 logins at
+// once held 1.6 GB before this bound (.ci/bench.sh, eskimi_dsp at c = 64).
 type Passwords struct {
 	params Argon2Params
 	// dummy is verified when the user is unknown, so a wrong username costs
 	// as much as a wrong password.
 	dummy string
+	// slots bounds the hashes computed at once.
+	slots chan struct{}
 }
 
 // NewPasswords returns a Passwords hashing with p.
 func NewPasswords(p Argon2Params) (*Passwords, error) {
-	pw := &Passwords{params: p}
+	pw := &Passwords{params: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	dummy, err := pw.Hash("tollgate-dummy-password")
 	if err != nil {
 		return nil, err
@@ -72,7 +79,9 @@ func (pw *Passwords) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("read salt: %w", err)
 	}
+	pw.slots <- struct{}{}
 	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	<-pw.slots
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -88,7 +97,9 @@ func (pw *Passwords) Verify(hash, password string) (bool, error) {
 		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > maxBcryptCost {
 			return false, errBadHash
 		}
+		pw.slots <- struct{}{}
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		<-pw.slots
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
 		}
@@ -98,7 +109,9 @@ func (pw *Passwords) Verify(hash, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	pw.slots <- struct{}{}
 	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(key))) // #nosec G115 -- decodeArgon2id bounds the key to 16..64 bytes
+	<-pw.slots
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
