@@ -120,25 +120,9 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 // *bruteforce.BlockedError before the password is verified, the right
 // password included. A backend failure counts nothing.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
-	var attempt bruteforce.Attempt
-	if h.guard != nil {
-		var err error
-		if attempt, err = h.guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
-			return storage.User{}, err
-		}
-	}
-	user, err := h.verify(ctx, client, username, password)
-	switch {
-	case err == nil:
-		attempt.Succeeded(ctx)
-	case errors.Is(err, errBadCredentials):
-		if blocked := attempt.Failed(ctx); blocked != nil {
-			return storage.User{}, blocked
-		}
-	default:
-		attempt.Cancel(ctx)
-	}
-	return user, err
+	return bruteforce.Check(ctx, h.guard, username, oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+		return h.verify(ctx, client, username, password)
+	})
 }
 
 func (h *Handler) verify(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {

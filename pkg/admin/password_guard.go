@@ -35,28 +35,32 @@ func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, ha
 // from there is refused before the password is compared, with 429 and
 // Retry-After. A wrong password answers 403 with detail.
 func (a *API) verifyPassword(ctx context.Context, username, hash, password, detail string) error {
-	var attempt bruteforce.Attempt
-	if a.opts.Guard != nil {
-		var err error
-		if attempt, err = a.opts.Guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
-			return blockedProblem(err)
+	_, err := bruteforce.Check(ctx, a.opts.Guard, username, oauth.SourceFrom(ctx), errWrongPassword, func() (struct{}, error) {
+		ok, err := a.opts.Passwords.Verify(hash, password)
+		switch {
+		case err != nil:
+			// A hash that cannot be read says nothing about the caller:
+			// the attempt is taken back.
+			return struct{}{}, err
+		case !ok:
+			return struct{}{}, errWrongPassword
 		}
-	}
-	ok, err := a.opts.Passwords.Verify(hash, password)
-	switch {
-	case err != nil:
-		// A hash that cannot be read says nothing about the caller.
-		attempt.Cancel(ctx)
-	case ok:
-		attempt.Succeeded(ctx)
+		return struct{}{}, nil
+	})
+	if err == nil {
 		return nil
-	default:
-		if err := attempt.Failed(ctx); err != nil {
-			return blockedProblem(err)
-		}
+	}
+	if blocked, ok := errors.AsType[*bruteforce.BlockedError](err); ok {
+		return blockedProblem(blocked)
+	}
+	if errors.Is(err, errWrongPassword) {
+		err = nil
 	}
 	return problem{Status: http.StatusForbidden, Detail: detail, cause: err}
 }
+
+// errWrongPassword is a password that does not match.
+var errWrongPassword = errors.New("wrong password")
 
 // blockedProblem answers an attempt the brute-force protection held back:
 // 429 with Retry-After in whole seconds, rounded up.

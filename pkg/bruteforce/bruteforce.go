@@ -60,6 +60,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -510,4 +511,39 @@ func (g *Guard) logID(id string) slog.Attr {
 func HashID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:16])
+}
+
+// Starter begins attempts: a *Guard, or a caller's own interface that one
+// satisfies.
+type Starter interface {
+	Begin(ctx context.Context, id, source string) (Attempt, error)
+}
+
+// Check runs verify as one attempt by id from source through g (nil: no
+// protection), and settles it by verify's outcome: nil is a success; an
+// error that is wrong (errors.Is) a failure, answered instead by the
+// *BlockedError the attempt reports, if any; any other error (a backend
+// failed) takes the attempt back. A *BlockedError from Begin answers
+// before verify runs.
+func Check[T any](ctx context.Context, g Starter, id, source string, wrong error, verify func() (T, error)) (T, error) {
+	var zero T
+	var attempt Attempt
+	if g != nil {
+		var err error
+		if attempt, err = g.Begin(ctx, id, source); err != nil {
+			return zero, err
+		}
+	}
+	v, err := verify()
+	switch {
+	case err == nil:
+		attempt.Succeeded(ctx)
+	case errors.Is(err, wrong):
+		if blocked := attempt.Failed(ctx); blocked != nil {
+			return zero, blocked
+		}
+	default:
+		attempt.Cancel(ctx)
+	}
+	return v, err
 }

@@ -567,3 +567,35 @@ func TestBlockedErrorMessage(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// Check settles by verify's outcome: a wrong secret counts, a backend
+// failure is taken back, a success gets in; without a guard it only runs
+// verify.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	errWrong, errDown := errors.New("wrong"), errors.New("down")
+	opts := bruteforce.Options{Kind: bruteforce.KindUser, Threshold: 2}
+	forEachStore(t, opts, func(t *testing.T, h *harness) {
+		check := func(err error) error {
+			_, got := bruteforce.Check(t.Context(), h.guard, "erin", "192.0.2.9", errWrong, func() (int, error) { return 1, err })
+			return got
+		}
+		for range 5 {
+			if err := check(errDown); !errors.Is(err, errDown) {
+				t.Fatalf("backend failure: got %v, want it passed through", err)
+			}
+		}
+		if err := check(errWrong); !errors.Is(err, errWrong) {
+			t.Fatalf("first wrong secret: got %v (backend failures must not have counted)", err)
+		}
+		if err := check(nil); err != nil {
+			t.Fatalf("right secret: %v", err)
+		}
+		check(errWrong)
+		check(errWrong)
+		blockedWait(t, check(nil))
+	})
+	if v, err := bruteforce.Check(t.Context(), nil, "x", "", errWrong, func() (int, error) { return 7, nil }); v != 7 || err != nil {
+		t.Fatalf("without a guard: got %d, %v", v, err)
+	}
+}

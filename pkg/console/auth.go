@@ -398,25 +398,9 @@ func seconds(n int64) string {
 // source; after too many, attempts answer a *bruteforce.BlockedError
 // before the password is compared. A backend failure counts nothing.
 func (c *Console) authenticate(ctx context.Context, username, password string) (storage.User, error) {
-	var attempt bruteforce.Attempt
-	if c.opts.Guard != nil {
-		var err error
-		if attempt, err = c.opts.Guard.Begin(ctx, username, oauth.SourceFrom(ctx)); err != nil {
-			return storage.User{}, err
-		}
-	}
-	user, err := c.verify(ctx, username, password)
-	switch {
-	case err == nil:
-		attempt.Succeeded(ctx)
-	case errors.Is(err, errBadCredentials):
-		if blocked := attempt.Failed(ctx); blocked != nil {
-			return storage.User{}, blocked
-		}
-	default:
-		attempt.Cancel(ctx)
-	}
-	return user, err
+	return bruteforce.Check(ctx, c.opts.Guard, username, oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+		return c.verify(ctx, username, password)
+	})
 }
 
 func (c *Console) verify(ctx context.Context, username, password string) (storage.User, error) {

@@ -136,25 +136,8 @@ var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
 // fosite.ErrInvalidClient. A backend failure answers its error, recorded as
 // the request's outage, and counts nothing.
 func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*Client, error) {
-	var attempt bruteforce.Attempt
-	if a.guard != nil {
-		var err error
-		if attempt, err = a.guard.Begin(ctx, strconv.FormatInt(creds.ClientID, 10), SourceFrom(ctx)); err != nil {
-			return nil, err
-		}
-	}
-	client, err := a.authenticate(ctx, creds)
-	switch {
-	case err == nil:
-		attempt.Succeeded(ctx)
-	case errors.Is(err, fosite.ErrInvalidClient):
-		if blocked := attempt.Failed(ctx); blocked != nil {
-			return nil, blocked
-		}
-	default:
-		attempt.Cancel(ctx)
-	}
-	return client, err
+	return bruteforce.Check(ctx, a.guard, strconv.FormatInt(creds.ClientID, 10), SourceFrom(ctx), fosite.ErrInvalidClient,
+		func() (*Client, error) { return a.authenticate(ctx, creds) })
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*Client, error) {
