@@ -429,39 +429,29 @@ func (c Config) validateRedisTopology(p *problems) {
 	if strings.ContainsAny(r.KeyPrefix, "{}") {
 		p.addf(at("redis.key_prefix"), "must not contain '{' or '}', which would change the keys' Redis Cluster hash tags")
 	}
-	if r.URL != "" {
-		for _, f := range []struct {
-			set  bool
-			path string
-		}{
-			{len(r.Addrs) > 0, "redis.addrs"},
-			{r.MasterName != "", "redis.master_name"},
-			{r.Cluster, "redis.cluster"},
-			{r.Username != "", "redis.username"},
-			{r.Password != "", "redis.password"},
-			{r.SentinelPassword != "", "redis.sentinel_password"},
-			{r.TLS, "redis.tls"},
-		} {
-			if f.set {
-				p.addf(redisLabel(f.path), "set either redis.url (one server, with its credentials and TLS in the URL) or redis.addrs (Sentinel or Cluster), not both")
+	// The settings of a Sentinel or Cluster deployment, redis.addrs aside.
+	topology := []struct {
+		set  bool
+		path string
+	}{
+		{r.MasterName != "", "redis.master_name"},
+		{r.Cluster, "redis.cluster"},
+		{r.Username != "", "redis.username"},
+		{r.Password != "", "redis.password"},
+		{r.SentinelPassword != "", "redis.sentinel_password"},
+		{r.TLS, "redis.tls"},
+	}
+	if r.URL != "" || len(r.Addrs) == 0 {
+		msg := "needs redis.addrs (TOLLGATE_REDIS_ADDRS)"
+		if r.URL != "" {
+			msg = "set either redis.url (one server, with its credentials and TLS in the URL) or redis.addrs (Sentinel or Cluster), not both"
+			if len(r.Addrs) > 0 {
+				p.addf(redisLabel("redis.addrs"), "%s", msg)
 			}
 		}
-		return
-	}
-	if len(r.Addrs) == 0 {
-		for _, f := range []struct {
-			set  bool
-			path string
-		}{
-			{r.MasterName != "", "redis.master_name"},
-			{r.Cluster, "redis.cluster"},
-			{r.Username != "", "redis.username"},
-			{r.Password != "", "redis.password"},
-			{r.SentinelPassword != "", "redis.sentinel_password"},
-			{r.TLS, "redis.tls"},
-		} {
+		for _, f := range topology {
 			if f.set {
-				p.addf(redisLabel(f.path), "needs redis.addrs (TOLLGATE_REDIS_ADDRS)")
+				p.addf(redisLabel(f.path), "%s", msg)
 			}
 		}
 		return
