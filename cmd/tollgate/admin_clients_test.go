@@ -50,36 +50,6 @@ func (f *fixture) apiJSON(method, path, auth, body string, status int) map[strin
 	return m
 }
 
-// wantProblem checks an RFC 9457 answer.
-func wantProblem(t *testing.T, res response, status int, fields ...string) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d (body %s)", res.status, status, res.body)
-		return
-	}
-	if ct := res.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type = %q, want application/problem+json", ct)
-	}
-	var p struct {
-		Status int `json:"status"`
-		Errors []struct {
-			Field string `json:"field"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(res.body, &p); err != nil || p.Status != status {
-		t.Errorf("problem body %s (%v), want status %d", res.body, err, status)
-	}
-	for _, want := range fields {
-		found := false
-		for _, e := range p.Errors {
-			found = found || e.Field == want
-		}
-		if !found {
-			t.Errorf("problem %s does not name field %q", res.body, want)
-		}
-	}
-}
-
 func id(m map[string]any) string { return strconv.FormatInt(int64(m["id"].(float64)), 10) }
 
 func TestAdminKeysLifecycle(t *testing.T) {
@@ -115,7 +85,7 @@ func TestAdminKeysLifecycle(t *testing.T) {
 		// Edit with If-Match; a stale ETag is refused.
 		f.apiJSON("PATCH", "/keys/"+kid, alice, `{"name":"reporting v2"}`, http.StatusOK)
 		res := f.apiDo("PATCH", "/keys/"+kid, alice, `{"name":"lost update"}`, "If-Match", etagV1)
-		wantProblem(t, res, http.StatusPreconditionFailed)
+		admProblem(t, res, http.StatusPreconditionFailed)
 		if name := f.apiJSON("GET", "/keys/"+kid, alice, "", 200)["name"]; name != "reporting v2" {
 			t.Errorf("name = %v after a refused stale edit, want reporting v2", name)
 		}
@@ -163,7 +133,7 @@ func TestAdminKeysLifecycle(t *testing.T) {
 		if res := f.apiDo("DELETE", "/keys/"+kid, alice, ""); res.status != http.StatusNoContent {
 			t.Fatalf("DELETE: %d %s", res.status, res.body)
 		}
-		wantProblem(t, f.apiDo("GET", "/keys/"+kid, alice, ""), http.StatusNotFound)
+		admProblem(t, f.apiDo("GET", "/keys/"+kid, alice, ""), http.StatusNotFound)
 		wantError(t, f.post("/auth/access/session", "", "", "X-API-Key", newKey), 401, "invalid_client")
 	})
 }
@@ -217,7 +187,7 @@ func TestAdminClientsAndTokens(t *testing.T) {
 		}
 
 		// Generate client token: needs the caller's own password.
-		wantProblem(t, f.apiDo("POST", "/clients/"+cid+"/tokens", alice, `{"password":"wrong"}`), http.StatusForbidden)
+		admProblem(t, f.apiDo("POST", "/clients/"+cid+"/tokens", alice, `{"password":"wrong"}`), http.StatusForbidden)
 		tk := f.apiJSON("POST", "/clients/"+cid+"/tokens", alice, `{"password":"`+testPassword+`"}`, http.StatusCreated)
 		if tk["expires_in"] != float64(365*24*3600) {
 			t.Errorf("client token expires_in = %v, want one year", tk["expires_in"])
@@ -232,19 +202,19 @@ func TestAdminClientsAndTokens(t *testing.T) {
 		}
 
 		// Validation names the fields.
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"","access_rights":"nope","grant_types":["password"],"token_lifetime":-1,"expires_at":"yesterday"}`),
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"","access_rights":"nope","grant_types":["password"],"token_lifetime":-1,"expires_at":"yesterday"}`),
 			http.StatusUnprocessableEntity, "name", "access_rights", "grant_types", "token_lifetime", "expires_at")
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","colour":"red"}`), http.StatusBadRequest, "colour")
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":42}`), http.StatusBadRequest, "name")
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x"} {}`), http.StatusBadRequest)
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 101)+`"}`), http.StatusUnprocessableEntity, "name")
-		wantProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","colour":"red"}`), http.StatusBadRequest, "colour")
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":42}`), http.StatusBadRequest, "name")
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x"} {}`), http.StatusBadRequest)
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 101)+`"}`), http.StatusUnprocessableEntity, "name")
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", f.srv.URL+"/api/v1/clients", strings.NewReader(`name=x`))
 		req.Header.Set("Authorization", alice)
 		req.Header.Set("Content-Type", formCT)
-		wantProblem(t, f.do(req), http.StatusUnsupportedMediaType)
-		wantProblem(t, f.apiDo("GET", "/clients?limit=1000", alice, ""), http.StatusBadRequest, "limit")
-		wantProblem(t, f.apiDo("GET", "/clients?after=-4", alice, ""), http.StatusBadRequest, "after")
+		admProblem(t, f.do(req), http.StatusUnsupportedMediaType)
+		admProblem(t, f.apiDo("GET", "/clients?limit=1000", alice, ""), http.StatusBadRequest, "limit")
+		admProblem(t, f.apiDo("GET", "/clients?after=-4", alice, ""), http.StatusBadRequest, "after")
 	})
 }
 
@@ -294,9 +264,9 @@ func TestAdminAuthenticationAndTenants(t *testing.T) {
 			})
 		}
 		// Writes across tenants are 404 too.
-		wantProblem(t, f.apiDo("PATCH", "/keys/"+id(rootKey), carol, `{"name":"pwned"}`), http.StatusNotFound)
-		wantProblem(t, f.apiDo("DELETE", "/keys/"+id(rootKey), bob, ""), http.StatusNotFound)
-		wantProblem(t, f.apiDo("POST", "/keys/"+id(rootKey)+"/rotate", mona, ""), http.StatusNotFound)
+		admProblem(t, f.apiDo("PATCH", "/keys/"+id(rootKey), carol, `{"name":"pwned"}`), http.StatusNotFound)
+		admProblem(t, f.apiDo("DELETE", "/keys/"+id(rootKey), bob, ""), http.StatusNotFound)
+		admProblem(t, f.apiDo("POST", "/keys/"+id(rootKey)+"/rotate", mona, ""), http.StatusNotFound)
 		// A member lists only their own keys.
 		for _, it := range f.apiJSON("GET", "/keys?limit=100", mona, "", 200)["items"].([]any) {
 			if owner := it.(map[string]any)["owner_id"]; owner != float64(mUser.ID) {
@@ -304,19 +274,19 @@ func TestAdminAuthenticationAndTenants(t *testing.T) {
 			}
 		}
 		// A sibling admin listing root's account: 404.
-		wantProblem(t, f.apiDo("GET", "/keys?account_id="+strconv.FormatInt(f.root.ID, 10), carol, ""), http.StatusNotFound)
+		admProblem(t, f.apiDo("GET", "/keys?account_id="+strconv.FormatInt(f.root.ID, 10), carol, ""), http.StatusNotFound)
 
 		// Authentication.
-		wantProblem(t, f.apiDo("GET", "/keys", "", ""), http.StatusUnauthorized)
-		wantProblem(t, f.apiDo("GET", "/keys", "Bearer tg_at_nope", ""), http.StatusUnauthorized)
-		wantProblem(t, f.apiDo("GET", "/keys", basic(f.cc.ID, f.secretOf[f.cc.ID]), ""), http.StatusUnauthorized)
+		admProblem(t, f.apiDo("GET", "/keys", "", ""), http.StatusUnauthorized)
+		admProblem(t, f.apiDo("GET", "/keys", "Bearer tg_at_nope", ""), http.StatusUnauthorized)
+		admProblem(t, f.apiDo("GET", "/keys", basic(f.cc.ID, f.secretOf[f.cc.ID]), ""), http.StatusUnauthorized)
 		// A client token without the management scope is refused; with it, it
 		// acts as an admin of its account.
-		wantProblem(t, f.apiDo("GET", "/keys", bearer(f.tokenCC(f.cc)), ""), http.StatusForbidden)
+		admProblem(t, f.apiDo("GET", "/keys", bearer(f.tokenCC(f.cc)), ""), http.StatusForbidden)
 		manager := f.client(storage.Client{AccountID: f.child.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
 		mgr := bearer(f.tokenCC(manager))
 		f.apiJSON("GET", "/keys/"+id(childKey), mgr, "", 200)
-		wantProblem(t, f.apiDo("GET", "/keys/"+id(rootKey), mgr, ""), http.StatusNotFound)
+		admProblem(t, f.apiDo("GET", "/keys/"+id(rootKey), mgr, ""), http.StatusNotFound)
 		// No answer ever carries a secret hash.
 		for _, path := range []string{"/keys?limit=100", "/clients?limit=100"} {
 			if body := string(f.apiDo("GET", path, alice, "").body); strings.Contains(body, "tgh1$") || strings.Contains(body, "secret_hash") {
@@ -356,14 +326,14 @@ func TestAdminManagementScopeNeedsAdminOwner(t *testing.T) {
 		f.apiJSON("GET", "/users", bearer(f.tokenCC(managed)), "", http.StatusOK) // works while mallory is an admin
 
 		f.apiJSON("PATCH", "/users/"+strconv.FormatInt(mallory.ID, 10), alice, `{"role":"member"}`, http.StatusOK)
-		wantProblem(t, f.apiDo("GET", "/users", bearer(f.tokenCC(managed)), ""), http.StatusForbidden)
-		wantProblem(t, f.apiDo("PATCH", "/users/"+strconv.FormatInt(mallory.ID, 10), bearer(f.tokenCC(managed)), `{"role":"admin"}`), http.StatusForbidden)
+		admProblem(t, f.apiDo("GET", "/users", bearer(f.tokenCC(managed)), ""), http.StatusForbidden)
+		admProblem(t, f.apiDo("PATCH", "/users/"+strconv.FormatInt(mallory.ID, 10), bearer(f.tokenCC(managed)), `{"role":"admin"}`), http.StatusForbidden)
 
 		// An admin cannot hand the management scope to a member's credential.
-		wantProblem(t, f.apiDo("POST", "/keys", alice, `{"name":"for mallory","owner_id":`+strconv.FormatInt(mallory.ID, 10)+`,"scopes":["tollgate:manage"]}`),
+		admProblem(t, f.apiDo("POST", "/keys", alice, `{"name":"for mallory","owner_id":`+strconv.FormatInt(mallory.ID, 10)+`,"scopes":["tollgate:manage"]}`),
 			http.StatusUnprocessableEntity, "owner_id")
 		// A member cannot take it, raw or through a bundle.
-		wantProblem(t, f.apiDo("POST", "/keys", mal, `{"name":"x","scopes":["tollgate:manage"]}`), http.StatusUnprocessableEntity, "scopes")
+		admProblem(t, f.apiDo("POST", "/keys", mal, `{"name":"x","scopes":["tollgate:manage"]}`), http.StatusUnprocessableEntity, "scopes")
 	})
 }
 
@@ -372,7 +342,7 @@ func TestAdminAuditsRefusedChanges(t *testing.T) {
 	alice := bearer(f.tokenDSP(f.dsp, "alice"))
 	k := f.apiJSON("POST", "/keys", alice, `{"name":"audited"}`, http.StatusCreated)
 	f.secrets = append(f.secrets, k["key"].(string))
-	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(k), alice, `{"name":"x"}`, "If-Match", `"99"`), http.StatusPreconditionFailed)
+	admProblem(t, f.apiDo("PATCH", "/keys/"+id(k), alice, `{"name":"x"}`, "If-Match", `"99"`), http.StatusPreconditionFailed)
 	events := f.apiJSON("GET", "/audit?limit=5", alice, "", http.StatusOK)["items"].([]any)
 	first := events[0].(map[string]any)
 	if first["action"] != "key.update" || first["outcome"] != "failure" || !strings.Contains(first["detail"].(string), "412") {

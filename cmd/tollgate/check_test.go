@@ -195,8 +195,8 @@ func TestCheckRateLimitOverride(t *testing.T) {
 	if res := f.check("GET", "X-API-Key", key, "X-Tollgate-Rate-Class", "reports"); res.status != http.StatusTooManyRequests {
 		t.Errorf("reports class: %d, want 429 at the configured 1/s", res.status)
 	}
-	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"nope":{"rate":1,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
-	wantProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"default":{"rate":0,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
+	admProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"nope":{"rate":1,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
+	admProblem(t, f.apiDo("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{"default":{"rate":0,"burst":1}}}`), http.StatusUnprocessableEntity, "rate_limits")
 	// Removing the overrides.
 	if got := f.apiJSON("PATCH", "/keys/"+id(created), alice, `{"rate_limits":{}}`, http.StatusOK); got["rate_limits"] != nil {
 		t.Errorf("rate_limits after {} = %v, want none", got["rate_limits"])
