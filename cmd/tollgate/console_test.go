@@ -359,6 +359,9 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		if got := p.fieldError(t, "password"); got != "The password is wrong." {
 			t.Errorf("password error = %q", got)
 		}
+		// The summary says what happened: no token, because of the
+		// password; there was nothing to save.
+		p.has(t, "<h2>Wrong password: your identity is not confirmed, and no token was generated</h2>").lacks(t, "Nothing was saved")
 		p = b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/token", "password", testPassword).want(t, http.StatusOK).
 			has(t, "you will not see this again", "(1 year)", f.clock.now().AddDate(1, 0, 0).UTC().Format("2006-01-02"))
 		clientToken := p.value(t, "access-token")

@@ -640,8 +640,12 @@ func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *stat
 		c.alreadySent(w, r, st, "the client token")
 		return
 	}
+	// The summary's heading says what happened: no token exists, and why;
+	// there was nothing to save.
+	refusedAs := "No token was generated"
 	fail := func(status int, errs formErrors) {
-		c.render(w, r, st, status, "token", view{Title: "Generate a client token", Nav: clientKind.Nav, Errors: errs, Page: c.tokenPageFor(r, st, cl)})
+		c.render(w, r, st, status, "token", view{Title: "Generate a client token", Nav: clientKind.Nav, Errors: errs,
+			Refused: refusedAs, Page: c.tokenPageFor(r, st, cl)})
 	}
 	password := r.PostForm.Get("password")
 	if password == "" {
@@ -653,6 +657,7 @@ func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *stat
 		ref := admin.RefusalOf(err)
 		switch ref.Status {
 		case http.StatusForbidden:
+			refusedAs = "Wrong password: your identity is not confirmed, and no token was generated"
 			fail(http.StatusForbidden, formErrors{"password": {"The password is wrong."}})
 		case http.StatusConflict:
 			fail(http.StatusConflict, formErrors{"": {"The client is disabled or expired: enable it first."}})

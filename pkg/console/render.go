@@ -32,8 +32,11 @@ type view struct {
 	Path     string          // the page's path, to come back to after switching
 	Notice   string
 	Errors   formErrors
-	Assets   assets
-	Page     any
+	// Refused heads the error summary: what happened to the form. Empty
+	// means "Nothing was saved", right for the forms that change a record.
+	Refused string
+	Assets  assets
+	Page    any
 }
 
 // formErrors maps a form field ("" for the form as a whole) to what is
