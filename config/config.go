@@ -279,6 +279,13 @@ type Credentials struct {
 	AccessRights map[string]string `yaml:"access_rights" env:"TOLLGATE_ACCESS_RIGHTS"`
 	// DefaultAccessRights is the bundle of every user's default key.
 	DefaultAccessRights string `yaml:"default_access_rights" env:"TOLLGATE_DEFAULT_ACCESS_RIGHTS"`
+	// DefaultGrantTypes are the grant types a new API client gets when its
+	// creator chooses none: client_credentials and the eskimi_dsp grant, so
+	// a client added in the console works with the JSON grant the
+	// platforms document. Each must be a grant type Tollgate serves. Left
+	// unset, Load fills in DefaultGrantTypes, under the grant's configured
+	// name.
+	DefaultGrantTypes []string `yaml:"default_grant_types" env:"TOLLGATE_DEFAULT_GRANT_TYPES"`
 	// RotationOverlap is how long a rotated-out secret keeps working unless
 	// the caller chooses; MaxRotationOverlap caps the caller's choice.
 	RotationOverlap    time.Duration `yaml:"rotation_overlap" env:"TOLLGATE_ROTATION_OVERLAP"`
@@ -453,6 +460,18 @@ func (c *Config) fillDerived() {
 	if c.RateLimits.Classes == nil {
 		c.RateLimits.Classes = DefaultRateClasses()
 	}
+	// Filled in after the grant's name is known, so renaming the grant
+	// renames it here too.
+	if c.Credentials.DefaultGrantTypes == nil {
+		c.Credentials.DefaultGrantTypes = DefaultGrantTypes(c.Grants.EskimiDSPName)
+	}
+}
+
+// DefaultGrantTypes are the grant types of a new API client when none is
+// configured: client_credentials and the eskimi_dsp grant, named
+// eskimiDSPName.
+func DefaultGrantTypes(eskimiDSPName string) []string {
+	return []string{"client_credentials", eskimiDSPName}
 }
 
 // DefaultAccessRights are the scope bundles used when none is configured.

@@ -44,6 +44,7 @@ func loaded() config.Config {
 	c.Issuer = "http://127.0.0.1:8080"
 	c.Database.URL = filepath.Join("./data", "tollgate.db")
 	c.Credentials.AccessRights = config.DefaultAccessRights()
+	c.Credentials.DefaultGrantTypes = config.DefaultGrantTypes(c.Grants.EskimiDSPName)
 	c.RateLimits.Classes = config.DefaultRateClasses()
 	return c
 }
@@ -109,6 +110,9 @@ func TestDefault(t *testing.T) {
 		// are configured.
 		{"credentials.access_rights", c.Credentials.AccessRights, map[string]string(nil)},
 		{"credentials.default_access_rights", c.Credentials.DefaultAccessRights, "full"},
+		// Left nil: Load fills in DefaultGrantTypes under the grant's
+		// configured name.
+		{"credentials.default_grant_types", c.Credentials.DefaultGrantTypes, []string(nil)},
 		{"credentials.rotation_overlap", c.Credentials.RotationOverlap, 24 * time.Hour},
 		{"credentials.max_rotation_overlap", c.Credentials.MaxRotationOverlap, 30 * 24 * time.Hour},
 		{"credentials.disable_unused_after", c.Credentials.DisableUnusedAfter, 90 * 24 * time.Hour},
@@ -308,6 +312,7 @@ func everyFieldSet() config.Config {
 				"writer": "events events:read",
 			},
 			DefaultAccessRights:   "reader",
+			DefaultGrantTypes:     []string{"acme_dsp"},
 			RotationOverlap:       2 * time.Hour,
 			MaxRotationOverlap:    7 * 24 * time.Hour,
 			DisableUnusedAfter:    180 * 24 * time.Hour,
@@ -521,6 +526,9 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"access rights with spaces", map[string]string{"TOLLGATE_ACCESS_RIGHTS": " ro = events:read  contacts:read , rw=events "}, func(c config.Config) any { return c.Credentials.AccessRights }, map[string]string{"ro": "events:read  contacts:read", "rw": "events"}},
 		{"empty access rights keep defaults", map[string]string{"TOLLGATE_ACCESS_RIGHTS": ""}, func(c config.Config) any { return c.Credentials.AccessRights }, config.DefaultAccessRights()},
 		{"default access rights", map[string]string{"TOLLGATE_DEFAULT_ACCESS_RIGHTS": "events"}, func(c config.Config) any { return c.Credentials.DefaultAccessRights }, "events"},
+		{"default grant types", map[string]string{"TOLLGATE_DEFAULT_GRANT_TYPES": "client_credentials"}, func(c config.Config) any { return c.Credentials.DefaultGrantTypes }, []string{"client_credentials"}},
+		{"default grant types by default", nil, func(c config.Config) any { return c.Credentials.DefaultGrantTypes }, []string{"client_credentials", "eskimi_dsp"}},
+		{"default grant types follow a renamed grant", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "dsp_login"}, func(c config.Config) any { return c.Credentials.DefaultGrantTypes }, []string{"client_credentials", "dsp_login"}},
 		{"rotation overlap", map[string]string{"TOLLGATE_ROTATION_OVERLAP": "90m"}, func(c config.Config) any { return c.Credentials.RotationOverlap }, 90 * time.Minute},
 		{"max rotation overlap", map[string]string{"TOLLGATE_MAX_ROTATION_OVERLAP": "168h"}, func(c config.Config) any { return c.Credentials.MaxRotationOverlap }, 168 * time.Hour},
 		{"disable unused after", map[string]string{"TOLLGATE_DISABLE_UNUSED_AFTER": "2160h"}, func(c config.Config) any { return c.Credentials.DisableUnusedAfter }, 2160 * time.Hour},
@@ -889,7 +897,10 @@ func TestValidateAccepts(t *testing.T) {
 			c.Redis = config.Default().Redis
 			c.Redis.Addrs, c.Redis.Cluster = []string{"clustercfg.example.cache.amazonaws.com:6379"}, true
 		}},
-		{"grant name with dot and dash", func(c *config.Config) { c.Grants.EskimiDSPName = "acme.dsp-v2" }},
+		{"grant name with dot and dash", func(c *config.Config) {
+			c.Grants.EskimiDSPName = "acme.dsp-v2"
+			c.Credentials.DefaultGrantTypes = config.DefaultGrantTypes(c.Grants.EskimiDSPName)
+		}},
 		{"pepper id of 8", func(c *config.Config) { c.Keys.PepperID = "2025a01b" }},
 		{"pprof on", func(c *config.Config) { c.Ops.Pprof = true }},
 		{"key session lifetime at its cap", func(c *config.Config) { c.Tokens.KeySessionLifetime = c.Tokens.KeySessionMaxLifetime }},
@@ -1050,6 +1061,15 @@ func TestValidateRejects(t *testing.T) {
 		{"management scope with backslash", func(c *config.Config) { c.Credentials.ManagementScope = `a\b` }, "TOLLGATE_MANAGEMENT_SCOPE"},
 		{"management scope non-ASCII", func(c *config.Config) { c.Credentials.ManagementScope = "verwalten:ä" }, "TOLLGATE_MANAGEMENT_SCOPE"},
 		{"management scope too long", func(c *config.Config) { c.Credentials.ManagementScope = strings.Repeat("m", 129) }, "TOLLGATE_MANAGEMENT_SCOPE"},
+		{"no default grant types", func(c *config.Config) { c.Credentials.DefaultGrantTypes = []string{} }, "credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): must name at least one grant type (client_credentials, eskimi_dsp)"},
+		{"default grant type not served", func(c *config.Config) { c.Credentials.DefaultGrantTypes = []string{"password"} }, `credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): "password" is not a grant type Tollgate serves`},
+		{"default grant type of a renamed grant", func(c *config.Config) {
+			c.Grants.EskimiDSPName = "dsp_login"
+			c.Credentials.DefaultGrantTypes = []string{"eskimi_dsp"}
+		}, `"eskimi_dsp" is not a grant type Tollgate serves (client_credentials, dsp_login`},
+		{"default grant type twice", func(c *config.Config) {
+			c.Credentials.DefaultGrantTypes = []string{"client_credentials", "client_credentials"}
+		}, `credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): names "client_credentials" twice`},
 		{"no bundles", func(c *config.Config) { c.Credentials.AccessRights = map[string]string{} }, "credentials.access_rights (TOLLGATE_ACCESS_RIGHTS): must name at least one bundle"},
 		{"nil bundles (Default without Load)", func(c *config.Config) { c.Credentials.AccessRights = nil }, "must name at least one bundle"},
 		{"bundle name with space", func(c *config.Config) { c.Credentials.AccessRights["read only"] = "events" }, `bundle name "read only"`},
@@ -1181,6 +1201,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			c.Keys.TokenSecret = ""
 			c.Keys.Pepper = ""
 			c.Grants.EskimiDSPName = "refresh_token"
+			c.Credentials.DefaultGrantTypes = []string{"password"}
 			c.RateLimits.TokenRate = -5
 			// Replaces the defaults, so the default class is gone.
 			c.RateLimits.Classes = map[string]string{
@@ -1218,6 +1239,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			"token secret: required",
 			"pepper: required",
 			"grants.eskimi_dsp_name (TOLLGATE_ESKIMI_DSP_GRANT_NAME)",
+			`credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): "password" is not a grant type Tollgate serves`,
 			"rate_limits.token_rate (TOLLGATE_TOKEN_RATE_LIMIT): must not be negative, got -5",
 			"rate_limits.classes (TOLLGATE_RATE_CLASSES): must define the default class",
 			`rate_limits.classes (TOLLGATE_RATE_CLASSES): class name "bad name!"`,
@@ -1350,6 +1372,7 @@ var wantEnvNames = []string{
 	"TOLLGATE_MANAGEMENT_SCOPE",
 	"TOLLGATE_ACCESS_RIGHTS",
 	"TOLLGATE_DEFAULT_ACCESS_RIGHTS",
+	"TOLLGATE_DEFAULT_GRANT_TYPES",
 	"TOLLGATE_CONSOLE_ENABLED",
 	"TOLLGATE_CONSOLE_SESSION_IDLE_TIMEOUT",
 	"TOLLGATE_CONSOLE_SESSION_LIFETIME",

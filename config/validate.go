@@ -214,6 +214,7 @@ func (c Config) validateProtocol(p *problems) {
 	if c.Tokens.KeySessionLifetime > c.Tokens.KeySessionMaxLifetime {
 		p.addf(at("tokens.key_session_lifetime"), "must not exceed tokens.key_session_max_lifetime")
 	}
+	c.validateDefaultGrantTypes(p)
 	nonNegative(p, "rate_limits.token_rate", c.RateLimits.TokenRate)
 	if bf := c.BruteForce; bf.Enabled {
 		if bf.Threshold < 1 {
@@ -513,4 +514,25 @@ func checkRedisURL(raw string) error {
 		return errors.New("unix:// URL needs a socket path")
 	}
 	return nil
+}
+
+// validateDefaultGrantTypes checks that new clients get at least one grant
+// type, each served by Tollgate, none twice.
+func (c Config) validateDefaultGrantTypes(p *problems) {
+	served := []string{"client_credentials", c.Grants.EskimiDSPName}
+	// nil is Default without Load, which fills it in; an empty list is a
+	// configuration that names none.
+	if c.Credentials.DefaultGrantTypes != nil && len(c.Credentials.DefaultGrantTypes) == 0 {
+		p.addf(at("credentials.default_grant_types"), "must name at least one grant type (%s)", strings.Join(served, ", "))
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Credentials.DefaultGrantTypes {
+		switch {
+		case !slices.Contains(served, g):
+			p.addf(at("credentials.default_grant_types"), "%q is not a grant type Tollgate serves (%s; grants.eskimi_dsp_name renames the second)", g, strings.Join(served, ", "))
+		case seen[g]:
+			p.addf(at("credentials.default_grant_types"), "names %q twice", g)
+		}
+		seen[g] = true
+	}
 }

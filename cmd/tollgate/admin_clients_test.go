@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -347,5 +348,53 @@ func TestAdminAuditsRefusedChanges(t *testing.T) {
 	first := events[0].(map[string]any)
 	if first["action"] != "key.update" || first["outcome"] != "failure" || !strings.Contains(first["detail"].(string), "412") {
 		t.Errorf("newest audit event = %v, want a failed key.update", first)
+	}
+}
+
+// A client created without grant_types gets the configured default list,
+// eskimi_dsp included, so it works with the JSON grant the platforms
+// document; a key keeps client_credentials alone.
+func TestAdminClientDefaultGrantTypes(t *testing.T) {
+	tests := []struct {
+		name     string
+		defaults []string // nil: the configuration's default
+		path     string
+		body     string
+		want     string
+	}{
+		{"client, omitted", nil, "/clients", `{"name":"app"}`, "client_credentials eskimi_dsp"},
+		{"client, given", nil, "/clients", `{"name":"app","grant_types":["client_credentials"]}`, "client_credentials"},
+		{"client, configured default", []string{"eskimi_dsp"}, "/clients", `{"name":"app"}`, "eskimi_dsp"},
+		{"key, omitted", nil, "/keys", `{"name":"key"}`, "client_credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "embedded", func(c *config.Config) {
+				if tt.defaults != nil {
+					c.Credentials.DefaultGrantTypes = tt.defaults
+				}
+			})
+			alice := bearer(f.tokenDSP(f.dsp, "alice"))
+			c := f.apiJSON("POST", tt.path, alice, tt.body, http.StatusCreated)
+			f.secrets = append(f.secrets, c["client_secret"].(string))
+			if k, ok := c["key"].(string); ok {
+				f.secrets = append(f.secrets, k)
+			}
+			var got []string
+			for _, g := range c["grant_types"].([]any) {
+				got = append(got, g.(string))
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("grant_types = %v, want %s", got, tt.want)
+			}
+			if !strings.Contains(tt.want, "eskimi_dsp") {
+				return
+			}
+			// The documented flow: the JSON grant with a user's password and
+			// the new client's id (a JSON number) and secret.
+			n, _ := strconv.ParseInt(id(c), 10, 64)
+			f.secretOf[n] = c["client_secret"].(string)
+			f.tokenDSP(storage.Client{ID: n}, "alice")
+		})
 	}
 }

@@ -115,6 +115,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, tokens tokenStore, limit
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
+	cfg.Credentials.DefaultGrantTypes = config.DefaultGrantTypes(cfg.Grants.EskimiDSPName)
 	cfg.RateLimits.Classes = config.DefaultRateClasses()
 	// Most tests issue many tokens from one client; the token rate has tests
 	// of its own.

@@ -356,7 +356,7 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	fs.StringVar(&f.accessRights, "access-rights", "", "a named bundle of scopes (e.g. full, events, events_contacts)")
 	fs.StringVar(&f.scopes, "scopes", "", "raw scopes instead of --access-rights, space- or comma-separated")
 	if noun == "client" {
-		fs.StringVar(&f.grantTypes, "grant-types", "", "allowed grant types, comma-separated (default client_credentials)")
+		fs.StringVar(&f.grantTypes, "grant-types", "", "allowed grant types, comma-separated (default: the server's credentials.default_grant_types)")
 	}
 	fs.BoolVar(&f.mayIntrospect, "may-introspect", false, "may introspect tokens (admins only)")
 	fs.StringVar(&f.tokenLifetime, "token-lifetime", "", "lifetime of its tokens (e.g. 3600, 2h; 0 means the server default)")

@@ -81,8 +81,9 @@ func (b *browser) get(path string) page {
 func (b *browser) post(path string, kv ...string) page {
 	b.t.Helper()
 	v := url.Values{}
+	// A name given twice is sent twice, as a browser sends ticked boxes.
 	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
+		v.Add(kv[i], kv[i+1])
 	}
 	if _, ok := v["csrf"]; !ok {
 		v.Set("csrf", b.csrf)
@@ -1428,4 +1429,71 @@ func TestConsoleResentFormMakesNothingTwice(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d client tokens made, want 1", n)
 	}
+}
+
+// A client added in the console works with the eskimi_dsp JSON grant, as
+// the platforms' documentation teaches: the add form preselects the
+// configured default grant types, and the edit form changes them.
+func TestConsoleClientGrantTypes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		b.get("/console/clients/new").want(t, http.StatusOK).
+			has(t, `id="grant-client_credentials" name="grant_types" value="client_credentials" checked`,
+				`id="grant-eskimi_dsp" name="grant_types" value="eskimi_dsp" checked`)
+		b.get("/console/keys/new").want(t, http.StatusOK).lacks(t, `name="grant_types"`)
+
+		// Added with the form as shown.
+		p := b.post("/console/clients/new", "name", "dsp app", "access_rights", "events",
+			"grant_types_shown", "1", "grant_types", "client_credentials", "grant_types", "eskimi_dsp").want(t, http.StatusOK)
+		id, _ := strconv.ParseInt(p.value(t, "client-id"), 10, 64)
+		secret := p.value(t, "client-secret")
+		f.secretOf[id], f.secrets = secret, append(f.secrets, secret)
+		c, err := f.db.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(c.GrantTypes, " "); got != "client_credentials eskimi_dsp" {
+			t.Errorf("grant types = %q, want client_credentials eskimi_dsp", got)
+		}
+		f.tokenDSP(c, "alice")
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)).want(t, http.StatusOK).
+			has(t, "<code>client_credentials</code>, <code>eskimi_dsp</code>")
+
+		// Edited: eskimi_dsp unticked, and the grant is refused.
+		tests := []struct {
+			name   string
+			ticked []string
+			want   string
+		}{
+			{"client_credentials only", []string{"client_credentials"}, "client_credentials"},
+			{"both again", []string{"client_credentials", "eskimi_dsp"}, "client_credentials eskimi_dsp"},
+			{"an unknown one", []string{"password"}, "client_credentials eskimi_dsp"},
+		}
+		for _, tt := range tests {
+			c, _ = f.db.GetClient(t.Context(), id)
+			kv := []string{"name", "dsp app", "access_rights", "events", "version", strconv.FormatInt(c.Version, 10), "grant_types_shown", "1"}
+			for _, g := range tt.ticked {
+				kv = append(kv, "grant_types", g)
+			}
+			p := b.post("/console/clients/"+strconv.FormatInt(id, 10), kv...)
+			if tt.ticked[0] == "password" {
+				p.want(t, http.StatusUnprocessableEntity)
+				if got := p.fieldError(t, "grant_types"); !strings.HasPrefix(got, "Grant types must be among") {
+					t.Errorf("%s: grant types error = %q", tt.name, got)
+				}
+			} else {
+				p.want(t, http.StatusSeeOther)
+			}
+			c, _ = f.db.GetClient(t.Context(), id)
+			if got := strings.Join(c.GrantTypes, " "); got != tt.want {
+				t.Errorf("%s: grant types = %q, want %q", tt.name, got, tt.want)
+			}
+			if tt.name == "client_credentials only" {
+				body := `{"grant_type":"eskimi_dsp","username":"alice","password":"` + testPassword +
+					`","client_id":` + strconv.FormatInt(id, 10) + `,"client_secret":"` + secret + `"}`
+				wantError(t, f.post("/oauth/token", "application/json", body), http.StatusBadRequest, "unauthorized_client")
+			}
+		}
+	})
 }

@@ -56,8 +56,11 @@ type Options struct {
 	DefaultAccessRights string
 	// RateClasses are the configured rate classes a credential may override.
 	RateClasses []string
-	// GrantTypes are the grant types a client may be allowed.
+	// GrantTypes are the grant types a client may be allowed;
+	// DefaultGrantTypes those a new client gets when its creator names
+	// none (nil: client_credentials).
 	GrantTypes          []string
+	DefaultGrantTypes   []string
 	RotationOverlap     time.Duration
 	MaxRotationOverlap  time.Duration
 	ClientTokenLifetime time.Duration

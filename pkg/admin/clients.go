@@ -201,7 +201,7 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 		}
 		c.GrantTypes = dedupe(*in.GrantTypes)
 	} else if creating {
-		c.GrantTypes = []string{"client_credentials"}
+		c.GrantTypes = a.defaultGrantTypes(c.Kind)
 	}
 	if in.MayIntrospect != nil {
 		if !p.admin && *in.MayIntrospect {
@@ -267,6 +267,22 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 		bad("owner_id", "the owner and account of a credential cannot change")
 	}
 	return errs
+}
+
+// DefaultGrantTypes returns the grant types a new credential of kind gets
+// when its creator names none: the configured list for a client, so one
+// added in the console works with the eskimi_dsp grant too;
+// client_credentials for a key, which always uses it alone.
+func (a *API) DefaultGrantTypes(kind storage.Kind) []string { return a.defaultGrantTypes(kind) }
+
+// GrantTypes returns the grant types a client may be allowed.
+func (a *API) GrantTypes() []string { return slices.Clone(a.opts.GrantTypes) }
+
+func (a *API) defaultGrantTypes(kind storage.Kind) []string {
+	if kind == storage.KindKey || len(a.opts.DefaultGrantTypes) == 0 {
+		return []string{"client_credentials"}
+	}
+	return slices.Clone(a.opts.DefaultGrantTypes)
 }
 
 func (a *API) bundleNames() []string {

@@ -102,6 +102,10 @@ type Options struct {
 	// name; DefaultAccessRights is preselected.
 	AccessRights        map[string][]string
 	DefaultAccessRights string
+	// GrantTypes are the grant types an API client may be allowed;
+	// DefaultGrantTypes are preselected when adding one.
+	GrantTypes        []string
+	DefaultGrantTypes []string
 	// RotationOverlap is the default time an old secret keeps working
 	// after a rotation; MaxRotationOverlap the longest one may choose.
 	RotationOverlap    time.Duration

@@ -37,6 +37,7 @@ var credentialLabels = map[string]string{
 	"description":   "Description",
 	"access_rights": "Access rights",
 	"expires_at":    "Expiry date",
+	"grant_types":   "Grant types",
 }
 
 // row is a credential as the pages show it.
@@ -46,6 +47,7 @@ type row struct {
 	Description  string
 	AccessRights string
 	Scopes       string
+	GrantTypes   []string
 	Active       bool
 	Expired      bool
 	Reason       storage.DisabledReason // why it is disabled
@@ -98,7 +100,7 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 	now := c.opts.Now()
 	out := row{
 		ID: cl.ID, Name: cl.Name, Description: cl.Description, AccessRights: cl.AccessRights,
-		Scopes: strings.Join(cl.Scopes, " "), Active: cl.Status == storage.StatusActive,
+		Scopes: strings.Join(cl.Scopes, " "), GrantTypes: cl.GrantTypes, Active: cl.Status == storage.StatusActive,
 		Expired:   !cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt),
 		Reason:    cl.DisabledReason,
 		IsDefault: cl.IsDefault, CreatedAt: cl.CreatedAt, LastUsed: cl.LastUsedAt, Expires: cl.ExpiresAt,
@@ -220,6 +222,7 @@ type formPage struct {
 	ExpiresAt    string // yyyy-mm-dd
 	ExpiresOrig  string
 	Bundles      []bundle
+	Grants       []grantChoice // API clients only
 	MinDate      string
 	Overlaps     []overlap
 	TokenFor     string // how long a generated client token lives
@@ -278,9 +281,48 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%d seconds", int64(d/time.Second))
 }
 
+// grantChoice is one grant type of the client form.
+type grantChoice struct {
+	Name    string
+	Label   string
+	Checked bool
+}
+
+// grantLabel says what grant type g is for, next to its name.
+func (c *Console) grantLabel(g string) string {
+	if g == "client_credentials" {
+		return "the client ID and secret alone"
+	}
+	return "a user's username and password with the client ID and secret (JSON or form)"
+}
+
+// grantChoices lists the grant types a client may be allowed, those of
+// checked ticked.
+func (c *Console) grantChoices(checked []string) []grantChoice {
+	out := make([]grantChoice, 0, len(c.opts.GrantTypes))
+	for _, g := range c.opts.GrantTypes {
+		out = append(out, grantChoice{Name: g, Label: c.grantLabel(g), Checked: slices.Contains(checked, g)})
+	}
+	return out
+}
+
+// formGrants reads the ticked grant types of a client form. A form that
+// did not show them (an older page) answers nil: leave them as they are.
+func formGrants(r *http.Request) *[]string {
+	if r.PostForm.Get("grant_types_shown") == "" {
+		return nil
+	}
+	g := append([]string{}, r.PostForm["grant_types"]...)
+	return &g
+}
+
 func (c *Console) newForm(k kindInfo) formPage {
-	return formPage{K: k, AccessRights: c.opts.DefaultAccessRights, Bundles: c.bundles(),
+	p := formPage{K: k, AccessRights: c.opts.DefaultAccessRights, Bundles: c.bundles(),
 		MinDate: c.opts.Now().UTC().Add(24 * time.Hour).Format("2006-01-02"), FormID: randomToken()}
+	if !k.IsKey() {
+		p.Grants = c.grantChoices(c.opts.DefaultGrantTypes)
+	}
+	return p
 }
 
 // The forms that make a secret or a token (a new client or key, a client
@@ -390,6 +432,11 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Page: form})
 	}
 	in := admin.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
+	if !k.IsKey() {
+		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
+			form.Grants = c.grantChoices(*in.GrantTypes)
+		}
+	}
 	exp, dateMsg := parseDay(form.ExpiresAt)
 	if dateMsg != "" {
 		exp = badDay
@@ -466,6 +513,9 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 		p.ExpiresAt = cl.ExpiresAt.UTC().Format("2006-01-02")
 	}
 	p.ExpiresOrig = p.ExpiresAt
+	if !k.IsKey() {
+		p.Grants = c.grantChoices(cl.GrantTypes)
+	}
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)
 	return p
@@ -491,6 +541,11 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 		c.render(w, r, st, status, "form", view{Title: cl.Name, Nav: k.Nav, Errors: errs, Page: form})
 	}
 	in := admin.ClientInput{Name: &form.Name, Description: &form.Description}
+	if !k.IsKey() {
+		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
+			form.Grants = c.grantChoices(*in.GrantTypes)
+		}
+	}
 	// A custom set of scopes (from the API) stays as it is unless a
 	// bundle is chosen.
 	if form.AccessRights != "" || cl.AccessRights != "" {
