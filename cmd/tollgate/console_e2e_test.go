@@ -329,7 +329,18 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 	c.wantText("#row-"+strconv.FormatInt(id, 10), "Reporting export")
 	c.shot("clients")
 	toggle := "toggle-" + strconv.FormatInt(id, 10)
-	c.do(chromedp.Focus(chromedp.ID(toggle)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.ID("notice")))
+	// The switch asks first, saying what stops working; Cancel keeps the
+	// client and its token.
+	c.do(chromedp.Focus(chromedp.ID(toggle)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+	c.wantText("#confirm-dialog", "Disable Reporting export?")
+	c.wantText("#confirm-dialog", "stops working now, for good")
+	c.shot("client-disable-confirm")
+	c.do(chromedp.Click(chromedp.ID("confirm-dialog-no")), chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
+	if in := h.introspect(tok); in["active"] != true {
+		t.Fatalf("the token died although disabling was cancelled: %v", in)
+	}
+	c.do(chromedp.Focus(chromedp.ID(toggle)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm-dialog")),
+		chromedp.Click(chromedp.ID("confirm-dialog-yes")), chromedp.WaitVisible(chromedp.ID("notice")))
 	c.wantText("#notice", "Disabled")
 	if v := runIn(c, chromedp.AttributeValue(chromedp.ID(toggle), "aria-checked")); v.Value != "false" {
 		t.Errorf("the switch reads aria-checked=%q, want false", v.Value)

@@ -329,7 +329,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		}
 
 		// Disabled: its token turns inactive at once; enabled again.
-		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled").
+		b.post("/console/clients/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled", "confirm", "yes").
 			want(t, http.StatusSeeOther, "/console/clients?ok=disabled")
 		if f.active(tok) {
 			t.Error("the token of a disabled client is still active")
@@ -437,7 +437,7 @@ func TestConsoleKeys(t *testing.T) {
 		}
 
 		// Toggle off and on.
-		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled").want(t, http.StatusSeeOther, "/console/keys?ok=disabled")
+		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "disabled", "confirm", "yes").want(t, http.StatusSeeOther, "/console/keys?ok=disabled")
 		res = f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret))
 		wantError(t, res, http.StatusUnauthorized, "invalid_client")
 		b.post("/console/keys/"+strconv.FormatInt(id, 10)+"/status", "status", "active").want(t, http.StatusSeeOther, "/console/keys?ok=enabled")
@@ -532,7 +532,7 @@ func TestConsoleMarksWhyKeysAreDisabled(t *testing.T) {
 			}
 		}
 		for _, name := range []string{"idle, then switched off", "switched off"} {
-			b.post("/console/keys/"+strconv.FormatInt(ids[name], 10)+"/status", "status", "disabled").want(t, http.StatusSeeOther)
+			b.post("/console/keys/"+strconv.FormatInt(ids[name], 10)+"/status", "status", "disabled", "confirm", "yes").want(t, http.StatusSeeOther)
 		}
 		oscar, err := f.db.GetUserByUsername(t.Context(), "oscar")
 		if err != nil {
@@ -585,7 +585,7 @@ func TestConsoleMarksWhyKeysAreDisabled(t *testing.T) {
 		if v := f.apiJSON("GET", "/keys/"+id, tok, "", http.StatusOK); v["disabled_reason"] != nil {
 			t.Errorf("enabled key: disabled_reason %v, want none", v["disabled_reason"])
 		}
-		b.post("/console/keys/"+id+"/status", "status", "disabled").want(t, http.StatusSeeOther)
+		b.post("/console/keys/"+id+"/status", "status", "disabled", "confirm", "yes").want(t, http.StatusSeeOther)
 		b.get("/console/keys").want(t, http.StatusOK).lacks(t, "Disabled automatically: not used")
 		if v := f.apiJSON("GET", "/keys/"+id, tok, "", http.StatusOK); v["disabled_reason"] != "manual" {
 			t.Errorf("key disabled by hand: disabled_reason %v, want manual", v["disabled_reason"])
@@ -1496,4 +1496,62 @@ func TestConsoleClientGrantTypes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Disabling a client or key kills its tokens for good (a client token of a
+// year among them), so the switch asks first and says what stops working:
+// a post without confirm=yes changes nothing and answers the confirmation
+// page, whose form disables it.
+func TestConsoleAsksBeforeDisabling(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		tests := []struct {
+			name     string
+			kind     storage.Kind
+			back     string // "detail": from the credential's page
+			says     string
+			redirect string
+		}{
+			{"client from the list", storage.KindClient, "", "including client tokens generated to last 1 year", "/console/clients?ok=disabled"},
+			{"client from its page", storage.KindClient, "detail", "can no longer get access tokens", "/console/clients/%d?ok=disabled"},
+			{"key from the list", storage.KindKey, "", "Every token obtained with this key stops working now, for good", "/console/keys?ok=disabled"},
+		}
+		for _, tt := range tests {
+			c, tok := f.newCredentialWithToken(t, tt.kind, tt.name)
+			path := "/console/" + string(tt.kind) + "s/" + strconv.FormatInt(c.ID, 10) + "/status"
+			// The switch (no script): the confirmation page, nothing changed.
+			p := b.post(path, "status", "disabled", "back", tt.back).want(t, http.StatusOK).
+				has(t, "Disable "+tt.name+"?", tt.says, "enabling", `id="confirm-disable"`, `name="confirm" value="yes"`)
+			if tt.back == "detail" {
+				p.has(t, `name="back" value="detail"`)
+			}
+			if got, _ := f.db.GetClient(t.Context(), c.ID); got.Status != storage.StatusActive || !f.active(tok) {
+				t.Errorf("%s: status %s, token active %v after the unconfirmed switch, want active and active", tt.name, got.Status, f.active(tok))
+			}
+			// The page's form: disabled, its token dead.
+			want := tt.redirect
+			if strings.Contains(want, "%d") {
+				want = fmt.Sprintf(want, c.ID)
+			}
+			b.post(path, "status", "disabled", "confirm", "yes", "back", tt.back).want(t, http.StatusSeeOther, want)
+			if got, _ := f.db.GetClient(t.Context(), c.ID); got.Status != storage.StatusDisabled || f.active(tok) {
+				t.Errorf("%s: status %s, token active %v after confirming, want disabled and inactive", tt.name, got.Status, f.active(tok))
+			}
+			// Enabling needs no confirmation; disabling a disabled one
+			// neither (nothing more dies).
+			b.post(path, "status", "active").want(t, http.StatusSeeOther)
+		}
+		// The lists and pages carry the warning for the switch's script.
+		b.get("/console/clients").want(t, http.StatusOK).has(t, `data-confirm="Disable client from the list?"`, `data-tokens="Every token obtained with this client stops working now, for good`)
+	})
+}
+
+// newCredentialWithToken creates an active credential of kind owned by
+// alice, and a token obtained with it.
+func (f *fixture) newCredentialWithToken(t *testing.T, kind storage.Kind, name string) (storage.Client, string) {
+	t.Helper()
+	c := f.client(storage.Client{AccountID: f.root.ID, OwnerID: f.alice.ID, Kind: kind, Name: name,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}})
+	return c, f.tokenCC(c)
 }

@@ -61,6 +61,10 @@ type row struct {
 	Expires      time.Time
 	OldRetires   time.Time // the previous secret's end, while it works
 	Version      int64
+	// Stops and TokensDie say what disabling it stops, for the
+	// confirmation asked before.
+	Stops     string
+	TokensDie string
 }
 
 // Status answers the status as people read it.
@@ -123,7 +127,24 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 	if !out.Active {
 		out.Note = c.disabledNote(cl.DisabledReason)
 	}
+	out.Stops, out.TokensDie = c.disableWarning(cl, out.Hint)
 	return out
+}
+
+// disableWarning says what disabling cl stops: its programs, and for good
+// every token obtained with it (Client.Disable revokes them; enabling it
+// again does not bring them back).
+func (c *Console) disableWarning(cl storage.Client, hint string) (stops, tokens string) {
+	id := strconv.FormatInt(cl.ID, 10)
+	if cl.Kind == storage.KindKey {
+		stops = "Programs sending the key " + hint + " are refused at once, as the password of HTTP Basic auth and at /auth/access/session."
+		tokens = "Every token obtained with this key stops working now, for good: enabling the key again does not bring them back, so its programs must get new ones."
+		return stops, tokens
+	}
+	stops = "Programs using client ID " + id + " and its secret can no longer get access tokens."
+	tokens = "Every token obtained with this client stops working now, for good, including client tokens generated to last " +
+		duration(c.opts.ClientTokenLifetime) + ": enabling the client again does not bring them back, so they must be obtained or generated again."
+	return stops, tokens
 }
 
 // username answers who user id is, for people: their username when the
@@ -575,11 +596,32 @@ func back(r *http.Request, k kindInfo, id int64, ok string) string {
 	return k.Path + "?ok=" + ok
 }
 
+// disablePage asks before disabling a credential: its tokens die for good.
+type disablePage struct {
+	K      kindInfo
+	Row    row
+	Detail bool // came from the credential's page, and goes back there
+}
+
 func (c *Console) toggleCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
 	status := r.PostForm.Get("status")
 	if !storage.Status(status).Valid() {
 		c.errorPage(w, r, st, http.StatusBadRequest, "Bad request", "The status must be active or disabled.")
 		return
+	}
+	// Disabling kills every token of the credential for good, so it is
+	// confirmed first: the switch's script asks in a dialog and sends
+	// confirm=yes; without the script the switch lands on this page.
+	if status == string(storage.StatusDisabled) && r.PostForm.Get("confirm") != "yes" {
+		cl, ok := c.loadCredential(w, r, st, k)
+		if !ok {
+			return
+		}
+		if cl.Status == storage.StatusActive {
+			c.render(w, r, st, http.StatusOK, "disable", view{Title: "Disable " + cl.Name, Nav: k.Nav,
+				Page: disablePage{K: k, Row: c.row(r.Context(), st, cl), Detail: r.PostForm.Get("back") == "detail"}})
+			return
+		}
 	}
 	// Setting a status is idempotent: no version check.
 	cl, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, pathID(r), 0, admin.ClientInput{Status: &status})
