@@ -142,7 +142,9 @@ type Client struct {
 	Description string
 	SecretHash  string
 	// SecretHint is a few trailing characters of the secret, enough for a
-	// person to tell keys apart and never enough to matter.
+	// person to tell keys apart and never enough to matter. A key's is
+	// the real end of the key (apikey.KeyHint): the secret's last four
+	// characters and the checksum.
 	SecretHint string
 	// AccessRights names the configured scope bundle the credential was
 	// given; empty when its scopes were chosen one by one.

@@ -398,3 +398,61 @@ func TestAdminClientDefaultGrantTypes(t *testing.T) {
 		})
 	}
 }
+
+// A key's hint is the real end of the key, in the API and in the console,
+// after creating it and after a new secret (the default key's included);
+// the answers that show a secret say which field to use.
+func TestKeyHintMatchesTheKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		b := f.browser(t)
+		b.signIn("alice")
+		// A new user's default key: its secret is shown to nobody, but its
+		// hint already carries the key's ten last characters.
+		u := f.apiJSON("POST", "/users", alice, `{"username":"hint-user","password":"`+testPassword+`","role":"member"}`, http.StatusCreated)
+		var def string
+		for _, k := range f.admAll(t, admCaller(strings.TrimPrefix(alice, "Bearer ")), "/keys?owner_id="+id(u), 100) {
+			if k["is_default"] == true {
+				def = id(k)
+				if tail := strings.TrimPrefix(k["key_hint"].(string), "tgk_"+def+"_…"); len(tail) != 10 {
+					t.Errorf("default key_hint %v, want the key's last ten characters", k["key_hint"])
+				}
+			}
+		}
+		tests := []struct {
+			name   string
+			method string
+			path   string
+			body   string
+			status int
+		}{
+			{"created", "POST", "/keys", `{"name":"hinted"}`, http.StatusCreated},
+			{"default key, new secret", "POST", "/keys/" + def + "/rotate", `{"overlap_seconds":0}`, http.StatusOK},
+		}
+		for _, tt := range tests {
+			v := f.apiJSON(tt.method, tt.path, alice, tt.body, tt.status)
+			key := v["key"].(string)
+			f.secrets = append(f.secrets, key, v["client_secret"].(string))
+			if v["use"] != "key" {
+				t.Errorf("%s: use = %v, want key", tt.name, v["use"])
+			}
+			masked := v["key_hint"].(string)
+			prefix := "tgk_" + id(v) + "_…"
+			if tail := strings.TrimPrefix(masked, prefix); len(tail) != 10 || !strings.HasSuffix(key, tail) {
+				t.Errorf("%s: key_hint %q does not end like the key %q", tt.name, masked, key)
+			}
+			if sh := strings.TrimPrefix(v["secret_hint"].(string), "…"); !strings.HasSuffix(v["client_secret"].(string), sh) {
+				t.Errorf("%s: secret_hint %v does not end like the secret", tt.name, v["secret_hint"])
+			}
+			if got := f.apiJSON("GET", "/keys/"+id(v), alice, "", http.StatusOK)["key_hint"]; got != masked {
+				t.Errorf("%s: GET key_hint = %v, want %q", tt.name, got, masked)
+			}
+			b.get("/console/keys").want(t, http.StatusOK).has(t, "<code>"+masked+"</code>")
+		}
+		c := f.apiJSON("POST", "/clients", alice, `{"name":"a client"}`, http.StatusCreated)
+		f.secrets = append(f.secrets, c["client_secret"].(string))
+		if c["use"] != "client_secret" || c["key"] != nil {
+			t.Errorf("client: use = %v, key = %v, want client_secret and no key", c["use"], c["key"])
+		}
+	})
+}

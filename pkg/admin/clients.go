@@ -55,6 +55,11 @@ type clientView struct {
 	Version                int64                    `json:"version"`
 	ClientSecret           string                   `json:"client_secret,omitempty"`
 	Key                    string                   `json:"key,omitempty"`
+	// Use names, in the answers that show a secret, the field to use: key
+	// for an API key (client_secret is its secret without the id, for
+	// OAuth libraries that take client_id and client_secret apart), and
+	// client_secret, with the id, for an API client.
+	Use string `json:"use,omitempty"`
 }
 
 // rateLimitView overrides one rate class for a credential.
@@ -77,7 +82,7 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
 		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
 		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
-		SecretHint: "…" + c.SecretHint, ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
+		SecretHint: "…" + apikey.SecretHint(c.SecretHint), ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
 	if c.PreviousSecretValid(now) {
@@ -90,7 +95,7 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		}
 	}
 	if c.Kind == storage.KindKey {
-		v.KeyHint = apikey.Prefix + strconv.FormatInt(c.ID, 10) + "_…" + c.SecretHint
+		v.KeyHint = apikey.Masked(c.ID, c.SecretHint)
 	}
 	return v
 }
@@ -354,9 +359,10 @@ func (a *API) newSecret(ctx context.Context) (string, string, error) {
 
 // withSecret shows the secret (and, for keys, the key) once.
 func withSecret(v clientView, c storage.Client, s string) clientView {
-	v.ClientSecret = s
+	v.ClientSecret, v.Use = s, "client_secret"
 	if c.Kind == storage.KindKey {
 		v.Key, _ = apikey.Format(c.ID, s)
+		v.Use = "key"
 	}
 	return v
 }
@@ -428,6 +434,9 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {
 		var err error
 		if c, err = tx.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		if c, err = setKeyHint(ctx, tx, c, plain); err != nil {
 			return err
 		}
 		_, err = tx.AppendAudit(ctx, p.audit(string(kind)+".create", string(kind), c.ID, c.AccountID, "name "+strconv.Quote(c.Name)))
@@ -704,6 +713,12 @@ func (a *API) RotateClient(ctx context.Context, act Actor, kind storage.Kind, id
 			c.PreviousSecretHash, c.PreviousGeneration, c.PreviousRetireAt = "", 0, time.Time{}
 		}
 		c.SecretHash, c.SecretHint, c.Generation = hash, apikey.Hint(plain), next
+		if c.Kind == storage.KindKey {
+			var err error
+			if c.SecretHint, err = apikey.KeyHint(c.ID, plain); err != nil {
+				return "", err
+			}
+		}
 		return fmt.Sprintf("old secret retires at %s", now.Add(overlap).UTC().Format(time.RFC3339)), nil
 	})
 	if pr != nil {
@@ -791,12 +806,33 @@ func CreateDefaultKey(ctx context.Context, tx storage.Clients, hasher Hasher, ow
 	if err != nil {
 		return storage.Client{}, err
 	}
-	return tx.CreateClient(ctx, storage.Client{
+	c, err := tx.CreateClient(ctx, storage.Client{
 		AccountID: accountID, OwnerID: ownerID, Kind: storage.KindKey, IsDefault: true,
 		Name: "Default key", Description: "Created by the system.",
 		SecretHash: string(hash), SecretHint: apikey.Hint(plain),
 		AccessRights: rights, Scopes: slices.Clone(scopes),
 		GrantTypes: []string{"client_credentials"}, Status: storage.StatusActive,
+	})
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return setKeyHint(ctx, tx, c, plain)
+}
+
+// setKeyHint stores the hint of key c, created with secret plain: the
+// key's real last characters (apikey.KeyHint), which depend on its id, so
+// they are known only once it is stored. Clients keep their secret's hint.
+func setKeyHint(ctx context.Context, tx storage.Clients, c storage.Client, plain string) (storage.Client, error) {
+	if c.Kind != storage.KindKey {
+		return c, nil
+	}
+	hint, err := apikey.KeyHint(c.ID, plain)
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("key hint: %w", err)
+	}
+	return tx.UpdateClient(ctx, c.ID, func(c *storage.Client) error {
+		c.SecretHint = hint
+		return nil
 	})
 }
 

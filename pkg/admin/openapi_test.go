@@ -49,7 +49,7 @@ var requestBodies = map[string]bodyType{
 // responseSchemas maps a component schema to the Go type the API writes
 // for it, less the members the schema leaves to another one.
 var responseSchemas = map[string]bodyType{
-	"Credential": {reflect.TypeFor[clientView](), []string{"client_secret", "key"}},
+	"Credential": {reflect.TypeFor[clientView](), []string{"client_secret", "key", "use"}},
 	"Problem":    {reflect.TypeFor[problem](), nil},
 	"User":       {reflect.TypeFor[userView](), nil},
 	"Account":    {reflect.TypeFor[accountView](), nil},

@@ -73,13 +73,53 @@ func Parse(key string) (clientID int64, secret string, err error) {
 // (perhaps a malformed one) from other credentials.
 func Looks(s string) bool { return strings.HasPrefix(s, Prefix) }
 
+// hintSecretLength is how many trailing characters of a secret its hint
+// shows.
+const hintSecretLength = 4
+
 // Hint returns the part of a secret that may be shown to identify it: its
 // last four characters.
 func Hint(secret string) string {
-	if len(secret) < 4 {
+	if len(secret) < hintSecretLength {
 		return ""
 	}
-	return secret[len(secret)-4:]
+	return secret[len(secret)-hintSecretLength:]
+}
+
+// KeyHint returns the part of the key of client id with secret that may be
+// shown to identify it: its real last ten characters, which are the
+// secret's last four and the six of the checksum. Safe to store and show:
+// the four characters are 24 of the secret's 256 random bits and the
+// checksum, a CRC-32, says at most 32 bits more about it, so at least 200
+// bits stay unknown to whoever reads them, far beyond any search.
+func KeyHint(clientID int64, secret string) (string, error) {
+	key, err := Format(clientID, secret)
+	if err != nil {
+		return "", err
+	}
+	return key[len(key)-hintSecretLength-checksumLength:], nil
+}
+
+// Masked returns the key of client id as people may see it, from its
+// stored hint: the prefix, the id and the key's last characters. A hint
+// stored before keys had hints of their own holds only the secret's last
+// four characters: the key ends with them and a checksum not known here,
+// shown as six dots.
+func Masked(clientID int64, hint string) string {
+	m := Prefix + strconv.FormatInt(clientID, 10) + "_…"
+	if len(hint) == hintSecretLength+checksumLength {
+		return m + hint
+	}
+	return m + hint + "······"
+}
+
+// SecretHint returns the secret's part of a stored hint: all of a
+// client's, the first four characters of a key's (see KeyHint).
+func SecretHint(hint string) string {
+	if len(hint) == hintSecretLength+checksumLength {
+		return hint[:hintSecretLength]
+	}
+	return hint
 }
 
 func checksum(body string) string {

@@ -88,6 +88,41 @@ func TestHint(t *testing.T) {
 	}
 }
 
+// A key's hint is the key's real end, and its masked form ends like the
+// key; a hint stored before keys had their own shows dots for the checksum.
+func TestKeyHint(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("a", 39) + "9LKQ"
+	key, err := apikey.Format(18, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint, err := apikey.KeyHint(18, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, got, want string
+	}{
+		{"KeyHint", hint, key[len(key)-10:]},
+		{"Masked", apikey.Masked(18, hint), "tgk_18_…" + key[len(key)-10:]},
+		{"Masked, an older hint", apikey.Masked(18, "9LKQ"), "tgk_18_…9LKQ······"},
+		{"SecretHint of a key", apikey.SecretHint(hint), "9LKQ"},
+		{"SecretHint of a client", apikey.SecretHint("9LKQ"), "9LKQ"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+	if !strings.HasSuffix(key, strings.TrimPrefix(apikey.Masked(18, hint), "tgk_18_…")) {
+		t.Errorf("Masked = %q does not match the end of the key %q", apikey.Masked(18, hint), key)
+	}
+	if _, err := apikey.KeyHint(0, secret); err == nil {
+		t.Error("KeyHint(0) = nil error, want one")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	key, _ := apikey.Format(77, strings.Repeat("x", 43))
 	for _, s := range []string{key, "", apikey.Prefix, "tgk_1_", key + key, "tgk_99999999999999999999_" + strings.Repeat("a", 49)} {

@@ -117,7 +117,7 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 		out.CreatedBy = "system"
 	}
 	if cl.Kind == storage.KindKey {
-		out.Hint = apikey.Prefix + strconv.FormatInt(cl.ID, 10) + "_…" + cl.SecretHint
+		out.Hint = apikey.Masked(cl.ID, cl.SecretHint)
 	} else {
 		out.Hint = "…" + cl.SecretHint
 	}
@@ -490,6 +490,10 @@ func (c *Console) showOnce(w http.ResponseWriter, r *http.Request, st *state, k 
 			return
 		}
 		p.Items = []onceItem{{ID: "api-key", Label: "API key", Value: key, Secret: true}}
+		// The key is the only thing to copy: it holds the key's id and its
+		// secret (which the management API also answers apart, as
+		// client_secret, for OAuth libraries that want the two).
+		p.Notes = append([]string{"This key is all you need: it carries its ID and secret together. Send it as the password of HTTP Basic auth (any user name), or exchange it for a token at /auth/access/session."}, p.Notes...)
 		p.Example = "curl -u \"any:$API_KEY\" " + c.opts.Issuer + "/your/api"
 	} else {
 		p.Items = []onceItem{{ID: "client-id", Label: "Client ID", Value: id}, {ID: "client-secret", Label: "Client secret", Value: secret, Secret: true}}
