@@ -297,6 +297,9 @@ type Users interface {
 type UserFilter struct {
 	AccountID int64
 	Subtree   bool
+	// Name keeps the users whose username contains it, ignoring case
+	// (ASCII letters only on SQLite); "" keeps every one.
+	Name string
 }
 
 // Clients stores credentials.
@@ -334,6 +337,9 @@ type ClientFilter struct {
 	OwnerID   int64
 	Status    Status
 	Kind      Kind
+	// Name keeps the credentials whose name contains it, ignoring case
+	// (ASCII letters only on SQLite).
+	Name string
 }
 
 // AuditEvent records who did what to which record, when, from where, and

@@ -456,3 +456,58 @@ func TestKeyHintMatchesTheKey(t *testing.T) {
 		}
 	})
 }
+
+// The list endpoints search by name (?name=, a part of it, any case) and
+// refuse a query parameter they do not take with 400 problem+json, instead
+// of answering an unfiltered list.
+func TestAdminListsSearchAndRefuseUnknownParameters(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		for _, n := range []string{"Billing sync", "billing export", "Reports"} {
+			v := f.apiJSON("POST", "/keys", alice, `{"name":"`+n+`"}`, http.StatusCreated)
+			f.secrets = append(f.secrets, v["key"].(string), v["client_secret"].(string))
+		}
+		names := func(path string) []string {
+			var out []string
+			for _, item := range f.apiJSON("GET", path, alice, "", http.StatusOK)["items"].([]any) {
+				m := item.(map[string]any)
+				if n, ok := m["name"].(string); ok {
+					out = append(out, n)
+				} else {
+					out = append(out, m["username"].(string))
+				}
+			}
+			return out
+		}
+		searches := []struct {
+			path string
+			want string
+		}{
+			{"/keys?name=BILLING", "Billing sync, billing export"},
+			{"/keys?name=sync&status=active", "Billing sync"},
+			{"/keys?name=nothing", ""},
+			{"/clients?name=Billing", ""}, // keys are not clients
+			{"/users?name=ALI", "alice"},
+		}
+		for _, tt := range searches {
+			if got := strings.Join(names(tt.path), ", "); got != tt.want {
+				t.Errorf("GET %s names %q, want %q", tt.path, got, tt.want)
+			}
+		}
+		unknown := []struct {
+			path  string
+			field string
+		}{
+			{"/keys?nmae=billing", "nmae"},
+			{"/clients?q=billing", "q"},
+			{"/users?username=alice", "username"},
+			{"/audit?subtree=true", "subtree"},
+			{"/audit?name=x", "name"},
+			{"/accounts/" + strconv.FormatInt(f.root.ID, 10) + "/children?status=active", "status"},
+		}
+		for _, tt := range unknown {
+			res := f.apiDo("GET", tt.path, alice, "")
+			admProblem(t, res, http.StatusBadRequest, tt.field)
+		}
+	})
+}

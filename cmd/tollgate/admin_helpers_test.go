@@ -195,10 +195,13 @@ func admItems(t *testing.T, m map[string]any) []map[string]any {
 	return out
 }
 
-// admAll follows a paginated list from path (which has a query string)
-// with limit, and returns every item.
+// admAll follows a paginated list from path (with or without a query
+// string) with limit, and returns every item.
 func (f *fixture) admAll(t *testing.T, who admCaller, path string, limit int) []map[string]any {
 	t.Helper()
+	if !strings.Contains(path, "?") {
+		path += "?"
+	}
 	var out []map[string]any
 	after := ""
 	for range 100 {

@@ -398,6 +398,26 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		t.Fatal("the key list shows the secret")
 	}
 	c.shot("keys")
+	// Every column and action of the lists is visible at 1280 px, and
+	// usable on a phone: no table wider than its box, no action outside
+	// the viewport.
+	for _, vp := range []struct {
+		name   string
+		width  int64
+		height int64
+	}{{"1280", 1280, 800}, {"phone", 390, 844}} {
+		c.do(chromedp.EmulateViewport(vp.width, vp.height))
+		for _, list := range []string{"/console/keys", "/console/clients", "/console/users"} {
+			c.open(list, "#records")
+			if bad := runIn(c, chromedp.Evaluate[string](fitsInViewport)); bad != "" {
+				t.Errorf("%s at %s: %s", list, vp.name, bad)
+			}
+		}
+		c.open("/console/keys", "#records")
+		c.shot("keys-" + vp.name)
+	}
+	c.do(chromedp.EmulateViewport(1366, 860))
+	c.open("/console/keys", "#records")
 	c.do(chromedp.Click(chromedp.CSS(`#row-`+strconv.FormatInt(keyID, 10)+` a.danger`)), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
 	c.shot("key-delete")
 	c.do(chromedp.Click(chromedp.ID("confirm-delete")), chromedp.WaitVisible(chromedp.ID("notice")))
@@ -443,3 +463,19 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		t.Fatal(err)
 	}
 }
+
+// fitsInViewport describes, in the page, what sticks out: a table wider
+// than its box, a row action outside the viewport, a page wider than the
+// window. "" when everything fits.
+const fitsInViewport = `(() => {
+  const vw = document.documentElement.clientWidth, bad = [];
+  document.querySelectorAll('.table-wrap').forEach(w => {
+    if (w.scrollWidth > w.clientWidth + 1) bad.push('table ' + w.scrollWidth + 'px wide in a ' + w.clientWidth + 'px box');
+  });
+  document.querySelectorAll('td.actions a, td.actions button').forEach(a => {
+    const r = a.getBoundingClientRect();
+    if (r.width === 0 || r.left < 0 || r.right > vw) bad.push('"' + a.textContent.trim() + '" at ' + Math.round(r.left) + '-' + Math.round(r.right) + 'px of ' + vw);
+  });
+  if (document.documentElement.scrollWidth > vw + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px wide');
+  return bad.join('; ');
+})()`

@@ -1555,3 +1555,77 @@ func (f *fixture) newCredentialWithToken(t *testing.T, kind storage.Kind, name s
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}})
 	return c, f.tokenCC(c)
 }
+
+// The console's lists search by name (?q=): a part of it, in any case;
+// the pager keeps the search.
+func TestConsoleListsSearchByName(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		for _, n := range []string{"Billing sync", "billing export", "Reports"} {
+			f.client(storage.Client{AccountID: f.root.ID, OwnerID: f.alice.ID, Kind: storage.KindKey, Name: n,
+				GrantTypes: []string{"client_credentials"}})
+		}
+		tests := []struct {
+			path string
+			has  []string
+			lack []string
+		}{
+			{"/console/keys?q=BILLING", []string{`value="BILLING"`, "Billing sync", "billing export", `id="clear-search"`}, []string{">Reports<"}},
+			{"/console/keys?q=+reports+", []string{">Reports<"}, []string{"Billing sync"}},
+			{"/console/keys?q=zzz", []string{`id="no-match"`, "No API keys have a name containing “zzz”."}, []string{"Billing sync"}},
+			{"/console/keys", []string{"Billing sync", "billing export", ">Reports<", `id="q"`}, []string{`id="clear-search"`}},
+			{"/console/clients?q=billing", []string{`id="no-match"`}, []string{"Billing sync"}},
+			{"/console/users?q=ALI", []string{">alice"}, []string{">dave<"}},
+		}
+		for _, tt := range tests {
+			b.get(tt.path).want(t, http.StatusOK).has(t, tt.has...).lacks(t, tt.lack...)
+		}
+	})
+}
+
+// The audit trail names what it is about ("key "Billing" (10)", not "key
+// 10") and says what a change changed, old → new; a deleted record keeps
+// the name its delete event recorded.
+func TestConsoleAuditNamesAndChanges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		c := f.client(storage.Client{AccountID: f.root.ID, OwnerID: f.alice.ID, Kind: storage.KindKey, Name: "Billing",
+			AccessRights: "events", Scopes: []string{"events"}, GrantTypes: []string{"client_credentials"}})
+		id := strconv.FormatInt(c.ID, 10)
+		b.post("/console/keys/"+id, "name", "Billing v2", "description", "", "access_rights", "full",
+			"version", strconv.FormatInt(c.Version, 10)).want(t, http.StatusSeeOther)
+		b.post("/console/keys/"+id+"/status", "status", "disabled", "confirm", "yes").want(t, http.StatusSeeOther)
+		tests := []struct {
+			name string
+			has  []string
+			lack []string
+		}{
+			{"renamed", []string{
+				`key &#34;Billing v2&#34; (` + id + `)`,
+				`name &#34;Billing&#34; → &#34;Billing v2&#34;`,
+				`access_rights events → full`,
+				`scopes events → events contacts reports`,
+				`status active → disabled`,
+			}, []string{">key " + id + "<", "fields name"}},
+		}
+		for _, tt := range tests {
+			b.get("/console/audit").want(t, http.StatusOK).has(t, tt.has...).lacks(t, tt.lack...)
+		}
+		c, _ = f.db.GetClient(t.Context(), c.ID)
+		b.post("/console/keys/"+id+"/delete", "version", strconv.FormatInt(c.Version, 10)).want(t, http.StatusSeeOther)
+		b.get("/console/audit").want(t, http.StatusOK).has(t, `key &#34;Billing v2&#34; (`+id+`, deleted)`)
+		// The management API's trail says the same.
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		found := false
+		for _, e := range f.apiJSON("GET", "/audit", alice, "", http.StatusOK)["items"].([]any) {
+			if m := e.(map[string]any); m["action"] == "key.update" && strings.Contains(fmt.Sprint(m["detail"]), `name "Billing" → "Billing v2"`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("GET /audit has no key.update event saying name \"Billing\" → \"Billing v2\"")
+		}
+	})
+}

@@ -38,7 +38,7 @@ func (a *API) auditRoutes() {
 // listAudit serves GET /audit: the events of an account's subtree, newest
 // first; next is the last id of the page, to pass as ?after=.
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *principal) {
-	after, limit, pr := page(r)
+	after, limit, pr := page(r, "account_id")
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -451,13 +452,13 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 func isNotFound(err error) bool { return err != nil && storeProblem(err).Status == http.StatusNotFound }
 
 func (a *API) listClients(w http.ResponseWriter, r *http.Request, p *principal, kind storage.Kind) {
-	after, limit, pr := page(r)
+	after, limit, pr := page(r, "account_id", "subtree", "owner_id", "status", "name")
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
 	}
 	q := r.URL.Query()
-	f := storage.ClientFilter{AccountID: p.accountID, Subtree: true, Kind: kind}
+	f := storage.ClientFilter{AccountID: p.accountID, Subtree: true, Kind: kind, Name: q.Get("name")}
 	var errs []fieldError
 	if raw := q.Get("account_id"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
@@ -505,7 +506,7 @@ func (a *API) ListClients(ctx context.Context, act Actor, kind storage.Kind, f s
 	p := act.p
 	f.Kind = kind
 	if !p.admin {
-		f = storage.ClientFilter{AccountID: p.accountID, OwnerID: p.userID(), Status: f.Status, Kind: kind}
+		f = storage.ClientFilter{AccountID: p.accountID, OwnerID: p.userID(), Status: f.Status, Kind: kind, Name: f.Name}
 	} else if ok, err := a.inSubtree(ctx, p, f.AccountID); err != nil {
 		return nil, unavailable(err)
 	} else if !ok {
@@ -616,23 +617,74 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal,
 func (a *API) UpdateClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64, in ClientInput) (storage.Client, error) {
 	p := act.p
 	c, pr := a.change(ctx, p, kind, id, want, "update", func(_ storage.Store, c *storage.Client) (string, error) {
-		before := slices.Clone(c.Scopes)
+		old := *c
+		old.Scopes, old.GrantTypes = slices.Clone(c.Scopes), slices.Clone(c.GrantTypes)
 		if errs := a.apply(in, c, p, false); errs != nil {
 			return "", invalid(errs)
 		}
 		// Narrowing what a credential may do also narrows its live tokens.
-		for _, s := range before {
+		for _, s := range old.Scopes {
 			if !slices.Contains(c.Scopes, s) && c.Status == storage.StatusActive {
 				c.Revoke()
 				break
 			}
 		}
-		return "fields " + strings.Join(changedFields(in), ", "), nil
+		return describeChanges(old, *c, changedFields(in)), nil
 	})
 	if pr != nil {
 		return storage.Client{}, *pr
 	}
 	return c, nil
+}
+
+// describeChanges says, for the audit trail, what an update changed: each
+// field that differs, old → new (a credential has no secret among these
+// fields; the secret changes only by rotation). sent are the fields the
+// update named, so one sent unchanged reads "unchanged".
+func describeChanges(old, cur storage.Client, sent []string) string {
+	var out []string
+	add := func(field, from, to string) {
+		if from != to {
+			out = append(out, field+" "+from+" → "+to)
+		}
+	}
+	add("name", strconv.Quote(old.Name), strconv.Quote(cur.Name))
+	add("description", strconv.Quote(old.Description), strconv.Quote(cur.Description))
+	add("access_rights", orNone(old.AccessRights), orNone(cur.AccessRights))
+	add("scopes", orNone(strings.Join(old.Scopes, " ")), orNone(strings.Join(cur.Scopes, " ")))
+	add("grant_types", orNone(strings.Join(old.GrantTypes, " ")), orNone(strings.Join(cur.GrantTypes, " ")))
+	add("may_introspect", strconv.FormatBool(old.MayIntrospect), strconv.FormatBool(cur.MayIntrospect))
+	add("token_lifetime", old.TokenLifetime.String(), cur.TokenLifetime.String())
+	add("reuse_tokens", strconv.FormatBool(old.ReuseTokens), strconv.FormatBool(cur.ReuseTokens))
+	add("rate_limits", rateLimitsText(old.RateLimits), rateLimitsText(cur.RateLimits))
+	add("expires_at", timeText(old.ExpiresAt), timeText(cur.ExpiresAt))
+	add("status", string(old.Status), string(cur.Status))
+	if out == nil {
+		return "unchanged (sent " + orNone(strings.Join(sent, ", ")) + ")"
+	}
+	return strings.Join(out, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func rateLimitsText(l map[string]storage.RateLimit) string {
+	var parts []string
+	for _, class := range slices.Sorted(maps.Keys(l)) {
+		parts = append(parts, fmt.Sprintf("%s=%d:%d", class, l[class].Rate, l[class].Burst))
+	}
+	return orNone(strings.Join(parts, " "))
 }
 
 func changedFields(in clientInput) []string {

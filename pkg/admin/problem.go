@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,10 +155,24 @@ func jsonFieldError(err error) []fieldError {
 }
 
 // page reads ?after= and ?limit= (1–100, default 20).
-func page(r *http.Request) (after int64, limit int, p *problem) {
+//
+// params are the other query parameters the list takes: any parameter
+// neither they nor after and limit name is refused, so a misspelt filter
+// is an error instead of a list that silently ignores it.
+func page(r *http.Request, params ...string) (after int64, limit int, p *problem) {
 	q := r.URL.Query()
 	limit = 20
 	var errs []fieldError
+	known := append([]string{"after", "limit"}, params...)
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(known, name) {
+			errs = append(errs, fieldError{Field: name, Detail: "is not a parameter of this list (it takes " + strings.Join(known, ", ") + ")"})
+		}
+	}
+	if errs != nil {
+		pr := badRequest("Unknown query parameter.", errs...)
+		return 0, 0, &pr
+	}
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > 100 {

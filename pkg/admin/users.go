@@ -233,7 +233,7 @@ func accountFilter(r *http.Request, p *principal) (accountID int64, subtree bool
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *principal) {
-	after, limit, pr := page(r)
+	after, limit, pr := page(r, "account_id", "subtree", "name")
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
@@ -243,7 +243,8 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeProblem(w, r, *pr)
 		return
 	}
-	users, err := a.ListUsers(r.Context(), Actor{p}, accountID, subtree, storage.Page{After: after, Limit: limit})
+	users, err := a.ListUsers(r.Context(), Actor{p}, storage.UserFilter{AccountID: accountID, Subtree: subtree, Name: r.URL.Query().Get("name")},
+		storage.Page{After: after, Limit: limit})
 	if err != nil {
 		writeProblem(w, r, storeProblem(err))
 		return
@@ -255,14 +256,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v userView) int64 { return v.ID }))
 }
 
-// ListUsers lists one page of the users of account accountID (and its
-// subtree when subtree is set). Only admins of the account may: a member
+// ListUsers lists one page of the users of account f.AccountID (and its
+// subtree when f.Subtree is set) whose username contains f.Name. Only admins of the account may: a member
 // is refused (403) on their own account.
-func (a *API) ListUsers(ctx context.Context, act Actor, accountID int64, subtree bool, pg storage.Page) ([]storage.User, error) {
-	if pr := a.reach(ctx, act.p, accountID); pr != nil {
+func (a *API) ListUsers(ctx context.Context, act Actor, f storage.UserFilter, pg storage.Page) ([]storage.User, error) {
+	if pr := a.reach(ctx, act.p, f.AccountID); pr != nil {
 		return nil, *pr
 	}
-	users, err := a.opts.Store.ListUsers(ctx, storage.UserFilter{AccountID: accountID, Subtree: subtree}, pg)
+	users, err := a.opts.Store.ListUsers(ctx, f, pg)
 	if err != nil {
 		return nil, storeProblem(err)
 	}

@@ -39,6 +39,7 @@ type state struct {
 	act     admin.Actor
 	account storage.Account // the account the console shows
 	names   map[int64]string
+	targets map[string]string // audit targets by "kind id", see targetName
 }
 
 // randomToken answers 256 random bits, base64url.
@@ -119,7 +120,7 @@ func (c *Console) load(w http.ResponseWriter, r *http.Request) (*state, bool, er
 		return nil, false, errNoSession
 	}
 	ctx := r.Context()
-	st := &state{key: session.Key(cookie.Value), names: map[int64]string{}}
+	st := &state{key: session.Key(cookie.Value), names: map[int64]string{}, targets: map[string]string{}}
 	end := func() (*state, bool, error) {
 		if err := c.opts.Sessions.Delete(ctx, st.key); err != nil {
 			c.opts.Logger.WarnContext(ctx, "delete console session", "err", err)

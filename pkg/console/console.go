@@ -49,7 +49,7 @@ type Service interface {
 	RotateClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error)
 	DeleteClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64) (storage.Client, error)
 	GenerateClientToken(ctx context.Context, act admin.Actor, id int64, password string, lifetime *int64) (admin.ClientToken, error)
-	ListUsers(ctx context.Context, act admin.Actor, accountID int64, subtree bool, pg storage.Page) ([]storage.User, error)
+	ListUsers(ctx context.Context, act admin.Actor, f storage.UserFilter, pg storage.Page) ([]storage.User, error)
 	GetUser(ctx context.Context, act admin.Actor, id int64) (storage.User, error)
 	CreateUser(ctx context.Context, act admin.Actor, in admin.UserInput) (storage.User, error)
 	UpdateUser(ctx context.Context, act admin.Actor, id, want int64, in admin.UserUpdate) (storage.User, error)

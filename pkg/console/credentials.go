@@ -191,6 +191,7 @@ type listPage struct {
 	Paged     bool  // not the first page
 	ShowOwner bool
 	Unused    string // how long unused before a credential is disabled; "" for never
+	Query     string // the search (?q=); "" for none
 }
 
 func (c *Console) listCredentials(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
@@ -200,13 +201,14 @@ func (c *Console) listCredentials(w http.ResponseWriter, r *http.Request, st *st
 func (c *Console) renderList(w http.ResponseWriter, r *http.Request, st *state, k kindInfo, status int, errs formErrors) {
 	ctx := r.Context()
 	after := pageAfter(r)
-	items, err := c.opts.Service.ListClients(ctx, st.act, k.Kind, storage.ClientFilter{AccountID: st.account.ID},
+	q := search(r)
+	items, err := c.opts.Service.ListClients(ctx, st.act, k.Kind, storage.ClientFilter{AccountID: st.account.ID, Name: q},
 		storage.Page{After: after, Limit: pageSize})
 	if err != nil {
 		c.failure(w, r, st, err)
 		return
 	}
-	p := listPage{K: k, Paged: after > 0, ShowOwner: st.act.Admin()}
+	p := listPage{K: k, Paged: after > 0, ShowOwner: st.act.Admin(), Query: q}
 	if c.opts.DisableUnusedAfter > 0 {
 		p.Unused = duration(c.opts.DisableUnusedAfter)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 )
@@ -111,3 +112,16 @@ func pageAfter(r *http.Request) int64 {
 
 // pageSize is the number of rows a list shows at once.
 const pageSize = 50
+
+// maxSearch caps the text of a search: a name is at most 100 characters.
+const maxSearch = 100
+
+// search reads ?q=, the part of a name a list is narrowed to; "" for
+// every record.
+func search(r *http.Request) string {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if utf8.RuneCountInString(q) > maxSearch {
+		q = string([]rune(q)[:maxSearch])
+	}
+	return q
+}

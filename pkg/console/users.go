@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,7 @@ type usersPage struct {
 	Rows  []userRow
 	Next  int64
 	Paged bool
+	Query string // the search (?q=); "" for none
 }
 
 func (c *Console) listUsers(w http.ResponseWriter, r *http.Request, st *state) {
@@ -39,12 +42,13 @@ func (c *Console) listUsers(w http.ResponseWriter, r *http.Request, st *state) {
 
 func (c *Console) renderUsers(w http.ResponseWriter, r *http.Request, st *state, status int, errs formErrors) {
 	after := pageAfter(r)
-	users, err := c.opts.Service.ListUsers(r.Context(), st.act, st.account.ID, false, storage.Page{After: after, Limit: pageSize})
+	users, err := c.opts.Service.ListUsers(r.Context(), st.act, storage.UserFilter{AccountID: st.account.ID, Name: search(r)},
+		storage.Page{After: after, Limit: pageSize})
 	if err != nil {
 		c.failure(w, r, st, err)
 		return
 	}
-	p := usersPage{Paged: after > 0}
+	p := usersPage{Paged: after > 0, Query: search(r)}
 	for _, u := range users {
 		p.Rows = append(p.Rows, toUserRow(u, st.user.ID))
 	}
@@ -171,6 +175,40 @@ type auditPage struct {
 	Paged bool
 }
 
+// deletedName reads the name a delete event records (`name "…"`), for a
+// record that no longer exists.
+var deletedName = regexp.MustCompile(`^name ("(?:[^"\\]|\\.)*")$`)
+
+// targetName says which record an audit event is about, as people know
+// it: `key "Billing sync" (10)`, a user's username, an account's name.
+// A record gone since, or one the signed-in user may not see, shows its
+// kind and id, with the name a delete event recorded.
+func (c *Console) targetName(ctx context.Context, st *state, kind string, id int64, detail string) string {
+	key := kind + " " + strconv.FormatInt(id, 10)
+	if n, ok := st.targets[key]; ok {
+		return n
+	}
+	n := key
+	switch kind {
+	case "client", "key":
+		if cl, err := c.opts.Service.GetClient(ctx, st.act, storage.Kind(kind), id); err == nil {
+			n = kind + " " + strconv.Quote(cl.Name) + " (" + strconv.FormatInt(id, 10) + ")"
+		} else if m := deletedName.FindStringSubmatch(detail); m != nil {
+			n = kind + " " + m[1] + " (" + strconv.FormatInt(id, 10) + ", deleted)"
+		}
+	case "user":
+		if u := c.username(ctx, st, id); u != "user "+strconv.FormatInt(id, 10) {
+			n = "user " + u
+		}
+	case "account":
+		if a, err := c.opts.Service.GetAccount(ctx, st.act, id); err == nil {
+			n = "account " + strconv.Quote(a.Name)
+		}
+	}
+	st.targets[key] = n
+	return n
+}
+
 func (c *Console) listAudit(w http.ResponseWriter, r *http.Request, st *state) {
 	ctx := r.Context()
 	after := pageAfter(r)
@@ -181,12 +219,12 @@ func (c *Console) listAudit(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	p := auditPage{Paged: after > 0}
 	for _, e := range events {
-		row := auditRow{AuditEvent: e, Target: e.TargetType + " " + strconv.FormatInt(e.TargetID, 10)}
+		row := auditRow{AuditEvent: e, Target: c.targetName(ctx, st, e.TargetType, e.TargetID, e.Detail)}
 		switch {
 		case e.ActorUserID != 0:
 			row.Actor = c.username(ctx, st, e.ActorUserID)
 		case e.ActorClientID != 0:
-			row.Actor = "client " + strconv.FormatInt(e.ActorClientID, 10)
+			row.Actor = c.targetName(ctx, st, "client", e.ActorClientID, "")
 		default:
 			row.Actor = "system"
 		}

@@ -34,6 +34,7 @@ func RunClients(t *testing.T, newStore func(t *testing.T) ClientsStore) {
 	t.Run("DefaultKey", func(t *testing.T) { testDefaultKey(t, newStore(t)) })
 	t.Run("DeleteUser", func(t *testing.T) { testDeleteUserClients(t, newStore(t)) })
 	t.Run("List", func(t *testing.T) { testListClients(t, newStore(t)) })
+	t.Run("ListByName", func(t *testing.T) { testListClientsByName(t, newStore(t)) })
 	t.Run("TouchMany", func(t *testing.T) { testTouchClients(t, newStore(t)) })
 	t.Run("DisabledReason", func(t *testing.T) { testDisabledReason(t, newStore(t)) })
 	// Last: DisableStale disables the stale clients of every test.
@@ -996,5 +997,44 @@ func testDisableStaleConcurrent(t *testing.T, s ClientsStore) {
 		if c := getClient(t, s, id); c.Status != storage.StatusDisabled || c.Version != 2 {
 			t.Errorf("client %d after concurrent DisableStale: status %q, version %d; want disabled, 2", id, c.Status, c.Version)
 		}
+	}
+}
+
+// testListClientsByName checks ClientFilter.Name: a part of the name, in
+// any case, with LIKE's wildcards matching only themselves.
+func testListClientsByName(t *testing.T, s ClientsStore) {
+	ctx := t.Context()
+	acc := createAccount(t, s, 0)
+	other := createAccount(t, s, 0)
+	ids := map[string]int64{}
+	for _, n := range []string{"Billing Sync", "billing-export", "Reports 100%", "under_score", "Other"} {
+		for _, a := range []storage.Account{acc, other} {
+			c, err := s.CreateClient(ctx, storage.Client{AccountID: a.ID, Kind: storage.KindKey, Name: n, SecretHash: "h", Status: storage.StatusActive})
+			if err != nil {
+				t.Fatalf("CreateClient: %v", err)
+			}
+			if a.ID == acc.ID {
+				ids[n] = c.ID
+			}
+		}
+	}
+	tests := []struct {
+		name string
+		want []int64
+	}{
+		{"billing", []int64{ids["Billing Sync"], ids["billing-export"]}},
+		{"SYNC", []int64{ids["Billing Sync"]}},
+		{"100%", []int64{ids["Reports 100%"]}},
+		{"%", []int64{ids["Reports 100%"]}},
+		{"_", []int64{ids["under_score"]}},
+		{"s_n", nil}, // a wildcard would match "Sync"
+		{`\`, nil},
+		{"nothing like it", nil},
+		{"", []int64{ids["Billing Sync"], ids["billing-export"], ids["Reports 100%"], ids["under_score"], ids["Other"]}},
+	}
+	for _, tt := range tests {
+		checkPages(t, "name "+tt.name, tt.want, clientID, func(p storage.Page) ([]storage.Client, error) {
+			return s.ListClients(ctx, storage.ClientFilter{AccountID: acc.ID, Name: tt.name}, p)
+		})
 	}
 }

@@ -24,6 +24,7 @@ func RunUsers(t *testing.T, newStore func(t *testing.T) UsersStore) {
 	t.Run("Update", func(t *testing.T) { testUpdateUser(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDeleteUser(t, newStore(t)) })
 	t.Run("List", func(t *testing.T) { testListUsers(t, newStore(t)) })
+	t.Run("ListByName", func(t *testing.T) { testListUsersByName(t, newStore(t)) })
 }
 
 // createUser creates an active member of accountID with a unique username.
@@ -341,5 +342,36 @@ func testListUsers(t *testing.T, s UsersStore) {
 			t.Fatalf("GetUser(%d): %v", u.ID, err)
 		}
 		checkDiff(t, "listed user", u, got)
+	}
+}
+
+// testListUsersByName checks UserFilter.Name: a part of the username, in
+// any case, with LIKE's wildcards matching only themselves.
+func testListUsersByName(t *testing.T, s UsersStore) {
+	ctx := t.Context()
+	acc := createAccount(t, s, 0)
+	tag := uniqueName("x") // usernames are unique across the installation
+	ids := map[string]int64{}
+	for _, n := range []string{"Anna." + tag, "anna_b." + tag, "bob%." + tag} {
+		u, err := s.CreateUser(ctx, storage.User{AccountID: acc.ID, Username: n, PasswordHash: "h", Role: storage.RoleMember, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+		ids[n] = u.ID
+	}
+	tests := []struct {
+		name string
+		want []int64
+	}{
+		{"ANNA", []int64{ids["Anna."+tag], ids["anna_b."+tag]}},
+		{"a_b", []int64{ids["anna_b."+tag]}},
+		{"n_a", nil}, // a wildcard would match "Anna"
+		{"%", []int64{ids["bob%."+tag]}},
+		{"", []int64{ids["Anna."+tag], ids["anna_b."+tag], ids["bob%."+tag]}},
+	}
+	for _, tt := range tests {
+		checkPages(t, "username "+tt.name, tt.want, userID, func(p storage.Page) ([]storage.User, error) {
+			return s.ListUsers(ctx, storage.UserFilter{AccountID: acc.ID, Name: tt.name}, p)
+		})
 	}
 }

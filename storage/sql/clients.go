@@ -409,6 +409,7 @@ func (s *Store) ListClients(ctx context.Context, f storage.ClientFilter, page st
 	if f.Kind != "" {
 		db = db.Where("kind = ?", string(f.Kind))
 	}
+	db = whereNameContains(db, "name", f.Name)
 	var rows []clientRow
 	if err := pageAfter(db, page).Find(&rows).Error; err != nil {
 		return nil, mapError("list clients", err)

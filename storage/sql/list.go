@@ -1,6 +1,8 @@
 package sql
 
 import (
+	"strings"
+
 	"gorm.io/gorm"
 
 	"github.com/tollgate/tollgate/storage"
@@ -44,4 +46,15 @@ func whereAccount(db *gorm.DB, column string, accountID int64, subtree bool) *go
 // pageAfter narrows db to one page of a list in ascending id order.
 func pageAfter(db *gorm.DB, p storage.Page) *gorm.DB {
 	return db.Where("id > ?", p.After).Order("id").Limit(pageLimit(p))
+}
+
+// whereNameContains narrows db to the rows whose column contains name,
+// ignoring case; "" does not narrow. LIKE's wildcards in name match
+// themselves.
+func whereNameContains(db *gorm.DB, column, name string) *gorm.DB {
+	if name == "" {
+		return db
+	}
+	escaped := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(name))
+	return db.Where("LOWER("+column+`) LIKE ? ESCAPE '\'`, "%"+escaped+"%")
 }

@@ -182,6 +182,7 @@ func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter, page storag
 	defer cancel()
 
 	db := whereAccount(s.db.WithContext(ctx), "account_id", f.AccountID, f.Subtree)
+	db = whereNameContains(db, "username", f.Name)
 	var rows []userRow
 	if err := pageAfter(db, page).Find(&rows).Error; err != nil {
 		return nil, mapError("list users", err)
