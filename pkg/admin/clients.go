@@ -649,7 +649,9 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 		}
 	}
 	add("name", strconv.Quote(old.Name), strconv.Quote(cur.Name))
-	add("description", strconv.Quote(old.Description), strconv.Quote(cur.Description))
+	// Descriptions are cut, so the fields after them fit the event's
+	// detail (storage cuts it at a few hundred characters).
+	add("description", strconv.Quote(shorten(old.Description, 60)), strconv.Quote(shorten(cur.Description, 60)))
 	add("access_rights", orNone(old.AccessRights), orNone(cur.AccessRights))
 	add("scopes", orNone(strings.Join(old.Scopes, " ")), orNone(strings.Join(cur.Scopes, " ")))
 	add("grant_types", orNone(strings.Join(old.GrantTypes, " ")), orNone(strings.Join(cur.GrantTypes, " ")))
@@ -663,6 +665,14 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 		return "unchanged (sent " + orNone(strings.Join(sent, ", ")) + ")"
 	}
 	return strings.Join(out, "; ")
+}
+
+// shorten cuts s to n characters, marking the cut with an ellipsis.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 func orNone(s string) string {
