@@ -447,7 +447,7 @@ func TestKeyHintMatchesTheKey(t *testing.T) {
 			if got := f.apiJSON("GET", "/keys/"+id(v), alice, "", http.StatusOK)["key_hint"]; got != masked {
 				t.Errorf("%s: GET key_hint = %v, want %q", tt.name, got, masked)
 			}
-			b.get("/console/keys").want(t, http.StatusOK).has(t, "<code>"+masked+"</code>")
+			b.get("/console/keys").want(t, http.StatusOK).has(t, `<code class="hint">`+masked+"</code>")
 		}
 		c := f.apiJSON("POST", "/clients", alice, `{"name":"a client"}`, http.StatusCreated)
 		f.secrets = append(f.secrets, c["client_secret"].(string))
