@@ -38,18 +38,21 @@ const testPassword = "correct horse battery staple"
 //	root ── child
 //	other (a second root: a sibling tree)
 type fixture struct {
-	t       *testing.T
-	srv     *httptest.Server
-	ops     *httptest.Server
-	db      *cache.Store // the cached store the server uses: writes through it are seen at once
-	tokens  tokenStore
-	hasher  *secret.Hasher
-	logs    *lockedBuffer
-	clock   *clock
-	cfg     config.Config
-	keys    config.Keys
-	app     *app
-	secrets []string // every secret the test handed out, to grep the logs for
+	t      *testing.T
+	srv    *httptest.Server
+	ops    *httptest.Server
+	db     *cache.Store // the cached store the server uses: writes through it are seen at once
+	tokens tokenStore
+	hasher *secret.Hasher
+	// passwords is the server's password hasher, whose Derivations tests
+	// count.
+	passwords *secret.Passwords
+	logs      *lockedBuffer
+	clock     *clock
+	cfg       config.Config
+	keys      config.Keys
+	app       *app
+	secrets   []string // every secret the test handed out, to grep the logs for
 	// redis and redisPrefix are the fixture's Redis keys (nil on the
 	// embedded backend), for tests that check what was stored.
 	redis       goredis.UniversalClient
@@ -150,6 +153,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be backends, opts ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.passwords = passwords
 	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: f.tokens, limiter: be.limiter, failures: be.failures, passwords: passwords, logger: logger, now: f.clock.now})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
