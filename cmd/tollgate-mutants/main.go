@@ -131,7 +131,7 @@ func parse(r io.Reader) ([]mutant, error) {
 // result is how one mutant fared.
 type result struct {
 	m       mutant
-	verdict string // killed, SURVIVED, NOT FOUND, AMBIGUOUS, NO BUILD, ERROR
+	verdict string // killed, SURVIVED, NOT FOUND, AMBIGUOUS, NO BUILD, NO TESTS, ERROR
 	took    time.Duration
 	output  string
 }
@@ -184,8 +184,11 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 			t0 := time.Now()
 			out, err := goTest(m.test, "", timeout)
 			fmt.Fprintf(stdout, "baseline %-70s %6.1fs %s\n", m.test, time.Since(t0).Seconds(), passFail(err))
-			if err != nil {
+			switch {
+			case err != nil:
 				failures = append(failures, fmt.Sprintf("the test %q fails without any mutant:\n%s", m.test, tail(out, 40)))
+			case ranNothing(out):
+				failures = append(failures, fmt.Sprintf("the test %q runs no test: check its -run pattern", m.test))
 			}
 		}
 		if failures != nil {
@@ -259,6 +262,8 @@ func apply(root, dir string, i int, m mutant, timeout time.Duration) result {
 	out, err := goTest(m.test, overlayPath, timeout)
 	r.took, r.output = time.Since(t0), out
 	switch {
+	case err == nil && ranNothing(out):
+		r.verdict = "NO TESTS"
 	case err == nil:
 		r.verdict = "SURVIVED"
 	case buildFailed(out):
@@ -300,6 +305,13 @@ func goTest(test, overlay string, timeout time.Duration) (string, error) {
 func buildFailed(out string) bool {
 	return strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]") ||
 		strings.Contains(out, "go: ") && !strings.Contains(out, "--- FAIL")
+}
+
+// ranNothing reports whether go test ran no test at all: a -run pattern
+// that matches nothing passes, and would let every mutant survive unseen or,
+// worse, pass a baseline that proves nothing.
+func ranNothing(out string) bool {
+	return strings.Contains(out, "[no tests to run]") || strings.Contains(out, "testing: warning: no tests to run")
 }
 
 func passFail(err error) string {
