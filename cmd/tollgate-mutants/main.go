@@ -304,8 +304,12 @@ func goTest(test, overlay string, timeout time.Duration) (string, error) {
 // mutant that does not compile proves nothing about the tests.
 func buildFailed(out string) bool {
 	return strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]") ||
-		strings.Contains(out, "go: ") && !strings.Contains(out, "--- FAIL")
+		goError.MatchString(out) && !strings.Contains(out, "--- FAIL")
 }
+
+// goError is a line of the go command's own errors (a bad flag, an
+// unreadable overlay).
+var goError = regexp.MustCompile(`(?m)^go: `)
 
 // ranNothing reports whether go test ran no test at all: a -run pattern
 // that matches nothing passes, and would let every mutant survive unseen or,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -71,5 +72,50 @@ func TestRepositoryList(t *testing.T) {
 		if n := strings.Count(string(src), m.from); n != 1 {
 			t.Errorf("mutant %q: the original text occurs %d times in %s, want 1", m.name, n, m.file)
 		}
+	}
+}
+
+// apply on a module of its own: a mutant the test catches is killed, one it
+// does not catch survives, and the other ways a mutant proves nothing are
+// told apart. The module's files are never changed.
+func TestApplyVerdicts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test")
+	}
+	root := t.TempDir()
+	files := map[string]string{
+		"go.mod":    "module example.test/m\n\ngo 1.22\n",
+		"m.go":      "package m\n\n// Max returns the larger of a and b.\nfunc Max(a, b int) int {\n\tif a > b {\n\t\treturn a\n\t}\n\treturn b\n}\n\nfunc Unused() int { return 1 }\n",
+		"m_test.go": "package m\n\nimport \"testing\"\n\nfunc TestMax(t *testing.T) {\n\tif got := Max(2, 1); got != 2 {\n\t\tt.Errorf(\"Max(2, 1) = %d, want 2\", got)\n\t}\n}\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(root+"/"+name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const test = "go test -count=1 -run 'TestMax' ./"
+	tests := []struct {
+		name string
+		m    mutant
+		want string
+	}{
+		{"caught", mutant{file: "m.go", from: "\tif a > b {", to: "\tif a < b {", test: test}, "killed"},
+		{"not caught", mutant{file: "m.go", from: "func Unused() int { return 1 }", to: "func Unused() int { return 2 }", test: test}, "SURVIVED"},
+		{"original gone", mutant{file: "m.go", from: "\tif a >= b {", to: "\tif a < b {", test: test}, "NOT FOUND"},
+		{"original twice", mutant{file: "m.go", from: "return", to: "return -1 +", test: test}, "AMBIGUOUS"},
+		{"does not compile", mutant{file: "m.go", from: "\tif a > b {", to: "\tif a > b {{", test: test}, "NO BUILD"},
+		{"runs no test", mutant{file: "m.go", from: "\tif a > b {", to: "\tif a < b {", test: "go test -count=1 -run 'TestNothing' ./"}, "NO TESTS"},
+	}
+	t.Chdir(root)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.m.name = tt.name
+			if got := apply(root, t.TempDir(), i, tt.m, time.Minute); got.verdict != tt.want {
+				t.Errorf("verdict %q, want %q; output:\n%s", got.verdict, tt.want, got.output)
+			}
+		})
+	}
+	if b, err := os.ReadFile(root + "/m.go"); err != nil || string(b) != files["m.go"] {
+		t.Errorf("m.go changed: %q, %v", b, err)
 	}
 }
