@@ -32,8 +32,11 @@ GOVULNDB ?= https://vuln.go.dev
 #     built into the server: G204 (they start the tollgate processes they
 #     test), G404 (a load mix is no secret), G704 (the test proxy forwards to
 #     the instances it started).
+#   cmd/tollgate-mutants is test tooling too: G204 (it runs the go test
+#     commands of the repository's mutant list), G304 (it reads that list
+#     and the source files the list names).
 GOSEC_EXCLUDE := G104
-GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;cmd/tollgate-seed/.*:G404
+GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;cmd/tollgate-seed/.*:G404;cmd/tollgate-mutants/.*:G204,G304
 
 .DEFAULT_GOAL := help
 
@@ -60,6 +63,12 @@ test-race: test ## alias of test: tests always run with -race
 .PHONY: test-short
 test-short: ## run the tests without the race detector
 	$(GO) test -count=1 $(PKGS)
+
+MUTANTS ?=
+QUICK ?=
+.PHONY: test-mutations
+test-mutations: ## break each rule of .ci/mutants.txt in turn (go -overlay, the tree untouched) and fail if its test still passes; MUTANTS=regexp picks some, QUICK=1 the quick ones
+	CI=true $(GO) run ./cmd/tollgate-mutants -list .ci/mutants.txt $(if $(MUTANTS),-run '$(MUTANTS)') $(if $(QUICK),-quick)
 
 .PHONY: test-faults
 test-faults: ## fault injection: real tollgate processes under load while private PostgreSQL and Redis servers stop, crash and fill up

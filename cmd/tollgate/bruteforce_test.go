@@ -20,6 +20,7 @@ import (
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 )
 
@@ -520,4 +521,80 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// secondInstance builds another app on f's database and Redis, as a second
+// `tollgate serve` on the same deployment builds it: its own database
+// connection and client cache, its Redis stores from redisBackends. It
+// returns a fixture whose requests go to the second instance.
+func (f *fixture) secondInstance() *fixture {
+	t := f.t
+	t.Helper()
+	if f.redis == nil {
+		t.Fatal("a second instance needs the postgres+redis backend")
+	}
+	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	raw, err := openDatabase(t.Context(), f.cfg, false, logger)
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	passwords, err := secret.NewPasswords(secret.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := redisBackends(f.redis, f.redisPrefix, f.clock.now)
+	a, err := newApp(deps{cfg: f.cfg, keys: f.keys, db: cache.New(raw, cache.Options{Logger: logger}), tokens: be.tokens,
+		limiter: be.limiter, failures: be.failures, passwords: passwords, logger: logger, now: f.clock.now})
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	g := *f
+	g.app = a
+	g.srv = httptest.NewServer(a.public)
+	t.Cleanup(g.srv.Close)
+	g.ops = httptest.NewServer(a.ops)
+	t.Cleanup(g.ops.Close)
+	return &g
+}
+
+// TestBruteForceAcrossInstances: the brute-force counters are shared by
+// every instance on one Redis (docs/adr/0005), through the wiring serve
+// uses. Failures of one client id, and of one username, spread over two
+// instances add up to the threshold, and then both instances hold the
+// credential back; counters kept per process would let an attacker have
+// the threshold once per instance.
+func TestBruteForceAcrossInstances(t *testing.T) {
+	first := newFixture(t, "postgres+redis")
+	instances := []*fixture{first, first.secondInstance()}
+	tests := []struct {
+		name    string
+		attempt func(f *fixture, i int) response
+		status  int
+		code    string
+	}{
+		{"client secret", func(f *fixture, i int) response {
+			return f.tokenWithSecret(first.cc, "wrong-"+strconv.Itoa(i))
+		}, http.StatusUnauthorized, "invalid_client"},
+		{"user password", func(f *fixture, i int) response {
+			return f.tokenWithPassword("bob", "wrong-"+strconv.Itoa(i))
+		}, http.StatusBadRequest, "invalid_grant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range bfThreshold {
+				res := tt.attempt(instances[i%2], i)
+				if res.status != tt.status {
+					t.Fatalf("attempt %d on instance %d: status %d, want %d (body %s)", i+1, i%2+1, res.status, tt.status, res.body)
+				}
+				wantError(t, res, tt.status, tt.code)
+			}
+			for n, in := range instances {
+				if res := tt.attempt(in, bfThreshold+n); res.status != http.StatusTooManyRequests {
+					t.Errorf("instance %d after %d failures spread over two instances: status %d, want 429 (body %s)",
+						n+1, bfThreshold, res.status, res.body)
+				}
+			}
+		})
+	}
 }

@@ -77,6 +77,27 @@ func TestCheckEndpoint(t *testing.T) {
 		t.Run("scopes", func(t *testing.T) {
 			wantStatus("has scope", f.check("GET", "X-API-Key", keyString, "X-Tollgate-Scope", "events"), 200)
 			wantStatus("has both", f.check("GET", "X-API-Key", keyString, "X-Tollgate-Scope", "events contacts"), 200)
+			// Every listed scope is required, not any one of them: a
+			// credential holding some but not all is refused, whichever
+			// it holds and in whatever order they are listed.
+			for _, tc := range []struct {
+				name, header, value, required string
+				want                          int
+			}{
+				{"key holds the first of two", "X-API-Key", keyString, "events reports", 403},
+				{"key holds the second of two", "X-API-Key", keyString, "reports events", 403},
+				{"key holds two of three", "X-API-Key", keyString, "contacts reports events", 403},
+				{"client token holds the first of two", "Authorization", "Bearer " + tok, "read admin", 403},
+				{"client token holds the second of two", "Authorization", "Bearer " + tok, "admin write", 403},
+				{"client token holds both", "Authorization", "Bearer " + tok, "write read", 200},
+				{"user token holds one of two", "Authorization", "Bearer " + bobTok, "events contacts", 403},
+			} {
+				res := f.check("GET", tc.header, tc.value, "X-Tollgate-Scope", tc.required)
+				wantStatus(tc.name, res, tc.want)
+				if tc.want == 403 && tc.header == "Authorization" && !strings.Contains(res.header.Get("WWW-Authenticate"), `error="insufficient_scope", scope="`+tc.required+`"`) {
+					t.Errorf("%s: WWW-Authenticate = %q, want insufficient_scope naming %q", tc.name, res.header.Get("WWW-Authenticate"), tc.required)
+				}
+			}
 			res := f.check("GET", "Authorization", "Bearer "+tok, "X-Tollgate-Scope", "events")
 			wantStatus("lacks scope", res, 403)
 			if !strings.Contains(res.header.Get("WWW-Authenticate"), "insufficient_scope") {

@@ -20,6 +20,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/internal/fleet"
+	"github.com/tollgate/tollgate/internal/leakcheck"
+	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/token"
 )
 
 // shutdownDelay is the instances' http.shutdown_delay: ten times the
@@ -156,16 +159,21 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 }
 
 // checkLogs fails the test if a secret, password, token or key of the
-// scenario appears in an instance's log.
+// scenario, or the token secret and pepper the suite set, appears in an
+// instance's log, in any encoding leakcheck knows.
 func (c *cluster) checkLogs() {
-	secrets := map[string]string{"the client secret": c.boot.ClientSecret, "the admin password": c.boot.Password,
-		"the API key": c.creds.APIKey, "the admin token": c.creds.AdminToken, "a token": "tg_at_", "a key": "tgk_"}
+	var m leakcheck.Matcher
+	m.Credential("the client secret", strconv.FormatInt(c.boot.ClientID, 10), c.boot.ClientSecret)
+	m.Secret("the admin password", c.boot.Password)
+	m.Secret("the API key", c.creds.APIKey)
+	m.Secret("the admin token", c.creds.AdminToken)
+	m.Secret("the token secret", c.env["TOLLGATE_TOKEN_SECRET"])
+	m.Secret("the pepper", c.env["TOLLGATE_PEPPER"])
+	m.Marker("a token", token.AccessPrefix)
+	m.Marker("a key", apikey.Prefix)
 	for _, in := range c.instances {
-		log := in.Log()
-		for what, s := range secrets {
-			if s != "" && strings.Contains(log, s) {
-				c.t.Errorf("%s logged %s", in.Name, what)
-			}
+		for _, what := range m.Find(in.Log()) {
+			c.t.Errorf("%s logged %s", in.Name, what)
 		}
 	}
 }

@@ -145,6 +145,28 @@ func TestGuard(t *testing.T) {
 				t.Errorf("root credential on its child account: status %d, want 200 (body %s)", res.status, res.body)
 			}
 		})
+		t.Run("every scope of the route is required", func(t *testing.T) {
+			_, eventsOnly := f.apiKey(f.alice, "events")
+			both := f.guarded(guard.Options{}, guard.Scopes("events", "contacts"))
+			cached := f.guarded(guard.Options{CacheTTL: time.Minute}, guard.Scopes("events", "contacts"), guard.NoRateLimit())
+			for _, tc := range []struct {
+				name string
+				api  *httptest.Server
+				key  string
+				want int
+			}{
+				{"key holding the first scope only", both, eventsOnly, 403},
+				{"key holding the second scope only", both, contactsOnly, 403},
+				{"key holding both", both, keyString, 200},
+				{"key holding the first scope only, cached route", cached, eventsOnly, 403},
+				{"key holding the second scope only, cached route", cached, contactsOnly, 403},
+				{"key holding both, cached route", cached, keyString, 200},
+			} {
+				if res := f.call(tc.api, "/v1/events", "X-API-Key", tc.key); res.status != tc.want {
+					t.Errorf("%s: status %d, want %d (body %s)", tc.name, res.status, tc.want, res.body)
+				}
+			}
+		})
 		t.Run("disabled key refused within CacheTTL", func(t *testing.T) {
 			const ttl = 2 * time.Second
 			cached := f.guarded(guard.Options{CacheTTL: ttl}, guard.Scopes("events"), guard.NoRateLimit())

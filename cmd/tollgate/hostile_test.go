@@ -381,8 +381,9 @@ func (h *hostile) snapshot(withRedis bool) snapshot {
 				h.t.Fatal(err)
 			}
 			for _, k := range keys {
-				// Rate counters are what a check request is for.
-				if !strings.HasPrefix(k, h.f.redisPrefix+"rl:") {
+				// Rate counters are what a check request is for, and
+				// failure counters what a refused credential is for.
+				if !strings.HasPrefix(k, h.f.redisPrefix+"rl:") && !strings.HasPrefix(k, h.f.redisPrefix+"bf:") {
 					s.tokens = append(s.tokens, k)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,8 @@ func startProcess(t *testing.T, bin string, vars map[string]string) string {
 
 // TestLimitsAcrossThreeProcesses: three Tollgate processes share one Redis;
 // a key sending 10 requests a second spread over them gets the class's 3 a
-// second in total (plus the burst), not 3 per process.
+// second in total (plus the burst), not 3 per process, and a client id's
+// wrong secrets are counted across the processes.
 func TestLimitsAcrossThreeProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -155,4 +157,31 @@ func TestLimitsAcrossThreeProcesses(t *testing.T) {
 		t.Errorf("%d of 30 requests allowed across three processes, want about 12 (limited %d)", allowed, limited)
 	}
 	t.Logf("allowed %d, limited %d", allowed, limited)
+
+	// The brute-force counters are shared too (docs/adr/0005): wrong
+	// secrets for one client id, round robin, reach the threshold across
+	// the processes, and then every process holds the client id back.
+	// Counters per process would have let each of them see fewer than the
+	// threshold and answer 401.
+	wrong := func(addr string, i int) int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", formCT)
+		req.Header.Set("Authorization", basic(b.ClientID, "wrong-secret-"+strconv.Itoa(i)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("wrong secret %d: %v", i, err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := range bfThreshold {
+		if got := wrong(addrs[i%3], i); got != http.StatusUnauthorized {
+			t.Fatalf("wrong secret %d on process %d: status %d, want 401", i+1, i%3+1, got)
+		}
+	}
+	for n, addr := range addrs {
+		if got := wrong(addr, bfThreshold+n); got != http.StatusTooManyRequests {
+			t.Errorf("process %d after %d wrong secrets spread over three processes: status %d, want 429", n+1, bfThreshold, got)
+		}
+	}
 }

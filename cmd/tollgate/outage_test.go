@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
-	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
@@ -127,8 +126,7 @@ func newProxiedFixture(t *testing.T, opts ...func(*config.Config)) (*fixture, *p
 	}
 	t.Cleanup(func() { client.Close() })
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(300 * time.Millisecond)}
-	f := newFixtureOn(t, c, u.String(), tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: c.now}),
-		rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}), opts...)
+	f := newFixtureOn(t, c, u.String(), redisBackends(client, prefix, c.now), opts...)
 	return f, pgProxy, redisProxy
 }
 

@@ -201,13 +201,21 @@ func openBackends(cfg config.Config) (backends, func() error, error) {
 	if err != nil {
 		return backends{}, nil, fmt.Errorf("redis: %w", err)
 	}
+	return redisBackends(client, cfg.Redis.KeyPrefix, nil), client.Close, nil
+}
+
+// redisBackends builds the stores that live in Redis, every key under
+// prefix, so that every instance on the same Redis shares them. now is the
+// token store's clock (nil: time.Now); the end-to-end tests build their
+// Redis app through here too, so they test this wiring.
+func redisBackends(client goredis.UniversalClient, prefix string, now func() time.Time) backends {
 	return backends{
-		tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix}),
-		limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "rl:"}),
-		failures: bfredis.New(client, bfredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "bf:"}),
-		sessions: csredis.New(client, csredis.Options{KeyPrefix: cfg.Redis.KeyPrefix + "console:"}),
+		tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
+		limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
 		redis:    client,
-	}, client.Close, nil
+	}
 }
 
 // rateClasses turns the configured classes into limits; Validate has

@@ -38,3 +38,25 @@ func TestPasswordsBoundConcurrentHashes(t *testing.T) {
 		t.Fatal("the verification that waited for a slot failed")
 	}
 }
+
+// The dummy hash an unknown user is verified against costs what a real
+// user's hash costs: the same argon2id parameters as the ones Hash uses.
+func TestPasswordsDummyCostsAsMuch(t *testing.T) {
+	for _, p := range []Argon2Params{
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 128, Iterations: 3, Parallelism: 2, SaltLength: 16, KeyLength: 32},
+	} {
+		pw, err := NewPasswords(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, key, err := decodeArgon2id(pw.dummy)
+		if err != nil {
+			t.Fatalf("the dummy hash %q: %v", pw.dummy, err)
+		}
+		if got.Memory != p.Memory || got.Iterations != p.Iterations || got.Parallelism != p.Parallelism || len(key) != int(p.KeyLength) {
+			t.Errorf("dummy hash parameters m=%d t=%d p=%d key %d bytes, want m=%d t=%d p=%d key %d bytes",
+				got.Memory, got.Iterations, got.Parallelism, len(key), p.Memory, p.Iterations, p.Parallelism, p.KeyLength)
+		}
+	}
+}

@@ -281,11 +281,26 @@ func TestPasswordsTooLong(t *testing.T) {
 	}
 }
 
+// VerifyDummy, for an unknown user, computes exactly the hashes that
+// verifying a known user's wrong password computes, so the two cannot be
+// told apart by their time.
 func TestPasswordsVerifyDummy(t *testing.T) {
 	t.Parallel()
 	pw := newPasswords(t, fastParams)
-	for _, p := range []string{"", "tollgate-dummy-password", "x", strings.Repeat("x", secret.MaxPasswordLength+1)} {
-		pw.VerifyDummy(p) // must not panic
+	hash := mustHash(t, pw, "the user's password")
+	work := func(f func()) int64 {
+		before := pw.Derivations()
+		f()
+		return pw.Derivations() - before
+	}
+	for _, p := range []string{"", "tollgate-dummy-password", "x", "a wrong password", strings.Repeat("x", secret.MaxPasswordLength+1)} {
+		wrong := work(func() { _, _ = pw.Verify(hash, p) })
+		if got := work(func() { pw.VerifyDummy(p) }); got != wrong {
+			t.Errorf("VerifyDummy(%d bytes): %d hashes computed, want %d as Verify of a wrong password", len(p), got, wrong)
+		}
+		if len(p) <= secret.MaxPasswordLength && wrong != 1 {
+			t.Errorf("Verify(%d bytes): %d hashes computed, want 1", len(p), wrong)
+		}
 	}
 }
 
