@@ -89,10 +89,19 @@ func TestKeySession(t *testing.T) {
 				t.Errorf("expires_in = %v, want 600", got)
 			}
 		})
-		t.Run("lifetime capped", func(t *testing.T) {
-			res := session(`{"lifetime":999999999}`, "X-API-Key", key)
+		t.Run("lifetime at the cap", func(t *testing.T) {
+			res := session(`{"lifetime":2592000}`, "X-API-Key", key)
 			if got := res.json(t)["expires_in"]; got != float64(30*24*3600) {
 				t.Errorf("expires_in = %v, want the 30-day cap", got)
+			}
+		})
+		t.Run("lifetime over the cap refused", func(t *testing.T) {
+			for _, body := range []string{`{"lifetime":2592001}`, `{"lifetime":999999999}`} {
+				res := session(body, "X-API-Key", key)
+				wantError(t, res, 400, "invalid_request")
+				if got, want := res.json(t)["error_description"], "The lifetime parameter must be a whole number of seconds from 1 to 2592000."; got != want {
+					t.Errorf("%s: error_description = %v, want %q", body, got, want)
+				}
 			}
 		})
 		t.Run("errors", func(t *testing.T) {
@@ -116,6 +125,63 @@ func TestKeySession(t *testing.T) {
 			}
 			wantError(t, session("", "X-API-Key", key), 401, "invalid_client")
 		})
+	})
+}
+
+// TestKeySessionIsAGrant: /auth/access/session holds a credential to the
+// rules of every grant: it must be allowed the key session, and its own
+// token lifetime caps the token.
+func TestKeySessionIsAGrant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		dspOnly := f.client(storage.Client{AccountID: f.root.ID, Name: "dsp only", GrantTypes: []string{"eskimi_dsp"}, TokenLifetime: time.Minute})
+		allowed := f.client(storage.Client{AccountID: f.root.ID, Name: "allowed", GrantTypes: []string{"api_key_session"}, Scopes: []string{"read"}, TokenLifetime: time.Minute})
+		key, keyString := f.apiKey(f.alice, "events")
+		if _, err := f.db.UpdateClient(t.Context(), key.ID, func(c *storage.Client) error { c.TokenLifetime = 10 * time.Minute; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		session := func(body string, header ...string) response {
+			t.Helper()
+			ct := ""
+			if body != "" {
+				ct = "application/json"
+			}
+			return f.post("/auth/access/session", ct, body, header...)
+		}
+		tests := []struct {
+			name        string
+			body        string
+			header      []string
+			status      int
+			code        string
+			wantExpires float64
+		}{
+			{"plain client without the grant", "", []string{"Authorization", basic(dspOnly.ID, f.secretOf[dspOnly.ID])}, 400, "unauthorized_client", 0},
+			{"plain client without the grant, short lifetime", `{"lifetime":30}`, []string{"Authorization", basic(dspOnly.ID, f.secretOf[dspOnly.ID])}, 400, "unauthorized_client", 0},
+			{"plain client allowed: default cut to its lifetime", "", []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 200, "", 60},
+			{"plain client allowed: within its lifetime", `{"lifetime":45}`, []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 200, "", 45},
+			{"plain client allowed: over its lifetime", `{"lifetime":61}`, []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 400, "invalid_request", 0},
+			{"key with a lifetime: default cut to it", "", []string{"X-API-Key", keyString}, 200, "", 600},
+			{"key with a lifetime: over it", `{"lifetime":86400}`, []string{"X-API-Key", keyString}, 400, "invalid_request", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res := session(tt.body, tt.header...)
+				if tt.status != 200 {
+					wantError(t, res, tt.status, tt.code)
+					return
+				}
+				if res.status != 200 {
+					t.Fatalf("status %d body %s, want 200", res.status, res.body)
+				}
+				if got := res.json(t)["expires_in"]; got != tt.wantExpires {
+					t.Errorf("expires_in = %v, want %v", got, tt.wantExpires)
+				}
+			})
+		}
+		res := session(`{"lifetime":61}`, "Authorization", basic(allowed.ID, f.secretOf[allowed.ID]))
+		if got, want := res.json(t)["error_description"], "The lifetime parameter exceeds this key's maximum of 60 seconds."; got != want {
+			t.Errorf("error_description = %v, want %q", got, want)
+		}
 	})
 }
 

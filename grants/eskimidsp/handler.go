@@ -64,9 +64,11 @@ func New(settings Settings, store Store, passwords Passwords, guard Guard, issue
 }
 
 // errBadCredentials is the one answer for an unknown user, a wrong password,
-// a disabled user and a user outside the client's accounts: the caller must
-// not learn which it was.
-var errBadCredentials = fosite.ErrInvalidGrant.WithHint("The username or password is wrong.")
+// a disabled user, a user of a disabled account and a user outside the
+// client's accounts: the caller must not learn which it was. It replaces
+// fosite's invalid_grant description, which speaks of authorization codes
+// and redirection URIs this grant has none of.
+var errBadCredentials = fosite.ErrInvalidGrant.WithDescription("The username or password is wrong.")
 
 // CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
 func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
