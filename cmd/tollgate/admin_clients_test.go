@@ -206,6 +206,11 @@ func TestAdminClientsAndTokens(t *testing.T) {
 			http.StatusUnprocessableEntity, "name", "access_rights", "grant_types", "token_lifetime", "expires_at")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","colour":"red"}`), http.StatusBadRequest, "colour")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":42}`), http.StatusBadRequest, "name")
+		// A member named twice is refused, at any depth, never "the last one wins".
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","scopes":["events"],"scopes":["read","write"]}`), http.StatusBadRequest, "scopes")
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","rate_limits":{"token":{"rate":1,"burst":1},"token":{"rate":1000,"burst":1000}}}`),
+			http.StatusBadRequest, "rate_limits/token")
+		admProblem(t, f.apiDo("PATCH", "/clients/"+cid, alice, `{"status":"disabled","status":"active"}`), http.StatusBadRequest, "status")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x"} {}`), http.StatusBadRequest)
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 101)+`"}`), http.StatusUnprocessableEntity, "name")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)

@@ -292,6 +292,9 @@ func TestAdminUsersValidation(t *testing.T) {
 			{"unknown account", "", admBody(map[string]any{"username": "nowhere", "password": good, "account_id": 99999999}), 422, []string{"account_id"}},
 			{"unknown field", "", admBody(map[string]any{"username": "extra", "password": good, "email": "x@example.com"}), 400, []string{"email"}},
 			{"wrong type", "", `{"username":"typed","password":"` + good + `","role":5}`, 400, []string{"role"}},
+			{"duplicate member", "", `{"username":"twice","password":"` + good + `","role":"member","role":"admin"}`, 400, []string{"role"}},
+			{"duplicate member in another case", "", `{"username":"twice","password":"` + good + `","role":"member","Role":"admin"}`, 400, []string{"Role"}},
+			{"duplicate member through an escape", "", `{"username":"twice","password":"` + good + `","role":"member","\u0072ole":"admin"}`, 400, []string{"role"}},
 			{"not an object", "", `["x"]`, 400, nil},
 			{"trailing data", "", admBody(map[string]any{"username": "trail", "password": good}) + `{}`, 400, nil},
 			{"username taken", "", admBody(map[string]any{"username": "bob", "password": good}), 409, nil},
@@ -321,6 +324,7 @@ func TestAdminUsersValidation(t *testing.T) {
 
 		bobPath := "/users/" + strconv.FormatInt(f.bob.ID, 10)
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"owner","status":"gone"}`), 422, "role", "status")
+		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"member","role":"admin"}`), 400, "role")
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"username":"robert"}`), 400, "username")
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"member"}`, "If-Match", "garbage"), 400)
 		admProblem(t, f.admDo(t, alice, http.MethodPost, bobPath+"/password", `{"password":"short"}`), 422, "password")
