@@ -354,3 +354,49 @@ func TestAdminAuditsRefusedChanges(t *testing.T) {
 		t.Errorf("newest audit event = %v, want a failed key.update", first)
 	}
 }
+
+// TestAdminExpiredKeyReadsExpired: a key past its expiry is refused at
+// once, so the API and the CLI say "expired" at once too, not "active"
+// until the sweeper's next run.
+func TestAdminExpiredKeyReadsExpired(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.tokenDSP(f.dsp, "alice")
+	alice := bearer(tok)
+	expires := f.clock.now().Add(time.Hour).UTC().Format(time.RFC3339)
+	created := f.apiJSON("POST", "/keys", alice, `{"name":"short lived","expires_at":"`+expires+`"}`, http.StatusCreated)
+	f.secrets = append(f.secrets, created["key"].(string), created["client_secret"].(string))
+	kid := id(created)
+	statusOf := func() (get, listed, cli string) {
+		t.Helper()
+		get, _ = f.apiJSON("GET", "/keys/"+kid, alice, "", http.StatusOK)["status"].(string)
+		for _, it := range admItems(t, f.apiJSON("GET", "/keys?limit=100", alice, "", http.StatusOK)) {
+			if id(it) == kid {
+				listed, _ = it["status"].(string)
+			}
+		}
+		cli = f.cli(tok, nil, "keys", "get", kid).ok(t, "keys get").field(t, "status")
+		return get, listed, cli
+	}
+	tests := []struct {
+		name    string
+		advance time.Duration
+		want    string
+		session int
+	}{
+		{"before its expiry", 0, "active", http.StatusOK},
+		{"past its expiry, before the sweep", 90 * time.Minute, "expired", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		f.clock.advance(tt.advance)
+		if got := f.post("/auth/access/session", "", "", "X-API-Key", created["key"].(string)).status; got != tt.session {
+			t.Errorf("%s: key session status %d, want %d", tt.name, got, tt.session)
+		}
+		get, listed, cli := statusOf()
+		if get != tt.want || listed != tt.want || cli != tt.want {
+			t.Errorf("%s: status GET %q, list %q, CLI %q; want %q", tt.name, get, listed, cli, tt.want)
+		}
+	}
+	// The stored status is untouched: enabling is not needed, and writing
+	// "expired" is not a thing.
+	admProblem(t, f.apiDo("PATCH", "/keys/"+kid, alice, `{"status":"expired"}`), http.StatusUnprocessableEntity, "status")
+}

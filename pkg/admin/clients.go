@@ -70,6 +70,10 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
+// statusExpired is the status a credential reads as between its expiry and
+// the sweep that disables it; it is never stored and cannot be written.
+const statusExpired = "expired"
+
 func viewClient(c storage.Client, now time.Time) clientView {
 	v := clientView{
 		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
@@ -82,6 +86,12 @@ func viewClient(c storage.Client, now time.Time) clientView {
 	}
 	if c.PreviousSecretValid(now) {
 		v.PreviousSecretRetireAt = optTime(c.PreviousRetireAt)
+	}
+	// An active credential past its expiry is already refused everywhere;
+	// the sweeper disables it only at its next run. Say so at once rather
+	// than showing "active" for up to an hour.
+	if c.Status == storage.StatusActive && !c.Usable(now) {
+		v.Status = statusExpired
 	}
 	if len(c.RateLimits) > 0 {
 		v.RateLimits = make(map[string]rateLimitView, len(c.RateLimits))
