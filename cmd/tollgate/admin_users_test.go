@@ -744,3 +744,57 @@ func TestAdminAudit(t *testing.T) {
 		admProblem(t, f.admDo(t, admCaller(login.json(t)["access_token"].(string)), http.MethodGet, "/audit", ""), http.StatusForbidden)
 	})
 }
+
+// TestUsernamesIgnoreCase: a username that differs from a taken one only
+// by letter case is taken, and signing in ignores case (the brute-force
+// counters too: ALICE and alice are one username).
+func TestUsernamesIgnoreCase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := f.admUser("alice")
+		for _, name := range []string{"ALICE", "Alice", "BOB"} {
+			res := f.admDo(t, alice, http.MethodPost, "/users", admBody(map[string]any{"username": name, "password": testPassword}))
+			admProblem(t, res, http.StatusConflict)
+		}
+		for _, name := range []string{"ALICE", "aLiCe"} {
+			res := f.post("/oauth/token", formCT, form("grant_type", "eskimi_dsp", "username", name, "password", testPassword),
+				"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
+			if res.status != http.StatusOK {
+				t.Fatalf("sign-in as %q: %d %s, want 200", name, res.status, res.body)
+			}
+			in := f.introspect(f.rs, res.json(t)["access_token"].(string)).json(t)
+			if in["username"] != "alice" || in["sub"] != strconv.FormatInt(f.alice.ID, 10) {
+				t.Errorf("sign-in as %q: introspection %v, want alice's token under her stored name", name, in)
+			}
+		}
+	})
+}
+
+// TestNamesRefuseFormatControls: names and descriptions refuse controls
+// and invisible format characters (bidirectional overrides and isolates,
+// zero-width characters), which make one name read as another.
+func TestNamesRefuseFormatControls(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	tests := []struct {
+		name, path, body, field string
+	}{
+		{"right-to-left override in a key name", "/keys", `{"name":"key\u202eexe.txt"}`, "name"},
+		{"left-to-right isolate in a client name", "/clients", `{"name":"app\u2066x\u2069"}`, "name"},
+		{"zero-width space in a description", "/keys", `{"name":"k","description":"pay\u200bpal"}`, "description"},
+		{"zero-width joiner in a description", "/clients", `{"name":"k","description":"a\u200db"}`, "description"},
+		{"byte-order mark in a name", "/keys", `{"name":"\ufeffkey"}`, "name"},
+		{"C1 control in a name", "/keys", `{"name":"ke\u0085y"}`, "name"},
+		{"line separator in a name", "/keys", `{"name":"key\u2028two"}`, "name"},
+		{"right-to-left mark in an account name", "/accounts", `{"name":"acme\u200f"}`, "name"},
+		{"arabic letter mark in an account name", "/accounts", `{"name":"acme\u061c"}`, "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			admProblem(t, f.apiDo("POST", tt.path, alice, tt.body), http.StatusUnprocessableEntity, tt.field)
+		})
+	}
+	// Letters of every script, and marks, stay allowed.
+	f.apiJSON("POST", "/accounts", alice, `{"name":"Ünïcødé ✓ مرحبا עברית"}`, http.StatusCreated)
+	created := f.apiJSON("POST", "/keys", alice, `{"name":"clé","description":"for the café\nsecond line"}`, http.StatusCreated)
+	f.secrets = append(f.secrets, created["key"].(string), created["client_secret"].(string))
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -270,7 +271,7 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 			// already disabled keeps the reason it was disabled for.
 			c.Disable(storage.DisabledManually)
 		default:
-			c.Enable()
+			c.Enable(a.opts.Now())
 		}
 	}
 	if !creating && (in.OwnerID != nil || in.AccountID != nil) {
@@ -326,8 +327,17 @@ func text(s string, min, max int) string {
 		return fmt.Sprintf("must be at most %d characters", max)
 	}
 	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return "must not contain control characters"
+		if r == '\n' || r == '\t' {
+			continue
+		}
+		// Controls (C0, DEL, C1) and format characters (Unicode category
+		// Cf: bidirectional overrides such as U+202E, zero-width spaces
+		// and joiners, the byte-order mark), and the line and paragraph
+		// separators, change how a name reads without showing: an override
+		// makes one name display as another.
+		// displays as another name.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return "must not contain control or invisible formatting characters"
 		}
 	}
 	return ""
