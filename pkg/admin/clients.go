@@ -421,6 +421,9 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 			c.OwnerID = 0
 		}
 	}
+	if slices.Contains(c.Scopes, a.opts.ManagementScope) && c.OwnerID == 0 {
+		errs = append(errs, fieldError{Field: "scopes", Detail: "the management scope needs an admin owner: an account credential cannot hold it"})
+	}
 	if errs != nil {
 		return storage.Client{}, "", invalid(errs)
 	}
@@ -610,10 +613,21 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal,
 // narrowing its scopes, revokes its tokens.
 func (a *API) UpdateClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64, in ClientInput) (storage.Client, error) {
 	p := act.p
-	c, pr := a.change(ctx, p, kind, id, want, "update", func(_ storage.Store, c *storage.Client) (string, error) {
+	c, pr := a.change(ctx, p, kind, id, want, "update", func(tx storage.Store, c *storage.Client) (string, error) {
 		before := slices.Clone(c.Scopes)
 		if errs := a.apply(in, c, p, false); errs != nil {
 			return "", invalid(errs)
+		}
+		// The management scope goes only to a credential an active admin
+		// answers for, as on create.
+		if slices.Contains(c.Scopes, a.opts.ManagementScope) && !slices.Contains(before, a.opts.ManagementScope) {
+			owner, err := tx.GetUser(ctx, c.OwnerID)
+			if err != nil && !isNotFound(err) {
+				return "", unavailable(err)
+			}
+			if c.OwnerID == 0 || err != nil || owner.Role != storage.RoleAdmin || owner.Status != storage.StatusActive {
+				return "", invalid([]fieldError{{Field: "scopes", Detail: "the management scope needs an owner who is an active admin"}})
+			}
 		}
 		// Narrowing what a credential may do also narrows its live tokens.
 		for _, s := range before {
