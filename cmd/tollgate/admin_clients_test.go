@@ -288,7 +288,7 @@ func TestAdminAuthenticationAndTenants(t *testing.T) {
 		// A client token without the management scope is refused; with it, it
 		// acts as an admin of its account.
 		admProblem(t, f.apiDo("GET", "/keys", bearer(f.tokenCC(f.cc)), ""), http.StatusForbidden)
-		manager := f.client(storage.Client{AccountID: f.child.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
+		manager := f.client(storage.Client{AccountID: f.child.ID, OwnerID: f.bob.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
 		mgr := bearer(f.tokenCC(manager))
 		f.apiJSON("GET", "/keys/"+id(childKey), mgr, "", 200)
 		admProblem(t, f.apiDo("GET", "/keys/"+id(rootKey), mgr, ""), http.StatusNotFound)

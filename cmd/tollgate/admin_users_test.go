@@ -251,9 +251,10 @@ func TestAdminUsersByClientToken(t *testing.T) {
 		if keys := f.admOwned(t, u, storage.KindKey); len(keys) != 1 || !keys[0].IsDefault {
 			t.Errorf("default keys = %+v, want one", keys)
 		}
+		// The trail names the credential and the person it answers to.
 		for _, e := range f.admEvents(t, f.child) {
-			if e.ActorClientID != manager.ID || e.ActorUserID != 0 {
-				t.Errorf("event %+v: want the manager client as actor, no user", e)
+			if e.ActorClientID != manager.ID || e.ActorUserID != manager.OwnerID || manager.OwnerID == 0 {
+				t.Errorf("event %+v: want the manager client %d as actor, and its owner %d as the user", e, manager.ID, manager.OwnerID)
 			}
 		}
 		// Acting as an admin of its own account, and nowhere above it.
@@ -653,11 +654,17 @@ func TestAdminAccounts(t *testing.T) {
 		if f.tokenCC(f.cc) == "" {
 			t.Error("the root's client stopped working")
 		}
-		// And back on.
+		// And back on: the credentials work again, but the tokens of before
+		// stay dead (disabling ended them for good).
 		f.admWant(t, alice, http.MethodPatch, childPath, `{"status":"active"}`, http.StatusOK)
+		// Cut-offs are whole seconds: a new token is good from the next one.
+		f.clock.advance(time.Second)
 		f.tokenCC(grandClient)
-		if !f.active(childTok) {
-			t.Error("the child's token stayed inactive after re-enabling the account")
+		if f.active(childTok) {
+			t.Error("the child's token of before it was disabled is active again after re-enabling the account")
+		}
+		if !f.active(f.tokenCC(childClient)) {
+			t.Error("a new token of the child's client is inactive after re-enabling the account")
 		}
 	})
 }

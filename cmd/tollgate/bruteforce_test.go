@@ -146,6 +146,14 @@ func TestBruteForceClient(t *testing.T) {
 	// This test is about the client id: keep the source out of the way.
 	f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
 	right := f.secretOf[f.cc.ID]
+	// The key session is one of the endpoints checked: a plain client
+	// needs the grant for it.
+	if _, err := f.db.UpdateClient(t.Context(), f.cc.ID, func(c *storage.Client) error {
+		c.GrantTypes = append(c.GrantTypes, "api_key_session")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	key, err := apikey.Format(f.cc.ID, right)
 	if err != nil {
 		t.Fatal(err)
