@@ -48,20 +48,57 @@ func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember }
 // and on every descendant, never on an ancestor or a sibling. Disabling an
 // account disables its whole subtree.
 type Account struct {
-	ID        int64
-	ParentID  int64 // 0 for a root account
-	Name      string
-	Status    Status
-	Version   int64 // incremented by every update; the management API's ETag
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       int64
+	ParentID int64 // 0 for a root account
+	Name     string
+	Status   Status
+	// TokensValidAfter revokes the tokens of the account's whole subtree
+	// (users' and credentials' alike): a token of the account or of a
+	// descendant issued at or before it is inactive, whatever the status
+	// later becomes. It is set when the account is disabled and when it is
+	// enabled again (see SetStatus); zero revokes nothing.
+	TokensValidAfter time.Time
+	Version          int64 // incremented by every update; the management API's ETag
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// SetStatus changes the account's status at now. Any change revokes every
+// token of the subtree issued up to now: disabling ends them for good, and
+// enabling again revives none, not even one minted while the account was
+// disabled. Token issue times are whole seconds, so the cut-off is now
+// truncated to the second and only ever moves forward.
+func (a *Account) SetStatus(st Status, now time.Time) {
+	if st == a.Status {
+		return
+	}
+	a.Status = st
+	if cut := now.UTC().Truncate(time.Second); cut.After(a.TokensValidAfter) {
+		a.TokensValidAfter = cut
+	}
+}
+
+// Standing is what token checks need to know of an account: whether it and
+// every ancestor are active, and the latest TokensValidAfter among them.
+type Standing struct {
+	Active           bool
+	TokensValidAfter time.Time
+}
+
+// TokenIssuedValid reports whether a token issued at issuedAt survives the
+// cut-offs of the account and its ancestors: it was issued strictly after
+// the latest one.
+func (s Standing) TokenIssuedValid(issuedAt time.Time) bool {
+	return issuedAt.After(s.TokensValidAfter)
 }
 
 // User is a person who signs in with a username and password.
 type User struct {
-	ID           int64
-	AccountID    int64
-	Username     string // unique across the installation
+	ID        int64
+	AccountID int64
+	// Username is unique across the installation regardless of letter
+	// case (usernames are ASCII), and signing in ignores case too.
+	Username     string
 	PasswordHash string // argon2id (or bcrypt) in PHC string format
 	Role         Role
 	Status       Status
@@ -73,6 +110,20 @@ type User struct {
 	Version          int64 // incremented by every update
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+}
+
+// FoldUsername is the form of a username that uniqueness, sign-in and the
+// brute-force counters compare: usernames are ASCII, so folding is
+// lower-casing ASCII letters (and the same as SQL lower()). A name with
+// other characters is folded the same way and simply matches no user.
+func FoldUsername(username string) string {
+	b := []byte(username)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // RevokeTokens makes every token of the user issued up to now inactive.
@@ -178,10 +229,15 @@ type Client struct {
 	PreviousRetireAt   time.Time // zero: no previous secret
 	ExpiresAt          time.Time // zero: never expires
 	LastUsedAt         time.Time // zero: never used
-	CreatedBy          int64     // user id; 0 when created by the system
-	Version            int64     // incremented by every update
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// EnabledAt is when the credential was last switched on again (zero:
+	// never): the unused sweep counts from the later of LastUsedAt and
+	// EnabledAt (CreatedAt when both are zero), so enabling a swept credential gives it a
+	// fresh grace period instead of losing it at the next sweep.
+	EnabledAt time.Time
+	CreatedBy int64 // user id; 0 when created by the system
+	Version   int64 // incremented by every update
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // RateLimit is a per-second rate with a burst.
@@ -220,8 +276,15 @@ func (c *Client) Disable(reason DisabledReason) {
 	c.Status, c.DisabledReason = StatusDisabled, reason
 }
 
-// Enable switches the client on, forgetting why it was off.
-func (c *Client) Enable() { c.Status, c.DisabledReason = StatusActive, "" }
+// Enable switches the client on at now, forgetting why it was off. A client
+// that was off gets a fresh grace period from the unused sweep (EnabledAt);
+// one already on is left as it is.
+func (c *Client) Enable(now time.Time) {
+	if c.Status == StatusActive {
+		return
+	}
+	c.Status, c.DisabledReason, c.EnabledAt = StatusActive, "", now.UTC()
+}
 
 // Usable reports whether the client may authenticate at time now: it is
 // active and has not expired.
@@ -274,13 +337,20 @@ type Accounts interface {
 	// AccountActive reports whether account id and every one of its
 	// ancestors are active. An unknown id answers ErrNotFound.
 	AccountActive(ctx context.Context, id int64) (bool, error)
+	// AccountStanding answers, in one read, whether account id and every
+	// one of its ancestors are active and the latest TokensValidAfter among
+	// them (zero when none is set). An unknown id answers ErrNotFound.
+	AccountStanding(ctx context.Context, id int64) (Standing, error)
 }
 
 // Users stores users.
 type Users interface {
-	// CreateUser answers ErrAlreadyExists when the username is taken.
+	// CreateUser answers ErrAlreadyExists when the username is taken, in
+	// any letter case.
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
+	// GetUserByUsername finds the user whose username equals username
+	// without regard to ASCII letter case.
 	GetUserByUsername(ctx context.Context, username string) (User, error)
 	// UpdateUser loads user id, applies update and stores the result in one
 	// transaction, like UpdateClient. ID, AccountID and CreatedAt cannot be
@@ -321,7 +391,8 @@ type Clients interface {
 	// f.Subtree is set, of its descendants, narrowed by the other fields.
 	ListClients(ctx context.Context, f ClientFilter, page Page) ([]Client, error)
 	// DisableStale disables, in one statement, every active client unused
-	// (last used, or created when never used) since unusedSince, and every
+	// since unusedSince (its last use or, when later, its EnabledAt; its
+	// creation when it has neither), and every
 	// active client whose expiry has passed at now; each disabled client's
 	// tokens are revoked, and its DisabledReason is DisabledExpired when
 	// its expiry has passed, DisabledUnused otherwise. It returns the

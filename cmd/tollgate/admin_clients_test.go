@@ -207,6 +207,11 @@ func TestAdminClientsAndTokens(t *testing.T) {
 			http.StatusUnprocessableEntity, "name", "access_rights", "grant_types", "token_lifetime", "expires_at")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","colour":"red"}`), http.StatusBadRequest, "colour")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":42}`), http.StatusBadRequest, "name")
+		// A member named twice is refused, at any depth, never "the last one wins".
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","scopes":["events"],"scopes":["read","write"]}`), http.StatusBadRequest, "scopes")
+		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","rate_limits":{"token":{"rate":1,"burst":1},"token":{"rate":1000,"burst":1000}}}`),
+			http.StatusBadRequest, "rate_limits/token")
+		admProblem(t, f.apiDo("PATCH", "/clients/"+cid, alice, `{"status":"disabled","status":"active"}`), http.StatusBadRequest, "status")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x"} {}`), http.StatusBadRequest)
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 101)+`"}`), http.StatusUnprocessableEntity, "name")
 		admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"`+strings.Repeat("n", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
@@ -284,7 +289,7 @@ func TestAdminAuthenticationAndTenants(t *testing.T) {
 		// A client token without the management scope is refused; with it, it
 		// acts as an admin of its account.
 		admProblem(t, f.apiDo("GET", "/keys", bearer(f.tokenCC(f.cc)), ""), http.StatusForbidden)
-		manager := f.client(storage.Client{AccountID: f.child.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
+		manager := f.client(storage.Client{AccountID: f.child.ID, OwnerID: f.bob.ID, Name: "automation", GrantTypes: []string{"client_credentials"}, Scopes: []string{"tollgate:manage"}})
 		mgr := bearer(f.tokenCC(manager))
 		f.apiJSON("GET", "/keys/"+id(childKey), mgr, "", 200)
 		admProblem(t, f.apiDo("GET", "/keys/"+id(rootKey), mgr, ""), http.StatusNotFound)
@@ -509,5 +514,140 @@ func TestAdminListsSearchAndRefuseUnknownParameters(t *testing.T) {
 			res := f.apiDo("GET", tt.path, alice, "")
 			admProblem(t, res, http.StatusBadRequest, tt.field)
 		}
+	})
+}
+
+// TestAdminExpiredKeyReadsExpired: a key past its expiry is refused at
+// once, so the API and the CLI say "expired" at once too, not "active"
+// until the sweeper's next run.
+func TestAdminExpiredKeyReadsExpired(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.tokenDSP(f.dsp, "alice")
+	alice := bearer(tok)
+	expires := f.clock.now().Add(time.Hour).UTC().Format(time.RFC3339)
+	created := f.apiJSON("POST", "/keys", alice, `{"name":"short lived","expires_at":"`+expires+`"}`, http.StatusCreated)
+	f.secrets = append(f.secrets, created["key"].(string), created["client_secret"].(string))
+	kid := id(created)
+	statusOf := func() (get, listed, cli string) {
+		t.Helper()
+		get, _ = f.apiJSON("GET", "/keys/"+kid, alice, "", http.StatusOK)["status"].(string)
+		for _, it := range admItems(t, f.apiJSON("GET", "/keys?limit=100", alice, "", http.StatusOK)) {
+			if id(it) == kid {
+				listed, _ = it["status"].(string)
+			}
+		}
+		cli = f.cli(tok, nil, "keys", "get", kid).ok(t, "keys get").field(t, "status")
+		return get, listed, cli
+	}
+	tests := []struct {
+		name    string
+		advance time.Duration
+		want    string
+		session int
+	}{
+		{"before its expiry", 0, "active", http.StatusOK},
+		{"past its expiry, before the sweep", 90 * time.Minute, "expired", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		f.clock.advance(tt.advance)
+		if got := f.post("/auth/access/session", "", "", "X-API-Key", created["key"].(string)).status; got != tt.session {
+			t.Errorf("%s: key session status %d, want %d", tt.name, got, tt.session)
+		}
+		get, listed, cli := statusOf()
+		if get != tt.want || listed != tt.want || cli != tt.want {
+			t.Errorf("%s: status GET %q, list %q, CLI %q; want %q", tt.name, get, listed, cli, tt.want)
+		}
+	}
+	// The stored status is untouched: enabling is not needed, and writing
+	// "expired" is not a thing.
+	admProblem(t, f.apiDo("PATCH", "/keys/"+kid, alice, `{"status":"expired"}`), http.StatusUnprocessableEntity, "status")
+}
+
+// TestAdminManagementChainsAnswerToAHuman: every credential has an
+// accountable owner. A management client creating another credential makes
+// it its own owner's; the child acts as an admin only while that person is
+// an active admin, however long the chain; a management client without an
+// owner never manages; and the audit trail names the person as well as the
+// credential.
+func TestAdminManagementChainsAnswerToAHuman(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		mallory, err := f.db.CreateUser(ctx, storage.User{AccountID: f.root.ID, Username: "mallory", PasswordHash: f.passwordHash(),
+			Role: storage.RoleAdmin, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		malloryPath := "/users/" + strconv.FormatInt(mallory.ID, 10)
+		register := func(c map[string]any) storage.Client {
+			t.Helper()
+			n, _ := strconv.ParseInt(id(c), 10, 64)
+			f.secretOf[n] = c["client_secret"].(string)
+			f.secrets = append(f.secrets, f.secretOf[n])
+			return storage.Client{ID: n}
+		}
+		// mallory → first (her client) → second (made by first) → third
+		// (made by second): each answers to mallory.
+		first := register(f.apiJSON("POST", "/clients", bearer(f.tokenDSP(f.dsp, "mallory")), `{"name":"first","scopes":["tollgate:manage"]}`, http.StatusCreated))
+		chain := []storage.Client{first}
+		for _, name := range []string{"second", "third"} {
+			parent := chain[len(chain)-1]
+			created := f.apiJSON("POST", "/clients", bearer(f.tokenCC(parent)), `{"name":"`+name+`","scopes":["tollgate:manage"]}`, http.StatusCreated)
+			if got := int64(created["owner_id"].(float64)); got != mallory.ID {
+				t.Errorf("%s: owner_id %d, want mallory %d, the person behind the client that made it", name, got, mallory.ID)
+			}
+			if got, _ := created["created_by"].(float64); int64(got) != mallory.ID {
+				t.Errorf("%s: created_by %v, want mallory %d", name, created["created_by"], mallory.ID)
+			}
+			chain = append(chain, register(created))
+		}
+		third := chain[2]
+		// The audit trail names mallory and the credential she acted through.
+		events, err := f.db.ListAudit(ctx, storage.AuditFilter{AccountID: f.root.ID}, storage.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range events {
+			if e.Action == "client.create" && e.TargetID == third.ID {
+				found = true
+				if e.ActorUserID != mallory.ID || e.ActorClientID != chain[1].ID {
+					t.Errorf("audit of the third's creation: actor user %d, client %d; want mallory %d through the second %d",
+						e.ActorUserID, e.ActorClientID, mallory.ID, chain[1].ID)
+				}
+			}
+		}
+		if !found {
+			t.Error("no audit event for the third client's creation")
+		}
+		// The end of the chain cannot make an ownerless manager, nor hand
+		// the scope to a credential of the account.
+		admProblem(t, f.apiDo("POST", "/clients", bearer(f.tokenCC(third)), `{"name":"loose","scopes":["tollgate:manage"],"account_id":`+strconv.FormatInt(f.child.ID, 10)+`}`),
+			http.StatusUnprocessableEntity, "scopes")
+		acct := f.apiJSON("POST", "/clients", alice, `{"name":"account app","account_id":`+strconv.FormatInt(f.child.ID, 10)+`}`, http.StatusCreated)
+		register(acct)
+		admProblem(t, f.apiDo("PATCH", "/clients/"+id(acct), alice, `{"scopes":["tollgate:manage"]}`), http.StatusUnprocessableEntity, "scopes")
+
+		thirdTok := f.tokenCC(third)
+		f.apiJSON("GET", "/users", bearer(thirdTok), "", http.StatusOK)
+		// Demote mallory: the whole chain stops managing at once; it cannot
+		// make an admin or re-promote her.
+		f.apiJSON("PATCH", malloryPath, alice, `{"role":"member"}`, http.StatusOK)
+		for i, c := range chain {
+			tok := bearer(f.tokenCC(c))
+			admProblem(t, f.apiDo("POST", "/users", tok, admBody(map[string]any{"username": "sleeper" + strconv.Itoa(i), "password": testPassword, "role": "admin"})), http.StatusForbidden)
+			admProblem(t, f.apiDo("PATCH", malloryPath, tok, `{"role":"admin"}`), http.StatusForbidden)
+		}
+		// Deleting her deletes what she owns, the whole chain.
+		f.apiJSON("PATCH", malloryPath, alice, `{"role":"admin"}`, http.StatusOK)
+		f.apiJSON("DELETE", malloryPath, alice, "", http.StatusNoContent)
+		if f.active(thirdTok) {
+			t.Error("a token of the chain's end is active after its owner was deleted")
+		}
+		// A management client without an owner (made before owners were
+		// required) never manages.
+		loose := f.client(storage.Client{AccountID: f.root.ID, Name: "legacy manager", GrantTypes: []string{"client_credentials"},
+			Scopes: []string{f.cfg.Credentials.ManagementScope}})
+		admProblem(t, f.apiDo("GET", "/users", bearer(f.tokenCC(loose)), ""), http.StatusForbidden)
 	})
 }

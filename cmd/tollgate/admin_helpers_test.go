@@ -31,10 +31,25 @@ func (f *fixture) admCarol() admCaller {
 }
 
 // admManager returns a client of account acc holding the management scope,
+// owned by an active admin of acc (a management client answers to one),
 // and a client_credentials token of it.
 func (f *fixture) admManager(acc storage.Account) (storage.Client, admCaller) {
 	f.t.Helper()
-	c := f.client(storage.Client{AccountID: acc.ID, Name: "manager of " + acc.Name, GrantTypes: []string{"client_credentials"},
+	users, err := f.db.ListUsers(f.t.Context(), storage.UserFilter{AccountID: acc.ID}, storage.Page{Limit: 100})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var owner int64
+	for _, u := range users {
+		if u.Role == storage.RoleAdmin && u.Status == storage.StatusActive {
+			owner = u.ID
+			break
+		}
+	}
+	if owner == 0 {
+		f.t.Fatalf("no active admin in account %d to own its manager", acc.ID)
+	}
+	c := f.client(storage.Client{AccountID: acc.ID, OwnerID: owner, Name: "manager of " + acc.Name, GrantTypes: []string{"client_credentials"},
 		Scopes: []string{f.cfg.Credentials.ManagementScope}})
 	return c, admCaller(f.tokenCC(c))
 }

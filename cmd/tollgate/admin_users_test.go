@@ -251,9 +251,10 @@ func TestAdminUsersByClientToken(t *testing.T) {
 		if keys := f.admOwned(t, u, storage.KindKey); len(keys) != 1 || !keys[0].IsDefault {
 			t.Errorf("default keys = %+v, want one", keys)
 		}
+		// The trail names the credential and the person it answers to.
 		for _, e := range f.admEvents(t, f.child) {
-			if e.ActorClientID != manager.ID || e.ActorUserID != 0 {
-				t.Errorf("event %+v: want the manager client as actor, no user", e)
+			if e.ActorClientID != manager.ID || e.ActorUserID != manager.OwnerID || manager.OwnerID == 0 {
+				t.Errorf("event %+v: want the manager client %d as actor, and its owner %d as the user", e, manager.ID, manager.OwnerID)
 			}
 		}
 		// Acting as an admin of its own account, and nowhere above it.
@@ -292,6 +293,9 @@ func TestAdminUsersValidation(t *testing.T) {
 			{"unknown account", "", admBody(map[string]any{"username": "nowhere", "password": good, "account_id": 99999999}), 422, []string{"account_id"}},
 			{"unknown field", "", admBody(map[string]any{"username": "extra", "password": good, "email": "x@example.com"}), 400, []string{"email"}},
 			{"wrong type", "", `{"username":"typed","password":"` + good + `","role":5}`, 400, []string{"role"}},
+			{"duplicate member", "", `{"username":"twice","password":"` + good + `","role":"member","role":"admin"}`, 400, []string{"role"}},
+			{"duplicate member in another case", "", `{"username":"twice","password":"` + good + `","role":"member","Role":"admin"}`, 400, []string{"Role"}},
+			{"duplicate member through an escape", "", `{"username":"twice","password":"` + good + `","role":"member","\u0072ole":"admin"}`, 400, []string{"role"}},
 			{"not an object", "", `["x"]`, 400, nil},
 			{"trailing data", "", admBody(map[string]any{"username": "trail", "password": good}) + `{}`, 400, nil},
 			{"username taken", "", admBody(map[string]any{"username": "bob", "password": good}), 409, nil},
@@ -321,6 +325,7 @@ func TestAdminUsersValidation(t *testing.T) {
 
 		bobPath := "/users/" + strconv.FormatInt(f.bob.ID, 10)
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"owner","status":"gone"}`), 422, "role", "status")
+		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"member","role":"admin"}`), 400, "role")
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"username":"robert"}`), 400, "username")
 		admProblem(t, f.admDo(t, alice, http.MethodPatch, bobPath, `{"role":"member"}`, "If-Match", "garbage"), 400)
 		admProblem(t, f.admDo(t, alice, http.MethodPost, bobPath+"/password", `{"password":"short"}`), 422, "password")
@@ -649,11 +654,17 @@ func TestAdminAccounts(t *testing.T) {
 		if f.tokenCC(f.cc) == "" {
 			t.Error("the root's client stopped working")
 		}
-		// And back on.
+		// And back on: the credentials work again, but the tokens of before
+		// stay dead (disabling ended them for good).
 		f.admWant(t, alice, http.MethodPatch, childPath, `{"status":"active"}`, http.StatusOK)
+		// Cut-offs are whole seconds: a new token is good from the next one.
+		f.clock.advance(time.Second)
 		f.tokenCC(grandClient)
-		if !f.active(childTok) {
-			t.Error("the child's token stayed inactive after re-enabling the account")
+		if f.active(childTok) {
+			t.Error("the child's token of before it was disabled is active again after re-enabling the account")
+		}
+		if !f.active(f.tokenCC(childClient)) {
+			t.Error("a new token of the child's client is inactive after re-enabling the account")
 		}
 	})
 }
@@ -739,4 +750,58 @@ func TestAdminAudit(t *testing.T) {
 		}
 		admProblem(t, f.admDo(t, admCaller(login.json(t)["access_token"].(string)), http.MethodGet, "/audit", ""), http.StatusForbidden)
 	})
+}
+
+// TestUsernamesIgnoreCase: a username that differs from a taken one only
+// by letter case is taken, and signing in ignores case (the brute-force
+// counters too: ALICE and alice are one username).
+func TestUsernamesIgnoreCase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := f.admUser("alice")
+		for _, name := range []string{"ALICE", "Alice", "BOB"} {
+			res := f.admDo(t, alice, http.MethodPost, "/users", admBody(map[string]any{"username": name, "password": testPassword}))
+			admProblem(t, res, http.StatusConflict)
+		}
+		for _, name := range []string{"ALICE", "aLiCe"} {
+			res := f.post("/oauth/token", formCT, form("grant_type", "eskimi_dsp", "username", name, "password", testPassword),
+				"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
+			if res.status != http.StatusOK {
+				t.Fatalf("sign-in as %q: %d %s, want 200", name, res.status, res.body)
+			}
+			in := f.introspect(f.rs, res.json(t)["access_token"].(string)).json(t)
+			if in["username"] != "alice" || in["sub"] != strconv.FormatInt(f.alice.ID, 10) {
+				t.Errorf("sign-in as %q: introspection %v, want alice's token under her stored name", name, in)
+			}
+		}
+	})
+}
+
+// TestNamesRefuseFormatControls: names and descriptions refuse controls
+// and invisible format characters (bidirectional overrides and isolates,
+// zero-width characters), which make one name read as another.
+func TestNamesRefuseFormatControls(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	tests := []struct {
+		name, path, body, field string
+	}{
+		{"right-to-left override in a key name", "/keys", `{"name":"key\u202eexe.txt"}`, "name"},
+		{"left-to-right isolate in a client name", "/clients", `{"name":"app\u2066x\u2069"}`, "name"},
+		{"zero-width space in a description", "/keys", `{"name":"k","description":"pay\u200bpal"}`, "description"},
+		{"zero-width joiner in a description", "/clients", `{"name":"k","description":"a\u200db"}`, "description"},
+		{"byte-order mark in a name", "/keys", `{"name":"\ufeffkey"}`, "name"},
+		{"C1 control in a name", "/keys", `{"name":"ke\u0085y"}`, "name"},
+		{"line separator in a name", "/keys", `{"name":"key\u2028two"}`, "name"},
+		{"right-to-left mark in an account name", "/accounts", `{"name":"acme\u200f"}`, "name"},
+		{"arabic letter mark in an account name", "/accounts", `{"name":"acme\u061c"}`, "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			admProblem(t, f.apiDo("POST", tt.path, alice, tt.body), http.StatusUnprocessableEntity, tt.field)
+		})
+	}
+	// Letters of every script, and marks, stay allowed.
+	f.apiJSON("POST", "/accounts", alice, `{"name":"Ünïcødé ✓ مرحبا עברית"}`, http.StatusCreated)
+	created := f.apiJSON("POST", "/keys", alice, `{"name":"clé","description":"for the café\nsecond line"}`, http.StatusCreated)
+	f.secrets = append(f.secrets, created["key"].(string), created["client_secret"].(string))
 }

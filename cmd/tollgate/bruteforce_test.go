@@ -147,6 +147,14 @@ func TestBruteForceClient(t *testing.T) {
 	// This test is about the client id: keep the source out of the way.
 	f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
 	right := f.secretOf[f.cc.ID]
+	// The key session is one of the endpoints checked: a plain client
+	// needs the grant for it.
+	if _, err := f.db.UpdateClient(t.Context(), f.cc.ID, func(c *storage.Client) error {
+		c.GrantTypes = append(c.GrantTypes, "api_key_session")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	key, err := apikey.Format(f.cc.ID, right)
 	if err != nil {
 		t.Fatal(err)
@@ -315,6 +323,21 @@ func (f *fixture) loginFrom(addr, username, password string) response {
 
 // A user is counted per (username, source): an attacker failing from one
 // address cannot lock the user out from another.
+// TestBruteForceUserIgnoresCase: sign-in ignores the case of a username,
+// so the failure count does too; otherwise every case variant of a name
+// would bring a fresh allowance of guesses.
+func TestBruteForceUserIgnoresCase(t *testing.T) {
+	f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
+	variants := []string{"alice", "ALICE", "Alice", "aLICE", "alicE", "ALIce"}
+	for i := range bfThreshold {
+		name := variants[i%len(variants)]
+		wantError(t, f.tokenWithPassword(name, "wrong-"+strconv.Itoa(i)), http.StatusBadRequest, "invalid_grant")
+	}
+	for _, name := range []string{"AlIcE", "alice"} {
+		wantBlocked(t, f.tokenWithPassword(name, testPassword), 1)
+	}
+}
+
 func TestBruteForceUserPerSource(t *testing.T) {
 	f := newFixture(t, "embedded", behindProxy)
 	for i := range bfThreshold {

@@ -89,10 +89,19 @@ func TestKeySession(t *testing.T) {
 				t.Errorf("expires_in = %v, want 600", got)
 			}
 		})
-		t.Run("lifetime capped", func(t *testing.T) {
-			res := session(`{"lifetime":999999999}`, "X-API-Key", key)
+		t.Run("lifetime at the cap", func(t *testing.T) {
+			res := session(`{"lifetime":2592000}`, "X-API-Key", key)
 			if got := res.json(t)["expires_in"]; got != float64(30*24*3600) {
 				t.Errorf("expires_in = %v, want the 30-day cap", got)
+			}
+		})
+		t.Run("lifetime over the cap refused", func(t *testing.T) {
+			for _, body := range []string{`{"lifetime":2592001}`, `{"lifetime":999999999}`} {
+				res := session(body, "X-API-Key", key)
+				wantError(t, res, 400, "invalid_request")
+				if got, want := res.json(t)["error_description"], "The lifetime parameter must be a whole number of seconds from 1 to 2592000."; got != want {
+					t.Errorf("%s: error_description = %v, want %q", body, got, want)
+				}
 			}
 		})
 		t.Run("errors", func(t *testing.T) {
@@ -116,6 +125,63 @@ func TestKeySession(t *testing.T) {
 			}
 			wantError(t, session("", "X-API-Key", key), 401, "invalid_client")
 		})
+	})
+}
+
+// TestKeySessionIsAGrant: /auth/access/session holds a credential to the
+// rules of every grant: it must be allowed the key session, and its own
+// token lifetime caps the token.
+func TestKeySessionIsAGrant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		dspOnly := f.client(storage.Client{AccountID: f.root.ID, Name: "dsp only", GrantTypes: []string{"eskimi_dsp"}, TokenLifetime: time.Minute})
+		allowed := f.client(storage.Client{AccountID: f.root.ID, Name: "allowed", GrantTypes: []string{"api_key_session"}, Scopes: []string{"read"}, TokenLifetime: time.Minute})
+		key, keyString := f.apiKey(f.alice, "events")
+		if _, err := f.db.UpdateClient(t.Context(), key.ID, func(c *storage.Client) error { c.TokenLifetime = 10 * time.Minute; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		session := func(body string, header ...string) response {
+			t.Helper()
+			ct := ""
+			if body != "" {
+				ct = "application/json"
+			}
+			return f.post("/auth/access/session", ct, body, header...)
+		}
+		tests := []struct {
+			name        string
+			body        string
+			header      []string
+			status      int
+			code        string
+			wantExpires float64
+		}{
+			{"plain client without the grant", "", []string{"Authorization", basic(dspOnly.ID, f.secretOf[dspOnly.ID])}, 400, "unauthorized_client", 0},
+			{"plain client without the grant, short lifetime", `{"lifetime":30}`, []string{"Authorization", basic(dspOnly.ID, f.secretOf[dspOnly.ID])}, 400, "unauthorized_client", 0},
+			{"plain client allowed: default cut to its lifetime", "", []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 200, "", 60},
+			{"plain client allowed: within its lifetime", `{"lifetime":45}`, []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 200, "", 45},
+			{"plain client allowed: over its lifetime", `{"lifetime":61}`, []string{"Authorization", basic(allowed.ID, f.secretOf[allowed.ID])}, 400, "invalid_request", 0},
+			{"key with a lifetime: default cut to it", "", []string{"X-API-Key", keyString}, 200, "", 600},
+			{"key with a lifetime: over it", `{"lifetime":86400}`, []string{"X-API-Key", keyString}, 400, "invalid_request", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res := session(tt.body, tt.header...)
+				if tt.status != 200 {
+					wantError(t, res, tt.status, tt.code)
+					return
+				}
+				if res.status != 200 {
+					t.Fatalf("status %d body %s, want 200", res.status, res.body)
+				}
+				if got := res.json(t)["expires_in"]; got != tt.wantExpires {
+					t.Errorf("expires_in = %v, want %v", got, tt.wantExpires)
+				}
+			})
+		}
+		res := session(`{"lifetime":61}`, "Authorization", basic(allowed.ID, f.secretOf[allowed.ID]))
+		if got, want := res.json(t)["error_description"], "The lifetime parameter exceeds this key's maximum of 60 seconds."; got != want {
+			t.Errorf("error_description = %v, want %q", got, want)
+		}
 	})
 }
 
@@ -331,4 +397,129 @@ func TestKeySessionTokenRate(t *testing.T) {
 	if res := session(key); res.status != http.StatusOK {
 		t.Errorf("after a second: status %d body %s", res.status, res.body)
 	}
+}
+
+// TestDisabledAccountEndsTokensForGood: disabling an account ends its
+// subtree's tokens for good (enabling it again revives none), and no grant
+// gives a token to a user of a disabled account, or of an account with a
+// disabled ancestor.
+func TestDisabledAccountEndsTokensForGood(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		grandchild, err := f.db.CreateAccount(ctx, storage.Account{Name: "grandchild", ParentID: f.child.ID, Status: storage.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, err := f.db.GetUser(ctx, f.bob.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.CreateUser(ctx, storage.User{AccountID: grandchild.ID, Username: "gina", PasswordHash: hash.PasswordHash,
+			Role: storage.RoleMember, Status: storage.StatusActive}); err != nil {
+			t.Fatal(err)
+		}
+		childClient := f.client(storage.Client{AccountID: f.child.ID, Name: "child app", GrantTypes: []string{"client_credentials"}})
+		alice := bearer(f.tokenDSP(f.dsp, "alice"))
+		childPath := "/accounts/" + strconv.FormatInt(f.child.ID, 10)
+		signIn := func(username string) response {
+			return f.post("/oauth/token", formCT, form("grant_type", "eskimi_dsp", "username", username, "password", testPassword),
+				"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
+		}
+		before := map[string]string{
+			"bob (child)":        f.tokenDSP(f.dsp, "bob"),
+			"gina (grandchild)":  f.tokenDSP(f.dsp, "gina"),
+			"child's own client": f.tokenCC(childClient),
+		}
+		f.clock.advance(time.Second)
+		f.apiJSON("PATCH", childPath, alice, `{"status":"disabled"}`, http.StatusOK)
+		f.clock.advance(time.Second)
+
+		// Every grant refuses the subtree while it is disabled.
+		for _, tt := range []struct{ name, username string }{{"user of the disabled account", "bob"}, {"user below it", "gina"}} {
+			res := signIn(tt.username)
+			wantError(t, res, http.StatusBadRequest, "invalid_grant")
+			if got, want := res.json(t)["error_description"], "The username or password is wrong."; got != want {
+				t.Errorf("%s: error_description = %v, want %q", tt.name, got, want)
+			}
+		}
+		wantError(t, f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(childClient.ID, f.secretOf[childClient.ID])), 401, "invalid_client")
+
+		f.clock.advance(time.Second)
+		f.apiJSON("PATCH", childPath, alice, `{"status":"active"}`, http.StatusOK)
+		f.clock.advance(time.Second)
+		for name, tok := range before {
+			if f.active(tok) {
+				t.Errorf("%s: a token issued before the account was disabled is active again after it was enabled", name)
+			}
+		}
+		// New tokens work again.
+		if res := signIn("gina"); res.status != http.StatusOK || !f.active(res.json(t)["access_token"].(string)) {
+			t.Errorf("sign-in after the account was enabled again: %d %s", res.status, res.body)
+		}
+		if !f.active(f.tokenCC(childClient)) {
+			t.Error("a new token of the child's client is inactive after the account was enabled again")
+		}
+	})
+}
+
+// TestEnablingGivesFreshGracePeriod: a credential the sweeper disabled as
+// unused, once enabled again, gets a fresh grace period: the next sweep
+// leaves it alone, and it is swept again only after another full period
+// unused. The sign-in client an admin's CLI goes through (what
+// `tollgate bootstrap` creates) is no exception.
+func TestEnablingGivesFreshGracePeriod(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		key, keyString := f.apiKey(f.alice, "events")
+		sweep := func() {
+			t.Helper()
+			if err := f.app.uses.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.app.sweeper.Sweep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status := func(c storage.Client) (storage.Status, storage.DisabledReason) {
+			t.Helper()
+			got, err := f.db.GetClient(t.Context(), c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Status, got.DisabledReason
+		}
+		f.clock.advance(91 * 24 * time.Hour)
+		sweep()
+		for _, c := range []storage.Client{key, f.dsp} {
+			if st, why := status(c); st != storage.StatusDisabled || why != storage.DisabledUnused {
+				t.Fatalf("client %d after 91 days unused: %s (%s), want disabled (unused)", c.ID, st, why)
+			}
+		}
+		// The admin enables the sign-in client again (the console signs in
+		// with a password alone; here straight through the store), then the
+		// key through the management API.
+		if _, err := f.db.UpdateClient(t.Context(), f.dsp.ID, func(c *storage.Client) error { c.Enable(f.clock.now()); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		f.apiJSON("PATCH", "/keys/"+strconv.FormatInt(key.ID, 10), bearer(f.tokenDSP(f.dsp, "alice")), `{"status":"active"}`, http.StatusOK)
+		f.clock.advance(time.Hour)
+		sweep()
+		for _, c := range []storage.Client{key, f.dsp} {
+			if st, _ := status(c); st != storage.StatusActive {
+				t.Errorf("client %d an hour after it was enabled again: %s, want active (a fresh grace period)", c.ID, st)
+			}
+		}
+		if res := f.post("/auth/access/session", "", "", "X-API-Key", keyString); res.status != http.StatusOK {
+			t.Errorf("key session after enabling: %d %s", res.status, res.body)
+		}
+		f.tokenDSP(f.dsp, "alice")
+
+		// Another full period unused: swept again.
+		f.clock.advance(91 * 24 * time.Hour)
+		sweep()
+		for _, c := range []storage.Client{key, f.dsp} {
+			if st, why := status(c); st != storage.StatusDisabled || why != storage.DisabledUnused {
+				t.Errorf("client %d 91 days after its last use: %s (%s), want disabled (unused)", c.ID, st, why)
+			}
+		}
+	})
 }

@@ -135,6 +135,13 @@ func TestTokenEskimiDSP(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				res := f.post("/oauth/token", "application/json", `{"grant_type":"eskimi_dsp","username":"`+tt.username+`","password":"`+tt.password+`","client_id":`+id+`,"client_secret":"`+sec+`"}`)
 				wantError(t, res, http.StatusBadRequest, "invalid_grant")
+				// The grant's own words, not fosite's generic text about
+				// authorization codes and redirection URIs, and nothing
+				// saying which part was wrong.
+				const want = "The username or password is wrong."
+				if got, _ := res.json(t)["error_description"].(string); got != want {
+					t.Errorf("error_description = %q, want %q", got, want)
+				}
 				if first == nil {
 					first = res.body
 				} else if string(res.body) != string(first) {

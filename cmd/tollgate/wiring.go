@@ -365,7 +365,9 @@ func newApp(d deps) (*app, error) {
 		ManagementScope:     d.cfg.Credentials.ManagementScope,
 		AccessRights:        accessRights(d.cfg),
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
-		GrantTypes:          grantTypes,
+		// A plain client may be allowed the key session explicitly; API
+		// keys have it without asking.
+		GrantTypes:          append(slices.Clone(grantTypes), server.KeySessionGrant),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,

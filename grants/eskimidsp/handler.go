@@ -33,6 +33,7 @@ type Settings interface {
 type Store interface {
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+	AccountActive(ctx context.Context, id int64) (bool, error)
 }
 
 // Passwords verifies user passwords.
@@ -64,9 +65,11 @@ func New(settings Settings, store Store, passwords Passwords, guard Guard, issue
 }
 
 // errBadCredentials is the one answer for an unknown user, a wrong password,
-// a disabled user and a user outside the client's accounts: the caller must
-// not learn which it was.
-var errBadCredentials = fosite.ErrInvalidGrant.WithHint("The username or password is wrong.")
+// a disabled user, a user of a disabled account and a user outside the
+// client's accounts: the caller must not learn which it was. It replaces
+// fosite's invalid_grant description, which speaks of authorization codes
+// and redirection URIs this grant has none of.
+var errBadCredentials = fosite.ErrInvalidGrant.WithDescription("The username or password is wrong.")
 
 // CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
 func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
@@ -120,7 +123,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 // *bruteforce.BlockedError before the password is verified, the right
 // password included. A backend failure counts nothing.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, h.guard, username, oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+	return bruteforce.Check(ctx, h.guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
 		return h.verify(ctx, client, username, password)
 	})
 }
@@ -146,6 +149,16 @@ func (h *Handler) verify(ctx context.Context, client storage.Client, username, p
 		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("check account subtree: %w", err))
 	}
 	if !within {
+		return storage.User{}, errBadCredentials
+	}
+	// The client's account being active says nothing of the user's, which
+	// may be a disabled descendant: a token for its user would be dead on
+	// arrival, so refuse it like any other bad sign-in.
+	active, err := h.store.AccountActive(ctx, user.AccountID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("check account of user: %w", err))
+	}
+	if !active {
 		return storage.User{}, errBadCredentials
 	}
 	return user, nil

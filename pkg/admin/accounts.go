@@ -217,11 +217,13 @@ func (a *API) updateAccount(w http.ResponseWriter, r *http.Request, p *principal
 				changes = append(changes, fmt.Sprintf("name %q → %q", acc.Name, strings.TrimSpace(*in.Name)))
 				acc.Name = strings.TrimSpace(*in.Name)
 			}
-			// Disabling needs nothing more: credentials and tokens of the
-			// subtree are checked against AccountActive at every use.
+			// Credentials and tokens of the subtree are checked against
+			// the account's standing at every use; the status change also
+			// moves the subtree's token cut-off, so that enabling the
+			// account again revives no token of before.
 			if in.Status != nil && storage.Status(*in.Status) != acc.Status {
 				changes = append(changes, fmt.Sprintf("status %s → %s", acc.Status, *in.Status))
-				acc.Status = storage.Status(*in.Status)
+				acc.SetStatus(storage.Status(*in.Status), a.opts.Now())
 			}
 			return nil
 		})

@@ -16,18 +16,28 @@ import (
 // principal is who is calling: a user acting through their token, or a
 // client holding the management scope (acting as an admin of its account).
 type principal struct {
-	user      *storage.User
+	user *storage.User
+	// human is the person accountable for the call: the user, or the owner
+	// of the client acting for itself. Never nil: a management client
+	// without an owner is refused.
+	human     *storage.User
 	client    storage.Client
 	accountID int64
 	admin     bool
 	remote    string
 }
 
+// userID answers the id of the person accountable for the call (the user,
+// or the acting client's owner): what new credentials are owned and created
+// by, and the audit trail's actor.
 func (p *principal) userID() int64 {
-	if p.user == nil {
-		return 0
+	switch {
+	case p.human != nil:
+		return p.human.ID
+	case p.user != nil:
+		return p.user.ID
 	}
-	return p.user.ID
+	return 0
 }
 
 // authenticated runs h for a caller with a good Bearer token.
@@ -63,24 +73,25 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 		p := &principal{client: v.Client, remote: remoteAddr(r)}
 		switch {
 		case v.User != nil:
-			p.user, p.accountID, p.admin = v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
+			p.user, p.human, p.accountID, p.admin = v.User, v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
 		case slices.Contains(v.Token.Scopes, a.opts.ManagementScope):
 			// A client acts as an admin of its account only while its owner
-			// (if it has one) is an active admin: demoting or disabling the
-			// owner takes the power away from the credentials they own.
-			if v.Client.OwnerID != 0 {
-				owner, err := a.opts.Store.GetUser(r.Context(), v.Client.OwnerID)
-				if err != nil && !errors.Is(err, storage.ErrNotFound) {
-					writeProblem(w, r, unavailable(err))
-					return
-				}
-				if err != nil || owner.Role != storage.RoleAdmin || owner.Status != storage.StatusActive {
-					writeProblem(w, r, problem{Status: http.StatusForbidden,
-						Detail: "The client's owner is not an active admin: its token cannot manage the account."})
-					return
-				}
+			// is an active admin: demoting, disabling or deleting the owner
+			// takes the power away from the credentials they own. A client
+			// without an owner answers to nobody and never manages. Every
+			// credential a client creates is owned by that same person, so
+			// the rule holds through any chain of credentials.
+			owner, err := a.opts.Store.GetUser(r.Context(), v.Client.OwnerID)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				writeProblem(w, r, unavailable(err))
+				return
 			}
-			p.accountID, p.admin = v.Client.AccountID, true
+			if v.Client.OwnerID == 0 || err != nil || owner.Role != storage.RoleAdmin || owner.Status != storage.StatusActive {
+				writeProblem(w, r, problem{Status: http.StatusForbidden,
+					Detail: "The client's owner is not an active admin: its token cannot manage the account."})
+				return
+			}
+			p.human, p.accountID, p.admin = &owner, v.Client.AccountID, true
 		default:
 			writeProblem(w, r, problem{Status: http.StatusForbidden,
 				Detail: fmt.Sprintf("A client token needs the %s scope to use the management API.", a.opts.ManagementScope)})

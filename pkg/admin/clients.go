@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -76,6 +77,10 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
+// statusExpired is the status a credential reads as between its expiry and
+// the sweep that disables it; it is never stored and cannot be written.
+const statusExpired = "expired"
+
 func viewClient(c storage.Client, now time.Time) clientView {
 	v := clientView{
 		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
@@ -88,6 +93,12 @@ func viewClient(c storage.Client, now time.Time) clientView {
 	}
 	if c.PreviousSecretValid(now) {
 		v.PreviousSecretRetireAt = optTime(c.PreviousRetireAt)
+	}
+	// An active credential past its expiry is already refused everywhere;
+	// the sweeper disables it only at its next run. Say so at once rather
+	// than showing "active" for up to an hour.
+	if c.Status == storage.StatusActive && !c.Usable(now) {
+		v.Status = statusExpired
 	}
 	if len(c.RateLimits) > 0 {
 		v.RateLimits = make(map[string]rateLimitView, len(c.RateLimits))
@@ -266,7 +277,7 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 			// already disabled keeps the reason it was disabled for.
 			c.Disable(storage.DisabledManually)
 		default:
-			c.Enable()
+			c.Enable(a.opts.Now())
 		}
 	}
 	if !creating && (in.OwnerID != nil || in.AccountID != nil) {
@@ -338,8 +349,17 @@ func text(s string, min, max int) string {
 		return fmt.Sprintf("must be at most %d characters", max)
 	}
 	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return "must not contain control characters"
+		if r == '\n' || r == '\t' {
+			continue
+		}
+		// Controls (C0, DEL, C1) and format characters (Unicode category
+		// Cf: bidirectional overrides such as U+202E, zero-width spaces
+		// and joiners, the byte-order mark), and the line and paragraph
+		// separators, change how a name reads without showing: an override
+		// makes one name display as another.
+		// displays as another name.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return "must not contain control or invisible formatting characters"
 		}
 	}
 	return ""
@@ -423,6 +443,9 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 		if in.OwnerID == nil {
 			c.OwnerID = 0
 		}
+	}
+	if slices.Contains(c.Scopes, a.opts.ManagementScope) && c.OwnerID == 0 {
+		errs = append(errs, fieldError{Field: "scopes", Detail: "the management scope needs an admin owner: an account credential cannot hold it"})
 	}
 	if errs != nil {
 		return storage.Client{}, "", invalid(errs)
@@ -616,11 +639,22 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, p *principal,
 // narrowing its scopes, revokes its tokens.
 func (a *API) UpdateClient(ctx context.Context, act Actor, kind storage.Kind, id, want int64, in ClientInput) (storage.Client, error) {
 	p := act.p
-	c, pr := a.change(ctx, p, kind, id, want, "update", func(_ storage.Store, c *storage.Client) (string, error) {
+	c, pr := a.change(ctx, p, kind, id, want, "update", func(tx storage.Store, c *storage.Client) (string, error) {
 		old := *c
 		old.Scopes, old.GrantTypes = slices.Clone(c.Scopes), slices.Clone(c.GrantTypes)
 		if errs := a.apply(in, c, p, false); errs != nil {
 			return "", invalid(errs)
+		}
+		// The management scope goes only to a credential an active admin
+		// answers for, as on create.
+		if slices.Contains(c.Scopes, a.opts.ManagementScope) && !slices.Contains(old.Scopes, a.opts.ManagementScope) {
+			owner, err := tx.GetUser(ctx, c.OwnerID)
+			if err != nil && !isNotFound(err) {
+				return "", unavailable(err)
+			}
+			if c.OwnerID == 0 || err != nil || owner.Role != storage.RoleAdmin || owner.Status != storage.StatusActive {
+				return "", invalid([]fieldError{{Field: "scopes", Detail: "the management scope needs an owner who is an active admin"}})
+			}
 		}
 		// Narrowing what a credential may do also narrows its live tokens.
 		for _, s := range old.Scopes {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/storage"
 )
 
 // Guard holds back usernames (per source) and sources with too many wrong
@@ -35,7 +36,7 @@ func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, ha
 // from there is refused before the password is compared, with 429 and
 // Retry-After. A wrong password answers 403 with detail.
 func (a *API) verifyPassword(ctx context.Context, username, hash, password, detail string) error {
-	_, err := bruteforce.Check(ctx, a.opts.Guard, username, oauth.SourceFrom(ctx), errWrongPassword, func() (struct{}, error) {
+	_, err := bruteforce.Check(ctx, a.opts.Guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errWrongPassword, func() (struct{}, error) {
 		ok, err := a.opts.Passwords.Verify(hash, password)
 		switch {
 		case err != nil:

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/pkg/strictjson"
 )
 
 // problem is an RFC 9457 problem detail.
@@ -126,6 +128,13 @@ func decode(r *http.Request, max int64, v any) *problem {
 	}
 	if trimmed := strings.TrimSpace(string(body)); !strings.HasPrefix(trimmed, "{") {
 		p := badRequest("The body must be a JSON object.")
+		return &p
+	}
+	// encoding/json keeps the last of two equal members; refuse them, as
+	// the token endpoint does, with the same rule.
+	var dup *strictjson.DuplicateError
+	if err := strictjson.CheckDuplicatesFold(body); errors.As(err, &dup) {
+		p := badRequest("The body names a member twice.", fieldError{Field: dup.Path, Detail: "is given more than once"})
 		return &p
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))

@@ -21,7 +21,7 @@ type Actor struct{ p *principal }
 // checked that u and their account are active: the service methods trust
 // it.
 func UserActor(u storage.User, remote string) Actor {
-	return Actor{&principal{user: &u, accountID: u.AccountID, admin: u.Role == storage.RoleAdmin, remote: remote}}
+	return Actor{&principal{user: &u, human: &u, accountID: u.AccountID, admin: u.Role == storage.RoleAdmin, remote: remote}}
 }
 
 // AccountID answers the account act belongs to: the root of what an admin

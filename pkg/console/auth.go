@@ -399,7 +399,7 @@ func seconds(n int64) string {
 // source; after too many, attempts answer a *bruteforce.BlockedError
 // before the password is compared. A backend failure counts nothing.
 func (c *Console) authenticate(ctx context.Context, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, c.opts.Guard, username, oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
 		return c.verify(ctx, username, password)
 	})
 }

@@ -19,7 +19,7 @@ var ErrInactive = errors.New("inactive token")
 type ValidatorStore interface {
 	GetClient(ctx context.Context, id int64) (storage.Client, error)
 	GetUser(ctx context.Context, id int64) (storage.User, error)
-	AccountActive(ctx context.Context, id int64) (bool, error)
+	AccountStanding(ctx context.Context, id int64) (storage.Standing, error)
 }
 
 // Validator decides whether a presented access token is good. It is shared
@@ -49,7 +49,8 @@ type Valid struct {
 // Validate checks tok: well-formed and signed, stored, not expired, its
 // client present, usable and still on the generation the token was minted
 // under, its account and the client's account (and their ancestors)
-// active, and its user, if any, active and not having revoked their tokens
+// active and not disabled or enabled again since the token was issued
+// (storage.Account.TokensValidAfter), and its user, if any, active and not having revoked their tokens
 // since the token was issued (storage.User.TokensValidAfter). It answers
 // ErrInactive for anything not good and another error only when a backend
 // failed. A good token is recorded as a use of its client.
@@ -95,14 +96,16 @@ func (v *Validator) validate(ctx context.Context, tok string, now time.Time) (Va
 		accounts = append(accounts, client.AccountID)
 	}
 	for _, id := range accounts {
-		active, err := v.store.AccountActive(ctx, id)
+		standing, err := v.store.AccountStanding(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			return Valid{}, ErrInactive
 		}
 		if err != nil {
 			return Valid{}, fmt.Errorf("check account: %w", err)
 		}
-		if !active {
+		// A token issued before its account (or an ancestor) was last
+		// disabled or enabled again stays dead: re-enabling revives none.
+		if !standing.Active || !standing.TokenIssuedValid(rec.IssuedAt) {
 			return Valid{}, ErrInactive
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/strictjson"
 	"io"
 	"mime"
 	"net/http"
@@ -130,6 +131,11 @@ func decodeJSON(body []byte) (url.Values, error) {
 	if !utf8.Valid(body) {
 		return nil, errors.New("The JSON body is not valid UTF-8.")
 	}
+	// The one duplicate rule of every JSON body (the management API's too).
+	var dup *strictjson.DuplicateError
+	if err := strictjson.CheckDuplicates(body); errors.As(err, &dup) {
+		return nil, fmt.Errorf("The parameter %s is repeated.", quoteParam(dup.Path))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -148,9 +154,6 @@ func decodeJSON(body []byte) (url.Values, error) {
 		}
 		if seen++; seen > maxParams {
 			return nil, fmt.Errorf("The request has more than %d parameters.", maxParams)
-		}
-		if _, dup := form[key]; dup {
-			return nil, fmt.Errorf("The parameter %s is repeated.", quoteParam(key))
 		}
 		tok, err = dec.Token()
 		if err != nil {
@@ -174,7 +177,6 @@ func decodeJSON(body []byte) (url.Values, error) {
 		if hasControl(key) || hasControl(value) {
 			return nil, fmt.Errorf("The parameter %s contains a control character.", quoteParam(key))
 		}
-		// Register the key even when empty so a repeat is still caught.
 		form[key] = []string{value}
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {

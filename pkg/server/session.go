@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/storage"
 )
 
 // KeySessionGrant labels the tokens minted by POST /auth/access/session.
@@ -16,8 +18,12 @@ const KeySessionGrant = "api_key_session"
 
 // handleKeySession serves POST /auth/access/session: an API key (as the
 // Basic password, in X-API-Key, or as client_secret) is exchanged for a key
-// token. The caller may choose the lifetime in seconds (`lifetime`), capped
-// by configuration; the token dies with the key.
+// token. The caller may choose the lifetime in seconds (`lifetime`) up to
+// the credential's cap (see keySessionCap); a longer one is refused, not
+// cut. The token dies with the key.
+//
+// The key session is a grant like any other: only a credential allowed it
+// (see MayOpenKeySession) gets a token here.
 func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	form, oerr := s.readOptionalBody(r)
 	if oerr != nil {
@@ -29,17 +35,15 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, oerr)
 		return
 	}
-	lifetime := s.opts.KeySessionLifetime
+	var asked time.Duration
 	if raw := form.Get("lifetime"); raw != "" {
 		secs, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || secs <= 0 {
-			writeJSONError(w, r, errInvalidRequest("The lifetime parameter must be a positive number of seconds."))
+		if err != nil || secs <= 0 || secs > int64(s.opts.KeySessionMaxLifetime/time.Second) {
+			writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter must be a whole number of seconds from 1 to %d.",
+				int64(s.opts.KeySessionMaxLifetime/time.Second))))
 			return
 		}
-		if max := int64(s.opts.KeySessionMaxLifetime / time.Second); secs > max {
-			secs = max
-		}
-		lifetime = time.Duration(secs) * time.Second
+		asked = time.Duration(secs) * time.Second
 	}
 	requested, err := scope.Parse(form.Get("scope"))
 	if err != nil {
@@ -49,6 +53,21 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	authed, ok := s.authenticate(w, r, creds)
 	if !ok {
 		return
+	}
+	if !MayOpenKeySession(authed.Client) {
+		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client",
+			description: "The client is not allowed to open a key session."})
+		return
+	}
+	longest := keySessionCap(authed.Client, s.opts.KeySessionMaxLifetime)
+	lifetime := min(s.opts.KeySessionLifetime, longest)
+	if asked != 0 {
+		if asked > longest {
+			writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter exceeds this key's maximum of %d seconds.",
+				int64(longest/time.Second))))
+			return
+		}
+		lifetime = asked
 	}
 	granted, err := scope.Grant(requested, authed.Scopes)
 	if err != nil {
@@ -85,6 +104,24 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, body)
+}
+
+// MayOpenKeySession reports whether credential c may exchange its secret
+// for a key token: an API key may, as that is what keys are for; a plain
+// client only when its grant types list KeySessionGrant, as for every other
+// grant.
+func MayOpenKeySession(c storage.Client) bool {
+	return c.Kind == storage.KindKey || c.HasGrantType(KeySessionGrant)
+}
+
+// keySessionCap is the longest key token c may get: the configured
+// maximum, or the credential's own token lifetime when it is shorter, so a
+// credential limited to short tokens cannot step around its limit here.
+func keySessionCap(c storage.Client, configured time.Duration) time.Duration {
+	if c.TokenLifetime > 0 && c.TokenLifetime < configured {
+		return c.TokenLifetime
+	}
+	return configured
 }
 
 // readOptionalBody reads a form or JSON body; an empty body is no

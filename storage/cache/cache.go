@@ -111,6 +111,7 @@ const (
 	kindUser
 	kindAccountActive
 	kindAccountInSubtree
+	kindAccountStanding
 )
 
 // key names one answer: a client or user id, the account id of
@@ -274,7 +275,7 @@ func (s *Store) apply(tokens ...string) {
 			s.dropKindLocked(kindUser)
 			continue
 		case tokAllAccounts:
-			s.dropKindLocked(kindAccountActive, kindAccountInSubtree)
+			s.dropKindLocked(kindAccountActive, kindAccountInSubtree, kindAccountStanding)
 			continue
 		}
 		if id, ok := parseToken(tok, tokClient); ok {
@@ -472,6 +473,14 @@ func (s *Store) GetUser(ctx context.Context, id int64) (storage.User, error) {
 func (s *Store) AccountActive(ctx context.Context, id int64) (bool, error) {
 	return read(ctx, s, key{kind: kindAccountActive, a: id}, func(ctx context.Context) (bool, error) {
 		return s.inner.AccountActive(ctx, id)
+	})
+}
+
+// AccountStanding answers from the table or the backend; it is dropped
+// with every AccountActive answer, on any change of any account.
+func (s *Store) AccountStanding(ctx context.Context, id int64) (storage.Standing, error) {
+	return read(ctx, s, key{kind: kindAccountStanding, a: id}, func(ctx context.Context) (storage.Standing, error) {
+		return s.inner.AccountStanding(ctx, id)
 	})
 }
 
@@ -740,6 +749,10 @@ func (t *txStore) AccountInSubtree(ctx context.Context, rootID, id int64) (bool,
 
 func (t *txStore) AccountActive(ctx context.Context, id int64) (bool, error) {
 	return t.inner.AccountActive(ctx, id)
+}
+
+func (t *txStore) AccountStanding(ctx context.Context, id int64) (storage.Standing, error) {
+	return t.inner.AccountStanding(ctx, id)
 }
 
 func (t *txStore) GetUser(ctx context.Context, id int64) (storage.User, error) {

@@ -18,6 +18,7 @@ func RunAccounts(t *testing.T, newStore func(t *testing.T) storage.Accounts) {
 	t.Run("Update", func(t *testing.T) { testUpdateAccount(t, newStore(t)) })
 	t.Run("ListChildren", func(t *testing.T) { testListChildren(t, newStore(t)) })
 	t.Run("Active", func(t *testing.T) { testAccountActive(t, newStore(t)) })
+	t.Run("Standing", func(t *testing.T) { testAccountStanding(t, newStore(t)) })
 }
 
 // createAccount creates an active account under parentID (0 for a root).
@@ -331,6 +332,68 @@ func testAccountActive(t *testing.T, s storage.Accounts) {
 	for _, id := range []int64{0, unknownID} {
 		if got, err := s.AccountActive(ctx, id); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("AccountActive(%d) = %t, error %v, want %v", id, got, err, storage.ErrNotFound)
+		}
+	}
+}
+
+// testAccountStanding: the standing of an account is the status of its
+// whole chain to the root and the latest token cut-off on it, and the
+// cut-off is stored as set (whole seconds, as SetStatus sets it).
+func testAccountStanding(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	// root ─ mid ─ leaf
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	mid := createAccount(t, s, root.ID)
+	leaf := createAccount(t, s, mid.ID)
+	sibling := createAccount(t, s, root.ID)
+	t0 := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+
+	setStatus := func(a storage.Account, st storage.Status, now time.Time) {
+		t.Helper()
+		got, err := s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error { x.SetStatus(st, now); return nil })
+		if err != nil {
+			t.Fatalf("UpdateAccount(%d): %v", a.ID, err)
+		}
+		if again, err := s.GetAccount(ctx, a.ID); err != nil || !again.TokensValidAfter.Equal(got.TokensValidAfter) {
+			t.Errorf("GetAccount(%d).TokensValidAfter = %v (%v), want %v as UpdateAccount returned", a.ID, again.TokensValidAfter, err, got.TokensValidAfter)
+		}
+	}
+	check := func(step string, want map[int64]storage.Standing) {
+		t.Helper()
+		for id, w := range want {
+			got, err := s.AccountStanding(ctx, id)
+			if err != nil {
+				t.Errorf("%s: AccountStanding(%d): %v", step, id, err)
+				continue
+			}
+			if got.Active != w.Active || !got.TokensValidAfter.Equal(w.TokensValidAfter) {
+				t.Errorf("%s: AccountStanding(%d) = %+v, want %+v", step, id, got, w)
+			}
+		}
+	}
+	active := storage.Standing{Active: true}
+	check("all active", map[int64]storage.Standing{root.ID: active, mid.ID: active, leaf.ID: active, sibling.ID: active})
+
+	setStatus(mid, storage.StatusDisabled, t0)
+	off := storage.Standing{TokensValidAfter: t0}
+	check("mid disabled", map[int64]storage.Standing{root.ID: active, mid.ID: off, leaf.ID: off, sibling.ID: active})
+
+	setStatus(mid, storage.StatusActive, t0.Add(time.Hour+500*time.Millisecond))
+	on := storage.Standing{Active: true, TokensValidAfter: t0.Add(time.Hour)}
+	check("mid enabled again: the cut-off moved, whole seconds", map[int64]storage.Standing{root.ID: active, mid.ID: on, leaf.ID: on, sibling.ID: active})
+
+	// The root's later cut-off wins below it; the leaf's own earlier one
+	// does not hide it.
+	setStatus(leaf, storage.StatusDisabled, t0.Add(2*time.Hour))
+	setStatus(leaf, storage.StatusActive, t0.Add(2*time.Hour))
+	setStatus(root, storage.StatusDisabled, t0.Add(3*time.Hour))
+	rootOff := storage.Standing{TokensValidAfter: t0.Add(3 * time.Hour)}
+	check("root disabled", map[int64]storage.Standing{root.ID: rootOff, mid.ID: rootOff, leaf.ID: rootOff, sibling.ID: rootOff})
+
+	for _, id := range []int64{0, unknownID} {
+		if got, err := s.AccountStanding(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("AccountStanding(%d) = %+v, error %v, want %v", id, got, err, storage.ErrNotFound)
 		}
 	}
 }

@@ -266,7 +266,7 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 			c.Description = ""
 		}},
 		{"reactivate", func(c *storage.Client) {
-			c.Enable()
+			c.Enable(time.Date(2026, 3, 4, 5, 6, 7, 800000000, time.UTC))
 			c.Kind = storage.KindKey
 			c.GrantTypes = []string{"client_credentials"}
 		}},
@@ -278,6 +278,7 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 		want := prev
 		tt.update(&want)
 		want.ExpiresAt, want.LastUsedAt, want.PreviousRetireAt = micro(want.ExpiresAt), micro(want.LastUsedAt), micro(want.PreviousRetireAt)
+		want.EnabledAt = micro(want.EnabledAt)
 		want.Version = prev.Version + 1
 
 		got, err := s.UpdateClient(t.Context(), created.ID, func(c *storage.Client) error {
@@ -829,6 +830,19 @@ func testDisableStale(t *testing.T, s ClientsStore) {
 			c.DisabledReason = storage.DisabledManually
 			c.LastUsedAt = unusedSince.Add(-time.Hour)
 			c.ExpiresAt = now.Add(-time.Hour)
+		}), false},
+		// Enabling again starts a fresh grace period, so the sweep does not
+		// take back at once a credential someone switched on.
+		{"used long ago, enabled again since", create(func(c *storage.Client) {
+			c.LastUsedAt = unusedSince.Add(-time.Hour)
+			c.EnabledAt = recently
+		}), false},
+		{"used long ago, enabled again long ago too", create(func(c *storage.Client) {
+			c.LastUsedAt = unusedSince.Add(-2 * time.Hour)
+			c.EnabledAt = unusedSince.Add(-time.Hour)
+		}), true},
+		{"enabled again long ago, used since", create(func(c *storage.Client) {
+			c.EnabledAt = unusedSince.Add(-time.Hour)
 		}), false},
 		{"unused and expired", create(func(c *storage.Client) {
 			c.LastUsedAt = unusedSince.Add(-time.Hour)

@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,28 @@ func testDuplicateUsername(t *testing.T, s UsersStore) {
 		t.Fatalf("GetUserByUsername(%q): %v", first.Username, err)
 	}
 	checkDiff(t, "user after a duplicate create", got, first)
+
+	// Letter case does not make another name: not on create, not on a
+	// rename, and signing in finds the one user whatever the case.
+	upper := strings.ToUpper(first.Username)
+	for _, name := range []string{upper, strings.ToUpper(first.Username[:1]) + first.Username[1:]} {
+		if dup, err := s.CreateUser(t.Context(), storage.User{AccountID: first.AccountID, Username: name, PasswordHash: "other",
+			Role: storage.RoleAdmin, Status: storage.StatusActive}); !errors.Is(err, storage.ErrAlreadyExists) {
+			t.Errorf("CreateUser(%q beside %q): got %+v, error %v, want %v", name, first.Username, dup, err, storage.ErrAlreadyExists)
+		}
+		got, err := s.GetUserByUsername(t.Context(), name)
+		if err != nil || got.ID != first.ID {
+			t.Errorf("GetUserByUsername(%q) = user %d, %v; want user %d (%q)", name, got.ID, err, first.ID, first.Username)
+		}
+	}
+	other := createUser(t, s, first.AccountID)
+	if _, err := s.UpdateUser(t.Context(), other.ID, func(u *storage.User) error { u.Username = upper; return nil }); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("UpdateUser renaming to %q beside %q: error %v, want %v", upper, first.Username, err, storage.ErrAlreadyExists)
+	}
+	// A user may change the case of their own name.
+	if got, err := s.UpdateUser(t.Context(), first.ID, func(u *storage.User) error { u.Username = upper; return nil }); err != nil || got.Username != upper {
+		t.Errorf("UpdateUser changing the case of the user's own name: %q, %v; want %q", got.Username, err, upper)
+	}
 }
 
 func testCreateUserUnknownAccount(t *testing.T, s UsersStore) {

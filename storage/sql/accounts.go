@@ -13,38 +13,43 @@ import (
 )
 
 type accountRow struct {
-	ID        int64 `gorm:"primaryKey"`
-	ParentID  sql.NullInt64
-	Name      string
-	Status    string
-	Version   int64
-	CreatedAt time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt time.Time `gorm:"autoUpdateTime:false"`
+	ID       int64 `gorm:"primaryKey"`
+	ParentID sql.NullInt64
+	Name     string
+	Status   string
+	// TokensValidAfter: see storage.Account.
+	TokensValidAfter sql.NullTime
+	Version          int64
+	CreatedAt        time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt        time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (accountRow) TableName() string { return "accounts" }
 
 func toAccountRow(a storage.Account) accountRow {
 	return accountRow{
-		ID:        a.ID,
-		ParentID:  nullID(a.ParentID),
-		Name:      a.Name,
-		Status:    string(a.Status),
-		Version:   a.Version,
-		CreatedAt: dbTime(a.CreatedAt),
-		UpdatedAt: dbTime(a.UpdatedAt),
+		ID:       a.ID,
+		ParentID: nullID(a.ParentID),
+		Name:     a.Name,
+		Status:   string(a.Status),
+		// Issue times are whole seconds: so is the cut-off.
+		TokensValidAfter: nullTime(a.TokensValidAfter),
+		Version:          a.Version,
+		CreatedAt:        dbTime(a.CreatedAt),
+		UpdatedAt:        dbTime(a.UpdatedAt),
 	}
 }
 
 func (r accountRow) account() storage.Account {
 	return storage.Account{
-		ID:        r.ID,
-		ParentID:  fromNullID(r.ParentID),
-		Name:      r.Name,
-		Status:    storage.Status(r.Status),
-		Version:   r.Version,
-		CreatedAt: r.CreatedAt.UTC(),
-		UpdatedAt: r.UpdatedAt.UTC(),
+		ID:               r.ID,
+		ParentID:         fromNullID(r.ParentID),
+		Name:             r.Name,
+		Status:           storage.Status(r.Status),
+		TokensValidAfter: fromNullTime(r.TokensValidAfter),
+		Version:          r.Version,
+		CreatedAt:        r.CreatedAt.UTC(),
+		UpdatedAt:        r.UpdatedAt.UTC(),
 	}
 }
 
@@ -78,7 +83,7 @@ func (s *Store) GetAccount(ctx context.Context, id int64) (storage.Account, erro
 }
 
 // mutableAccountColumns are the columns UpdateAccount writes.
-var mutableAccountColumns = []string{"name", "status", "version", "updated_at"}
+var mutableAccountColumns = []string{"name", "status", "tokens_valid_after", "version", "updated_at"}
 
 // UpdateAccount loads account id, applies update and stores the result in
 // one transaction, the row locked as in UpdateClient. ID, ParentID and
@@ -217,4 +222,42 @@ func (s *Store) AccountActive(ctx context.Context, id int64) (bool, error) {
 		return false, fmt.Errorf("account active: %w", storage.ErrNotFound)
 	}
 	return counts.Inactive == 0, nil
+}
+
+// ancestorStandingQuery reads the status and cut-off of account id and of
+// every ancestor, walking up as ancestorsQuery does. The columns are read
+// from the table itself, not from the recursive part, so that each driver
+// still knows them as timestamps.
+const ancestorStandingQuery = `
+WITH RECURSIVE ancestors (id, parent_id) AS (
+	SELECT id, parent_id FROM accounts WHERE id = ?
+	UNION
+	SELECT a.id, a.parent_id FROM accounts a JOIN ancestors s ON a.id = s.parent_id
+)
+SELECT status, tokens_valid_after FROM accounts WHERE id IN (SELECT id FROM ancestors)`
+
+// AccountStanding answers whether account id and all its ancestors are
+// active and their latest TokensValidAfter, in one query. An unknown id
+// answers storage.ErrNotFound.
+func (s *Store) AccountStanding(ctx context.Context, id int64) (storage.Standing, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	var rows []struct {
+		Status           string
+		TokensValidAfter sql.NullTime
+	}
+	if err := s.db.WithContext(ctx).Raw(ancestorStandingQuery, id).Scan(&rows).Error; err != nil {
+		return storage.Standing{}, mapError("account standing", err)
+	}
+	if len(rows) == 0 {
+		return storage.Standing{}, fmt.Errorf("account standing: %w", storage.ErrNotFound)
+	}
+	st := storage.Standing{Active: true}
+	for _, r := range rows {
+		st.Active = st.Active && r.Status == string(storage.StatusActive)
+		if t := fromNullTime(r.TokensValidAfter); t.After(st.TokensValidAfter) {
+			st.TokensValidAfter = t
+		}
+	}
+	return st, nil
 }

@@ -49,6 +49,7 @@ type clientRow struct {
 	PreviousRetireAt     sql.NullTime
 	ExpiresAt            sql.NullTime
 	LastUsedAt           sql.NullTime
+	EnabledAt            sql.NullTime
 	CreatedBy            sql.NullInt64
 	Version              int64
 	CreatedAt            time.Time `gorm:"autoCreateTime:false"`
@@ -64,7 +65,7 @@ var mutableClientColumns = []string{
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
 	"token_lifetime_seconds", "reuse_tokens", "status", "disabled_reason", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
-	"created_by", "version", "updated_at",
+	"enabled_at", "created_by", "version", "updated_at",
 }
 
 func toClientRow(c storage.Client) (clientRow, error) {
@@ -120,6 +121,7 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		PreviousRetireAt:     nullTime(c.PreviousRetireAt),
 		ExpiresAt:            nullTime(c.ExpiresAt),
 		LastUsedAt:           nullTime(c.LastUsedAt),
+		EnabledAt:            nullTime(c.EnabledAt),
 		CreatedBy:            nullID(c.CreatedBy),
 		Version:              c.Version,
 		CreatedAt:            dbTime(c.CreatedAt),
@@ -153,6 +155,7 @@ func (r clientRow) client() storage.Client {
 		PreviousRetireAt:   fromNullTime(r.PreviousRetireAt),
 		ExpiresAt:          fromNullTime(r.ExpiresAt),
 		LastUsedAt:         fromNullTime(r.LastUsedAt),
+		EnabledAt:          fromNullTime(r.EnabledAt),
 		CreatedBy:          fromNullID(r.CreatedBy),
 		Version:            r.Version,
 		CreatedAt:          r.CreatedAt.UTC(),
@@ -426,7 +429,8 @@ func clientsOf(rows []clientRow) []storage.Client {
 }
 
 // disableStaleQuery disables and revokes, as storage.Client.Revoke does,
-// every active client unused since ? or expired at ?, saying which of the
+// every active client unused (last used, or enabled again after that, or
+// created when neither) since ? or expired at ?, saying which of the
 // two (expired first). UpdatedAt never moves backwards. greatest is
 // GREATEST in PostgreSQL and max in SQLite.
 const disableStaleQuery = `UPDATE clients SET
@@ -439,11 +443,12 @@ const disableStaleQuery = `UPDATE clients SET
 	version = version + 1,
 	updated_at = greatest(updated_at, ?)
 WHERE status = 'active'
-	AND (COALESCE(last_used_at, created_at) < ? OR (expires_at IS NOT NULL AND expires_at <= ?))
+	AND (CASE WHEN enabled_at IS NOT NULL AND (last_used_at IS NULL OR enabled_at > last_used_at)
+		THEN enabled_at ELSE COALESCE(last_used_at, created_at) END < ? OR (expires_at IS NOT NULL AND expires_at <= ?))
 RETURNING *`
 
 // DisableStale disables, with one UPDATE … RETURNING, every active client
-// last used (or, never used, created) before unusedSince and every active
+// neither used nor enabled again (or, neither, created) since unusedSince and every active
 // client whose ExpiresAt is at or before now, and revokes their tokens as
 // storage.Client.Revoke does; DisabledReason says which of the two
 // (storage.DisabledExpired when both), Version goes up by one and

@@ -79,9 +79,11 @@ func (s *Store) GetUser(ctx context.Context, id int64) (storage.User, error) {
 }
 
 // GetUserByUsername answers storage.ErrNotFound for an unknown username.
-// Usernames are compared exactly, case included.
+// Usernames are compared without regard to ASCII letter case, through the
+// unique index on lower(username) (migration 0007); usernames are ASCII,
+// so both databases' lower() fold them the same.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
-	return s.getUser(ctx, "get user by username", "username = ?", username)
+	return s.getUser(ctx, "get user by username", "lower(username) = lower(?)", username)
 }
 
 func (s *Store) getUser(ctx context.Context, op, where string, arg any) (storage.User, error) {
