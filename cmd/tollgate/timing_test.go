@@ -181,8 +181,7 @@ func TestPasswordWorkSameForEveryRefusal(t *testing.T) {
 			{"disabled user", dsp("dave", testPassword), http.StatusBadRequest},
 			{"disabled user, wrong password", dsp("dave", "wrong password"), http.StatusBadRequest},
 			{"user outside the client's accounts", dsp("carol", testPassword), http.StatusBadRequest},
-			// A user of a disabled account is not refused here (yet): the
-			// grant does not check the user's account status.
+			{"user of a disabled account", dsp("erin", testPassword), http.StatusBadRequest},
 		}},
 		{"console sign-in", attempt{"right password", signIn("bob", testPassword), http.StatusSeeOther}, []attempt{
 			{"unknown username", signIn("nobody", testPassword), http.StatusUnauthorized},
