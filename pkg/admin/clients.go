@@ -357,7 +357,6 @@ func text(s string, min, max int) string {
 		// and joiners, the byte-order mark), and the line and paragraph
 		// separators, change how a name reads without showing: an override
 		// makes one name display as another.
-		// displays as another name.
 		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
 			return "must not contain control or invisible formatting characters"
 		}
