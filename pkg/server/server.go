@@ -203,6 +203,13 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 				}
 				ri.outcome = "server_error"
 			}
+			if ri.outcome == "ok" && sw.status >= 400 {
+				// A mounted handler (the check endpoint, the management
+				// API, the console) writes its own errors: the answer's
+				// status is then the outcome, so refusals can be alerted
+				// on.
+				ri.outcome = statusOutcome(sw.status)
+			}
 			d := s.opts.Now().Sub(start)
 			s.opts.Metrics.ObserveRequest(endpoint, ri.grantType, ri.outcome, d)
 			attrs := []slog.Attr{
@@ -230,6 +237,40 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 		}()
 		h(sw, r)
 	})
+}
+
+// statusOutcome names the outcome of an error answer whose handler did not
+// record one, from a fixed set (a label value must never come from the
+// request).
+func statusOutcome(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case 499:
+		return "client_closed"
+	case http.StatusServiceUnavailable:
+		return "temporarily_unavailable"
+	}
+	if status >= 500 {
+		return "server_error"
+	}
+	return "client_error"
 }
 
 // requestID returns the caller's X-Request-Id when it is a short token of
