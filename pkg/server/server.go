@@ -98,7 +98,23 @@ type Mount struct {
 type Server struct {
 	opts   Options
 	router *mux.Router
+	routes []Route
 }
+
+// Route is a path the server serves, for the test that keeps
+// docs/openapi.yaml in step with the router.
+type Route struct {
+	// Method is the one method served; "" for any method.
+	Method string
+	// Path is the exact path, or a prefix ending in "/" under which every
+	// path is served.
+	Path string
+	// Endpoint is the name in logs and metrics.
+	Endpoint string
+}
+
+// Routes returns what the server serves.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // Paths of the public endpoints.
 const (
@@ -134,9 +150,11 @@ func New(opts Options) *Server {
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+		s.routes = append(s.routes, Route{Path: m.Prefix, Endpoint: m.Endpoint})
 	}
 	for _, m := range opts.Mounts {
 		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+		s.routes = append(s.routes, Route{Path: m.Prefix + "/", Endpoint: m.Endpoint})
 	}
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
@@ -150,6 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // route registers h for path, answering other methods with an RFC-shaped
 // 405 instead of mux's empty one.
 func (s *Server) route(path, endpoint, method string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Endpoint: endpoint})
 	s.router.Handle(path, s.wrap(endpoint, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
