@@ -250,6 +250,7 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return &cliClient{
 		base:  strings.TrimSuffix(u.String(), "/") + cliAPIPrefix,
+		shown: u.Redacted(),
 		token: token,
 		json:  o.output == "json",
 		set:   set,
@@ -291,6 +292,7 @@ func isLoopbackHost(host string) bool {
 // cliClient calls the management API and prints its answers.
 type cliClient struct {
 	base  string // server URL with the API prefix
+	shown string // the server URL for messages, any password in it masked
 	token string
 	json  bool
 	set   map[string]bool // the flags given on the command line
@@ -357,7 +359,7 @@ func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
 		// A web page, a proxy's error page, another service on the port:
 		// printing it as an empty table would pass for success.
 		fmt.Fprintf(c.e.stderr, "error: %s did not answer as Tollgate's management API (%d, Content-Type %q): check --server\n",
-			c.base, res.StatusCode, clean(res.Header.Get("Content-Type")))
+			c.shown, res.StatusCode, clean(res.Header.Get("Content-Type")))
 		return cliResponse{}, errFailed
 	}
 	if res.StatusCode >= 400 {

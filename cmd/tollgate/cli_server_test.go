@@ -99,7 +99,9 @@ func TestCLIRefusesAnswersNotFromTheAPI(t *testing.T) {
 				_, _ = io.WriteString(w, tt.body)
 			}))
 			t.Cleanup(srv.Close)
-			res := runEnv(t, map[string]string{config.CLITokenEnv: "tok"}, "keys", "list", "--server", srv.URL)
+			// A password in the URL is never printed.
+			server := strings.Replace(srv.URL, "http://", "http://ops:pw-in-url@", 1)
+			res := runEnv(t, map[string]string{config.CLITokenEnv: "tok"}, "keys", "list", "--server", server)
 			if !errors.Is(res.err, errFailed) || exitStatus(res.err) != 1 {
 				t.Fatalf("keys list against %s: error = %v, want errFailed (exit 1); stdout %q", tt.name, res.err, res.stdout)
 			}
@@ -108,6 +110,9 @@ func TestCLIRefusesAnswersNotFromTheAPI(t *testing.T) {
 			}
 			if res.stdout != "" {
 				t.Errorf("stdout = %q, want nothing", res.stdout)
+			}
+			if strings.Contains(res.stderr, "pw-in-url") {
+				t.Errorf("stderr = %q, shows the password of the server URL", res.stderr)
 			}
 		})
 	}
