@@ -11,6 +11,7 @@ PKGS := ./...
 # one is a change of its own.
 GOVULNCHECK_VERSION := v1.9.0
 GOSEC_VERSION := v2.30.0
+REDOCLY_VERSION := 2.77.0
 # The vulnerability database govulncheck reads: a mirror, or file:///path
 # of a local copy.
 GOVULNDB ?= https://vuln.go.dev
@@ -102,6 +103,10 @@ bench-scale: ## load test with 100,000 clients and 1,000,000 live tokens against
 .PHONY: lint
 lint: ## run golangci-lint (config in .golangci.yml)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run
+
+.PHONY: lint-openapi
+lint-openapi: ## lint docs/openapi.yaml with Redocly CLI (pinned, from npm; config and turned-off rules in redocly.yaml)
+	npx -y @redocly/cli@$(REDOCLY_VERSION) lint docs/openapi.yaml
 
 .PHONY: vuln
 vuln: ## check the dependencies and the Go release for known vulnerabilities (govulncheck; GOVULNDB to use a mirror)

@@ -29,6 +29,14 @@ const (
 	CLIPasswordEnv = "TOLLGATE_PASSWORD" // #nosec G101 -- the name of the variable with the password for users create|reset-password and clients token
 )
 
+// Settings of the server that the management commands also read: without
+// TOLLGATE_SERVER they talk to the address the server on this machine
+// listens on.
+const (
+	HTTPAddrEnv    = "TOLLGATE_HTTP_ADDR"          // http.addr
+	HTTPTLSCertEnv = "TOLLGATE_HTTP_TLS_CERT_FILE" // http.tls_cert_file
+)
+
 // leaf is one configurable setting: a struct field carrying an `env` tag.
 type leaf struct {
 	env      string // environment variable name

@@ -42,8 +42,8 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	scopes := fs.String("scopes", "read write", "space-separated scopes the first client may be granted")
 	clientName := fs.String("client-name", "bootstrap", "name of the first client")
 	migrateFlag := fs.Bool("migrate", false, "apply pending database migrations first")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseCommandFlags(fs, args, "tollgate bootstrap [flags]", "Create a root account, an admin user and a first client, and print their credentials once as\nJSON. The password comes from --password-file, else TOLLGATE_BOOTSTRAP_PASSWORD, else is generated.", e); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "bootstrap: unexpected arguments %q\n", fs.Args())

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -83,7 +85,9 @@ func (r cliResource) usage() string {
 
 const cliCommonUsage = `
 Every verb takes:
-  --server URL       the server (default $` + config.CLIServerEnv + `, else ` + cliDefaultServer + `)
+  --server URL       the server (default $` + config.CLIServerEnv + `, else the address in
+                     $` + config.HTTPAddrEnv + `, else ` + cliDefaultServer + `)
+  --insecure-http    send the token over plain http to a host that is not this machine
   --token-file FILE  file holding a Bearer token of the server (default $` + config.CLITokenEnv + `)
   --token TOKEN      the token itself (visible in ps: prefer the file or the variable)
   -o table|json      output: aligned columns, or the API's JSON as is (default table)
@@ -189,10 +193,12 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // cliOptions are the flags every verb takes.
 type cliOptions struct {
 	server, token, tokenFile, output string
+	insecureHTTP                     bool
 }
 
 func (o *cliOptions) define(fs *flag.FlagSet) {
-	fs.StringVar(&o.server, "server", "", "URL of the server (default $"+config.CLIServerEnv+", else "+cliDefaultServer+")")
+	fs.StringVar(&o.server, "server", "", "URL of the server (default $"+config.CLIServerEnv+", else the address in $"+config.HTTPAddrEnv+", else "+cliDefaultServer+")")
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "send the token over plain http to a host other than this machine")
 	fs.StringVar(&o.token, "token", "", "Bearer token (shows up in ps: prefer --token-file or $"+config.CLITokenEnv+")")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the Bearer token (default $"+config.CLITokenEnv+")")
 	fs.StringVar(&o.output, "o", "table", "output format: table or json")
@@ -209,11 +215,17 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 		server, _ = e.lookupEnv(config.CLIServerEnv)
 	}
 	if server == "" {
-		server = cliDefaultServer
+		server = serverFromListenAddr(e)
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("the server must be an http:// or https:// URL, got %q", server)
+	}
+	// The admin token is a bearer credential: over plain http anyone on the
+	// path may take it. Only this machine's own server is spared the
+	// question.
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !o.insecureHTTP {
+		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
 	}
 	var token string
 	switch {
@@ -238,6 +250,7 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return &cliClient{
 		base:  strings.TrimSuffix(u.String(), "/") + cliAPIPrefix,
+		shown: u.Redacted(),
 		token: token,
 		json:  o.output == "json",
 		set:   set,
@@ -246,9 +259,40 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	}, nil
 }
 
+// serverFromListenAddr returns the URL of the server this machine runs
+// with the same environment: the address of TOLLGATE_HTTP_ADDR (https
+// when TOLLGATE_HTTP_TLS_CERT_FILE is set), an unspecified host read as
+// 127.0.0.1; else cliDefaultServer.
+func serverFromListenAddr(e env) string {
+	addr, _ := e.lookupEnv(config.HTTPAddrEnv)
+	host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+	if err != nil || port == "" {
+		return cliDefaultServer
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if cert, _ := e.lookupEnv(config.HTTPTLSCertEnv); cert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// isLoopbackHost reports whether host names this machine: localhost or a
+// loopback address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // cliClient calls the management API and prints its answers.
 type cliClient struct {
 	base  string // server URL with the API prefix
+	shown string // the server URL for messages, any password in it masked
 	token string
 	json  bool
 	set   map[string]bool // the flags given on the command line
@@ -311,11 +355,24 @@ func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
 		fmt.Fprintf(c.e.stderr, "error: read the answer: %v\n", err)
 		return cliResponse{}, errFailed
 	}
+	if !isJSON(res.Header.Get("Content-Type")) && (res.StatusCode != http.StatusNoContent || len(b) > 0) {
+		// A web page, a proxy's error page, another service on the port:
+		// printing it as an empty table would pass for success.
+		fmt.Fprintf(c.e.stderr, "error: %s did not answer as Tollgate's management API (%d, Content-Type %q): check --server\n",
+			c.shown, res.StatusCode, clean(res.Header.Get("Content-Type")))
+		return cliResponse{}, errFailed
+	}
 	if res.StatusCode >= 400 {
 		c.printError(res.StatusCode, b)
 		return cliResponse{}, errFailed
 	}
 	return cliResponse{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+// isJSON reports whether a Content-Type is JSON, problem details included.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || mt == "application/problem+json")
 }
 
 // etagOf turns what the user typed for --if-match (`3` or `"3"`) into an

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,35 @@ type env struct {
 
 var errUsage = errors.New("usage")
 
+// errHelp reports that a command printed its help as asked (-h): the
+// process exits with status 0.
+var errHelp = errors.New("help shown")
+
+// parseCommandFlags parses the flags of a server command. -h and --help
+// print the command's help on stdout (exit 0); a bad flag prints the error
+// and the help on stderr (exit 2).
+func parseCommandFlags(fs *flag.FlagSet, args []string, usage, summary string, e env) error {
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", usage, summary)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	// flag prints its own error on the output, then calls Usage.
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		help(e.stdout)
+		return errHelp
+	case err != nil:
+		fmt.Fprintln(e.stderr)
+		help(e.stderr)
+		return errUsage
+	}
+	return nil
+}
+
 const usageText = `Usage: tollgate <command> [flags]
 
 Commands:
@@ -63,6 +93,14 @@ func run(ctx context.Context, args []string, e env) error {
 		fmt.Fprint(e.stderr, usageText)
 		return errUsage
 	}
+	err := dispatch(ctx, args, e)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, e env) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], e)

@@ -11,8 +11,8 @@ func migrate(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	configPath := fs.String("config", "", "path of a YAML configuration file")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseCommandFlags(fs, args, "tollgate migrate [flags]", "Apply pending database migrations to the configured database (TOLLGATE_DATABASE_URL, else the\nembedded SQLite file).", e); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*configPath, e)
 	if err != nil {

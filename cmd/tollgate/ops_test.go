@@ -13,6 +13,11 @@ func TestOpsEndpoints(t *testing.T) {
 		f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, "wrong"))
 		f.post("/oauth/token", formCT, form("grant_type", "evil-grant-"+strings.Repeat("x", 10)), "Authorization", basic(f.cc.ID, "wrong"))
 		f.introspect(f.rs, "junk")
+		// Refusals of the mounted endpoints: no credential at the check
+		// endpoint, an unknown rate class, no token at the management API.
+		f.check(http.MethodGet)
+		f.check(http.MethodGet, "X-API-Key", "tgk_nope", "X-Tollgate-Rate-Class", "no-such-class")
+		f.post("/api/v1/keys", "application/json", "{}")
 
 		get := func(path string) (int, string) {
 			res, err := http.Get(f.ops.URL + path)
@@ -41,6 +46,9 @@ func TestOpsEndpoints(t *testing.T) {
 			`tollgate_http_requests_total{endpoint="token",grant_type="client_credentials",outcome="invalid_client"} 1`,
 			`tollgate_http_requests_total{endpoint="token",grant_type="none",outcome="unsupported_grant_type"} 1`,
 			`tollgate_http_requests_total{endpoint="introspect",grant_type="none",outcome="inactive"} 1`,
+			`tollgate_http_requests_total{endpoint="check",grant_type="none",outcome="unauthorized"} 1`,
+			`tollgate_http_requests_total{endpoint="check",grant_type="none",outcome="invalid_request"} 1`,
+			`tollgate_http_requests_total{endpoint="admin",grant_type="none",outcome="unauthorized"} 1`,
 			`tollgate_http_request_duration_seconds_bucket{endpoint="token"`,
 			`go_goroutines`,
 		} {

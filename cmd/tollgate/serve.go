@@ -31,8 +31,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.SetOutput(e.stderr)
 	configPath := fs.String("config", "", "path of a YAML configuration file")
 	migrateFlag := fs.Bool("migrate", false, "apply pending database migrations before serving")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseCommandFlags(fs, args, "tollgate serve [flags]", "Run the authorization server: the public listener (OAuth endpoints, /auth/check, the\nmanagement API, the console) and the ops listener (/metrics, /healthz, /readyz). SIGTERM drains\nin-flight requests. Settings come from --config and TOLLGATE_* variables (docs/configuration.md).", e); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*configPath, e)
 	if err != nil {

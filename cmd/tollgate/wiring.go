@@ -275,6 +275,7 @@ type appStore interface {
 type app struct {
 	public  http.Handler
 	ops     http.Handler
+	routes  []server.Route // of public
 	uses    *usage.Recorder
 	sweeper *sweeper.Sweeper
 	api     *admin.API
@@ -456,5 +457,5 @@ func newApp(d deps) (*app, error) {
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
-	return &app{public: server.SecurityHeaders(public), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
+	return &app{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
 }

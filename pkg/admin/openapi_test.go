@@ -474,3 +474,28 @@ func keys(m map[string]any) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestOpenAPINoEmptyValues catches what an unquoted comma in a flow-style
+// mapping does: `{description: a, b}` makes `b` a member with no value (a
+// bogus property, when it sits in a schema). The document has no null
+// values otherwise. CI also lints it with Redocly CLI (make lint-openapi).
+func TestOpenAPINoEmptyValues(t *testing.T) {
+	d := loadOpenAPI(t)
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				if child == nil {
+					t.Errorf("%s/%s has no value (an unquoted comma in a flow mapping?)", path, k)
+				}
+				walk(path+"/"+k, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(path+"/"+strconv.Itoa(i), child)
+			}
+		}
+	}
+	walk("#", d.root)
+}

@@ -35,6 +35,7 @@ const (
 	headerRateClass = "X-Tollgate-Rate-Class"
 	headerAccount   = "X-Tollgate-Account"
 	headerAPIKey    = "X-API-Key" // #nosec G101 -- a header name, not a key
+	headerRequestID = "X-Request-Id"
 
 	headerClientID  = "X-Tollgate-Client-Id"
 	headerAccountID = "X-Tollgate-Account-Id"
@@ -74,14 +75,41 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cache; time.Now by default.
 	Now func() time.Time
+	// WriteError writes the answer to a refused request, for services whose
+	// errors have their own format (problem+json, say). The headers the
+	// caller needs (WWW-Authenticate, Retry-After, RateLimit) are already
+	// set on w. The default writes {"error":…,"error_description":…}.
+	WriteError func(w http.ResponseWriter, r *http.Request, e Error)
+	// RequestID returns the id of r, sent to the check endpoint as
+	// X-Request-Id so Tollgate's log line of the check carries the
+	// service's request id. The default takes r's own X-Request-Id; a
+	// service that keeps its ids in the context (chi's
+	// middleware.RequestID) returns it from there.
+	RequestID func(r *http.Request) string
 }
+
+// Error is a refusal the guard answers itself.
+type Error struct {
+	// Status is the HTTP status: 400, 401, 403, 429 or 503.
+	Status int
+	// Code is Tollgate's error code (invalid_token, insufficient_scope,
+	// forbidden, rate_limited, temporarily_unavailable, invalid_request).
+	Code string
+	// Description is a short sentence for people.
+	Description string
+}
+
+// Error implements error.
+func (e Error) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Code) }
 
 // Guard protects handlers with Tollgate. It is safe for concurrent use.
 type Guard struct {
-	checkURL string
-	client   *http.Client
-	logger   *slog.Logger
-	cache    *cache // nil when caching is off
+	checkURL   string
+	client     *http.Client
+	logger     *slog.Logger
+	cache      *cache // nil when caching is off
+	writeError func(http.ResponseWriter, *http.Request, Error)
+	requestID  func(*http.Request) string
 }
 
 // New returns a Guard. It panics when CheckURL is empty: that is a wiring
@@ -108,7 +136,14 @@ func New(opts Options) *Guard {
 	if opts.MaxCacheEntries <= 0 {
 		opts.MaxCacheEntries = DefaultMaxCacheEntries
 	}
-	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger}
+	if opts.WriteError == nil {
+		opts.WriteError = writeError
+	}
+	if opts.RequestID == nil {
+		opts.RequestID = func(r *http.Request) string { return r.Header.Get(headerRequestID) }
+	}
+	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger,
+		writeError: opts.WriteError, requestID: opts.RequestID}
 	if opts.CacheTTL > 0 {
 		g.cache = newCache(opts.CacheTTL, opts.MaxCacheEntries, opts.Now)
 	}
@@ -180,6 +215,13 @@ func (g *Guard) Require(scopes []string, class string, next http.Handler) http.H
 	return g.Protect(next, Scopes(scopes...), Class(class))
 }
 
+// Middleware returns the form that chi's and gorilla/mux's Use take:
+// r.Use(g.Middleware(guard.Scopes("events"))) protects every route of r as
+// opts describe.
+func (g *Guard) Middleware(opts ...RouteOption) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return g.Protect(next, opts...) }
+}
+
 // Protect protects next with Tollgate as opts describe.
 func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 	var rt route
@@ -214,7 +256,7 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 			}
 		}
 		if !d.allowed {
-			writeError(w, d.status, d.code)
+			g.writeError(w, r, Error{Status: d.status, Code: d.code, Description: descriptions[d.status]})
 			return
 		}
 		if useCache {
@@ -264,6 +306,11 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	}
 	if account != "" {
 		req.Header.Set(headerAccount, account)
+	}
+	// Tollgate keeps an id of safe characters and at most 64 bytes and
+	// makes a new one otherwise; a longer value is not worth sending.
+	if id := g.requestID(r); id != "" && len(id) <= 64 && !strings.ContainsAny(id, "\r\n") {
+		req.Header.Set(headerRequestID, id)
 	}
 	res, err := g.client.Do(req)
 	if err != nil {
@@ -344,18 +391,19 @@ var descriptions = map[int]string{
 	http.StatusServiceUnavailable: "authorization is temporarily unavailable",
 }
 
-func writeError(w http.ResponseWriter, status int, code string) {
+// writeError is the default Options.WriteError.
+func writeError(w http.ResponseWriter, _ *http.Request, e Error) {
 	b, err := json.Marshal(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
-	}{code, descriptions[status]})
+	}{e.Code, e.Description})
 	if err != nil {
 		b = []byte(`{"error":"server_error"}`)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	w.WriteHeader(e.Status)
 	_, _ = w.Write(b)
 }
 

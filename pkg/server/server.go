@@ -98,7 +98,23 @@ type Mount struct {
 type Server struct {
 	opts   Options
 	router *mux.Router
+	routes []Route
 }
+
+// Route is a path the server serves, for the test that keeps
+// docs/openapi.yaml in step with the router.
+type Route struct {
+	// Method is the one method served; "" for any method.
+	Method string
+	// Path is the exact path, or a prefix ending in "/" under which every
+	// path is served.
+	Path string
+	// Endpoint is the name in logs and metrics.
+	Endpoint string
+}
+
+// Routes returns what the server serves.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // Paths of the public endpoints.
 const (
@@ -134,9 +150,11 @@ func New(opts Options) *Server {
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+		s.routes = append(s.routes, Route{Path: m.Prefix, Endpoint: m.Endpoint})
 	}
 	for _, m := range opts.Mounts {
 		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))
+		s.routes = append(s.routes, Route{Path: m.Prefix + "/", Endpoint: m.Endpoint})
 	}
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
@@ -150,6 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // route registers h for path, answering other methods with an RFC-shaped
 // 405 instead of mux's empty one.
 func (s *Server) route(path, endpoint, method string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Endpoint: endpoint})
 	s.router.Handle(path, s.wrap(endpoint, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
@@ -203,6 +222,13 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 				}
 				ri.outcome = "server_error"
 			}
+			if ri.outcome == "ok" && sw.status >= 400 {
+				// A mounted handler (the check endpoint, the management
+				// API, the console) writes its own errors: the answer's
+				// status is then the outcome, so refusals can be alerted
+				// on.
+				ri.outcome = statusOutcome(sw.status)
+			}
 			d := s.opts.Now().Sub(start)
 			s.opts.Metrics.ObserveRequest(endpoint, ri.grantType, ri.outcome, d)
 			attrs := []slog.Attr{
@@ -230,6 +256,40 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 		}()
 		h(sw, r)
 	})
+}
+
+// statusOutcome names the outcome of an error answer whose handler did not
+// record one, from a fixed set (a label value must never come from the
+// request).
+func statusOutcome(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case 499:
+		return "client_closed"
+	case http.StatusServiceUnavailable:
+		return "temporarily_unavailable"
+	}
+	if status >= 500 {
+		return "server_error"
+	}
+	return "client_error"
 }
 
 // requestID returns the caller's X-Request-Id when it is a short token of
