@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/tollgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?=
 PKGS := ./...
 
 # Tool versions, pinned: a new release may report new things, so upgrading
@@ -28,12 +28,15 @@ GOVULNDB ?= https://vuln.go.dev
 #     paths that pass localPath (under /console/, no scheme, host, backslash
 #     or dot segment).
 #   storage/redis/keyslot.go, G115: uint32 of the shard count (1 or 16).
+#   internal/fuzzrun: G204 (it runs the go command on the module's own
+#     packages), G304 (it reads the budget file it is given and lists the
+#     corpus directories go test writes).
 #   internal/fleet and cmd/tollgate-seed are test and load tooling, not
 #     built into the server: G204 (they start the tollgate processes they
 #     test), G404 (a load mix is no secret), G704 (the test proxy forwards to
 #     the instances it started).
 GOSEC_EXCLUDE := G104
-GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;cmd/tollgate-seed/.*:G404
+GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;internal/fuzzrun/.*:G204,G304;cmd/tollgate-seed/.*:G404
 
 .DEFAULT_GOAL := help
 
@@ -71,12 +74,8 @@ soak: ## hold a mixed load on three instances for DURATION (default 90s): errors
 	$(GO) run ./cmd/tollgate-soak -duration $(SOAK_DURATION)
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+fuzz: ## run every fuzz target on its execution count in .ci/fuzz-budgets (FUZZTIME=30s gives each a duration instead)
+	$(GO) run ./cmd/tollgate-fuzz -budgets .ci/fuzz-budgets -fuzztime '$(FUZZTIME)'
 
 .PHONY: bench
 bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (writes docs/performance.md)

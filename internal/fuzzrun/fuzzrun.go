@@ -28,10 +28,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultExecs is the budget of a target the budget file does not list.
-const DefaultExecs = 20000
+const DefaultExecs = 5000
 
 // Target is one fuzz function of one package.
 type Target struct {
@@ -163,11 +164,15 @@ func runTarget(ctx context.Context, o Options, t Target, fuzztime string) *Findi
 		corpus := filepath.Join(t.Dir, "testdata", "fuzz", t.Name)
 		before := files(corpus)
 		var buf bytes.Buffer
+		began := time.Now()
 		err := stream(ctx, o, io.MultiWriter(o.Out, &buf),
 			"test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", fuzztime, t.Package)
+		took := time.Since(began).Round(100 * time.Millisecond)
 		if err == nil {
+			fmt.Fprintf(o.Out, "-- %s passed in %v\n", t, took)
 			return nil
 		}
+		fmt.Fprintf(o.Out, "-- %s failed in %v\n", t, took)
 		written := newFiles(corpus, before)
 		v := Classify(buf.String(), written)
 		if v.Kind == BareDeadline && attempt == 1 {
