@@ -5,7 +5,7 @@
 // management reads and writes), and the goroutines, resident memory and
 // open files of each instance after the warm-up and at the end. It exits
 // non-zero when any request failed, when an instance logged an error, when
-// fewer than half the target rate's requests were sent or a kind's p99
+// fewer than a quarter of the target rate's requests were sent or a kind's p99
 // passed its bound (maxP99), or when an instance grew beyond noise:
 // goroutines by more than 20 % plus 10 (counted with no request in flight),
 // resident memory by more than 50 %.
@@ -45,12 +45,14 @@ const (
 )
 
 // minRateFraction: the measured load must reach at least this share of
-// -rate × -duration requests. The workers pace themselves at the target
-// rate and measure ~99 % of it (docs/operations.md); half is what a loaded
-// shared CI machine still reaches, while instances that stall (a lock, an
-// exhausted pool, requests waiting out timeouts) make the workers fall far
-// behind, and a soak that sent almost nothing would prove nothing.
-const minRateFraction = 0.5
+// -rate × -duration requests, or the soak proved little. Each worker sends
+// on a ticker and skips the ticks a slow answer spans, so the rate reached
+// falls with latency: ~99 % of the target on a quiet machine
+// (docs/operations.md), less on a 2-core CI machine shared with other
+// builds (load average 25 measured here). A quarter leaves that room, while
+// instances that stall (a lock, an exhausted pool, requests waiting out a
+// 1–3 s backend timeout) send a few percent of it.
+const minRateFraction = 0.25
 
 // maxP99 bounds each kind's 99th percentile. Measured p99s are 15–32 ms,
 // 194 ms for management writes (a transaction with its audit event); the

@@ -29,9 +29,9 @@ func TestLoadProblems(t *testing.T) {
 		modify func(map[fleet.Kind]*fleet.KindStats)
 	}{
 		{name: "enough and fast", stats: stats(1000, 20*time.Millisecond), rate: 100},
-		{name: "exactly half the rate", stats: stats(6000/kinds, 20*time.Millisecond), rate: 200},
-		{name: "below half the rate", stats: stats(100, 20*time.Millisecond), rate: 100,
-			want: []string{"requests in 1m0s, want at least 3000 (50% of 100/s)"}},
+		{name: "exactly a quarter of the rate", stats: stats(3000/kinds, 20*time.Millisecond), rate: 200},
+		{name: "below a quarter of the rate", stats: stats(100, 20*time.Millisecond), rate: 100,
+			want: []string{"requests in 1m0s, want at least 1500 (25% of 100/s)"}},
 		{name: "a kind never sent", stats: stats(1000, 20*time.Millisecond), rate: 100,
 			modify: func(s map[fleet.Kind]*fleet.KindStats) { delete(s, fleet.KindAPIWrite) },
 			want:   []string{"api_write: no request sent"}},
