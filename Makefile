@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/tollgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?=
 PKGS := ./...
 
 # Tool versions, pinned: a new release may report new things, so upgrading
@@ -29,6 +29,9 @@ GOVULNDB ?= https://vuln.go.dev
 #     paths that pass localPath (under /console/, no scheme, host, backslash
 #     or dot segment).
 #   storage/redis/keyslot.go, G115: uint32 of the shard count (1 or 16).
+#   internal/fuzzrun: G204 (it runs the go command on the module's own
+#     packages), G304 (it reads the budget file it is given and lists the
+#     corpus directories go test writes).
 #   internal/fleet and cmd/tollgate-seed are test and load tooling, not
 #     built into the server: G204 (they start the tollgate processes they
 #     test), G404 (a load mix is no secret), G704 (the test proxy forwards to
@@ -37,7 +40,7 @@ GOVULNDB ?= https://vuln.go.dev
 #     commands of the repository's mutant list), G304 (it reads that list
 #     and the source files the list names).
 GOSEC_EXCLUDE := G104
-GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;cmd/tollgate-seed/.*:G404;cmd/tollgate-mutants/.*:G204,G304
+GOSEC_EXCLUDE_RULES := storage/conformance/.*:G101;pkg/console/.*:G124,G710;storage/redis/keyslot\.go:G115;internal/fleet/.*:G204,G404,G704;internal/fuzzrun/.*:G204,G304;cmd/tollgate-seed/.*:G404;cmd/tollgate-mutants/.*:G204,G304
 
 .DEFAULT_GOAL := help
 
@@ -53,10 +56,15 @@ build: ## build bin/tollgate (static, no cgo)
 run: ## run the server on the embedded default (SQLite + in-process tokens, ./data)
 	$(GO) run ./cmd/tollgate serve
 
+# go test's timeout is a hang detector, not a speed check: cmd/tollgate's
+# end-to-end suites under -race passed the default 10m on a 2-core machine
+# shared with other builds (TestHostileInput was running, nothing hung).
+TEST_TIMEOUT ?= 30m
+
 .PHONY: test
 test: ## vet and run every test with the race detector (PostgreSQL and Redis suites run when reachable; CI=true requires them)
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: test-race
 test-race: test ## alias of test: tests always run with -race
@@ -81,12 +89,8 @@ soak: ## hold a mixed load on three instances for DURATION (default 90s): errors
 	$(GO) run ./cmd/tollgate-soak -duration $(SOAK_DURATION)
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+fuzz: ## run every fuzz target on its execution count in .ci/fuzz-budgets (FUZZTIME=30s gives each a duration instead)
+	$(GO) run ./cmd/tollgate-fuzz -budgets .ci/fuzz-budgets -fuzztime '$(FUZZTIME)'
 
 .PHONY: bench
 bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (writes docs/performance.md)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,10 +355,24 @@ func TestSQLiteWriterWaitsForOtherProcess(t *testing.T) {
 		_, err := admin.CreateAccount(t.Context(), storage.Account{Name: "b", Status: storage.StatusActive})
 		adminDone <- err
 	})
-	// Let the admin write run into the lock before releasing it; should it
-	// not have got there yet, the test passes without proving anything,
-	// it cannot fail wrongly.
-	time.Sleep(100 * time.Millisecond)
+	// Release the lock only once the admin write waits for it: one of the
+	// goroutines is in SQLite's busy handler (sqliteBusyTimeout, 5 s, is
+	// how long it may stay there). A write that did not wait, or failed at
+	// once with "database is locked", ends before that.
+	for deadline := time.Now().Add(sqliteBusyTimeout); !inBusyHandler(); {
+		select {
+		case err := <-adminDone:
+			close(release)
+			wg.Wait()
+			t.Fatalf("CreateAccount from a second store ended while the first held the write lock, want it waiting: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			wg.Wait()
+			t.Fatalf("CreateAccount from a second store did not wait for the write lock within %v", sqliteBusyTimeout)
+		}
+	}
 	close(release)
 	wg.Wait()
 	if err := <-adminDone; err != nil {
@@ -410,4 +425,11 @@ func TestSQLiteTimesCompareInOrder(t *testing.T) {
 			t.Errorf("rows with v < %v: got %d, want %d", v, earlier, i)
 		}
 	}
+}
+
+// inBusyHandler reports whether a goroutine of this process is in SQLite's
+// busy handler, waiting for a lock another connection holds.
+func inBusyHandler() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "sqliteDefaultBusyCallback")
 }

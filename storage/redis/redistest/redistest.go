@@ -35,7 +35,14 @@ func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 	if url == "" {
 		url = DefaultURL
 	}
-	client, err := tgredis.NewClient(url, tgredis.ClientOptions{})
+	// Generous timeouts: the production ones (500 ms) are for failing fast
+	// in front of clients, and on a loaded CI machine a dial to the shared
+	// Redis took longer, so that a store failed open and a brute-force test
+	// counted one comparison too many. Tests of timeouts and outages build
+	// their own clients.
+	client, err := tgredis.NewClient(url, tgredis.ClientOptions{
+		DialTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, PoolTimeout: 10 * time.Second,
+	})
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
