@@ -32,16 +32,7 @@ func startProcess(t *testing.T, bin string, vars map[string]string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
+	stopAtCleanup(t, cmd, 10*time.Second)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -62,6 +53,24 @@ func startProcess(t *testing.T, bin string, vars map[string]string) string {
 		t.Fatal("tollgate process did not start")
 	}
 	return ""
+}
+
+// stopAtCleanup interrupts the process cmd started when t ends, and kills it
+// if it has not exited after grace; either way the cleanup waits for it, so
+// no process outlives its test.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd, grace time.Duration) {
+	t.Helper()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // TestLimitsAcrossThreeProcesses: three Tollgate processes share one Redis;

@@ -106,17 +106,7 @@ func startNginx(t *testing.T, tollgate, api string) (string, func() string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start nginx: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	stopAtCleanup(t, cmd, 5*time.Second)
 	readLog := func() string { b, _ := os.ReadFile(errorLog); return string(b) }
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond)
