@@ -134,17 +134,17 @@ func (c *Console) row(ctx context.Context, st *state, cl storage.Client) row {
 // disableWarning says what disabling cl stops: its programs, and for good
 // every token obtained with it (Client.Disable revokes them; enabling it
 // again does not bring them back).
-func (c *Console) disableWarning(cl storage.Client, hint string) (stops, tokens string) {
+func (c *Console) disableWarning(cl storage.Client, hint string) (stops, lost string) {
 	id := strconv.FormatInt(cl.ID, 10)
 	if cl.Kind == storage.KindKey {
 		stops = "Programs sending the key " + hint + " are refused at once, as the password of HTTP Basic auth and at /auth/access/session."
-		tokens = "Every token obtained with this key stops working now, for good: enabling the key again does not bring them back, so its programs must get new ones."
-		return stops, tokens
+		lost = "Every token obtained with this key stops working now, for good: enabling the key again does not bring them back, so its programs must get new ones."
+		return stops, lost
 	}
 	stops = "Programs using client ID " + id + " and its secret can no longer get access tokens."
-	tokens = "Every token obtained with this client stops working now, for good, including client tokens generated to last " +
+	lost = "Every token obtained with this client stops working now, for good, including client tokens generated to last " +
 		duration(c.opts.ClientTokenLifetime) + ": enabling the client again does not bring them back, so they must be obtained or generated again."
-	return stops, tokens
+	return stops, lost
 }
 
 // username answers who user id is, for people: their username when the
