@@ -82,6 +82,8 @@ func TestAdminAccountPolicies(t *testing.T) {
 			{"empty manager", policies(map[string]any{"keys_managed_by": ""}), http.StatusUnprocessableEntity, "policies.keys_managed_by"},
 			{"password not a bool", policies(map[string]any{"require_password_for_new_keys": "yes"}), http.StatusBadRequest, ""},
 			{"unknown policy", policies(map[string]any{"mfa": true}), http.StatusBadRequest, ""},
+			{"policy named twice", `{"policies":{"keys_managed_by":"admins","Keys_Managed_By":"anyone"}}`, http.StatusBadRequest, ""},
+			{"policies not an object", `{"policies":["admins"]}`, http.StatusBadRequest, ""},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				if tt.field == "" {

@@ -103,11 +103,20 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes o as it was read: null or the value. A field not
+// given is left out by its omitzero tag.
+func (o Optional[T]) MarshalJSON() ([]byte, error) {
+	if o.Value == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(*o.Value)
+}
+
 // PoliciesInput changes an account's policies: a field left out keeps its
 // value, null makes it inherit from the parent.
 type PoliciesInput struct {
-	RequirePasswordForNewKeys Optional[bool]   `json:"require_password_for_new_keys"`
-	KeysManagedBy             Optional[string] `json:"keys_managed_by"`
+	RequirePasswordForNewKeys Optional[bool]   `json:"require_password_for_new_keys,omitzero"`
+	KeysManagedBy             Optional[string] `json:"keys_managed_by,omitzero"`
 }
 
 // AccountInput is what creating or changing an account sets; nil fields
