@@ -516,7 +516,8 @@ func credentialCreate(base, noun string, v cliView) cliVerb {
 				}
 				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body, askPassword: *passwordFile == ""})
 				if errors.Is(err, errPasswordAsked) {
-					fmt.Fprintln(c.e.stderr, "This account asks for your own password to create "+article(noun)+".")
+					// A prompt: a failed write shows in the password read that follows.
+					_, _ = fmt.Fprintln(c.e.stderr, "This account asks for your own password to create "+article(noun)+".")
 					if body["password"], err = readPassword(c.e, "", "Your password", false); err != nil {
 						return err
 					}
