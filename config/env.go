@@ -26,7 +26,7 @@ const BootstrapPasswordEnv = "TOLLGATE_BOOTSTRAP_PASSWORD" // #nosec G101 -- the
 const (
 	CLIServerEnv   = "TOLLGATE_SERVER"   // URL of the server
 	CLITokenEnv    = "TOLLGATE_TOKEN"    // #nosec G101 -- the name of the variable with the Bearer token for the management API
-	CLIPasswordEnv = "TOLLGATE_PASSWORD" // #nosec G101 -- the name of the variable with the password for users create|reset-password and clients token
+	CLIPasswordEnv = "TOLLGATE_PASSWORD" // #nosec G101 -- the name of the variable with the password for users create|reset-password, clients token and, where an account asks for it, clients|keys create
 )
 
 // Settings of the server that the management commands also read: without

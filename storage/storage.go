@@ -58,9 +58,70 @@ type Account struct {
 	// later becomes. It is set when the account is disabled and when it is
 	// enabled again (see SetStatus); zero revokes nothing.
 	TokensValidAfter time.Time
-	Version          int64 // incremented by every update; the management API's ETag
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Policies are the account's own settings; what is unset follows the
+	// nearest ancestor that sets it (see Accounts.EffectivePolicies).
+	Policies  AccountPolicies
+	Version   int64 // incremented by every update; the management API's ETag
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// KeysManagedBy says who may create, change and delete the credentials of
+// an account.
+type KeysManagedBy string
+
+// Who manages credentials. The empty value inherits from the parent.
+const (
+	KeysManagedByInherit KeysManagedBy = ""
+	// KeysManagedByAnyone lets members manage the credentials they own, and
+	// admins those of their subtree: the behaviour with no policy set.
+	KeysManagedByAnyone KeysManagedBy = "anyone"
+	// KeysManagedByAdmins leaves members only reading their own.
+	KeysManagedByAdmins KeysManagedBy = "admins"
+)
+
+// Valid reports whether k is a known value, the empty one included.
+func (k KeysManagedBy) Valid() bool {
+	return k == KeysManagedByInherit || k == KeysManagedByAnyone || k == KeysManagedByAdmins
+}
+
+// AccountPolicies are an account's own policy settings. A nil or empty
+// field is unset: the account follows its nearest ancestor that sets it,
+// and the root's default.
+type AccountPolicies struct {
+	// RequirePasswordForNewKeys asks whoever creates a credential of the
+	// account for their own password.
+	RequirePasswordForNewKeys *bool
+	// KeysManagedBy says who may manage the account's credentials.
+	KeysManagedBy KeysManagedBy
+}
+
+// EffectivePolicies are the policies in force for an account, every field
+// resolved along the way to the root.
+type EffectivePolicies struct {
+	RequirePasswordForNewKeys bool
+	KeysManagedBy             KeysManagedBy // never empty
+}
+
+// DefaultPolicies are in force where no account on the way to the root
+// sets a policy: what Tollgate did before accounts had policies.
+var DefaultPolicies = EffectivePolicies{RequirePasswordForNewKeys: false, KeysManagedBy: KeysManagedByAnyone}
+
+// ResolvePolicies returns the policies in force for the first account of
+// path, which runs from that account up to its root: each field comes from
+// the nearest account that sets it, else from DefaultPolicies.
+func ResolvePolicies(path []AccountPolicies) EffectivePolicies {
+	out := DefaultPolicies
+	var pw, managed bool
+	for _, p := range path {
+		if !pw && p.RequirePasswordForNewKeys != nil {
+			out.RequirePasswordForNewKeys, pw = *p.RequirePasswordForNewKeys, true
+		}
+		if !managed && p.KeysManagedBy != KeysManagedByInherit {
+			out.KeysManagedBy, managed = p.KeysManagedBy, true
+		}
+	}
+	return out
 }
 
 // SetStatus changes the account's status at now. Any change revokes every
@@ -341,6 +402,10 @@ type Accounts interface {
 	// one of its ancestors are active and the latest TokensValidAfter among
 	// them (zero when none is set). An unknown id answers ErrNotFound.
 	AccountStanding(ctx context.Context, id int64) (Standing, error)
+	// EffectivePolicies answers, in one read, the policies in force for
+	// account id (ResolvePolicies over it and its ancestors). An unknown id
+	// answers ErrNotFound.
+	EffectivePolicies(ctx context.Context, id int64) (EffectivePolicies, error)
 }
 
 // Users stores users.

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -313,6 +314,31 @@ type cliCall struct {
 	query        url.Values
 	body         any // marshalled to JSON when not nil
 	ifMatch      string
+	// askPassword: an answer that asks only for the caller's password
+	// (422 naming the field password alone) returns errPasswordAsked,
+	// unprinted, so the command can ask for it and try again.
+	askPassword bool
+}
+
+// errPasswordAsked is the server asking for the caller's own password
+// (an account policy), see cliCall.askPassword.
+var errPasswordAsked = errors.New("the account asks for your password")
+
+// asksOnlyPassword reports whether problem body b is invalid fields
+// naming password and nothing else.
+func asksOnlyPassword(b []byte) bool {
+	var p struct {
+		Errors []struct{ Field string } `json:"errors"`
+	}
+	if json.Unmarshal(b, &p) != nil || len(p.Errors) == 0 {
+		return false
+	}
+	for _, e := range p.Errors {
+		if e.Field != "password" {
+			return false
+		}
+	}
+	return true
 }
 
 // do sends call. An answer of 400 or more is printed as an error and
@@ -361,6 +387,9 @@ func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
 		fmt.Fprintf(c.e.stderr, "error: %s did not answer as Tollgate's management API (%d, Content-Type %q): check --server\n",
 			c.shown, res.StatusCode, clean(res.Header.Get("Content-Type")))
 		return cliResponse{}, errFailed
+	}
+	if call.askPassword && res.StatusCode == http.StatusUnprocessableEntity && asksOnlyPassword(b) {
+		return cliResponse{}, errPasswordAsked
 	}
 	if res.StatusCode >= 400 {
 		c.printError(res.StatusCode, b)
@@ -551,6 +580,14 @@ func cell(v any, short bool) string {
 		parts := make([]string, len(v))
 		for i, p := range v {
 			parts[i] = fmt.Sprint(p)
+		}
+		s = strings.Join(parts, " ")
+	case map[string]any:
+		// An object (an account's policies): name=value in name order,
+		// null shown as "-".
+		parts := make([]string, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			parts = append(parts, k+"="+cell(v[k], false))
 		}
 		s = strings.Join(parts, " ")
 	default:

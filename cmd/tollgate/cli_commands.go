@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +20,11 @@ var (
 		noun:    "accounts",
 		columns: []string{"id", "parent_id", "name", "status", "created_at", "updated_at"},
 		fields:  []string{"id", "parent_id", "name", "status", "created_at", "updated_at", "version"},
+	}
+	accountPolicyTable = cliView{
+		noun:    "accounts",
+		columns: []string{"id", "name", "policies", "effective_policies"},
+		fields:  []string{"id", "name", "policies", "effective_policies", "version"},
 	}
 	userTable = cliView{
 		noun:    "users",
@@ -55,6 +62,7 @@ func cliResources() []cliResource {
 			getVerb("/accounts", "show an account", accountTable),
 			accountChildren(),
 			accountRename(),
+			accountPolicies(),
 			statusVerb("disable", "/accounts", "disabled", "disable an account: its subtree's credentials and tokens stop working", accountTable),
 			statusVerb("enable", "/accounts", "active", "enable an account", accountTable),
 		}},
@@ -203,6 +211,57 @@ func accountRename() cliVerb {
 					return err
 				}
 				return c.printRecord(res, accountTable)
+			}
+		}}
+}
+
+// policyValue reads a policy flag: "inherit" is null, else one of allowed.
+func policyValue(flagName, s string, allowed ...string) (any, error) {
+	if s == "inherit" {
+		return nil, nil
+	}
+	if !slices.Contains(allowed, s) {
+		return nil, usageErrorf("--%s must be %s or inherit, got %q", flagName, strings.Join(allowed, ", "), s)
+	}
+	if s == "true" || s == "false" {
+		return s == "true", nil
+	}
+	return s, nil
+}
+
+func accountPolicies() cliVerb {
+	return cliVerb{name: "policies", args: "ID", usage: "[--require-password-for-new-keys true|false|inherit] [--keys-managed-by anyone|admins|inherit] [--if-match ETAG]",
+		summary: "show or set an account's policies (sub-accounts inherit what they do not set)",
+		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
+			password := fs.String("require-password-for-new-keys", "", "creating a client or key asks for the creator's password: true, false, or inherit")
+			managed := fs.String("keys-managed-by", "", "who manages clients and keys: anyone (their own), admins, or inherit")
+			ifMatch := ifMatchFlag(fs)
+			return func(ctx context.Context, c *cliClient, id int64) error {
+				policies := map[string]any{}
+				if c.set["require-password-for-new-keys"] {
+					v, err := policyValue("require-password-for-new-keys", *password, "true", "false")
+					if err != nil {
+						return err
+					}
+					policies["require_password_for_new_keys"] = v
+				}
+				if c.set["keys-managed-by"] {
+					v, err := policyValue("keys-managed-by", *managed, "anyone", "admins")
+					if err != nil {
+						return err
+					}
+					policies["keys_managed_by"] = v
+				}
+				call := cliCall{method: http.MethodGet, path: idPath("/accounts", id)}
+				if len(policies) > 0 {
+					call = cliCall{method: http.MethodPatch, path: idPath("/accounts", id),
+						body: map[string]any{"policies": policies}, ifMatch: *ifMatch}
+				}
+				res, err := c.do(ctx, call)
+				if err != nil {
+					return err
+				}
+				return c.printRecord(res, accountPolicyTable)
 			}
 		}}
 }
@@ -440,12 +499,30 @@ func credentialCreate(base, noun string, v cliView) cliVerb {
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			var f credentialFlags
 			f.define(fs, noun, true)
+			passwordFile := fs.String("password-file", "", "file holding your password, for an account that asks for it "+
+				"(default $TOLLGATE_PASSWORD, else asked on the terminal when the server asks)")
 			return func(ctx context.Context, c *cliClient, _ int64) error {
 				body, err := f.body(c)
 				if err != nil {
 					return err
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body})
+				// The password goes only where the account's policy asks
+				// for it: sent at once when a file names it, else asked
+				// for when the server answers that it needs it.
+				if *passwordFile != "" {
+					if body["password"], err = readPassword(c.e, *passwordFile, "Your password", false); err != nil {
+						return err
+					}
+				}
+				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body, askPassword: *passwordFile == ""})
+				if errors.Is(err, errPasswordAsked) {
+					// A prompt: a failed write shows in the password read that follows.
+					_, _ = fmt.Fprintln(c.e.stderr, "This account asks for your own password to create "+article(noun)+".")
+					if body["password"], err = readPassword(c.e, "", "Your password", false); err != nil {
+						return err
+					}
+					res, err = c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body})
+				}
 				if err != nil {
 					return err
 				}

@@ -79,7 +79,7 @@ Commands:
   version    print the version
 
 Management (talk to a running server's API; see 'tollgate <command> -h'):
-  accounts   create|get|children|rename|disable|enable
+  accounts   create|get|children|rename|policies|disable|enable
   users      create|list|get|set-role|disable|enable|reset-password|delete
   clients    create|list|get|edit|disable|enable|rotate|delete|token
   keys       create|list|get|edit|disable|enable|rotate|delete

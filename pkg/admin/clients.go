@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -161,6 +162,9 @@ type clientInput struct {
 	Status     *string                   `json:"status"`
 	OwnerID    *int64                    `json:"owner_id"`
 	AccountID  *int64                    `json:"account_id"`
+	// Password is the caller's own password, asked on create when the
+	// account's policy requires it; never stored or shown.
+	Password *string `json:"password"`
 }
 
 // apply validates in and applies it to c, collecting every problem.
@@ -282,6 +286,9 @@ func (a *API) apply(in clientInput, c *storage.Client, p *principal, creating bo
 	}
 	if !creating && (in.OwnerID != nil || in.AccountID != nil) {
 		bad("owner_id", "the owner and account of a credential cannot change")
+	}
+	if !creating && in.Password != nil {
+		bad("password", "is asked only when creating a credential")
 	}
 	return errs
 }
@@ -449,6 +456,9 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 	if errs != nil {
 		return storage.Client{}, "", invalid(errs)
 	}
+	if err := a.checkCreatePolicies(ctx, p, c.AccountID, in.Password); err != nil {
+		return storage.Client{}, "", err
+	}
 	plain, hash, err := a.newSecret(ctx)
 	if err != nil {
 		return storage.Client{}, "", problem{Status: http.StatusInternalServerError, cause: err}
@@ -469,6 +479,64 @@ func (a *API) CreateClient(ctx context.Context, act Actor, kind storage.Kind, in
 		return storage.Client{}, "", storeProblem(err)
 	}
 	return c, plain, nil
+}
+
+// checkCreatePolicies applies the policies of account accountID to p
+// creating a credential there: with keys_managed_by admins only an admin
+// may; with require_password_for_new_keys the creator confirms who they
+// are with their own password, through the same brute-force protection
+// and check as a client token's confirmation. A management client acting
+// for its owner has no password to give and is refused: the policy exists
+// so that a bearer credential alone (a stolen token) cannot mint long-lived
+// ones.
+func (a *API) checkCreatePolicies(ctx context.Context, p *principal, accountID int64, password *string) error {
+	pol, err := a.opts.Store.EffectivePolicies(ctx, accountID)
+	if err != nil {
+		return storeProblem(err)
+	}
+	if !p.admin && pol.KeysManagedBy == storage.KeysManagedByAdmins {
+		return errAdminsManageKeys
+	}
+	if !pol.RequirePasswordForNewKeys {
+		return nil
+	}
+	if p.user == nil {
+		return problem{Status: http.StatusForbidden, Detail: "This account requires the creator's own password for a new credential, " +
+			"and a client token has none: create it as a user (console, CLI or a user's token)."}
+	}
+	if password == nil || *password == "" {
+		return invalid([]fieldError{{Field: "password", Detail: "is required: this account asks for your own password to create a credential"}})
+	}
+	err = a.verifyPassword(ctx, p.user.Username, p.user.PasswordHash, *password, "The password is wrong: the credential was not created.")
+	if pr, ok := errors.AsType[problem](err); ok && pr.Status == http.StatusForbidden && pr.cause == nil {
+		pr.Errors = []fieldError{{Field: "password", Detail: "is wrong"}}
+		return pr
+	}
+	return err
+}
+
+// errAdminsManageKeys refuses a member under keys_managed_by admins.
+var errAdminsManageKeys = problem{Status: http.StatusForbidden,
+	Detail: "This account's policy lets only admins create, change or delete credentials (keys_managed_by: admins)."}
+
+// checkManagePolicy refuses p changing or deleting credential c when the
+// policy of c's account lets only admins manage credentials, and records
+// the refusal.
+func (a *API) checkManagePolicy(ctx context.Context, p *principal, c storage.Client, action string) *problem {
+	if p.admin {
+		return nil
+	}
+	pol, err := a.opts.Store.EffectivePolicies(ctx, c.AccountID)
+	if err != nil {
+		pr := storeProblem(err)
+		return &pr
+	}
+	if pol.KeysManagedBy != storage.KeysManagedByAdmins {
+		return nil
+	}
+	a.auditRefusal(ctx, p, string(c.Kind)+"."+action, string(c.Kind), c.ID, errAdminsManageKeys)
+	pr := errAdminsManageKeys
+	return &pr
 }
 
 func isNotFound(err error) bool { return err != nil && storeProblem(err).Status == http.StatusNotFound }
@@ -564,7 +632,11 @@ func (a *API) GetClient(ctx context.Context, act Actor, kind storage.Kind, id in
 // change loads credential id for p, checks the version it must have (want;
 // 0: any) and applies fn in one transaction with its audit event.
 func (a *API) change(ctx context.Context, p *principal, kind storage.Kind, id, want int64, action string, fn func(tx storage.Store, c *storage.Client) (string, error)) (storage.Client, *problem) {
-	if _, pr := a.loadClient(ctx, p, id, kind); pr != nil {
+	cur, pr := a.loadClient(ctx, p, id, kind)
+	if pr != nil {
+		return storage.Client{}, pr
+	}
+	if pr := a.checkManagePolicy(ctx, p, cur, action); pr != nil {
 		return storage.Client{}, pr
 	}
 	var out storage.Client
@@ -846,6 +918,9 @@ func (a *API) DeleteClient(ctx context.Context, act Actor, kind storage.Kind, id
 	p := act.p
 	c, pr := a.loadClient(ctx, p, id, kind)
 	if pr != nil {
+		return storage.Client{}, *pr
+	}
+	if pr := a.checkManagePolicy(ctx, p, c, "delete"); pr != nil {
 		return storage.Client{}, *pr
 	}
 	err = a.opts.Store.InTx(ctx, func(tx storage.Store) error {

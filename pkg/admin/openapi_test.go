@@ -33,9 +33,9 @@ type bodyType struct {
 // added here when it is added to the API.
 var requestBodies = map[string]bodyType{
 	"POST /api/v1/clients":             {reflect.TypeFor[clientInput](), []string{"status"}},
-	"PATCH /api/v1/clients/{id}":       {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id"}},
+	"PATCH /api/v1/clients/{id}":       {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "password"}},
 	"POST /api/v1/keys":                {reflect.TypeFor[clientInput](), []string{"status", "grant_types"}},
-	"PATCH /api/v1/keys/{id}":          {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "grant_types"}},
+	"PATCH /api/v1/keys/{id}":          {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "grant_types", "password"}},
 	"POST /api/v1/clients/{id}/rotate": {reflect.TypeFor[rotateInput](), nil},
 	"POST /api/v1/keys/{id}/rotate":    {reflect.TypeFor[rotateInput](), nil},
 	"POST /api/v1/clients/{id}/tokens": {reflect.TypeFor[tokenInput](), nil},

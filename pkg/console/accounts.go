@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -86,8 +87,109 @@ func (c *Console) switchAccount(w http.ResponseWriter, r *http.Request, st *stat
 		target = Prefix + "/users"
 	case strings.HasPrefix(target, Prefix+"/audit"):
 		target = Prefix + "/audit"
+	case strings.HasPrefix(target, Prefix+"/settings"):
+		target = Prefix + "/settings"
 	default:
 		target = clientKind.Path
 	}
 	http.Redirect(w, r, target+"?ok=switched", http.StatusSeeOther)
+}
+
+// settingsPage shows and edits the policies of the account the console
+// shows.
+type settingsPage struct {
+	Account storage.Account
+	// RequirePassword and ManagedBy are the account's own settings as the
+	// form's choices: "" inherits, else "true"/"false" and
+	// "anyone"/"admins".
+	RequirePassword string
+	ManagedBy       string
+	Effective       storage.EffectivePolicies
+	// Inherited is what the account would have with nothing set of its
+	// own: its parent's effective policies (the defaults for a root).
+	Inherited storage.EffectivePolicies
+	IsRoot    bool
+}
+
+// settingsLabels name the settings form's fields, by their names in the
+// management API.
+var settingsLabels = map[string]string{
+	"policies.require_password_for_new_keys": "Password to add a credential",
+	"policies.keys_managed_by":               "Who manages credentials",
+}
+
+// settingsField is the form field (and element id) of an API field.
+func settingsField(errs formErrors) formErrors {
+	out := formErrors{}
+	for field, msgs := range errs {
+		out[strings.TrimPrefix(field, "policies.")] = msgs
+	}
+	return out
+}
+
+func (c *Console) settingsFor(r *http.Request, st *state, acc storage.Account) (settingsPage, error) {
+	ctx := r.Context()
+	p := settingsPage{Account: acc, IsRoot: acc.ParentID == 0, ManagedBy: string(acc.Policies.KeysManagedBy)}
+	if v := acc.Policies.RequirePasswordForNewKeys; v != nil {
+		p.RequirePassword = strconv.FormatBool(*v)
+	}
+	var err error
+	if p.Effective, err = c.opts.Service.EffectivePolicies(ctx, st.act, acc.ID); err != nil {
+		return p, err
+	}
+	if p.Inherited, err = c.opts.Service.InheritedPolicies(ctx, st.act, acc.ID); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// showSettings shows the policies of the account, for its admins.
+func (c *Console) showSettings(w http.ResponseWriter, r *http.Request, st *state) {
+	if !st.act.Admin() {
+		c.failure(w, r, st, forbidden)
+		return
+	}
+	p, err := c.settingsFor(r, st, st.account)
+	if err != nil {
+		c.failure(w, r, st, err)
+		return
+	}
+	c.render(w, r, st, http.StatusOK, "settings", view{Title: "Account settings", Nav: "settings", Notice: notice(r), Page: p})
+}
+
+// saveSettings changes the policies of the account.
+func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, st *state) {
+	if !st.act.Admin() {
+		c.failure(w, r, st, forbidden)
+		return
+	}
+	f := r.PostForm
+	in := admin.PoliciesInput{}
+	in.RequirePasswordForNewKeys.Set = true
+	switch v := f.Get("require_password_for_new_keys"); v {
+	case "":
+	case "true", "false":
+		b := v == "true"
+		in.RequirePasswordForNewKeys.Value = &b
+	default:
+		c.errorPage(w, r, st, http.StatusBadRequest, "Bad request", "Choose whether adding a credential asks for a password.")
+		return
+	}
+	in.KeysManagedBy.Set = true
+	if v := f.Get("keys_managed_by"); v != "" {
+		in.KeysManagedBy.Value = &v
+	}
+	_, err := c.opts.Service.UpdateAccount(r.Context(), st.act, st.account.ID, formInt(r, "version"), admin.AccountInput{Policies: &in})
+	if err != nil {
+		c.refused(w, r, st, err, settingsLabels, func(status int, errs formErrors) {
+			p, perr := c.settingsFor(r, st, st.account)
+			if perr != nil {
+				c.failure(w, r, st, perr)
+				return
+			}
+			c.render(w, r, st, status, "settings", view{Title: "Account settings", Nav: "settings", Errors: settingsField(errs), Page: p})
+		})
+		return
+	}
+	http.Redirect(w, r, Prefix+"/settings?ok=saved", http.StatusSeeOther)
 }

@@ -55,6 +55,9 @@ type Service interface {
 	UpdateUser(ctx context.Context, act admin.Actor, id, want int64, in admin.UserUpdate) (storage.User, error)
 	DeleteUser(ctx context.Context, act admin.Actor, id, want int64) error
 	GetAccount(ctx context.Context, act admin.Actor, id int64) (storage.Account, error)
+	UpdateAccount(ctx context.Context, act admin.Actor, id, want int64, in admin.AccountInput) (storage.Account, error)
+	EffectivePolicies(ctx context.Context, act admin.Actor, id int64) (storage.EffectivePolicies, error)
+	InheritedPolicies(ctx context.Context, act admin.Actor, id int64) (storage.EffectivePolicies, error)
 	ListChildren(ctx context.Context, act admin.Actor, id int64, pg storage.Page) ([]storage.Account, error)
 	ListAudit(ctx context.Context, act admin.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
 }

@@ -38,6 +38,22 @@ var credentialLabels = map[string]string{
 	"access_rights": "Access rights",
 	"expires_at":    "Expiry date",
 	"grant_types":   "Grant types",
+	"password":      "Your password",
+}
+
+// keyPolicies says how the account's policies shape the credential pages
+// for st: readOnly when the signed-in member may only read their
+// credentials (keys_managed_by admins), askPassword when adding one asks
+// for their password. The service enforces both; this only hides what
+// would be refused. Should the policies not load, the pages assume the
+// strictest.
+func (c *Console) keyPolicies(r *http.Request, st *state) (readOnly, askPassword bool) {
+	pol, err := c.opts.Service.EffectivePolicies(r.Context(), st.act, st.account.ID)
+	if err != nil {
+		c.opts.Logger.WarnContext(r.Context(), "read account policies", "err", err)
+		return !st.act.Admin(), true
+	}
+	return !st.act.Admin() && pol.KeysManagedBy == storage.KeysManagedByAdmins, pol.RequirePasswordForNewKeys
 }
 
 // row is a credential as the pages show it.
@@ -192,6 +208,9 @@ type listPage struct {
 	ShowOwner bool
 	Unused    string // how long unused before a credential is disabled; "" for never
 	Query     string // the search (?q=); "" for none
+	// ReadOnly hides the actions the account's policy refuses the
+	// signed-in member (keys_managed_by admins).
+	ReadOnly bool
 }
 
 func (c *Console) listCredentials(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
@@ -209,6 +228,7 @@ func (c *Console) renderList(w http.ResponseWriter, r *http.Request, st *state, 
 		return
 	}
 	p := listPage{K: k, Paged: after > 0, ShowOwner: st.act.Admin(), Query: q}
+	p.ReadOnly, _ = c.keyPolicies(r, st)
 	if c.opts.DisableUnusedAfter > 0 {
 		p.Unused = duration(c.opts.DisableUnusedAfter)
 	}
@@ -250,6 +270,11 @@ type formPage struct {
 	Overlaps     []overlap
 	TokenFor     string // how long a generated client token lives
 	FormID       string // see resent
+	// ReadOnly shows the credential without its actions, which the
+	// account's policy refuses the signed-in member; AskPassword adds the
+	// password field to the form that adds one.
+	ReadOnly    bool
+	AskPassword bool
 }
 
 // overlap is a choice of how long a rotated-out secret keeps working.
@@ -388,7 +413,14 @@ func (c *Console) alreadySent(w http.ResponseWriter, r *http.Request, st *state,
 }
 
 func (c *Console) newCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
-	c.render(w, r, st, http.StatusOK, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Page: c.newForm(k)})
+	form := c.newForm(k)
+	readOnly, askPassword := c.keyPolicies(r, st)
+	if readOnly {
+		c.failure(w, r, st, forbidden)
+		return
+	}
+	form.AskPassword = askPassword
+	c.render(w, r, st, http.StatusOK, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Page: form})
 }
 
 // parseDay reads an optional yyyy-mm-dd expiry date: the credential stops
@@ -451,10 +483,16 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	if id := formID(r); id != "" {
 		form.FormID = id
 	}
+	_, form.AskPassword = c.keyPolicies(r, st)
+	refusedAs := ""
 	fail := func(status int, errs formErrors) {
-		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Page: form})
+		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
 	}
 	in := admin.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
+	// The password is never put back into the form.
+	if pw := f.Get("password"); pw != "" {
+		in.Password = &pw
+	}
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
 			form.Grants = c.grantChoices(*in.GrantTypes)
@@ -474,6 +512,15 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	ctx := r.Context()
 	cl, secret, err := c.opts.Service.CreateClient(ctx, st.act, k.Kind, in)
 	if err != nil {
+		ref := admin.RefusalOf(err)
+		aboutPassword := slices.ContainsFunc(ref.Fields, func(f admin.FieldError) bool { return f.Field == "password" })
+		// The policy may have changed since the page was shown.
+		form.AskPassword = form.AskPassword || aboutPassword
+		if ref.Status == http.StatusForbidden && aboutPassword {
+			refusedAs = "Wrong password: your identity is not confirmed, and nothing was added"
+			fail(http.StatusForbidden, formErrors{"password": {"The password is wrong."}})
+			return
+		}
 		c.refused(w, r, st, err, credentialLabels, withDateError(fail, dateMsg))
 		return
 	}
@@ -545,6 +592,7 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 	}
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)
+	p.ReadOnly, _ = c.keyPolicies(r, st)
 	return p
 }
 
@@ -682,6 +730,10 @@ type confirmPage struct {
 func (c *Console) confirmDeleteCredential(w http.ResponseWriter, r *http.Request, st *state, k kindInfo) {
 	cl, ok := c.loadCredential(w, r, st, k)
 	if !ok {
+		return
+	}
+	if readOnly, _ := c.keyPolicies(r, st); readOnly {
+		c.failure(w, r, st, forbidden)
 		return
 	}
 	c.render(w, r, st, http.StatusOK, "delete", view{Title: "Delete " + cl.Name, Nav: k.Nav,

@@ -112,6 +112,7 @@ const (
 	kindAccountActive
 	kindAccountInSubtree
 	kindAccountStanding
+	kindEffectivePolicies
 )
 
 // key names one answer: a client or user id, the account id of
@@ -248,7 +249,7 @@ const (
 	tokUser        = "u:"  // u:<id>, one user
 	tokAllClients  = "c:*" // every client
 	tokAllUsers    = "u:*" // every user
-	tokAllAccounts = "a:*" // every AccountActive and AccountInSubtree answer
+	tokAllAccounts = "a:*" // every answer about accounts: active, subtree, standing, policies
 )
 
 func clientToken(id int64) string { return tokClient + strconv.FormatInt(id, 10) }
@@ -275,7 +276,7 @@ func (s *Store) apply(tokens ...string) {
 			s.dropKindLocked(kindUser)
 			continue
 		case tokAllAccounts:
-			s.dropKindLocked(kindAccountActive, kindAccountInSubtree, kindAccountStanding)
+			s.dropKindLocked(kindAccountActive, kindAccountInSubtree, kindAccountStanding, kindEffectivePolicies)
 			continue
 		}
 		if id, ok := parseToken(tok, tokClient); ok {
@@ -481,6 +482,15 @@ func (s *Store) AccountActive(ctx context.Context, id int64) (bool, error) {
 func (s *Store) AccountStanding(ctx context.Context, id int64) (storage.Standing, error) {
 	return read(ctx, s, key{kind: kindAccountStanding, a: id}, func(ctx context.Context) (storage.Standing, error) {
 		return s.inner.AccountStanding(ctx, id)
+	})
+}
+
+// EffectivePolicies answers from the table or the backend. A child's
+// answer depends on its ancestors' settings, so, like AccountStanding, it
+// is dropped on any change of any account.
+func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.EffectivePolicies, error) {
+	return read(ctx, s, key{kind: kindEffectivePolicies, a: id}, func(ctx context.Context) (storage.EffectivePolicies, error) {
+		return s.inner.EffectivePolicies(ctx, id)
 	})
 }
 
@@ -753,6 +763,10 @@ func (t *txStore) AccountActive(ctx context.Context, id int64) (bool, error) {
 
 func (t *txStore) AccountStanding(ctx context.Context, id int64) (storage.Standing, error) {
 	return t.inner.AccountStanding(ctx, id)
+}
+
+func (t *txStore) EffectivePolicies(ctx context.Context, id int64) (storage.EffectivePolicies, error) {
+	return t.inner.EffectivePolicies(ctx, id)
 }
 
 func (t *txStore) GetUser(ctx context.Context, id int64) (storage.User, error) {

@@ -19,6 +19,7 @@ func RunAccounts(t *testing.T, newStore func(t *testing.T) storage.Accounts) {
 	t.Run("ListChildren", func(t *testing.T) { testListChildren(t, newStore(t)) })
 	t.Run("Active", func(t *testing.T) { testAccountActive(t, newStore(t)) })
 	t.Run("Standing", func(t *testing.T) { testAccountStanding(t, newStore(t)) })
+	t.Run("Policies", func(t *testing.T) { testAccountPolicies(t, newStore(t)) })
 }
 
 // createAccount creates an active account under parentID (0 for a root).
@@ -46,6 +47,8 @@ func testCreateGetAccount(t *testing.T, s storage.Accounts) {
 		{"child", storage.Account{ParentID: parent.ID, Name: "Acme EU", Status: storage.StatusActive}},
 		{"unicode name", storage.Account{Name: "Ünïcødé ✓ 'quoted' \"too\"", Status: storage.StatusActive}},
 		{"version ignored", storage.Account{Name: "v", Status: storage.StatusActive, Version: 42}},
+		{"policies", storage.Account{Name: "strict", Status: storage.StatusActive,
+			Policies: storage.AccountPolicies{RequirePasswordForNewKeys: ptr(false), KeysManagedBy: storage.KeysManagedByAdmins}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,5 +398,79 @@ func testAccountStanding(t *testing.T, s storage.Accounts) {
 		if got, err := s.AccountStanding(ctx, id); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("AccountStanding(%d) = %+v, error %v, want %v", id, got, err, storage.ErrNotFound)
 		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// testAccountPolicies checks that policies are stored, cleared and
+// resolved along the way to the root, the nearest setting winning, and
+// that a change of an ancestor shows at once in a descendant's answer (a
+// cache must drop it).
+func testAccountPolicies(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	// root ─ mid ─ leaf
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	mid := createAccount(t, s, root.ID)
+	leaf := createAccount(t, s, mid.ID)
+	sibling := createAccount(t, s, root.ID)
+	set := func(a storage.Account, p storage.AccountPolicies) {
+		t.Helper()
+		got, err := s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error { x.Policies = p; return nil })
+		if err != nil {
+			t.Fatalf("UpdateAccount(%d): %v", a.ID, err)
+		}
+		checkDiff(t, "UpdateAccount policies", got.Policies, p)
+		again, err := s.GetAccount(ctx, a.ID)
+		if err != nil {
+			t.Fatalf("GetAccount(%d): %v", a.ID, err)
+		}
+		checkDiff(t, "GetAccount policies", again.Policies, p)
+	}
+	strict := storage.EffectivePolicies{RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAdmins}
+	tests := []struct {
+		step string
+		acc  storage.Account
+		set  storage.AccountPolicies
+		want map[int64]storage.EffectivePolicies
+	}{
+		{"nothing set: defaults", root, storage.AccountPolicies{}, map[int64]storage.EffectivePolicies{
+			root.ID: storage.DefaultPolicies, mid.ID: storage.DefaultPolicies, leaf.ID: storage.DefaultPolicies}},
+		{"root strict: inherited", root, storage.AccountPolicies{RequirePasswordForNewKeys: ptr(true), KeysManagedBy: storage.KeysManagedByAdmins},
+			map[int64]storage.EffectivePolicies{root.ID: strict, mid.ID: strict, leaf.ID: strict, sibling.ID: strict}},
+		{"mid overrides one field", mid, storage.AccountPolicies{RequirePasswordForNewKeys: ptr(false)},
+			map[int64]storage.EffectivePolicies{
+				root.ID: strict, sibling.ID: strict,
+				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins},
+				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins}}},
+		{"leaf overrides the other", leaf, storage.AccountPolicies{KeysManagedBy: storage.KeysManagedByAnyone},
+			map[int64]storage.EffectivePolicies{
+				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins},
+				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAnyone}}},
+		{"mid cleared: leaf follows root again", mid, storage.AccountPolicies{},
+			map[int64]storage.EffectivePolicies{
+				mid.ID:  strict,
+				leaf.ID: {RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAnyone}}},
+		{"root relaxed: descendants follow", root, storage.AccountPolicies{KeysManagedBy: storage.KeysManagedByAnyone},
+			map[int64]storage.EffectivePolicies{
+				root.ID: storage.DefaultPolicies, mid.ID: storage.DefaultPolicies, sibling.ID: storage.DefaultPolicies,
+				leaf.ID: storage.DefaultPolicies}},
+	}
+	for _, tt := range tests {
+		set(tt.acc, tt.set)
+		for id, want := range tt.want {
+			got, err := s.EffectivePolicies(ctx, id)
+			if err != nil {
+				t.Errorf("%s: EffectivePolicies(%d): %v", tt.step, id, err)
+				continue
+			}
+			if got != want {
+				t.Errorf("%s: EffectivePolicies(%d) = %+v, want %+v", tt.step, id, got, want)
+			}
+		}
+	}
+	if _, err := s.EffectivePolicies(ctx, unknownID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("EffectivePolicies(unknown) error = %v, want storage.ErrNotFound", err)
 	}
 }

@@ -19,9 +19,12 @@ type accountRow struct {
 	Status   string
 	// TokensValidAfter: see storage.Account.
 	TokensValidAfter sql.NullTime
-	Version          int64
-	CreatedAt        time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt        time.Time `gorm:"autoUpdateTime:false"`
+	// Policies: see storage.AccountPolicies; NULL inherits.
+	RequirePasswordForNewKeys sql.NullBool
+	KeysManagedBy             sql.NullString
+	Version                   int64
+	CreatedAt                 time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt                 time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (accountRow) TableName() string { return "accounts" }
@@ -33,11 +36,33 @@ func toAccountRow(a storage.Account) accountRow {
 		Name:     a.Name,
 		Status:   string(a.Status),
 		// Issue times are whole seconds: so is the cut-off.
-		TokensValidAfter: nullTime(a.TokensValidAfter),
-		Version:          a.Version,
-		CreatedAt:        dbTime(a.CreatedAt),
-		UpdatedAt:        dbTime(a.UpdatedAt),
+		TokensValidAfter:          nullTime(a.TokensValidAfter),
+		RequirePasswordForNewKeys: nullBool(a.Policies.RequirePasswordForNewKeys),
+		KeysManagedBy:             sql.NullString{String: string(a.Policies.KeysManagedBy), Valid: a.Policies.KeysManagedBy != storage.KeysManagedByInherit},
+		Version:                   a.Version,
+		CreatedAt:                 dbTime(a.CreatedAt),
+		UpdatedAt:                 dbTime(a.UpdatedAt),
 	}
+}
+
+func nullBool(b *bool) sql.NullBool {
+	if b == nil {
+		return sql.NullBool{}
+	}
+	return sql.NullBool{Bool: *b, Valid: true}
+}
+
+// policies converts the policy columns; NULL is unset.
+func policies(requirePassword sql.NullBool, managedBy sql.NullString) storage.AccountPolicies {
+	var p storage.AccountPolicies
+	if requirePassword.Valid {
+		v := requirePassword.Bool
+		p.RequirePasswordForNewKeys = &v
+	}
+	if managedBy.Valid {
+		p.KeysManagedBy = storage.KeysManagedBy(managedBy.String)
+	}
+	return p
 }
 
 func (r accountRow) account() storage.Account {
@@ -47,6 +72,7 @@ func (r accountRow) account() storage.Account {
 		Name:             r.Name,
 		Status:           storage.Status(r.Status),
 		TokensValidAfter: fromNullTime(r.TokensValidAfter),
+		Policies:         policies(r.RequirePasswordForNewKeys, r.KeysManagedBy),
 		Version:          r.Version,
 		CreatedAt:        r.CreatedAt.UTC(),
 		UpdatedAt:        r.UpdatedAt.UTC(),
@@ -83,7 +109,8 @@ func (s *Store) GetAccount(ctx context.Context, id int64) (storage.Account, erro
 }
 
 // mutableAccountColumns are the columns UpdateAccount writes.
-var mutableAccountColumns = []string{"name", "status", "tokens_valid_after", "version", "updated_at"}
+var mutableAccountColumns = []string{"name", "status", "tokens_valid_after",
+	"require_password_for_new_keys", "keys_managed_by", "version", "updated_at"}
 
 // UpdateAccount loads account id, applies update and stores the result in
 // one transaction, the row locked as in UpdateClient. ID, ParentID and
@@ -260,4 +287,40 @@ func (s *Store) AccountStanding(ctx context.Context, id int64) (storage.Standing
 		}
 	}
 	return st, nil
+}
+
+// ancestorPoliciesQuery reads the policy columns of account id and of every
+// ancestor, walking up as ancestorsQuery does, with each one's distance
+// from id so that the nearest setting wins.
+const ancestorPoliciesQuery = `
+WITH RECURSIVE ancestors (id, parent_id, depth) AS (
+	SELECT id, parent_id, 0 FROM accounts WHERE id = ?
+	UNION
+	SELECT a.id, a.parent_id, s.depth + 1 FROM accounts a JOIN ancestors s ON a.id = s.parent_id
+)
+SELECT a.require_password_for_new_keys, a.keys_managed_by
+FROM accounts a JOIN ancestors s ON a.id = s.id
+ORDER BY s.depth`
+
+// EffectivePolicies answers the policies in force for account id, resolved
+// over it and its ancestors in one query. An unknown id answers
+// storage.ErrNotFound.
+func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.EffectivePolicies, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	var rows []struct {
+		RequirePasswordForNewKeys sql.NullBool
+		KeysManagedBy             sql.NullString
+	}
+	if err := s.db.WithContext(ctx).Raw(ancestorPoliciesQuery, id).Scan(&rows).Error; err != nil {
+		return storage.EffectivePolicies{}, mapError("effective policies", err)
+	}
+	if len(rows) == 0 {
+		return storage.EffectivePolicies{}, fmt.Errorf("effective policies: %w", storage.ErrNotFound)
+	}
+	path := make([]storage.AccountPolicies, len(rows))
+	for i, r := range rows {
+		path[i] = policies(r.RequirePasswordForNewKeys, r.KeysManagedBy)
+	}
+	return storage.ResolvePolicies(path), nil
 }
