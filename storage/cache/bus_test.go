@@ -173,11 +173,19 @@ func TestResyncAfterReconnect(t *testing.T) {
 	client := goredis.NewClient(ropts)
 
 	s := newSetup(t, sqltest.SQLite(t), cache.Options{TTL: time.Hour, Bus: cache.NewRedisBus(client, channel)})
+	// Run flushes the table once subscribed, a moment after Redis counts the
+	// subscriber: an entry cached before Run starts shows when that flush
+	// has happened, so the one awaited below cannot land in the middle of
+	// the test instead.
+	mustGetClient(t, s.cache, s.f.client.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.cache.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; client.Close() })
 	waitSubscribers(t, admin, channel, 1)
+	if took, ok := eventually(5*time.Second, func() bool { return s.cache.Len() == 0 }); !ok {
+		t.Fatalf("the cache was not flushed %s after subscribing", took)
+	}
 
 	mustGetClient(t, s.cache, s.f.client.ID)
 	// Changed behind the cache's back, as by an announcement that was lost.
