@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -344,8 +345,8 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	var blocked *bruteforce.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		secs := retryafter.Seconds(blocked.RetryAfter)
+		retryafter.Set(w.Header(), blocked.RetryAfter)
 		errs.add("", fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", seconds(secs)))
 		c.renderSignin(w, r, http.StatusTooManyRequests, p, errs)
 		return
