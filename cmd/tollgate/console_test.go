@@ -27,6 +27,8 @@ type browser struct {
 	f    *fixture
 	c    *http.Client
 	csrf string
+	// header is sent with every request (e.g. X-Forwarded-For).
+	header http.Header
 }
 
 // page is a console answer read in full.
@@ -51,6 +53,9 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)

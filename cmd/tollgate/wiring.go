@@ -359,6 +359,7 @@ func newApp(d deps) (*app, error) {
 
 	api := admin.New(admin.Options{
 		Store:               d.db,
+		TrustedProxies:      d.cfg.BruteForce.Proxies(),
 		Validator:           validator,
 		Minter:              issuer,
 		Hasher:              hasher,

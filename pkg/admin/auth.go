@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -70,7 +70,7 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 			writeProblem(w, r, unavailable(err))
 			return
 		}
-		p := &principal{client: v.Client, remote: remoteAddr(r)}
+		p := &principal{client: v.Client, remote: bruteforce.ClientIP(r, a.opts.TrustedProxies)}
 		switch {
 		case v.User != nil:
 			p.user, p.human, p.accountID, p.admin = v.User, v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
@@ -99,14 +99,6 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 		}
 		h(w, r, p)
 	})
-}
-
-func remoteAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // inSubtree reports whether account id is the principal's account or one of

@@ -64,12 +64,13 @@ func (a *API) verifyPassword(ctx context.Context, username, hash, password, deta
 var errWrongPassword = errors.New("wrong password")
 
 // blockedProblem answers an attempt the brute-force protection held back:
-// 429 with Retry-After in whole seconds, rounded up.
+// 429 with Retry-After by the rule of pkg/retryafter. RetryAfter is kept
+// positive so that the problem writer always sets the header.
 func blockedProblem(err error) problem {
 	var blocked *bruteforce.BlockedError
 	if !errors.As(err, &blocked) {
 		return problem{Status: http.StatusInternalServerError, cause: err}
 	}
 	return problem{Status: http.StatusTooManyRequests, Detail: "Too many wrong passwords: retry after the time in Retry-After.",
-		RetryAfter: max((blocked.RetryAfter+time.Second-1)/time.Second*time.Second, time.Second), cause: err}
+		RetryAfter: max(blocked.RetryAfter, time.Nanosecond), cause: err}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/strictjson"
 )
 
@@ -67,7 +68,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 		h.Set("Retry-After", "1")
 	}
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
+		retryafter.Set(h, p.RetryAfter)
 	}
 	b, _ := json.Marshal(p)
 	w.WriteHeader(p.Status)

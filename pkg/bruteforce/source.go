@@ -32,21 +32,37 @@ func sourceOf(addr netip.Addr) string {
 	return addr.String()
 }
 
-// ClientAddress answers the source of r (as Source does): the TCP peer,
-// unless the peer is in trusted (the proxies in front of Tollgate, e.g. a
-// load balancer or the API gateway), in which case it is the right-most
-// address of X-Forwarded-For that is not itself in trusted (the address
-// the nearest trusted proxy was connected from; everything to its left was
-// written by the client and is ignored). When every forwarded address is
-// trusted it is the left-most; when the header is missing, or the address
-// next in line does not parse, the last trusted hop stands. X-Forwarded-For
-// from a peer not in trusted is ignored, and so is every header with no
-// trusted proxies.
+// ClientAddress answers the source of r (as Source does) of the address
+// ClientIP answers: the client's, through trusted proxies.
 func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
-	if s, ok := forwarded(r, trusted); ok {
-		return s
+	if addr, ok := forwarded(r, trusted); ok {
+		return sourceOf(addr)
 	}
 	return Source(r.RemoteAddr)
+}
+
+// ClientIP answers the address of the client that sent r, whole (an IPv6
+// address is not cut to its /64 as in Source), for the audit trail: the TCP
+// peer, unless the peer is in trusted (the proxies in front of Tollgate,
+// e.g. a load balancer or the API gateway), in which case it is the
+// right-most address of X-Forwarded-For that is not itself in trusted (the
+// address the nearest trusted proxy was connected from; everything to its
+// left was written by the client and is ignored). When every forwarded
+// address is trusted it is the left-most; when the header is missing, or
+// the address next in line does not parse, the last trusted hop stands.
+// X-Forwarded-For from a peer not in trusted is ignored, and so is every
+// header with no trusted proxies. It is the one trusted-proxy rule: the
+// brute-force protection (ClientAddress) counts by it, and every surface
+// records it.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	if addr, ok := forwarded(r, trusted); ok {
+		return addr.String()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // ForwardedAddress is ClientAddress for a request that is always relayed
@@ -54,17 +70,21 @@ func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
 // peer forwarded, or "" when the peer is not trusted or forwarded none,
 // since then the peer's own address says nothing about the caller.
 func ForwardedAddress(r *http.Request, trusted []netip.Prefix) string {
-	s, _ := forwarded(r, trusted)
-	return s
+	if addr, ok := forwarded(r, trusted); ok {
+		return sourceOf(addr)
+	}
+	return ""
 }
 
-func forwarded(r *http.Request, trusted []netip.Prefix) (string, bool) {
+// forwarded answers the client address a trusted peer forwarded, by the
+// rule ClientIP describes.
+func forwarded(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	if len(trusted) == 0 {
-		return "", false
+		return netip.Addr{}, false
 	}
 	peer, ok := parseHop(r.RemoteAddr)
 	if !ok || !isTrusted(peer, trusted) {
-		return "", false
+		return netip.Addr{}, false
 	}
 	var hops []string
 	for _, v := range r.Header.Values("X-Forwarded-For") {
@@ -77,14 +97,11 @@ func forwarded(r *http.Request, trusted []netip.Prefix) (string, bool) {
 			break
 		}
 		if !isTrusted(addr, trusted) {
-			return sourceOf(addr), true
+			return addr, true
 		}
 		last = addr
 	}
-	if last.IsValid() {
-		return sourceOf(last), true
-	}
-	return "", false
+	return last, last.IsValid()
 }
 
 // parseHop reads an address as proxies write it: "192.0.2.1", "2001:db8::1",

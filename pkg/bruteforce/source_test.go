@@ -68,3 +68,40 @@ func TestClientAddress(t *testing.T) {
 		}
 	}
 }
+
+// ClientIP is the trusted-proxy rule of ClientAddress with the address
+// whole, as the audit trail records it.
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	tests := []struct {
+		name    string
+		remote  string
+		xff     []string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"direct peer", "192.0.2.1:1234", nil, trusted, "192.0.2.1"},
+		{"untrusted peer's header is ignored", "192.0.2.1:1234", []string{"198.51.100.7"}, trusted, "192.0.2.1"},
+		{"no trusted proxies: header ignored", "10.1.2.3:1234", []string{"198.51.100.7"}, nil, "10.1.2.3"},
+		{"trusted proxy forwards the client", "10.1.2.3:1234", []string{"198.51.100.7"}, trusted, "198.51.100.7"},
+		{"client-written hops left of the proxy's are ignored", "10.1.2.3:1234", []string{"203.0.113.9, 198.51.100.7"}, trusted, "198.51.100.7"},
+		{"chain of trusted proxies", "10.1.2.3:1234", []string{"198.51.100.7, 10.9.9.9"}, trusted, "198.51.100.7"},
+		{"IPv6 client kept whole, not cut to /64", "[2001:db8:ffff::1]:443", []string{"2001:db8:1:2:3:4:5:6"}, trusted, "2001:db8:1:2:3:4:5:6"},
+		{"trusted proxy forwarding nothing", "10.1.2.3:1234", nil, trusted, "10.1.2.3"},
+		{"garbage next in line: the last trusted hop stands", "10.1.2.3:1234", []string{"not-an-address"}, trusted, "10.1.2.3"},
+		{"peer without a port", "@", nil, trusted, "@"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := bruteforce.ClientIP(r, tt.trusted); got != tt.want {
+				t.Errorf("ClientIP(%s, X-Forwarded-For %q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
+			}
+		})
+	}
+}

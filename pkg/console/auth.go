@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -91,16 +92,6 @@ func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name strin
 	c.setCookie(w, r, name, "", -1)
 }
 
-// remote answers the TCP peer of r, for the audit trail (as the management
-// API records it).
-func remote(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // ttl answers how long the session may live from now: the idle timeout,
 // cut by the maximum lifetime.
 func (c *Console) ttl(s session.Session, now time.Time) time.Duration {
@@ -160,7 +151,7 @@ func (c *Console) load(w http.ResponseWriter, r *http.Request) (*state, bool, er
 	if !active {
 		return end()
 	}
-	st.act = admin.UserActor(st.user, remote(r))
+	st.act = admin.UserActor(st.user, bruteforce.ClientIP(r, c.opts.TrustedProxies))
 	st.account, err = c.opts.Service.GetAccount(ctx, st.act, st.sess.AccountID)
 	if err != nil {
 		if admin.RefusalOf(err).Status != http.StatusNotFound {
@@ -344,8 +335,8 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	var blocked *bruteforce.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		secs := retryafter.Seconds(blocked.RetryAfter)
+		retryafter.Set(w.Header(), blocked.RetryAfter)
 		errs.add("", fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", seconds(secs)))
 		c.renderSignin(w, r, http.StatusTooManyRequests, p, errs)
 		return

@@ -126,7 +126,10 @@ type Options struct {
 	// SecureCookies marks the cookies Secure on every request; otherwise
 	// they are Secure when the request came over TLS, directly or through
 	// one of TrustedProxies saying so in X-Forwarded-Proto.
-	SecureCookies  bool
+	SecureCookies bool
+	// TrustedProxies are the networks of the proxies in front of Tollgate;
+	// the audit trail records the client address they forward
+	// (bruteforce.ClientIP).
 	TrustedProxies []netip.Prefix
 	// MaxFormBytes caps a form post (64 KiB when 0).
 	MaxFormBytes int64

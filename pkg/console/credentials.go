@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -562,8 +563,8 @@ func (c *Console) refused(w http.ResponseWriter, r *http.Request, st *state, err
 	case http.StatusPreconditionFailed:
 		form(http.StatusConflict, formErrors{"": {"Someone changed this since you opened the page, so nothing was saved. Reload the page to see the changes, then try again."}})
 	case http.StatusTooManyRequests:
-		secs := max(int64((ref.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		secs := retryafter.Seconds(ref.RetryAfter)
+		retryafter.Set(w.Header(), ref.RetryAfter)
 		form(ref.Status, formErrors{"": {"Too many wrong passwords. Wait " + seconds(secs) + ", then try again."}})
 	default:
 		c.failure(w, r, st, err)

@@ -17,12 +17,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -140,8 +140,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var blocked *bruteforce.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		secs := int64((blocked.RetryAfter + time.Second - 1) / time.Second)
-		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		retryafter.Set(h, blocked.RetryAfter)
 		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
 		return
 	case errors.Is(err, errUnauthenticated):

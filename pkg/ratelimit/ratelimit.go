@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/retryafter"
 )
 
 // ErrInvalidLimit is returned by Allow for a Limit whose Rate or Burst is out
@@ -70,7 +72,7 @@ func Headers(h http.Header, name string, res Result) {
 	h.Set("RateLimit-Policy", item+";q="+strconv.Itoa(res.Limit.Burst)+";w=1")
 	h.Set("RateLimit", item+";r="+strconv.Itoa(max(res.Remaining, 0))+";t="+strconv.FormatInt(ceilSeconds(res.ResetAfter), 10))
 	if !res.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(res.RetryAfter), 1), 10))
+		retryafter.Set(h, res.RetryAfter)
 	}
 }
 

@@ -3,12 +3,11 @@ package server
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 )
 
 // oauthError is an RFC 6749 §5.2 error answer.
@@ -36,8 +35,7 @@ func errInvalidClient() *oauthError {
 // 429 with Retry-After in whole seconds, rounded up, so a client honouring
 // it is never early. It says nothing of whether the secret was right.
 func writeBlocked(w http.ResponseWriter, r *http.Request, blocked *bruteforce.BlockedError) {
-	secs := max(int64((blocked.RetryAfter+time.Second-1)/time.Second), 1)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	retryafter.Set(w.Header(), blocked.RetryAfter)
 	writeJSONError(w, r, &oauthError{status: http.StatusTooManyRequests, code: "slow_down",
 		description: "Too many failed authentication attempts: retry after the time in Retry-After.", wrapped: blocked})
 }
