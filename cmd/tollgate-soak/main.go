@@ -125,7 +125,7 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("-redis: %w", err)
 	}
 	rc := goredis.NewClient(ropts)
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // the soak's verdict is already decided when the client closes
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -176,7 +176,7 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer func() { _ = proxy.Close() }() // as above
 	creds, err := fleet.NewCredentials(ctx, proxy.URL(), boot)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ func FreePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // only the port number was wanted
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -83,12 +83,12 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	}
 	bin, err := postgresBin()
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error below is the one to report
 		return nil, err
 	}
 	p := &Postgres{Port: port, dir: dir, bin: bin, osUser: "postgres"}
 	if err := p.chown(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // as above
 		return nil, err
 	}
 	if out, err := p.run(ctx, "initdb", "-D", p.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
@@ -184,7 +184,7 @@ func Exec(ctx context.Context, url, sql string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // a one-statement connection: the Exec's error is the one that matters
 	_, err = conn.Exec(ctx, sql, args...)
 	return err
 }
@@ -195,7 +195,7 @@ func QueryInt(ctx context.Context, url, sql string, args ...any) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // as above
 	var n int64
 	err = conn.QueryRow(ctx, sql, args...).Scan(&n)
 	return n, err

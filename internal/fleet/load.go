@@ -107,7 +107,7 @@ func call(ctx context.Context, method, u, bearer, contentType, body string, out 
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read to the end below; nothing to flush
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode/100 != 2 {
 		return fmt.Errorf("%s %s: %d %s", method, req.URL.Path, res.StatusCode, b)
