@@ -183,7 +183,7 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 			seen[m.test] = true
 			t0 := time.Now()
 			out, err := goTest(m.test, "", timeout)
-			fmt.Fprintf(stdout, "baseline %-70s %6.1fs %s\n", m.test, time.Since(t0).Seconds(), passFail(err))
+			_, _ = fmt.Fprintf(stdout, "baseline %-70s %6.1fs %s\n", m.test, time.Since(t0).Seconds(), passFail(err))
 			switch {
 			case err != nil:
 				failures = append(failures, fmt.Sprintf("the test %q fails without any mutant:\n%s", m.test, tail(out, 40)))

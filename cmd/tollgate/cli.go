@@ -375,7 +375,7 @@ func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
 		fmt.Fprintf(c.e.stderr, "error: %v\n", err)
 		return cliResponse{}, errFailed
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read (to a limit) below; closing a response body reports nothing useful
 	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
 		fmt.Fprintf(c.e.stderr, "error: read the answer: %v\n", err)
@@ -529,7 +529,7 @@ func (c *cliClient) printList(res cliResponse, v cliView) error {
 	for i, col := range v.columns {
 		headers[i] = strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(col, "_at"), "_", " "))
 	}
-	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	_, _ = fmt.Fprintln(tw, strings.Join(headers, "\t"))
 	for _, it := range items {
 		row, _ := it.(map[string]any)
 		cells := make([]string, len(v.columns))

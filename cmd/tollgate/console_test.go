@@ -696,7 +696,7 @@ func TestConsoleCrossTenant(t *testing.T) {
 		alice.post("/console/users/new", "username", "mia", "password", testPassword, "role", "member").want(t, http.StatusSeeOther)
 		mia := f.browser(t)
 		mia.signIn("mia")
-		p = mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
+		mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
 		mia.get("/console/clients/"+id).want(t, http.StatusNotFound)
 		mia.get("/console/users").want(t, http.StatusForbidden)
 		mia.get("/console/audit").want(t, http.StatusForbidden)

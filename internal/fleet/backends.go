@@ -92,11 +92,11 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 		return nil, err
 	}
 	if out, err := p.run(ctx, "initdb", "-D", p.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	if err := p.Start(ctx); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, err
 	}
 	return p, nil
@@ -235,7 +235,7 @@ func StartRedis(ctx context.Context, extra ...string) (*Redis, error) {
 	r := &Redis{Port: port, dir: dir, args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extra...)}
 	if err := r.Start(ctx); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, err
 	}
 	return r, nil
@@ -254,7 +254,7 @@ func (r *Redis) Start(ctx context.Context) error {
 	r.done = make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
 	c := r.Client()
-	defer c.Close()
+	defer func() { _ = c.Close() }() // a helper client: the calls' own errors are what matter
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.Ping(ctx).Err()
@@ -301,7 +301,7 @@ func (r *Redis) Client() *goredis.Client {
 // one asking.
 func (r *Redis) Clients(ctx context.Context) (int, error) {
 	c := r.Client()
-	defer c.Close()
+	defer func() { _ = c.Close() }() // a helper client: the calls' own errors are what matter
 	list, err := c.ClientList(ctx).Result()
 	if err != nil {
 		return 0, err

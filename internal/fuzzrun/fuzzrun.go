@@ -172,11 +172,11 @@ func runTarget(ctx context.Context, o Options, t Target, fuzztime string) *Findi
 			_, _ = fmt.Fprintf(o.Out, "-- %s passed in %v\n", t, took)
 			return nil
 		}
-		fmt.Fprintf(o.Out, "-- %s failed in %v\n", t, took)
+		_, _ = fmt.Fprintf(o.Out, "-- %s failed in %v\n", t, took)
 		written := newFiles(corpus, before)
 		v := Classify(buf.String(), written)
 		if v.Kind == BareDeadline && attempt == 1 {
-			fmt.Fprintf(o.Out, "fuzz: %s ended with a bare %q and no failing input (golang/go#75804): running it once more\n", t, "context deadline exceeded")
+			_, _ = fmt.Fprintf(o.Out, "fuzz: %s ended with a bare %q and no failing input (golang/go#75804): running it once more\n", t, "context deadline exceeded")
 			continue
 		}
 		// go test names the reproducer relative to the package.
