@@ -144,7 +144,7 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 		return err
 	}
 	mutants, err := parse(f)
-	f.Close()
+	_ = f.Close() // read-only: parse has already read all it needs
 	if err != nil {
 		return fmt.Errorf("%s: %w", listPath, err)
 	}
@@ -170,7 +170,7 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // best effort: a leftover temporary directory fails nothing
 	start := time.Now()
 
 	var failures []string
@@ -183,7 +183,7 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 			seen[m.test] = true
 			t0 := time.Now()
 			out, err := goTest(m.test, "", timeout)
-			fmt.Fprintf(stdout, "baseline %-70s %6.1fs %s\n", m.test, time.Since(t0).Seconds(), passFail(err))
+			_, _ = fmt.Fprintf(stdout, "baseline %-70s %6.1fs %s\n", m.test, time.Since(t0).Seconds(), passFail(err))
 			switch {
 			case err != nil:
 				failures = append(failures, fmt.Sprintf("the test %q fails without any mutant:\n%s", m.test, tail(out, 40)))
@@ -203,7 +203,7 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 		fmt.Fprintf(stdout, "%-9s %-60s %6.1fs\n", r.verdict, m.name, r.took.Seconds())
 		if verbose || !r.ok() {
 			if r.output != "" {
-				fmt.Fprintln(stdout, tail(r.output, 40))
+				_, _ = fmt.Fprintln(stdout, tail(r.output, 40)) // a report writer that fails has no one left to tell
 			}
 		}
 		if !r.ok() {
@@ -211,9 +211,9 @@ func mutate(listPath, run string, quick, baseline bool, timeout time.Duration, v
 		}
 	}
 
-	fmt.Fprintln(stdout)
+	_, _ = fmt.Fprintln(stdout) // as above; the exit status carries the verdict
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "mutant\ttest\tkilled\tseconds")
+	_, _ = fmt.Fprintln(tw, "mutant\ttest\tkilled\tseconds")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\n", r.m.name, r.m.test, r.verdict, r.took.Seconds())
 	}

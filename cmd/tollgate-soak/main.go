@@ -100,9 +100,9 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }() // best effort: a leftover temporary directory fails nothing
 	if o.bin == "" {
-		fmt.Fprintln(out, "building ./cmd/tollgate")
+		_, _ = fmt.Fprintln(out, "building ./cmd/tollgate")
 		if o.bin, err = fleet.Build(ctx, ".", work); err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("-redis: %w", err)
 	}
 	rc := goredis.NewClient(ropts)
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // the soak's verdict is already decided when the client closes
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -176,7 +176,7 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer func() { _ = proxy.Close() }() // as above
 	creds, err := fleet.NewCredentials(ctx, proxy.URL(), boot)
 	if err != nil {
 		return err
@@ -262,7 +262,7 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 		for _, r := range append(warm.Failures(), l.Failures()...) {
 			problems = append(problems, r.String())
 		}
-		fmt.Fprintln(out, "\nFAIL:\n  "+strings.Join(problems, "\n  "))
+		_, _ = fmt.Fprintln(out, "\nFAIL:\n  "+strings.Join(problems, "\n  "))
 		return errors.New("the soak failed")
 	}
 	fmt.Fprintf(out, "\nPASS: 0 errors; at least %.0f%% of the target rate; p99 within its bound for every kind; goroutines within +%.0f%%+%d and resident memory within +%.0f%% of the figures after the warm-up\n",

@@ -81,7 +81,7 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // the bootstrap's writes are committed (or their error returned) before this
 
 	// Refuse before writing anything, so a taken username leaves no orphan
 	// account behind.

@@ -102,11 +102,11 @@ func joinNonEmpty(parts ...string) string {
 func runCLI(ctx context.Context, resource string, args []string, e env) error {
 	res, _ := findResource(resource)
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, res.usage())
+		_, _ = fmt.Fprint(e.stderr, res.usage()) // errUsage tells the caller; a failing stderr has no better place
 		return errUsage
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stdout, res.usage())
+		_, _ = fmt.Fprint(e.stdout, res.usage()) // help text: nothing to do if the terminal is gone
 		return nil
 	}
 	i := slices.IndexFunc(res.verbs, func(v cliVerb) bool { return v.name == args[0] })
@@ -375,7 +375,7 @@ func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
 		fmt.Fprintf(c.e.stderr, "error: %v\n", err)
 		return cliResponse{}, errFailed
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read (to a limit) below; closing a response body reports nothing useful
 	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
 		fmt.Fprintf(c.e.stderr, "error: read the answer: %v\n", err)
@@ -529,7 +529,7 @@ func (c *cliClient) printList(res cliResponse, v cliView) error {
 	for i, col := range v.columns {
 		headers[i] = strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(col, "_at"), "_", " "))
 	}
-	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	_, _ = fmt.Fprintln(tw, strings.Join(headers, "\t"))
 	for _, it := range items {
 		row, _ := it.(map[string]any)
 		cells := make([]string, len(v.columns))
@@ -626,7 +626,7 @@ func readPassword(e env, file, prompt string, confirm bool) (string, error) {
 		return "", usageErrorf("no password: give --password-file, set %s, or run on a terminal", config.CLIPasswordEnv)
 	}
 	read := func(prompt string) (string, error) {
-		fmt.Fprint(e.stderr, prompt)
+		_, _ = fmt.Fprint(e.stderr, prompt) // the read that follows fails on its own if the terminal is gone
 		b, err := term.ReadPassword(fd)
 		fmt.Fprintln(e.stderr)
 		if err != nil {

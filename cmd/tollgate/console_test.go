@@ -326,7 +326,7 @@ func TestConsoleClientLifecycle(t *testing.T) {
 			"access_rights", "events", "expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).
 			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
 		b.get("/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved").has(t, "Your changes are saved.", `value="reporting"`)
-		p = b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "again", "access_rights", "events",
+		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "again", "access_rights", "events",
 			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).want(t, http.StatusConflict).
 			has(t, "Someone changed this since you opened the page")
 		if c, _ = f.db.GetClient(t.Context(), id); c.Name != "reporting" {
@@ -416,7 +416,7 @@ func TestConsoleKeys(t *testing.T) {
 
 		b := f.browser(t)
 		b.signIn("erin")
-		p := b.get("/console/keys").want(t, http.StatusOK).has(t, "Default key", "default", apikey.Prefix)
+		b.get("/console/keys").want(t, http.StatusOK).has(t, "Default key", "default", apikey.Prefix)
 		keys := listKeys(t, f, "erin")
 		if len(keys) != 1 || !keys[0].IsDefault {
 			t.Fatalf("erin's keys = %+v, want one default key", keys)
@@ -424,7 +424,7 @@ func TestConsoleKeys(t *testing.T) {
 		def := keys[0]
 
 		// Create: the key is shown once, masked afterwards.
-		p = b.post("/console/keys/new", "name", "ci pipeline", "description", "deploys", "access_rights", "events_contacts").
+		p := b.post("/console/keys/new", "name", "ci pipeline", "description", "deploys", "access_rights", "events_contacts").
 			want(t, http.StatusOK).has(t, "you will not see this again", `data-copy="api-key"`)
 		key := p.value(t, "api-key")
 		f.secrets = append(f.secrets, key)
@@ -701,7 +701,7 @@ func TestConsoleCrossTenant(t *testing.T) {
 		alice.post("/console/users/new", "username", "mia", "password", testPassword, "role", "member").want(t, http.StatusSeeOther)
 		mia := f.browser(t)
 		mia.signIn("mia")
-		p = mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
+		mia.get("/console/clients").want(t, http.StatusOK).lacks(t, f.cc.Name+"<", "Users</a>", "Audit trail</a>")
 		mia.get("/console/clients/"+id).want(t, http.StatusNotFound)
 		mia.get("/console/users").want(t, http.StatusForbidden)
 		mia.get("/console/audit").want(t, http.StatusForbidden)
@@ -1272,7 +1272,7 @@ func TestConsoleMemberReachesOnlyTheirOwn(t *testing.T) {
 	if _, err := f.db.UpdateUser(t.Context(), f.alice.ID, func(u *storage.User) error { u.Role = storage.RoleMember; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	p = alice.get("/console/clients").want(t, http.StatusOK).lacks(t, f.childRS.Name, f.cc.Name+"<")
+	alice.get("/console/clients").want(t, http.StatusOK).lacks(t, f.childRS.Name, f.cc.Name+"<")
 	alice.get("/console/clients/"+strconv.FormatInt(f.childRS.ID, 10)).want(t, http.StatusNotFound)
 	alice.get("/console/users").want(t, http.StatusForbidden)
 }

@@ -24,7 +24,9 @@ func TestShutdownDelay(t *testing.T) {
 		"TOLLGATE_HTTP_SHUTDOWN_DELAY": delay.String(),
 	}
 	addr, ops, stop := runServe(t, vars)
-	get := func(url string) (*http.Response, string) {
+	// get returns what the checks read (status, Connection: close, body) and
+	// closes the body itself.
+	get := func(url string) (answer, string) {
 		t.Helper()
 		res, err := http.Get(url)
 		if err != nil {
@@ -32,7 +34,7 @@ func TestShutdownDelay(t *testing.T) {
 		}
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
-		return res, string(b)
+		return answer{StatusCode: res.StatusCode, Close: res.Close}, string(b)
 	}
 	if res, _ := get("http://" + ops + "/readyz"); res.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz before SIGTERM: %d", res.StatusCode)
@@ -74,4 +76,10 @@ func TestShutdownDelay(t *testing.T) {
 	if took := time.Since(signalled); took < delay {
 		t.Errorf("stopped %v after SIGTERM, want at least the delay %v", took, delay)
 	}
+}
+
+// answer is the part of a response the drain checks read.
+type answer struct {
+	StatusCode int
+	Close      bool
 }

@@ -79,7 +79,7 @@ func keyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("create key file: %w", err)
 	}
 	if _, err := f.WriteString(key + "\n"); err != nil {
-		f.Close()
+		_ = f.Close() // the error being returned is the one to report
 		return nil, fmt.Errorf("write key file: %w", err)
 	}
 	if err := f.Close(); err != nil {

@@ -90,7 +90,7 @@ Run 'tollgate <command> -h' for a command's flags.
 
 func run(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usageText)
+		_, _ = fmt.Fprint(e.stderr, usageText)
 		return errUsage
 	}
 	err := dispatch(ctx, args, e)
@@ -114,7 +114,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		fmt.Fprintln(e.stdout, "tollgate", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usageText)
+		_, _ = fmt.Fprint(e.stdout, usageText)
 		return nil
 	default:
 		fmt.Fprintf(e.stderr, "tollgate: unknown command %q\n\n%s", args[0], usageText)

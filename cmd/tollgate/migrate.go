@@ -23,7 +23,7 @@ func migrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // the migrations are committed (or their error returned) before this
 	if len(applied) == 0 {
 		fmt.Fprintln(e.stdout, "database schema is up to date; nothing to apply")
 		return nil

@@ -94,7 +94,7 @@ func TestTokenReuse(t *testing.T) {
 		}
 
 		// Without the setting every request gets a new token.
-		if f.tokenCC(f.cc) == f.tokenCC(f.cc) {
+		if first := f.tokenCC(f.cc); first == f.tokenCC(f.cc) {
 			t.Fatal("a client without reuse_tokens got the same token twice")
 		}
 		f.admWant(t, admin, http.MethodPatch, path, `{"reuse_tokens":false}`, http.StatusOK)

@@ -49,12 +49,12 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // at exit: the listeners have drained, nothing is left to write
 	be, closeBackends, err := openBackends(cfg)
 	if err != nil {
 		return err
 	}
-	defer closeBackends()
+	defer func() { _ = closeBackends() }() // as above
 	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	opsLn, err := net.Listen("tcp", cfg.Ops.Addr)
 	if err != nil {
-		publicLn.Close()
+		_ = publicLn.Close() // the listen error is the one to report
 		return fmt.Errorf("listen on %s: %w", cfg.Ops.Addr, err)
 	}
 	certs, err := listenerCertificates(map[string][2]string{
@@ -86,8 +86,8 @@ func serve(ctx context.Context, args []string, e env) error {
 		"ops":    {cfg.Ops.TLSCertFile, cfg.Ops.TLSKeyFile},
 	})
 	if err != nil {
-		publicLn.Close()
-		opsLn.Close()
+		_ = publicLn.Close() // the build error is the one to report
+		_ = opsLn.Close()
 		return err
 	}
 	var dr drain

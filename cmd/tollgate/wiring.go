@@ -101,20 +101,20 @@ func openAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger
 	}
 	pending, err := db.PendingMigrations(ctx)
 	if err != nil {
-		db.Close()
+		_ = db.Close() // the error being returned is the one to report
 		return nil, nil, fmt.Errorf("check migrations: %w", err)
 	}
 	if len(pending) == 0 {
 		return db, nil, nil
 	}
 	if !migrate && !cfg.Embedded() {
-		db.Close()
+		_ = db.Close() // the error being returned is the one to report
 		return nil, nil, fmt.Errorf("the database has %d pending migrations (%s): run 'tollgate migrate' or start with --migrate",
 			len(pending), strings.Join(pending, ", "))
 	}
 	applied, err := db.Migrate(ctx)
 	if err != nil {
-		db.Close()
+		_ = db.Close() // the error being returned is the one to report
 		return nil, nil, fmt.Errorf("migrate database: %w", err)
 	}
 	logger.Info("applied database migrations", "migrations", applied)

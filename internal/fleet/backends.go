@@ -24,7 +24,7 @@ func FreePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // only the port number was wanted
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -83,20 +83,20 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	}
 	bin, err := postgresBin()
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error below is the one to report
 		return nil, err
 	}
 	p := &Postgres{Port: port, dir: dir, bin: bin, osUser: "postgres"}
 	if err := p.chown(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // as above
 		return nil, err
 	}
 	if out, err := p.run(ctx, "initdb", "-D", p.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	if err := p.Start(ctx); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, err
 	}
 	return p, nil
@@ -184,7 +184,7 @@ func Exec(ctx context.Context, url, sql string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // a one-statement connection: the Exec's error is the one that matters
 	_, err = conn.Exec(ctx, sql, args...)
 	return err
 }
@@ -195,7 +195,7 @@ func QueryInt(ctx context.Context, url, sql string, args ...any) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // as above
 	var n int64
 	err = conn.QueryRow(ctx, sql, args...).Scan(&n)
 	return n, err
@@ -235,7 +235,7 @@ func StartRedis(ctx context.Context, extra ...string) (*Redis, error) {
 	r := &Redis{Port: port, dir: dir, args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extra...)}
 	if err := r.Start(ctx); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort; the error being returned is the one to report
 		return nil, err
 	}
 	return r, nil
@@ -254,7 +254,7 @@ func (r *Redis) Start(ctx context.Context) error {
 	r.done = make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
 	c := r.Client()
-	defer c.Close()
+	defer func() { _ = c.Close() }() // a helper client: the calls' own errors are what matter
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.Ping(ctx).Err()
@@ -301,7 +301,7 @@ func (r *Redis) Client() *goredis.Client {
 // one asking.
 func (r *Redis) Clients(ctx context.Context) (int, error) {
 	c := r.Client()
-	defer c.Close()
+	defer func() { _ = c.Close() }() // a helper client: the calls' own errors are what matter
 	list, err := c.ClientList(ctx).Result()
 	if err != nil {
 		return 0, err

@@ -123,7 +123,7 @@ func (i *Instance) Start(ctx context.Context) error {
 	cmd.Env = i.env.list()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // the start error is the one to report
 		return err
 	}
 	done := make(chan struct{})
@@ -132,7 +132,7 @@ func (i *Instance) Start(ctx context.Context) error {
 	i.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
-		logf.Close()
+		_ = logf.Close() // the process is gone; a lost log tail fails no test
 		i.mu.Lock()
 		i.err = err
 		i.mu.Unlock()
@@ -142,14 +142,14 @@ func (i *Instance) Start(ctx context.Context) error {
 	for {
 		res, err := http.Get("http://" + i.Ops + "/healthz")
 		if err == nil {
-			res.Body.Close()
+			_ = res.Body.Close() // only the status is read
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("%s exited at start: %v\n%s", i.Name, i.ExitErr(), i.LogTail(4096))
+			return fmt.Errorf("%s exited at start: %w\n%s", i.Name, i.ExitErr(), i.LogTail(4096))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -230,7 +230,7 @@ func (i *Instance) LogTail(n int64) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	if st, err := f.Stat(); err == nil && st.Size() > n {
 		_, _ = f.Seek(st.Size()-n, io.SeekStart)
 	}
@@ -245,7 +245,7 @@ func (i *Instance) LogLines(level string) []string {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	var out []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -319,7 +319,7 @@ func Metric(ctx context.Context, url, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read to the end below; nothing to flush
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

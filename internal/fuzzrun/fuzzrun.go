@@ -124,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	fmt.Fprintf(o.Out, "fuzz: %d targets, %d failed\n", len(targets), len(findings))
+	_, _ = fmt.Fprintf(o.Out, "fuzz: %d targets, %d failed\n", len(targets), len(findings))
 	if len(findings) > 0 {
 		return &FindingsError{Findings: findings}
 	}
@@ -160,7 +160,7 @@ func List(ctx context.Context, o Options) ([]Target, error) {
 // its finding, or nil when it passed.
 func runTarget(ctx context.Context, o Options, t Target, fuzztime string) *Finding {
 	for attempt := 1; ; attempt++ {
-		fmt.Fprintf(o.Out, "== %s (-fuzztime %s)\n", t, fuzztime)
+		_, _ = fmt.Fprintf(o.Out, "== %s (-fuzztime %s)\n", t, fuzztime)
 		corpus := filepath.Join(t.Dir, "testdata", "fuzz", t.Name)
 		before := files(corpus)
 		var buf bytes.Buffer
@@ -169,14 +169,14 @@ func runTarget(ctx context.Context, o Options, t Target, fuzztime string) *Findi
 			"test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", fuzztime, t.Package)
 		took := time.Since(began).Round(100 * time.Millisecond)
 		if err == nil {
-			fmt.Fprintf(o.Out, "-- %s passed in %v\n", t, took)
+			_, _ = fmt.Fprintf(o.Out, "-- %s passed in %v\n", t, took)
 			return nil
 		}
-		fmt.Fprintf(o.Out, "-- %s failed in %v\n", t, took)
+		_, _ = fmt.Fprintf(o.Out, "-- %s failed in %v\n", t, took)
 		written := newFiles(corpus, before)
 		v := Classify(buf.String(), written)
 		if v.Kind == BareDeadline && attempt == 1 {
-			fmt.Fprintf(o.Out, "fuzz: %s ended with a bare %q and no failing input (golang/go#75804): running it once more\n", t, "context deadline exceeded")
+			_, _ = fmt.Fprintf(o.Out, "fuzz: %s ended with a bare %q and no failing input (golang/go#75804): running it once more\n", t, "context deadline exceeded")
 			continue
 		}
 		// go test names the reproducer relative to the package.

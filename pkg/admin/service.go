@@ -75,7 +75,7 @@ func RefusalOf(err error) Refusal {
 		out.Status = http.StatusInternalServerError
 	}
 	for _, f := range pr.Errors {
-		out.Fields = append(out.Fields, FieldError{Field: f.Field, Detail: f.Detail})
+		out.Fields = append(out.Fields, FieldError(f))
 	}
 	return out
 }

@@ -318,7 +318,7 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 		g.logger.ErrorContext(r.Context(), "tollgate check failed", "err", err)
 		return unavailable
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read (to a limit) below; closing a response body reports nothing useful
 	body, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
 	switch res.StatusCode {
 	case http.StatusOK:

@@ -213,6 +213,7 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 		r = r.WithContext(context.WithValue(ctx, infoKey{}, ri))
 		defer func() {
 			if p := recover(); p != nil {
+				//nolint:errorlint // a recovered value, not a returned error: net/http panics with this exact sentinel and compares it the same way
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}

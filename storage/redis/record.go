@@ -166,6 +166,7 @@ func appendRequestID(b []byte, id string) []byte {
 		}
 		return b
 	case isLowerHex(id):
+		//nolint:gosec // G115: a length is never negative
 		b = binary.AppendUvarint(b, uint64(len(id)/2)<<2|requestIDHex)
 		b, _ = hex.AppendDecode(b, []byte(id)) // cannot fail: isLowerHex
 		return b
@@ -199,6 +200,7 @@ func isLowerHex(s string) bool {
 func appendGrantType(b []byte, gt string) []byte {
 	for i, known := range grantTypes {
 		if gt == known {
+			//nolint:gosec // G115: an index is never negative
 			return binary.AppendUvarint(b, uint64(i)<<1|1)
 		}
 	}
@@ -243,6 +245,7 @@ func (r *reader) uvarint() uint64 {
 // varint reads what binary.AppendVarint writes: a zig-zag uvarint.
 func (r *reader) varint() int64 {
 	u := r.uvarint()
+	//nolint:gosec // G115: u>>1 is below 2^63, the zig-zag decoding binary.Varint does
 	v := int64(u >> 1)
 	if u&1 != 0 {
 		v = ^v

@@ -210,7 +210,7 @@ func (s *Store) appliedVersions(ctx context.Context, q queryer) (map[int64]bool,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err below reports what went wrong while reading
 	versions := map[int64]bool{}
 	latest := s.migrations[len(s.migrations)-1].version
 	for rows.Next() {

@@ -142,7 +142,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 	migs, err := loadMigrations(d)
 	if err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close() // the error below is the one to report
 		return nil, err
 	}
 	db, err := gorm.Open(gdial, &gorm.Config{
@@ -152,7 +152,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		DisableAutomaticPing:   true,
 	})
 	if err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close() // as above
 		return nil, fmt.Errorf("open %s database: %w", d, err)
 	}
 	s := &Store{
@@ -164,7 +164,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		migrations:   migs,
 	}
 	if err := s.Ping(ctx); err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close() // as above
 		return nil, fmt.Errorf("open %s database: %w", d, err)
 	}
 	return s, nil

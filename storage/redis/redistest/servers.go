@@ -46,7 +46,7 @@ func freePort(tb testing.TB) int {
 	if err != nil {
 		tb.Fatalf("redistest: free port: %v", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only the port number was wanted
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -130,7 +130,7 @@ func startRedis(tb testing.TB, server, dir, name, password string, args func(por
 		return append([]string{"--save", "", "--appendonly", "no"}, args(port)...)
 	}, func(ctx context.Context, port int) error {
 		c := goredis.NewClient(&goredis.Options{Addr: addr(port), Password: password, MaxRetries: -1})
-		defer c.Close()
+		defer func() { _ = c.Close() }() // a one-PING client: the PING's error is the one that matters
 		return c.Ping(ctx).Err()
 	})
 }
@@ -260,12 +260,12 @@ func StartSentinel(tb testing.TB) Sentinel {
 	}
 	sentinelPort := startServer(tb, server, dir, "sentinel", conf, noArgs, func(ctx context.Context, port int) error {
 		c := goredis.NewSentinelClient(&goredis.Options{Addr: addr(port), Password: s.Password, MaxRetries: -1})
-		defer c.Close()
+		defer func() { _ = c.Close() }() // as above
 		return c.Ping(ctx).Err()
 	})
 	s.Addr = addr(sentinelPort)
 	c := goredis.NewSentinelClient(&goredis.Options{Addr: s.Addr, Password: s.Password, MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }() // as above
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	for {

@@ -48,7 +48,7 @@ func Postgres(t *testing.T) string {
 		}
 		t.Skipf("postgres at %s unreachable, skipping: %v", redact(serverURL), err)
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }() // an admin connection for one statement
 
 	name := "tollgate_test_" + strings.ToLower(rand.Text()[:16])
 	// A database name cannot be a query parameter; name is ours and safe.
@@ -86,7 +86,7 @@ func dropDatabase(t *testing.T, serverURL, name string) {
 		t.Errorf("drop test database %s: %v", name, err)
 		return
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }() // as above
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Errorf("drop test database %s: %v", name, err)
 	}
