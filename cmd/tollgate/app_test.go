@@ -18,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/internal/leakcheck"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
@@ -42,7 +43,7 @@ type fixture struct {
 	srv    *httptest.Server
 	ops    *httptest.Server
 	db     *cache.Store // the cached store the server uses: writes through it are seen at once
-	tokens tokenStore
+	tokens app.TokenStore
 	hasher *secret.Hasher
 	// passwords is the server's password hasher, whose Derivations tests
 	// count.
@@ -51,7 +52,7 @@ type fixture struct {
 	clock     *clock
 	cfg       config.Config
 	keys      config.Keys
-	app       *app
+	app       *app.App
 	secrets   []string // every secret the test handed out, to grep the logs for
 	// redis and redisPrefix are the fixture's Redis keys (nil on the
 	// embedded backend), for tests that check what was stored.
@@ -99,13 +100,13 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(700 * time.Millisecond)}
 	switch backend {
 	case "embedded":
-		return newFixtureOn(t, c, sqltest.SQLite(t), backends{tokens: memory.New(memory.Options{Now: c.now}),
-			limiter: rlmemory.New(rlmemory.Options{Now: c.now}), failures: bfmemory.New(bfmemory.Options{Now: c.now})}, opts...)
+		return newFixtureOn(t, c, sqltest.SQLite(t), app.Backends{Tokens: memory.New(memory.Options{Now: c.now}),
+			Limiter: rlmemory.New(rlmemory.Options{Now: c.now}), Failures: bfmemory.New(bfmemory.Options{Now: c.now})}, opts...)
 	case "postgres+redis":
 		client, prefix := redistest.New(t)
 		// The Redis stores exactly as serve builds them (tokens, rate
 		// limits, brute-force counters), on the test clock.
-		f := newFixtureOn(t, c, sqltest.Postgres(t), redisBackends(client, prefix, c.now), opts...)
+		f := newFixtureOn(t, c, sqltest.Postgres(t), app.RedisBackends(client, prefix, c.now), opts...)
 		f.redis, f.redisPrefix = client, prefix
 		return f
 	}
@@ -117,9 +118,9 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 // rate limits and brute-force counters of be. The console's sessions stay
 // in process, whatever be holds: the console tests move the test clock past
 // session lifetimes, which Redis's own expiry does not follow.
-func newFixtureOn(t *testing.T, c *clock, dbURL string, be backends, opts ...func(*config.Config)) *fixture {
+func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ...func(*config.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.tokens, secretOf: map[int64]string{}}
+	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.Tokens, secretOf: map[int64]string{}}
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
@@ -134,7 +135,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be backends, opts ...fun
 	cfg.Database.URL = dbURL
 	f.cfg = cfg
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	raw, err := openDatabase(t.Context(), cfg, true, logger)
+	raw, err := app.OpenDatabase(t.Context(), cfg, true, logger)
 	if err != nil {
 		t.Fatalf("open database: %v", err)
 	}
@@ -147,7 +148,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be backends, opts ...fun
 		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
 	}
 	f.keys = keys
-	if f.hasher, err = newHasher(keys); err != nil {
+	if f.hasher, err = app.NewHasher(keys); err != nil {
 		t.Fatal(err)
 	}
 	passwords, err := secret.NewPasswords(secret.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
@@ -155,14 +156,14 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be backends, opts ...fun
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: f.tokens, limiter: be.limiter, failures: be.failures, passwords: passwords, logger: logger, now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
 	f.app = a
-	f.srv = httptest.NewServer(a.public)
+	f.srv = httptest.NewServer(a.Public())
 	t.Cleanup(f.srv.Close)
-	f.ops = httptest.NewServer(a.ops)
+	f.ops = httptest.NewServer(a.Ops())
 	t.Cleanup(f.ops.Close)
 
 	ctx := t.Context()

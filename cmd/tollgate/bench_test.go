@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
@@ -76,12 +77,12 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 		b.Fatalf("unknown backend %q", backend)
 	}
 	logger := newLogger(cfg.Log, io.Discard)
-	raw, err := openDatabase(ctx, cfg, true, logger)
+	raw, err := app.OpenDatabase(ctx, cfg, true, logger)
 	if err != nil {
 		b.Fatalf("open database: %v", err)
 	}
 	b.Cleanup(func() { raw.Close() })
-	be, closeBackends, err := openBackends(cfg)
+	be, closeBackends, err := app.OpenBackends(cfg)
 	if err != nil {
 		b.Fatalf("open backends: %v", err)
 	}
@@ -96,13 +97,13 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := newApp(deps{cfg: cfg, keys: keys, db: db, tokens: be.tokens, limiter: be.limiter, failures: be.failures,
-		passwords: passwords, logger: logger})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+		Passwords: passwords, Logger: logger})
 	if err != nil {
 		b.Fatalf("newApp: %v", err)
 	}
 
-	ba := &benchApp{handler: a.public, username: "bench", password: "correct horse battery staple", passwords: passwords}
+	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords}
 	account, err := db.CreateAccount(ctx, storage.Account{Name: "root", Status: storage.StatusActive})
 	if err != nil {
 		b.Fatalf("create account: %v", err)
@@ -114,7 +115,7 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 		Role: storage.RoleMember, Status: storage.StatusActive}); err != nil {
 		b.Fatalf("create user: %v", err)
 	}
-	hasher, err := newHasher(keys)
+	hasher, err := app.NewHasher(keys)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
@@ -81,15 +82,15 @@ func (f *fixture) useFailureStore(store bruteforce.Store) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(deps{cfg: f.cfg, keys: f.keys, db: f.db, tokens: f.tokens, limiter: rlmemory.New(rlmemory.Options{Now: f.clock.now}),
-		failures: store, passwords: passwords, logger: logger, now: f.clock.now})
+	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: f.db, Tokens: f.tokens, Limiter: rlmemory.New(rlmemory.Options{Now: f.clock.now}),
+		Failures: store, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
 	f.app = a
-	f.srv = httptest.NewServer(a.public)
+	f.srv = httptest.NewServer(a.Public())
 	t.Cleanup(f.srv.Close)
-	f.ops = httptest.NewServer(a.ops)
+	f.ops = httptest.NewServer(a.Ops())
 	t.Cleanup(f.ops.Close)
 }
 
@@ -557,7 +558,7 @@ func (f *fixture) secondInstance() *fixture {
 		t.Fatal("a second instance needs the postgres+redis backend")
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	raw, err := openDatabase(t.Context(), f.cfg, false, logger)
+	raw, err := app.OpenDatabase(t.Context(), f.cfg, false, logger)
 	if err != nil {
 		t.Fatalf("open database: %v", err)
 	}
@@ -566,17 +567,17 @@ func (f *fixture) secondInstance() *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be := redisBackends(f.redis, f.redisPrefix, f.clock.now)
-	a, err := newApp(deps{cfg: f.cfg, keys: f.keys, db: cache.New(raw, cache.Options{Logger: logger}), tokens: be.tokens,
-		limiter: be.limiter, failures: be.failures, passwords: passwords, logger: logger, now: f.clock.now})
+	be := app.RedisBackends(f.redis, f.redisPrefix, f.clock.now)
+	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: cache.New(raw, cache.Options{Logger: logger}), Tokens: be.Tokens,
+		Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
 	g := *f
 	g.app = a
-	g.srv = httptest.NewServer(a.public)
+	g.srv = httptest.NewServer(a.Public())
 	t.Cleanup(g.srv.Close)
-	g.ops = httptest.NewServer(a.ops)
+	g.ops = httptest.NewServer(a.Ops())
 	t.Cleanup(g.ops.Close)
 	return &g
 }

@@ -545,7 +545,7 @@ func TestConsoleMarksWhyKeysAreDisabled(t *testing.T) {
 		}
 		b.post("/console/users/"+strconv.FormatInt(oscar.ID, 10)+"/status", "status", "disabled").want(t, http.StatusSeeOther)
 		ids["oscar's default key"] = listKeys(t, f, "oscar")[0].ID
-		if n, err := f.app.sweeper.Sweep(t.Context()); err != nil || n < 2 {
+		if n, err := f.app.Sweeper().Sweep(t.Context()); err != nil || n < 2 {
 			t.Fatalf("sweep: %d, %v", n, err)
 		}
 

@@ -33,6 +33,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/server"
@@ -104,8 +105,8 @@ func newHostile(t *testing.T, f *fixture) *hostile {
 	t.Helper()
 	h := &hostile{t: t, f: f}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
-	h.srv = httptest.NewUnstartedServer(f.app.public)
-	h.srv.Config = newHTTPServer(f.cfg.HTTP, f.app.public, nil, logger)
+	h.srv = httptest.NewUnstartedServer(f.app.Public())
+	h.srv.Config = app.NewHTTPServer(f.cfg.HTTP, f.app.Public(), logger)
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 
@@ -501,7 +502,7 @@ func (h *hostile) routes() []route {
 	}
 	ids := map[string]int64{"accounts": h.account.ID, "users": h.user.ID, "clients": h.client.ID, "keys": h.kid.ID}
 	idPattern := regexp.MustCompile(`\{id(:[^}]*)?\}`)
-	for _, r := range h.f.app.api.Routes() {
+	for _, r := range h.f.app.API().Routes() {
 		parts := strings.Split(strings.TrimPrefix(r.Path, admin.Prefix+"/"), "/")
 		path := idPattern.ReplaceAllString(r.Path, strconv.FormatInt(ids[parts[0]], 10))
 		if strings.Contains(path, "{") {

@@ -271,11 +271,11 @@ func TestSweeperDisablesStaleCredentials(t *testing.T) {
 		f.clock.advance(89 * 24 * time.Hour)
 		used := f.tokenCC(f.cc) // cc and the resource server are used on day 89
 		f.active(used)
-		if err := f.app.uses.Flush(t.Context()); err != nil {
+		if err := f.app.Usage().Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		f.clock.advance(2 * 24 * time.Hour) // day 91: the key and the others were never used
-		n, err := f.app.sweeper.Sweep(t.Context())
+		n, err := f.app.Sweeper().Sweep(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestSweeperDisablesStaleCredentials(t *testing.T) {
 		if res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, f.secretOf[f.cc.ID])); res.status != 200 {
 			t.Errorf("a credential used 2 days ago was disabled: %d %s", res.status, res.body)
 		}
-		if again, err := f.app.sweeper.Sweep(t.Context()); err != nil || again != 0 {
+		if again, err := f.app.Sweeper().Sweep(t.Context()); err != nil || again != 0 {
 			t.Errorf("second sweep disabled %d (%v), want 0", again, err)
 		}
 		events, err := f.db.ListAudit(t.Context(), storage.AuditFilter{AccountID: f.root.ID, Subtree: true}, storage.Page{Limit: 100})
@@ -334,10 +334,10 @@ func TestBearerUseKeepsClientAlive(t *testing.T) {
 			} else if !f.active(tok) {
 				t.Fatalf("day %d: the token is inactive at introspection", day)
 			}
-			if err := f.app.uses.Flush(t.Context()); err != nil {
+			if err := f.app.Usage().Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.app.sweeper.Sweep(t.Context()); err != nil {
+			if _, err := f.app.Sweeper().Sweep(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -472,10 +472,10 @@ func TestEnablingGivesFreshGracePeriod(t *testing.T) {
 		key, keyString := f.apiKey(f.alice, "events")
 		sweep := func() {
 			t.Helper()
-			if err := f.app.uses.Flush(t.Context()); err != nil {
+			if err := f.app.Usage().Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.app.sweeper.Sweep(t.Context()); err != nil {
+			if _, err := f.app.Sweeper().Sweep(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}

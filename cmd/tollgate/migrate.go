@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/app"
 )
 
 func migrate(ctx context.Context, args []string, e env) error {
@@ -19,7 +21,7 @@ func migrate(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, e.stderr)
-	db, applied, err := openAndMigrate(ctx, cfg, true, logger)
+	db, applied, err := app.OpenAndMigrate(ctx, cfg, true, logger)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestOpenAPIPublicRoutes(t *testing.T) {
 	documented := func(path, method string) bool { return doc.Paths[path][strings.ToLower(method)] != nil }
 
 	f := newFixture(t, "embedded")
-	routes := f.app.routes
+	routes := f.app.Routes()
 	if len(routes) == 0 {
 		t.Fatal("the public listener serves no routes")
 	}

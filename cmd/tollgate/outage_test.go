@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
@@ -126,7 +127,7 @@ func newProxiedFixture(t *testing.T, opts ...func(*config.Config)) (*fixture, *p
 	}
 	t.Cleanup(func() { client.Close() })
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(300 * time.Millisecond)}
-	f := newFixtureOn(t, c, u.String(), redisBackends(client, prefix, c.now), opts...)
+	f := newFixtureOn(t, c, u.String(), app.RedisBackends(client, prefix, c.now), opts...)
 	return f, pgProxy, redisProxy
 }
 

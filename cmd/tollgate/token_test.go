@@ -325,7 +325,7 @@ func TestTokenRecordsLastUse(t *testing.T) {
 		if got := lastUsed(); !got.IsZero() {
 			t.Errorf("last used written before the batch flush: %v", got)
 		}
-		if err := f.app.uses.Flush(t.Context()); err != nil {
+		if err := f.app.Usage().Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastUsed(); !got.Equal(f.clock.now()) {
@@ -334,7 +334,7 @@ func TestTokenRecordsLastUse(t *testing.T) {
 		f.clock.advance(30 * time.Second)
 		f.introspect(f.rs, "x") // the resource server's use is recorded, not the client's
 		f.tokenCC(f.cc)
-		if err := f.app.uses.Flush(t.Context()); err != nil {
+		if err := f.app.Usage().Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastUsed(); !got.Equal(f.clock.now()) {
@@ -343,7 +343,7 @@ func TestTokenRecordsLastUse(t *testing.T) {
 		// A failed authentication is no use.
 		f.clock.advance(30 * time.Second)
 		f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(f.cc.ID, "wrong"))
-		if err := f.app.uses.Flush(t.Context()); err != nil {
+		if err := f.app.Usage().Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastUsed(); got.Equal(f.clock.now()) {

@@ -1,9 +1,8 @@
-package main
+package app
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -38,55 +37,22 @@ import (
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
 )
 
-// loadConfig reads and validates the configuration.
-func loadConfig(path string, e env) (config.Config, error) {
-	cfg, err := config.Load(path, e.lookupEnv)
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return cfg, nil
-}
-
-// newServeLogger answers the logger of `serve`: newLogger's, with its lines
-// batched every cfg.FlushInterval (see logWriter). The function it answers
-// writes out what is left; call it last.
-func newServeLogger(cfg config.Log, w io.Writer) (*slog.Logger, func()) {
-	if cfg.FlushInterval <= 0 {
-		return newLogger(cfg, w), func() {}
-	}
-	lw := newLogWriter(w, cfg.FlushInterval)
-	inner := newLogger(cfg, lw).Handler()
-	return slog.New(flushingHandler{Handler: inner, w: lw}), lw.Close
-}
-
-func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// openDatabase opens the relational store and settles its migrations: they
+// OpenDatabase opens the relational store and settles its migrations: they
 // are applied when migrate is set or on the embedded default, and serving a
 // database with pending migrations is refused otherwise.
-func openDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, error) {
-	db, _, err := openAndMigrate(ctx, cfg, migrate, logger)
+func OpenDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, error) {
+	db, _, err := OpenAndMigrate(ctx, cfg, migrate, logger)
 	return db, err
 }
 
-// openAndMigrate is openDatabase that also reports the migrations it applied.
-func openAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, []string, error) {
+// OpenAndMigrate is OpenDatabase that also reports the migrations it applied.
+func OpenAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, []string, error) {
 	db, err := sqlstore.Open(ctx, sqlstore.Options{
 		URL:             cfg.Database.URL,
 		MaxOpenConns:    cfg.Database.MaxOpenConns,
@@ -125,22 +91,22 @@ func openAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger
 // default (about 300 MB at most); past it issuance answers 503.
 const embeddedMaxTokens = 1_000_000
 
-// tokenStore is the token store with its health check and its closer.
-type tokenStore interface {
+// TokenStore is the token store with its health check and its closer.
+type TokenStore interface {
 	storage.Tokens
 	storage.Pinger
 }
 
-// backends are the stores that live in Redis in production and in process
+// Backends are the stores that live in Redis in production and in process
 // on the embedded default.
-type backends struct {
-	tokens  tokenStore
-	limiter ratelimit.Limiter
-	// failures are the brute-force counters.
-	failures bruteforce.Store
-	// sessions are the web console's sessions.
-	sessions session.Store
-	redis    goredis.UniversalClient // nil on the embedded default
+type Backends struct {
+	Tokens  TokenStore
+	Limiter ratelimit.Limiter
+	// Failures are the brute-force counters.
+	Failures bruteforce.Store
+	// Sessions are the web console's sessions.
+	Sessions session.Store
+	Redis    goredis.UniversalClient // nil on the embedded default
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -188,33 +154,35 @@ func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
 	}, bounds)
 }
 
-func openBackends(cfg config.Config) (backends, func() error, error) {
+// OpenBackends opens the configured backends: Redis when it is configured,
+// in process otherwise. The function it returns closes them.
+func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 	if !cfg.Redis.Enabled() {
-		return backends{
-			tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
-			limiter:  rlmemory.New(rlmemory.Options{}),
-			failures: bfmemory.New(bfmemory.Options{}),
-			sessions: csmemory.New(csmemory.Options{}),
+		return Backends{
+			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			Limiter:  rlmemory.New(rlmemory.Options{}),
+			Failures: bfmemory.New(bfmemory.Options{}),
+			Sessions: csmemory.New(csmemory.Options{}),
 		}, func() error { return nil }, nil
 	}
 	client, err := newRedisClient(cfg)
 	if err != nil {
-		return backends{}, nil, fmt.Errorf("redis: %w", err)
+		return Backends{}, nil, fmt.Errorf("redis: %w", err)
 	}
-	return redisBackends(client, cfg.Redis.KeyPrefix, nil), client.Close, nil
+	return RedisBackends(client, cfg.Redis.KeyPrefix, nil), client.Close, nil
 }
 
-// redisBackends builds the stores that live in Redis, every key under
+// RedisBackends builds the stores that live in Redis, every key under
 // prefix, so that every instance on the same Redis shares them. now is the
 // token store's clock (nil: time.Now); the end-to-end tests build their
 // Redis app through here too, so they test this wiring.
-func redisBackends(client goredis.UniversalClient, prefix string, now func() time.Time) backends {
-	return backends{
-		tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
-		limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
-		failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
-		sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
-		redis:    client,
+func RedisBackends(client goredis.UniversalClient, prefix string, now func() time.Time) Backends {
+	return Backends{
+		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
+		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Redis:    client,
 	}
 }
 
@@ -231,8 +199,8 @@ func rateClasses(cfg config.Config) map[string]ratelimit.Limit {
 	return out
 }
 
-// newHasher builds the secret hasher from the key material.
-func newHasher(keys config.Keys) (*secret.Hasher, error) {
+// NewHasher builds the secret hasher from the key material.
+func NewHasher(keys config.Keys) (*secret.Hasher, error) {
 	peppers := map[string][]byte{keys.PepperID: keys.Pepper}
 	for id, p := range keys.RetiredPeppers {
 		if id == keys.PepperID {
@@ -261,8 +229,8 @@ func (g grantSettings) ClientCredentialsLifetime() time.Duration {
 func (g grantSettings) EskimiDSPGrantName() string       { return g.cfg.Grants.EskimiDSPName }
 func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
 
-// appStore is what the HTTP layer and the grants need from the database.
-type appStore interface {
+// Store is what the HTTP layer and the grants need from the database.
+type Store interface {
 	storage.Accounts
 	storage.Users
 	storage.Clients
@@ -271,19 +239,26 @@ type appStore interface {
 	storage.Pinger
 }
 
-// app is the wired server: the public handler and the ops handler.
-type app struct {
+// App is the wired server: the public handler and the ops handler.
+type App struct {
 	public  http.Handler
 	ops     http.Handler
 	routes  []server.Route // of public
 	uses    *usage.Recorder
 	sweeper *sweeper.Sweeper
 	api     *admin.API
+
+	// Set by New and Open, for Run.
+	cfg     config.Config
+	logger  *slog.Logger
+	version string
+	cache   *cache.Store   // run in the background when not nil
+	closers []func() error // the stores Open opened
 }
 
 // run runs the app's background work until ctx is done and returns when all
 // of it has stopped.
-func (a *app) run(ctx context.Context, cfg config.Config) {
+func (a *App) run(ctx context.Context, cfg config.Config) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
@@ -295,18 +270,19 @@ func (a *app) run(ctx context.Context, cfg config.Config) {
 type deps struct {
 	cfg       config.Config
 	keys      config.Keys
-	db        appStore
-	tokens    tokenStore
+	db        Store
+	tokens    TokenStore
 	limiter   ratelimit.Limiter
 	failures  bruteforce.Store // brute-force counters; in process when nil
 	sessions  session.Store    // web console sessions; in process when nil
 	passwords *secret.Passwords
 	logger    *slog.Logger
 	now       func() time.Time
+	version   string // for the build-info metric
 }
 
-func newApp(d deps) (*app, error) {
-	hasher, err := newHasher(d.keys)
+func newApp(d deps) (*App, error) {
+	hasher, err := NewHasher(d.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +296,7 @@ func newApp(d deps) (*app, error) {
 	settings := grantSettings{cfg: d.cfg}
 	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
-	m := metrics.New(version)
+	m := metrics.New(d.version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
 	}
@@ -458,5 +434,5 @@ func newApp(d deps) (*app, error) {
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
-	return &app{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
+	return &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
 }

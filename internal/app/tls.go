@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -91,15 +89,6 @@ func listenerCertificates(files map[string][2]string) (map[string]*certificate, 
 		out[listener] = c
 	}
 	return out, errors.Join(errs...)
-}
-
-// hangups registers for SIGHUP at once, so that a signal sent as soon as
-// the server says it is ready is not lost (nor kills the process), and
-// answers the channel and its stop function.
-func hangups() (<-chan os.Signal, func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	return hup, func() { signal.Stop(hup) }
 }
 
 // reloadOnHangup reloads every certificate on each signal from hup, until
