@@ -61,7 +61,7 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, e.stderr)
+	logger := app.NewLogger(cfg.Log, e.stderr)
 	password, err := bootstrapPassword(*passwordFile, e)
 	if err != nil {
 		return err

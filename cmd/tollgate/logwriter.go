@@ -9,28 +9,19 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 )
 
-// newServeLogger answers the logger of `serve`: newLogger's, with its lines
+// newServeLogger answers the logger of `serve`: app.NewLogger's, with its lines
 // batched every cfg.FlushInterval (see logWriter). The function it answers
 // writes out what is left; call it last.
 func newServeLogger(cfg config.Log, w io.Writer) (*slog.Logger, func()) {
 	if cfg.FlushInterval <= 0 {
-		return newLogger(cfg, w), func() {}
+		return app.NewLogger(cfg, w), func() {}
 	}
 	lw := newLogWriter(w, cfg.FlushInterval)
-	inner := newLogger(cfg, lw).Handler()
+	inner := app.NewLogger(cfg, lw).Handler()
 	return slog.New(flushingHandler{Handler: inner, w: lw}), lw.Close
-}
-
-func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // logBufferSize is the most a logWriter holds before writing it out.

@@ -20,7 +20,7 @@ func migrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, e.stderr)
+	logger := app.NewLogger(cfg.Log, e.stderr)
 	db, applied, err := app.OpenAndMigrate(ctx, cfg, true, logger)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -42,6 +43,17 @@ import (
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
 )
+
+// NewLogger builds the logger cfg describes (level, JSON or text) on w.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
 
 // OpenDatabase opens the relational store and settles its migrations: they
 // are applied when migrate is set or on the embedded default, and serving a

@@ -1,7 +1,6 @@
-package main
+package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,47 +10,6 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/storage"
 )
-
-// bearer is a management API caller's Authorization header value.
-func bearer(tok string) string { return "Bearer " + tok }
-
-// apiDo calls the management API.
-func (f *fixture) apiDo(method, path, auth, body string, header ...string) response {
-	f.t.Helper()
-	req, err := http.NewRequestWithContext(f.t.Context(), method, f.srv.URL+"/api/v1"+path, strings.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return f.do(req)
-}
-
-// apiJSON calls the API, wants status, and decodes the body.
-func (f *fixture) apiJSON(method, path, auth, body string, status int) map[string]any {
-	f.t.Helper()
-	res := f.apiDo(method, path, auth, body)
-	if res.status != status {
-		f.t.Fatalf("%s %s: status %d, want %d (body %s)", method, path, res.status, status, res.body)
-	}
-	if len(res.body) == 0 {
-		return nil
-	}
-	m := map[string]any{}
-	if err := json.Unmarshal(res.body, &m); err != nil {
-		f.t.Fatalf("%s %s: body %s: %v", method, path, res.body, err)
-	}
-	return m
-}
-
-func id(m map[string]any) string { return strconv.FormatInt(int64(m["id"].(float64)), 10) }
 
 func TestAdminKeysLifecycle(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
@@ -515,52 +473,6 @@ func TestAdminListsSearchAndRefuseUnknownParameters(t *testing.T) {
 			admProblem(t, res, http.StatusBadRequest, tt.field)
 		}
 	})
-}
-
-// TestAdminExpiredKeyReadsExpired: a key past its expiry is refused at
-// once, so the API and the CLI say "expired" at once too, not "active"
-// until the sweeper's next run.
-func TestAdminExpiredKeyReadsExpired(t *testing.T) {
-	f := newFixture(t, "embedded")
-	tok := f.tokenDSP(f.dsp, "alice")
-	alice := bearer(tok)
-	expires := f.clock.now().Add(time.Hour).UTC().Format(time.RFC3339)
-	created := f.apiJSON("POST", "/keys", alice, `{"name":"short lived","expires_at":"`+expires+`"}`, http.StatusCreated)
-	f.secrets = append(f.secrets, created["key"].(string), created["client_secret"].(string))
-	kid := id(created)
-	statusOf := func() (get, listed, cli string) {
-		t.Helper()
-		get, _ = f.apiJSON("GET", "/keys/"+kid, alice, "", http.StatusOK)["status"].(string)
-		for _, it := range admItems(t, f.apiJSON("GET", "/keys?limit=100", alice, "", http.StatusOK)) {
-			if id(it) == kid {
-				listed, _ = it["status"].(string)
-			}
-		}
-		cli = f.cli(tok, nil, "keys", "get", kid).ok(t, "keys get").field(t, "status")
-		return get, listed, cli
-	}
-	tests := []struct {
-		name    string
-		advance time.Duration
-		want    string
-		session int
-	}{
-		{"before its expiry", 0, "active", http.StatusOK},
-		{"past its expiry, before the sweep", 90 * time.Minute, "expired", http.StatusUnauthorized},
-	}
-	for _, tt := range tests {
-		f.clock.advance(tt.advance)
-		if got := f.post("/auth/access/session", "", "", "X-API-Key", created["key"].(string)).status; got != tt.session {
-			t.Errorf("%s: key session status %d, want %d", tt.name, got, tt.session)
-		}
-		get, listed, cli := statusOf()
-		if get != tt.want || listed != tt.want || cli != tt.want {
-			t.Errorf("%s: status GET %q, list %q, CLI %q; want %q", tt.name, get, listed, cli, tt.want)
-		}
-	}
-	// The stored status is untouched: enabling is not needed, and writing
-	// "expired" is not a thing.
-	admProblem(t, f.apiDo("PATCH", "/keys/"+kid, alice, `{"status":"expired"}`), http.StatusUnprocessableEntity, "status")
 }
 
 // TestAdminManagementChainsAnswerToAHuman: every credential has an

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -66,11 +66,11 @@ func startNginx(t *testing.T, tollgate, api string) (string, func() string) {
 			t.Fatal(err)
 		}
 	}
-	example, err := os.ReadFile("../../docs/examples/nginx.conf")
+	example, err := os.ReadFile("../docs/examples/nginx.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	protect, err := os.ReadFile("../../docs/examples/tollgate_protect.conf")
+	protect, err := os.ReadFile("../docs/examples/tollgate_protect.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func startNginx(t *testing.T, tollgate, api string) (string, func() string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start nginx: %v", err)
 	}
-	stopAtCleanup(t, cmd, 5*time.Second)
+	StopAtCleanup(t, cmd, 5*time.Second)
 	readLog := func() string { b, _ := os.ReadFile(errorLog); return string(b) }
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net/http"
@@ -20,22 +20,6 @@ func (f *fixture) admPolicies(t *testing.T, who admCaller, id int64) (own, eff m
 		t.Fatalf("account %d: %v lacks policies or effective_policies", id, m)
 	}
 	return own, eff
-}
-
-// admDefaultKey returns the id of user u's default key.
-func (f *fixture) admDefaultKey(t *testing.T, u storage.User) int64 {
-	t.Helper()
-	keys, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: u.AccountID, OwnerID: u.ID, Kind: storage.KindKey}, storage.Page{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if k.IsDefault {
-			return k.ID
-		}
-	}
-	t.Fatalf("user %s has no default key", u.Username)
-	return 0
 }
 
 // The account policies through the management API: set by admins on their

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -16,8 +16,6 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/storage"
-	"github.com/tollgate/tollgate/storage/redis/redistest"
-	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
 // browser is a console visitor: a cookie jar, no redirects followed, and
@@ -49,8 +47,6 @@ func (f *fixture) browser(t *testing.T) *browser {
 	}}}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
 	for k, v := range b.header {
@@ -66,7 +62,7 @@ func (b *browser) do(req *http.Request) page {
 		b.t.Fatal(err)
 	}
 	p := page{status: res.StatusCode, header: res.Header, body: string(body)}
-	if m := csrfField.FindStringSubmatch(p.body); m != nil {
+	if m := CSRFField.FindStringSubmatch(p.body); m != nil {
 		b.csrf = m[1]
 	}
 	admNoSecrets(b.t, b.f, req.Method+" "+req.URL.Path, strings.ReplaceAll(p.body, "&#43;", "+"))
@@ -394,15 +390,6 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		}
 		b.get("/console/clients/"+strconv.FormatInt(id, 10)).want(t, http.StatusNotFound)
 	})
-}
-
-func countClients(t *testing.T, f *fixture, kind storage.Kind) int {
-	t.Helper()
-	cs, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: f.root.ID, Subtree: true, Kind: kind}, storage.Page{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(cs)
 }
 
 func TestConsoleKeys(t *testing.T) {
@@ -897,64 +884,6 @@ func TestConsoleAssetsAndDisabled(t *testing.T) {
 	off := newFixture(t, "embedded", func(c *config.Config) { c.Console.Enabled = false })
 	if p := off.browser(t).get("/console/signin"); p.status != http.StatusNotFound {
 		t.Errorf("disabled console: status %d, want 404", p.status)
-	}
-}
-
-// With Redis, a session begun on one instance is good on every other, and
-// signing out on one ends it everywhere.
-func TestConsoleSessionSharedThroughRedis(t *testing.T) {
-	client, prefix := redistest.New(t)
-	vars := map[string]string{
-		"TOLLGATE_DATA_DIR":         t.TempDir(),
-		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
-		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
-		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
-		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
-		"TOLLGATE_REDIS_KEY_PREFIX": prefix,
-		"TOLLGATE_TOKEN_SECRET":     "console-shared-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":           "console-shared-pepper-0123456789abcdef-xyz",
-		config.BootstrapPasswordEnv: e2ePassword,
-	}
-	if out, err := runCommand(t, vars, "bootstrap", "--migrate"); err != nil {
-		t.Fatalf("bootstrap: %v %s", err, out)
-	}
-	one, _, _ := runServe(t, vars)
-	two, _, _ := runServe(t, vars)
-	jar, _ := cookiejar.New(nil) // cookies are per host, not per port: both instances get them
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	fetch := func(method, base, path string, form url.Values) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+base+path, strings.NewReader(form.Encode()))
-		if form != nil {
-			req.Header.Set("Content-Type", formCT)
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body)
-	}
-	_, body := fetch(http.MethodGet, one, "/console/signin", nil)
-	csrf := csrfField.FindStringSubmatch(body)[1]
-	if code, _ := fetch(http.MethodPost, one, "/console/signin", url.Values{"csrf": {csrf}, "username": {"admin"}, "password": {e2ePassword}}); code != http.StatusSeeOther {
-		t.Fatalf("sign in on the first instance: status %d", code)
-	}
-	keys, err := redistest.Keys(t.Context(), client, prefix+"console:")
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("console sessions in Redis = %q, %v; want one", keys, err)
-	}
-	code, body := fetch(http.MethodGet, two, "/console/clients", nil)
-	if code != http.StatusOK || !strings.Contains(body, "bootstrap") {
-		t.Fatalf("the second instance: status %d, want the signed-in clients page", code)
-	}
-	csrf = csrfField.FindStringSubmatch(body)[1]
-	if code, _ := fetch(http.MethodPost, two, "/console/signout", url.Values{"csrf": {csrf}}); code != http.StatusSeeOther {
-		t.Fatalf("sign out on the second instance: status %d", code)
-	}
-	if code, _ := fetch(http.MethodGet, one, "/console/clients", nil); code != http.StatusSeeOther {
-		t.Errorf("after signing out on the second instance the first answers %d, want 303 to sign in", code)
 	}
 }
 

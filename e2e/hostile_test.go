@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The hostile-input suite: malformed, oversized, slow, mis-encoded and
 // malicious requests against every public endpoint, on every backend. Every
@@ -541,7 +541,7 @@ func (h *hostile) auth(r route) []string {
 // types of its request body's members.
 func openAPIBodies(t *testing.T) map[string]map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile("../../docs/openapi.yaml")
+	raw, err := os.ReadFile("../docs/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

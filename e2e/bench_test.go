@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -27,11 +27,11 @@ import (
 )
 
 // In-process benchmarks of whole requests through the wired public handler
-// (the same newApp, stores and logger settings as `tollgate serve`), without
+// (the same app.New, stores and logger settings as `tollgate serve`), without
 // the network: the HTTP layer is httptest's. They complement .ci/bench.sh,
 // which measures the same paths over loopback with wrk.
 //
-//	go test -run '^$' -bench . -benchmem ./cmd/tollgate/
+//	go test -run '^$' -bench . -benchmem ./e2e/
 
 // benchBackends are the storage setups the request benchmarks run on.
 var benchBackends = []string{"embedded", "postgres+redis"}
@@ -68,15 +68,12 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	case "postgres+redis":
 		cfg.Database.URL = benchPostgres(b)
 		_, prefix := redistest.New(b) // deletes the keys under prefix afterwards
-		cfg.Redis.URL = os.Getenv("TOLLGATE_TEST_REDIS_URL")
-		if cfg.Redis.URL == "" {
-			cfg.Redis.URL = redistest.DefaultURL
-		}
+		cfg.Redis.URL = redistest.URL()
 		cfg.Redis.KeyPrefix = prefix
 	default:
 		b.Fatalf("unknown backend %q", backend)
 	}
-	logger := newLogger(cfg.Log, io.Discard)
+	logger := app.NewLogger(cfg.Log, io.Discard)
 	raw, err := app.OpenDatabase(ctx, cfg, true, logger)
 	if err != nil {
 		b.Fatalf("open database: %v", err)
@@ -100,7 +97,7 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
 		Passwords: passwords, Logger: logger})
 	if err != nil {
-		b.Fatalf("newApp: %v", err)
+		b.Fatalf("app.New: %v", err)
 	}
 
 	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords}
@@ -271,7 +268,7 @@ func BenchmarkIntrospect(b *testing.B) {
 // 2 iterations, 1 lane). The grant is CPU-bound by design: the request
 // should cost at most 10 % more than "argon2id".
 //
-//	go test -run '^$' -bench EskimiDSP -benchmem ./cmd/tollgate/
+//	go test -run '^$' -bench EskimiDSP -benchmem ./e2e/
 func BenchmarkEskimiDSP(b *testing.B) {
 	ba := newBenchApp(b, "embedded")
 	b.Run("argon2id", func(b *testing.B) {

@@ -1,4 +1,11 @@
-package main
+// Package e2e holds the end-to-end suites: every endpoint, the management
+// API, the console, the CLI's server side and the security rules, driven
+// through httptest against the whole application as internal/app wires it
+// (app.New), on the embedded backends and on PostgreSQL and Redis. The
+// fixture is exported (Fixture) for the suites of package main that run the
+// management CLI against it; StopAtCleanup serves the suites that start
+// processes.
+package e2e
 
 import (
 	"bytes"
@@ -158,7 +165,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 	f.passwords = passwords
 	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
-		t.Fatalf("newApp: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
 	f.app = a
 	f.srv = httptest.NewServer(a.Public())
@@ -303,6 +310,11 @@ func (f *fixture) post(path, contentType, body string, header ...string) respons
 func basic(id int64, secret string) string {
 	raw := url.QueryEscape(strconv.FormatInt(id, 10)) + ":" + url.QueryEscape(secret)
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
+}
+
+// basicRaw is a Basic Authorization header of user and password as given.
+func basicRaw(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
 func form(kv ...string) string {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 )
 
-// The defaults wired in newApp: a back-off after 5 failures of one client id
+// The defaults wired in app.New: a back-off after 5 failures of one client id
 // or username, 1 s doubling.
 const bfThreshold = bruteforce.DefaultThreshold
 
@@ -72,7 +72,7 @@ func (f *fixture) scrapeMetrics() string {
 }
 
 // useFailureStore rewires f's servers with the brute-force counters in
-// store (the fixture's newApp call keeps them in process). The database,
+// store (the fixture's app.New call keeps them in process). The database,
 // token store, clients and clock stay the same.
 func (f *fixture) useFailureStore(store bruteforce.Store) {
 	t := f.t
@@ -85,7 +85,7 @@ func (f *fixture) useFailureStore(store bruteforce.Store) {
 	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: f.db, Tokens: f.tokens, Limiter: rlmemory.New(rlmemory.Options{Now: f.clock.now}),
 		Failures: store, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
-		t.Fatalf("newApp: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
 	f.app = a
 	f.srv = httptest.NewServer(a.Public())
@@ -549,7 +549,7 @@ func grepLines(s, sub string) string {
 
 // secondInstance builds another app on f's database and Redis, as a second
 // `tollgate serve` on the same deployment builds it: its own database
-// connection and client cache, its Redis stores from redisBackends. It
+// connection and client cache, its Redis stores from app.RedisBackends. It
 // returns a fixture whose requests go to the second instance.
 func (f *fixture) secondInstance() *fixture {
 	t := f.t
@@ -571,7 +571,7 @@ func (f *fixture) secondInstance() *fixture {
 	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: cache.New(raw, cache.Options{Logger: logger}), Tokens: be.Tokens,
 		Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
-		t.Fatalf("newApp: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
 	g := *f
 	g.app = a

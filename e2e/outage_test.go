@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"io"
@@ -115,7 +115,7 @@ func newProxiedFixture(t *testing.T, opts ...func(*config.Config)) (*fixture, *p
 	pgProxy := newProxy(t, u.Host)
 	u.Host = pgProxy.addr
 	_, prefix := redistest.New(t)
-	ru, err := url.Parse(redisURLForTest(t))
+	ru, err := url.Parse(redistest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

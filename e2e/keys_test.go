@@ -1,7 +1,6 @@
-package main
+package e2e
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,10 +24,6 @@ func (f *fixture) apiKey(u storage.User, scopes ...string) (storage.Client, stri
 	}
 	f.secrets = append(f.secrets, key)
 	return c, key
-}
-
-func basicRaw(user, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
 func TestAPIKeyAuthentication(t *testing.T) {

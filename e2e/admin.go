@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -245,3 +245,84 @@ func admFieldIDs(items []map[string]any, field string) []int64 {
 	}
 	return out
 }
+
+// admCreateUser creates a user through the API as who.
+func (f *fixture) admCreateUser(t *testing.T, who admCaller, acc storage.Account, username, role string) storage.User {
+	t.Helper()
+	body := map[string]any{"account_id": acc.ID, "username": username, "password": testPassword}
+	if role != "" {
+		body["role"] = role
+	}
+	m := f.admWant(t, who, http.MethodPost, "/users", admBody(body), http.StatusCreated)
+	u, err := f.db.GetUser(t.Context(), admID(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// admDefaultKey returns the id of user u's default key.
+func (f *fixture) admDefaultKey(t *testing.T, u storage.User) int64 {
+	t.Helper()
+	keys, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: u.AccountID, OwnerID: u.ID, Kind: storage.KindKey}, storage.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.IsDefault {
+			return k.ID
+		}
+	}
+	t.Fatalf("user %s has no default key", u.Username)
+	return 0
+}
+
+func countClients(t *testing.T, f *fixture, kind storage.Kind) int {
+	t.Helper()
+	cs, err := f.db.ListClients(t.Context(), storage.ClientFilter{AccountID: f.root.ID, Subtree: true, Kind: kind}, storage.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+// bearer is a management API caller's Authorization header value.
+func bearer(tok string) string { return "Bearer " + tok }
+
+// apiDo calls the management API.
+func (f *fixture) apiDo(method, path, auth, body string, header ...string) response {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(f.t.Context(), method, f.srv.URL+"/api/v1"+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return f.do(req)
+}
+
+// apiJSON calls the API, wants status, and decodes the body.
+func (f *fixture) apiJSON(method, path, auth, body string, status int) map[string]any {
+	f.t.Helper()
+	res := f.apiDo(method, path, auth, body)
+	if res.status != status {
+		f.t.Fatalf("%s %s: status %d, want %d (body %s)", method, path, res.status, status, res.body)
+	}
+	if len(res.body) == 0 {
+		return nil
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(res.body, &m); err != nil {
+		f.t.Fatalf("%s %s: body %s: %v", method, path, res.body, err)
+	}
+	return m
+}
+
+func id(m map[string]any) string { return strconv.FormatInt(int64(m["id"].(float64)), 10) }

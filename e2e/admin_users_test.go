@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"errors"
@@ -36,21 +36,6 @@ func (f *fixture) admEvents(t *testing.T, acc storage.Account) []storage.AuditEv
 // admHasEvent reports whether events hold action on target.
 func admHasEvent(events []storage.AuditEvent, action string, targetID int64) bool {
 	return slices.ContainsFunc(events, func(e storage.AuditEvent) bool { return e.Action == action && e.TargetID == targetID })
-}
-
-// admCreateUser creates a user through the API as who.
-func (f *fixture) admCreateUser(t *testing.T, who admCaller, acc storage.Account, username, role string) storage.User {
-	t.Helper()
-	body := map[string]any{"account_id": acc.ID, "username": username, "password": testPassword}
-	if role != "" {
-		body["role"] = role
-	}
-	m := f.admWant(t, who, http.MethodPost, "/users", admBody(body), http.StatusCreated)
-	u, err := f.db.GetUser(t.Context(), admID(t, m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 func TestAdminUsersLifecycle(t *testing.T) {
