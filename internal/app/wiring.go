@@ -44,8 +44,11 @@ import (
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
 )
 
-// NewLogger builds the logger cfg describes (level, JSON or text) on w.
-func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+// NewLogger returns the logger cfg describes (level, JSON or text),
+// writing to w: the one every command and the end-to-end suites log with.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger { return newLogger(cfg, w) }
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -294,6 +297,7 @@ type deps struct {
 }
 
 func newApp(d deps) (*App, error) {
+	version := d.version
 	hasher, err := NewHasher(d.keys)
 	if err != nil {
 		return nil, err
@@ -308,7 +312,7 @@ func newApp(d deps) (*App, error) {
 	settings := grantSettings{cfg: d.cfg}
 	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
-	m := metrics.New(d.version)
+	m := metrics.New(version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
 	}
