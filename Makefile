@@ -57,8 +57,8 @@ build: ## build bin/tollgate (static, no cgo)
 run: ## run the server on the embedded default (SQLite + in-process tokens, ./data)
 	$(GO) run ./cmd/tollgate serve
 
-# go test's timeout is a hang detector, not a speed check: cmd/tollgate's
-# end-to-end suites under -race passed the default 10m on a 2-core machine
+# go test's timeout is a hang detector, not a speed check: the end-to-end
+# suites (e2e/) under -race passed the default 10m on a 2-core machine
 # shared with other builds (TestHostileInput was running, nothing hung).
 TEST_TIMEOUT ?= 30m
 
@@ -95,10 +95,10 @@ fuzz: ## run every fuzz target on its execution count in .ci/fuzz-budgets (FUZZT
 
 .PHONY: bench
 bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (writes docs/performance.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/... ./cmd/tollgate/
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./storage/... ./e2e/
 	TOLLGATE_TEST_MEMORY=100000 $(GO) test -count=1 -run '^TestBytesPerToken(Cluster)?$$' -v ./storage/redis/
 	TOLLGATE_TEST_MEMORY=1 $(GO) test -count=1 -run '^TestBytesPerCachedClient$$' -v ./storage/cache/
-	TOLLGATE_TEST_SIZING=1 $(GO) test -count=1 -run '^TestPostgresConnectionsUnderLoad$$' -v ./cmd/tollgate/
+	TOLLGATE_TEST_SIZING=1 $(GO) test -count=1 -run '^TestPostgresConnectionsUnderLoad$$' -v ./e2e/
 	bash .ci/bench.sh
 
 .PHONY: bench-scale

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/scope"
@@ -60,7 +61,7 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, e.stderr)
+	logger := app.NewLogger(cfg.Log, e.stderr)
 	password, err := bootstrapPassword(*passwordFile, e)
 	if err != nil {
 		return err
@@ -69,7 +70,7 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	hasher, err := newHasher(keys)
+	hasher, err := app.NewHasher(keys)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, cfg, *migrateFlag, logger)
+	db, err := app.OpenDatabase(ctx, cfg, *migrateFlag, logger)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/e2e"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -18,11 +19,11 @@ import (
 // gets the API's answer.
 func TestCLIAccountPolicies(t *testing.T) {
 	f := newFixture(t, "embedded")
-	alice := string(f.admUser("alice"))
-	f.admCreateUser(t, admCaller(alice), f.root, "mia", "member")
-	mia := string(f.admUser("mia"))
-	root, child := strconv.FormatInt(f.root.ID, 10), strconv.FormatInt(f.child.ID, 10)
-	withPassword := map[string]string{config.CLIPasswordEnv: testPassword}
+	alice := f.AdmUser("alice")
+	f.AdmCreateUser(t, alice, f.Root(), "mia", "member")
+	mia := f.AdmUser("mia")
+	root, child := strconv.FormatInt(f.Root().ID, 10), strconv.FormatInt(f.Child().ID, 10)
+	withPassword := map[string]string{config.CLIPasswordEnv: e2e.TestPassword}
 
 	res := f.cli(alice, nil, "accounts", "policies", root, "--require-password-for-new-keys", "true", "--keys-managed-by", "admins").ok(t)
 	if got, want := res.field(t, "effective_policies"), "keys_managed_by=admins require_password_for_new_keys=true"; got != want {
@@ -41,7 +42,7 @@ func TestCLIAccountPolicies(t *testing.T) {
 
 	// No password at hand (no file, no variable, no terminal): refused,
 	// saying why, and nothing is made.
-	before := countClients(t, f, storage.KindKey)
+	before := f.CountClients(t, storage.KindKey)
 	res = f.cli(alice, nil, "keys", "create", "--name", "k")
 	if res.err == nil || !strings.Contains(res.stderr, "asks for your own password") || !strings.Contains(res.stderr, "--password-file") {
 		t.Errorf("create without a password: err %v, stderr %q; want it to ask for one", res.err, res.stderr)
@@ -55,21 +56,21 @@ func TestCLIAccountPolicies(t *testing.T) {
 	if !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: 403 ") || !strings.Contains(res.stderr, "password") {
 		t.Errorf("wrong password: err %v, stderr %q; want 403 naming the password", res.err, res.stderr)
 	}
-	if got := countClients(t, f, storage.KindKey); got != before {
+	if got := f.CountClients(t, storage.KindKey); got != before {
 		t.Errorf("%d keys after refusals, want %d", got, before)
 	}
 	res = f.cli(alice, withPassword, "keys", "create", "--name", "k").ok(t)
 	if !strings.Contains(res.stdout, "tgk_") {
 		t.Errorf("created key not shown:\n%s", res.stdout)
 	}
-	f.secrets = append(f.secrets, res.field(t, "key"), res.field(t, "client_secret"))
+	f.HandOut(res.field(t, "key"), res.field(t, "client_secret"))
 
 	// A member is refused by the API, whatever password they give.
 	res = f.cli(mia, withPassword, "keys", "create", "--name", "mine")
 	if !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: 403 ") || !strings.Contains(res.stderr, "keys_managed_by") {
 		t.Errorf("member create: err %v, stderr %q; want the API's 403", res.err, res.stderr)
 	}
-	key := f.admDefaultKey(t, mustUser(t, f, "mia"))
+	key := f.AdmDefaultKey(t, mustUser(t, f, "mia"))
 	res = f.cli(mia, nil, "keys", "delete", strconv.FormatInt(key, 10))
 	if !errors.Is(res.err, errFailed) || !strings.HasPrefix(res.stderr, "error: 403 ") {
 		t.Errorf("member delete: err %v, stderr %q; want the API's 403", res.err, res.stderr)
@@ -81,12 +82,12 @@ func TestCLIAccountPolicies(t *testing.T) {
 		t.Errorf("effective_policies after inherit = %s, want %s", got, want)
 	}
 	res = f.cli(mia, nil, "keys", "create", "--name", "mine").ok(t)
-	f.secrets = append(f.secrets, res.field(t, "key"), res.field(t, "client_secret"))
+	f.HandOut(res.field(t, "key"), res.field(t, "client_secret"))
 }
 
 func mustUser(t *testing.T, f *fixture, username string) storage.User {
 	t.Helper()
-	u, err := f.db.GetUserByUsername(t.Context(), username)
+	u, err := f.DB().GetUserByUsername(t.Context(), username)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,8 +207,8 @@ func TestServerFromListenAddr(t *testing.T) {
 // reach the server at TOLLGATE_HTTP_ADDR, as `serve` does in the same shell.
 func TestCLIFollowsHTTPAddr(t *testing.T) {
 	f := newFixture(t, "embedded")
-	tok := f.tokenDSP(f.dsp, "alice")
-	addr := strings.TrimPrefix(f.srv.URL, "http://")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	addr := strings.TrimPrefix(f.URL(), "http://")
 	res := runEnv(t, map[string]string{config.HTTPAddrEnv: addr, config.CLITokenEnv: tok}, "keys", "list", "-o", "json")
 	if res.err != nil {
 		t.Fatalf("keys list with %s=%s: %v\n%s", config.HTTPAddrEnv, addr, res.err, res.stderr)

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/e2e"
 )
 
 // cliResult is what a management command printed and returned.
@@ -24,7 +27,7 @@ type cliResult struct {
 // with token tok, and vars as further environment.
 func (f *fixture) cli(tok string, vars map[string]string, args ...string) cliResult {
 	f.t.Helper()
-	all := map[string]string{config.CLIServerEnv: f.srv.URL, config.CLITokenEnv: tok}
+	all := map[string]string{config.CLIServerEnv: f.URL(), config.CLITokenEnv: tok}
 	for k, v := range vars {
 		all[k] = v
 	}
@@ -61,17 +64,17 @@ func (r cliResult) field(t *testing.T, name string) string {
 
 func TestCLIKeysLifecycle(t *testing.T) {
 	f := newFixture(t, "embedded")
-	tok := f.tokenDSP(f.dsp, "alice")
+	tok := f.TokenDSP(f.DSP(), "alice")
 	cli := func(args ...string) cliResult { t.Helper(); return f.cli(tok, nil, args...) }
 	session := func(key string) int {
 		t.Helper()
-		return f.post("/auth/access/session", "", "", "X-API-Key", key).status
+		return f.PostStatus("/auth/access/session", "", "", "X-API-Key", key)
 	}
 
 	created := cli("keys", "create", "--name", "ci key", "--description", "for the pipeline", "--access-rights", "events_contacts").
 		ok(t, "keys create")
 	id, key := created.field(t, "id"), created.field(t, "key")
-	f.secrets = append(f.secrets, key, created.field(t, "client_secret"))
+	f.HandOut(key, created.field(t, "client_secret"))
 	for _, want := range []string{"Shown once", "events contacts", "for the pipeline"} {
 		if !strings.Contains(created.stdout, want) {
 			t.Errorf("keys create output lacks %q:\n%s", want, created.stdout)
@@ -134,7 +137,7 @@ func TestCLIKeysLifecycle(t *testing.T) {
 
 	rotated := cli("keys", "rotate", id, "--overlap", "0").ok(t, "keys rotate")
 	newKey := rotated.field(t, "key")
-	f.secrets = append(f.secrets, newKey, rotated.field(t, "client_secret"))
+	f.HandOut(newKey, rotated.field(t, "client_secret"))
 	if newKey == key || !strings.Contains(rotated.stdout, "Shown once") {
 		t.Errorf("rotate output:\n%s\nwant a new key shown once", rotated.stdout)
 	}
@@ -197,7 +200,7 @@ func TestCLIKeysLifecycle(t *testing.T) {
 
 func TestCLIErrors(t *testing.T) {
 	f := newFixture(t, "embedded")
-	tok := f.tokenDSP(f.dsp, "alice")
+	tok := f.TokenDSP(f.DSP(), "alice")
 	dir := t.TempDir()
 
 	res := f.cli(tok, nil, "keys", "create", "--name", " ", "--access-rights", "nope", "--expires-at", "tomorrow")
@@ -264,10 +267,10 @@ func TestCLIErrors(t *testing.T) {
 
 func TestCLIUsersAndClients(t *testing.T) {
 	f := newFixture(t, "embedded")
-	tok := f.tokenDSP(f.dsp, "alice")
+	tok := f.TokenDSP(f.DSP(), "alice")
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(e2e.TestPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -276,7 +279,7 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if got := acc.field(t, "name"); got != "team" {
 		t.Errorf("account name = %q", got)
 	}
-	if out := f.cli(tok, nil, "accounts", "children", id(map[string]any{"id": float64(f.root.ID)})).ok(t).stdout; !strings.Contains(out, "team") {
+	if out := f.cli(tok, nil, "accounts", "children", strconv.FormatInt(f.Root().ID, 10)).ok(t).stdout; !strings.Contains(out, "team") {
 		t.Errorf("children of root lack the new account:\n%s", out)
 	}
 
@@ -284,10 +287,10 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if user.field(t, "username") != "erin" || user.field(t, "account_id") != accID || user.field(t, "role") != "member" {
 		t.Errorf("users create output:\n%s", user.stdout)
 	}
-	if strings.Contains(user.stdout+user.stderr, testPassword) {
+	if strings.Contains(user.stdout+user.stderr, e2e.TestPassword) {
 		t.Errorf("users create printed the password")
 	}
-	f.tokenDSP(f.dsp, "erin") // the password works
+	f.TokenDSP(f.DSP(), "erin") // the password works
 	userID := user.field(t, "id")
 	if out := f.cli(tok, nil, "users", "list", "--account", accID).ok(t).stdout; !regexp.MustCompile(`(?m)^` + userID + ` +` + accID + ` +erin +member +active`).MatchString(out) {
 		t.Errorf("users list:\n%s", out)
@@ -304,7 +307,7 @@ func TestCLIUsersAndClients(t *testing.T) {
 	client := f.cli(tok, nil, "clients", "create", "--name", "reporting", "--scopes", "reports,events",
 		"--grant-types", "client_credentials", "--token-lifetime", "2h", "--expires-at", "2100-01-01T00:00:00Z").ok(t, "clients create")
 	clientID := client.field(t, "id")
-	f.secrets = append(f.secrets, client.field(t, "client_secret"))
+	f.HandOut(client.field(t, "client_secret"))
 	if client.field(t, "token_lifetime") != "7200" || client.field(t, "scopes") != "reports events" ||
 		client.field(t, "expires_at") != "2100-01-01T00:00:00Z" || !strings.Contains(client.stdout, "Shown once") {
 		t.Errorf("clients create output:\n%s", client.stdout)
@@ -316,9 +319,9 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if !errors.Is(wrong.err, errFailed) || !strings.HasPrefix(wrong.stderr, "error: 403 ") {
 		t.Errorf("clients token with a wrong password: err %v, stderr %q", wrong.err, wrong.stderr)
 	}
-	minted := f.cli(tok, map[string]string{config.CLIPasswordEnv: testPassword}, "clients", "token", clientID, "--lifetime", "720h").ok(t, "clients token")
+	minted := f.cli(tok, map[string]string{config.CLIPasswordEnv: e2e.TestPassword}, "clients", "token", clientID, "--lifetime", "720h").ok(t, "clients token")
 	access := minted.field(t, "access_token")
-	if minted.field(t, "expires_in") != "2592000" || !strings.Contains(minted.stdout, "Shown once") || !f.active(access) {
+	if minted.field(t, "expires_in") != "2592000" || !strings.Contains(minted.stdout, "Shown once") || !f.Active(access) {
 		t.Errorf("clients token output:\n%s", minted.stdout)
 	}
 
@@ -373,4 +376,50 @@ func TestCLIVariablesDoNotBreakServe(t *testing.T) {
 			t.Errorf("Load refuses %s: %v", name, err)
 		}
 	}
+}
+
+// TestAdminExpiredKeyReadsExpired: a key past its expiry is refused at
+// once, so the API and the CLI say "expired" at once too, not "active"
+// until the sweeper's next run.
+func TestAdminExpiredKeyReadsExpired(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	alice := "Bearer " + tok
+	expires := f.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	created := f.APIJSON("POST", "/keys", alice, `{"name":"short lived","expires_at":"`+expires+`"}`, http.StatusCreated)
+	f.HandOut(created["key"].(string), created["client_secret"].(string))
+	kid := e2e.ID(created)
+	statusOf := func() (get, listed, cli string) {
+		t.Helper()
+		get, _ = f.APIJSON("GET", "/keys/"+kid, alice, "", http.StatusOK)["status"].(string)
+		for _, it := range e2e.AdmItems(t, f.APIJSON("GET", "/keys?limit=100", alice, "", http.StatusOK)) {
+			if e2e.ID(it) == kid {
+				listed, _ = it["status"].(string)
+			}
+		}
+		cli = f.cli(tok, nil, "keys", "get", kid).ok(t, "keys get").field(t, "status")
+		return get, listed, cli
+	}
+	tests := []struct {
+		name    string
+		advance time.Duration
+		want    string
+		session int
+	}{
+		{"before its expiry", 0, "active", http.StatusOK},
+		{"past its expiry, before the sweep", 90 * time.Minute, "expired", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		f.Advance(tt.advance)
+		if got := f.PostStatus("/auth/access/session", "", "", "X-API-Key", created["key"].(string)); got != tt.session {
+			t.Errorf("%s: key session status %d, want %d", tt.name, got, tt.session)
+		}
+		get, listed, cli := statusOf()
+		if get != tt.want || listed != tt.want || cli != tt.want {
+			t.Errorf("%s: status GET %q, list %q, CLI %q; want %q", tt.name, get, listed, cli, tt.want)
+		}
+	}
+	// The stored status is untouched: enabling is not needed, and writing
+	// "expired" is not a thing.
+	f.APIProblem(t, "PATCH", "/keys/"+kid, alice, `{"status":"expired"}`, http.StatusUnprocessableEntity, "status")
 }

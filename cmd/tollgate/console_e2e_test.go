@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +20,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/e2e"
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
@@ -202,7 +206,7 @@ func (h tollgateHTTP) post(path, body string, id int64, secret string) (int, map
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", formCT)
+	req.Header.Set("Content-Type", e2e.FormCT)
 	req.SetBasicAuth(strconv.FormatInt(id, 10), secret)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -242,7 +246,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	} else if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, backend := range testBackends {
+	for _, backend := range e2e.TestBackends {
 		t.Run(backend, func(t *testing.T) {
 			vars := map[string]string{
 				"TOLLGATE_DATA_DIR":             t.TempDir(),
@@ -479,3 +483,61 @@ const fitsInViewport = `(() => {
   if (document.documentElement.scrollWidth > vw + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px wide');
   return bad.join('; ');
 })()`
+
+// With Redis, a session begun on one instance is good on every other, and
+// signing out on one ends it everywhere.
+func TestConsoleSessionSharedThroughRedis(t *testing.T) {
+	client, prefix := redistest.New(t)
+	vars := map[string]string{
+		"TOLLGATE_DATA_DIR":         t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
+		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
+		"TOLLGATE_REDIS_KEY_PREFIX": prefix,
+		"TOLLGATE_TOKEN_SECRET":     "console-shared-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":           "console-shared-pepper-0123456789abcdef-xyz",
+		config.BootstrapPasswordEnv: e2ePassword,
+	}
+	if out, err := runCommand(t, vars, "bootstrap", "--migrate"); err != nil {
+		t.Fatalf("bootstrap: %v %s", err, out)
+	}
+	one, _, _ := runServe(t, vars)
+	two, _, _ := runServe(t, vars)
+	jar, _ := cookiejar.New(nil) // cookies are per host, not per port: both instances get them
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fetch := func(method, base, path string, form url.Values) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+base+path, strings.NewReader(form.Encode()))
+		if form != nil {
+			req.Header.Set("Content-Type", e2e.FormCT)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	_, body := fetch(http.MethodGet, one, "/console/signin", nil)
+	csrf := e2e.CSRFField.FindStringSubmatch(body)[1]
+	if code, _ := fetch(http.MethodPost, one, "/console/signin", url.Values{"csrf": {csrf}, "username": {"admin"}, "password": {e2ePassword}}); code != http.StatusSeeOther {
+		t.Fatalf("sign in on the first instance: status %d", code)
+	}
+	keys, err := redistest.Keys(t.Context(), client, prefix+"console:")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("console sessions in Redis = %q, %v; want one", keys, err)
+	}
+	code, body := fetch(http.MethodGet, two, "/console/clients", nil)
+	if code != http.StatusOK || !strings.Contains(body, "bootstrap") {
+		t.Fatalf("the second instance: status %d, want the signed-in clients page", code)
+	}
+	csrf = e2e.CSRFField.FindStringSubmatch(body)[1]
+	if code, _ := fetch(http.MethodPost, two, "/console/signout", url.Values{"csrf": {csrf}}); code != http.StatusSeeOther {
+		t.Fatalf("sign out on the second instance: status %d", code)
+	}
+	if code, _ := fetch(http.MethodGet, one, "/console/clients", nil); code != http.StatusSeeOther {
+		t.Errorf("after signing out on the second instance the first answers %d, want 303 to sign in", code)
+	}
+}

@@ -3,15 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
 	"log/slog"
 )
-
-// newHTTPErrorLog sends net/http's own error lines (TLS handshakes, broken
-// connections) to the structured logger.
-func newHTTPErrorLog(logger *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-}
 
 // redisLog sends go-redis's internal messages (dial failures, pool events)
 // to the structured logger instead of the standard logger.

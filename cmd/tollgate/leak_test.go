@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/e2e"
 	"github.com/tollgate/tollgate/internal/leakcheck"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
@@ -93,10 +94,10 @@ func (p *leakProbe) scenario(b bootstrapResult) {
 	id := strconv.FormatInt(b.ClientID, 10)
 	p.rememberClient("bootstrap client secret", id, b.ClientSecret)
 	p.remember("admin password", b.Password)
-	basicAuth := func(id, secret string) string { return basicRaw(url.QueryEscape(id), url.QueryEscape(secret)) }
+	basicAuth := func(id, secret string) string { return e2e.BasicRaw(url.QueryEscape(id), url.QueryEscape(secret)) }
 	cc := basicAuth(id, b.ClientSecret)
 
-	tok := p.token("client_credentials token", p.want(200, "POST", "/oauth/token", "grant_type=client_credentials", "Content-Type", formCT, "Authorization", cc))
+	tok := p.token("client_credentials token", p.want(200, "POST", "/oauth/token", "grant_type=client_credentials", "Content-Type", e2e.FormCT, "Authorization", cc))
 	dspBody, _ := json.Marshal(map[string]any{"grant_type": "eskimi_dsp", "username": b.Username, "password": b.Password,
 		"client_id": b.ClientID, "client_secret": b.ClientSecret})
 	admin := p.token("user token", p.want(200, "POST", "/oauth/token", string(dspBody), "Content-Type", "application/json"))
@@ -127,39 +128,39 @@ func (p *leakProbe) scenario(b bootstrapResult) {
 	// Introspection, the check endpoint, revocation.
 	rs := basicAuth(clientID, newSecret)
 	for _, tk := range []string{tok, admin, clientToken, keyToken} {
-		p.want(200, "POST", "/oauth/introspect", "token="+url.QueryEscape(tk), "Content-Type", formCT, "Authorization", rs)
+		p.want(200, "POST", "/oauth/introspect", "token="+url.QueryEscape(tk), "Content-Type", e2e.FormCT, "Authorization", rs)
 	}
 	p.want(200, "GET", "/auth/check", "", "Authorization", "Bearer "+keyToken)
 	p.want(200, "GET", "/auth/check", "", "X-API-Key", keyString)
-	p.want(200, "GET", "/auth/check", "", "Authorization", basicRaw("x", keyString))
+	p.want(200, "GET", "/auth/check", "", "Authorization", e2e.BasicRaw("x", keyString))
 
 	// Mistakes: wrong secrets and passwords, typed and pasted the wrong way.
 	wrongPassword := "wrong-" + randomText(t)
 	wrongSecret := "wrong-" + randomText(t)
 	p.remember("wrong password", wrongPassword)
 	p.remember("wrong secret", wrongSecret)
-	p.want(401, "POST", "/oauth/token", "grant_type=client_credentials", "Content-Type", formCT, "Authorization", basicAuth(id, wrongSecret))
-	p.want(401, "POST", "/oauth/token", form("grant_type", "client_credentials", "client_id", id, "client_secret", wrongSecret), "Content-Type", formCT)
-	p.want(400, "POST", "/oauth/token", form("grant_type", "eskimi_dsp", "username", b.Username, "password", wrongPassword), "Content-Type", formCT, "Authorization", cc)
-	p.want(400, "POST", "/oauth/token", form("grant_type", "eskimi_dsp", "username", "probe", "password", wrongPassword), "Content-Type", formCT, "Authorization", cc)
+	p.want(401, "POST", "/oauth/token", "grant_type=client_credentials", "Content-Type", e2e.FormCT, "Authorization", basicAuth(id, wrongSecret))
+	p.want(401, "POST", "/oauth/token", e2e.Form("grant_type", "client_credentials", "client_id", id, "client_secret", wrongSecret), "Content-Type", e2e.FormCT)
+	p.want(400, "POST", "/oauth/token", e2e.Form("grant_type", "eskimi_dsp", "username", b.Username, "password", wrongPassword), "Content-Type", e2e.FormCT, "Authorization", cc)
+	p.want(400, "POST", "/oauth/token", e2e.Form("grant_type", "eskimi_dsp", "username", "probe", "password", wrongPassword), "Content-Type", e2e.FormCT, "Authorization", cc)
 	p.want(401, "GET", "/auth/check", "", "X-API-Key", keyString[:len(keyString)-1]+"x")
 	p.want(401, "GET", "/auth/check", "", "Authorization", "Bearer "+admin+"x")
 	p.want(401, "GET", "/api/v1/users", "", "Authorization", "Bearer "+tok[:len(tok)-2])
 	p.want(403, "POST", "/api/v1/users/"+strconv.FormatInt(b.UserID, 10)+"/password",
 		`{"old_password":"`+wrongPassword+`","password":"`+userPassword+`"}`, "Authorization", bearer, "Content-Type", "application/json")
 	// Malformed requests that carry secrets.
-	p.want(400, "POST", "/oauth/token", "grant_type=client_credentials&client_secret="+url.QueryEscape(b.ClientSecret)+"&client_secret="+url.QueryEscape(b.ClientSecret)+"&client_id="+id, "Content-Type", formCT)
+	p.want(400, "POST", "/oauth/token", "grant_type=client_credentials&client_secret="+url.QueryEscape(b.ClientSecret)+"&client_secret="+url.QueryEscape(b.ClientSecret)+"&client_id="+id, "Content-Type", e2e.FormCT)
 	p.want(400, "POST", "/oauth/token", `{"grant_type":"eskimi_dsp","password":"`+b.Password+`","client_secret":"`+b.ClientSecret+`"`, "Content-Type", "application/json")
-	p.want(413, "POST", "/oauth/token", "client_secret="+url.QueryEscape(b.ClientSecret)+"&pad="+strings.Repeat("x", 70000), "Content-Type", formCT)
+	p.want(413, "POST", "/oauth/token", "client_secret="+url.QueryEscape(b.ClientSecret)+"&pad="+strings.Repeat("x", 70000), "Content-Type", e2e.FormCT)
 	p.want(400, "POST", "/api/v1/users", `{"username":"x","password":"`+userPassword+`",}`, "Authorization", bearer, "Content-Type", "application/json")
 	p.want(422, "POST", "/api/v1/users", `{"username":"bad name","password":"`+userPassword+`"}`, "Authorization", bearer, "Content-Type", "application/json")
-	p.want(415, "POST", "/api/v1/users", `password=`+userPassword, "Authorization", bearer, "Content-Type", formCT)
+	p.want(415, "POST", "/api/v1/users", `password=`+userPassword, "Authorization", bearer, "Content-Type", e2e.FormCT)
 	if got, _ := p.call("GET", "/auth/check", "", "Authorization", "Bearer "+admin+strings.Repeat("x", 40<<10)); got != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a 40 KiB header: status %d, want 431", got)
 	}
 
 	for _, tk := range []string{tok, clientToken, keyToken} {
-		p.want(200, "POST", "/oauth/revoke", "token="+url.QueryEscape(tk), "Content-Type", formCT, "Authorization", cc)
+		p.want(200, "POST", "/oauth/revoke", "token="+url.QueryEscape(tk), "Content-Type", e2e.FormCT, "Authorization", cc)
 	}
 }
 
@@ -173,7 +174,7 @@ func (p *leakProbe) leaks(where, text string) {
 }
 
 func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
-	for _, backend := range testBackends {
+	for _, backend := range e2e.TestBackends {
 		t.Run(backend, func(t *testing.T) {
 			p := &leakProbe{t: t}
 			for _, marker := range []string{token.AccessPrefix, "tgh1$", "$argon2id$", "PRIVATE KEY"} {
@@ -243,7 +244,7 @@ func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
 					case 2:
 						p.call("GET", "/auth/check/"+r+"/"+strconv.Itoa(i), "", "X-Tollgate-Rate-Class", r)
 					case 3:
-						p.call("POST", "/oauth/token", "grant_type="+r, "Content-Type", formCT)
+						p.call("POST", "/oauth/token", "grant_type="+r, "Content-Type", e2e.FormCT)
 					case 4:
 						p.call(strings.ToUpper(r[:5]), "/oauth/token", "")
 					case 5:

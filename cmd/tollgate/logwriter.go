@@ -7,7 +7,22 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
 )
+
+// newServeLogger answers the logger of `serve`: app.NewLogger's, with its lines
+// batched every cfg.FlushInterval (see logWriter). The function it answers
+// writes out what is left; call it last.
+func newServeLogger(cfg config.Log, w io.Writer) (*slog.Logger, func()) {
+	if cfg.FlushInterval <= 0 {
+		return app.NewLogger(cfg, w), func() {}
+	}
+	lw := newLogWriter(w, cfg.FlushInterval)
+	inner := app.NewLogger(cfg, lw).Handler()
+	return slog.New(flushingHandler{Handler: inner, w: lw}), lw.Close
+}
 
 // logBufferSize is the most a logWriter holds before writing it out.
 const logBufferSize = 64 << 10

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/e2e"
 )
 
 func TestServeLoggerBatchesRoutineLines(t *testing.T) {
-	var out lockedBuffer
+	var out e2e.LockedBuffer
 	// An interval long enough that only Flush, a warning or Close writes.
 	logger, closeLog := newServeLogger(config.Log{Level: "info", Format: "json", FlushInterval: time.Hour}, &out)
 	logger.Info("request", "n", 1)
@@ -47,7 +48,7 @@ func TestServeLoggerBatchesRoutineLines(t *testing.T) {
 }
 
 func TestServeLoggerFlushesEveryInterval(t *testing.T) {
-	var out lockedBuffer
+	var out e2e.LockedBuffer
 	logger, closeLog := newServeLogger(config.Log{Level: "info", Format: "json", FlushInterval: time.Millisecond}, &out)
 	defer closeLog()
 	logger.Info("request")
@@ -61,7 +62,7 @@ func TestServeLoggerFlushesEveryInterval(t *testing.T) {
 }
 
 func TestServeLoggerUnbuffered(t *testing.T) {
-	var out lockedBuffer
+	var out e2e.LockedBuffer
 	logger, closeLog := newServeLogger(config.Log{Level: "info", Format: "text"}, &out)
 	defer closeLog()
 	logger.Info("request")

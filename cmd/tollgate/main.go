@@ -1,7 +1,8 @@
 // Command tollgate runs the Tollgate authorization server and its
-// maintenance tasks. All wiring of the program lives in this package: it
-// loads the configuration, builds the logger, opens the stores, builds the
-// OAuth 2.0 provider and the HTTP handlers, and runs the listeners.
+// maintenance tasks. This package owns the process: the commands and their
+// flags, the configuration and key material, the logger, the signals, and
+// the management CLI. The application itself (stores, OAuth 2.0 provider,
+// HTTP handlers, listeners) is built and run by internal/app.
 package main
 
 import (

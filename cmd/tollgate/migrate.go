@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/app"
 )
 
 func migrate(ctx context.Context, args []string, e env) error {
@@ -18,8 +20,8 @@ func migrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, e.stderr)
-	db, applied, err := openAndMigrate(ctx, cfg, true, logger)
+	logger := app.NewLogger(cfg.Log, e.stderr)
+	db, applied, err := app.OpenAndMigrate(ctx, cfg, true, logger)
 	if err != nil {
 		return err
 	}

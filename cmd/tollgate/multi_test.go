@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/e2e"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
@@ -32,7 +33,7 @@ func startProcess(t *testing.T, bin string, vars map[string]string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stopAtCleanup(t, cmd, 10*time.Second)
+	e2e.StopAtCleanup(t, cmd, 10*time.Second)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -53,24 +54,6 @@ func startProcess(t *testing.T, bin string, vars map[string]string) string {
 		t.Fatal("tollgate process did not start")
 	}
 	return ""
-}
-
-// stopAtCleanup interrupts the process cmd started when t ends, and kills it
-// if it has not exited after grace; either way the cleanup waits for it, so
-// no process outlives its test.
-func stopAtCleanup(t *testing.T, cmd *exec.Cmd, grace time.Duration) {
-	t.Helper()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(grace):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
 }
 
 // TestLimitsAcrossThreeProcesses: three Tollgate processes share one Redis;
@@ -185,8 +168,8 @@ func TestLimitsAcrossThreeProcesses(t *testing.T) {
 	// threshold and answer 401.
 	wrong := func(addr string, i int) int {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-		req.Header.Set("Content-Type", formCT)
-		req.Header.Set("Authorization", basic(b.ClientID, "wrong-secret-"+strconv.Itoa(i)))
+		req.Header.Set("Content-Type", e2e.FormCT)
+		req.Header.Set("Authorization", e2e.Basic(b.ClientID, "wrong-secret-"+strconv.Itoa(i)))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("wrong secret %d: %v", i, err)

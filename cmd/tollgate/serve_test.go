@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/e2e"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
@@ -30,7 +31,7 @@ func runServe(t *testing.T, vars map[string]string, args ...string) (string, str
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	var logs lockedBuffer
+	var logs e2e.LockedBuffer
 	go func() {
 		done <- run(ctx, append([]string{"serve"}, args...), env{stdout: io.Discard, stderr: &logs, lookupEnv: environ(vars),
 			ready: func(public, ops string) { ready <- [2]string{public, ops} }})
@@ -107,7 +108,7 @@ func walkthrough(t *testing.T, addr string, b bootstrapResult) {
 		_ = json.Unmarshal(raw, &m)
 		return res.StatusCode, m
 	}
-	code, cc := post("/oauth/token", formCT, "grant_type=client_credentials", true)
+	code, cc := post("/oauth/token", e2e.FormCT, "grant_type=client_credentials", true)
 	if code != 200 {
 		t.Fatalf("client_credentials: %d %v", code, cc)
 	}
@@ -137,13 +138,13 @@ func walkthrough(t *testing.T, addr string, b bootstrapResult) {
 		t.Fatalf("keys of the bootstrap admin = %+v (%v), want one default key", keys, err)
 	}
 	for _, tok := range []string{cc["access_token"].(string), dsp["access_token"].(string)} {
-		if code, in := post("/oauth/introspect", formCT, "token="+tok, true); code != 200 || in["active"] != true {
+		if code, in := post("/oauth/introspect", e2e.FormCT, "token="+tok, true); code != 200 || in["active"] != true {
 			t.Fatalf("introspect: %d %v", code, in)
 		}
-		if code, _ := post("/oauth/revoke", formCT, "token="+tok, true); code != 200 {
+		if code, _ := post("/oauth/revoke", e2e.FormCT, "token="+tok, true); code != 200 {
 			t.Fatalf("revoke: %d", code)
 		}
-		if code, in := post("/oauth/introspect", formCT, "token="+tok, true); code != 200 || in["active"] != false {
+		if code, in := post("/oauth/introspect", e2e.FormCT, "token="+tok, true); code != 200 || in["active"] != false {
 			t.Fatalf("introspect after revoke: %d %v", code, in)
 		}
 	}
@@ -243,10 +244,7 @@ func TestVersionAndUsage(t *testing.T) {
 // redisURLForTest is the Redis the tests use.
 func redisURLForTest(t *testing.T) string {
 	t.Helper()
-	if u := os.Getenv("TOLLGATE_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return redistest.DefaultURL
+	return redistest.URL()
 }
 
 // redisPrefixForTest returns a key prefix whose keys are removed when the

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1 and its PEM files.
@@ -116,12 +118,12 @@ func servedSerial(t *testing.T, addr string) int64 {
 }
 
 // runServeLogs is runServe that also answers the server's log output.
-func runServeLogs(t *testing.T, vars map[string]string) (public, ops string, logs *lockedBuffer) {
+func runServeLogs(t *testing.T, vars map[string]string) (public, ops string, logs *e2e.LockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	logs = &lockedBuffer{}
+	logs = &e2e.LockedBuffer{}
 	go func() {
 		done <- run(ctx, []string{"serve"}, env{stdout: io.Discard, stderr: logs, lookupEnv: environ(vars),
 			ready: func(public, ops string) { ready <- [2]string{public, ops} }})

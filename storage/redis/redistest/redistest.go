@@ -23,6 +23,14 @@ import (
 // another.
 const DefaultURL = "redis://127.0.0.1:6379/"
 
+// URL is the test Redis: $TOLLGATE_TEST_REDIS_URL, else DefaultURL.
+func URL() string {
+	if url := os.Getenv("TOLLGATE_TEST_REDIS_URL"); url != "" {
+		return url
+	}
+	return DefaultURL
+}
+
 // New answers a client of the test Redis and a key prefix,
 // "tgtest:<random>:", that is the test's alone. When the test ends every key
 // under the prefix is deleted and the client closed.
@@ -31,10 +39,7 @@ const DefaultURL = "redis://127.0.0.1:6379/"
 // it: CI must run the Redis tests, never skip them.
 func New(tb testing.TB) (client goredis.UniversalClient, prefix string) {
 	tb.Helper()
-	url := os.Getenv("TOLLGATE_TEST_REDIS_URL")
-	if url == "" {
-		url = DefaultURL
-	}
+	url := URL()
 	// Generous timeouts: the production ones (500 ms) are for failing fast
 	// in front of clients, and on a loaded CI machine a dial to the shared
 	// Redis took longer, so that a store failed open and a brute-force test

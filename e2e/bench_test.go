@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/internal/app"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/cache"
+	"github.com/tollgate/tollgate/storage/redis/redistest"
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
+)
+
+// In-process benchmarks of whole requests through the wired public handler
+// (the same app.New, stores and logger settings as `tollgate serve`), without
+// the network: the HTTP layer is httptest's. They complement .ci/bench.sh,
+// which measures the same paths over loopback with wrk.
+//
+//	go test -run '^$' -bench . -benchmem ./e2e/
+
+// benchBackends are the storage setups the request benchmarks run on.
+var benchBackends = []string{"embedded", "postgres+redis"}
+
+// benchApp is a wired server with a root account, an active user and a
+// client allowed client_credentials, eskimi_dsp and introspection.
+type benchApp struct {
+	handler   http.Handler
+	client    storage.Client
+	secret    string
+	username  string
+	password  string
+	hash      string // the user's password hash
+	passwords *secret.Passwords
+}
+
+// newBenchApp wires the server on backend: "embedded" (SQLite, tokens,
+// limits and brute-force counters in process) or "postgres+redis" (a
+// PostgreSQL database of its own and a Redis key prefix of its own, both
+// removed afterwards). Logs go to io.Discard at the default level, as
+// production logs at it; passwords use the production argon2id parameters.
+func newBenchApp(b *testing.B, backend string) *benchApp {
+	b.Helper()
+	ctx := b.Context()
+	cfg := config.Default()
+	cfg.Issuer = "https://auth.example.test"
+	cfg.Credentials.AccessRights = config.DefaultAccessRights()
+	cfg.RateLimits.Classes = config.DefaultRateClasses()
+	// Load from one client: no token rate, as in .ci/bench.sh.
+	cfg.RateLimits.TokenRate = 0
+	switch backend {
+	case "embedded":
+		cfg.Database.URL = filepath.Join(b.TempDir(), "tollgate.db")
+	case "postgres+redis":
+		cfg.Database.URL = benchPostgres(b)
+		_, prefix := redistest.New(b) // deletes the keys under prefix afterwards
+		cfg.Redis.URL = redistest.URL()
+		cfg.Redis.KeyPrefix = prefix
+	default:
+		b.Fatalf("unknown backend %q", backend)
+	}
+	logger := app.NewLogger(cfg.Log, io.Discard)
+	raw, err := app.OpenDatabase(ctx, cfg, true, logger)
+	if err != nil {
+		b.Fatalf("open database: %v", err)
+	}
+	b.Cleanup(func() { raw.Close() })
+	be, closeBackends, err := app.OpenBackends(cfg)
+	if err != nil {
+		b.Fatalf("open backends: %v", err)
+	}
+	b.Cleanup(func() { _ = closeBackends() })
+	db := cache.New(raw, cache.Options{Logger: logger})
+	keys := config.Keys{
+		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:    "1",
+		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+	}
+	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+		Passwords: passwords, Logger: logger})
+	if err != nil {
+		b.Fatalf("app.New: %v", err)
+	}
+
+	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords}
+	account, err := db.CreateAccount(ctx, storage.Account{Name: "root", Status: storage.StatusActive})
+	if err != nil {
+		b.Fatalf("create account: %v", err)
+	}
+	if ba.hash, err = passwords.Hash(ba.password); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.CreateUser(ctx, storage.User{AccountID: account.ID, Username: ba.username, PasswordHash: ba.hash,
+		Role: storage.RoleMember, Status: storage.StatusActive}); err != nil {
+		b.Fatalf("create user: %v", err)
+	}
+	hasher, err := app.NewHasher(keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ba.secret, err = secret.Generate(); err != nil {
+		b.Fatal(err)
+	}
+	hash, err := hasher.Hash(ctx, []byte(ba.secret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ba.client, err = db.CreateClient(ctx, storage.Client{AccountID: account.ID, Name: "bench", Kind: storage.KindClient,
+		SecretHash: string(hash), GrantTypes: []string{"client_credentials", cfg.Grants.EskimiDSPName},
+		Scopes: []string{"read", "write"}, MayIntrospect: true, Status: storage.StatusActive})
+	if err != nil {
+		b.Fatalf("create client: %v", err)
+	}
+	return ba
+}
+
+// benchPostgres creates a database of its own on the test PostgreSQL server
+// and drops it when b ends (sqltest.Postgres, for a benchmark).
+func benchPostgres(b *testing.B) string {
+	b.Helper()
+	serverURL := os.Getenv("TOLLGATE_TEST_POSTGRES_URL")
+	if serverURL == "" {
+		serverURL = sqltest.DefaultPostgresURL
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return pgx.Connect(ctx, serverURL)
+	}
+	admin, err := connect(b.Context())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatalf("postgres unreachable (CI=true, not skipping): %v", err)
+		}
+		b.Skipf("postgres unreachable, skipping: %v", err)
+	}
+	defer admin.Close(context.Background())
+	name := pgx.Identifier{"tollgate_bench_" + strings.ToLower(rand.Text()[:16])}.Sanitize()
+	if _, err := admin.Exec(b.Context(), "CREATE DATABASE "+name); err != nil {
+		b.Fatalf("create database: %v", err)
+	}
+	b.Cleanup(func() {
+		conn, err := connect(context.Background())
+		if err != nil {
+			b.Errorf("drop database: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			b.Errorf("drop database: %v", err)
+		}
+	})
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + strings.Trim(name, `"`)
+	return u.String()
+}
+
+// serve sends one request through the handler and fails b unless it
+// answers 200.
+func (ba *benchApp) serve(b *testing.B, method, path, contentType, body string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	ba.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("%s %s: status %d, body %s", method, path, rec.Code, rec.Body)
+	}
+	return rec
+}
+
+func (ba *benchApp) basic() string { return basic(ba.client.ID, ba.secret) }
+
+// token answers a client_credentials token of the bench client.
+func (ba *benchApp) token(b *testing.B) string {
+	rec := ba.serve(b, http.MethodPost, "/oauth/token", formCT, "grant_type=client_credentials", "Authorization", ba.basic())
+	_, rest, ok := strings.Cut(rec.Body.String(), `"access_token":"`)
+	tok, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 {
+		b.Fatalf("no access_token in %s", rec.Body)
+	}
+	return tok
+}
+
+// benchRun runs request serially and, as "parallel", from 8 goroutines per
+// GOMAXPROCS.
+func benchRun(b *testing.B, request func()) {
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			request()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				request()
+			}
+		})
+	})
+}
+
+// BenchmarkTokenClientCredentials: POST /oauth/token, client_credentials
+// with Basic authentication and a form body.
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			basic := ba.basic()
+			benchRun(b, func() {
+				ba.serve(b, http.MethodPost, "/oauth/token", formCT, "grant_type=client_credentials", "Authorization", basic)
+			})
+		})
+	}
+}
+
+// BenchmarkIntrospect: POST /oauth/introspect of an active token by a
+// Basic-authenticated resource server, with the real token store (Redis on
+// postgres+redis) and the client cache in front of the database.
+func BenchmarkIntrospect(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			basic := ba.basic()
+			body := "token=" + ba.token(b)
+			benchRun(b, func() {
+				rec := ba.serve(b, http.MethodPost, "/oauth/introspect", formCT, body, "Authorization", basic)
+				if !strings.HasPrefix(rec.Body.String(), `{"active":true`) {
+					b.Fatalf("introspection answer %s, want active", rec.Body)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkEskimiDSP compares a whole eskimi_dsp token request (JSON body,
+// client authentication, brute-force guard, user lookup, password
+// verification, account check, token minting and storing, answer) on the
+// embedded backend with the argon2id verification of the same password
+// alone, at the production parameters (secret.DefaultArgon2Params: 19 MiB,
+// 2 iterations, 1 lane). The grant is CPU-bound by design: the request
+// should cost at most 10 % more than "argon2id".
+//
+//	go test -run '^$' -bench EskimiDSP -benchmem ./e2e/
+func BenchmarkEskimiDSP(b *testing.B) {
+	ba := newBenchApp(b, "embedded")
+	b.Run("argon2id", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ok, err := ba.passwords.Verify(ba.hash, ba.password)
+			if err != nil || !ok {
+				b.Fatalf("Verify() = %t, %v; want true, nil", ok, err)
+			}
+		}
+	})
+	body := `{"grant_type":"eskimi_dsp","username":"` + ba.username + `","password":"` + ba.password +
+		`","client_id":` + strconv.FormatInt(ba.client.ID, 10) + `,"client_secret":"` + ba.secret + `"}`
+	b.Run("request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ba.serve(b, http.MethodPost, "/oauth/token", "application/json", body)
+		}
+	})
+	// Both in turn, in alternating order, so that a noisy machine and the
+	// garbage collector (each verification allocates 19 MiB) slow them
+	// alike: the medians of each, and their ratio, the figure to compare
+	// with 1.10.
+	b.Run("paired", func(b *testing.B) {
+		var verify, request []time.Duration
+		timed := func(f func()) time.Duration { t := time.Now(); f(); return time.Since(t) }
+		v := func() {
+			if ok, err := ba.passwords.Verify(ba.hash, ba.password); err != nil || !ok {
+				b.Fatalf("Verify() = %t, %v; want true, nil", ok, err)
+			}
+		}
+		r := func() { ba.serve(b, http.MethodPost, "/oauth/token", "application/json", body) }
+		for i := 0; b.Loop(); i++ {
+			if i%2 == 0 {
+				verify = append(verify, timed(v))
+				request = append(request, timed(r))
+			} else {
+				request = append(request, timed(r))
+				verify = append(verify, timed(v))
+			}
+		}
+		median := func(d []time.Duration) float64 {
+			slices.Sort(d)
+			return float64(d[len(d)/2])
+		}
+		mv, mr := median(verify), median(request)
+		b.ReportMetric(mv, "argon2id-ns")
+		b.ReportMetric(mr, "request-ns")
+		b.ReportMetric(mr/mv, "request/argon2id")
+	})
+}

@@ -1,0 +1,148 @@
+// Package app builds Tollgate's application graph — the stores, the fosite
+// provider and its grants, the HTTP handlers and the background jobs — and
+// runs it: the public and ops listeners, their graceful shutdown, and the
+// background work. cmd/tollgate loads the configuration and owns the process
+// (flags, signals); the end-to-end suites build the same graph through New.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/console/session"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/server"
+	"github.com/tollgate/tollgate/pkg/sweeper"
+	"github.com/tollgate/tollgate/pkg/usage"
+	"github.com/tollgate/tollgate/storage/cache"
+)
+
+// cacheMaxStale is how long past its TTL a cached client, user or account
+// answer is still served while the database cannot be read: tokens,
+// introspection and checks of the credentials in use survive a database
+// outage (or failover) that long.
+const cacheMaxStale = 5 * time.Minute
+
+// Deps are the opened stores and process services the application is built
+// on.
+type Deps struct {
+	Keys     config.Keys
+	DB       Store
+	Tokens   TokenStore
+	Limiter  ratelimit.Limiter
+	Failures bruteforce.Store // brute-force counters; in process when nil
+	Sessions session.Store    // web console sessions; in process when nil
+	// Passwords hashes and verifies user passwords.
+	Passwords *secret.Passwords
+	Logger    *slog.Logger
+	// Now is the clock of every expiry; time.Now when nil.
+	Now func() time.Time
+	// Version is the server's version, for the start-up log and the
+	// build-info metric.
+	Version string
+}
+
+// New builds the application on cfg and the opened stores of d. It opens
+// nothing and starts nothing: Run serves it.
+func New(cfg config.Config, d Deps) (*App, error) {
+	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
+		sessions: d.Sessions, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
+	if err != nil {
+		return nil, err
+	}
+	a.cfg, a.logger, a.version = cfg, d.Logger, d.Version
+	return a, nil
+}
+
+// Options are what Open takes besides the configuration.
+type Options struct {
+	Keys config.Keys
+	// Migrate applies pending database migrations first; the embedded
+	// default always does, and production refuses to serve a database with
+	// pending migrations otherwise.
+	Migrate bool
+	Logger  *slog.Logger
+	// Version is the server's version, for the start-up log and the
+	// build-info metric.
+	Version string
+}
+
+// Open opens the configured stores and builds the application on them, as
+// `tollgate serve` runs it: the database behind the in-process cache of
+// clients, users and accounts (invalidated on every instance through Redis
+// when Redis is configured), and the tokens, rate limits, brute-force
+// counters and console sessions in Redis or in process. Close closes the
+// stores once Run has returned.
+func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+	db, err := OpenDatabase(ctx, cfg, o.Migrate, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	be, closeBackends, err := OpenBackends(cfg)
+	if err != nil {
+		_ = db.Close() // the open error is the one to report
+		return nil, err
+	}
+	closeAll := func() error { return errors.Join(closeBackends(), db.Close()) }
+	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
+	if err != nil {
+		_ = closeAll() // the build error is the one to report
+		return nil, err
+	}
+	// Clients, users and accounts are cached in process; writes on any
+	// instance invalidate every instance's cache through Redis. While the
+	// database is down, what was read recently keeps being served.
+	var bus cache.Bus
+	if be.Redis != nil {
+		bus = cache.NewRedisBus(be.Redis, cfg.Redis.KeyPrefix+"cache")
+	}
+	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
+	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+		Sessions: be.Sessions, Passwords: passwords, Logger: o.Logger, Version: o.Version})
+	if err != nil {
+		_ = closeAll() // the build error is the one to report
+		return nil, err
+	}
+	a.cache = cached
+	a.closers = append(a.closers, closeAll)
+	return a, nil
+}
+
+// Close closes the stores Open opened; the application must not serve
+// after it. An application built by New has nothing to close.
+func (a *App) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// Public returns the public handler: the OAuth endpoints, /auth/check, the
+// management API and the console, with the security headers.
+func (a *App) Public() http.Handler { return a.public }
+
+// Ops returns the ops handler: /metrics, /healthz, /readyz, pprof when
+// enabled.
+func (a *App) Ops() http.Handler { return a.ops }
+
+// Routes returns the routes of the public handler.
+func (a *App) Routes() []server.Route { return a.routes }
+
+// API returns the management API mounted on the public handler.
+func (a *App) API() *admin.API { return a.api }
+
+// Usage returns the recorder of last-used times, which Run flushes every
+// credentials.last_used_flush_interval.
+func (a *App) Usage() *usage.Recorder { return a.uses }
+
+// Sweeper returns the job disabling unused and expired credentials, which
+// Run starts every credentials.stale_check_interval.
+func (a *App) Sweeper() *sweeper.Sweeper { return a.sweeper }

@@ -1,0 +1,454 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/grants/eskimidsp"
+	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/bruteforce"
+	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
+	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
+	"github.com/tollgate/tollgate/pkg/console"
+	"github.com/tollgate/tollgate/pkg/console/session"
+	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
+	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
+	"github.com/tollgate/tollgate/pkg/gateway"
+	"github.com/tollgate/tollgate/pkg/metrics"
+	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
+	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/server"
+	"github.com/tollgate/tollgate/pkg/sweeper"
+	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/usage"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/storage/cache"
+	"github.com/tollgate/tollgate/storage/memory"
+	tgredis "github.com/tollgate/tollgate/storage/redis"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
+)
+
+// NewLogger returns the logger cfg describes (level, JSON or text),
+// writing to w: the one every command and the end-to-end suites log with.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger { return newLogger(cfg, w) }
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// OpenDatabase opens the relational store and settles its migrations: they
+// are applied when migrate is set or on the embedded default, and serving a
+// database with pending migrations is refused otherwise.
+func OpenDatabase(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, error) {
+	db, _, err := OpenAndMigrate(ctx, cfg, migrate, logger)
+	return db, err
+}
+
+// OpenAndMigrate is OpenDatabase that also reports the migrations it applied.
+func OpenAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger *slog.Logger) (*sqlstore.Store, []string, error) {
+	db, err := sqlstore.Open(ctx, sqlstore.Options{
+		URL:             cfg.Database.URL,
+		MaxOpenConns:    cfg.Database.MaxOpenConns,
+		MaxIdleConns:    cfg.Database.MaxIdleConns,
+		ConnMaxLifetime: noLimitIfZero(cfg.Database.ConnMaxLifetime),
+		ConnMaxIdleTime: noLimitIfZero(cfg.Database.ConnMaxIdleTime),
+		QueryTimeout:    cfg.Database.QueryTimeout,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	pending, err := db.PendingMigrations(ctx)
+	if err != nil {
+		_ = db.Close() // the error being returned is the one to report
+		return nil, nil, fmt.Errorf("check migrations: %w", err)
+	}
+	if len(pending) == 0 {
+		return db, nil, nil
+	}
+	if !migrate && !cfg.Embedded() {
+		_ = db.Close() // the error being returned is the one to report
+		return nil, nil, fmt.Errorf("the database has %d pending migrations (%s): run 'tollgate migrate' or start with --migrate",
+			len(pending), strings.Join(pending, ", "))
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		_ = db.Close() // the error being returned is the one to report
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
+	}
+	logger.Info("applied database migrations", "migrations", applied)
+	return db, applied, nil
+}
+
+// embeddedMaxTokens bounds the in-process token store of the embedded
+// default (about 300 MB at most); past it issuance answers 503.
+const embeddedMaxTokens = 1_000_000
+
+// TokenStore is the token store with its health check and its closer.
+type TokenStore interface {
+	storage.Tokens
+	storage.Pinger
+}
+
+// Backends are the stores that live in Redis in production and in process
+// on the embedded default.
+type Backends struct {
+	Tokens  TokenStore
+	Limiter ratelimit.Limiter
+	// Failures are the brute-force counters.
+	Failures bruteforce.Store
+	// Sessions are the web console's sessions.
+	Sessions session.Store
+	Redis    goredis.UniversalClient // nil on the embedded default
+}
+
+// noLimitIfZero turns a configured 0 ("no limit") into the negative
+// duration sqlstore reads as no limit (its 0 means its default).
+func noLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// redisMode names the configured Redis deployment for the start-up log.
+func redisMode(cfg config.Config) string {
+	switch r := cfg.Redis; {
+	case r.URL != "":
+		return "single"
+	case r.MasterName != "":
+		return "sentinel"
+	case r.Cluster:
+		return "cluster"
+	}
+	return "none"
+}
+
+// newRedisClient connects to the configured Redis: one server by URL, or a
+// Sentinel-managed master or a Cluster by addresses.
+func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
+	r := cfg.Redis
+	bounds := tgredis.ClientOptions{
+		DialTimeout:  r.DialTimeout,
+		ReadTimeout:  r.ReadTimeout,
+		WriteTimeout: r.WriteTimeout,
+		PoolSize:     r.PoolSize,
+	}
+	if r.URL != "" {
+		return tgredis.NewClient(r.URL, bounds)
+	}
+	return tgredis.NewUniversalClient(tgredis.Topology{
+		Addrs:            r.Addrs,
+		MasterName:       r.MasterName,
+		Username:         r.Username,
+		Password:         string(r.Password),
+		SentinelPassword: string(r.SentinelPassword),
+		TLS:              r.TLS,
+	}, bounds)
+}
+
+// OpenBackends opens the configured backends: Redis when it is configured,
+// in process otherwise. The function it returns closes them.
+func OpenBackends(cfg config.Config) (Backends, func() error, error) {
+	if !cfg.Redis.Enabled() {
+		return Backends{
+			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			Limiter:  rlmemory.New(rlmemory.Options{}),
+			Failures: bfmemory.New(bfmemory.Options{}),
+			Sessions: csmemory.New(csmemory.Options{}),
+		}, func() error { return nil }, nil
+	}
+	client, err := newRedisClient(cfg)
+	if err != nil {
+		return Backends{}, nil, fmt.Errorf("redis: %w", err)
+	}
+	return RedisBackends(client, cfg.Redis.KeyPrefix, nil), client.Close, nil
+}
+
+// RedisBackends builds the stores that live in Redis, every key under
+// prefix, so that every instance on the same Redis shares them. now is the
+// token store's clock (nil: time.Now); the end-to-end tests build their
+// Redis app through here too, so they test this wiring.
+func RedisBackends(client goredis.UniversalClient, prefix string, now func() time.Time) Backends {
+	return Backends{
+		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
+		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Redis:    client,
+	}
+}
+
+// rateClasses turns the configured classes into limits; Validate has
+// checked every value.
+func rateClasses(cfg config.Config) map[string]ratelimit.Limit {
+	out := make(map[string]ratelimit.Limit, len(cfg.RateLimits.Classes))
+	for name, v := range cfg.RateLimits.Classes {
+		rate, burst, err := config.ParseRate(v)
+		if err == nil {
+			out[name] = ratelimit.Limit{Rate: rate, Burst: burst}
+		}
+	}
+	return out
+}
+
+// NewHasher builds the secret hasher from the key material.
+func NewHasher(keys config.Keys) (*secret.Hasher, error) {
+	peppers := map[string][]byte{keys.PepperID: keys.Pepper}
+	for id, p := range keys.RetiredPeppers {
+		if id == keys.PepperID {
+			return nil, fmt.Errorf("retired pepper id %q is the current pepper id", id)
+		}
+		peppers[id] = p
+	}
+	return secret.NewHasher(keys.PepperID, peppers)
+}
+
+// accessRights turns the configured bundles into scope lists.
+func accessRights(cfg config.Config) map[string][]string {
+	out := make(map[string][]string, len(cfg.Credentials.AccessRights))
+	for name, scopes := range cfg.Credentials.AccessRights {
+		out[name] = strings.Fields(scopes)
+	}
+	return out
+}
+
+// grantSettings hands the grants the configuration values they read.
+type grantSettings struct{ cfg config.Config }
+
+func (g grantSettings) ClientCredentialsLifetime() time.Duration {
+	return g.cfg.Tokens.ClientCredentialsLifetime
+}
+func (g grantSettings) EskimiDSPGrantName() string       { return g.cfg.Grants.EskimiDSPName }
+func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
+
+// Store is what the HTTP layer and the grants need from the database.
+type Store interface {
+	storage.Accounts
+	storage.Users
+	storage.Clients
+	storage.Audit
+	storage.Transactor
+	storage.Pinger
+}
+
+// App is the wired server: the public handler and the ops handler.
+type App struct {
+	public  http.Handler
+	ops     http.Handler
+	routes  []server.Route // of public
+	uses    *usage.Recorder
+	sweeper *sweeper.Sweeper
+	api     *admin.API
+
+	// Set by New and Open, for Run.
+	cfg     config.Config
+	logger  *slog.Logger
+	version string
+	cache   *cache.Store   // run in the background when not nil
+	closers []func() error // the stores Open opened
+}
+
+// run runs the app's background work until ctx is done and returns when all
+// of it has stopped.
+func (a *App) run(ctx context.Context, cfg config.Config) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
+	go func() { defer wg.Done(); a.sweeper.Run(ctx, cfg.Credentials.StaleCheckInterval) }()
+	wg.Wait()
+}
+
+// deps are the opened backends app is built on.
+type deps struct {
+	cfg       config.Config
+	keys      config.Keys
+	db        Store
+	tokens    TokenStore
+	limiter   ratelimit.Limiter
+	failures  bruteforce.Store // brute-force counters; in process when nil
+	sessions  session.Store    // web console sessions; in process when nil
+	passwords *secret.Passwords
+	logger    *slog.Logger
+	now       func() time.Time
+	version   string // for the build-info metric
+}
+
+func newApp(d deps) (*App, error) {
+	version := d.version
+	hasher, err := NewHasher(d.keys)
+	if err != nil {
+		return nil, err
+	}
+	strategy, err := token.NewStrategy(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
+	if err != nil {
+		return nil, err
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	settings := grantSettings{cfg: d.cfg}
+	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
+	uses := usage.New(d.db, d.logger)
+	m := metrics.New(version)
+	if d.failures == nil {
+		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
+	}
+	if d.sessions == nil {
+		d.sessions = csmemory.New(csmemory.Options{Now: d.now})
+	}
+	bf := d.cfg.BruteForce
+	bfOptions := func(kind bruteforce.Kind) bruteforce.Options {
+		return bruteforce.Options{Kind: kind, Threshold: bf.Threshold, SourceThreshold: bf.SourceThreshold,
+			BaseDelay: bf.BaseDelay, MaxDelay: bf.MaxDelay, Window: bf.Window, Logger: d.logger, Metrics: m, Now: d.now}
+	}
+	var clientGuard oauth.Guard
+	var userGuard eskimidsp.Guard
+	if bf.Enabled {
+		clientGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindClient))
+		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
+	}
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
+	validator := oauth.NewValidator(strategy, d.tokens, d.db, uses, d.now)
+	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
+
+	fcfg := &fosite.Config{
+		ClientSecretsHasher:          hasher,
+		ClientAuthenticationStrategy: authenticator.Strategy,
+		SendDebugMessagesToClients:   false,
+		TokenURL:                     strings.TrimSuffix(d.cfg.Issuer, "/") + server.PathToken,
+		AccessTokenLifespan:          d.cfg.Tokens.ClientCredentialsLifetime,
+		ScopeStrategy:                fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
+		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
+			clientcredentials.New(settings, issuer),
+			eskimidsp.New(settings, d.db, d.passwords, userGuard, issuer),
+		},
+	}
+	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
+
+	api := admin.New(admin.Options{
+		Store:               d.db,
+		TrustedProxies:      d.cfg.BruteForce.Proxies(),
+		Validator:           validator,
+		Minter:              issuer,
+		Hasher:              hasher,
+		Passwords:           d.passwords,
+		ManagementScope:     d.cfg.Credentials.ManagementScope,
+		AccessRights:        accessRights(d.cfg),
+		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
+		// A plain client may be allowed the key session explicitly; API
+		// keys have it without asking.
+		GrantTypes:          append(slices.Clone(grantTypes), server.KeySessionGrant),
+		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
+		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
+		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
+		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
+		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
+		Logger:              d.logger,
+		Now:                 d.now,
+		Guard:               userGuard,
+	})
+	check := gateway.New(gateway.Options{
+		Validator:     validator,
+		Authenticator: authenticator,
+		Accounts:      d.db,
+		Limiter:       d.limiter,
+		Classes:       rateClasses(d.cfg),
+		FailOpen:      d.cfg.RateLimits.FailOpen,
+		Metrics:       m,
+		Logger:        d.logger,
+		// The gateways calling /auth/check forward the API caller's address.
+		TrustedProxies: d.cfg.BruteForce.Proxies(),
+	})
+	// /auth/check/… too: Envoy's ext_authz appends the API request's path.
+	mounts := []server.Mount{
+		{Prefix: admin.Prefix, Endpoint: "admin", Handler: api},
+		{Prefix: "/auth/check", Endpoint: "check", Handler: check},
+	}
+	handlers := []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}}
+	if d.cfg.Console.Enabled {
+		con, err := console.New(console.Options{
+			Issuer:              d.cfg.Issuer,
+			Service:             api,
+			Users:               d.db,
+			Sessions:            d.sessions,
+			Passwords:           d.passwords,
+			Guard:               userGuard,
+			AccessRights:        accessRights(d.cfg),
+			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
+			GrantTypes:          grantTypes,
+			DefaultGrantTypes:   api.DefaultGrantTypes(storage.KindClient),
+			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
+			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
+			ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+			DisableUnusedAfter:  d.cfg.Credentials.DisableUnusedAfter,
+			IdleTimeout:         d.cfg.Console.SessionIdleTimeout,
+			MaxLifetime:         d.cfg.Console.SessionLifetime,
+			SecureCookies:       d.cfg.Console.SecureCookies,
+			TrustedProxies:      d.cfg.BruteForce.Proxies(),
+			MaxFormBytes:        d.cfg.HTTP.MaxBodyBytes,
+			Logger:              d.logger,
+			Now:                 d.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		mounts = append(mounts, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
+		handlers = append(handlers, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
+	}
+	public := server.New(server.Options{
+		Issuer:                d.cfg.Issuer,
+		GrantTypes:            grantTypes,
+		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
+		Provider:              provider,
+		Strategy:              strategy,
+		Validator:             validator,
+		Mounts:                mounts,
+		Handlers:              handlers,
+		Limiter:               d.limiter,
+		TokenRate:             d.cfg.RateLimits.TokenRate,
+		FailOpen:              d.cfg.RateLimits.FailOpen,
+		Authenticator:         authenticator,
+		Minter:                issuer,
+		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
+		KeySessionMaxLifetime: d.cfg.Tokens.KeySessionMaxLifetime,
+		Tokens:                d.tokens,
+		Store:                 d.db,
+		Logger:                d.logger,
+		Metrics:               m,
+		Now:                   d.now,
+		TrustedProxies:        d.cfg.BruteForce.Proxies(),
+	})
+	ops := server.OpsHandler(m.Handler(), []server.Check{
+		{Name: "database", Ping: d.db.Ping},
+		{Name: "tokens", Ping: d.tokens.Ping},
+	}, 2*time.Second, d.cfg.Ops.Pprof)
+	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
+	// Every public answer carries the security headers (HSTS over TLS);
+	// a page that sets its own Content-Security-Policy keeps it.
+	return &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
+}
