@@ -55,14 +55,21 @@ func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
 // brute-force protection (ClientAddress) counts by it, and every surface
 // records it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	addr, _ := Client(r, trusted)
+	return addr
+}
+
+// Client returns ClientIP's address of r, and whether it is one a trusted
+// proxy forwarded rather than the TCP peer's own.
+func Client(r *http.Request, trusted []netip.Prefix) (addr string, forwardedByProxy bool) {
 	if addr, ok := forwarded(r, trusted); ok {
-		return addr.String()
+		return addr.String(), true
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return r.RemoteAddr, false
 	}
-	return host
+	return host, false
 }
 
 // ForwardedAddress is ClientAddress for a request that is always relayed

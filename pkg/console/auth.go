@@ -17,7 +17,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
-	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -151,7 +151,8 @@ func (c *Console) load(w http.ResponseWriter, r *http.Request) (*state, bool, er
 	if !active {
 		return end()
 	}
-	st.act = admin.UserActor(st.user, bruteforce.ClientIP(r, c.opts.TrustedProxies))
+	reqctx.SetPrincipal(ctx, reqctx.Principal{UserID: st.user.ID})
+	st.act = admin.UserActor(st.user, reqctx.Addr(ctx))
 	st.account, err = c.opts.Service.GetAccount(ctx, st.act, st.sess.AccountID)
 	if err != nil {
 		if admin.RefusalOf(err).Status != http.StatusNotFound {
@@ -390,7 +391,7 @@ func seconds(n int64) string {
 // source; after too many, attempts answer a *bruteforce.BlockedError
 // before the password is compared. A backend failure counts nothing.
 func (c *Console) authenticate(ctx context.Context, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), reqctx.Source(ctx), errBadCredentials, func() (storage.User, error) {
 		return c.verify(ctx, username, password)
 	})
 }

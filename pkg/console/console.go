@@ -127,9 +127,9 @@ type Options struct {
 	// they are Secure when the request came over TLS, directly or through
 	// one of TrustedProxies saying so in X-Forwarded-Proto.
 	SecureCookies bool
-	// TrustedProxies are the networks of the proxies in front of Tollgate;
-	// the audit trail records the client address they forward
-	// (bruteforce.ClientIP).
+	// TrustedProxies are the networks of the proxies in front of Tollgate,
+	// believed when they say the request came over TLS. (The client
+	// address the audit trail records is reqctx.Addr.)
 	TrustedProxies []netip.Prefix
 	// MaxFormBytes caps a form post (64 KiB when 0).
 	MaxFormBytes int64
