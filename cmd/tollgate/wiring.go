@@ -421,7 +421,6 @@ func newApp(d deps) (*app, error) {
 			IdleTimeout:         d.cfg.Console.SessionIdleTimeout,
 			MaxLifetime:         d.cfg.Console.SessionLifetime,
 			SecureCookies:       d.cfg.Console.SecureCookies,
-			TrustedProxies:      d.cfg.BruteForce.Proxies(),
 			MaxFormBytes:        d.cfg.HTTP.MaxBodyBytes,
 			Logger:              d.logger,
 			Now:                 d.now,

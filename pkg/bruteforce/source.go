@@ -83,14 +83,20 @@ func ForwardedAddress(r *http.Request, trusted []netip.Prefix) string {
 	return ""
 }
 
+// TrustedPeer reports whether the TCP peer of r is in trusted: one of the
+// proxies whose headers (X-Forwarded-For, X-Forwarded-Proto) are believed.
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	peer, ok := parseHop(r.RemoteAddr)
+	return ok && isTrusted(peer, trusted)
+}
+
 // forwarded answers the client address a trusted peer forwarded, by the
 // rule ClientIP describes.
 func forwarded(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
-	if len(trusted) == 0 {
-		return netip.Addr{}, false
-	}
-	peer, ok := parseHop(r.RemoteAddr)
-	if !ok || !isTrusted(peer, trusted) {
+	if !TrustedPeer(r, trusted) {
 		return netip.Addr{}, false
 	}
 	var hops []string

@@ -7,9 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -55,30 +53,13 @@ func sameToken(a, b string) bool {
 }
 
 // secure reports whether r came over TLS (directly, or through a trusted
-// proxy that says so), or the console is told its cookies are always
-// Secure.
+// proxy, reqctx.ViaTrustedProxy, that says so), or the console is told its
+// cookies are always Secure.
 func (c *Console) secure(r *http.Request) bool {
 	if c.opts.SecureCookies || r.TLS != nil {
 		return true
 	}
-	if len(c.opts.TrustedProxies) == 0 || !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, p := range c.opts.TrustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return reqctx.ViaTrustedProxy(r.Context()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {

@@ -40,6 +40,7 @@ type request struct {
 	addr      string // the client's address, whole (bruteforce.ClientIP)
 	source    string // the address failures are counted under (bruteforce.Source of addr)
 	forwarded bool   // addr came from a trusted proxy's X-Forwarded-For
+	viaProxy  bool   // the TCP peer is a trusted proxy
 
 	mu        sync.Mutex
 	principal Principal
@@ -58,6 +59,7 @@ func Middleware(trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rq := &request{id: requestID(r)}
 		rq.addr, rq.forwarded = bruteforce.Client(r, trusted)
+		rq.viaProxy = bruteforce.TrustedPeer(r, trusted)
 		rq.source = bruteforce.Source(rq.addr)
 		w.Header().Set(HeaderRequestID, rq.id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
@@ -92,6 +94,14 @@ func Addr(ctx context.Context) string {
 func Forwarded(ctx context.Context) bool {
 	rq := from(ctx)
 	return rq != nil && rq.forwarded
+}
+
+// ViaTrustedProxy reports whether the request came through one of the
+// trusted proxies (its TCP peer is one), whose other X-Forwarded-* headers
+// may then be believed too.
+func ViaTrustedProxy(ctx context.Context) bool {
+	rq := from(ctx)
+	return rq != nil && rq.viaProxy
 }
 
 // Source returns the source failed attempts are counted under (the client

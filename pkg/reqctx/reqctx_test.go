@@ -81,13 +81,14 @@ func TestAddressThroughTrustedProxies(t *testing.T) {
 		name, peer, xff string
 		trusted         []netip.Prefix
 		addr, source    string
-		forwarded       bool
+		forwarded, via  bool
 	}{
-		{"direct", "192.0.2.7:4000", "", trusted, "192.0.2.7", "192.0.2.7", false},
-		{"forged header from an untrusted peer", "192.0.2.7:4000", "198.51.100.1", trusted, "192.0.2.7", "192.0.2.7", false},
-		{"through a trusted proxy", "10.1.2.3:4000", "198.51.100.1", trusted, "198.51.100.1", "198.51.100.1", true},
-		{"no trusted proxies", "10.1.2.3:4000", "198.51.100.1", nil, "10.1.2.3", "10.1.2.3", false},
-		{"IPv6 counted by its /64", "[2001:db8::1]:4000", "", trusted, "2001:db8::1", "2001:db8::/64", false},
+		{"direct", "192.0.2.7:4000", "", trusted, "192.0.2.7", "192.0.2.7", false, false},
+		{"forged header from an untrusted peer", "192.0.2.7:4000", "198.51.100.1", trusted, "192.0.2.7", "192.0.2.7", false, false},
+		{"through a trusted proxy", "10.1.2.3:4000", "198.51.100.1", trusted, "198.51.100.1", "198.51.100.1", true, true},
+		{"a trusted proxy forwarding nothing", "10.1.2.3:4000", "", trusted, "10.1.2.3", "10.1.2.3", false, true},
+		{"no trusted proxies", "10.1.2.3:4000", "198.51.100.1", nil, "10.1.2.3", "10.1.2.3", false, false},
+		{"IPv6 counted by its /64", "[2001:db8::1]:4000", "", trusted, "2001:db8::1", "2001:db8::/64", false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -105,6 +106,9 @@ func TestAddressThroughTrustedProxies(t *testing.T) {
 			if got := Forwarded(ctx); got != tt.forwarded {
 				t.Errorf("Forwarded = %v, want %v", got, tt.forwarded)
 			}
+			if got := ViaTrustedProxy(ctx); got != tt.via {
+				t.Errorf("ViaTrustedProxy = %v, want %v", got, tt.via)
+			}
 			if got := Source(WithSource(ctx, "")); got != "" {
 				t.Errorf("Source after WithSource(\"\") = %q, want \"\"", got)
 			}
@@ -115,7 +119,7 @@ func TestAddressThroughTrustedProxies(t *testing.T) {
 func TestOutsideTheMiddleware(t *testing.T) {
 	ctx := t.Context()
 	SetPrincipal(ctx, Principal{ClientID: 7})
-	if ID(ctx) != "" || Addr(ctx) != "" || Source(ctx) != "" || Forwarded(ctx) || PrincipalOf(ctx) != (Principal{}) {
+	if ID(ctx) != "" || Addr(ctx) != "" || Source(ctx) != "" || Forwarded(ctx) || ViaTrustedProxy(ctx) || PrincipalOf(ctx) != (Principal{}) {
 		t.Errorf("a context without the Middleware answers something")
 	}
 }
