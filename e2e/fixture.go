@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -141,7 +140,8 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 	}
 	cfg.Database.URL = dbURL
 	f.cfg = cfg
-	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The logger serve builds, at level debug.
+	logger := app.NewLogger(config.Log{Level: "debug", Format: "json"}, f.logs)
 	raw, err := app.OpenDatabase(t.Context(), cfg, true, logger)
 	if err != nil {
 		t.Fatalf("open database: %v", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -123,7 +124,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 // *bruteforce.BlockedError before the password is verified, the right
 // password included. A backend failure counts nothing.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, h.guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+	return bruteforce.Check(ctx, h.guard, storage.FoldUsername(username), reqctx.Source(ctx), errBadCredentials, func() (storage.User, error) {
 		return h.verify(ctx, client, username, password)
 	})
 }

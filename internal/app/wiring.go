@@ -32,6 +32,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
@@ -48,14 +49,17 @@ import (
 // writing to w: the one every command and the end-to-end suites log with.
 func NewLogger(cfg config.Log, w io.Writer) *slog.Logger { return newLogger(cfg, w) }
 
+// newLogger returns the logger cfg describes, writing to w; every line
+// logged with a request's context carries its request id (and client id,
+// once known): reqctx.LogHandler.
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(reqctx.NewLogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(reqctx.NewLogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // OpenDatabase opens the relational store and settles its migrations: they
@@ -348,10 +352,13 @@ func newApp(d deps) (*App, error) {
 		},
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
+	limiter := d.limiter
+	if d.cfg.RateLimits.FailOpen {
+		limiter = ratelimit.FailOpen(limiter, d.logger)
+	}
 
 	api := admin.New(admin.Options{
 		Store:               d.db,
-		TrustedProxies:      d.cfg.BruteForce.Proxies(),
 		Validator:           validator,
 		Minter:              issuer,
 		Hasher:              hasher,
@@ -376,13 +383,10 @@ func newApp(d deps) (*App, error) {
 		Validator:     validator,
 		Authenticator: authenticator,
 		Accounts:      d.db,
-		Limiter:       d.limiter,
+		Limiter:       limiter,
 		Classes:       rateClasses(d.cfg),
-		FailOpen:      d.cfg.RateLimits.FailOpen,
 		Metrics:       m,
 		Logger:        d.logger,
-		// The gateways calling /auth/check forward the API caller's address.
-		TrustedProxies: d.cfg.BruteForce.Proxies(),
 	})
 	// /auth/check/… too: Envoy's ext_authz appends the API request's path.
 	mounts := []server.Mount{
@@ -409,7 +413,6 @@ func newApp(d deps) (*App, error) {
 			IdleTimeout:         d.cfg.Console.SessionIdleTimeout,
 			MaxLifetime:         d.cfg.Console.SessionLifetime,
 			SecureCookies:       d.cfg.Console.SecureCookies,
-			TrustedProxies:      d.cfg.BruteForce.Proxies(),
 			MaxFormBytes:        d.cfg.HTTP.MaxBodyBytes,
 			Logger:              d.logger,
 			Now:                 d.now,
@@ -429,9 +432,8 @@ func newApp(d deps) (*App, error) {
 		Validator:             validator,
 		Mounts:                mounts,
 		Handlers:              handlers,
-		Limiter:               d.limiter,
+		Limiter:               limiter,
 		TokenRate:             d.cfg.RateLimits.TokenRate,
-		FailOpen:              d.cfg.RateLimits.FailOpen,
 		Authenticator:         authenticator,
 		Minter:                issuer,
 		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,

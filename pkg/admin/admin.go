@@ -12,7 +12,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -72,11 +71,6 @@ type Options struct {
 	// (old_password, client token confirmation); nil: no brute-force
 	// protection.
 	Guard Guard
-	// TrustedProxies are the networks of the proxies in front of Tollgate:
-	// the audit trail records the client address they forward
-	// (bruteforce.ClientIP), as the brute-force protection counts it.
-	// Empty: the TCP peer.
-	TrustedProxies []netip.Prefix
 }
 
 // API serves /api/v1.

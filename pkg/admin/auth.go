@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -70,7 +70,7 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 			writeProblem(w, r, unavailable(err))
 			return
 		}
-		p := &principal{client: v.Client, remote: bruteforce.ClientIP(r, a.opts.TrustedProxies)}
+		p := &principal{client: v.Client, remote: reqctx.Addr(r.Context())}
 		switch {
 		case v.User != nil:
 			p.user, p.human, p.accountID, p.admin = v.User, v.User, v.User.AccountID, v.User.Role == storage.RoleAdmin
@@ -97,6 +97,7 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 				Detail: fmt.Sprintf("A client token needs the %s scope to use the management API.", a.opts.ManagementScope)})
 			return
 		}
+		reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: v.Client.ID, UserID: p.userID()})
 		h(w, r, p)
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
-	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -32,11 +32,11 @@ func (a *API) checkPassword(w http.ResponseWriter, r *http.Request, username, ha
 // verifyPassword verifies a password the caller typed to confirm who they
 // are (username's, against hash), through the brute-force protection: each
 // wrong one counts as a failure of the username from the request's source
-// (oauth.SourceFrom) and of the source, and after too many every attempt
+// (reqctx.Source) and of the source, and after too many every attempt
 // from there is refused before the password is compared, with 429 and
 // Retry-After. A wrong password answers 403 with detail.
 func (a *API) verifyPassword(ctx context.Context, username, hash, password, detail string) error {
-	_, err := bruteforce.Check(ctx, a.opts.Guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errWrongPassword, func() (struct{}, error) {
+	_, err := bruteforce.Check(ctx, a.opts.Guard, storage.FoldUsername(username), reqctx.Source(ctx), errWrongPassword, func() (struct{}, error) {
 		ok, err := a.opts.Passwords.Verify(hash, password)
 		switch {
 		case err != nil:

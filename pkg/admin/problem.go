@@ -65,7 +65,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 		h.Set("WWW-Authenticate", `Bearer realm="tollgate"`)
 	}
 	if p.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		retryafter.Set(h, retryafter.Outage)
 	}
 	if p.RetryAfter > 0 {
 		retryafter.Set(h, p.RetryAfter)

@@ -43,7 +43,7 @@
 //     one good credential cannot launder failures.
 //   - The source is the peer address of the TCP connection (IPv6 grouped by
 //     /64, see Source), or, when that peer is a configured trusted proxy,
-//     the address it forwarded (see ClientAddress).
+//     the address it forwarded (see ClientIP, which reqctx applies).
 //   - Counting of passwords is atomic: Begin reserves the attempt (counts it as a failure
 //     in the same step that checks the back-off, one Redis script per key or
 //     under the memory store's lock), and the outcome settles it: a success

@@ -35,7 +35,7 @@ func FuzzClientAddress(f *testing.F) {
 		if xff != "" {
 			r.Header["X-Forwarded-For"] = []string{xff}
 		}
-		got := bruteforce.ClientAddress(r, trusted)
+		got := clientAddress(r, trusted)
 		if len(got) > 64 {
 			t.Fatalf("ClientAddress(peer %q, XFF %q) = %q", peer, xff, got)
 		}
@@ -48,7 +48,7 @@ func FuzzClientAddress(f *testing.F) {
 				}
 			}
 		}
-		if untrusted := bruteforce.ClientAddress(r, nil); untrusted != bruteforce.Source(peer) {
+		if untrusted := clientAddress(r, nil); untrusted != bruteforce.Source(peer) {
 			t.Fatalf("without trusted proxies, ClientAddress(peer %q, XFF %q) = %q, want the peer %q", peer, xff, untrusted, bruteforce.Source(peer))
 		}
 		if ap, err := netip.ParseAddrPort(strings.TrimSpace(peer)); err == nil && !trusted[0].Contains(ap.Addr().Unmap().WithZone("")) && !trusted[1].Contains(ap.Addr().Unmap().WithZone("")) {
@@ -56,7 +56,7 @@ func FuzzClientAddress(f *testing.F) {
 				t.Fatalf("untrusted peer %q with XFF %q: source %q, want the peer's", peer, xff, got)
 			}
 		}
-		if fwd := bruteforce.ForwardedAddress(r, trusted); fwd != "" && fwd != got {
+		if fwd := forwardedAddress(r, trusted); fwd != "" && fwd != got {
 			t.Fatalf("ForwardedAddress = %q, ClientAddress = %q for peer %q XFF %q", fwd, got, peer, xff)
 		}
 	})

@@ -32,15 +32,6 @@ func sourceOf(addr netip.Addr) string {
 	return addr.String()
 }
 
-// ClientAddress answers the source of r (as Source does) of the address
-// ClientIP answers: the client's, through trusted proxies.
-func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
-	if addr, ok := forwarded(r, trusted); ok {
-		return sourceOf(addr)
-	}
-	return Source(r.RemoteAddr)
-}
-
 // ClientIP answers the address of the client that sent r, whole (an IPv6
 // address is not cut to its /64 as in Source), for the audit trail: the TCP
 // peer, unless the peer is in trusted (the proxies in front of Tollgate,
@@ -51,39 +42,41 @@ func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
 // address is trusted it is the left-most; when the header is missing, or
 // the address next in line does not parse, the last trusted hop stands.
 // X-Forwarded-For from a peer not in trusted is ignored, and so is every
-// header with no trusted proxies. It is the one trusted-proxy rule: the
-// brute-force protection (ClientAddress) counts by it, and every surface
-// records it.
+// header with no trusted proxies. It is the one trusted-proxy rule: reqctx.Middleware
+// applies it once per request; the brute-force protection counts by its
+// Source, and every surface records it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	addr, _ := Client(r, trusted)
+	return addr
+}
+
+// Client returns ClientIP's address of r, and whether it is one a trusted
+// proxy forwarded rather than the TCP peer's own.
+func Client(r *http.Request, trusted []netip.Prefix) (addr string, forwardedByProxy bool) {
 	if addr, ok := forwarded(r, trusted); ok {
-		return addr.String()
+		return addr.String(), true
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return r.RemoteAddr, false
 	}
-	return host
+	return host, false
 }
 
-// ForwardedAddress is ClientAddress for a request that is always relayed
-// (the check endpoint, called by the API gateway): the address a trusted
-// peer forwarded, or "" when the peer is not trusted or forwarded none,
-// since then the peer's own address says nothing about the caller.
-func ForwardedAddress(r *http.Request, trusted []netip.Prefix) string {
-	if addr, ok := forwarded(r, trusted); ok {
-		return sourceOf(addr)
+// TrustedPeer reports whether the TCP peer of r is in trusted: one of the
+// proxies whose headers (X-Forwarded-For, X-Forwarded-Proto) are believed.
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
 	}
-	return ""
+	peer, ok := parseHop(r.RemoteAddr)
+	return ok && isTrusted(peer, trusted)
 }
 
 // forwarded answers the client address a trusted peer forwarded, by the
 // rule ClientIP describes.
 func forwarded(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
-	if len(trusted) == 0 {
-		return netip.Addr{}, false
-	}
-	peer, ok := parseHop(r.RemoteAddr)
-	if !ok || !isTrusted(peer, trusted) {
+	if !TrustedPeer(r, trusted) {
 		return netip.Addr{}, false
 	}
 	var hops []string

@@ -1,6 +1,7 @@
 package bruteforce_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -25,6 +26,22 @@ func TestSource(t *testing.T) {
 			t.Errorf("Source(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// clientAddress is the source a request's failures are counted under
+// (reqctx.Source): the Source of ClientIP.
+func clientAddress(r *http.Request, trusted []netip.Prefix) string {
+	return bruteforce.Source(bruteforce.ClientIP(r, trusted))
+}
+
+// forwardedAddress is the source the check endpoint counts under: the
+// Source of the address a trusted proxy forwarded, "" when none did.
+func forwardedAddress(r *http.Request, trusted []netip.Prefix) string {
+	addr, forwarded := bruteforce.Client(r, trusted)
+	if !forwarded {
+		return ""
+	}
+	return bruteforce.Source(addr)
 }
 
 func TestClientAddress(t *testing.T) {
@@ -60,10 +77,10 @@ func TestClientAddress(t *testing.T) {
 		for _, v := range tt.xff {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		if got := bruteforce.ClientAddress(r, tt.trusted); got != tt.want {
+		if got := clientAddress(r, tt.trusted); got != tt.want {
 			t.Errorf("%s: ClientAddress = %q, want %q", tt.name, got, tt.want)
 		}
-		if got := bruteforce.ForwardedAddress(r, tt.trusted); got != tt.fwd {
+		if got := forwardedAddress(r, tt.trusted); got != tt.fwd {
 			t.Errorf("%s: ForwardedAddress = %q, want %q", tt.name, got, tt.fwd)
 		}
 	}

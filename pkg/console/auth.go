@@ -7,9 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -17,7 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
-	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -55,30 +53,13 @@ func sameToken(a, b string) bool {
 }
 
 // secure reports whether r came over TLS (directly, or through a trusted
-// proxy that says so), or the console is told its cookies are always
-// Secure.
+// proxy, reqctx.ViaTrustedProxy, that says so), or the console is told its
+// cookies are always Secure.
 func (c *Console) secure(r *http.Request) bool {
 	if c.opts.SecureCookies || r.TLS != nil {
 		return true
 	}
-	if len(c.opts.TrustedProxies) == 0 || !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, p := range c.opts.TrustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return reqctx.ViaTrustedProxy(r.Context()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
@@ -151,7 +132,8 @@ func (c *Console) load(w http.ResponseWriter, r *http.Request) (*state, bool, er
 	if !active {
 		return end()
 	}
-	st.act = admin.UserActor(st.user, bruteforce.ClientIP(r, c.opts.TrustedProxies))
+	reqctx.SetPrincipal(ctx, reqctx.Principal{UserID: st.user.ID})
+	st.act = admin.UserActor(st.user, reqctx.Addr(ctx))
 	st.account, err = c.opts.Service.GetAccount(ctx, st.act, st.sess.AccountID)
 	if err != nil {
 		if admin.RefusalOf(err).Status != http.StatusNotFound {
@@ -390,7 +372,7 @@ func seconds(n int64) string {
 // source; after too many, attempts answer a *bruteforce.BlockedError
 // before the password is compared. A backend failure counts nothing.
 func (c *Console) authenticate(ctx context.Context, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), oauth.SourceFrom(ctx), errBadCredentials, func() (storage.User, error) {
+	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), reqctx.Source(ctx), errBadCredentials, func() (storage.User, error) {
 		return c.verify(ctx, username, password)
 	})
 }

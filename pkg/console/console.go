@@ -22,7 +22,6 @@ import (
 	"embed"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -125,12 +124,9 @@ type Options struct {
 	MaxLifetime time.Duration
 	// SecureCookies marks the cookies Secure on every request; otherwise
 	// they are Secure when the request came over TLS, directly or through
-	// one of TrustedProxies saying so in X-Forwarded-Proto.
+	// a trusted proxy (reqctx.ViaTrustedProxy) saying so in
+	// X-Forwarded-Proto.
 	SecureCookies bool
-	// TrustedProxies are the networks of the proxies in front of Tollgate;
-	// the audit trail records the client address they forward
-	// (bruteforce.ClientIP).
-	TrustedProxies []netip.Prefix
 	// MaxFormBytes caps a form post (64 KiB when 0).
 	MaxFormBytes int64
 	Logger       *slog.Logger

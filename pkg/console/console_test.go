@@ -1,11 +1,14 @@
 package console
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/reqctx"
 )
 
 func TestNewParsesEveryPage(t *testing.T) {
@@ -65,7 +68,8 @@ func TestParseDay(t *testing.T) {
 }
 
 func TestSecure(t *testing.T) {
-	c := &Console{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	c := &Console{}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	for _, tc := range []struct {
 		remote, proto string
 		want          bool
@@ -78,7 +82,11 @@ func TestSecure(t *testing.T) {
 		r := httptest.NewRequest("GET", "/console/signin", nil)
 		r.RemoteAddr = tc.remote
 		r.Header.Set("X-Forwarded-Proto", tc.proto)
-		if got := c.secure(r); got != tc.want {
+		var got bool
+		reqctx.Middleware(trusted, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			got = c.secure(r)
+		})).ServeHTTP(httptest.NewRecorder(), r)
+		if got != tc.want {
 			t.Errorf("secure(%s, %s) = %v, want %v", tc.remote, tc.proto, got, tc.want)
 		}
 	}

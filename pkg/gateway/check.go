@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -65,19 +65,13 @@ type Options struct {
 	Validator     *oauth.Validator
 	Authenticator *oauth.Authenticator
 	Accounts      Accounts
-	Limiter       ratelimit.Limiter
-	Classes       map[string]ratelimit.Limit
-	// FailOpen lets requests pass the limiter when it fails; credentials are
-	// still checked.
-	FailOpen bool
-	Metrics  Metrics
-	Logger   *slog.Logger
-	// TrustedProxies are the networks of the API gateways (and proxies)
-	// that call the endpoint. A key's failures are counted per client id,
-	// and per the API caller's address only when a trusted gateway forwards
-	// it in X-Forwarded-For (bruteforce.ForwardedAddress): the gateway's
-	// own address would put every API caller into one bucket.
-	TrustedProxies []netip.Prefix
+	// Limiter limits each client per rate class; a failure answers 503,
+	// unless it is wrapped in ratelimit.FailOpen (credentials are still
+	// checked).
+	Limiter ratelimit.Limiter
+	Classes map[string]ratelimit.Limit
+	Metrics Metrics
+	Logger  *slog.Logger
 }
 
 // Check serves /auth/check.
@@ -151,6 +145,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.unavailable(w, r, err)
 		return
 	}
+	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: id.clientID})
 
 	for _, s := range required {
 		if !slices.Contains(id.scopes, s) {
@@ -176,12 +171,8 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.opts.Limiter.Allow(r.Context(), fmt.Sprintf("c:%d:%s", id.clientID, class), limit)
 	if err != nil {
-		if !c.opts.FailOpen {
-			c.unavailable(w, r, fmt.Errorf("rate limiter: %w", err))
-			return
-		}
-		c.opts.Logger.WarnContext(r.Context(), "rate limiter unavailable; failing open", "err", err)
-		res = ratelimit.Result{Allowed: true, Limit: limit, Remaining: limit.Burst}
+		c.unavailable(w, r, fmt.Errorf("rate limiter: %w", err))
+		return
 	}
 	ratelimit.Headers(h, class, res)
 	c.opts.Metrics.RateLimited(class, res.Allowed)
@@ -237,14 +228,22 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 }
 
 // authenticateKey checks an API key. Its failures are counted per client id
-// and, when a trusted gateway forwarded the API caller's address, per that
-// address; never per the peer's address, which is the gateway's.
+// and, when a trusted gateway (one of the proxies reqctx.Middleware trusts)
+// forwarded the API caller's address in X-Forwarded-For, per that address;
+// never per the peer's address, which is the gateway's.
 func (c *Check) authenticateKey(r *http.Request, key string) (identity, bool, error) {
 	clientID, secret, err := apikey.Parse(key)
 	if err != nil {
 		return identity{}, false, errUnauthenticated
 	}
-	ctx := oauth.WithSource(r.Context(), bruteforce.ForwardedAddress(r, c.opts.TrustedProxies))
+	// The peer is the API gateway, whose own address would put every API
+	// caller into one bucket: the caller's address counts only when a
+	// trusted gateway forwarded it (reqctx.Forwarded).
+	var source string
+	if reqctx.Forwarded(r.Context()) {
+		source = reqctx.Source(r.Context())
+	}
+	ctx := reqctx.WithSource(r.Context(), source)
 	ctx, outage := oauth.WithOutage(ctx)
 	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
 	if err != nil {
@@ -267,7 +266,7 @@ func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	c.opts.Logger.ErrorContext(r.Context(), "check endpoint backend failure", "err", err)
-	w.Header().Set("Retry-After", "1")
+	retryafter.Set(w.Header(), retryafter.Outage)
 	answer(w, http.StatusServiceUnavailable, "temporarily_unavailable", "a backend is temporarily unavailable")
 }
 

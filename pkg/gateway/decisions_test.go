@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -288,7 +289,7 @@ func TestCheckRateLimits(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("limiter down: status %d, Retry-After %q; want 503 and 1", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	open := s.check(func(o *gateway.Options) { o.Limiter = failingLimiter{}; o.FailOpen = true })
+	open := s.check(func(o *gateway.Options) { o.Limiter = ratelimit.FailOpen(failingLimiter{}, slog.New(slog.DiscardHandler)) })
 	if got := serve(t, open, gateway.HeaderAPIKey, key).Code; got != http.StatusOK {
 		t.Errorf("limiter down, failing open: %d, want 200", got)
 	}

@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/retryafter"
 )
 
 // Headers of the check endpoint (see docs/gateway.md).
@@ -284,7 +286,8 @@ var (
 // check asks Tollgate about r. Any failure to get a clear answer is a 503.
 func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	unavailable := decision{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
-		header: http.Header{"Retry-After": {"1"}}, headers: []string{"Retry-After"}}
+		header: http.Header{}, headers: []string{"Retry-After"}}
+	retryafter.Set(unavailable.header, retryafter.Outage)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, g.checkURL, nil)
 	if err != nil {
 		g.logger.ErrorContext(r.Context(), "tollgate check request", "err", err)

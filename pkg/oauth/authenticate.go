@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -41,21 +42,6 @@ func WithCredentials(ctx context.Context, c Credentials) context.Context {
 func credentialsFrom(ctx context.Context) (Credentials, bool) {
 	c, ok := ctx.Value(credentialsKey{}).(Credentials)
 	return c, ok
-}
-
-type sourceKey struct{}
-
-// WithSource returns a context carrying the request's source address (a
-// bruteforce.Source, as bruteforce.ClientAddress answers it; "" when
-// unknown), which failed attempts are counted under.
-func WithSource(ctx context.Context, source string) context.Context {
-	return context.WithValue(ctx, sourceKey{}, source)
-}
-
-// SourceFrom answers the request's source address, or "" when unknown.
-func SourceFrom(ctx context.Context) string {
-	s, _ := ctx.Value(sourceKey{}).(string)
-	return s
 }
 
 // Guard holds back identities and sources that failed too often
@@ -128,7 +114,7 @@ var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
 // Authenticate checks creds. A client that is unknown, disabled, expired or
 // in a disabled account, and a wrong secret, all answer
 // fosite.ErrInvalidClient, and count as a failure of the client id and the
-// request's source (SourceFrom). The secret is always compared: a right one
+// request's source (reqctx.Source). The secret is always compared: a right one
 // gets in even while the client id or the source is held back (client
 // secrets are 256-bit random, so a block has nothing to protect from a
 // right secret), and resets the client id's count; during a block a wrong
@@ -136,7 +122,7 @@ var _ fosite.ClientAuthenticationStrategy = (*Authenticator)(nil).Strategy
 // fosite.ErrInvalidClient. A backend failure answers its error, recorded as
 // the request's outage, and counts nothing.
 func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*Client, error) {
-	return bruteforce.Check(ctx, a.guard, strconv.FormatInt(creds.ClientID, 10), SourceFrom(ctx), fosite.ErrInvalidClient,
+	return bruteforce.Check(ctx, a.guard, strconv.FormatInt(creds.ClientID, 10), reqctx.Source(ctx), fosite.ErrInvalidClient,
 		func() (*Client, error) { return a.authenticate(ctx, creds) })
 }
 

@@ -6,7 +6,8 @@
 // Backends are sub-packages: ratelimit/redis (GCRA in Redis, shared by every
 // Tollgate instance) and ratelimit/memory (in process, for the embedded
 // default). Both pass ratelimit/conformance. Behaviour such as failing open
-// when Redis is down belongs to a wrapper around a Limiter, not to a backend.
+// when Redis is down belongs to a wrapper around a Limiter (FailOpen), not
+// to a backend.
 package ratelimit
 
 import (
@@ -46,6 +47,9 @@ type Result struct {
 	Remaining  int           // requests still allowed right now
 	RetryAfter time.Duration // when not allowed: wait this long before one more is allowed; 0 when allowed
 	ResetAfter time.Duration // time until the limit is fully replenished
+	// FailedOpen marks a request let through with no decision made: the
+	// backend failed and FailOpen waived the limit.
+	FailedOpen bool
 }
 
 // Limiter decides whether one more request under key fits limit. Keys are

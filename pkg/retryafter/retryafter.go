@@ -11,6 +11,11 @@ import (
 	"time"
 )
 
+// Outage is the wait every 503 answer of a backend failure asks for: the
+// failure is expected to be short (a failover, a restart), and a second is
+// the least Seconds answers.
+const Outage = time.Second
+
 // Seconds returns d in whole seconds, rounded up, and at least 1.
 func Seconds(d time.Duration) int64 {
 	if d <= time.Second {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -126,8 +127,9 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 // authenticate checks creds, writing the error answer itself when they are
 // not good or a backend failed.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
-	info(r).clientID = creds.ClientID
-	// The source (for the brute-force protection) is in the context: wrap.
+	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: creds.ClientID})
+	// The source (for the brute-force protection) is in the context:
+	// reqctx.Middleware.
 	ctx, outage := oauth.WithOutage(r.Context())
 	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {

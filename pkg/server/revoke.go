@@ -45,7 +45,7 @@ func (s *Server) revoke(r *http.Request, caller storage.Client, tok string) erro
 	if rec.ClientID != caller.ID {
 		info(r).outcome = "not_owner"
 		s.opts.Logger.InfoContext(ctx, "revocation of another client's token ignored",
-			"request_id", info(r).id, "client_id", caller.ID, "token_client_id", rec.ClientID)
+			"client_id", caller.ID, "token_client_id", rec.ClientID)
 		return nil
 	}
 	// The token's key stays, revoked, until it expires: a reused token is

@@ -6,8 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -19,9 +17,10 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
-	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/pkg/reqctx"
+	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -70,19 +69,20 @@ type Options struct {
 	// Handlers are further handlers served at exact paths, any method.
 	Handlers []Mount
 	// Limiter limits token requests per client to TokenRate a second (0:
-	// no limit); FailOpen lets requests through when it fails.
+	// no limit); a failure answers 503, unless it is wrapped in
+	// ratelimit.FailOpen.
 	Limiter   ratelimit.Limiter
 	TokenRate int
-	FailOpen  bool
 	Tokens    storage.Tokens
 	Store     Store
 	Logger    *slog.Logger
 	Metrics   Metrics
 	Now       func() time.Time
 	// TrustedProxies are the networks of the proxies in front of the
-	// server, whose X-Forwarded-For is believed: the source a request's
-	// failed authentications are counted under is the address they
-	// forwarded (bruteforce.ClientAddress). Empty: the TCP peer.
+	// server, whose X-Forwarded-For is believed: a request's source
+	// address, which its failed authentications are counted under and the
+	// audit trail records, is the address they forwarded (reqctx.Addr).
+	// Empty: the TCP peer.
 	TrustedProxies []netip.Prefix
 }
 
@@ -96,9 +96,10 @@ type Mount struct {
 
 // Server serves the public OAuth 2.0 endpoints.
 type Server struct {
-	opts   Options
-	router *mux.Router
-	routes []Route
+	opts    Options
+	router  *mux.Router
+	handler http.Handler // router behind reqctx.Middleware
+	routes  []Route
 }
 
 // Route is a path the server serves, for the test that keeps
@@ -159,11 +160,13 @@ func New(opts Options) *Server {
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
 	})
+	s.handler = reqctx.Middleware(opts.TrustedProxies, s.router)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: every request, mounted ones included,
+// gets its request context (reqctx) first.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // route registers h for path, answering other methods with an RFC-shaped
 // 405 instead of mux's empty one.
@@ -183,10 +186,8 @@ func (s *Server) route(path, endpoint, method string, h http.HandlerFunc) {
 // requestInfo is what a handler learns about its request, for the log line
 // and the metrics written when it is done.
 type requestInfo struct {
-	id        string
 	endpoint  string
 	grantType string
-	clientID  int64
 	outcome   string
 	err       error
 }
@@ -200,24 +201,21 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-// wrap adds the request id, the request's source address (oauth.SourceFrom,
-// for the brute-force protection of every endpoint, mounted ones included),
-// panic recovery, the access log line and the request metrics.
+// wrap adds panic recovery, the access log line and the request metrics to
+// a handler; the request id and source address are reqctx's, set before.
 func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.opts.Now()
-		ri := &requestInfo{id: requestID(r), endpoint: endpoint, outcome: "ok"}
-		w.Header().Set("X-Request-Id", ri.id)
+		ri := &requestInfo{endpoint: endpoint, outcome: "ok"}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		ctx := oauth.WithSource(r.Context(), bruteforce.ClientAddress(r, s.opts.TrustedProxies))
-		r = r.WithContext(context.WithValue(ctx, infoKey{}, ri))
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		defer func() {
 			if p := recover(); p != nil {
 				//nolint:errorlint // a recovered value, not a returned error: net/http panics with this exact sentinel and compares it the same way
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.opts.Logger.ErrorContext(r.Context(), "panic serving request", "request_id", ri.id, "panic", p, "stack", string(debug.Stack()))
+				s.opts.Logger.ErrorContext(r.Context(), "panic serving request", "request_id", reqctx.ID(r.Context()), "panic", p, "stack", string(debug.Stack()))
 				if !sw.wrote {
 					writeJSONError(sw, r, errServer(nil))
 				}
@@ -233,7 +231,7 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 			d := s.opts.Now().Sub(start)
 			s.opts.Metrics.ObserveRequest(endpoint, ri.grantType, ri.outcome, d)
 			attrs := []slog.Attr{
-				slog.String("request_id", ri.id),
+				slog.String("request_id", reqctx.ID(r.Context())),
 				slog.String("method", r.Method),
 				slog.String("endpoint", endpoint),
 				slog.Int("status", sw.status),
@@ -243,8 +241,8 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 			if ri.grantType != "" {
 				attrs = append(attrs, slog.String("grant_type", ri.grantType))
 			}
-			if ri.clientID != 0 {
-				attrs = append(attrs, slog.Int64("client_id", ri.clientID))
+			if id := reqctx.PrincipalOf(r.Context()).ClientID; id != 0 {
+				attrs = append(attrs, slog.Int64("client_id", id))
 			}
 			level := slog.LevelInfo
 			if sw.status >= 500 && ri.outcome != "client_closed" {
@@ -291,27 +289,6 @@ func statusOutcome(status int) string {
 		return "server_error"
 	}
 	return "client_error"
-}
-
-// requestID returns the caller's X-Request-Id when it is a short token of
-// safe characters, else a new random one.
-func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && safeID(id) {
-		return id
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func safeID(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 type statusWriter struct {
@@ -373,7 +350,7 @@ func writeJSONError(w http.ResponseWriter, r *http.Request, e *oauthError) {
 		h.Set("WWW-Authenticate", `Basic realm="tollgate", charset="UTF-8"`)
 	}
 	if e.status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		retryafter.Set(h, retryafter.Outage)
 	}
 	writeJSON(w, e.status, struct {
 		Error       string `json:"error"`

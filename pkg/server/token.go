@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
 
@@ -46,14 +47,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, oerr)
 		return
 	}
-	ri.clientID = creds.ClientID
+	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: creds.ClientID})
 
 	// fosite reads only r.PostForm: hand it the decoded parameters.
 	r.PostForm, r.Form = form, form
 	r.Header.Set("Content-Type", formType)
 	r.Body = http.NoBody
 
-	// The source (for the brute-force protection) is in the context: wrap.
+	// The source (for the brute-force protection) is in the context:
+	// reqctx.Middleware.
 	ctx := oauth.WithCredentials(r.Context(), creds)
 	ctx, outage := oauth.WithOutage(ctx)
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
@@ -110,11 +112,11 @@ func (s *Server) allowToken(w http.ResponseWriter, r *http.Request, clientID int
 	limit := ratelimit.Limit{Rate: s.opts.TokenRate, Burst: s.opts.TokenRate}
 	res, err := s.opts.Limiter.Allow(r.Context(), "t:"+strconv.FormatInt(clientID, 10), limit)
 	if err != nil {
-		if !s.opts.FailOpen {
-			writeJSONError(w, r, errUnavailable(fmt.Errorf("rate limiter: %w", err)))
-			return false
-		}
-		s.opts.Logger.WarnContext(r.Context(), "rate limiter unavailable; failing open", "request_id", info(r).id, "err", err)
+		writeJSONError(w, r, errUnavailable(fmt.Errorf("rate limiter: %w", err)))
+		return false
+	}
+	if res.FailedOpen {
+		// No decision was made: there is no rate to tell the client.
 		return true
 	}
 	ratelimit.Headers(w.Header(), tokenRateClass, res)

@@ -86,9 +86,9 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 		n, err := s.Sweep(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.logger.Warn("sweep stale credentials; will retry", "err", err)
+			s.logger.WarnContext(ctx, "sweep stale credentials; will retry", "err", err)
 		case n > 0:
-			s.logger.Info("disabled stale credentials", "count", n)
+			s.logger.InfoContext(ctx, "disabled stale credentials", "count", n)
 		}
 		select {
 		case <-ctx.Done():

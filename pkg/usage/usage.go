@@ -72,12 +72,12 @@ func (r *Recorder) Run(ctx context.Context, interval time.Duration) {
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := r.Flush(final); err != nil {
-				r.logger.Error("write last-used times at shutdown", "err", err)
+				r.logger.ErrorContext(final, "write last-used times at shutdown", "err", err)
 			}
 			return
 		case <-t.C:
 			if err := r.Flush(ctx); err != nil {
-				r.logger.Warn("write last-used times; will retry", "err", err)
+				r.logger.WarnContext(ctx, "write last-used times; will retry", "err", err)
 			}
 		}
 	}

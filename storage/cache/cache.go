@@ -233,7 +233,7 @@ func (s *Store) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.logger.Warn("cache invalidation bus: subscribe failed, retrying", "err", err, "retry_in", backoff.String())
+		s.logger.WarnContext(ctx, "cache invalidation bus: subscribe failed, retrying", "err", err, "retry_in", backoff.String())
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -333,7 +333,7 @@ func (s *Store) invalidate(ctx context.Context, tokens ...string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
 	if err := s.bus.Publish(ctx, strings.Join(tokens, " ")); err != nil {
-		s.logger.Error("cache invalidation bus: publish failed; other instances may serve stale entries until they expire",
+		s.logger.ErrorContext(ctx, "cache invalidation bus: publish failed; other instances may serve stale entries until they expire",
 			"err", err, "ttl", s.ttl.String())
 	}
 }
@@ -367,15 +367,16 @@ func (s *Store) failing() bool {
 	return s.now().Before(s.failingUntil)
 }
 
-// servingStale notes a failed read answered from a stale entry.
-func (s *Store) servingStale(err error) {
+// servingStale notes a failed read answered from a stale entry, logging it
+// with ctx, the reading request's.
+func (s *Store) servingStale(ctx context.Context, err error) {
 	now := s.now()
 	s.mu.Lock()
 	first := !now.Before(s.failingUntil.Add(failRetry))
 	s.failingUntil = now.Add(failRetry)
 	s.mu.Unlock()
 	if first {
-		s.logger.Warn("database read failed; serving cached entries up to their maximum staleness",
+		s.logger.WarnContext(ctx, "database read failed; serving cached entries up to their maximum staleness",
 			"err", err, "max_stale", s.maxStale.String())
 	}
 }
@@ -446,7 +447,7 @@ func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Co
 	select {
 	case r := <-ch:
 		if stale && r.Err != nil && !errors.Is(r.Err, storage.ErrNotFound) {
-			s.servingStale(r.Err)
+			s.servingStale(ctx, r.Err)
 			return e.val.(T), e.err
 		}
 		return r.Val.(T), r.Err
