@@ -35,7 +35,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
-	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -310,7 +310,7 @@ func newApp(d deps) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := token.NewStrategy(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
+	format, err := tokens.NewOpaque(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -318,8 +318,9 @@ func newApp(d deps) (*app, error) {
 		d.now = time.Now
 	}
 	settings := grantSettings{cfg: d.cfg}
-	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
+	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
+	issuer := oauth.NewIssuer(tokenService)
 	m := metrics.New(version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
@@ -339,7 +340,6 @@ func newApp(d deps) (*app, error) {
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
-	validator := oauth.NewValidator(strategy, d.tokens, d.db, uses, d.now)
 	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
 
 	fcfg := &fosite.Config{
@@ -360,8 +360,7 @@ func newApp(d deps) (*app, error) {
 	api := admin.New(admin.Options{
 		Store:               d.db,
 		TrustedProxies:      d.cfg.BruteForce.Proxies(),
-		Validator:           validator,
-		Minter:              issuer,
+		Tokens:              tokenService,
 		Hasher:              hasher,
 		Passwords:           d.passwords,
 		ManagementScope:     d.cfg.Credentials.ManagementScope,
@@ -381,7 +380,7 @@ func newApp(d deps) (*app, error) {
 		Guard:               userGuard,
 	})
 	check := gateway.New(gateway.Options{
-		Validator:     validator,
+		Tokens:        tokenService,
 		Authenticator: authenticator,
 		Accounts:      d.db,
 		Limiter:       d.limiter,
@@ -433,19 +432,15 @@ func newApp(d deps) (*app, error) {
 		GrantTypes:            grantTypes,
 		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
 		Provider:              provider,
-		Strategy:              strategy,
-		Validator:             validator,
+		Tokens:                tokenService,
 		Mounts:                mounts,
 		Handlers:              handlers,
 		Limiter:               d.limiter,
 		TokenRate:             d.cfg.RateLimits.TokenRate,
 		FailOpen:              d.cfg.RateLimits.FailOpen,
 		Authenticator:         authenticator,
-		Minter:                issuer,
 		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
 		KeySessionMaxLifetime: d.cfg.Tokens.KeySessionMaxLifetime,
-		Tokens:                d.tokens,
-		Store:                 d.db,
 		Logger:                d.logger,
 		Metrics:               m,
 		Now:                   d.now,

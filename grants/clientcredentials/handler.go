@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/tokens"
 )
 
 // GrantType is the grant_type value this handler answers.
@@ -61,7 +62,7 @@ func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.Access
 	if err != nil {
 		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
 	}
-	return h.issuer.Prepare(ar, authed, granted, oauth.Session{AccountID: client.AccountID, GrantType: GrantType, Reuse: client.ReuseTokens},
+	return h.issuer.Prepare(ar, authed, granted, oauth.Session{Claims: tokens.Claims{AccountID: client.AccountID, GrantType: GrantType, Reuse: client.ReuseTokens}},
 		h.settings.ClientCredentialsLifetime())
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -109,12 +110,12 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 		return err
 	}
 
-	return h.issuer.Prepare(ar, authed, granted, oauth.Session{
+	return h.issuer.Prepare(ar, authed, granted, oauth.Session{Claims: tokens.Claims{
 		AccountID: user.AccountID,
 		Subject:   strconv.FormatInt(user.ID, 10),
 		Username:  user.Username,
 		GrantType: grant,
-	}, h.settings.EskimiDSPLifetime())
+	}}, h.settings.EskimiDSPLifetime())
 }
 
 // authenticate checks the user's password. Every errBadCredentials counts

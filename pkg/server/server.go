@@ -22,8 +22,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	"github.com/tollgate/tollgate/pkg/token"
-	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/pkg/tokens"
 )
 
 // Metrics receives one observation per answered request. Labels are always
@@ -42,11 +41,6 @@ type Provider interface {
 	NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error)
 }
 
-// Store is the storage the endpoints read directly.
-type Store interface {
-	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
-}
-
 // Options configure a Server.
 type Options struct {
 	Issuer     string
@@ -54,12 +48,10 @@ type Options struct {
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
 	Provider     Provider
-	Strategy     *token.Strategy
-	Validator    *oauth.Validator
+	// Tokens issues the key session's tokens, introspects and revokes.
+	Tokens *tokens.Service
 	// Authenticator authenticates callers outside fosite's token flow.
 	Authenticator *oauth.Authenticator
-	// Minter mints the key session tokens.
-	Minter *oauth.Issuer
 	// KeySessionLifetime and KeySessionMaxLifetime are the default and the
 	// cap of a key token's lifetime.
 	KeySessionLifetime    time.Duration
@@ -74,8 +66,6 @@ type Options struct {
 	Limiter   ratelimit.Limiter
 	TokenRate int
 	FailOpen  bool
-	Tokens    storage.Tokens
-	Store     Store
 	Logger    *slog.Logger
 	Metrics   Metrics
 	Now       func() time.Time

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -83,7 +84,7 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now().Truncate(time.Second)
-	tok, rec, err := s.opts.Minter.Mint(r.Context(), "", oauth.Session{
+	tok, rec, err := s.opts.Tokens.Issue(r.Context(), "", tokens.Claims{
 		ClientID:   authed.ID,
 		Generation: authed.AuthGeneration,
 		AccountID:  authed.AccountID,
