@@ -16,6 +16,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/grants"
+	"github.com/tollgate/tollgate/grants/apikeysession"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
@@ -258,8 +260,12 @@ type grantSettings struct{ cfg config.Config }
 func (g grantSettings) ClientCredentialsLifetime() time.Duration {
 	return g.cfg.Tokens.ClientCredentialsLifetime
 }
-func (g grantSettings) EskimiDSPGrantName() string       { return g.cfg.Grants.EskimiDSPName }
-func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
+func (g grantSettings) EskimiDSPGrantName() string        { return g.cfg.Grants.EskimiDSPName }
+func (g grantSettings) EskimiDSPLifetime() time.Duration  { return g.cfg.Tokens.EskimiDSPLifetime }
+func (g grantSettings) KeySessionLifetime() time.Duration { return g.cfg.Tokens.KeySessionLifetime }
+func (g grantSettings) KeySessionMaxLifetime() time.Duration {
+	return g.cfg.Tokens.KeySessionMaxLifetime
+}
 
 // appStore is what the HTTP layer and the grants need from the database.
 type appStore interface {
@@ -320,7 +326,6 @@ func newApp(d deps) (*app, error) {
 	settings := grantSettings{cfg: d.cfg}
 	uses := usage.New(d.db, d.logger)
 	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
-	issuer := oauth.NewIssuer(tokenService)
 	m := metrics.New(version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
@@ -351,8 +356,8 @@ func newApp(d deps) (*app, error) {
 		ScopeStrategy:                fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
 		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
-			clientcredentials.New(settings, issuer),
-			eskimidsp.New(settings, d.db, d.passwords, userGuard, issuer),
+			grants.NewHandler(clientcredentials.New(settings), tokenService),
+			grants.NewHandler(eskimidsp.New(settings, d.db, d.passwords, userGuard), tokenService),
 		},
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
@@ -368,7 +373,7 @@ func newApp(d deps) (*app, error) {
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 		// A plain client may be allowed the key session explicitly; API
 		// keys have it without asking.
-		GrantTypes:          append(slices.Clone(grantTypes), server.KeySessionGrant),
+		GrantTypes:          append(slices.Clone(grantTypes), apikeysession.GrantType),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -428,23 +433,22 @@ func newApp(d deps) (*app, error) {
 		handlers = append(handlers, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
 	}
 	public := server.New(server.Options{
-		Issuer:                d.cfg.Issuer,
-		GrantTypes:            grantTypes,
-		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
-		Provider:              provider,
-		Tokens:                tokenService,
-		Mounts:                mounts,
-		Handlers:              handlers,
-		Limiter:               d.limiter,
-		TokenRate:             d.cfg.RateLimits.TokenRate,
-		FailOpen:              d.cfg.RateLimits.FailOpen,
-		Authenticator:         authenticator,
-		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
-		KeySessionMaxLifetime: d.cfg.Tokens.KeySessionMaxLifetime,
-		Logger:                d.logger,
-		Metrics:               m,
-		Now:                   d.now,
-		TrustedProxies:        d.cfg.BruteForce.Proxies(),
+		Issuer:         d.cfg.Issuer,
+		GrantTypes:     grantTypes,
+		MaxBodyBytes:   d.cfg.HTTP.MaxBodyBytes,
+		Provider:       provider,
+		Tokens:         tokenService,
+		Mounts:         mounts,
+		Handlers:       handlers,
+		Limiter:        d.limiter,
+		TokenRate:      d.cfg.RateLimits.TokenRate,
+		FailOpen:       d.cfg.RateLimits.FailOpen,
+		Authenticator:  authenticator,
+		KeySession:     apikeysession.New(settings),
+		Logger:         d.logger,
+		Metrics:        m,
+		Now:            d.now,
+		TrustedProxies: d.cfg.BruteForce.Proxies(),
 	})
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -52,10 +53,10 @@ type Options struct {
 	Tokens *tokens.Service
 	// Authenticator authenticates callers outside fosite's token flow.
 	Authenticator *oauth.Authenticator
-	// KeySessionLifetime and KeySessionMaxLifetime are the default and the
-	// cap of a key token's lifetime.
-	KeySessionLifetime    time.Duration
-	KeySessionMaxLifetime time.Duration
+	// KeySession is the grant served at POST /auth/access/session
+	// (grants/apikeysession); nil: disabled, answering
+	// unsupported_grant_type.
+	KeySession grants.Grant
 	// Mounts are further handlers served under path prefixes (the
 	// management API), with the same request ids, logs and metrics.
 	Mounts []Mount
