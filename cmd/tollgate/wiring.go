@@ -16,9 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
-	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/grants/apikeysession"
-	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
@@ -345,7 +343,11 @@ func newApp(d deps) (*app, error) {
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
-	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
+	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
+	if err != nil {
+		return nil, err
+	}
+	grantTypes := enabled.TokenEndpointNames()
 
 	fcfg := &fosite.Config{
 		ClientSecretsHasher:          hasher,
@@ -355,10 +357,7 @@ func newApp(d deps) (*app, error) {
 		AccessTokenLifespan:          d.cfg.Tokens.ClientCredentialsLifetime,
 		ScopeStrategy:                fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
-		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
-			grants.NewHandler(clientcredentials.New(settings), tokenService),
-			grants.NewHandler(eskimidsp.New(settings, d.db, d.passwords, userGuard), tokenService),
-		},
+		TokenEndpointHandlers:        enabled.Handlers(tokenService),
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 
@@ -373,7 +372,7 @@ func newApp(d deps) (*app, error) {
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 		// A plain client may be allowed the key session explicitly; API
 		// keys have it without asking.
-		GrantTypes:          append(slices.Clone(grantTypes), apikeysession.GrantType),
+		GrantTypes:          enabled.Names(),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -444,7 +443,7 @@ func newApp(d deps) (*app, error) {
 		TokenRate:      d.cfg.RateLimits.TokenRate,
 		FailOpen:       d.cfg.RateLimits.FailOpen,
 		Authenticator:  authenticator,
-		KeySession:     apikeysession.New(settings),
+		KeySession:     enabled.Get(apikeysession.GrantType),
 		Logger:         d.logger,
 		Metrics:        m,
 		Now:            d.now,
