@@ -31,7 +31,9 @@ func TestDisabledGrants(t *testing.T) {
 				// fills them in.
 				c.Credentials.DefaultGrantTypes = strings.Fields(tt.wantMetadata)
 			})
-			on := func(grant string) bool { return tt.enabled == nil || strings.Contains(" "+strings.Join(tt.enabled, " ")+" ", " "+grant+" ") }
+			on := func(grant string) bool {
+				return tt.enabled == nil || strings.Contains(" "+strings.Join(tt.enabled, " ")+" ", " "+grant+" ")
+			}
 
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/.well-known/oauth-authorization-server", nil)
 			res := f.do(req)
