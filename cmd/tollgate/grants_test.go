@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestDisabledGrants(t *testing.T) {
 				c.Credentials.DefaultGrantTypes = strings.Fields(tt.wantMetadata)
 			})
 			on := func(grant string) bool {
-				return tt.enabled == nil || strings.Contains(" "+strings.Join(tt.enabled, " ")+" ", " "+grant+" ")
+				return tt.enabled == nil || slices.Contains(tt.enabled, grant)
 			}
 
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/.well-known/oauth-authorization-server", nil)
