@@ -33,7 +33,7 @@ type Claims struct {
 	ExpiresAt  time.Time
 	// Reuse asks for the client's current token for the same claims, when
 	// it has most of its life left, instead of a new one (the client's
-	// ReuseTokens setting; see oauth.Issuer.Prepare).
+	// ReuseTokens setting; see grants.Admit).
 	Reuse bool
 }
 
