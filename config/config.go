@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -300,11 +301,35 @@ type Credentials struct {
 	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval" env:"TOLLGATE_LAST_USED_FLUSH_INTERVAL"`
 }
 
-// Grants configures the custom grant types.
+// Grants configures the grants: which are served, and the name of the
+// custom one.
 type Grants struct {
 	// EskimiDSPName is the grant_type value of the username/password/client
 	// custom grant.
 	EskimiDSPName string `yaml:"eskimi_dsp_name" env:"TOLLGATE_ESKIMI_DSP_GRANT_NAME"`
+	// Enabled are the grants served: client_credentials, the eskimi_dsp
+	// grant under EskimiDSPName, and api_key_session (the key session of
+	// POST /auth/access/session). nil is every one of them (see
+	// EnabledGrants).
+	Enabled []string `yaml:"enabled,omitempty" env:"TOLLGATE_GRANTS_ENABLED"`
+}
+
+// KeySessionGrant is the name of the key session grant.
+const KeySessionGrant = "api_key_session"
+
+// KnownGrants returns the names of every grant Tollgate has, the eskimi_dsp
+// grant under its configured name.
+func (g Grants) KnownGrants() []string {
+	return []string{"client_credentials", g.EskimiDSPName, KeySessionGrant}
+}
+
+// EnabledGrants returns the grants served: Enabled, or every known grant
+// when it is nil.
+func (g Grants) EnabledGrants() []string {
+	if g.Enabled == nil {
+		return g.KnownGrants()
+	}
+	return g.Enabled
 }
 
 // Console configures the web console under /console on the public
@@ -464,6 +489,12 @@ func (c *Config) fillDerived() {
 	// renames it here too.
 	if c.Credentials.DefaultGrantTypes == nil {
 		c.Credentials.DefaultGrantTypes = DefaultGrantTypes(c.Grants.EskimiDSPName)
+		if c.Grants.Enabled != nil {
+			// A disabled grant is nobody's default.
+			c.Credentials.DefaultGrantTypes = slices.DeleteFunc(c.Credentials.DefaultGrantTypes, func(g string) bool {
+				return !slices.Contains(c.Grants.Enabled, g)
+			})
+		}
 	}
 }
 

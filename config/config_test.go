@@ -1038,6 +1038,20 @@ func TestValidateRejects(t *testing.T) {
 		{"redis key prefix with a brace", func(c *config.Config) { c.Redis.KeyPrefix = "{tg}:" }, "redis.key_prefix (TOLLGATE_REDIS_KEY_PREFIX): must not contain '{' or '}'"},
 		{"zero cc lifetime", func(c *config.Config) { c.Tokens.ClientCredentialsLifetime = 0 }, "TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME"},
 		{"zero dsp lifetime", func(c *config.Config) { c.Tokens.EskimiDSPLifetime = 0 }, "TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME"},
+		{"no grant enabled", func(c *config.Config) { c.Grants.Enabled = []string{} }, "grants.enabled (TOLLGATE_GRANTS_ENABLED): must name at least one grant"},
+		{"unknown grant enabled", func(c *config.Config) { c.Grants.Enabled = []string{"client_credentials", "password"} },
+			`grants.enabled (TOLLGATE_GRANTS_ENABLED): "password" is not a grant Tollgate has`},
+		{"grant enabled under its old name", func(c *config.Config) {
+			c.Grants.EskimiDSPName = "acme_dsp"
+			c.Grants.Enabled = []string{"eskimi_dsp"}
+			c.Credentials.DefaultGrantTypes = []string{"acme_dsp"}
+		}, `grants.enabled (TOLLGATE_GRANTS_ENABLED): "eskimi_dsp" is not a grant Tollgate has`},
+		{"grant enabled twice", func(c *config.Config) { c.Grants.Enabled = []string{"client_credentials", "client_credentials"} },
+			`grants.enabled (TOLLGATE_GRANTS_ENABLED): names "client_credentials" twice`},
+		{"default grant type disabled", func(c *config.Config) {
+			c.Grants.Enabled = []string{"client_credentials", "api_key_session"}
+			c.Credentials.DefaultGrantTypes = []string{"client_credentials", "eskimi_dsp"}
+		}, `credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): "eskimi_dsp" is not a grant type Tollgate serves`},
 		{"zero client token lifetime", func(c *config.Config) { c.Tokens.ClientTokenLifetime = 0 }, "tokens.client_token_lifetime (TOLLGATE_CLIENT_TOKEN_LIFETIME): must be positive"},
 		{"zero console idle timeout", func(c *config.Config) { c.Console.SessionIdleTimeout = 0 }, "console.session_idle_timeout (TOLLGATE_CONSOLE_SESSION_IDLE_TIMEOUT): must be positive"},
 		{"console idle timeout over the lifetime", func(c *config.Config) { c.Console.SessionIdleTimeout = c.Console.SessionLifetime + time.Second }, "must not exceed console.session_lifetime"},
@@ -1365,6 +1379,7 @@ var wantEnvNames = []string{
 	"TOLLGATE_RETIRED_PEPPER_FILES",
 	"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME",
 	"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME",
+	"TOLLGATE_GRANTS_ENABLED",
 	"TOLLGATE_CLIENT_TOKEN_LIFETIME",
 	"TOLLGATE_KEY_SESSION_LIFETIME",
 	"TOLLGATE_KEY_SESSION_MAX_LIFETIME",
@@ -1562,5 +1577,43 @@ func TestParseProxy(t *testing.T) {
 	b := config.BruteForce{TrustedProxies: []string{"10.0.0.0/8", "bad", "192.0.2.10"}}
 	if got := fmt.Sprint(b.Proxies()); got != "[10.0.0.0/8 192.0.2.10/32]" {
 		t.Errorf("Proxies() = %s, want the two good networks", got)
+	}
+}
+
+// TestLoadEnabledGrants: every grant is served unless grants.enabled names
+// some; a grant left out is dropped from the default grant types of new
+// clients, and a renamed grant is enabled under its new name.
+func TestLoadEnabledGrants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		env         map[string]string
+		wantEnabled []string
+		wantDefault []string
+	}{
+		{"default", nil, []string{"client_credentials", "eskimi_dsp", "api_key_session"}, []string{"client_credentials", "eskimi_dsp"}},
+		{"renamed", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "acme_dsp"},
+			[]string{"client_credentials", "acme_dsp", "api_key_session"}, []string{"client_credentials", "acme_dsp"}},
+		{"some", map[string]string{"TOLLGATE_GRANTS_ENABLED": "client_credentials,api_key_session"},
+			[]string{"client_credentials", "api_key_session"}, []string{"client_credentials"}},
+		{"explicit default grant types kept", map[string]string{"TOLLGATE_GRANTS_ENABLED": "eskimi_dsp", "TOLLGATE_DEFAULT_GRANT_TYPES": "eskimi_dsp"},
+			[]string{"eskimi_dsp"}, []string{"eskimi_dsp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load("", envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := c.Grants.EnabledGrants(); !reflect.DeepEqual(got, tt.wantEnabled) {
+				t.Errorf("EnabledGrants() = %v, want %v", got, tt.wantEnabled)
+			}
+			if got := c.Credentials.DefaultGrantTypes; !reflect.DeepEqual(got, tt.wantDefault) {
+				t.Errorf("DefaultGrantTypes = %v, want %v", got, tt.wantDefault)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate() = %v, want nil", err)
+			}
+		})
 	}
 }

@@ -305,6 +305,7 @@ func (c Config) validateProtocol(p *problems) {
 	case slices.Contains(reservedGrants, name):
 		p.addf(at("grants.eskimi_dsp_name"), "%q is a standard grant type", name)
 	}
+	c.validateEnabledGrants(p)
 }
 
 func positive(p *problems, yamlPath string, d time.Duration) {
@@ -516,10 +517,31 @@ func checkRedisURL(raw string) error {
 	return nil
 }
 
+// validateEnabledGrants checks that grants.enabled names known grants, at
+// least one, none twice.
+func (c Config) validateEnabledGrants(p *problems) {
+	known := c.Grants.KnownGrants()
+	if c.Grants.Enabled != nil && len(c.Grants.Enabled) == 0 {
+		p.addf(at("grants.enabled"), "must name at least one grant (%s)", strings.Join(known, ", "))
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Grants.Enabled {
+		switch {
+		case !slices.Contains(known, g):
+			p.addf(at("grants.enabled"), "%q is not a grant Tollgate has (%s)", g, strings.Join(known, ", "))
+		case seen[g]:
+			p.addf(at("grants.enabled"), "names %q twice", g)
+		}
+		seen[g] = true
+	}
+}
+
 // validateDefaultGrantTypes checks that new clients get at least one grant
 // type, each served by Tollgate, none twice.
 func (c Config) validateDefaultGrantTypes(p *problems) {
-	served := []string{"client_credentials", c.Grants.EskimiDSPName}
+	served := slices.DeleteFunc([]string{"client_credentials", c.Grants.EskimiDSPName}, func(g string) bool {
+		return !slices.Contains(c.Grants.EnabledGrants(), g)
+	})
 	// nil is Default without Load, which fills it in; an empty list is a
 	// configuration that names none.
 	if c.Credentials.DefaultGrantTypes != nil && len(c.Credentials.DefaultGrantTypes) == 0 {

@@ -2,7 +2,7 @@
 // tokens for load tests at scale: .ci/bench.sh (SCALE=1) seeds one million
 // tokens of 100,000 clients before it measures issuance and introspection.
 //
-// Tokens are minted and stored by the server's own code (oauth.Issuer with
+// Tokens are minted and stored by the server's own code (tokens.Service with
 // the configured token secret, on the Redis token store), so every one of
 // them introspects as active for as long as its client is usable. Each token
 // belongs to a client drawn at random from -clients and to -account. Many
@@ -33,9 +33,8 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
-	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
-	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 )
 
@@ -128,7 +127,7 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 	if keys.TokenSecret == nil {
 		return errors.New("TOLLGATE_TOKEN_SECRET is not set")
 	}
-	strategy, err := token.NewStrategy(keys.TokenSecret, keys.RotatedTokenSecrets)
+	format, err := tokens.NewOpaque(keys.TokenSecret, keys.RotatedTokenSecrets)
 	if err != nil {
 		return err
 	}
@@ -138,7 +137,7 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 	}
 	defer func() { _ = client.Close() }()
 	store := tgredis.New(client, tgredis.Options{KeyPrefix: cfg.Redis.KeyPrefix})
-	issuer := oauth.NewIssuer(strategy, store, time.Now)
+	issuer := tokens.New(tokens.Options{Format: format, Tokens: store})
 
 	// Every step-th token is kept for the sample.
 	step := 0
@@ -161,14 +160,14 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 	for range o.workers {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < o.tokens; i = int(next.Add(1)) - 1 {
-				sess := oauth.Session{
+				claims := tokens.Claims{
 					ClientID:   o.firstID + rand.Int64N(clients), // #nosec G404 -- a load mix, not a secret
 					Generation: o.generation,
 					AccountID:  o.account,
 					GrantType:  "client_credentials",
 					ExpiresAt:  expires,
 				}
-				tok, _, err := issuer.Mint(ctx, "", sess, o.scopes, nil)
+				tok, _, err := issuer.Issue(ctx, "", claims, o.scopes, nil)
 				if err != nil {
 					errOnce.Do(func() { failed = fmt.Errorf("token %d: %w", i, err); cancel() })
 					return

@@ -4,15 +4,14 @@ package clientcredentials
 
 import (
 	"context"
+	"net/url"
 	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/tollgate/tollgate/pkg/oauth"
-	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/grants"
+	"github.com/tollgate/tollgate/storage"
 )
 
-// GrantType is the grant_type value this handler answers.
+// GrantType is the grant_type value of this grant.
 const GrantType = "client_credentials"
 
 // Settings are the configuration values the grant reads.
@@ -22,53 +21,32 @@ type Settings interface {
 	ClientCredentialsLifetime() time.Duration
 }
 
-// Handler handles client_credentials token requests.
-type Handler struct {
+// Grant is the client_credentials grant.
+type Grant struct {
 	settings Settings
-	issuer   *oauth.Issuer
 }
 
-var _ fosite.TokenEndpointHandler = (*Handler)(nil)
+var _ grants.Grant = (*Grant)(nil)
 
-// New returns a Handler.
-func New(settings Settings, issuer *oauth.Issuer) *Handler {
-	return &Handler{settings: settings, issuer: issuer}
+// New returns the grant.
+func New(settings Settings) *Grant {
+	return &Grant{settings: settings}
 }
 
-// CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
-func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
-	return ar.GetGrantTypes().ExactOne(GrantType)
+// Name implements grants.Grant.
+func (g *Grant) Name() string { return GrantType }
+
+// Policy implements grants.Grant: the client's own token lifetime, else the
+// configured one; a client may ask for its tokens to be reused.
+func (g *Grant) Policy() grants.Policy {
+	return grants.Policy{Lifetime: g.settings.ClientCredentialsLifetime(), Reuse: true}
 }
 
-// CanSkipClientAuth implements fosite.TokenEndpointHandler: never.
-func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+// Check implements grants.Grant: the grant has no parameters of its own.
+func (g *Grant) Check(url.Values) error { return nil }
 
-// HandleTokenEndpointRequest checks the client may use the grant, grants the
-// scopes and prepares the session.
-func (h *Handler) HandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) error {
-	if !ar.GetGrantTypes().ExactOne(GrantType) {
-		return fosite.ErrUnknownRequest
-	}
-	authed, ok := oauth.AuthenticatedClient(ar.GetClient())
-	if !ok {
-		return fosite.ErrInvalidClient
-	}
-	client := authed.Client
-	if !client.HasGrantType(GrantType) {
-		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the client_credentials grant.")
-	}
-	granted, err := scope.Grant(ar.GetRequestedScopes(), client.Scopes)
-	if err != nil {
-		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
-	}
-	return h.issuer.Prepare(ar, authed, granted, oauth.Session{AccountID: client.AccountID, GrantType: GrantType, Reuse: client.ReuseTokens},
-		h.settings.ClientCredentialsLifetime())
-}
-
-// PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
-func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
-		return fosite.ErrUnknownRequest
-	}
-	return h.issuer.Issue(ctx, ar, resp)
+// Authorize implements grants.Grant: the token acts for the client, in its
+// own account.
+func (g *Grant) Authorize(_ context.Context, client storage.Client, _ url.Values) (grants.Subject, error) {
+	return grants.Subject{AccountID: client.AccountID}, nil
 }

@@ -7,15 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/reqctx"
-	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -49,20 +50,19 @@ type Guard interface {
 	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
 }
 
-// Handler handles eskimi_dsp token requests.
+// Handler is the eskimi_dsp grant.
 type Handler struct {
 	settings  Settings
 	store     Store
 	passwords Passwords
 	guard     Guard
-	issuer    *oauth.Issuer
 }
 
-var _ fosite.TokenEndpointHandler = (*Handler)(nil)
+var _ grants.Grant = (*Handler)(nil)
 
-// New returns a Handler. guard may be nil: no brute-force protection.
-func New(settings Settings, store Store, passwords Passwords, guard Guard, issuer *oauth.Issuer) *Handler {
-	return &Handler{settings: settings, store: store, passwords: passwords, guard: guard, issuer: issuer}
+// New returns the grant. guard may be nil: no brute-force protection.
+func New(settings Settings, store Store, passwords Passwords, guard Guard) *Handler {
+	return &Handler{settings: settings, store: store, passwords: passwords, guard: guard}
 }
 
 // errBadCredentials is the one answer for an unknown user, a wrong password,
@@ -72,50 +72,35 @@ func New(settings Settings, store Store, passwords Passwords, guard Guard, issue
 // and redirection URIs this grant has none of.
 var errBadCredentials = fosite.ErrInvalidGrant.WithDescription("The username or password is wrong.")
 
-// CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
-func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
-	return ar.GetGrantTypes().ExactOne(h.settings.EskimiDSPGrantName())
+// Name implements grants.Grant: the configured grant name.
+func (h *Handler) Name() string { return h.settings.EskimiDSPGrantName() }
+
+// Policy implements grants.Grant: the client's own token lifetime, else the
+// configured one.
+func (h *Handler) Policy() grants.Policy {
+	return grants.Policy{Lifetime: h.settings.EskimiDSPLifetime()}
 }
 
-// CanSkipClientAuth implements fosite.TokenEndpointHandler: never.
-func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
-
-// HandleTokenEndpointRequest authenticates the user, checks they belong to
-// the client's account subtree, grants scopes and prepares the session.
-func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
-	grant := h.settings.EskimiDSPGrantName()
-	if !ar.GetGrantTypes().ExactOne(grant) {
-		return fosite.ErrUnknownRequest
-	}
-	authed, ok := oauth.AuthenticatedClient(ar.GetClient())
-	if !ok {
-		return fosite.ErrInvalidClient
-	}
-	client := authed.Client
-	if !client.HasGrantType(grant) {
-		return fosite.ErrUnauthorizedClient.WithHintf("The client is not allowed to use the %s grant.", grant)
-	}
-	form := ar.GetRequestForm()
-	username, password := form.Get("username"), form.Get("password")
-	if username == "" || password == "" {
+// Check implements grants.Grant: the username and password are required.
+func (h *Handler) Check(form url.Values) error {
+	if form.Get("username") == "" || form.Get("password") == "" {
 		return fosite.ErrInvalidRequest.WithHint("The username and password parameters are required.")
 	}
-	granted, err := scope.Grant(ar.GetRequestedScopes(), client.Scopes)
-	if err != nil {
-		return fosite.ErrInvalidScope.WithHint("None of the requested scopes is allowed for this client.")
-	}
+	return nil
+}
 
-	user, err := h.authenticate(ctx, client, username, password)
+// Authorize implements grants.Grant: it authenticates the user and checks
+// they belong to the client's account subtree; the token acts for them.
+func (h *Handler) Authorize(ctx context.Context, client storage.Client, form url.Values) (grants.Subject, error) {
+	user, err := h.authenticate(ctx, client, form.Get("username"), form.Get("password"))
 	if err != nil {
-		return err
+		return grants.Subject{}, err
 	}
-
-	return h.issuer.Prepare(ar, authed, granted, oauth.Session{
+	return grants.Subject{
 		AccountID: user.AccountID,
 		Subject:   strconv.FormatInt(user.ID, 10),
 		Username:  user.Username,
-		GrantType: grant,
-	}, h.settings.EskimiDSPLifetime())
+	}, nil
 }
 
 // authenticate checks the user's password. Every errBadCredentials counts
@@ -163,12 +148,4 @@ func (h *Handler) verify(ctx context.Context, client storage.Client, username, p
 		return storage.User{}, errBadCredentials
 	}
 	return user, nil
-}
-
-// PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
-func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
-		return fosite.ErrUnknownRequest
-	}
-	return h.issuer.Issue(ctx, ar, resp)
 }

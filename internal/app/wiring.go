@@ -16,7 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
-	"github.com/tollgate/tollgate/grants/clientcredentials"
+	"github.com/tollgate/tollgate/grants/apikeysession"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
@@ -36,7 +36,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
-	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
@@ -245,8 +245,12 @@ type grantSettings struct{ cfg config.Config }
 func (g grantSettings) ClientCredentialsLifetime() time.Duration {
 	return g.cfg.Tokens.ClientCredentialsLifetime
 }
-func (g grantSettings) EskimiDSPGrantName() string       { return g.cfg.Grants.EskimiDSPName }
-func (g grantSettings) EskimiDSPLifetime() time.Duration { return g.cfg.Tokens.EskimiDSPLifetime }
+func (g grantSettings) EskimiDSPGrantName() string        { return g.cfg.Grants.EskimiDSPName }
+func (g grantSettings) EskimiDSPLifetime() time.Duration  { return g.cfg.Tokens.EskimiDSPLifetime }
+func (g grantSettings) KeySessionLifetime() time.Duration { return g.cfg.Tokens.KeySessionLifetime }
+func (g grantSettings) KeySessionMaxLifetime() time.Duration {
+	return g.cfg.Tokens.KeySessionMaxLifetime
+}
 
 // Store is what the HTTP layer and the grants need from the database.
 type Store interface {
@@ -306,7 +310,7 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := token.NewStrategy(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
+	format, err := tokens.NewOpaque(d.keys.TokenSecret, d.keys.RotatedTokenSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -314,8 +318,8 @@ func newApp(d deps) (*App, error) {
 		d.now = time.Now
 	}
 	settings := grantSettings{cfg: d.cfg}
-	issuer := oauth.NewIssuer(strategy, d.tokens, d.now)
 	uses := usage.New(d.db, d.logger)
+	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
 	m := metrics.New(version)
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
@@ -335,8 +339,11 @@ func newApp(d deps) (*App, error) {
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
-	validator := oauth.NewValidator(strategy, d.tokens, d.db, uses, d.now)
-	grantTypes := []string{clientcredentials.GrantType, settings.EskimiDSPGrantName()}
+	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
+	if err != nil {
+		return nil, err
+	}
+	grantTypes := enabled.TokenEndpointNames()
 
 	fcfg := &fosite.Config{
 		ClientSecretsHasher:          hasher,
@@ -346,10 +353,7 @@ func newApp(d deps) (*App, error) {
 		AccessTokenLifespan:          d.cfg.Tokens.ClientCredentialsLifetime,
 		ScopeStrategy:                fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
-		TokenEndpointHandlers: fosite.TokenEndpointHandlers{
-			clientcredentials.New(settings, issuer),
-			eskimidsp.New(settings, d.db, d.passwords, userGuard, issuer),
-		},
+		TokenEndpointHandlers:        enabled.Handlers(tokenService),
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 	limiter := d.limiter
@@ -359,8 +363,7 @@ func newApp(d deps) (*App, error) {
 
 	api := admin.New(admin.Options{
 		Store:               d.db,
-		Validator:           validator,
-		Minter:              issuer,
+		Tokens:              tokenService,
 		Hasher:              hasher,
 		Passwords:           d.passwords,
 		ManagementScope:     d.cfg.Credentials.ManagementScope,
@@ -368,7 +371,7 @@ func newApp(d deps) (*App, error) {
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 		// A plain client may be allowed the key session explicitly; API
 		// keys have it without asking.
-		GrantTypes:          append(slices.Clone(grantTypes), server.KeySessionGrant),
+		GrantTypes:          enabled.Names(),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -380,7 +383,7 @@ func newApp(d deps) (*App, error) {
 		Guard:               userGuard,
 	})
 	check := gateway.New(gateway.Options{
-		Validator:     validator,
+		Tokens:        tokenService,
 		Authenticator: authenticator,
 		Accounts:      d.db,
 		Limiter:       limiter,
@@ -424,26 +427,21 @@ func newApp(d deps) (*App, error) {
 		handlers = append(handlers, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
 	}
 	public := server.New(server.Options{
-		Issuer:                d.cfg.Issuer,
-		GrantTypes:            grantTypes,
-		MaxBodyBytes:          d.cfg.HTTP.MaxBodyBytes,
-		Provider:              provider,
-		Strategy:              strategy,
-		Validator:             validator,
-		Mounts:                mounts,
-		Handlers:              handlers,
-		Limiter:               limiter,
-		TokenRate:             d.cfg.RateLimits.TokenRate,
-		Authenticator:         authenticator,
-		Minter:                issuer,
-		KeySessionLifetime:    d.cfg.Tokens.KeySessionLifetime,
-		KeySessionMaxLifetime: d.cfg.Tokens.KeySessionMaxLifetime,
-		Tokens:                d.tokens,
-		Store:                 d.db,
-		Logger:                d.logger,
-		Metrics:               m,
-		Now:                   d.now,
-		TrustedProxies:        d.cfg.BruteForce.Proxies(),
+		Issuer:         d.cfg.Issuer,
+		GrantTypes:     grantTypes,
+		MaxBodyBytes:   d.cfg.HTTP.MaxBodyBytes,
+		Provider:       provider,
+		Tokens:         tokenService,
+		Mounts:         mounts,
+		Handlers:       handlers,
+		Limiter:        limiter,
+		TokenRate:      d.cfg.RateLimits.TokenRate,
+		Authenticator:  authenticator,
+		KeySession:     enabled.Get(apikeysession.GrantType),
+		Logger:         d.logger,
+		Metrics:        m,
+		Now:            d.now,
+		TrustedProxies: d.cfg.BruteForce.Proxies(),
 	})
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},

@@ -19,7 +19,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -44,8 +44,7 @@ type Passwords interface {
 // Options configure the API.
 type Options struct {
 	Store     Store
-	Validator *oauth.Validator
-	Minter    *oauth.Issuer
+	Tokens    *tokens.Service
 	Hasher    Hasher
 	Passwords Passwords
 	// ManagementScope lets a client token use the API, acting as an admin of

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/reqctx"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -61,8 +61,8 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, p *pr
 			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Detail: "A Bearer token issued by this server is required."})
 			return
 		}
-		v, err := a.opts.Validator.Validate(r.Context(), strings.TrimSpace(auth[0][7:]))
-		if errors.Is(err, oauth.ErrInactive) {
+		v, err := a.opts.Tokens.Validate(r.Context(), strings.TrimSpace(auth[0][7:]))
+		if errors.Is(err, tokens.ErrInactive) {
 			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Detail: "The token is not active."})
 			return
 		}

@@ -16,9 +16,9 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/apikey"
-	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -1075,7 +1075,7 @@ func (a *API) GenerateClientToken(ctx context.Context, act Actor, id int64, pass
 		"token expires at "+now.Add(life).UTC().Format(time.RFC3339))); err != nil {
 		return ClientToken{}, unavailable(err)
 	}
-	tok, rec, err := a.opts.Minter.Mint(ctx, "", oauth.Session{
+	tok, rec, err := a.opts.Tokens.Issue(ctx, "", tokens.Claims{
 		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
 		GrantType: "client_token", ExpiresAt: now.Add(life),
 	}, c.Scopes, nil)

@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -62,7 +63,7 @@ func (nopMetrics) RateLimited(string, bool) {}
 
 // Options configure the check endpoint.
 type Options struct {
-	Validator     *oauth.Validator
+	Tokens        *tokens.Service
 	Authenticator *oauth.Authenticator
 	Accounts      Accounts
 	// Limiter limits each client per rate class; a failure answers 503,
@@ -204,8 +205,8 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 	scheme, rest, _ := strings.Cut(auth[0], " ")
 	switch {
 	case strings.EqualFold(scheme, "bearer"):
-		v, err := c.opts.Validator.Validate(r.Context(), strings.TrimSpace(rest))
-		if errors.Is(err, oauth.ErrInactive) {
+		v, err := c.opts.Tokens.Validate(r.Context(), strings.TrimSpace(rest))
+		if errors.Is(err, tokens.ErrInactive) {
 			return identity{}, true, errUnauthenticated
 		}
 		if err != nil {

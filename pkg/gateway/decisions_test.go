@@ -20,7 +20,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
-	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
@@ -51,7 +51,7 @@ type checkSetup struct {
 	db                 *sqlstore.Store
 	root, child, other storage.Account
 	hasher             *secret.Hasher
-	strategy           *token.Strategy
+	svc                *tokens.Service
 	tokens             *memory.Store
 	failures           *bfmemory.Store
 	now                time.Time
@@ -72,9 +72,11 @@ func newCheckSetup(t *testing.T) *checkSetup {
 	if s.hasher, err = secret.NewHasher("1", map[string][]byte{"1": []byte("0123456789abcdef0123456789abcdef")}); err != nil {
 		t.Fatal(err)
 	}
-	if s.strategy, err = token.NewStrategy([]byte("0123456789abcdef0123456789abcdef-token"), nil); err != nil {
+	opaque, err := tokens.NewOpaque([]byte("0123456789abcdef0123456789abcdef-token"), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	s.svc = tokens.New(tokens.Options{Format: opaque, Tokens: s.tokens, Store: db})
 	account := func(name string, parent int64) storage.Account {
 		a, err := db.CreateAccount(ctx, storage.Account{Name: name, ParentID: parent, Status: storage.StatusActive})
 		if err != nil {
@@ -116,8 +118,7 @@ func (s *checkSetup) key(c storage.Client) (storage.Client, string) {
 // empty for the client's own token.
 func (s *checkSetup) bearer(c storage.Client, subject string, scopes ...string) string {
 	s.t.Helper()
-	issuer := oauth.NewIssuer(s.strategy, s.tokens, time.Now)
-	tok, _, err := issuer.Mint(s.t.Context(), "", oauth.Session{ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
+	tok, _, err := s.svc.Issue(s.t.Context(), "", tokens.Claims{ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
 		Subject: subject, ExpiresAt: time.Now().Add(time.Hour)}, scopes, nil)
 	if err != nil {
 		s.t.Fatal(err)
@@ -130,7 +131,7 @@ func (s *checkSetup) check(change func(*gateway.Options)) *gateway.Check {
 	guard := bruteforce.New(s.failures, bruteforce.Options{Kind: bruteforce.KindClient, Threshold: 2, BaseDelay: time.Minute,
 		MaxDelay: time.Minute, Window: time.Hour})
 	opts := gateway.Options{
-		Validator:     oauth.NewValidator(s.strategy, s.tokens, s.db, nil, time.Now),
+		Tokens:        s.svc,
 		Authenticator: oauth.NewAuthenticator(s.db, s.db, s.hasher, nil, guard, time.Now),
 		Accounts:      s.db,
 		Limiter:       rlmemory.New(rlmemory.Options{}),
@@ -289,7 +290,9 @@ func TestCheckRateLimits(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("limiter down: status %d, Retry-After %q; want 503 and 1", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	open := s.check(func(o *gateway.Options) { o.Limiter = ratelimit.FailOpen(failingLimiter{}, slog.New(slog.DiscardHandler)) })
+	open := s.check(func(o *gateway.Options) {
+		o.Limiter = ratelimit.FailOpen(failingLimiter{}, slog.New(slog.DiscardHandler))
+	})
 	if got := serve(t, open, gateway.HeaderAPIKey, key).Code; got != http.StatusOK {
 		t.Errorf("limiter down, failing open: %d, want 200", got)
 	}

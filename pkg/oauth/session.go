@@ -4,22 +4,14 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/pkg/tokens"
 )
 
 // Session is the fosite session of a token request: what the grant decided
 // about the token it is about to mint.
 type Session struct {
-	ClientID   int64
-	Generation int64
-	AccountID  int64
-	Subject    string
-	Username   string
-	GrantType  string
-	ExpiresAt  time.Time
-	// Reuse asks for the client's current token for the same scopes, when
-	// it has most of its life left, instead of a new one (the client's
-	// ReuseTokens setting; see Issuer.Prepare).
-	Reuse bool
+	tokens.Claims
 }
 
 var _ fosite.Session = (*Session)(nil)

@@ -25,6 +25,10 @@ func errInvalidRequest(description string) *oauthError {
 	return &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: description}
 }
 
+// errUnsupportedGrant answers a grant type that is unknown or disabled.
+var errUnsupportedGrant = &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
+	description: "The grant type is not supported by this authorization server."}
+
 // errInvalidClient answers a failed client authentication. It never says
 // why: an unknown client and a wrong secret look the same.
 func errInvalidClient() *oauthError {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/reqctx"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -65,24 +65,14 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) (introspection, error) {
 	ctx := r.Context()
 	inactive := introspection{}
-	v, err := s.opts.Validator.Validate(ctx, tok)
-	if errors.Is(err, oauth.ErrInactive) {
+	v, err := s.opts.Tokens.Introspect(ctx, caller.AccountID, tok)
+	if errors.Is(err, tokens.ErrInactive) {
 		return inactive, nil
 	}
 	if err != nil {
 		return inactive, err
 	}
 	rec := v.Token
-	// A resource server sees the tokens of its own account subtree only.
-	if rec.AccountID != caller.AccountID {
-		within, err := s.opts.Store.AccountInSubtree(ctx, caller.AccountID, rec.AccountID)
-		if err != nil {
-			return inactive, fmt.Errorf("check account subtree: %w", err)
-		}
-		if !within {
-			return inactive, nil
-		}
-	}
 	sub := strconv.FormatInt(rec.ClientID, 10)
 	if rec.Subject != "" {
 		sub = rec.Subject

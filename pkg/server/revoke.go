@@ -2,9 +2,9 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -29,30 +29,16 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// revoke revokes tok for caller; a token of another client is left as it
+// is, and logged.
 func (s *Server) revoke(r *http.Request, caller storage.Client, tok string) error {
-	ctx := r.Context()
-	sig, err := s.opts.Strategy.Signature(ctx, tok)
-	if err != nil {
-		return nil
-	}
-	rec, err := s.opts.Tokens.GetToken(ctx, sig)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get token: %w", err)
-	}
-	if rec.ClientID != caller.ID {
+	err := s.opts.Tokens.Revoke(r.Context(), caller.ID, tok)
+	var notOwner *tokens.NotOwnerError
+	if errors.As(err, &notOwner) {
 		info(r).outcome = "not_owner"
-		s.opts.Logger.InfoContext(ctx, "revocation of another client's token ignored",
-			"client_id", caller.ID, "token_client_id", rec.ClientID)
+		s.opts.Logger.InfoContext(r.Context(), "revocation of another client's token ignored",
+			"client_id", caller.ID, "token_client_id", notOwner.Owner)
 		return nil
 	}
-	// The token's key stays, revoked, until it expires: a reused token is
-	// derived again by its next request, and must then be found taken
-	// (storage.Tokens.CreateTokenOnce).
-	if err := s.opts.Tokens.RevokeRequest(ctx, rec.RequestID); err != nil {
-		return fmt.Errorf("revoke request: %w", err)
-	}
-	return nil
+	return err
 }

@@ -17,12 +17,12 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
-	"github.com/tollgate/tollgate/pkg/token"
-	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/pkg/tokens"
 )
 
 // Metrics receives one observation per answered request. Labels are always
@@ -41,11 +41,6 @@ type Provider interface {
 	NewAccessResponse(ctx context.Context, ar fosite.AccessRequester) (fosite.AccessResponder, error)
 }
 
-// Store is the storage the endpoints read directly.
-type Store interface {
-	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
-}
-
 // Options configure a Server.
 type Options struct {
 	Issuer     string
@@ -53,16 +48,14 @@ type Options struct {
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
 	Provider     Provider
-	Strategy     *token.Strategy
-	Validator    *oauth.Validator
+	// Tokens issues the key session's tokens, introspects and revokes.
+	Tokens *tokens.Service
 	// Authenticator authenticates callers outside fosite's token flow.
 	Authenticator *oauth.Authenticator
-	// Minter mints the key session tokens.
-	Minter *oauth.Issuer
-	// KeySessionLifetime and KeySessionMaxLifetime are the default and the
-	// cap of a key token's lifetime.
-	KeySessionLifetime    time.Duration
-	KeySessionMaxLifetime time.Duration
+	// KeySession is the grant served at POST /auth/access/session
+	// (grants/apikeysession); nil: disabled, answering
+	// unsupported_grant_type.
+	KeySession grants.Grant
 	// Mounts are further handlers served under path prefixes (the
 	// management API), with the same request ids, logs and metrics.
 	Mounts []Mount
@@ -73,8 +66,6 @@ type Options struct {
 	// ratelimit.FailOpen.
 	Limiter   ratelimit.Limiter
 	TokenRate int
-	Tokens    storage.Tokens
-	Store     Store
 	Logger    *slog.Logger
 	Metrics   Metrics
 	Now       func() time.Time

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,23 +9,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
-	"github.com/tollgate/tollgate/storage"
 )
-
-// KeySessionGrant labels the tokens minted by POST /auth/access/session.
-const KeySessionGrant = "api_key_session"
 
 // handleKeySession serves POST /auth/access/session: an API key (as the
 // Basic password, in X-API-Key, or as client_secret) is exchanged for a key
 // token. The caller may choose the lifetime in seconds (`lifetime`) up to
-// the credential's cap (see keySessionCap); a longer one is refused, not
+// the credential's cap (grants.Lifetime); a longer one is refused, not
 // cut. The token dies with the key.
 //
-// The key session is a grant like any other: only a credential allowed it
-// (see MayOpenKeySession) gets a token here.
+// The key session is a grant like any other (grants/apikeysession): the
+// shared steps (grants.Admit) decide whether the credential may open one,
+// its lifetime and its scopes.
 func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
+	grant := s.opts.KeySession
+	if grant == nil {
+		writeJSONError(w, r, errUnsupportedGrant)
+		return
+	}
 	form, oerr := s.readOptionalBody(r)
 	if oerr != nil {
 		writeJSONError(w, r, oerr)
@@ -35,12 +39,12 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, oerr)
 		return
 	}
+	maxSecs := int64(grant.Policy().MaxLifetime / time.Second)
 	var asked time.Duration
 	if raw := form.Get("lifetime"); raw != "" {
 		secs, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || secs <= 0 || secs > int64(s.opts.KeySessionMaxLifetime/time.Second) {
-			writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter must be a whole number of seconds from 1 to %d.",
-				int64(s.opts.KeySessionMaxLifetime/time.Second))))
+		if err != nil || secs <= 0 || secs > maxSecs {
+			writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter must be a whole number of seconds from 1 to %d.", maxSecs)))
 			return
 		}
 		asked = time.Duration(secs) * time.Second
@@ -54,42 +58,34 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !MayOpenKeySession(authed.Client) {
+	now := s.opts.Now().Truncate(time.Second)
+	adm, err := grants.Admit(r.Context(), grant, grants.Request{Client: authed, Scopes: requested, Lifetime: asked, Form: form}, now)
+	var tooLong *grants.LifetimeError
+	switch {
+	case errors.Is(err, grants.ErrNotAllowed):
 		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client",
 			description: "The client is not allowed to open a key session."})
 		return
-	}
-	longest := keySessionCap(authed.Client, s.opts.KeySessionMaxLifetime)
-	lifetime := min(s.opts.KeySessionLifetime, longest)
-	if asked != 0 {
-		if asked > longest {
-			writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter exceeds this key's maximum of %d seconds.",
-				int64(longest/time.Second))))
-			return
-		}
-		lifetime = asked
-	}
-	granted, err := scope.Grant(requested, authed.Scopes)
-	if err != nil {
+	case errors.As(err, &tooLong):
+		writeJSONError(w, r, errInvalidRequest(fmt.Sprintf("The lifetime parameter exceeds this key's maximum of %d seconds.",
+			int64(tooLong.Max/time.Second))))
+		return
+	case errors.Is(err, grants.ErrNoScope):
 		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
 			description: "None of the requested scopes is allowed for this key."})
 		return
+	case err != nil:
+		writeJSONError(w, r, errServer(err))
+		return
 	}
 	ri := info(r)
-	ri.grantType = KeySessionGrant
+	ri.grantType = grant.Name()
 	// The key is authenticated: hold it to its token rate before minting,
 	// as the token endpoint does.
 	if !s.allowToken(w, r, authed.ID) {
 		return
 	}
-	now := s.opts.Now().Truncate(time.Second)
-	tok, rec, err := s.opts.Minter.Mint(r.Context(), "", oauth.Session{
-		ClientID:   authed.ID,
-		Generation: authed.AuthGeneration,
-		AccountID:  authed.AccountID,
-		GrantType:  KeySessionGrant,
-		ExpiresAt:  now.Add(lifetime),
-	}, granted, nil)
+	tok, rec, err := s.opts.Tokens.Issue(r.Context(), "", adm.Claims, adm.Scopes, nil)
 	if err != nil {
 		writeJSONError(w, r, errUnavailable(err))
 		return
@@ -104,24 +100,6 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, body)
-}
-
-// MayOpenKeySession reports whether credential c may exchange its secret
-// for a key token: an API key may, as that is what keys are for; a plain
-// client only when its grant types list KeySessionGrant, as for every other
-// grant.
-func MayOpenKeySession(c storage.Client) bool {
-	return c.Kind == storage.KindKey || c.HasGrantType(KeySessionGrant)
-}
-
-// keySessionCap is the longest key token c may get: the configured
-// maximum, or the credential's own token lifetime when it is shorter, so a
-// credential limited to short tokens cannot step around its limit here.
-func keySessionCap(c storage.Client, configured time.Duration) time.Duration {
-	if c.TokenLifetime > 0 && c.TokenLifetime < configured {
-		return c.TokenLifetime
-	}
-	return configured
 }
 
 // readOptionalBody reads a form or JSON body; an empty body is no

@@ -32,8 +32,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, errInvalidRequest("The grant_type parameter is missing."))
 		return
 	case !s.grantEnabled(grantType):
-		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
-			description: "The grant type is not supported by this authorization server."})
+		writeJSONError(w, r, errUnsupportedGrant)
 		return
 	}
 	ri.grantType = grantType

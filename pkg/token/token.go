@@ -72,7 +72,7 @@ func NewStrategy(secret []byte, rotated [][]byte) (*Strategy, error) {
 // place of Generate's 32 random bytes; its signature part is made as
 // Generate makes it (fosite's HMAC-SHA-512/256), so Signature validates
 // it like any other. Reused tokens are derived from what they are reused
-// for (see oauth.Issuer).
+// for (see tokens.Service).
 func (s *Strategy) Derive(seed []byte) (tok, signature string) {
 	m := stdhmac.New(sha256.New, s.reuse)
 	m.Write(seed)

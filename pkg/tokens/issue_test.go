@@ -1,4 +1,4 @@
-package oauth_test
+package tokens_test
 
 import (
 	"bytes"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
 )
@@ -23,18 +23,23 @@ func (s retriedStore) CreateToken(ctx context.Context, t storage.Token) error {
 	return storage.ErrAlreadyExists
 }
 
-func TestMintSurvivesARetriedWrite(t *testing.T) {
+func TestIssueSurvivesARetriedWrite(t *testing.T) {
 	now := func() time.Time { return time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) }
 	store := retriedStore{memory.New(memory.Options{Now: now})}
-	strategy, err := token.NewStrategy(bytes.Repeat([]byte{'k'}, 32), nil)
+	secret := bytes.Repeat([]byte{'k'}, 32)
+	format, err := tokens.NewOpaque(secret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := oauth.NewIssuer(strategy, store, now)
-	tok, rec, err := issuer.Mint(t.Context(), "", oauth.Session{ClientID: 7, GrantType: "client_credentials",
+	strategy, err := token.NewStrategy(secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := tokens.New(tokens.Options{Format: format, Tokens: store, Now: now})
+	tok, rec, err := svc.Issue(t.Context(), "", tokens.Claims{ClientID: 7, GrantType: "client_credentials",
 		ExpiresAt: now().Add(time.Hour)}, []string{"read"}, nil)
 	if err != nil {
-		t.Fatalf("Mint with a write that landed but answered ErrAlreadyExists: %v", err)
+		t.Fatalf("Issue with a write that landed but answered ErrAlreadyExists: %v", err)
 	}
 	sig, err := strategy.Signature(t.Context(), tok)
 	if err != nil || sig != rec.Signature {

@@ -1,0 +1,178 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+// ErrInactive is returned for a token that is not good, whatever the reason:
+// callers must not learn, or tell, why.
+var ErrInactive = errors.New("inactive token")
+
+// Valid is a good token with the records it stands on.
+type Valid struct {
+	Token  storage.Token
+	Client storage.Client
+	User   *storage.User // nil for a client's own token
+}
+
+// Validate checks value: minted by the format and intact, stored, not
+// expired, its client present, usable and still on the generation the token
+// was minted under, its account and the client's account (and their
+// ancestors) active and not disabled or enabled again since the token was
+// issued (storage.Account.TokensValidAfter), and its user, if any, active
+// and not having revoked their tokens since the token was issued
+// (storage.User.TokensValidAfter). It returns ErrInactive for anything not
+// good and another error only when a backend failed. A good token is
+// recorded as a use of its client.
+func (s *Service) Validate(ctx context.Context, value string) (Valid, error) {
+	now := s.now()
+	valid, err := s.validate(ctx, value, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	if s.usage != nil {
+		s.usage.Record(valid.Token.ClientID, now)
+	}
+	return valid, nil
+}
+
+func (s *Service) validate(ctx context.Context, value string, now time.Time) (Valid, error) {
+	rec, err := s.lookup(ctx, value)
+	if err != nil {
+		return Valid{}, err
+	}
+	if !now.Before(rec.ExpiresAt) {
+		return Valid{}, ErrInactive
+	}
+	client, err := s.store.GetClient(ctx, rec.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Valid{}, ErrInactive
+	}
+	if err != nil {
+		return Valid{}, fmt.Errorf("get client: %w", err)
+	}
+	if !client.Usable(now) || !client.TokenGenerationValid(rec.Generation, now) {
+		return Valid{}, ErrInactive
+	}
+	accounts := []int64{rec.AccountID}
+	if client.AccountID != rec.AccountID {
+		accounts = append(accounts, client.AccountID)
+	}
+	for _, id := range accounts {
+		standing, err := s.store.AccountStanding(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return Valid{}, ErrInactive
+		}
+		if err != nil {
+			return Valid{}, fmt.Errorf("check account: %w", err)
+		}
+		// A token issued before its account (or an ancestor) was last
+		// disabled or enabled again stays dead: re-enabling revives none.
+		if !standing.Active || !standing.TokenIssuedValid(rec.IssuedAt) {
+			return Valid{}, ErrInactive
+		}
+	}
+	valid := Valid{Token: rec, Client: client}
+	if rec.Subject == "" {
+		return valid, nil
+	}
+	userID, err := strconv.ParseInt(rec.Subject, 10, 64)
+	if err != nil {
+		return Valid{}, ErrInactive
+	}
+	user, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Valid{}, ErrInactive
+	}
+	if err != nil {
+		return Valid{}, fmt.Errorf("get user: %w", err)
+	}
+	// Issue times are whole seconds and the cut-off too: a token issued in
+	// the second its user's tokens were revoked is inactive.
+	if user.Status != storage.StatusActive || !user.TokenIssuedValid(rec.IssuedAt) {
+		return Valid{}, ErrInactive
+	}
+	valid.User = &user
+	return valid, nil
+}
+
+// lookup reads the record of value: ErrInactive when the format refuses
+// the value (before any storage lookup) or no record has its id.
+func (s *Service) lookup(ctx context.Context, value string) (storage.Token, error) {
+	id, err := s.format.ID(ctx, value)
+	if err != nil {
+		return storage.Token{}, ErrInactive
+	}
+	rec, err := s.tokens.GetToken(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Token{}, ErrInactive
+	}
+	if err != nil {
+		return storage.Token{}, fmt.Errorf("get token: %w", err)
+	}
+	return rec, nil
+}
+
+// Introspect validates value for a resource server of account callerAccount
+// (RFC 7662): besides being good (Validate), the token must belong to the
+// caller's account or a descendant of it. It returns ErrInactive for
+// anything else and another error only when a backend failed.
+func (s *Service) Introspect(ctx context.Context, callerAccount int64, value string) (Valid, error) {
+	v, err := s.Validate(ctx, value)
+	if err != nil {
+		return Valid{}, err
+	}
+	// A resource server sees the tokens of its own account subtree only.
+	if v.Token.AccountID != callerAccount {
+		within, err := s.store.AccountInSubtree(ctx, callerAccount, v.Token.AccountID)
+		if err != nil {
+			return Valid{}, fmt.Errorf("check account subtree: %w", err)
+		}
+		if !within {
+			return Valid{}, ErrInactive
+		}
+	}
+	return v, nil
+}
+
+// NotOwnerError is returned by Revoke for a token of another client, which
+// stays as it was.
+type NotOwnerError struct {
+	// Owner is the id of the token's client.
+	Owner int64
+}
+
+func (e *NotOwnerError) Error() string {
+	return fmt.Sprintf("token of client %d", e.Owner)
+}
+
+// Revoke revokes the token value, and every token of its request, on
+// behalf of client callerID (RFC 7009): only a token of the caller's own
+// is revoked (another's answers a *NotOwnerError); a value that is no
+// token, or no longer stored, changes nothing and is no error. Another
+// error means a backend failed.
+func (s *Service) Revoke(ctx context.Context, callerID int64, value string) error {
+	rec, err := s.lookup(ctx, value)
+	if errors.Is(err, ErrInactive) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.ClientID != callerID {
+		return &NotOwnerError{Owner: rec.ClientID}
+	}
+	// The token's key stays, revoked, until it expires: a reused token is
+	// derived again by its next request, and must then be found taken
+	// (storage.Tokens.CreateTokenOnce).
+	if err := s.tokens.RevokeRequest(ctx, rec.RequestID); err != nil {
+		return fmt.Errorf("revoke request: %w", err)
+	}
+	return nil
+}
