@@ -27,6 +27,7 @@ import (
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -357,10 +358,8 @@ func newApp(d deps) (*app, error) {
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 
-	api := admin.New(admin.Options{
+	svc := manage.New(manage.Options{
 		Store:               d.db,
-		TrustedProxies:      d.cfg.BruteForce.Proxies(),
-		Validator:           validator,
 		Minter:              issuer,
 		Hasher:              hasher,
 		Passwords:           d.passwords,
@@ -375,10 +374,16 @@ func newApp(d deps) (*app, error) {
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
-		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
 		Logger:              d.logger,
 		Now:                 d.now,
 		Guard:               userGuard,
+	})
+	api := admin.New(admin.Options{
+		Service:        svc,
+		TrustedProxies: d.cfg.BruteForce.Proxies(),
+		Validator:      validator,
+		MaxBodyBytes:   d.cfg.HTTP.MaxBodyBytes,
+		Logger:         d.logger,
 	})
 	check := gateway.New(gateway.Options{
 		Validator:     validator,
@@ -401,7 +406,7 @@ func newApp(d deps) (*app, error) {
 	if d.cfg.Console.Enabled {
 		con, err := console.New(console.Options{
 			Issuer:              d.cfg.Issuer,
-			Service:             api,
+			Service:             svc,
 			Users:               d.db,
 			Sessions:            d.sessions,
 			Passwords:           d.passwords,
@@ -409,7 +414,7 @@ func newApp(d deps) (*app, error) {
 			AccessRights:        accessRights(d.cfg),
 			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 			GrantTypes:          grantTypes,
-			DefaultGrantTypes:   api.DefaultGrantTypes(storage.KindClient),
+			DefaultGrantTypes:   svc.DefaultGrantTypes(storage.KindClient),
 			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 			ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
