@@ -12,11 +12,9 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/grants/clientcredentials"
 	"github.com/tollgate/tollgate/internal/app"
-	"github.com/tollgate/tollgate/pkg/admin"
-	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/secret"
-	"github.com/tollgate/tollgate/storage"
 )
 
 // bootstrapEnvPassword names the variable that may carry the admin password.
@@ -84,75 +82,16 @@ func bootstrap(ctx context.Context, args []string, e env) error {
 	}
 	defer func() { _ = db.Close() }() // the bootstrap's writes are committed (or their error returned) before this
 
-	// Refuse before writing anything, so a taken username leaves no orphan
-	// account behind.
-	if _, err := db.GetUserByUsername(ctx, *username); err == nil {
+	svc := manage.New(manage.Options{Store: db, Hasher: hasher, Passwords: passwords,
+		AccessRights: app.AccessRights(cfg), DefaultAccessRights: cfg.Credentials.DefaultAccessRights})
+	done, err := svc.Bootstrap(ctx, manage.BootstrapInput{AccountName: *accountName, Username: *username, Password: password,
+		ClientName: *clientName, Scopes: allowed, GrantTypes: []string{clientcredentials.GrantType, cfg.Grants.EskimiDSPName}})
+	if e := manage.ErrorOf(err); err != nil && e.Code == manage.Conflict {
 		return fmt.Errorf("user %q already exists", *username)
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("look up user: %w", err)
+	} else if err != nil {
+		return e.Err
 	}
-
-	passwordHash, err := passwords.Hash(password)
-	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
-	}
-	clientSecret, err := secret.Generate()
-	if err != nil {
-		return err
-	}
-	secretHash, err := hasher.Hash(ctx, []byte(clientSecret))
-	if err != nil {
-		return err
-	}
-
-	// One transaction: a failure leaves no account or user behind whose
-	// password was never shown.
-	var account storage.Account
-	var user storage.User
-	var client storage.Client
-	err = db.InTx(ctx, func(tx storage.Store) error {
-		var err error
-		if account, err = tx.CreateAccount(ctx, storage.Account{Name: *accountName, Status: storage.StatusActive}); err != nil {
-			return fmt.Errorf("create account: %w", err)
-		}
-		if user, err = tx.CreateUser(ctx, storage.User{AccountID: account.ID, Username: *username,
-			PasswordHash: passwordHash, Role: storage.RoleAdmin, Status: storage.StatusActive}); err != nil {
-			return fmt.Errorf("create user: %w", err)
-		}
-		client, err = tx.CreateClient(ctx, storage.Client{
-			AccountID:     account.ID,
-			OwnerID:       user.ID,
-			Kind:          storage.KindClient,
-			Name:          *clientName,
-			Description:   "Created by tollgate bootstrap.",
-			SecretHash:    string(secretHash),
-			SecretHint:    apikey.Hint(clientSecret),
-			GrantTypes:    []string{clientcredentials.GrantType, cfg.Grants.EskimiDSPName},
-			Scopes:        allowed,
-			MayIntrospect: true,
-			Status:        storage.StatusActive,
-			CreatedBy:     user.ID,
-		})
-		if err != nil {
-			return fmt.Errorf("create client: %w", err)
-		}
-		// Every user has a default API key.
-		rights := cfg.Credentials.DefaultAccessRights
-		if _, err := admin.CreateDefaultKey(ctx, tx, hasher, user.ID, account.ID, rights,
-			strings.Fields(cfg.Credentials.AccessRights[rights])); err != nil {
-			return fmt.Errorf("create default key: %w", err)
-		}
-		_, err = tx.AppendAudit(ctx, storage.AuditEvent{AccountID: account.ID, Action: "account.bootstrap",
-			TargetType: "account", TargetID: account.ID, Outcome: "success",
-			Detail: fmt.Sprintf("root account, admin user %d and client %d created by tollgate bootstrap", user.ID, client.ID)})
-		return err
-	})
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return fmt.Errorf("user %q already exists", *username)
-	}
-	if err != nil {
-		return err
-	}
+	account, user, client, clientSecret := done.Account, done.User, done.Client, done.ClientSecret
 	logger.Info("bootstrapped", "account_id", account.ID, "user_id", user.ID, "client_id", client.ID)
 	enc := json.NewEncoder(e.stdout)
 	// #nosec G117 -- the one place the generated admin password and client

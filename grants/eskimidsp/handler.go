@@ -14,9 +14,9 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/tollgate/tollgate/grants"
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
-	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -103,49 +103,29 @@ func (h *Handler) Authorize(ctx context.Context, client storage.Client, form url
 	}, nil
 }
 
-// authenticate checks the user's password. Every errBadCredentials counts
-// as a failure of the username from the request's source, and of the
-// source; after too many, attempts from that source answer a
-// *bruteforce.BlockedError before the password is verified, the right
-// password included. A backend failure counts nothing.
+// authenticate checks the user's password (pkg/authn) and that the user
+// belongs to the client's account subtree. Every refusal is
+// errBadCredentials, counted as a failure of the username from the
+// request's source, and of the source; after too many, attempts from that
+// source answer a *bruteforce.BlockedError before the password is
+// verified, the right password included. A backend failure counts nothing.
 func (h *Handler) authenticate(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, h.guard, storage.FoldUsername(username), reqctx.Source(ctx), errBadCredentials, func() (storage.User, error) {
-		return h.verify(ctx, client, username, password)
+	user, err := authn.New(h.store, h.passwords, h.guard).Authenticate(ctx, username, password, func(ctx context.Context, u storage.User) (bool, error) {
+		within, err := h.store.AccountInSubtree(ctx, client.AccountID, u.AccountID)
+		if err != nil {
+			return false, fmt.Errorf("check account subtree: %w", err)
+		}
+		return within, nil
 	})
-}
-
-func (h *Handler) verify(ctx context.Context, client storage.Client, username, password string) (storage.User, error) {
-	user, err := h.store.GetUserByUsername(ctx, username)
-	if errors.Is(err, storage.ErrNotFound) {
-		h.passwords.VerifyDummy(password)
+	switch {
+	case err == nil:
+		return user, nil
+	case errors.Is(err, authn.ErrBadCredentials):
 		return storage.User{}, errBadCredentials
+	case errors.Is(err, authn.ErrUnavailable):
+		return storage.User{}, oauth.RecordOutage(ctx, err)
+	case errors.As(err, new(*bruteforce.BlockedError)):
+		return storage.User{}, err
 	}
-	if err != nil {
-		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("get user: %w", err))
-	}
-	ok, err := h.passwords.Verify(user.PasswordHash, password)
-	if err != nil {
-		return storage.User{}, fosite.ErrServerError.WithWrap(fmt.Errorf("verify password of user %d: %w", user.ID, err))
-	}
-	if !ok || user.Status != storage.StatusActive {
-		return storage.User{}, errBadCredentials
-	}
-	within, err := h.store.AccountInSubtree(ctx, client.AccountID, user.AccountID)
-	if err != nil {
-		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("check account subtree: %w", err))
-	}
-	if !within {
-		return storage.User{}, errBadCredentials
-	}
-	// The client's account being active says nothing of the user's, which
-	// may be a disabled descendant: a token for its user would be dead on
-	// arrival, so refuse it like any other bad sign-in.
-	active, err := h.store.AccountActive(ctx, user.AccountID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, oauth.RecordOutage(ctx, fmt.Errorf("check account of user: %w", err))
-	}
-	if !active {
-		return storage.User{}, errBadCredentials
-	}
-	return user, nil
+	return storage.User{}, fosite.ErrServerError.WithWrap(err)
 }

@@ -27,6 +27,7 @@ import (
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -231,6 +232,10 @@ func NewHasher(keys config.Keys) (*secret.Hasher, error) {
 }
 
 // accessRights turns the configured bundles into scope lists.
+// AccessRights are the scope bundles of cfg by name (the configured ones,
+// or the defaults): what bootstrap hands the management service too.
+func AccessRights(cfg config.Config) map[string][]string { return accessRights(cfg) }
+
 func accessRights(cfg config.Config) map[string][]string {
 	out := make(map[string][]string, len(cfg.Credentials.AccessRights))
 	for name, scopes := range cfg.Credentials.AccessRights {
@@ -361,7 +366,7 @@ func newApp(d deps) (*App, error) {
 		limiter = ratelimit.FailOpen(limiter, d.logger)
 	}
 
-	api := admin.New(admin.Options{
+	svc := manage.New(manage.Options{
 		Store:               d.db,
 		Tokens:              tokenService,
 		Hasher:              hasher,
@@ -377,10 +382,15 @@ func newApp(d deps) (*App, error) {
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
-		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
 		Logger:              d.logger,
 		Now:                 d.now,
 		Guard:               userGuard,
+	})
+	api := admin.New(admin.Options{
+		Service:      svc,
+		Tokens:       tokenService,
+		MaxBodyBytes: d.cfg.HTTP.MaxBodyBytes,
+		Logger:       d.logger,
 	})
 	check := gateway.New(gateway.Options{
 		Tokens:        tokenService,
@@ -400,7 +410,7 @@ func newApp(d deps) (*App, error) {
 	if d.cfg.Console.Enabled {
 		con, err := console.New(console.Options{
 			Issuer:              d.cfg.Issuer,
-			Service:             api,
+			Service:             svc,
 			Users:               d.db,
 			Sessions:            d.sessions,
 			Passwords:           d.passwords,
@@ -408,7 +418,7 @@ func newApp(d deps) (*App, error) {
 			AccessRights:        accessRights(d.cfg),
 			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 			GrantTypes:          grantTypes,
-			DefaultGrantTypes:   api.DefaultGrantTypes(storage.KindClient),
+			DefaultGrantTypes:   svc.DefaultGrantTypes(storage.KindClient),
 			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 			ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,

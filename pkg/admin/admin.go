@@ -1,75 +1,36 @@
-// Package admin owns the management API under /api/v1: accounts, users,
-// API clients and API keys through their whole life, and the audit trail.
-// Callers authenticate with a Bearer token issued by Tollgate: a user's
-// token (acting as that user) or a client token holding the management
-// scope. Nobody reaches an ancestor's or a sibling's records: another
-// tenant's record answers 404, never 403. Errors are RFC 9457
-// application/problem+json; every write is one transaction with its audit
-// event.
+// Package admin owns the management API under /api/v1, a JSON adapter over
+// the management service (pkg/manage): accounts, users, API clients and API
+// keys through their whole life, and the audit trail. Callers authenticate
+// with a Bearer token issued by Tollgate: a user's token (acting as that
+// user) or a client token holding the management scope. The API decodes
+// requests (strict JSON, pagination, If-Match), calls the service and
+// encodes its answers and ETags; the service's coded errors become RFC 9457
+// application/problem+json (another tenant's record answers 404, never
+// 403).
 package admin
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/tokens"
-	"github.com/tollgate/tollgate/storage"
 )
-
-// Store is the storage the API manages.
-type Store interface {
-	storage.Store
-	storage.Transactor
-}
-
-// Hasher hashes generated secrets.
-type Hasher interface {
-	Hash(ctx context.Context, data []byte) ([]byte, error)
-}
-
-// Passwords hashes and verifies user passwords.
-type Passwords interface {
-	Hash(password string) (string, error)
-	Verify(hash, password string) (bool, error)
-	VerifyDummy(password string)
-}
 
 // Options configure the API.
 type Options struct {
-	Store     Store
-	Tokens    *tokens.Service
-	Hasher    Hasher
-	Passwords Passwords
-	// ManagementScope lets a client token use the API, acting as an admin of
-	// the client's account.
-	ManagementScope string
-	// AccessRights are the scope bundles a credential may be given by name.
-	AccessRights        map[string][]string
-	DefaultAccessRights string
-	// RateClasses are the configured rate classes a credential may override.
-	RateClasses []string
-	// GrantTypes are the grant types a client may be allowed;
-	// DefaultGrantTypes those a new client gets when its creator names
-	// none (nil: client_credentials).
-	GrantTypes          []string
-	DefaultGrantTypes   []string
-	RotationOverlap     time.Duration
-	MaxRotationOverlap  time.Duration
-	ClientTokenLifetime time.Duration
-	MaxBodyBytes        int64
-	Logger              *slog.Logger
-	Now                 func() time.Time
-	// Guard holds back the passwords users type to confirm who they are
-	// (old_password, client token confirmation); nil: no brute-force
-	// protection.
-	Guard Guard
+	// Service holds every management rule; the API decodes, calls it and
+	// encodes.
+	Service *manage.Service
+	Tokens  *tokens.Service
+	// MaxBodyBytes caps a request body (64 KiB when 0).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
 }
 
 // API serves /api/v1.
@@ -86,9 +47,6 @@ type Route struct{ Method, Path string }
 
 // New returns the API.
 func New(opts Options) *API {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -177,7 +135,7 @@ func hasControl(s string) bool {
 
 // handle registers h for method and path (below Prefix), behind
 // authentication.
-func (a *API) handle(method, path string, h func(w http.ResponseWriter, r *http.Request, p *principal)) {
+func (a *API) handle(method, path string, h func(w http.ResponseWriter, r *http.Request, act manage.Actor)) {
 	a.router.Handle(Prefix+path, a.authenticated(h)).Methods(method)
 }
 

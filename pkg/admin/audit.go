@@ -1,10 +1,10 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -37,20 +37,20 @@ func (a *API) auditRoutes() {
 
 // listAudit serves GET /audit: the events of an account's subtree, newest
 // first; next is the last id of the page, to pass as ?after=.
-func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *principal) {
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request, act manage.Actor) {
 	after, limit, pr := page(r, "account_id")
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
 	}
-	accountID, _, pr := accountFilter(r, p)
+	accountID, _, pr := accountFilter(r, act)
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
 	}
-	events, err := a.ListAudit(r.Context(), Actor{p}, accountID, storage.Page{After: after, Limit: limit})
+	events, err := a.opts.Service.ListAudit(r.Context(), act, accountID, storage.Page{After: after, Limit: limit})
 	if err != nil {
-		writeProblem(w, r, storeProblem(err))
+		writeProblem(w, r, problemOf(err))
 		return
 	}
 	views := make([]auditView, len(events))
@@ -58,18 +58,4 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *principal) {
 		views[i] = viewAudit(e)
 	}
 	writeJSON(w, http.StatusOK, newList(views, limit, func(v auditView) int64 { return v.ID }))
-}
-
-// ListAudit lists one page of the events of account accountID's subtree,
-// newest first (pg.After is an event id to continue below), for an admin
-// of that subtree.
-func (a *API) ListAudit(ctx context.Context, act Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error) {
-	if pr := a.reach(ctx, act.p, accountID); pr != nil {
-		return nil, *pr
-	}
-	events, err := a.opts.Store.ListAudit(ctx, storage.AuditFilter{AccountID: accountID, Subtree: true}, pg)
-	if err != nil {
-		return nil, storeProblem(err)
-	}
-	return events, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/strictjson"
 )
@@ -91,15 +92,34 @@ func badRequest(detail string, errs ...fieldError) problem {
 	return problem{Status: http.StatusBadRequest, Detail: detail, Errors: errs}
 }
 
-func invalid(errs []fieldError) problem {
-	return problem{Status: http.StatusUnprocessableEntity, Title: "Invalid fields", Detail: "Some fields are invalid.", Errors: errs}
+// problemOf maps an error of the management service to its answer: the
+// code gives the status, the service's sentence the detail.
+func problemOf(err error) problem {
+	e := manage.ErrorOf(err)
+	pr := problem{Detail: e.Detail, RetryAfter: e.RetryAfter, cause: e.Err}
+	switch e.Code {
+	case manage.Invalid:
+		pr.Status, pr.Title = http.StatusUnprocessableEntity, "Invalid fields"
+	case manage.NotFound:
+		pr.Status = http.StatusNotFound
+	case manage.Conflict:
+		pr.Status = http.StatusConflict
+	case manage.Forbidden:
+		pr.Status = http.StatusForbidden
+	case manage.PreconditionFailed:
+		pr.Status = http.StatusPreconditionFailed
+	case manage.Blocked:
+		pr.Status = http.StatusTooManyRequests
+	case manage.Unavailable:
+		pr.Status = http.StatusServiceUnavailable
+	default:
+		pr.Status = http.StatusInternalServerError
+	}
+	for _, f := range e.Fields {
+		pr.Errors = append(pr.Errors, fieldError(f))
+	}
+	return pr
 }
-
-var (
-	errNotFound   = problem{Status: http.StatusNotFound, Detail: "No such resource."}
-	errForbidden  = problem{Status: http.StatusForbidden, Detail: "You may not do this."}
-	errPrecondion = problem{Status: http.StatusPreconditionFailed, Detail: "The resource changed since you read it (If-Match does not match its ETag)."}
-)
 
 func unavailable(cause error) problem {
 	return problem{Status: http.StatusServiceUnavailable, Detail: "A backend is temporarily unavailable; try again.", cause: cause}

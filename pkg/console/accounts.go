@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -164,7 +164,7 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, st *state
 		return
 	}
 	f := r.PostForm
-	in := admin.PoliciesInput{}
+	in := manage.PoliciesInput{}
 	in.RequirePasswordForNewKeys.Set = true
 	switch v := f.Get("require_password_for_new_keys"); v {
 	case "":
@@ -177,9 +177,10 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, st *state
 	}
 	in.KeysManagedBy.Set = true
 	if v := f.Get("keys_managed_by"); v != "" {
-		in.KeysManagedBy.Value = &v
+		m := storage.KeysManagedBy(v)
+		in.KeysManagedBy.Value = &m
 	}
-	_, err := c.opts.Service.UpdateAccount(r.Context(), st.act, st.account.ID, formInt(r, "version"), admin.AccountInput{Policies: &in})
+	_, err := c.opts.Service.UpdateAccount(r.Context(), st.act, st.account.ID, formInt(r, "version"), manage.AccountInput{Policies: &in})
 	if err != nil {
 		c.refused(w, r, st, err, settingsLabels, func(status int, errs formErrors) {
 			p, perr := c.settingsFor(r, st, st.account)

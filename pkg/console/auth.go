@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
@@ -35,7 +36,7 @@ type state struct {
 	key     string // the session's store key
 	sess    session.Session
 	user    storage.User
-	act     admin.Actor
+	act     manage.Actor
 	account storage.Account // the account the console shows
 	names   map[int64]string
 	targets map[string]string // audit targets by "kind id", see targetName
@@ -133,10 +134,10 @@ func (c *Console) load(w http.ResponseWriter, r *http.Request) (*state, bool, er
 		return end()
 	}
 	reqctx.SetPrincipal(ctx, reqctx.Principal{UserID: st.user.ID})
-	st.act = admin.UserActor(st.user, reqctx.Addr(ctx))
+	st.act = manage.UserActor(st.user, storage.Client{}, reqctx.Addr(ctx))
 	st.account, err = c.opts.Service.GetAccount(ctx, st.act, st.sess.AccountID)
 	if err != nil {
-		if admin.RefusalOf(err).Status != http.StatusNotFound {
+		if refusalOf(err).Status != http.StatusNotFound {
 			return nil, false, err
 		}
 		// Out of reach now (a role change): back to the user's own.
@@ -366,41 +367,18 @@ func seconds(n int64) string {
 	return fmt.Sprintf("%d seconds", n)
 }
 
-// authenticate checks a username and password through the brute-force
-// protection, as the eskimi_dsp grant does: each errBadCredentials counts
-// as a failure of the username from the request's source and of the
-// source; after too many, attempts answer a *bruteforce.BlockedError
-// before the password is compared. A backend failure counts nothing.
+// authenticate checks a username and password (pkg/authn, as the
+// eskimi_dsp grant and the management service do): a wrong password, an
+// unknown or disabled user and a user of a disabled account are all
+// errBadCredentials, counted by the brute-force protection; after too many,
+// attempts answer a *bruteforce.BlockedError before the password is
+// compared. A backend failure counts nothing.
 func (c *Console) authenticate(ctx context.Context, username, password string) (storage.User, error) {
-	return bruteforce.Check(ctx, c.opts.Guard, storage.FoldUsername(username), reqctx.Source(ctx), errBadCredentials, func() (storage.User, error) {
-		return c.verify(ctx, username, password)
-	})
-}
-
-func (c *Console) verify(ctx context.Context, username, password string) (storage.User, error) {
-	user, err := c.opts.Users.GetUserByUsername(ctx, username)
-	if errors.Is(err, storage.ErrNotFound) {
-		c.opts.Passwords.VerifyDummy(password)
+	user, err := c.authn.Authenticate(ctx, username, password, nil)
+	if errors.Is(err, authn.ErrBadCredentials) {
 		return storage.User{}, errBadCredentials
 	}
-	if err != nil {
-		return storage.User{}, fmt.Errorf("get user: %w", err)
-	}
-	ok, err := c.opts.Passwords.Verify(user.PasswordHash, password)
-	if err != nil {
-		return storage.User{}, fmt.Errorf("verify password of user %d: %w", user.ID, err)
-	}
-	if !ok || user.Status != storage.StatusActive {
-		return storage.User{}, errBadCredentials
-	}
-	active, err := c.opts.Users.AccountActive(ctx, user.AccountID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, fmt.Errorf("check account: %w", err)
-	}
-	if !active {
-		return storage.User{}, errBadCredentials
-	}
-	return user, nil
+	return user, err
 }
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request, st *state) {

@@ -5,9 +5,9 @@
 //
 // The pages are server-rendered (html/template) from templates and assets
 // embedded in the binary; a small script adds copy buttons and submits the
-// account switcher, and everything works without it. Every read and write
-// goes through the management API's service layer (pkg/admin), so the
-// console and /api/v1 apply the same rules to the same person.
+// account switcher, and everything works without it. The console is an HTML
+// adapter over the management service (pkg/manage), as /api/v1 is a JSON
+// one, so both apply the same rules to the same person.
 //
 // Sessions live on the server (session.Store: Redis when Tollgate runs on
 // Redis, in process otherwise) behind an HttpOnly, SameSite=Lax cookie that
@@ -27,9 +27,10 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -39,29 +40,29 @@ const Prefix = "/console"
 //go:embed templates/*.html static/*
 var files embed.FS
 
-// Service is the management API's service layer (*admin.API).
+// Service is the management API's service layer (*manage.API).
 type Service interface {
-	ListClients(ctx context.Context, act admin.Actor, kind storage.Kind, f storage.ClientFilter, pg storage.Page) ([]storage.Client, error)
-	GetClient(ctx context.Context, act admin.Actor, kind storage.Kind, id int64) (storage.Client, error)
-	CreateClient(ctx context.Context, act admin.Actor, kind storage.Kind, in admin.ClientInput) (storage.Client, string, error)
-	UpdateClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64, in admin.ClientInput) (storage.Client, error)
-	RotateClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error)
-	DeleteClient(ctx context.Context, act admin.Actor, kind storage.Kind, id, want int64) (storage.Client, error)
-	GenerateClientToken(ctx context.Context, act admin.Actor, id int64, password string, lifetime *int64) (admin.ClientToken, error)
-	ListUsers(ctx context.Context, act admin.Actor, f storage.UserFilter, pg storage.Page) ([]storage.User, error)
-	GetUser(ctx context.Context, act admin.Actor, id int64) (storage.User, error)
-	CreateUser(ctx context.Context, act admin.Actor, in admin.UserInput) (storage.User, error)
-	UpdateUser(ctx context.Context, act admin.Actor, id, want int64, in admin.UserUpdate) (storage.User, error)
-	DeleteUser(ctx context.Context, act admin.Actor, id, want int64) error
-	GetAccount(ctx context.Context, act admin.Actor, id int64) (storage.Account, error)
-	UpdateAccount(ctx context.Context, act admin.Actor, id, want int64, in admin.AccountInput) (storage.Account, error)
-	EffectivePolicies(ctx context.Context, act admin.Actor, id int64) (storage.EffectivePolicies, error)
-	InheritedPolicies(ctx context.Context, act admin.Actor, id int64) (storage.EffectivePolicies, error)
-	ListChildren(ctx context.Context, act admin.Actor, id int64, pg storage.Page) ([]storage.Account, error)
-	ListAudit(ctx context.Context, act admin.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
+	ListClients(ctx context.Context, act manage.Actor, kind storage.Kind, f storage.ClientFilter, pg storage.Page) ([]storage.Client, error)
+	GetClient(ctx context.Context, act manage.Actor, kind storage.Kind, id int64) (storage.Client, error)
+	CreateClient(ctx context.Context, act manage.Actor, kind storage.Kind, in manage.ClientInput) (storage.Client, string, error)
+	UpdateClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64, in manage.ClientInput) (storage.Client, error)
+	RotateClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error)
+	DeleteClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64) (storage.Client, error)
+	GenerateClientToken(ctx context.Context, act manage.Actor, id int64, password string, lifetime *int64) (manage.ClientToken, error)
+	ListUsers(ctx context.Context, act manage.Actor, f storage.UserFilter, pg storage.Page) ([]storage.User, error)
+	GetUser(ctx context.Context, act manage.Actor, id int64) (storage.User, error)
+	CreateUser(ctx context.Context, act manage.Actor, in manage.UserInput) (storage.User, error)
+	UpdateUser(ctx context.Context, act manage.Actor, id, want int64, in manage.UserUpdate) (storage.User, error)
+	DeleteUser(ctx context.Context, act manage.Actor, id, want int64) error
+	GetAccount(ctx context.Context, act manage.Actor, id int64) (storage.Account, error)
+	UpdateAccount(ctx context.Context, act manage.Actor, id, want int64, in manage.AccountInput) (storage.Account, error)
+	EffectivePolicies(ctx context.Context, act manage.Actor, id int64) (storage.EffectivePolicies, error)
+	InheritedPolicies(ctx context.Context, act manage.Actor, id int64) (storage.EffectivePolicies, error)
+	ListChildren(ctx context.Context, act manage.Actor, id int64, pg storage.Page) ([]storage.Account, error)
+	ListAudit(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
 }
 
-var _ Service = (*admin.API)(nil)
+var _ Service = (*manage.Service)(nil)
 
 // Users is what signing in reads.
 type Users interface {
@@ -136,6 +137,7 @@ type Options struct {
 // Console serves /console.
 type Console struct {
 	opts   Options
+	authn  *authn.Authenticator
 	router *mux.Router
 	pages  pages
 	assets assets
@@ -169,7 +171,8 @@ func New(opts Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{opts: opts, router: mux.NewRouter(), pages: p, assets: a, cop: http.NewCrossOriginProtection()}
+	c := &Console{opts: opts, authn: authn.New(opts.Users, opts.Passwords, opts.Guard),
+		router: mux.NewRouter(), pages: p, assets: a, cop: http.NewCrossOriginProtection()}
 	c.routes()
 	return c, nil
 }

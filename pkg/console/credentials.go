@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -489,7 +489,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
 	}
-	in := admin.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
+	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
 	// The password is never put back into the form.
 	if pw := f.Get("password"); pw != "" {
 		in.Password = &pw
@@ -513,8 +513,8 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	ctx := r.Context()
 	cl, secret, err := c.opts.Service.CreateClient(ctx, st.act, k.Kind, in)
 	if err != nil {
-		ref := admin.RefusalOf(err)
-		aboutPassword := slices.ContainsFunc(ref.Fields, func(f admin.FieldError) bool { return f.Field == "password" })
+		ref := refusalOf(err)
+		aboutPassword := slices.ContainsFunc(ref.Fields, func(f manage.FieldError) bool { return f.Field == "password" })
 		// The policy may have changed since the page was shown.
 		form.AskPassword = form.AskPassword || aboutPassword
 		if ref.Status == http.StatusForbidden && aboutPassword {
@@ -556,7 +556,7 @@ func (c *Console) showOnce(w http.ResponseWriter, r *http.Request, st *state, k 
 // the errors next to their fields, when the person can fix it; an error
 // page otherwise.
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, st *state, err error, labels map[string]string, form func(int, formErrors)) {
-	ref := admin.RefusalOf(err)
+	ref := refusalOf(err)
 	switch ref.Status {
 	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusConflict:
 		form(ref.Status, fromRefusal(ref, labels))
@@ -616,7 +616,7 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: cl.Name, Nav: k.Nav, Errors: errs, Page: form})
 	}
-	in := admin.ClientInput{Name: &form.Name, Description: &form.Description}
+	in := manage.ClientInput{Name: &form.Name, Description: &form.Description}
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
 			form.Grants = c.grantChoices(*in.GrantTypes)
@@ -679,7 +679,7 @@ func (c *Console) toggleCredential(w http.ResponseWriter, r *http.Request, st *s
 		}
 	}
 	// Setting a status is idempotent: no version check.
-	cl, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, pathID(r), 0, admin.ClientInput{Status: &status})
+	cl, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, pathID(r), 0, manage.ClientInput{Status: (*storage.Status)(&status)})
 	if err != nil {
 		c.refused(w, r, st, err, nil, func(code int, errs formErrors) { c.renderList(w, r, st, k, code, errs) })
 		return
@@ -810,7 +810,7 @@ func (c *Console) generateToken(w http.ResponseWriter, r *http.Request, st *stat
 	}
 	tok, err := c.opts.Service.GenerateClientToken(r.Context(), st.act, cl.ID, password, nil)
 	if err != nil {
-		ref := admin.RefusalOf(err)
+		ref := refusalOf(err)
 		switch ref.Status {
 		case http.StatusForbidden:
 			refusedAs = "Wrong password: your identity is not confirmed, and no token was generated"

@@ -13,9 +13,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/console/session/memory"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -27,16 +27,16 @@ type refusingService struct {
 	t *testing.T
 }
 
-func (s refusingService) GetAccount(_ context.Context, _ admin.Actor, id int64) (storage.Account, error) {
+func (s refusingService) GetAccount(_ context.Context, _ manage.Actor, id int64) (storage.Account, error) {
 	return storage.Account{ID: id, Name: "root", Status: storage.StatusActive}, nil
 }
 
 // ListChildren serves the account switcher of the refusal page.
-func (s refusingService) ListChildren(context.Context, admin.Actor, int64, storage.Page) ([]storage.Account, error) {
+func (s refusingService) ListChildren(context.Context, manage.Actor, int64, storage.Page) ([]storage.Account, error) {
 	return nil, nil
 }
 
-func (s refusingService) ListClients(context.Context, admin.Actor, storage.Kind, storage.ClientFilter, storage.Page) ([]storage.Client, error) {
+func (s refusingService) ListClients(context.Context, manage.Actor, storage.Kind, storage.ClientFilter, storage.Page) ([]storage.Client, error) {
 	s.t.Error("ListClients was called")
 	return nil, nil
 }

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -81,9 +81,43 @@ type fieldMessage struct{ Field, Message string }
 
 func sortedKeys(e formErrors) []string { return slices.Sorted(maps.Keys(e)) }
 
+// refusal is an error of the management service as the console answers
+// it: an HTTP status, a sentence, the invalid fields, when to retry after a
+// brute-force block, and the cause behind a failure (for the log).
+type refusal struct {
+	Status     int
+	Detail     string
+	Fields     []manage.FieldError
+	RetryAfter time.Duration
+	Cause      error
+}
+
+// statuses are the HTTP statuses of the service's codes; any other error
+// is a backend failure.
+var statuses = map[manage.Code]int{
+	manage.Invalid:            http.StatusUnprocessableEntity,
+	manage.NotFound:           http.StatusNotFound,
+	manage.Conflict:           http.StatusConflict,
+	manage.Forbidden:          http.StatusForbidden,
+	manage.PreconditionFailed: http.StatusPreconditionFailed,
+	manage.Blocked:            http.StatusTooManyRequests,
+	manage.Unavailable:        http.StatusServiceUnavailable,
+	manage.Internal:           http.StatusInternalServerError,
+}
+
+// refusalOf describes an error of the management service.
+func refusalOf(err error) refusal {
+	e := manage.ErrorOf(err)
+	status, ok := statuses[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return refusal{Status: status, Detail: e.Detail, Fields: e.Fields, RetryAfter: e.RetryAfter, Cause: e.Err}
+}
+
 // fromRefusal turns a refusal's field errors into form errors: fields the
 // form has keep their messages, the others join the form's.
-func fromRefusal(ref admin.Refusal, labels map[string]string) formErrors {
+func fromRefusal(ref refusal, labels map[string]string) formErrors {
 	errs := formErrors{}
 	for _, f := range ref.Fields {
 		label, ok := labels[f.Field]
@@ -253,10 +287,10 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request, st *state) {
 // failure answers an error from a backend or the service layer that no
 // form can fix.
 func (c *Console) failure(w http.ResponseWriter, r *http.Request, st *state, err error) {
-	ref := admin.RefusalOf(err)
+	ref := refusalOf(err)
 	var re refusalError
 	if errors.As(err, &re) {
-		ref = admin.Refusal{Status: re.status}
+		ref = refusal{Status: re.status}
 	}
 	switch {
 	case ref.Status == http.StatusNotFound:

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -89,9 +89,9 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, st *state) 
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "user", view{Title: "Add a user", Nav: "users", Errors: errs, Page: form})
 	}
-	in := admin.UserInput{Username: &form.Username, Password: &password}
+	in := manage.UserInput{Username: &form.Username, Password: &password}
 	if form.Role != "" {
-		in.Role = &form.Role
+		in.Role = (*storage.Role)(&form.Role)
 	}
 	if st.account.ID != st.user.AccountID {
 		id := st.account.ID
@@ -104,7 +104,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, st *state) 
 	http.Redirect(w, r, Prefix+"/users?ok=user-created", http.StatusSeeOther)
 }
 
-func (c *Console) updateUser(w http.ResponseWriter, r *http.Request, st *state, in admin.UserUpdate, done string) {
+func (c *Console) updateUser(w http.ResponseWriter, r *http.Request, st *state, in manage.UserUpdate, done string) {
 	// Setting a role or a status is idempotent: no version check.
 	if _, err := c.opts.Service.UpdateUser(r.Context(), st.act, pathID(r), 0, in); err != nil {
 		c.refused(w, r, st, err, nil, func(status int, errs formErrors) { c.renderUsers(w, r, st, status, errs) })
@@ -115,12 +115,12 @@ func (c *Console) updateUser(w http.ResponseWriter, r *http.Request, st *state, 
 
 func (c *Console) setUserStatus(w http.ResponseWriter, r *http.Request, st *state) {
 	status := r.PostForm.Get("status")
-	c.updateUser(w, r, st, admin.UserUpdate{Status: &status}, "user-"+map[string]string{"active": "enabled", "disabled": "disabled"}[status])
+	c.updateUser(w, r, st, manage.UserUpdate{Status: (*storage.Status)(&status)}, "user-"+map[string]string{"active": "enabled", "disabled": "disabled"}[status])
 }
 
 func (c *Console) setUserRole(w http.ResponseWriter, r *http.Request, st *state) {
 	role := r.PostForm.Get("role")
-	c.updateUser(w, r, st, admin.UserUpdate{Role: &role}, "user-role")
+	c.updateUser(w, r, st, manage.UserUpdate{Role: (*storage.Role)(&role)}, "user-role")
 }
 
 // userDeletePage asks before deleting a user.
