@@ -106,8 +106,10 @@ bench-scale: ## load test with 100,000 clients and 1,000,000 live tokens against
 	SCALE=1 bash .ci/bench.sh
 
 .PHONY: lint
+# --allow-parallel-runners: another checkout linting on the same machine (the
+# lock is per machine, not per tree) must not fail this run.
 lint: ## run golangci-lint (config in .golangci.yml)
-	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run --allow-parallel-runners
 
 .PHONY: lint-openapi
 lint-openapi: ## lint docs/openapi.yaml with Redocly CLI (pinned, from npm; config and turned-off rules in redocly.yaml)
