@@ -28,7 +28,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/storage"
@@ -64,24 +63,11 @@ type Service interface {
 
 var _ Service = (*manage.Service)(nil)
 
-// Users is what signing in reads.
+// Users is what signing in reads: what the password check reads
+// (authn.Users), and a signed-in user by id.
 type Users interface {
+	authn.Users
 	GetUser(ctx context.Context, id int64) (storage.User, error)
-	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
-	AccountActive(ctx context.Context, id int64) (bool, error)
-}
-
-// Passwords verifies user passwords.
-type Passwords interface {
-	Verify(hash, password string) (bool, error)
-	VerifyDummy(password string)
-}
-
-// Guard holds back usernames (per source) and sources with too many wrong
-// passwords: the *bruteforce.Guard of kind user that the eskimi_dsp grant
-// and the management API use, so that all of them count together.
-type Guard interface {
-	Begin(ctx context.Context, id, source string) (bruteforce.Attempt, error)
 }
 
 // Defaults of Options.
@@ -98,9 +84,9 @@ type Options struct {
 	Service   Service
 	Users     Users
 	Sessions  session.Store
-	Passwords Passwords
+	Passwords authn.Passwords
 	// Guard is the brute-force protection of passwords; nil: none.
-	Guard Guard
+	Guard authn.Guard
 	// AccessRights are the scope bundles a credential may be given, by
 	// name; DefaultAccessRights is preselected.
 	AccessRights        map[string][]string
