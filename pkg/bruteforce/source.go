@@ -16,6 +16,13 @@ func Source(remoteAddr string) string {
 	if err != nil {
 		host = remoteAddr
 	}
+	return SourceOfHost(host)
+}
+
+// SourceOfHost is Source for an address without a port, as ClientIP
+// answers it: splitting it again would read a host holding a colon (a peer
+// that is no IP address) as "host:port" and count it under another key.
+func SourceOfHost(host string) string {
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return host[:min(len(host), 64)]

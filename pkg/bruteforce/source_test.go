@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/reqctx"
 )
 
 func TestSource(t *testing.T) {
@@ -28,10 +29,14 @@ func TestSource(t *testing.T) {
 	}
 }
 
-// clientAddress is the source a request's failures are counted under
-// (reqctx.Source): the Source of ClientIP.
+// clientAddress is the source a request's failures are counted under, as
+// the request context sets it for every surface (reqctx.Source).
 func clientAddress(r *http.Request, trusted []netip.Prefix) string {
-	return bruteforce.Source(bruteforce.ClientIP(r, trusted))
+	var source string
+	reqctx.Middleware(trusted, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		source = reqctx.Source(r.Context())
+	})).ServeHTTP(httptest.NewRecorder(), r)
+	return source
 }
 
 // forwardedAddress is the source the check endpoint counts under: the
@@ -41,7 +46,7 @@ func forwardedAddress(r *http.Request, trusted []netip.Prefix) string {
 	if !forwarded {
 		return ""
 	}
-	return bruteforce.Source(addr)
+	return bruteforce.SourceOfHost(addr)
 }
 
 func TestClientAddress(t *testing.T) {

@@ -38,7 +38,7 @@ type Principal struct {
 type request struct {
 	id        string
 	addr      string // the client's address, whole (bruteforce.ClientIP)
-	source    string // the address failures are counted under (bruteforce.Source of addr)
+	source    string // the address failures are counted under (bruteforce.SourceOfHost of addr)
 	forwarded bool   // addr came from a trusted proxy's X-Forwarded-For
 	viaProxy  bool   // the TCP peer is a trusted proxy
 
@@ -60,7 +60,7 @@ func Middleware(trusted []netip.Prefix, next http.Handler) http.Handler {
 		rq := &request{id: requestID(r)}
 		rq.addr, rq.forwarded = bruteforce.Client(r, trusted)
 		rq.viaProxy = bruteforce.TrustedPeer(r, trusted)
-		rq.source = bruteforce.Source(rq.addr)
+		rq.source = bruteforce.SourceOfHost(rq.addr)
 		w.Header().Set(HeaderRequestID, rq.id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
 	})
