@@ -48,7 +48,11 @@ func (e *Error) Message() string {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("tollgate: %d %s", e.StatusCode, e.Message())
+	msg := fmt.Sprintf("tollgate: %d %s", e.StatusCode, e.Message())
+	for _, f := range e.Fields {
+		msg += fmt.Sprintf("; %s: %s", f.Field, f.Detail)
+	}
+	return msg
 }
 
 // errorOf decodes an error answer of status res.StatusCode with body b.
