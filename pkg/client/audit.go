@@ -32,7 +32,7 @@ type AuditFilter struct {
 
 // ListAudit reads a page of the audit trail, newest first (admins only).
 func (c *Client) ListAudit(ctx context.Context, f AuditFilter) (*List[AuditEvent], error) {
-	q := f.Page.query()
+	q := f.query()
 	setInt(q, "account_id", f.AccountID)
 	return list[AuditEvent](ctx, c, "/audit", q)
 }
