@@ -254,7 +254,7 @@ func TestSDKClientsAndTokens(t *testing.T) {
 		}
 
 		// A long-lived token, confirmed with the caller's password.
-		tok, err := alice.CreateClientToken(ctx, c.ID, client.ClientTokenRequest{Password: testPassword, Lifetime: 3600})
+		tok, err := alice.CreateClientToken(ctx, c.ID, client.ClientTokenRequest{Password: testPassword, Lifetime: new(int64(3600))})
 		if err != nil || tok.AccessToken == "" || tok.ExpiresIn != 3600 || tok.ExpiresAt.IsZero() {
 			t.Fatalf("client token = %+v, %v", tok, err)
 		}

@@ -662,7 +662,7 @@ func clientToken() cliVerb {
 					if err != nil {
 						return err
 					}
-					in.Lifetime = n
+					in.Lifetime = &n
 				}
 				password, err := readPassword(c.e, *passwordFile, "Your password", false)
 				if err != nil {

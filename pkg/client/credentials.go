@@ -168,8 +168,8 @@ func (f CredentialFilter) query() url.Values {
 type ClientTokenRequest struct {
 	// Password is the calling user's own.
 	Password string `json:"password"`
-	// Lifetime in seconds; 0 means the server's default (one year).
-	Lifetime int64 `json:"lifetime,omitzero"`
+	// Lifetime in seconds; nil means the server's default (one year).
+	Lifetime *int64 `json:"lifetime,omitempty"`
 }
 
 // ClientToken is a long-lived token of a client, shown once.
