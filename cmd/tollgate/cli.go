@@ -220,12 +220,6 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("the server must be an http:// or https:// URL, got %q", server)
 	}
-	// The admin token is a bearer credential: over plain http anyone on the
-	// path may take it. Only this machine's own server is spared the
-	// question.
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !o.insecureHTTP {
-		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
-	}
 	var token string
 	switch {
 	case o.token != "" && o.tokenFile != "":
@@ -247,8 +241,16 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	api, err := client.New(u.String(), client.WithToken(token), client.WithUserAgent("tollgate-cli/"+version),
-		client.WithHTTPClient(&http.Client{Timeout: cliTimeout}))
+	opts := []client.Option{client.WithToken(token), client.WithUserAgent("tollgate-cli/" + version),
+		client.WithHTTPClient(&http.Client{Timeout: cliTimeout})}
+	if o.insecureHTTP {
+		opts = append(opts, client.WithPlainHTTP())
+	}
+	api, err := client.New(u.String(), opts...)
+	if errors.Is(err, client.ErrPlainHTTP) {
+		// The SDK refuses plain http to another machine.
+		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -279,16 +281,6 @@ func serverFromListenAddr(e env) string {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-// isLoopbackHost reports whether host names this machine: localhost or a
-// loopback address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // cliClient calls the management API through the Go SDK and prints its

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +30,7 @@ type Client struct {
 	http      *http.Client
 	userAgent string
 	creds     credentials
+	plainHTTP bool
 }
 
 // credentials returns the Bearer token of a request.
@@ -42,6 +44,14 @@ type Option func(*Client)
 // WithHTTPClient sends the requests through hc (its timeout, transport and
 // TLS settings) instead of a client with a 30 s timeout.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithPlainHTTP lets New accept an http:// URL of a host other than this
+// machine: the credentials then cross the network in clear text.
+func WithPlainHTTP() Option { return func(c *Client) { c.plainHTTP = true } }
+
+// ErrPlainHTTP is New refusing to send credentials over plain http to a
+// host that is not this machine (see WithPlainHTTP).
+var ErrPlainHTTP = errors.New("tollgate client: refusing to send credentials over plain http to a host other than this machine")
 
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -80,10 +90,25 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// A Bearer token or a client secret over plain http is anyone's on the
+	// path; only this machine's own server is spared the question.
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !c.plainHTTP {
+		return nil, fmt.Errorf("%w (%s): use https, or WithPlainHTTP", ErrPlainHTTP, u.Host)
+	}
 	if c.creds == nil {
 		return nil, errors.New("tollgate client: no credentials: give WithToken or WithClientCredentials")
 	}
 	return c, nil
+}
+
+// isLoopbackHost reports whether host names this machine: localhost or a
+// loopback address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 type staticToken string

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,6 +104,27 @@ func TestClientCredentials(t *testing.T) {
 	get(2)
 	refuse.Store(true)
 	get(3)
+}
+
+func TestNewRefusesPlainHTTPToAnotherMachine(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		opts []Option
+		want bool // refused
+	}{
+		{"http://auth.example.test", []Option{WithToken("t")}, true},
+		{"http://10.1.2.3:8080", []Option{WithClientCredentials("1", "s")}, true},
+		{"http://auth.example.test", []Option{WithToken("t"), WithPlainHTTP()}, false},
+		{"http://127.0.0.1:8080", []Option{WithToken("t")}, false},
+		{"http://[::1]:8080", []Option{WithToken("t")}, false},
+		{"http://LocalHost:8080", []Option{WithToken("t")}, false},
+		{"https://auth.example.test", []Option{WithToken("t")}, false},
+	} {
+		_, err := New(tt.url, tt.opts...)
+		if got := errors.Is(err, ErrPlainHTTP); got != tt.want || (!tt.want && err != nil) {
+			t.Errorf("New(%q): err = %v, want refused %v", tt.url, err, tt.want)
+		}
+	}
 }
 
 func TestNewRefuses(t *testing.T) {
