@@ -203,6 +203,13 @@ func TestSDKUsers(t *testing.T) {
 		_, err = f.sdk(t, f.admUser("bob")).GetUser(ctx, f.alice.ID)
 		wantAPIError(t, "a user above the caller", err, client.IsNotFound, http.StatusNotFound)
 
+		// Users change their own password with the old one.
+		self := f.sdk(t, admCaller(f.tokenDSP(f.dsp, "bob")))
+		err = self.SetPassword(ctx, f.bob.ID, client.PasswordChange{OldPassword: "not bob's password", Password: testPassword + "?"})
+		wantAPIError(t, "changing one's password with a wrong old one", err, client.IsForbidden, http.StatusForbidden)
+		if err := self.SetPassword(ctx, f.bob.ID, client.PasswordChange{OldPassword: testPassword, Password: testPassword + "?"}); err != nil {
+			t.Errorf("changing one's own password: %v", err)
+		}
 		if err := alice.DeleteUser(ctx, u.ID, ""); err != nil {
 			t.Fatalf("delete user: %v", err)
 		}
