@@ -7,9 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/client"
 )
 
 // The management commands (accounts, users, clients, keys, audit) are
@@ -31,7 +30,6 @@ import (
 // configuration, and read only these variables.
 const (
 	cliDefaultServer = "http://127.0.0.1:8080"
-	cliAPIPrefix     = "/api/v1"
 	cliTimeout       = 30 * time.Second
 )
 
@@ -222,12 +220,6 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("the server must be an http:// or https:// URL, got %q", server)
 	}
-	// The admin token is a bearer credential: over plain http anyone on the
-	// path may take it. Only this machine's own server is spared the
-	// question.
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !o.insecureHTTP {
-		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
-	}
 	var token string
 	switch {
 	case o.token != "" && o.tokenFile != "":
@@ -249,14 +241,25 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	opts := []client.Option{client.WithToken(token), client.WithUserAgent("tollgate-cli/" + version),
+		client.WithHTTPClient(&http.Client{Timeout: cliTimeout})}
+	if o.insecureHTTP {
+		opts = append(opts, client.WithPlainHTTP())
+	}
+	api, err := client.New(u.String(), opts...)
+	if errors.Is(err, client.ErrPlainHTTP) {
+		// The SDK refuses plain http to another machine.
+		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return &cliClient{
-		base:  strings.TrimSuffix(u.String(), "/") + cliAPIPrefix,
+		api:   api,
 		shown: u.Redacted(),
-		token: token,
 		json:  o.output == "json",
 		set:   set,
 		e:     e,
-		http:  &http.Client{Timeout: cliTimeout},
 	}, nil
 }
 
@@ -280,160 +283,55 @@ func serverFromListenAddr(e env) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// isLoopbackHost reports whether host names this machine: localhost or a
-// loopback address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// cliClient calls the management API and prints its answers.
+// cliClient calls the management API through the Go SDK and prints its
+// answers.
 type cliClient struct {
-	base  string // server URL with the API prefix
+	api   *client.Client
 	shown string // the server URL for messages, any password in it masked
-	token string
 	json  bool
 	set   map[string]bool // the flags given on the command line
 	e     env
-	http  *http.Client
 }
 
-// cliResponse is a successful answer, read in full.
-type cliResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// cliCall describes a request.
-type cliCall struct {
-	method, path string
-	query        url.Values
-	body         any // marshalled to JSON when not nil
-	ifMatch      string
-	// askPassword: an answer that asks only for the caller's password
-	// (422 naming the field password alone) returns errPasswordAsked,
-	// unprinted, so the command can ask for it and try again.
-	askPassword bool
-}
-
-// errPasswordAsked is the server asking for the caller's own password
-// (an account policy), see cliCall.askPassword.
-var errPasswordAsked = errors.New("the account asks for your password")
-
-// asksOnlyPassword reports whether problem body b is invalid fields
-// naming password and nothing else.
-func asksOnlyPassword(b []byte) bool {
-	var p struct {
-		Errors []struct{ Field string } `json:"errors"`
+// fail prints why a call failed and returns errFailed: an error answer as
+// its status and detail and one line per invalid field, an answer that is
+// not the API's as a hint to check --server, anything else (the server
+// unreachable) as it is.
+func (c *cliClient) fail(err error) error {
+	var apiErr *client.Error
+	var unexpected *client.UnexpectedAnswerError
+	switch {
+	case errors.As(err, &apiErr):
+		fmt.Fprintf(c.e.stderr, "error: %d %s\n", apiErr.StatusCode, clean(apiErr.Message()))
+		for _, fe := range apiErr.Fields {
+			fmt.Fprintf(c.e.stderr, "  %s: %s\n", clean(fe.Field), clean(fe.Detail))
+		}
+	case errors.As(err, &unexpected):
+		// A web page, a proxy's error page, another service on the port:
+		// printing it as an empty table would pass for success.
+		fmt.Fprintf(c.e.stderr, "error: %s did not answer as Tollgate's management API (%d, Content-Type %q): check --server\n",
+			c.shown, unexpected.StatusCode, clean(unexpected.ContentType))
+	default:
+		// A URL error names the server, never the token.
+		fmt.Fprintf(c.e.stderr, "error: %v\n", err)
 	}
-	if json.Unmarshal(b, &p) != nil || len(p.Errors) == 0 {
+	return errFailed
+}
+
+// asksOnlyPassword reports whether err is invalid fields naming password
+// and nothing else: the server asking for the caller's own password (an
+// account policy).
+func asksOnlyPassword(err error) bool {
+	var apiErr *client.Error
+	if !client.IsInvalid(err) || !errors.As(err, &apiErr) || len(apiErr.Fields) == 0 {
 		return false
 	}
-	for _, e := range p.Errors {
-		if e.Field != "password" {
+	for _, fe := range apiErr.Fields {
+		if fe.Field != "password" {
 			return false
 		}
 	}
 	return true
-}
-
-// do sends call. An answer of 400 or more is printed as an error and
-// returned as errFailed.
-func (c *cliClient) do(ctx context.Context, call cliCall) (cliResponse, error) {
-	target := c.base + call.path
-	if len(call.query) > 0 {
-		target += "?" + call.query.Encode()
-	}
-	var body io.Reader
-	if call.body != nil {
-		b, err := json.Marshal(call.body)
-		if err != nil {
-			return cliResponse{}, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, call.method, target, body)
-	if err != nil {
-		return cliResponse{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	req.Header.Set("User-Agent", "tollgate-cli/"+version)
-	if call.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if call.ifMatch != "" {
-		req.Header.Set("If-Match", etagOf(call.ifMatch))
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		// The URL error names the server, never the token.
-		fmt.Fprintf(c.e.stderr, "error: %v\n", err)
-		return cliResponse{}, errFailed
-	}
-	defer func() { _ = res.Body.Close() }() // read (to a limit) below; closing a response body reports nothing useful
-	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintf(c.e.stderr, "error: read the answer: %v\n", err)
-		return cliResponse{}, errFailed
-	}
-	if !isJSON(res.Header.Get("Content-Type")) && (res.StatusCode != http.StatusNoContent || len(b) > 0) {
-		// A web page, a proxy's error page, another service on the port:
-		// printing it as an empty table would pass for success.
-		fmt.Fprintf(c.e.stderr, "error: %s did not answer as Tollgate's management API (%d, Content-Type %q): check --server\n",
-			c.shown, res.StatusCode, clean(res.Header.Get("Content-Type")))
-		return cliResponse{}, errFailed
-	}
-	if call.askPassword && res.StatusCode == http.StatusUnprocessableEntity && asksOnlyPassword(b) {
-		return cliResponse{}, errPasswordAsked
-	}
-	if res.StatusCode >= 400 {
-		c.printError(res.StatusCode, b)
-		return cliResponse{}, errFailed
-	}
-	return cliResponse{status: res.StatusCode, header: res.Header, body: b}, nil
-}
-
-// isJSON reports whether a Content-Type is JSON, problem details included.
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || mt == "application/problem+json")
-}
-
-// etagOf turns what the user typed for --if-match (`3` or `"3"`) into an
-// entity tag.
-func etagOf(s string) string {
-	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "W/") || s == "*" {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-// printError prints an error answer: its status and detail, and one line
-// per invalid field.
-func (c *cliClient) printError(status int, body []byte) {
-	var p struct {
-		Title            string `json:"title"`
-		Detail           string `json:"detail"`
-		Errors           []struct{ Field, Detail string }
-		ErrorCode        string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-	}
-	_ = json.Unmarshal(body, &p)
-	detail := p.Detail
-	for _, alt := range []string{p.ErrorDescription, p.Title, http.StatusText(status)} {
-		if detail == "" {
-			detail = alt
-		}
-	}
-	fmt.Fprintf(c.e.stderr, "error: %d %s\n", status, clean(detail))
-	for _, fe := range p.Errors {
-		fmt.Fprintf(c.e.stderr, "  %s: %s\n", clean(fe.Field), clean(fe.Detail))
-	}
 }
 
 // clean makes text from the server safe to print in one table cell: no
@@ -470,12 +368,13 @@ func decodeObject(b []byte) (map[string]any, error) {
 // secretFields are shown once, apart from the record, with a warning.
 var secretFields = []string{"client_secret", "key", "access_token"}
 
-// printRecord prints one record: the JSON as is, or a two-column table.
-func (c *cliClient) printRecord(res cliResponse, v cliView) error {
+// printRecord prints one record, given as the JSON the server sent: as is,
+// or as a two-column table.
+func (c *cliClient) printRecord(raw []byte, v cliView) error {
 	if c.json {
-		return c.printJSON(res.body)
+		return c.printJSON(raw)
 	}
-	m, err := decodeObject(res.body)
+	m, err := decodeObject(raw)
 	if err != nil {
 		return err
 	}
@@ -513,13 +412,13 @@ func (c *cliClient) printRecord(res cliResponse, v cliView) error {
 	return tw.Flush()
 }
 
-// printList prints a page of records: the JSON as is, or a table with a
-// hint for the next page.
-func (c *cliClient) printList(res cliResponse, v cliView) error {
+// printList prints a page of records, given as the JSON the server sent:
+// as is, or as a table with a hint for the next page.
+func (c *cliClient) printList(raw []byte, v cliView) error {
 	if c.json {
-		return c.printJSON(res.body)
+		return c.printJSON(raw)
 	}
-	m, err := decodeObject(res.body)
+	m, err := decodeObject(raw)
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/client"
 )
 
 // Views of the API's resources as tables.
@@ -59,35 +57,82 @@ func cliResources() []cliResource {
 	return []cliResource{
 		{name: "accounts", summary: "Manage accounts and sub-accounts.", verbs: []cliVerb{
 			accountCreate(),
-			getVerb("/accounts", "show an account", accountTable),
+			getVerb("show an account", accountTable, func(ctx context.Context, api *client.Client, id int64) ([]byte, error) {
+				return rawAccount(api.GetAccount(ctx, id))
+			}),
 			accountChildren(),
 			accountRename(),
 			accountPolicies(),
-			statusVerb("disable", "/accounts", "disabled", "disable an account: its subtree's credentials and tokens stop working", accountTable),
-			statusVerb("enable", "/accounts", "active", "enable an account", accountTable),
+			statusVerb("disable", "disable an account: its subtree's credentials and tokens stop working", accountTable,
+				func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
+					return rawAccount(api.DisableAccount(ctx, id, ifMatch))
+				}),
+			statusVerb("enable", "enable an account", accountTable,
+				func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
+					return rawAccount(api.EnableAccount(ctx, id, ifMatch))
+				}),
 		}},
 		{name: "users", summary: "Manage users.", verbs: []cliVerb{
 			userCreate(),
 			userList(),
-			getVerb("/users", "show a user", userTable),
+			getVerb("show a user", userTable, func(ctx context.Context, api *client.Client, id int64) ([]byte, error) {
+				return rawUser(api.GetUser(ctx, id))
+			}),
 			userSetRole(),
-			statusVerb("disable", "/users", "disabled", "disable a user", userTable),
-			statusVerb("enable", "/users", "active", "enable a user", userTable),
+			statusVerb("disable", "disable a user", userTable,
+				func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
+					return rawUser(api.DisableUser(ctx, id, ifMatch))
+				}),
+			statusVerb("enable", "enable a user", userTable,
+				func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
+					return rawUser(api.EnableUser(ctx, id, ifMatch))
+				}),
 			userResetPassword(),
-			deleteVerb("/users", "user", "delete a user"),
+			deleteVerb("user", "delete a user", func(ctx context.Context, api *client.Client, id int64, ifMatch string) (int64, error) {
+				return 0, api.DeleteUser(ctx, id, ifMatch)
+			}),
 		}},
-		credentialResource("clients", "Manage API clients (client id and secret).", clientTable),
-		credentialResource("keys", "Manage API keys (one tgk_… string).", keyTable),
+		credentialResource("clients", "Manage API clients (client id and secret).", clientTable, clientCalls),
+		credentialResource("keys", "Manage API keys (one tgk_… string).", keyTable, keyCalls),
 		{name: "audit", summary: "Read the audit trail.", verbs: []cliVerb{auditList()}},
 	}
 }
 
-func idPath(base string, id int64, rest ...string) string {
-	p := base + "/" + strconv.FormatInt(id, 10)
-	for _, r := range rest {
-		p += "/" + r
+// The JSON of a record the SDK returned, as the server sent it.
+
+func rawAccount(a *client.Account, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
 	}
-	return p
+	return a.Raw, nil
+}
+
+func rawUser(u *client.User, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return u.Raw, nil
+}
+
+func rawCredential(c *client.Credential, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c.Raw, nil
+}
+
+func rawWithSecret(c *client.CredentialWithSecret, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c.Raw, nil
+}
+
+func rawList[T any](l *client.List[T], err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return l.Raw, nil
 }
 
 // pageFlags are --after and --limit.
@@ -98,58 +143,62 @@ func (p *pageFlags) define(fs *flag.FlagSet) {
 	fs.Int64Var(&p.limit, "limit", 0, "page size, 1–100 (default the server's, 20)")
 }
 
-func (p *pageFlags) query(c *cliClient) url.Values {
-	q := url.Values{}
-	if c.set["after"] {
-		q.Set("after", strconv.FormatInt(p.after, 10))
-	}
-	if c.set["limit"] {
-		q.Set("limit", strconv.FormatInt(p.limit, 10))
-	}
-	return q
+func (p *pageFlags) page() client.Page {
+	return client.Page{After: p.after, Limit: int(p.limit)}
 }
 
-func getVerb(base, summary string, v cliView) cliVerb {
+// show prints the record raw returns: as a record, or through fail.
+func (c *cliClient) show(raw []byte, err error, v cliView) error {
+	if err != nil {
+		return c.fail(err)
+	}
+	return c.printRecord(raw, v)
+}
+
+// showList prints the page raw returns: as a list, or through fail.
+func (c *cliClient) showList(raw []byte, err error, v cliView) error {
+	if err != nil {
+		return c.fail(err)
+	}
+	return c.printList(raw, v)
+}
+
+func getVerb(summary string, v cliView, get func(context.Context, *client.Client, int64) ([]byte, error)) cliVerb {
 	return cliVerb{name: "get", args: "ID", summary: summary,
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				res, err := c.do(ctx, cliCall{method: http.MethodGet, path: idPath(base, id)})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, v)
+				raw, err := get(ctx, c.api, id)
+				return c.show(raw, err, v)
 			}
 		}}
 }
 
-// statusVerb is enable or disable: PATCH {"status": status}.
-func statusVerb(name, base, status, summary string, v cliView) cliVerb {
+// statusVerb is enable or disable.
+func statusVerb(name, summary string, v cliView, set func(context.Context, *client.Client, int64, string) ([]byte, error)) cliVerb {
 	return cliVerb{name: name, args: "ID", usage: "[--if-match ETAG]", summary: summary,
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				res, err := c.do(ctx, cliCall{method: http.MethodPatch, path: idPath(base, id),
-					body: map[string]any{"status": status}, ifMatch: *ifMatch})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, v)
+				raw, err := set(ctx, c.api, id, *ifMatch)
+				return c.show(raw, err, v)
 			}
 		}}
 }
 
-func deleteVerb(base, noun, summary string) cliVerb {
+// deleteVerb deletes with del, which returns the id of a key replacing the
+// deleted one (a user's default key), else 0.
+func deleteVerb(noun, summary string, del func(context.Context, *client.Client, int64, string) (int64, error)) cliVerb {
 	return cliVerb{name: "delete", args: "ID", usage: "[--if-match ETAG]", summary: summary,
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				res, err := c.do(ctx, cliCall{method: http.MethodDelete, path: idPath(base, id), ifMatch: *ifMatch})
+				replacement, err := del(ctx, c.api, id, *ifMatch)
 				if err != nil {
-					return err
+					return c.fail(err)
 				}
 				c.printDone("deleted %s %d", noun, id)
-				if r := res.header.Get("Tollgate-Replacement-Key"); r != "" {
-					c.printDone("it was the owner's default key: the new default key is %s", clean(r))
+				if replacement != 0 {
+					c.printDone("it was the owner's default key: the new default key is %d", replacement)
 				}
 				return nil
 			}
@@ -168,15 +217,12 @@ func accountCreate() cliVerb {
 			name := fs.String("name", "", "name of the account (required)")
 			parent := fs.Int64("parent", 0, "parent account (default your own)")
 			return func(ctx context.Context, c *cliClient, _ int64) error {
-				body := map[string]any{"name": *name}
+				in := client.AccountCreate{Name: *name}
 				if c.set["parent"] {
-					body["parent_id"] = *parent
+					in.ParentID = *parent
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: "/accounts", body: body})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, accountTable)
+				raw, err := rawAccount(c.api.CreateAccount(ctx, in))
+				return c.show(raw, err, accountTable)
 			}
 		}}
 }
@@ -187,11 +233,8 @@ func accountChildren() cliVerb {
 			var p pageFlags
 			p.define(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				res, err := c.do(ctx, cliCall{method: http.MethodGet, path: idPath("/accounts", id, "children"), query: p.query(c)})
-				if err != nil {
-					return err
-				}
-				return c.printList(res, accountTable)
+				raw, err := rawList(c.api.ListAccountChildren(ctx, id, p.page()))
+				return c.showList(raw, err, accountTable)
 			}
 		}}
 }
@@ -205,28 +248,22 @@ func accountRename() cliVerb {
 				if !c.set["name"] {
 					return usageErrorf("--name is required")
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPatch, path: idPath("/accounts", id),
-					body: map[string]any{"name": *name}, ifMatch: *ifMatch})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, accountTable)
+				raw, err := rawAccount(c.api.UpdateAccount(ctx, id, client.AccountUpdate{Name: name, IfMatch: *ifMatch}))
+				return c.show(raw, err, accountTable)
 			}
 		}}
 }
 
-// policyValue reads a policy flag: "inherit" is null, else one of allowed.
-func policyValue(flagName, s string, allowed ...string) (any, error) {
+// policyValue reads a policy flag: "inherit" makes the account inherit,
+// else the value is one of allowed, read by parse.
+func policyValue[T any](flagName, s string, parse func(string) T, allowed ...string) (client.Setting[T], error) {
 	if s == "inherit" {
-		return nil, nil
+		return client.Inherit[T](), nil
 	}
 	if !slices.Contains(allowed, s) {
-		return nil, usageErrorf("--%s must be %s or inherit, got %q", flagName, strings.Join(allowed, ", "), s)
+		return client.Setting[T]{}, usageErrorf("--%s must be %s or inherit, got %q", flagName, strings.Join(allowed, ", "), s)
 	}
-	if s == "true" || s == "false" {
-		return s == "true", nil
-	}
-	return s, nil
+	return client.Set(parse(s)), nil
 }
 
 func accountPolicies() cliVerb {
@@ -237,31 +274,28 @@ func accountPolicies() cliVerb {
 			managed := fs.String("keys-managed-by", "", "who manages clients and keys: anyone (their own), admins, or inherit")
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				policies := map[string]any{}
+				var change client.PolicyChange
+				var err error
 				if c.set["require-password-for-new-keys"] {
-					v, err := policyValue("require-password-for-new-keys", *password, "true", "false")
+					change.RequirePasswordForNewKeys, err = policyValue("require-password-for-new-keys", *password,
+						func(s string) bool { return s == "true" }, "true", "false")
 					if err != nil {
 						return err
 					}
-					policies["require_password_for_new_keys"] = v
 				}
 				if c.set["keys-managed-by"] {
-					v, err := policyValue("keys-managed-by", *managed, "anyone", "admins")
+					change.KeysManagedBy, err = policyValue("keys-managed-by", *managed, func(s string) string { return s }, "anyone", "admins")
 					if err != nil {
 						return err
 					}
-					policies["keys_managed_by"] = v
 				}
-				call := cliCall{method: http.MethodGet, path: idPath("/accounts", id)}
-				if len(policies) > 0 {
-					call = cliCall{method: http.MethodPatch, path: idPath("/accounts", id),
-						body: map[string]any{"policies": policies}, ifMatch: *ifMatch}
+				var raw []byte
+				if change == (client.PolicyChange{}) {
+					raw, err = rawAccount(c.api.GetAccount(ctx, id))
+				} else {
+					raw, err = rawAccount(c.api.UpdateAccount(ctx, id, client.AccountUpdate{Policies: &change, IfMatch: *ifMatch}))
 				}
-				res, err := c.do(ctx, call)
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, accountPolicyTable)
+				return c.show(raw, err, accountPolicyTable)
 			}
 		}}
 }
@@ -284,18 +318,9 @@ func userCreate() cliVerb {
 				if err != nil {
 					return err
 				}
-				body := map[string]any{"username": *username, "password": password}
-				if c.set["account"] {
-					body["account_id"] = *account
-				}
-				if c.set["role"] {
-					body["role"] = *role
-				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: "/users", body: body})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, userTable)
+				in := client.UserCreate{Username: *username, Password: password, AccountID: *account, Role: client.Role(*role)}
+				raw, err := rawUser(c.api.CreateUser(ctx, in))
+				return c.show(raw, err, userTable)
 			}
 		}}
 }
@@ -309,18 +334,8 @@ func userList() cliVerb {
 			var p pageFlags
 			p.define(fs)
 			return func(ctx context.Context, c *cliClient, _ int64) error {
-				q := p.query(c)
-				if c.set["account"] {
-					q.Set("account_id", strconv.FormatInt(*account, 10))
-				}
-				if *subtree {
-					q.Set("subtree", "true")
-				}
-				res, err := c.do(ctx, cliCall{method: http.MethodGet, path: "/users", query: q})
-				if err != nil {
-					return err
-				}
-				return c.printList(res, userTable)
+				raw, err := rawList(c.api.ListUsers(ctx, client.UserFilter{AccountID: *account, Subtree: *subtree, Page: p.page()}))
+				return c.showList(raw, err, userTable)
 			}
 		}}
 }
@@ -334,12 +349,8 @@ func userSetRole() cliVerb {
 				if !c.set["role"] {
 					return usageErrorf("--role is required")
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPatch, path: idPath("/users", id),
-					body: map[string]any{"role": *role}, ifMatch: *ifMatch})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, userTable)
+				raw, err := rawUser(c.api.UpdateUser(ctx, id, client.UserUpdate{Role: client.Role(*role), IfMatch: *ifMatch}))
+				return c.show(raw, err, userTable)
 			}
 		}}
 }
@@ -351,21 +362,21 @@ func userResetPassword() cliVerb {
 			passwordFile := fs.String("password-file", "", "file holding the new password (default $TOLLGATE_PASSWORD, else asked on the terminal)")
 			oldFile := fs.String("old-password-file", "", "file holding your current password, to change your own")
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				body := map[string]any{}
+				var in client.PasswordChange
 				if *oldFile != "" {
 					old, err := readPassword(c.e, *oldFile, "", false)
 					if err != nil {
 						return err
 					}
-					body["old_password"] = old
+					in.OldPassword = old
 				}
 				password, err := readPassword(c.e, *passwordFile, "New password", true)
 				if err != nil {
 					return err
 				}
-				body["password"] = password
-				if _, err := c.do(ctx, cliCall{method: http.MethodPost, path: idPath("/users", id, "password"), body: body}); err != nil {
-					return err
+				in.Password = password
+				if err := c.api.SetPassword(ctx, id, in); err != nil {
+					return c.fail(err)
 				}
 				c.printDone("changed the password of user %d", id)
 				return nil
@@ -375,19 +386,51 @@ func userResetPassword() cliVerb {
 
 // ---------------------------------------------------------------- clients and keys
 
+// credentialCalls are the SDK's calls of clients or of keys.
+type credentialCalls struct {
+	create func(*client.Client, context.Context, client.CredentialCreate) (*client.CredentialWithSecret, error)
+	get    func(*client.Client, context.Context, int64) (*client.Credential, error)
+	list   func(*client.Client, context.Context, client.CredentialFilter) (*client.List[client.Credential], error)
+	update func(*client.Client, context.Context, int64, client.CredentialUpdate) (*client.Credential, error)
+	rotate func(*client.Client, context.Context, int64, client.Rotation) (*client.CredentialWithSecret, error)
+	delete func(*client.Client, context.Context, int64, string) (int64, error)
+}
+
+var (
+	clientCalls = credentialCalls{
+		create: (*client.Client).CreateClient, get: (*client.Client).GetClient, list: (*client.Client).ListClients,
+		update: (*client.Client).UpdateClient, rotate: (*client.Client).RotateClient,
+		delete: func(api *client.Client, ctx context.Context, id int64, ifMatch string) (int64, error) {
+			return 0, api.DeleteClient(ctx, id, ifMatch)
+		},
+	}
+	keyCalls = credentialCalls{
+		create: (*client.Client).CreateKey, get: (*client.Client).GetKey, list: (*client.Client).ListKeys,
+		update: (*client.Client).UpdateKey, rotate: (*client.Client).RotateKey, delete: (*client.Client).DeleteKey,
+	}
+)
+
 // credentialResource is `clients` or `keys`: the same record, shown two ways.
-func credentialResource(name, summary string, v cliView) cliResource {
-	base := "/" + name
+func credentialResource(name, summary string, v cliView, calls credentialCalls) cliResource {
 	noun := name[:len(name)-1]
+	status := func(s client.Status) func(context.Context, *client.Client, int64, string) ([]byte, error) {
+		return func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
+			return rawCredential(calls.update(api, ctx, id, client.CredentialUpdate{Status: s, IfMatch: ifMatch}))
+		}
+	}
 	verbs := []cliVerb{
-		credentialCreate(base, noun, v),
-		credentialList(base, v),
-		getVerb(base, "show "+article(noun), v),
-		credentialEdit(base, noun, v),
-		statusVerb("disable", base, "disabled", "disable "+article(noun)+": its tokens stop working at once", v),
-		statusVerb("enable", base, "active", "enable "+article(noun), v),
-		credentialRotate(base, noun, v),
-		deleteVerb(base, noun, "delete "+article(noun)+": its tokens stop working at once"),
+		credentialCreate(noun, v, calls),
+		credentialList(v, calls),
+		getVerb("show "+article(noun), v, func(ctx context.Context, api *client.Client, id int64) ([]byte, error) {
+			return rawCredential(calls.get(api, ctx, id))
+		}),
+		credentialEdit(noun, v, calls),
+		statusVerb("disable", "disable "+article(noun)+": its tokens stop working at once", v, status(client.StatusDisabled)),
+		statusVerb("enable", "enable "+article(noun), v, status(client.StatusActive)),
+		credentialRotate(noun, v, calls),
+		deleteVerb(noun, "delete "+article(noun)+": its tokens stop working at once", func(ctx context.Context, api *client.Client, id int64, ifMatch string) (int64, error) {
+			return calls.delete(api, ctx, id, ifMatch)
+		}),
 	}
 	if name == "clients" {
 		verbs = append(verbs, clientToken())
@@ -428,61 +471,76 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	}
 }
 
-// body holds the fields given on the command line, and only those.
-func (f *credentialFlags) body(c *cliClient) (map[string]any, error) {
-	b := map[string]any{}
-	for flagName, v := range map[string]any{
-		"name": f.name, "description": f.description, "access-rights": f.accessRights, "may-introspect": f.mayIntrospect,
-		"reuse-tokens": f.reuseTokens, "owner": f.owner, "account": f.account,
-	} {
-		if c.set[flagName] {
-			b[jsonField(flagName)] = v
+// update holds the fields given on the command line, and only those; n is
+// how many.
+func (f *credentialFlags) update(c *cliClient) (in client.CredentialUpdate, n int, err error) {
+	given := func(name string) bool {
+		if c.set[name] {
+			n++
+			return true
 		}
+		return false
 	}
-	if c.set["scopes"] {
-		b["scopes"] = nonNilWords(f.scopes)
+	if given("name") {
+		in.Name = &f.name
 	}
-	if c.set["grant-types"] {
-		b["grant_types"] = nonNilWords(f.grantTypes)
+	if given("description") {
+		in.Description = &f.description
 	}
-	if c.set["token-lifetime"] {
-		n, err := seconds("token-lifetime", f.tokenLifetime)
+	if given("access-rights") {
+		in.AccessRights = &f.accessRights
+	}
+	if given("may-introspect") {
+		in.MayIntrospect = &f.mayIntrospect
+	}
+	if given("reuse-tokens") {
+		in.ReuseTokens = &f.reuseTokens
+	}
+	if given("scopes") {
+		in.Scopes = nonNilWords(f.scopes)
+	}
+	if given("grant-types") {
+		in.GrantTypes = nonNilWords(f.grantTypes)
+	}
+	if given("token-lifetime") {
+		s, err := seconds("token-lifetime", f.tokenLifetime)
 		if err != nil {
-			return nil, err
+			return in, n, err
 		}
-		b["token_lifetime"] = n
+		in.TokenLifetime = &s
 	}
-	if c.set["rate-limits"] {
-		limits, err := parseRateLimits(f.rateLimits)
-		if err != nil {
-			return nil, err
+	if given("rate-limits") {
+		if in.RateLimits, err = parseRateLimits(f.rateLimits); err != nil {
+			return in, n, err
 		}
-		b["rate_limits"] = limits
 	}
-	if c.set["expires-at"] {
+	if given("expires-at") {
 		if f.expiresAt == "never" {
 			f.expiresAt = ""
 		}
-		b["expires_at"] = f.expiresAt
+		in.ExpiresAt = &f.expiresAt
 	}
-	return b, nil
+	return in, n, nil
 }
 
-// jsonField is the API member a flag sets.
-func jsonField(flagName string) string {
-	switch flagName {
-	case "owner":
-		return "owner_id"
-	case "account":
-		return "account_id"
+// create holds the fields given on the command line.
+func (f *credentialFlags) create(c *cliClient) (client.CredentialCreate, error) {
+	u, _, err := f.update(c)
+	if err != nil {
+		return client.CredentialCreate{}, err
 	}
-	b := []byte(flagName)
-	for i := range b {
-		if b[i] == '-' {
-			b[i] = '_'
+	in := client.CredentialCreate{Scopes: u.Scopes, GrantTypes: u.GrantTypes, RateLimits: u.RateLimits, OwnerID: f.owner, AccountID: f.account}
+	for dst, src := range map[*string]*string{&in.Name: u.Name, &in.Description: u.Description, &in.AccessRights: u.AccessRights, &in.ExpiresAt: u.ExpiresAt} {
+		if src != nil {
+			*dst = *src
 		}
 	}
-	return string(b)
+	in.MayIntrospect = u.MayIntrospect != nil && *u.MayIntrospect
+	in.ReuseTokens = u.ReuseTokens != nil && *u.ReuseTokens
+	if u.TokenLifetime != nil {
+		in.TokenLifetime = *u.TokenLifetime
+	}
+	return in, nil
 }
 
 func nonNilWords(s string) []string {
@@ -493,7 +551,7 @@ func nonNilWords(s string) []string {
 	return w
 }
 
-func credentialCreate(base, noun string, v cliView) cliVerb {
+func credentialCreate(noun string, v cliView, calls credentialCalls) cliVerb {
 	return cliVerb{name: "create", usage: "--name NAME [--description TEXT] [--access-rights NAME | --scopes LIST] …",
 		summary: "create " + article(noun) + " (its secret is shown once)",
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
@@ -502,7 +560,7 @@ func credentialCreate(base, noun string, v cliView) cliVerb {
 			passwordFile := fs.String("password-file", "", "file holding your password, for an account that asks for it "+
 				"(default $TOLLGATE_PASSWORD, else asked on the terminal when the server asks)")
 			return func(ctx context.Context, c *cliClient, _ int64) error {
-				body, err := f.body(c)
+				in, err := f.create(c)
 				if err != nil {
 					return err
 				}
@@ -510,28 +568,26 @@ func credentialCreate(base, noun string, v cliView) cliVerb {
 				// for it: sent at once when a file names it, else asked
 				// for when the server answers that it needs it.
 				if *passwordFile != "" {
-					if body["password"], err = readPassword(c.e, *passwordFile, "Your password", false); err != nil {
+					if in.Password, err = readPassword(c.e, *passwordFile, "Your password", false); err != nil {
 						return err
 					}
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body, askPassword: *passwordFile == ""})
-				if errors.Is(err, errPasswordAsked) {
+				created, err := calls.create(c.api, ctx, in)
+				if *passwordFile == "" && asksOnlyPassword(err) {
 					// A prompt: a failed write shows in the password read that follows.
 					_, _ = fmt.Fprintln(c.e.stderr, "This account asks for your own password to create "+article(noun)+".")
-					if body["password"], err = readPassword(c.e, "", "Your password", false); err != nil {
+					if in.Password, err = readPassword(c.e, "", "Your password", false); err != nil {
 						return err
 					}
-					res, err = c.do(ctx, cliCall{method: http.MethodPost, path: base, body: body})
+					created, err = calls.create(c.api, ctx, in)
 				}
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, v)
+				raw, err := rawWithSecret(created, err)
+				return c.show(raw, err, v)
 			}
 		}}
 }
 
-func credentialList(base string, v cliView) cliVerb {
+func credentialList(v cliView, calls credentialCalls) cliVerb {
 	return cliVerb{name: "list", usage: "[--owner ID] [--status active|disabled] [--account ID [--subtree]] [--after ID] [--limit N]",
 		summary: "list " + v.noun + " (a member sees only their own)",
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
@@ -542,29 +598,14 @@ func credentialList(base string, v cliView) cliVerb {
 			var p pageFlags
 			p.define(fs)
 			return func(ctx context.Context, c *cliClient, _ int64) error {
-				q := p.query(c)
-				if c.set["owner"] {
-					q.Set("owner_id", strconv.FormatInt(*owner, 10))
-				}
-				if c.set["status"] {
-					q.Set("status", *status)
-				}
-				if c.set["account"] {
-					q.Set("account_id", strconv.FormatInt(*account, 10))
-				}
-				if *subtree {
-					q.Set("subtree", "true")
-				}
-				res, err := c.do(ctx, cliCall{method: http.MethodGet, path: base, query: q})
-				if err != nil {
-					return err
-				}
-				return c.printList(res, v)
+				filter := client.CredentialFilter{OwnerID: *owner, Status: client.Status(*status), AccountID: *account, Subtree: *subtree, Page: p.page()}
+				raw, err := rawList(calls.list(c.api, ctx, filter))
+				return c.showList(raw, err, v)
 			}
 		}}
 }
 
-func credentialEdit(base, noun string, v cliView) cliVerb {
+func credentialEdit(noun string, v cliView, calls credentialCalls) cliVerb {
 	return cliVerb{name: "edit", args: "ID", usage: "[--name NAME] [--description TEXT] [--access-rights NAME | --scopes LIST] … [--if-match ETAG]",
 		summary: "change the given fields of " + article(noun),
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
@@ -572,42 +613,38 @@ func credentialEdit(base, noun string, v cliView) cliVerb {
 			f.define(fs, noun, false)
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				body, err := f.body(c)
+				in, n, err := f.update(c)
 				if err != nil {
 					return err
 				}
-				if len(body) == 0 {
+				if n == 0 {
 					return usageErrorf("nothing to change: give at least one field flag")
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPatch, path: idPath(base, id), body: body, ifMatch: *ifMatch})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, v)
+				in.IfMatch = *ifMatch
+				raw, err := rawCredential(calls.update(c.api, ctx, id, in))
+				return c.show(raw, err, v)
 			}
 		}}
 }
 
-func credentialRotate(base, noun string, v cliView) cliVerb {
+func credentialRotate(noun string, v cliView, calls credentialCalls) cliVerb {
 	return cliVerb{name: "rotate", args: "ID", usage: "[--overlap DURATION] [--if-match ETAG]",
 		summary: "give " + article(noun) + " a new secret (shown once); the old one works for the overlap",
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			overlap := fs.String("overlap", "", "how long the old secret keeps working (e.g. 0, 1h, 86400; default the server's, 24h)")
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				body := map[string]any{}
+				r := client.Rotation{IfMatch: *ifMatch}
 				if c.set["overlap"] {
 					n, err := seconds("overlap", *overlap)
 					if err != nil {
 						return err
 					}
-					body["overlap_seconds"] = n
+					d := time.Duration(n) * time.Second
+					r.Overlap = &d
 				}
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: idPath(base, id, "rotate"), body: body, ifMatch: *ifMatch})
-				if err != nil {
-					return err
-				}
-				return c.printRecord(res, v)
+				raw, err := rawWithSecret(calls.rotate(c.api, ctx, id, r))
+				return c.show(raw, err, v)
 			}
 		}}
 }
@@ -619,24 +656,24 @@ func clientToken() cliVerb {
 			lifetime := fs.String("lifetime", "", "lifetime of the token (e.g. 720h; default the server's, one year)")
 			passwordFile := fs.String("password-file", "", "file holding your password (default $TOLLGATE_PASSWORD, else asked on the terminal)")
 			return func(ctx context.Context, c *cliClient, id int64) error {
-				body := map[string]any{}
+				var in client.ClientTokenRequest
 				if c.set["lifetime"] {
 					n, err := seconds("lifetime", *lifetime)
 					if err != nil {
 						return err
 					}
-					body["lifetime"] = n
+					in.Lifetime = &n
 				}
 				password, err := readPassword(c.e, *passwordFile, "Your password", false)
 				if err != nil {
 					return err
 				}
-				body["password"] = password
-				res, err := c.do(ctx, cliCall{method: http.MethodPost, path: idPath("/clients", id, "tokens"), body: body})
+				in.Password = password
+				tok, err := c.api.CreateClientToken(ctx, id, in)
 				if err != nil {
-					return err
+					return c.fail(err)
 				}
-				return c.printRecord(res, clientTokenTable)
+				return c.printRecord(tok.Raw, clientTokenTable)
 			}
 		}}
 }
@@ -651,22 +688,15 @@ func auditList() cliVerb {
 			var p pageFlags
 			p.define(fs)
 			return func(ctx context.Context, c *cliClient, _ int64) error {
-				q := p.query(c)
-				if c.set["account"] {
-					q.Set("account_id", strconv.FormatInt(*account, 10))
-				}
-				res, err := c.do(ctx, cliCall{method: http.MethodGet, path: "/audit", query: q})
-				if err != nil {
-					return err
-				}
-				return c.printList(res, auditTable)
+				raw, err := rawList(c.api.ListAudit(ctx, client.AuditFilter{AccountID: *account, Page: p.page()}))
+				return c.showList(raw, err, auditTable)
 			}
 		}}
 }
 
 // parseRateLimits reads "class=rate[:burst],…" or "none".
-func parseRateLimits(v string) (map[string]map[string]int, error) {
-	out := map[string]map[string]int{}
+func parseRateLimits(v string) (map[string]client.RateLimit, error) {
+	out := map[string]client.RateLimit{}
 	if strings.TrimSpace(v) == "none" {
 		return out, nil
 	}
@@ -679,7 +709,7 @@ func parseRateLimits(v string) (map[string]map[string]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--rate-limits: class %q: %w", class, err)
 		}
-		out[class] = map[string]int{"rate": rate, "burst": burst}
+		out[class] = client.RateLimit{Rate: rate, Burst: burst}
 	}
 	return out, nil
 }
