@@ -12,16 +12,20 @@ import (
 	"net/http"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
+	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage/cache"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
 )
 
 // cacheMaxStale is how long past its TTL a cached client, user or account
@@ -112,6 +116,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	a.cache = cached
 	a.closers = append(a.closers, closeAll)
+	watchPools(a.metrics, db, cached, be.Redis)
 	return a, nil
 }
 
@@ -146,3 +151,22 @@ func (a *App) Usage() *usage.Recorder { return a.uses }
 // Sweeper returns the job disabling unused and expired credentials, which
 // Run starts every credentials.stale_check_interval.
 func (a *App) Sweeper() *sweeper.Sweeper { return a.sweeper }
+
+// watchPools exports the connection pools of the database and of Redis (nil
+// on the embedded default) and the cache's counters.
+func watchPools(m *metrics.Prometheus, db *sqlstore.Store, cached *cache.Store, rdb goredis.UniversalClient) {
+	m.WatchDatabasePool(db.Stats)
+	m.WatchCache(func() metrics.CacheStats {
+		s := cached.Stats()
+		return metrics.CacheStats{Hits: s.Hits, Misses: s.Misses, Stale: s.Stale, Entries: s.Entries}
+	})
+	if rdb == nil {
+		return
+	}
+	m.WatchRedisPool(func() metrics.RedisPoolStats {
+		s := rdb.PoolStats()
+		return metrics.RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, WaitCount: s.WaitCount,
+			WaitDuration: time.Duration(s.WaitDurationNs), TotalConns: s.TotalConns, IdleConns: s.IdleConns,
+			StaleConns: s.StaleConns}
+	})
+}

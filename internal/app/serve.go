@@ -55,7 +55,7 @@ func (a *App) Run(ctx context.Context, o RunOptions) error {
 		_ = opsLn.Close()
 		return err
 	}
-	var dr drain
+	dr := &a.drain
 	public := withTLS(NewHTTPServer(cfg.HTTP, dr.public(a.public), logger), certs["public"])
 	ops := withTLS(NewHTTPServer(cfg.HTTP, dr.ops(a.ops), logger), certs["ops"])
 

@@ -282,6 +282,9 @@ type App struct {
 	version string
 	cache   *cache.Store   // run in the background when not nil
 	closers []func() error // the stores Open opened
+
+	metrics *metrics.Prometheus // for Open to add the pools and the cache
+	drain   drain               // Run's first step of shutdown; tollgate_ready reads it
 }
 
 // run runs the app's background work until ctx is done and returns when all
@@ -456,9 +459,19 @@ func newApp(d deps) (*App, error) {
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},
 		{Name: "tokens", Ping: d.tokens.Ping},
-	}, 2*time.Second, d.cfg.Ops.Pprof)
+	}, readyTimeout, d.cfg.Ops.Pprof)
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
-	return &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep, api: api}, nil
+	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep,
+		api: api, metrics: m}
+	// tollgate_ready says what /readyz says: the same checks, and draining.
+	m.WatchReadiness([]metrics.Probe{
+		{Name: "database", Ping: d.db.Ping},
+		{Name: "tokens", Ping: d.tokens.Ping},
+	}, readyTimeout, a.drain.on.Load)
+	return a, nil
 }
+
+// readyTimeout bounds the dependency checks of /readyz and tollgate_ready.
+const readyTimeout = 2 * time.Second

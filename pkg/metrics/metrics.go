@@ -20,6 +20,12 @@ type Prometheus struct {
 	duration *prometheus.HistogramVec
 	limits   *prometheus.CounterVec
 	blocks   *prometheus.CounterVec
+	// Read from their sources at scrape time, once a Watch… method has
+	// named them.
+	dbPool    *dbPool
+	redisPool *redisPool
+	cache     *cacheStats
+	readiness *readiness
 	// own are the collectors of tollgate_ metrics, for the test that keeps
 	// docs/operations.md in step with them.
 	own []prometheus.Collector
@@ -54,7 +60,9 @@ func New(version string) *Prometheus {
 		Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
-	p.own = []prometheus.Collector{p.requests, p.duration, p.limits, p.blocks, build}
+	p.dbPool, p.redisPool, p.cache, p.readiness = newDBPool(), newRedisPool(), newCacheStats(), newReadiness()
+	p.own = []prometheus.Collector{p.requests, p.duration, p.limits, p.blocks, build,
+		p.dbPool, p.redisPool, p.cache, p.readiness}
 	reg.MustRegister(p.own...)
 	reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,6 +1,9 @@
 package metrics_test
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -131,4 +134,95 @@ func grep(body, substr string) string {
 		}
 	}
 	return b.String()
+}
+
+// watchAll gives every scrape-time source of p fixed, non-zero values.
+func watchAll(p *metrics.Prometheus) {
+	p.WatchDatabasePool(func() sql.DBStats {
+		return sql.DBStats{MaxOpenConnections: 25, OpenConnections: 7, InUse: 4, Idle: 3, WaitCount: 9, WaitDuration: 1500 * time.Millisecond}
+	})
+	p.WatchRedisPool(func() metrics.RedisPoolStats {
+		return metrics.RedisPoolStats{Hits: 100, Misses: 5, Timeouts: 2, WaitCount: 6, WaitDuration: 250 * time.Millisecond,
+			TotalConns: 10, IdleConns: 8, StaleConns: 1}
+	})
+	p.WatchCache(func() metrics.CacheStats { return metrics.CacheStats{Hits: 40, Misses: 10, Stale: 3, Entries: 12} })
+	p.WatchReadiness([]metrics.Probe{
+		{Name: "database", Ping: func(context.Context) error { return nil }},
+		{Name: "tokens", Ping: func(context.Context) error { return errors.New("dial tcp: connection refused") }},
+	}, time.Second, nil)
+}
+
+// TestWatchedSources: each scrape-time source is read at the scrape and
+// exported under its metric names, with the pool's in-use connections
+// computed from the total and the idle ones.
+func TestWatchedSources(t *testing.T) {
+	t.Parallel()
+	p := metrics.New("test")
+	for _, l := range strings.Split(scrape(t, p), "\n") {
+		for _, prefix := range []string{"tollgate_db_", "tollgate_redis_", "tollgate_cache_", "tollgate_ready", "tollgate_dependency_"} {
+			if strings.HasPrefix(l, prefix) {
+				t.Errorf("scrape before any Watch… has %q, want nothing from an unwired source", l)
+			}
+		}
+	}
+	watchAll(p)
+	body := scrape(t, p)
+	got := lines(body)
+	for _, want := range []string{
+		`tollgate_db_pool_connections{state="in_use"} 4`,
+		`tollgate_db_pool_connections{state="idle"} 3`,
+		`tollgate_db_pool_max_connections 25`,
+		`tollgate_db_pool_waits_total 9`,
+		`tollgate_db_pool_wait_seconds_total 1.5`,
+		`tollgate_redis_pool_connections{state="in_use"} 2`,
+		`tollgate_redis_pool_connections{state="idle"} 8`,
+		`tollgate_redis_pool_hits_total 100`,
+		`tollgate_redis_pool_misses_total 5`,
+		`tollgate_redis_pool_timeouts_total 2`,
+		`tollgate_redis_pool_waits_total 6`,
+		`tollgate_redis_pool_wait_seconds_total 0.25`,
+		`tollgate_redis_pool_stale_connections_total 1`,
+		`tollgate_cache_lookups_total{result="hit"} 40`,
+		`tollgate_cache_lookups_total{result="miss"} 10`,
+		`tollgate_cache_lookups_total{result="stale"} 3`,
+		`tollgate_cache_entries 12`,
+		`tollgate_dependency_up{dependency="database"} 1`,
+		`tollgate_dependency_up{dependency="tokens"} 0`,
+		`tollgate_ready 0`,
+	} {
+		if !got[want] {
+			t.Errorf("GET /metrics has no line %q; got:\n%s", want, grep(body, "tollgate_"))
+		}
+	}
+	if strings.Contains(body, "connection refused") {
+		t.Error("GET /metrics carries a probe's error text, want only its verdict")
+	}
+}
+
+// TestReadinessFollowsProbesAndDraining: ready is 1 only when every probe
+// answers and the instance is not draining.
+func TestReadinessFollowsProbesAndDraining(t *testing.T) {
+	t.Parallel()
+	ok := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("down") }
+	for _, tc := range []struct {
+		name     string
+		ping     func(context.Context) error
+		draining bool
+		want     string
+	}{
+		{"all up", ok, false, "tollgate_ready 1"},
+		{"a dependency down", down, false, "tollgate_ready 0"},
+		{"draining", ok, true, "tollgate_ready 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := metrics.New("test")
+			p.WatchReadiness([]metrics.Probe{{Name: "database", Ping: ok}, {Name: "tokens", Ping: tc.ping}},
+				time.Second, func() bool { return tc.draining })
+			if body := scrape(t, p); !lines(body)[tc.want] {
+				t.Errorf("scrape has no line %q; got:\n%s", tc.want, grep(body, "tollgate_ready"))
+			}
+		})
+	}
 }

@@ -48,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -173,6 +174,22 @@ type Store struct {
 	// failingUntil is when the backend may be asked again after a failed
 	// read (see failRetry).
 	failingUntil time.Time
+
+	hits, misses, stale atomic.Uint64 // for Stats
+}
+
+// Stats are the counters of a Store's reads since New.
+type Stats struct {
+	Hits   uint64 // answered from the table
+	Misses uint64 // asked the backend, or joined a read of it in flight
+	Stale  uint64 // answered past their TTL because the backend failed
+	// Entries is the size of the table now, expired entries included.
+	Entries int
+}
+
+// Stats returns the counters of the cached reads, for the metrics.
+func (s *Store) Stats() Stats {
+	return Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Stale: s.stale.Load(), Entries: s.Len()}
 }
 
 // New answers a Store caching the reads of inner. With a Bus, Run must run
@@ -423,9 +440,15 @@ func (s *Store) evictLocked() {
 // are answered with the stale entry when there is one.
 func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Context) (T, error)) (T, error) {
 	e, fresh, stale := s.lookupStale(k)
-	if fresh || (stale && s.failing()) {
+	if fresh {
+		s.hits.Add(1)
 		return e.val.(T), e.err
 	}
+	if stale && s.failing() {
+		s.stale.Add(1)
+		return e.val.(T), e.err
+	}
+	s.misses.Add(1)
 	s.mu.RLock()
 	seq := s.seq
 	s.mu.RUnlock()
@@ -448,6 +471,7 @@ func read[T any](ctx context.Context, s *Store, k key, fetch func(ctx context.Co
 	case r := <-ch:
 		if stale && r.Err != nil && !errors.Is(r.Err, storage.ErrNotFound) {
 			s.servingStale(ctx, r.Err)
+			s.stale.Add(1)
 			return e.val.(T), e.err
 		}
 		return r.Val.(T), r.Err

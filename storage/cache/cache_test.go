@@ -258,6 +258,11 @@ func TestSecondReadFromCache(t *testing.T) {
 		wantCalls(t, "GetUser", &s.inner.users, 1)
 		wantCalls(t, "AccountActive", &s.inner.active, 1)
 		wantCalls(t, "AccountInSubtree", &s.inner.subtree, 2)
+		// Five reads asked the backend; the ten others were answered from
+		// the table.
+		if got, want := s.cache.Stats(), (cache.Stats{Hits: 10, Misses: 5, Entries: 5}); got != want {
+			t.Errorf("Stats() = %+v, want %+v", got, want)
+		}
 	})
 }
 
@@ -731,6 +736,11 @@ func TestStaleWhileBackendFails(t *testing.T) {
 		}
 	}
 	wantCalls(t, "GetClient: one read, then one failed renewal", &s.inner.clients, 2)
+	// The first read and the failed renewal asked the backend; the three
+	// reads during the outage were answered stale.
+	if got, want := s.cache.Stats(), (cache.Stats{Misses: 2, Stale: 3, Entries: 1}); got != want {
+		t.Errorf("Stats() during the outage = %+v, want %+v", got, want)
+	}
 	s.clock.advance(time.Second)
 	mustGetClient(t, s.cache, s.f.client.ID)
 	wantCalls(t, "GetClient a second after the failure", &s.inner.clients, 3)

@@ -274,6 +274,9 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database answers within the query timeout.
+// Stats returns the statistics of the connection pool, for the metrics.
+func (s *Store) Stats() sql.DBStats { return s.sqlDB.Stats() }
+
 func (s *Store) Ping(ctx context.Context) error {
 	if s.inTx() {
 		return errBoundToTx
