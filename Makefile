@@ -111,6 +111,17 @@ bench-scale: ## load test with 100,000 clients and 1,000,000 live tokens against
 lint: ## run golangci-lint (config in .golangci.yml)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run --allow-parallel-runners
 
+.PHONY: check-alerts
+check-alerts: ## check the Prometheus alert rules and run their unit tests (promtool, from Debian's prometheus package)
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+COMPOSE_CHECK_ENV := TOLLGATE_TOKEN_SECRET=compose-check-not-a-secret TOLLGATE_PEPPER=compose-check-not-a-secret
+.PHONY: check-compose
+check-compose: ## validate docker-compose.yml with a real Compose (docker-compose config, with and without the observability profile)
+	$(COMPOSE_CHECK_ENV) docker-compose -f docker-compose.yml config -q
+	$(COMPOSE_CHECK_ENV) docker-compose -f docker-compose.yml --profile observability config -q
+
 .PHONY: lint-openapi
 lint-openapi: ## lint docs/openapi.yaml with Redocly CLI (pinned, from npm; config and turned-off rules in redocly.yaml)
 	npx -y @redocly/cli@$(REDOCLY_VERSION) lint docs/openapi.yaml
