@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,6 +30,31 @@ type composeService struct {
 	Ports       []any          `yaml:"ports"`       // short strings or long-form maps
 	DependsOn   map[string]any `yaml:"depends_on"`
 	Healthcheck map[string]any `yaml:"healthcheck"`
+	Volumes     []any          `yaml:"volumes"` // short strings or long-form maps
+	Profiles    []string       `yaml:"profiles"`
+}
+
+// binds returns a service's bind mounts (host path → container path), the
+// host paths relative to the compose file as written.
+func (s composeService) binds(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, v := range s.Volumes {
+		switch v := v.(type) {
+		case string:
+			parts := strings.Split(v, ":")
+			if len(parts) >= 2 && (strings.HasPrefix(parts[0], ".") || strings.HasPrefix(parts[0], "/")) {
+				out[parts[1]] = parts[0]
+			}
+		case map[string]any:
+			if v["type"] == "bind" {
+				out[fmt.Sprint(v["target"])] = fmt.Sprint(v["source"])
+			}
+		default:
+			t.Fatalf("volume has unexpected type %T", v)
+		}
+	}
+	return out
 }
 
 func readCompose(t *testing.T) composeFile {
@@ -412,5 +438,114 @@ func TestDockerfile(t *testing.T) {
 	}
 	if got := d.all("ENTRYPOINT"); !slices.Equal(got, []string{`["/tollgate"]`}) {
 		t.Errorf("ENTRYPOINT %v, want [\"/tollgate\"]", got)
+	}
+}
+
+// TestComposeObservability: the observability profile's Prometheus and
+// Grafana run pinned images, only under the profile, and every file they
+// mount exists in the repository and is where their configuration looks
+// for it.
+func TestComposeObservability(t *testing.T) {
+	t.Parallel()
+	f := readCompose(t)
+	pinned := regexp.MustCompile(`^[a-z0-9./-]+:v?[0-9]+\.[0-9]+\.[0-9]+$`)
+	for _, name := range []string{"prometheus", "grafana"} {
+		s, ok := f.Services[name]
+		if !ok {
+			t.Fatalf("docker-compose.yml has no %s service", name)
+		}
+		if !pinned.MatchString(s.Image) {
+			t.Errorf("%s image %q is not pinned to a release (name:x.y.z)", name, s.Image)
+		}
+		if !slices.Equal(s.Profiles, []string{"observability"}) {
+			t.Errorf("%s profiles = %v, want [observability]", name, s.Profiles)
+		}
+	}
+	for _, name := range []string{"postgres", "redis", "tollgate"} {
+		if p := f.Services[name].Profiles; len(p) != 0 {
+			t.Errorf("%s has profiles %v, want none: it runs by default", name, p)
+		}
+	}
+	for name, s := range f.Services {
+		for target, source := range s.binds(t) {
+			if _, err := os.Stat(filepath.Join("..", source)); err != nil {
+				t.Errorf("%s mounts %s at %s, which does not exist: %v", name, source, target, err)
+			}
+		}
+	}
+	prom, graf := f.Services["prometheus"].binds(t), f.Services["grafana"].binds(t)
+
+	// Prometheus reads its configuration and the rule files it names.
+	var promCfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAMLFile(t, prom["/etc/prometheus/prometheus.yml"], &promCfg)
+	for _, rules := range promCfg.RuleFiles {
+		if prom[rules] != "./deploy/prometheus/alerts.yml" {
+			t.Errorf("prometheus.yml reads rules from %s, where compose mounts %q, want ./deploy/prometheus/alerts.yml", rules, prom[rules])
+		}
+	}
+	if len(promCfg.RuleFiles) == 0 {
+		t.Error("prometheus.yml names no rule file")
+	}
+	env, err := tollgateEnv(t, f, composeShell)
+	if err != nil {
+		t.Fatalf("interpolate tollgate environment: %v", err)
+	}
+	wantTarget := "tollgate:" + portOf(t, env["TOLLGATE_OPS_ADDR"])
+	var scraped bool
+	for _, sc := range promCfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			scraped = scraped || slices.Contains(st.Targets, wantTarget)
+		}
+	}
+	if !scraped {
+		t.Errorf("prometheus.yml does not scrape %s, the tollgate service's ops listener", wantTarget)
+	}
+
+	// Grafana's dashboard provider reads the directory the dashboard is
+	// mounted in; its data source is the prometheus service.
+	var providers struct {
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAMLFile(t, filepath.Join(graf["/etc/grafana/provisioning/dashboards"], "tollgate.yml"), &providers)
+	if len(providers.Providers) != 1 ||
+		graf[providers.Providers[0].Options.Path+"/tollgate.json"] != "./deploy/grafana/tollgate.json" {
+		t.Errorf("the dashboard provider reads %+v, where compose does not mount ./deploy/grafana/tollgate.json", providers.Providers)
+	}
+	var sources struct {
+		Datasources []struct {
+			Type string `yaml:"type"`
+			URL  string `yaml:"url"`
+		} `yaml:"datasources"`
+	}
+	readYAMLFile(t, filepath.Join(graf["/etc/grafana/provisioning/datasources"], "prometheus.yml"), &sources)
+	if len(sources.Datasources) != 1 || sources.Datasources[0].Type != "prometheus" ||
+		sources.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("grafana data sources = %+v, want the prometheus service", sources.Datasources)
+	}
+}
+
+// readYAMLFile reads the file at path, relative to the compose file, into v.
+func readYAMLFile(t *testing.T, path string, v any) {
+	t.Helper()
+	if path == "" {
+		t.Fatal("compose mounts no such file")
+	}
+	data, err := os.ReadFile(filepath.Join("..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, v); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
 	}
 }

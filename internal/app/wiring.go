@@ -329,6 +329,11 @@ func newApp(d deps) (*App, error) {
 	uses := usage.New(d.db, d.logger)
 	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
 	m := metrics.New(version)
+	m.KnownRateClasses(slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes))...)
+	for _, kind := range []bruteforce.Kind{bruteforce.KindClient, bruteforce.KindUser} {
+		m.KnownBruteForce(string(kind), bruteforce.DimensionID)
+		m.KnownBruteForce(string(kind), bruteforce.DimensionSource)
+	}
 	if d.failures == nil {
 		d.failures = bfmemory.New(bfmemory.Options{Now: d.now})
 	}

@@ -101,3 +101,20 @@ func (p *Prometheus) RateLimited(class string, allowed bool) {
 func (p *Prometheus) BruteForceBlocked(kind, dimension string) {
 	p.blocks.WithLabelValues(kind, dimension).Inc()
 }
+
+// KnownRateClasses creates the rate-limit series of the configured classes
+// at 0, and KnownBruteForce those of a kind and dimension of blocks: a
+// series that appears only at its first event hides that event from rate()
+// and increase(), and from the alerts and panels that read them.
+func (p *Prometheus) KnownRateClasses(classes ...string) {
+	for _, class := range classes {
+		p.limits.WithLabelValues(class, "allowed")
+		p.limits.WithLabelValues(class, "limited")
+	}
+}
+
+// KnownBruteForce creates the series of kind and dimension at 0 (see
+// KnownRateClasses).
+func (p *Prometheus) KnownBruteForce(kind, dimension string) {
+	p.blocks.WithLabelValues(kind, dimension)
+}

@@ -226,3 +226,24 @@ func TestReadinessFollowsProbesAndDraining(t *testing.T) {
 		})
 	}
 }
+
+// TestKnownSeriesStartAtZero: declared rate classes and brute-force
+// dimensions are exported at 0 before any event.
+func TestKnownSeriesStartAtZero(t *testing.T) {
+	t.Parallel()
+	p := metrics.New("test")
+	p.KnownRateClasses("default", "partner")
+	p.KnownBruteForce("client", "id")
+	body := scrape(t, p)
+	got := lines(body)
+	for _, want := range []string{
+		`tollgate_ratelimit_decisions_total{class="default",decision="allowed"} 0`,
+		`tollgate_ratelimit_decisions_total{class="default",decision="limited"} 0`,
+		`tollgate_ratelimit_decisions_total{class="partner",decision="limited"} 0`,
+		`tollgate_bruteforce_blocks_total{dimension="id",kind="client"} 0`,
+	} {
+		if !got[want] {
+			t.Errorf("GET /metrics has no line %q; got:\n%s", want, grep(body, "tollgate_"))
+		}
+	}
+}
