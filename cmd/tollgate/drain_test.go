@@ -9,8 +9,8 @@ import (
 )
 
 // TestShutdownDelay: on SIGTERM with http.shutdown_delay, the server goes on
-// answering while /readyz says it is draining and every answer asks the
-// client to close its connection; then it stops cleanly.
+// answering while /readyz (and tollgate_ready) says it is draining and every
+// answer asks the client to close its connection; then it stops cleanly.
 func TestShutdownDelay(t *testing.T) {
 	// Long enough that the two requests made while draining (one poll that
 	// sees /readyz flip, one request that must be served) fit in it on a
@@ -39,6 +39,9 @@ func TestShutdownDelay(t *testing.T) {
 	if res, _ := get("http://" + ops + "/readyz"); res.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz before SIGTERM: %d", res.StatusCode)
 	}
+	if _, metrics := get("http://" + ops + "/metrics"); !strings.Contains(metrics, "\ntollgate_ready 1\n") {
+		t.Errorf("/metrics before SIGTERM has no tollgate_ready 1")
+	}
 	if res, _ := get("http://" + addr + "/.well-known/oauth-authorization-server"); res.Close {
 		t.Error("an answer before SIGTERM closes the connection")
 	}
@@ -62,6 +65,10 @@ func TestShutdownDelay(t *testing.T) {
 			t.Fatalf("stopped %v after SIGTERM (%v) while /readyz still answered %d, want it draining first", time.Since(signalled), err, res.StatusCode)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+	// tollgate_ready says what /readyz says.
+	if _, metrics := get("http://" + ops + "/metrics"); !strings.Contains(metrics, "\ntollgate_ready 0\n") {
+		t.Errorf("/metrics while draining has no tollgate_ready 0")
 	}
 	res, _ := get("http://" + addr + "/.well-known/oauth-authorization-server")
 	if res.StatusCode != http.StatusOK {
