@@ -337,8 +337,11 @@ func dashboardAndAlertQueries(t *testing.T) (exprs map[string]string, variableMe
 		if v.Type != "query" {
 			continue
 		}
-		q, _ := v.Query.(map[string]any)
-		query, _ := q["query"].(string)
+		// A query is a string, or an object with a query string.
+		query, _ := v.Query.(string)
+		if q, ok := v.Query.(map[string]any); ok {
+			query, _ = q["query"].(string)
+		}
 		m := labelValuesQuery.FindStringSubmatch(query)
 		if m == nil {
 			t.Errorf("dashboard variable %s: query %q is not label_values(metric…, label)", v.Name, query)
