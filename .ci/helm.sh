@@ -28,6 +28,8 @@
 # carries the schemas of Kubernetes up to 1.30 in its binary and validates
 # offline; later --version values are fetched from GitHub and fail here.
 set -euo pipefail
+# The tools are installed inside $(…): a failure there must stop the script.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 HELM_VERSION=v3.21.4                  # v3.22.0 is served too, not approved yet
@@ -64,7 +66,8 @@ servicemonitor_crd() {
   if [ ! -f "$crd" ]; then
     echo "fetching the ServiceMonitor CRD of prometheus-operator $PROMETHEUS_OPERATOR_VERSION from the Go module proxy" >&2
     local moddir
-    moddir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+    mkdir -p "$work/mod"
+    moddir=$(cd "$work/mod" && GOFLAGS=-mod=mod go mod download -json \
       "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
       sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     mkdir -p "$dir"
@@ -75,6 +78,9 @@ servicemonitor_crd() {
   echo "$dir"
 }
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
 helm_dir=$(install_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
 kv_dir=$(install_tool kubectl-validate "$KUBECTL_VALIDATE_VERSION" sigs.k8s.io/kubectl-validate)
 crd_dir=$(servicemonitor_crd)
@@ -84,9 +90,6 @@ kubectl_validate="$kv_dir/kubectl-validate"
 # own version string without its patch number).
 go version -m "$helm" | awk '$1 == "mod" {print "helm: " $2 " " $3}'
 go version -m "$kubectl_validate" | awk '$1 == "mod" {print "kubectl-validate: " $2 " " $3}'
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 validate() {
   "$kubectl_validate" --version "$KUBERNETES_VERSION" --local-crds "$crd_dir" "$@"
