@@ -13,9 +13,11 @@
 #      against the Kubernetes 1.30 schemas built into it, and the ServiceMonitor
 #      against the CRD of the Prometheus Operator release pinned below;
 #   4. a manifest with an unknown field must fail that validator (so a
-#      validator that accepts anything fails this script), and a render
-#      missing any required value (issuer, the Secret names) must fail naming
-#      the value.
+#      validator that accepts anything fails this script), a render missing
+#      any required value (issuer, the Secret names) must fail naming the
+#      value, and one with a misspelled value must fail on values.schema.json;
+#   5. TestHelmChartConfiguration (cmd/tollgate) loads the environment each
+#      render gives the server and the migration Job as the server does.
 #
 # Why kubectl-validate and not kubeconform: kubeconform v0.8.0 builds here
 # (go install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0), but it
@@ -180,6 +182,18 @@ for value in issuer keys.tokenSecret.existingSecret keys.pepper.existingSecret \
     exit 1
   }
 done
+# A misspelled value must fail too (values.schema.json), not be ignored.
+if "$helm" template tollgate "$chart" --kube-version "$KUBERNETES_VERSION.0" -f "$ci_values/required-values.yaml" \
+  --set replicaCont=3 >/dev/null 2>"$work/typo.err"; then
+  echo "helm template rendered with the unknown value replicaCont; values.schema.json must refuse it" >&2
+  exit 1
+fi
+grep -q "additional properties 'replicaCont' not allowed" "$work/typo.err" || {
+  cat "$work/typo.err" >&2
+  echo "helm template failed with the unknown value replicaCont, but not for the schema" >&2
+  exit 1
+}
+
 # The configuration each render gives the server and the migration Job must
 # load as the server loads it (every TOLLGATE_ variable known and valid, the
 # key files where the variables point), with the listeners on the ports of
