@@ -163,36 +163,48 @@ render all-on Deployment Service ServiceAccount PodDisruptionBudget HorizontalPo
 render fixed-replicas Deployment Service '!ServiceAccount' '!PodDisruptionBudget' '!HorizontalPodAutoscaler' '!Job' -- \
   -f "$ci_values/required-values.yaml" \
   --set autoscaling.enabled=false,podDisruptionBudget.enabled=false,migrations.enabled=false,serviceAccount.create=false
+render sentinel Deployment Service Job -- -f "$ci_values/sentinel-values.yaml"
+if grep -q 'TOLLGATE_REDIS_URL' "$work/sentinel/manifests.yaml"; then
+  echo "the sentinel render sets TOLLGATE_REDIS_URL beside TOLLGATE_REDIS_ADDRS" >&2
+  exit 1
+fi
 grep -q '^  replicas: 2$' "$work/fixed-replicas/manifests.yaml" || {
   echo "the fixed-replicas render does not set the Deployment's replicas" >&2
   exit 1
 }
 
+# must_fail MESSAGE HELM_ARGS...: a render of the required values with
+# HELM_ARGS must fail, saying MESSAGE.
+must_fail() {
+  local message=$1
+  shift
+  if "$helm" template tollgate "$chart" --kube-version "$KUBERNETES_VERSION.0" \
+    -f "$ci_values/required-values.yaml" "$@" >/dev/null 2>"$work/refused.err"; then
+    echo "helm template $* rendered; it must fail with: $message" >&2
+    exit 1
+  fi
+  grep -qF "$message" "$work/refused.err" || {
+    cat "$work/refused.err" >&2
+    echo "helm template $* failed, but without: $message" >&2
+    exit 1
+  }
+}
+
 # A render without any one required value must fail and name it.
 for value in issuer keys.tokenSecret.existingSecret keys.pepper.existingSecret \
   database.existingSecret redis.existingSecret; do
-  if "$helm" template tollgate "$chart" --kube-version "$KUBERNETES_VERSION.0" -f "$ci_values/required-values.yaml" \
-    --set "$value=" >/dev/null 2>"$work/missing.err"; then
-    echo "helm template rendered without $value; it must fail" >&2
-    exit 1
-  fi
-  grep -q "$value is required" "$work/missing.err" || {
-    cat "$work/missing.err" >&2
-    echo "helm template failed without $value, but did not name it" >&2
-    exit 1
-  }
+  must_fail "$value is required" --set "$value="
 done
-# A misspelled value must fail too (values.schema.json), not be ignored.
-if "$helm" template tollgate "$chart" --kube-version "$KUBERNETES_VERSION.0" -f "$ci_values/required-values.yaml" \
-  --set replicaCont=3 >/dev/null 2>"$work/typo.err"; then
-  echo "helm template rendered with the unknown value replicaCont; values.schema.json must refuse it" >&2
-  exit 1
-fi
-grep -q "additional properties 'replicaCont' not allowed" "$work/typo.err" || {
-  cat "$work/typo.err" >&2
-  echo "helm template failed with the unknown value replicaCont, but not for the schema" >&2
-  exit 1
-}
+# So must a misspelled value (values.schema.json) and contradictory ones.
+must_fail "additional properties 'replicaCont' not allowed" --set replicaCont=3
+must_fail "keys.keyEncryptionKey is reserved" --set keys.keyEncryptionKey.existingSecret=tollgate-kek
+must_fail "redis.existingSecret and config.TOLLGATE_REDIS_ADDRS exclude each other" \
+  --set config.TOLLGATE_REDIS_ADDRS=redis-0:6379
+must_fail "keys.pepper.id must be 1 to 8 characters" --set keys.pepper.id=Pepper-2
+must_fail 'keys.retiredPeppers: id "1" is the current keys.pepper.id' \
+  --set 'keys.retiredPeppers[0].id=1,keys.retiredPeppers[0].existingSecret=old,keys.retiredPeppers[0].key=pepper'
+must_fail "config: TOLLGATE_ISSUER is set by the chart" --set config.TOLLGATE_ISSUER=https://other.example.com
+must_fail "terminationGracePeriodSeconds must exceed" --set terminationGracePeriodSeconds=20
 
 # The configuration each render gives the server and the migration Job must
 # load as the server loads it (every TOLLGATE_ variable known and valid, the

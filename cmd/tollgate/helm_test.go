@@ -169,12 +169,14 @@ func checkChartPod(t *testing.T, kind string, pod podSpec) {
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			// URLs where nothing listens; any other secret (a Redis
+			// password) a random string.
 			vars[e.Name] = map[string]string{
 				"TOLLGATE_DATABASE_URL": "postgres://tollgate@127.0.0.1:1/tollgate?sslmode=disable",
 				"TOLLGATE_REDIS_URL":    "redis://127.0.0.1:1/0",
 			}[e.Name]
 			if vars[e.Name] == "" {
-				t.Errorf("%s from a Secret: the test has no stand-in for it", e.Name)
+				vars[e.Name] = randomHex(t)
 			}
 		case strings.HasPrefix(e.Name, "TOLLGATE_"):
 			vars[e.Name] = strings.ReplaceAll(e.Value, chartKeysDir, keysDir)
