@@ -126,6 +126,10 @@ check-compose: ## validate docker-compose.yml with a real Compose (docker-compos
 lint-openapi: ## lint docs/openapi.yaml with Redocly CLI (pinned, from npm; config and turned-off rules in redocly.yaml)
 	npx -y @redocly/cli@$(REDOCLY_VERSION) lint docs/openapi.yaml
 
+.PHONY: helm-check
+helm-check: ## lint, render and validate the Helm chart (helm, kubectl-validate: pinned in .ci/helm.sh, built into TOOLS_DIR)
+	bash .ci/helm.sh
+
 .PHONY: vuln
 vuln: ## check the dependencies and the Go release for known vulnerabilities (govulncheck; GOVULNDB to use a mirror)
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db '$(GOVULNDB)' ./...

@@ -61,7 +61,8 @@ command="DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" PATHS=\"$PATHS\" ESK
 command+=" bash .ci/bench.sh"
 
 if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+  apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk
 fi
 make -s build
 CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-floor ./cmd/tollgate-floor
