@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/otel"
@@ -55,6 +56,7 @@ func NameRoute(next http.Handler) http.Handler {
 		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 			if route := mux.CurrentRoute(r); route != nil {
 				if tpl, err := route.GetPathTemplate(); err == nil {
+					tpl = bareTemplate(tpl)
 					span.SetName(spanMethod(r.Method) + " " + tpl)
 					span.SetAttributes(semconv.HTTPRoute(tpl))
 				}
@@ -89,6 +91,40 @@ func Answer(span trace.Span, status int, endpoint, outcome, grantType string, cl
 	if status >= 500 {
 		span.SetStatus(codes.Error, outcome)
 	}
+}
+
+// bareTemplate drops the patterns of a mux template's variables:
+// "/users/{id:[0-9]+}" is "/users/{id}".
+func bareTemplate(tpl string) string {
+	if !strings.Contains(tpl, ":") {
+		return tpl
+	}
+	var b strings.Builder
+	depth := 0 // inside a variable's braces, including those of its pattern
+	skip := false
+	for _, c := range tpl {
+		switch {
+		case c == '{':
+			depth++
+			if depth == 1 {
+				b.WriteRune(c)
+				continue
+			}
+		case c == '}':
+			depth--
+			if depth == 0 {
+				skip = false
+				b.WriteRune(c)
+				continue
+			}
+		case c == ':' && depth == 1:
+			skip = true
+		}
+		if !skip {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 // spanMethod is the method as a span names it: one of the standard
