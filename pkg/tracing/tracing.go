@@ -105,7 +105,8 @@ func Setup(ctx context.Context, o Options) (shutdown func(context.Context) error
 		_ = exp.Shutdown(ctx) // the resource error is the one to report
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// Our batcher, not the SDK's: see batcher.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(newBatcher(exp, os.Getenv)), sdktrace.WithResource(res))
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
