@@ -223,6 +223,17 @@ func TestTracesOverOTLP(t *testing.T) {
 				t.Errorf("check answer's traceparent %q, want %q", got, want)
 			}
 
+			// The check's log lines lead to its trace.
+			if !strings.Contains(f.logs.String(), `"trace_id":"`+callerTraceID+`"`) {
+				t.Errorf("no log line carries the check's trace id %s", callerTraceID)
+			}
+			// fosite's own spans are left out (tracing.WithoutLibrarySpans).
+			for _, s := range spans {
+				if s.Scope == "github.com/ory/fosite" {
+					t.Errorf("a fosite span %q was exported", s.Name)
+				}
+			}
+
 			// Child spans, each under the request that made it.
 			wantChild := func(what string, match func(otlpsink.Span) bool, under ...string) {
 				t.Helper()

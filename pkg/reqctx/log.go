@@ -21,8 +21,8 @@ const (
 // attributes (so a line reads as before, with the two added at its end),
 // unless the line carries them already (the access log line writes its
 // own). Records logged without a request's context pass as
-// they are. When the context's span records (tracing is on and the request
-// sampled), the line also gets the trace's id and the span's, so a log line
+// they are. When the context carries a sampled span of this process
+// (tracing is on and the request sampled), the line also gets the trace's id and the span's, so a log line
 // leads to its trace. Inside a group (WithGroup), the attributes land in the group,
 // as every attribute added there does.
 type LogHandler struct {
@@ -44,8 +44,11 @@ func (h *LogHandler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle implements slog.Handler.
 func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		sc := span.SpanContext()
+	// A sampled span of this process: a recording one, or its context
+	// carried past a library's spans (tracing.WithoutLibrarySpans).
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && !sc.IsRemote() {
+		// Adding to a record shares its attributes' storage with the
+		// caller's copy: a clone first, as for the request id below.
 		r = r.Clone()
 		r.AddAttrs(slog.String(KeyTraceID, sc.TraceID().String()), slog.String(KeySpanID, sc.SpanID().String()))
 	}

@@ -215,6 +215,7 @@ func TestLogHandlerTraceIDs(t *testing.T) {
 	}{
 		{"a recording span", recording, true, span.SpanContext().TraceID().String()},
 		{"a recording span in a request", trace.ContextWithSpan(reqCtx, span), true, span.SpanContext().TraceID().String()},
+		{"a recording span's context past a library", trace.ContextWithSpanContext(t.Context(), span.SpanContext()), true, span.SpanContext().TraceID().String()},
 		{"a caller's span context only", remote, false, ""},
 		{"no span", reqCtx, false, ""},
 	} {

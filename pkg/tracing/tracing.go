@@ -144,6 +144,21 @@ func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 	return otel.Tracer(ScopeName).Start(ctx, name, trace.WithAttributes(attrs...))
 }
 
+// WithoutLibrarySpans returns ctx whose span is a copy of its span's
+// context that records nothing. A library that starts its spans from the
+// span in the context (fosite takes the tracer provider of
+// trace.SpanFromContext) then starts none, while Tollgate's own spans and
+// the Redis and SQL spans, which take their tracers elsewhere, are still
+// children of the request's span. With no recording span in ctx it returns
+// ctx.
+func WithoutLibrarySpans(ctx context.Context) context.Context {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return ctx
+	}
+	return trace.ContextWithSpanContext(ctx, span.SpanContext())
+}
+
 // Fail marks span as failed with a fixed description (never an error's
 // text, which may quote a caller's input).
 func Fail(span trace.Span, description string) {
