@@ -125,15 +125,17 @@ func (b *batcher) run() {
 	timer := time.NewTimer(b.delay)
 	defer timer.Stop()
 	for {
+		// export has handed its errors to OpenTelemetry's error handler
+		// (logged); only a flush returns them to its caller.
 		select {
 		case <-b.wake:
-			b.export(false)
+			_ = b.export(false)
 		case <-timer.C:
-			b.export(true)
+			_ = b.export(true)
 		case reply := <-b.flushReq:
 			reply <- b.export(true)
 		case <-b.stop:
-			b.export(true)
+			_ = b.export(true)
 			return
 		}
 		timer.Reset(b.delay)
