@@ -112,7 +112,7 @@ func Setup(ctx context.Context, o Options) (shutdown func(context.Context) error
 		logger = slog.New(slog.DiscardHandler)
 	}
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		logger.Warn("tracing: export failed", "err", err)
+		logger.Warn("tracing: spans not sent", "err", err)
 	}))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagator)
