@@ -105,6 +105,10 @@ bench: ## run the Go benchmarks and the load test against PostgreSQL + Redis (wr
 bench-scale: ## load test with 100,000 clients and 1,000,000 live tokens against the same run without them
 	SCALE=1 bash .ci/bench.sh
 
+.PHONY: bench-otel
+bench-otel: ## token throughput with tracing off and on (100% sampling, OTLP/HTTP to a local sink), interleaved
+	bash .ci/bench-otel.sh
+
 .PHONY: lint
 # --allow-parallel-runners: another checkout linting on the same machine (the
 # lock is per machine, not per tree) must not fail this run.

@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -110,8 +111,28 @@ func (e *LifetimeError) Error() string {
 // be allowed g (ErrNotAllowed), g checks its own parameters, the lifetime
 // is settled (a *LifetimeError), the scopes granted (ErrNoScope), and g
 // decides whom the token acts for. Errors of g's own are returned as they
-// are.
+// are. When traced, the steps run in a span "grant <name>", so the grant's
+// own work (a password verified, a database read) is its child.
 func Admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission, error) {
+	if !tracing.Enabled() {
+		return admit(ctx, g, req, now)
+	}
+	ctx, span := tracing.Start(ctx, "grant "+g.Name(), tracing.KeyGrantType.String(g.Name()))
+	defer span.End()
+	adm, err := admit(ctx, g, req, now)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotAllowed):
+		tracing.Fail(span, "grant not allowed")
+	case errors.Is(err, ErrNoScope):
+		tracing.Fail(span, "no scope")
+	default:
+		tracing.Fail(span, "refused")
+	}
+	return adm, err
+}
+
+func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission, error) {
 	p, client := g.Policy(), req.Client.Client
 	if !Allowed(g.Name(), p, client) {
 		return Admission{}, ErrNotAllowed

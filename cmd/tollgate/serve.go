@@ -6,11 +6,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/internal/app"
+	"github.com/tollgate/tollgate/pkg/tracing"
 )
+
+// tracingFlushTimeout bounds the sending of the last spans at exit.
+const tracingFlushTimeout = 5 * time.Second
 
 func serve(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -30,6 +35,23 @@ func serve(ctx context.Context, args []string, e env) error {
 	keys, err := resolveKeys(cfg)
 	if err != nil {
 		return err
+	}
+	// Tracing first, so that the stores opened next are instrumented when it
+	// is on (OTEL_TRACES_EXPORTER; docs/configuration.md).
+	stopTracing, err := tracing.Setup(ctx, tracing.Options{ServiceVersion: version, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// At exit: the spans still buffered are sent, within a bound.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			logger.Warn("tracing: spans lost at exit", "err", err)
+		}
+	}()
+	if tracing.Enabled() {
+		logger.Info("tracing on", "exporter", os.Getenv(tracing.EnvExporter))
 	}
 	a, err := app.Open(ctx, cfg, app.Options{Keys: keys, Migrate: *migrateFlag, Logger: logger, Version: version})
 	if err != nil {

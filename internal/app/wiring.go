@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
@@ -38,6 +39,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
@@ -81,6 +83,7 @@ func OpenAndMigrate(ctx context.Context, cfg config.Config, migrate bool, logger
 		ConnMaxIdleTime: noLimitIfZero(cfg.Database.ConnMaxIdleTime),
 		QueryTimeout:    cfg.Database.QueryTimeout,
 		Logger:          logger,
+		Trace:           tracing.Enabled(),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
@@ -196,7 +199,17 @@ func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 // prefix, so that every instance on the same Redis shares them. now is the
 // token store's clock (nil: time.Now); the end-to-end tests build their
 // Redis app through here too, so they test this wiring.
+//
+// When tracing is on (tracing.Setup installed a provider), every Redis
+// command of client gets a span named by the command alone: its arguments,
+// which hold token signatures and keys, are never recorded.
 func RedisBackends(client goredis.UniversalClient, prefix string, now func() time.Time) Backends {
+	if tracing.Enabled() {
+		// Every UniversalClient go-redis builds (a *Client, also for
+		// Sentinel, a *ClusterClient or a *Ring) is one InstrumentTracing
+		// takes: its only error is for another type.
+		_ = redisotel.InstrumentTracing(client, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
+	}
 	return Backends{
 		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
 		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tracing"
 )
 
 // Options configure the API.
@@ -57,6 +58,8 @@ func New(opts Options) *API {
 	// answers 404 instead of a redirect to its cleaned form.
 	a := &API{opts: opts, router: mux.NewRouter().SkipClean(true)}
 	a.routes()
+	// The request's server span is named by the resource's route.
+	a.router.Use(tracing.NameRoute)
 	a.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "No such resource."})
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/reqctx"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -78,17 +79,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 	})
 }
 
+// spanVerify names the span of the argon2id verification of a password.
+const spanVerify = "argon2id verify"
+
 func (a *Authenticator) verify(ctx context.Context, username, password string, accept Accept) (storage.User, error) {
 	user, err := a.users.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
-		// The same work as a known user's, so timing tells nothing.
+		// The same work as a known user's, so timing tells nothing (nor
+		// does the trace: the span is the same).
+		_, span := tracing.Start(ctx, spanVerify)
 		a.passwords.VerifyDummy(password)
+		span.End()
 		return storage.User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return storage.User{}, fmt.Errorf("%w: get user: %w", ErrUnavailable, err)
 	}
+	_, span := tracing.Start(ctx, spanVerify)
 	ok, err := a.passwords.Verify(user.PasswordHash, password)
+	span.End()
 	if err != nil {
 		return storage.User{}, fmt.Errorf("verify password of user %d: %w", user.ID, err)
 	}

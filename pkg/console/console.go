@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/manage"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -160,6 +161,8 @@ func New(opts Options) (*Console, error) {
 	c := &Console{opts: opts, authn: authn.New(opts.Users, opts.Passwords, opts.Guard),
 		router: mux.NewRouter(), pages: p, assets: a, cop: http.NewCrossOriginProtection()}
 	c.routes()
+	// The request's server span is named by the page's route.
+	c.router.Use(tracing.NameRoute)
 	return c, nil
 }
 

@@ -17,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -24,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -98,8 +102,74 @@ type identity struct {
 	overrides map[string]storage.RateLimit
 }
 
+// Attributes of the check decision's span.
+const (
+	keyCredential = attribute.Key("tollgate.check.credential") // bearer or api_key
+	keyDecision   = attribute.Key("tollgate.check.decision")   // decisionOf the status
+	keyRateClass  = attribute.Key("tollgate.rate_class")       // a configured class
+)
+
 // ServeHTTP answers any method: gateways forward the API request's own.
+// When the request is traced, the answer carries its traceparent, which the
+// gateway can hand to the API so that its spans join the same trace, and the
+// decision has a span of its own.
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tracing.Inject(r.Context(), w.Header())
+	ctx, span := tracing.Start(r.Context(), "check decision")
+	if !span.IsRecording() {
+		c.decide(w, r)
+		return
+	}
+	defer span.End()
+	dw := &decisionWriter{ResponseWriter: w, status: http.StatusOK}
+	c.decide(dw, r.WithContext(ctx))
+	span.SetAttributes(keyDecision.String(decisionOf(dw.status)))
+	if dw.status >= http.StatusInternalServerError {
+		tracing.Fail(span, "backend unavailable")
+	}
+}
+
+// noteAttr sets kv on span when it records (and allocates nothing when it
+// does not).
+func noteAttr(span trace.Span, kv attribute.KeyValue) {
+	if span.IsRecording() {
+		span.SetAttributes(kv)
+	}
+}
+
+// decisionWriter notes the status of the check's answer, for its span.
+type decisionWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *decisionWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// decisionOf names the decision an answer's status carries, from a fixed
+// set.
+func decisionOf(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "allow"
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthenticated"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusTooManyRequests:
+		return "too_many_requests"
+	case 499:
+		return "client_closed"
+	}
+	return "unavailable"
+}
+
+// decide takes the check's decision and writes it.
+func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -120,6 +190,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusBadRequest, "invalid_request", "unknown rate class")
 		return
 	}
+	noteAttr(trace.SpanFromContext(r.Context()), keyRateClass.String(class))
 	required := strings.Fields(r.Header.Get(HeaderScope))
 	var target int64
 	if raw := r.Header.Get(HeaderAccount); raw != "" {
@@ -199,12 +270,15 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 	if len(auth)+len(keys) != 1 {
 		return identity{}, false, errUnauthenticated
 	}
+	span := trace.SpanFromContext(r.Context())
 	if len(keys) == 1 {
+		noteAttr(span, keyCredential.String("api_key"))
 		return c.authenticateKey(r, keys[0])
 	}
 	scheme, rest, _ := strings.Cut(auth[0], " ")
 	switch {
 	case strings.EqualFold(scheme, "bearer"):
+		noteAttr(span, keyCredential.String("bearer"))
 		v, err := c.opts.Tokens.Validate(r.Context(), strings.TrimSpace(rest))
 		if errors.Is(err, tokens.ErrInactive) {
 			return identity{}, true, errUnauthenticated
@@ -219,6 +293,7 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 		return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
 			overrides: v.Client.RateLimits}, true, nil
 	case strings.EqualFold(scheme, "basic"):
+		noteAttr(span, keyCredential.String("api_key"))
 		_, password, ok := r.BasicAuth()
 		if !ok {
 			return identity{}, false, errUnauthenticated

@@ -3,12 +3,16 @@ package reqctx
 import (
 	"context"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Log attribute keys the LogHandler adds.
 const (
 	KeyRequestID = "request_id"
 	KeyClientID  = "client_id"
+	KeyTraceID   = "trace_id"
+	KeySpanID    = "span_id"
 )
 
 // LogHandler wraps a slog.Handler: a record logged with a request's context
@@ -17,7 +21,9 @@ const (
 // attributes (so a line reads as before, with the two added at its end),
 // unless the line carries them already (the access log line writes its
 // own). Records logged without a request's context pass as
-// they are. Inside a group (WithGroup), the attributes land in the group,
+// they are. When the context carries a sampled span of this process
+// (tracing is on and the request sampled), the line also gets the trace's id and the span's, so a log line
+// leads to its trace. Inside a group (WithGroup), the attributes land in the group,
 // as every attribute added there does.
 type LogHandler struct {
 	inner slog.Handler
@@ -38,6 +44,14 @@ func (h *LogHandler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle implements slog.Handler.
 func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	// A sampled span of this process: a recording one, or its context
+	// carried past a library's spans (tracing.WithoutLibrarySpans).
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && !sc.IsRemote() {
+		// Adding to a record shares its attributes' storage with the
+		// caller's copy: a clone first, as for the request id below.
+		r = r.Clone()
+		r.AddAttrs(slog.String(KeyTraceID, sc.TraceID().String()), slog.String(KeySpanID, sc.SpanID().String()))
+	}
 	rq := from(ctx)
 	if rq == nil {
 		return h.inner.Handle(ctx, r)

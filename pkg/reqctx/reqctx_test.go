@@ -10,6 +10,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // serve runs one request through the Middleware and returns the context
@@ -193,5 +196,46 @@ func TestLogHandler(t *testing.T) {
 		if strings.Count(raw[i], `"request_id":`) > 1 || strings.Count(raw[i], `"client_id":`) > 1 {
 			t.Errorf("line %d repeats an attribute: %s", i, raw[i])
 		}
+	}
+}
+
+func TestLogHandlerTraceIDs(t *testing.T) {
+	tp := sdktrace.NewTracerProvider() // samples every span, exports nowhere
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	recording, span := tp.Tracer("test").Start(t.Context(), "request")
+	defer span.End()
+	remote := trace.ContextWithRemoteSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
+	reqCtx, _ := serve(t, nil, httptest.NewRequest(http.MethodGet, "/", nil))
+	for _, tt := range []struct {
+		name    string
+		ctx     context.Context
+		want    bool
+		traceID string
+	}{
+		{"a recording span", recording, true, span.SpanContext().TraceID().String()},
+		{"a recording span in a request", trace.ContextWithSpan(reqCtx, span), true, span.SpanContext().TraceID().String()},
+		{"a recording span's context past a library", trace.ContextWithSpanContext(t.Context(), span.SpanContext()), true, span.SpanContext().TraceID().String()},
+		{"a caller's span context only", remote, false, ""},
+		{"no span", reqCtx, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(NewLogHandler(slog.NewJSONHandler(&buf, nil))).InfoContext(tt.ctx, "line")
+			var m map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+			_, hasTrace := m[KeyTraceID]
+			_, hasSpan := m[KeySpanID]
+			if hasTrace != tt.want || hasSpan != tt.want {
+				t.Fatalf("line %s: trace_id and span_id present %v %v, want %v", buf.Bytes(), hasTrace, hasSpan, tt.want)
+			}
+			if tt.want {
+				if m[KeyTraceID] != tt.traceID || m[KeySpanID] != span.SpanContext().SpanID().String() {
+					t.Errorf("line %s: want trace_id %s span_id %s", buf.Bytes(), tt.traceID, span.SpanContext().SpanID())
+				}
+			}
+		})
 	}
 }

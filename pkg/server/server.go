@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -23,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tracing"
 )
 
 // Metrics receives one observation per answered request. Labels are always
@@ -151,12 +153,14 @@ func New(opts Options) *Server {
 	s.router.NotFoundHandler = s.wrap("not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusNotFound, code: "not_found", description: "No such endpoint."})
 	})
-	s.handler = reqctx.Middleware(opts.TrustedProxies, s.router)
+	// Each request's server span is named by the route it matched.
+	s.router.Use(tracing.NameRoute)
+	s.handler = tracing.Middleware(reqctx.Middleware(opts.TrustedProxies, s.router))
 	return s
 }
 
 // ServeHTTP implements http.Handler: every request, mounted ones included,
-// gets its request context (reqctx) first.
+// gets its server span (tracing) and its request context (reqctx) first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // route registers h for path, answering other methods with an RFC-shaped
@@ -221,6 +225,8 @@ func (s *Server) wrap(endpoint string, h http.HandlerFunc) http.Handler {
 			}
 			d := s.opts.Now().Sub(start)
 			s.opts.Metrics.ObserveRequest(endpoint, ri.grantType, ri.outcome, d)
+			tracing.Answer(trace.SpanFromContext(r.Context()), sw.status, endpoint, ri.outcome, ri.grantType,
+				reqctx.PrincipalOf(r.Context()).ClientID, reqctx.ID(r.Context()))
 			attrs := []slog.Attr{
 				slog.String("request_id", reqctx.ID(r.Context())),
 				slog.String("method", r.Method),

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/reqctx"
+	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
 
@@ -55,7 +56,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	// The source (for the brute-force protection) is in the context:
 	// reqctx.Middleware.
-	ctx := oauth.WithCredentials(r.Context(), creds)
+	// fosite starts spans of its own from the span in the context; the
+	// grant's span and the server span already cover them.
+	ctx := oauth.WithCredentials(tracing.WithoutLibrarySpans(r.Context()), creds)
 	ctx, outage := oauth.WithOutage(ctx)
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {

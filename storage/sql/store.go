@@ -19,6 +19,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	otelgorm "gorm.io/plugin/opentelemetry/tracing"
 
 	"github.com/tollgate/tollgate/storage"
 )
@@ -74,6 +75,11 @@ type Options struct {
 	QueryTimeout time.Duration
 	// Logger receives the migrations applied; nil discards.
 	Logger *slog.Logger
+	// Trace records a span per statement on the global OpenTelemetry
+	// tracer provider (GORM's OpenTelemetry plugin), as a child of the
+	// span in the call's context: the statement with its placeholders,
+	// never the values bound to them (secret hashes, user names).
+	Trace bool
 }
 
 type dialect int
@@ -154,6 +160,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		_ = sqlDB.Close() // as above
 		return nil, fmt.Errorf("open %s database: %w", d, err)
+	}
+	if opts.Trace {
+		err := db.Use(otelgorm.NewPlugin(otelgorm.WithoutQueryVariables(), otelgorm.WithoutMetrics()))
+		if err != nil {
+			_ = sqlDB.Close() // as above
+			return nil, fmt.Errorf("open %s database: tracing: %w", d, err)
+		}
 	}
 	s := &Store{
 		db:           db,
