@@ -45,12 +45,14 @@ const testPassword = "correct horse battery staple"
 //	root ── child
 //	other (a second root: a sibling tree)
 type fixture struct {
-	t      *testing.T
-	srv    *httptest.Server
-	ops    *httptest.Server
-	db     *cache.Store // the cached store the server uses: writes through it are seen at once
-	tokens app.TokenStore
-	hasher *secret.Hasher
+	t   *testing.T
+	srv *httptest.Server
+	ops *httptest.Server
+	db  *cache.Store // the cached store the server uses: writes through it are seen at once
+	// signingKeys is the database under db, where the signing keys are.
+	signingKeys storage.SigningKeys
+	tokens      app.TokenStore
+	hasher      *secret.Hasher
 	// passwords is the server's password hasher, whose Derivations tests
 	// count.
 	passwords *secret.Passwords
@@ -149,10 +151,12 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 	t.Cleanup(func() { raw.Close() })
 	db := cache.New(raw, cache.Options{Logger: logger})
 	f.db = db
+	f.signingKeys = raw
 	keys := config.Keys{
-		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
-		PepperID:    "1",
-		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+		TokenSecret:      []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:         "1",
+		Pepper:           []byte("0123456789abcdef0123456789abcdef-pepper"),
+		KeyEncryptionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}
 	f.keys = keys
 	if f.hasher, err = app.NewHasher(keys); err != nil {
@@ -163,7 +167,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

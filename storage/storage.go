@@ -524,6 +524,35 @@ type Transactor interface {
 	InTx(ctx context.Context, fn func(tx Store) error) error
 }
 
+// SigningKey is a key that signs access tokens, kept encrypted: the
+// storage never sees a usable private key.
+type SigningKey struct {
+	// ID is the key id (the JWS "kid"), unique.
+	ID string
+	// Algorithm is the JWS algorithm the key signs with (ES256, RS256,
+	// EdDSA).
+	Algorithm string
+	// Sealed is the private key, encrypted under the key-encryption key.
+	Sealed []byte
+	// CreatedAt is when the key was made and published.
+	CreatedAt time.Time
+	// ActiveAt is when the key starts signing: a key signs from its
+	// ActiveAt until the ActiveAt of the next key. It is unique, so that
+	// two instances rotating at once make one key, not two.
+	ActiveAt time.Time
+}
+
+// SigningKeys stores the signing keys every instance shares.
+type SigningKeys interface {
+	// CreateSigningKey stores k. It answers ErrAlreadyExists when its ID or
+	// its ActiveAt is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key, oldest ActiveAt first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteSigningKey removes key id; ErrNotFound when there is none.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
 // Tokens stores issued tokens until they expire.
 type Tokens interface {
 	// CreateToken stores t until t.ExpiresAt. It answers ErrAlreadyExists

@@ -18,9 +18,10 @@ import (
 
 func testKeys() config.Keys {
 	return config.Keys{
-		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
-		PepperID:    "1",
-		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+		TokenSecret:      []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:         "1",
+		Pepper:           []byte("0123456789abcdef0123456789abcdef-pepper"),
+		KeyEncryptionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}
 }
 
