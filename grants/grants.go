@@ -140,6 +140,7 @@ func Admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		Username:   sub.Username,
 		GrantType:  g.Name(),
 		ExpiresAt:  now.Add(life),
+		Format:     client.AccessTokenStrategy,
 		Reuse:      p.Reuse && client.ReuseTokens,
 	}
 	if claims.Reuse {

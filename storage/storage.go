@@ -275,7 +275,11 @@ type Client struct {
 	// instead of minting another (bounded storage for clients that never
 	// cache their token).
 	ReuseTokens bool
-	Status      Status
+	// AccessTokenStrategy is the format of the client's access tokens:
+	// StrategyOpaque or StrategyJWT (RFC 9068). Empty is stored as
+	// StrategyOpaque.
+	AccessTokenStrategy string
+	Status              Status
 	// DisabledReason is why Status is disabled; empty while it is active
 	// (backends store none for an active client, whatever it says).
 	DisabledReason DisabledReason
@@ -523,6 +527,12 @@ type Store interface {
 type Transactor interface {
 	InTx(ctx context.Context, fn func(tx Store) error) error
 }
+
+// Access token strategies of a client (storage.Client.AccessTokenStrategy).
+const (
+	StrategyOpaque = "opaque"
+	StrategyJWT    = "jwt"
+)
 
 // SigningKey is a key that signs access tokens, kept encrypted: the
 // storage never sees a usable private key.

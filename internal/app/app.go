@@ -175,3 +175,10 @@ func watchPools(m *metrics.Prometheus, db *sqlstore.Store, cached *cache.Store, 
 			StaleConns: s.StaleConns}
 	})
 }
+
+// RotateSigningKey makes a new token signing key on demand, as `tollgate
+// signing-keys rotate` does: published now, signing one publish-ahead from
+// now. It returns the key's id and when it signs.
+func (a *App) RotateSigningKey(ctx context.Context) (string, time.Time, error) {
+	return a.ring.Rotate(ctx)
+}

@@ -32,6 +32,7 @@ func embedded(t *testing.T) config.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.Database.URL = filepath.Join(cfg.DataDir, "tollgate.db")
 	cfg.HTTP.Addr, cfg.Ops.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Issuer = "http://127.0.0.1" // config.Load derives one; JWT access tokens name it
 	return cfg
 }
 

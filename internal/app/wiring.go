@@ -41,6 +41,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/signing"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tokens/jwt"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
@@ -335,9 +336,13 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	jwtFormat, err := jwt.New(jwt.Options{Issuer: d.cfg.Issuer, Keys: ring, Secret: d.keys.TokenSecret})
+	if err != nil {
+		return nil, err
+	}
 	settings := grantSettings{cfg: d.cfg}
 	uses := usage.New(d.db, d.logger)
-	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
+	tokenService := tokens.New(tokens.Options{Format: format, Formats: map[string]tokens.Format{storage.StrategyJWT: jwtFormat}, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
 	m := metrics.New(version)
 	m.KnownRateClasses(slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes))...)
 	for _, kind := range []bruteforce.Kind{bruteforce.KindClient, bruteforce.KindUser} {
