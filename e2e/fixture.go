@@ -414,6 +414,33 @@ func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture), opts ...f
 	}
 }
 
+// forEachBackendAndFormat runs test on every backend, once with the
+// fixture's clients issuing opaque tokens and once issuing JWT access
+// tokens: the lifecycle of a token does not depend on its format.
+func forEachBackendAndFormat(t *testing.T, test func(t *testing.T, f *fixture), opts ...func(*config.Config)) {
+	for _, b := range testBackends {
+		for _, strategy := range []string{storage.StrategyOpaque, storage.StrategyJWT} {
+			t.Run(b+"/"+strategy, func(t *testing.T) {
+				f := newFixture(t, b, opts...)
+				for _, c := range []*storage.Client{&f.cc, &f.dsp} {
+					updated, err := f.db.UpdateClient(t.Context(), c.ID, func(c *storage.Client) error {
+						c.AccessTokenStrategy = strategy
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					*c = updated
+				}
+				if isJWT := strings.Count(f.tokenCC(f.cc), ".") == 2; isJWT != (strategy == storage.StrategyJWT) {
+					t.Fatalf("a %s client got a token that is a JWT: %v", strategy, isJWT)
+				}
+				test(t, f)
+			})
+		}
+	}
+}
+
 // typo changes the last character of s to a different one.
 func typo(s string) string {
 	c := byte('0')
