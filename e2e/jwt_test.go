@@ -176,6 +176,26 @@ func TestJWTAccessTokens(t *testing.T) {
 				}
 			}
 		})
+		t.Run("reused", func(t *testing.T) {
+			c := f.client(jwtClient(storage.Client{AccountID: f.root.ID, Name: "jwt reuse", GrantTypes: []string{"client_credentials"},
+				Scopes: []string{"read"}, ReuseTokens: true}))
+			first, second := f.tokenCC(c), f.tokenCC(c)
+			_, c1 := f.verifyJWT(t, first)
+			_, c2 := f.verifyJWT(t, second)
+			if c1["jti"] != c2["jti"] || c1["exp"] != c2["exp"] {
+				t.Fatalf("a reused JWT has another jti or expiry: %v, %v", c1, c2)
+			}
+			if res := f.post("/oauth/revoke", formCT, form("token", first), "Authorization", basic(c.ID, f.secretOf[c.ID])); res.status != 200 {
+				t.Fatalf("revoke: status %d", res.status)
+			}
+			if f.active(second) {
+				t.Error("revoking a reused JWT left its twin active")
+			}
+			third := f.tokenCC(c)
+			if _, c3 := f.verifyJWT(t, third); c3["jti"] == c1["jti"] || !f.active(third) {
+				t.Errorf("after the revocation the client got the revoked jti again, or an inactive token: %v", c3)
+			}
+		})
 		t.Run("verifies after a rotation", func(t *testing.T) {
 			tok := f.tokenCC(cc)
 			before := len(f.jwks(t).Keys)

@@ -23,12 +23,13 @@ func seal(kek []byte, kid string, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
-	out[0] = sealVersion
-	if _, err := rand.Read(out[1:]); err != nil {
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("nonce: %w", err)
 	}
-	return aead.Seal(out, out[1:], plaintext, []byte(kid)), nil
+	out := make([]byte, 0, 1+len(nonce)+len(plaintext)+aead.Overhead())
+	out = append(append(out, sealVersion), nonce...)
+	return aead.Seal(out, nonce, plaintext, []byte(kid)), nil
 }
 
 // unseal reverses seal.
