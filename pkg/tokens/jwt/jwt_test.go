@@ -206,3 +206,50 @@ func FuzzID(f *testing.F) {
 		}
 	})
 }
+
+// benchFormat is the format over one in-memory key of alg.
+func benchFormat(b *testing.B, alg jose.SignatureAlgorithm) *jwt.Format {
+	b.Helper()
+	var key *signing.Key
+	switch alg {
+	case jose.ES256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key = &signing.Key{ID: "k1", Algorithm: alg, Private: priv}
+	default:
+		b.Fatalf("no benchmark key for %s", alg)
+	}
+	f, err := jwt.New(jwt.Options{Issuer: issuer, Secret: secret, Keys: staticKeys{key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// BenchmarkMint: one ES256 JWT access token signed.
+func BenchmarkMint(b *testing.B) {
+	f := benchFormat(b, jose.ES256)
+	rec := record()
+	for b.Loop() {
+		if _, _, err := f.Mint(b.Context(), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkID: one ES256 JWT access token read back (parse, signature,
+// claims).
+func BenchmarkID(b *testing.B) {
+	f := benchFormat(b, jose.ES256)
+	value, _, err := f.Mint(b.Context(), record())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := f.ID(b.Context(), value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
