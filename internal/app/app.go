@@ -59,7 +59,9 @@ type Deps struct {
 }
 
 // New builds the application on cfg and the opened stores of d. It opens
-// nothing and starts nothing: Run serves it.
+// nothing and starts nothing: Run serves it. It reads the signing keys
+// once (making the first one of a new installation), so that the JWK Set
+// is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
 	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
 		sessions: d.Sessions, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
