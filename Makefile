@@ -120,7 +120,7 @@ check-alerts: ## check the Prometheus alert rules and run their unit tests (prom
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
 
-COMPOSE_CHECK_ENV := TOLLGATE_TOKEN_SECRET=compose-check-not-a-secret TOLLGATE_PEPPER=compose-check-not-a-secret
+COMPOSE_CHECK_ENV := TOLLGATE_TOKEN_SECRET=compose-check-not-a-secret TOLLGATE_PEPPER=compose-check-not-a-secret TOLLGATE_KEY_ENCRYPTION_KEY=0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c
 .PHONY: check-compose
 check-compose: ## validate docker-compose.yml with a real Compose (docker-compose config, with and without the observability profile)
 	$(COMPOSE_CHECK_ENV) docker-compose -f docker-compose.yml config -q
@@ -148,7 +148,7 @@ migrate: ## apply pending migrations to TOLLGATE_DATABASE_URL
 	$(GO) run ./cmd/tollgate migrate
 
 .PHONY: up
-up: ## start PostgreSQL, Redis and Tollgate with docker compose (needs TOLLGATE_TOKEN_SECRET and TOLLGATE_PEPPER)
+up: ## start PostgreSQL, Redis and Tollgate with docker compose (needs TOLLGATE_TOKEN_SECRET, TOLLGATE_PEPPER and TOLLGATE_KEY_ENCRYPTION_KEY)
 	docker compose up -d --build
 
 .PHONY: down

@@ -103,6 +103,7 @@ export TOLLGATE_REDIS_URL="$REDIS"
 export TOLLGATE_REDIS_KEY_PREFIX="$prefix"
 export TOLLGATE_TOKEN_SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export TOLLGATE_PEPPER="$(head -c 48 /dev/urandom | base64 -w0)"
+export TOLLGATE_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export TOLLGATE_HTTP_ADDR=$ADDR TOLLGATE_OPS_ADDR=$OPS TOLLGATE_DATA_DIR="$work"
 export TOLLGATE_OPS_PPROF=true
 # Load from one client: no token rate, and a class far above the load.

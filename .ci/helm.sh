@@ -192,12 +192,11 @@ must_fail() {
 
 # A render without any one required value must fail and name it.
 for value in issuer keys.tokenSecret.existingSecret keys.pepper.existingSecret \
-  database.existingSecret redis.existingSecret; do
+  keys.keyEncryptionKey.existingSecret database.existingSecret redis.existingSecret; do
   must_fail "$value is required" --set "$value="
 done
 # So must a misspelled value (values.schema.json) and contradictory ones.
 must_fail "additional properties 'replicaCont' not allowed" --set replicaCont=3
-must_fail "keys.keyEncryptionKey is reserved" --set keys.keyEncryptionKey.existingSecret=tollgate-kek
 must_fail "redis.existingSecret and config.TOLLGATE_REDIS_ADDRS exclude each other" \
   --set config.TOLLGATE_REDIS_ADDRS=redis-0:6379
 must_fail "keys.pepper.id must be 1 to 8 characters" --set keys.pepper.id=Pepper-2

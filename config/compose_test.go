@@ -191,8 +191,9 @@ func TestInterpolate(t *testing.T) {
 // composeShell is the shell environment `docker compose up` is run from in
 // these tests: only the two required secrets, as dummy 32-byte values.
 var composeShell = map[string]string{
-	"TOLLGATE_TOKEN_SECRET": strings.Repeat("t", 32),
-	"TOLLGATE_PEPPER":       strings.Repeat("p", 32),
+	"TOLLGATE_TOKEN_SECRET":       strings.Repeat("t", 32),
+	"TOLLGATE_PEPPER":             strings.Repeat("p", 32),
+	"TOLLGATE_KEY_ENCRYPTION_KEY": strings.Repeat("0c", 32),
 }
 
 func tollgateEnv(t *testing.T, f composeFile, shell map[string]string) (map[string]string, error) {
@@ -279,7 +280,7 @@ func TestCompose(t *testing.T) {
 
 	t.Run("secrets are required from the shell", func(t *testing.T) {
 		raw := tg.environment(t)
-		for _, name := range []string{"TOLLGATE_TOKEN_SECRET", "TOLLGATE_PEPPER"} {
+		for _, name := range []string{"TOLLGATE_TOKEN_SECRET", "TOLLGATE_PEPPER", "TOLLGATE_KEY_ENCRYPTION_KEY"} {
 			if v := raw[name]; !strings.HasPrefix(v, "${"+name+":?") {
 				t.Errorf("tollgate %s is not ${%s:?…}: compose would start without it", name, name)
 			}

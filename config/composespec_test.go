@@ -16,6 +16,7 @@ import (
 var composeSecrets = []string{
 	"TOLLGATE_TOKEN_SECRET=compose-check-not-a-secret",
 	"TOLLGATE_PEPPER=compose-check-not-a-secret",
+	"TOLLGATE_KEY_ENCRYPTION_KEY=" + strings.Repeat("0c", 32),
 }
 
 // loadComposeSpec loads the compose file at path as Compose v2 does (the

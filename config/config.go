@@ -45,6 +45,7 @@ type Config struct {
 	Database    Database    `yaml:"database"`
 	Redis       Redis       `yaml:"redis"`
 	Keys        KeySources  `yaml:"keys"`
+	SigningKeys SigningKeys `yaml:"signing_keys"`
 	Tokens      Tokens      `yaml:"tokens"`
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
@@ -163,6 +164,28 @@ type KeySources struct {
 	PepperFile string `yaml:"pepper_file" env:"TOLLGATE_PEPPER_FILE"`
 	// RetiredPepperFiles maps a retired pepper id to the file holding it.
 	RetiredPepperFiles map[string]string `yaml:"retired_pepper_files" env:"TOLLGATE_RETIRED_PEPPER_FILES"`
+
+	// KeyEncryptionKey seals the signing keys stored in the database: 32
+	// bytes, given as 64 hex digits or in base64.
+	KeyEncryptionKey     Secret `yaml:"-" env:"TOLLGATE_KEY_ENCRYPTION_KEY"`
+	KeyEncryptionKeyFile string `yaml:"key_encryption_key_file" env:"TOLLGATE_KEY_ENCRYPTION_KEY_FILE"`
+}
+
+// SigningKeys configures the keys that sign JWT access tokens: their
+// algorithm and their rotation. The keys themselves live in the database,
+// sealed under the key-encryption key, shared by every instance.
+type SigningKeys struct {
+	// Algorithm of new keys: ES256, RS256 or EdDSA.
+	Algorithm string `yaml:"algorithm" env:"TOLLGATE_SIGNING_ALGORITHM"`
+	// RotationPeriod is how long a key signs before the next one takes
+	// over; 0 rotates only on demand (tollgate keys rotate-signing).
+	RotationPeriod time.Duration `yaml:"rotation_period" env:"TOLLGATE_SIGNING_KEY_ROTATION_PERIOD"`
+	// PublishAhead is how long a new key is in the JWKS before it signs,
+	// so that verifiers caching the JWKS know it by then.
+	PublishAhead time.Duration `yaml:"publish_ahead" env:"TOLLGATE_SIGNING_KEY_PUBLISH_AHEAD"`
+	// RefreshInterval is how often every instance reloads the keys: how
+	// soon it follows a rotation made elsewhere.
+	RefreshInterval time.Duration `yaml:"refresh_interval" env:"TOLLGATE_SIGNING_KEY_REFRESH_INTERVAL"`
 }
 
 // Tokens configures access-token lifetimes per grant.
@@ -177,6 +200,12 @@ type Tokens struct {
 	// may ask for.
 	KeySessionLifetime    time.Duration `yaml:"key_session_lifetime" env:"TOLLGATE_KEY_SESSION_LIFETIME"`
 	KeySessionMaxLifetime time.Duration `yaml:"key_session_max_lifetime" env:"TOLLGATE_KEY_SESSION_MAX_LIFETIME"`
+}
+
+// Longest returns the longest lifetime a token may be given: how long a
+// retired signing key stays published.
+func (t Tokens) Longest() time.Duration {
+	return max(t.ClientCredentialsLifetime, t.EskimiDSPLifetime, t.ClientTokenLifetime, t.KeySessionLifetime, t.KeySessionMaxLifetime)
 }
 
 // RateLimits configures the per-second limits kept in Redis (or in process
@@ -389,6 +418,8 @@ func Default() Config {
 			WriteTimeout: 500 * time.Millisecond,
 		},
 		Keys: KeySources{PepperID: "1"},
+		SigningKeys: SigningKeys{Algorithm: "ES256", RotationPeriod: 30 * 24 * time.Hour, PublishAhead: time.Hour,
+			RefreshInterval: 30 * time.Second},
 		Tokens: Tokens{
 			ClientCredentialsLifetime: time.Hour,
 			EskimiDSPLifetime:         24 * time.Hour,

@@ -296,6 +296,13 @@ func everyFieldSet() config.Config {
 			PepperID:                "p2",
 			PepperFile:              "/run/secrets/pepper2",
 			RetiredPepperFiles:      map[string]string{"1": "/run/secrets/pepper1"},
+			KeyEncryptionKeyFile:    "/run/secrets/kek",
+		},
+		SigningKeys: config.SigningKeys{
+			Algorithm:       "EdDSA",
+			RotationPeriod:  7 * 24 * time.Hour,
+			PublishAhead:    2 * time.Hour,
+			RefreshInterval: time.Minute,
 		},
 		Tokens: config.Tokens{
 			ClientCredentialsLifetime: 30 * time.Minute,
@@ -852,6 +859,7 @@ func production() config.Config {
 	c.Redis.URL = "redis://redis:6379/0"
 	c.Keys.TokenSecret = config.Secret(strings.Repeat("t", 32))
 	c.Keys.Pepper = config.Secret(strings.Repeat("p", 32))
+	c.Keys.KeyEncryptionKey = config.Secret(strings.Repeat("ab", 32))
 	return c
 }
 
@@ -864,8 +872,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"embedded default", func(c *config.Config) { *c = loaded() }},
 		{"production", func(*config.Config) {}},
 		{"production with key files", func(c *config.Config) {
-			c.Keys.TokenSecret, c.Keys.Pepper = "", ""
+			c.Keys.TokenSecret, c.Keys.Pepper, c.Keys.KeyEncryptionKey = "", "", ""
 			c.Keys.TokenSecretFile, c.Keys.PepperFile = "/run/secrets/t", "/run/secrets/p"
+			c.Keys.KeyEncryptionKeyFile = "/run/secrets/kek"
 			c.Keys.RotatedTokenSecretFiles = []string{"/run/secrets/t0"}
 			c.Keys.PepperID = "2"
 			c.Keys.RetiredPepperFiles = map[string]string{"1": "/run/secrets/p1"}
@@ -1148,6 +1157,15 @@ func TestValidateRejects(t *testing.T) {
 		{"short pepper", func(c *config.Config) { c.Keys.Pepper = "short-pepper" }, "TOLLGATE_PEPPER: too short"},
 		{"production without token secret", func(c *config.Config) { c.Keys.TokenSecret = "" }, "token secret: required"},
 		{"production without pepper", func(c *config.Config) { c.Keys.Pepper = "" }, "pepper: required"},
+		{"production without key-encryption key", func(c *config.Config) { c.Keys.KeyEncryptionKey = "" }, "key-encryption key: required"},
+		{"key-encryption key twice", func(c *config.Config) { c.Keys.KeyEncryptionKeyFile = "/k" }, "not both"},
+		{"key-encryption key of 31 bytes", func(c *config.Config) { c.Keys.KeyEncryptionKey = config.Secret(strings.Repeat("ab", 31)) }, "TOLLGATE_KEY_ENCRYPTION_KEY: want 32 bytes"},
+		{"key-encryption key not encoded", func(c *config.Config) { c.Keys.KeyEncryptionKey = config.Secret(strings.Repeat("z!", 32)) }, "TOLLGATE_KEY_ENCRYPTION_KEY: want 32 bytes"},
+		{"signing algorithm HS256", func(c *config.Config) { c.SigningKeys.Algorithm = "HS256" }, "signing_keys.algorithm"},
+		{"signing algorithm none", func(c *config.Config) { c.SigningKeys.Algorithm = "none" }, "signing_keys.algorithm"},
+		{"signing refresh too long", func(c *config.Config) { c.SigningKeys.RefreshInterval = 11 * time.Minute }, "signing_keys.refresh_interval"},
+		{"signing publish ahead under two refreshes", func(c *config.Config) { c.SigningKeys.PublishAhead = 59 * time.Second }, "signing_keys.publish_ahead"},
+		{"signing rotation under two publish-aheads", func(c *config.Config) { c.SigningKeys.RotationPeriod = 119 * time.Minute }, "signing_keys.rotation_period"},
 		{"redis only needs keys", func(c *config.Config) {
 			c.Database.URL = "data/tollgate.db"
 			c.Keys.TokenSecret = ""
@@ -1377,6 +1395,12 @@ var wantEnvNames = []string{
 	"TOLLGATE_PEPPER",
 	"TOLLGATE_PEPPER_FILE",
 	"TOLLGATE_RETIRED_PEPPER_FILES",
+	"TOLLGATE_KEY_ENCRYPTION_KEY",
+	"TOLLGATE_KEY_ENCRYPTION_KEY_FILE",
+	"TOLLGATE_SIGNING_ALGORITHM",
+	"TOLLGATE_SIGNING_KEY_ROTATION_PERIOD",
+	"TOLLGATE_SIGNING_KEY_PUBLISH_AHEAD",
+	"TOLLGATE_SIGNING_KEY_REFRESH_INTERVAL",
 	"TOLLGATE_CLIENT_CREDENTIALS_TOKEN_LIFETIME",
 	"TOLLGATE_ESKIMI_DSP_TOKEN_LIFETIME",
 	"TOLLGATE_GRANTS_ENABLED",

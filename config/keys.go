@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +56,30 @@ type Keys struct {
 	// RetiredPeppers maps the id of a previous pepper to its value, so hashes
 	// written under it keep verifying.
 	RetiredPeppers map[string][]byte
+	// KeyEncryptionKey seals the signing keys in the database: 32 bytes,
+	// decoded.
+	KeyEncryptionKey []byte
+}
+
+// KeyEncryptionKeyBytes is the size of the key-encryption key (AES-256).
+const KeyEncryptionKeyBytes = 32
+
+// ParseKeyEncryptionKey decodes a key-encryption key given as 64 hex digits
+// or as base64 (standard or URL alphabet, padded or not) of 32 bytes. The
+// error never quotes the value.
+func ParseKeyEncryptionKey(text []byte) ([]byte, error) {
+	s := string(bytes.TrimSpace(text))
+	if len(s) == 2*KeyEncryptionKeyBytes {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == KeyEncryptionKeyBytes {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("want %d bytes as %d hex digits or in base64", KeyEncryptionKeyBytes, 2*KeyEncryptionKeyBytes)
 }
 
 // String describes which keys are present without revealing any.
@@ -63,8 +89,9 @@ func (k Keys) String() string {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	return fmt.Sprintf("config.Keys{TokenSecret:%s RotatedTokenSecrets:%d PepperID:%q Pepper:%s RetiredPeppers:[%s]}",
-		presence(k.TokenSecret), len(k.RotatedTokenSecrets), k.PepperID, presence(k.Pepper), strings.Join(ids, " "))
+	return fmt.Sprintf("config.Keys{TokenSecret:%s RotatedTokenSecrets:%d PepperID:%q Pepper:%s RetiredPeppers:[%s] KeyEncryptionKey:%s}",
+		presence(k.TokenSecret), len(k.RotatedTokenSecrets), k.PepperID, presence(k.Pepper), strings.Join(ids, " "),
+		presence(k.KeyEncryptionKey))
 }
 
 // GoString keeps %#v from dumping the key bytes.
@@ -133,10 +160,41 @@ func (c Config) LoadKeys() (Keys, error) {
 		add(errors.New("retired peppers are configured without a current pepper"))
 	}
 
+	k.KeyEncryptionKey, err = loadKeyEncryptionKey(ks.KeyEncryptionKey, ks.KeyEncryptionKeyFile)
+	add(err)
+
 	if len(errs) > 0 {
 		return Keys{}, errors.Join(errs...)
 	}
 	return k, nil
+}
+
+// loadKeyEncryptionKey returns the decoded key-encryption key from value or
+// from the file at path, nil when neither is set.
+func loadKeyEncryptionKey(value Secret, path string) ([]byte, error) {
+	var text []byte
+	switch {
+	case value != "" && path != "":
+		return nil, errors.New("key-encryption key is set both by TOLLGATE_KEY_ENCRYPTION_KEY and by a file; set only one")
+	case value != "":
+		text = []byte(value)
+	case path != "":
+		b, err := os.ReadFile(path) // #nosec G304 -- the operator's configuration names the key files
+		if err != nil {
+			return nil, fmt.Errorf("read key-encryption key: %w", err)
+		}
+		text = b
+	default:
+		return nil, nil
+	}
+	b, err := ParseKeyEncryptionKey(text)
+	if err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("key-encryption key in file %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("key-encryption key from TOLLGATE_KEY_ENCRYPTION_KEY: %w", err)
+	}
+	return b, nil
 }
 
 func hasSource(value Secret, path string) bool { return value != "" || path != "" }

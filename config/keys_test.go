@@ -1,8 +1,12 @@
 package config_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -163,11 +167,71 @@ func TestKeysString(t *testing.T) {
 		RetiredPeppers: map[string][]byte{"1": []byte(secretC), "0": []byte(secretD)},
 	}
 	got := k.String()
-	want := `config.Keys{TokenSecret:[redacted] RotatedTokenSecrets:0 PepperID:"2" Pepper:[redacted] RetiredPeppers:[0 1]}`
+	want := `config.Keys{TokenSecret:[redacted] RotatedTokenSecrets:0 PepperID:"2" Pepper:[redacted] RetiredPeppers:[0 1] KeyEncryptionKey:unset}`
 	if got != want {
 		t.Errorf("Keys.String() = %s, want %s", got, want)
 	}
 	if empty := (config.Keys{}).String(); !strings.Contains(empty, "TokenSecret:unset") {
 		t.Errorf("zero Keys.String() = %s, want TokenSecret:unset", empty)
+	}
+}
+
+func TestParseKeyEncryptionKey(t *testing.T) {
+	t.Parallel()
+	raw := make([]byte, config.KeyEncryptionKeyBytes)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	for _, tc := range []struct {
+		name, text string
+		ok         bool
+	}{
+		{"hex", hex.EncodeToString(raw), true},
+		{"hex upper case with newline", strings.ToUpper(hex.EncodeToString(raw)) + "\n", true},
+		{"base64", base64.StdEncoding.EncodeToString(raw), true},
+		{"base64 raw url", base64.RawURLEncoding.EncodeToString(raw), true},
+		{"hex of 31 bytes", hex.EncodeToString(raw[:31]), false},
+		{"base64 of 33 bytes", base64.StdEncoding.EncodeToString(append(raw, 1)), false},
+		{"a 32-character password", strings.Repeat("p", 32), false},
+		{"empty", "", false},
+	} {
+		got, err := config.ParseKeyEncryptionKey([]byte(tc.text))
+		switch {
+		case tc.ok && (err != nil || !bytes.Equal(got, raw)):
+			t.Errorf("%s: got %x, %v, want the key", tc.name, got, err)
+		case !tc.ok && err == nil:
+			t.Errorf("%s: got %x, want an error", tc.name, got)
+		case !tc.ok && tc.text != "" && strings.Contains(err.Error(), tc.text):
+			t.Errorf("%s: the error quotes the value: %v", tc.name, err)
+		}
+	}
+}
+
+func TestLoadKeyEncryptionKey(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("5e", 32)
+	path := filepath.Join(t.TempDir(), "kek")
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := hex.DecodeString(key)
+	for _, tc := range []struct {
+		name string
+		src  config.KeySources
+	}{
+		{"value", config.KeySources{KeyEncryptionKey: config.Secret(key)}},
+		{"file", config.KeySources{KeyEncryptionKeyFile: path}},
+	} {
+		c := config.Default()
+		c.Keys = tc.src
+		k, err := c.LoadKeys()
+		if err != nil || !bytes.Equal(k.KeyEncryptionKey, want) {
+			t.Errorf("%s: got %x, %v, want %x", tc.name, k.KeyEncryptionKey, err, want)
+		}
+	}
+	c := config.Default()
+	c.Keys.KeyEncryptionKey = config.Secret(strings.Repeat("5e", 31))
+	if _, err := c.LoadKeys(); err == nil || strings.Contains(err.Error(), strings.Repeat("5e", 31)) {
+		t.Errorf("a 31-byte key: got %v, want an error that does not quote it", err)
 	}
 }

@@ -61,6 +61,7 @@ func (c Config) Validate() error {
 	c.validateHTTP(&p)
 	c.validateStores(&p)
 	c.validateKeys(&p)
+	c.validateSigningKeys(&p)
 	c.validateProtocol(&p)
 	return errors.Join(p...)
 }
@@ -141,6 +142,14 @@ func (c Config) validateKeys(p *problems) {
 	k := c.Keys
 	checkSecretSource(p, "token secret", "TOLLGATE_TOKEN_SECRET", "keys.token_secret_file", k.TokenSecret, k.TokenSecretFile)
 	checkSecretSource(p, "pepper", "TOLLGATE_PEPPER", "keys.pepper_file", k.Pepper, k.PepperFile)
+	if k.KeyEncryptionKey != "" && k.KeyEncryptionKeyFile != "" {
+		p.addf("key-encryption key", "set either TOLLGATE_KEY_ENCRYPTION_KEY or %s, not both", at("keys.key_encryption_key_file"))
+	}
+	if k.KeyEncryptionKey != "" {
+		if _, err := ParseKeyEncryptionKey([]byte(k.KeyEncryptionKey)); err != nil {
+			p.addf("TOLLGATE_KEY_ENCRYPTION_KEY", "%v", err)
+		}
+	}
 
 	for i, path := range k.RotatedTokenSecretFiles {
 		if strings.TrimSpace(path) == "" {
@@ -183,8 +192,32 @@ func (c Config) validateKeys(p *problems) {
 		if !hasSource(k.Pepper, k.PepperFile) {
 			p.addf("pepper", "required when PostgreSQL or Redis is configured: set TOLLGATE_PEPPER or keys.pepper_file (TOLLGATE_PEPPER_FILE)")
 		}
+		if !hasSource(k.KeyEncryptionKey, k.KeyEncryptionKeyFile) {
+			p.addf("key-encryption key", "required when PostgreSQL or Redis is configured: set TOLLGATE_KEY_ENCRYPTION_KEY or keys.key_encryption_key_file (TOLLGATE_KEY_ENCRYPTION_KEY_FILE)")
+		}
 	}
 }
+
+func (c Config) validateSigningKeys(p *problems) {
+	s := c.SigningKeys
+	if !slices.Contains(SigningAlgorithms, s.Algorithm) {
+		p.addf(at("signing_keys.algorithm"), "must be one of %s, got %q", strings.Join(SigningAlgorithms, ", "), s.Algorithm)
+	}
+	if s.RefreshInterval < time.Second || s.RefreshInterval > 10*time.Minute {
+		p.addf(at("signing_keys.refresh_interval"), "must be between 1s and 10m, got %v", s.RefreshInterval)
+	}
+	// Every instance must load a new key, and every verifier's cached JWKS
+	// expire, before the key signs.
+	if s.PublishAhead < 2*s.RefreshInterval {
+		p.addf(at("signing_keys.publish_ahead"), "must be at least twice signing_keys.refresh_interval, got %v", s.PublishAhead)
+	}
+	if s.RotationPeriod != 0 && s.RotationPeriod < 2*s.PublishAhead {
+		p.addf(at("signing_keys.rotation_period"), "must be 0 (rotate on demand only) or at least twice signing_keys.publish_ahead, got %v", s.RotationPeriod)
+	}
+}
+
+// SigningAlgorithms are the JWS algorithms a signing key may use.
+var SigningAlgorithms = []string{"ES256", "RS256", "EdDSA"}
 
 // checkSecretSource checks what can be checked without reading files. The
 // value is never quoted.

@@ -86,15 +86,16 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	b.Cleanup(func() { _ = closeBackends() })
 	db := cache.New(raw, cache.Options{Logger: logger})
 	keys := config.Keys{
-		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
-		PepperID:    "1",
-		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+		TokenSecret:      []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:         "1",
+		Pepper:           []byte("0123456789abcdef0123456789abcdef-pepper"),
+		KeyEncryptionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}
 	passwords, err := secret.NewPasswords(secret.DefaultArgon2Params)
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
 		Passwords: passwords, Logger: logger})
 	if err != nil {
 		b.Fatalf("app.New: %v", err)

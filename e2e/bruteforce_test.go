@@ -82,7 +82,7 @@ func (f *fixture) useFailureStore(store bruteforce.Store) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: f.db, Tokens: f.tokens, Limiter: rlmemory.New(rlmemory.Options{Now: f.clock.now}),
+	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: f.db, SigningKeys: f.signingKeys, Tokens: f.tokens, Limiter: rlmemory.New(rlmemory.Options{Now: f.clock.now}),
 		Failures: store, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -568,7 +568,7 @@ func (f *fixture) secondInstance() *fixture {
 		t.Fatal(err)
 	}
 	be := app.RedisBackends(f.redis, f.redisPrefix, f.clock.now)
-	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: cache.New(raw, cache.Options{Logger: logger}), Tokens: be.Tokens,
+	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: cache.New(raw, cache.Options{Logger: logger}), SigningKeys: raw, Tokens: be.Tokens,
 		Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

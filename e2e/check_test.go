@@ -27,7 +27,7 @@ func (f *fixture) check(method string, header ...string) response {
 func TestCheckEndpoint(t *testing.T) {
 	// Generous limits: this test is about everything but the limits.
 	roomy := func(c *config.Config) { c.RateLimits.Classes = map[string]string{"default": "1000", "reports": "1000"} }
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	forEachBackendAndFormat(t, func(t *testing.T, f *fixture) {
 		key, keyString := f.apiKey(f.alice, "events", "contacts")
 		tok := f.tokenCC(f.cc)             // root account, scopes read write
 		bobTok := f.tokenDSP(f.dsp, "bob") // child account

@@ -268,7 +268,8 @@ func TestConsoleClientLifecycle(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		b := f.browser(t)
 		b.signIn("alice")
-		b.get("/console/clients/new").want(t, http.StatusOK).has(t, `name="name"`, `name="access_rights"`, `type="date"`)
+		b.get("/console/clients/new").want(t, http.StatusOK).has(t, `name="name"`, `name="access_rights"`, `type="date"`,
+			`id="strategy-opaque" name="access_token_strategy" value="opaque" checked`)
 
 		// Errors are shown next to their fields, and nothing is saved.
 		before := countClients(t, f, storage.KindClient)
@@ -287,6 +288,10 @@ func TestConsoleClientLifecycle(t *testing.T) {
 		p = b.post("/console/clients/new", "name", "ok", "access_rights", "full", "expires_at", "2001-01-01").want(t, http.StatusUnprocessableEntity)
 		if got := p.fieldError(t, "expires_at"); got != "Expiry date must be in the future." {
 			t.Errorf("past expiry error = %q", got)
+		}
+		p = b.post("/console/clients/new", "name", "ok", "access_rights", "full", "access_token_strategy", "paseto").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "access_token_strategy"); !strings.HasPrefix(got, "Access token format must be") {
+			t.Errorf("access token format error = %q", got)
 		}
 		if n := countClients(t, f, storage.KindClient); n != before {
 			t.Fatalf("a refused form saved a client: %d clients, want %d", n, before)
@@ -322,6 +327,15 @@ func TestConsoleClientLifecycle(t *testing.T) {
 			"access_rights", "events", "expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).
 			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
 		b.get("/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved").has(t, "Your changes are saved.", `value="reporting"`)
+		// The access token format: JWT from the next token on.
+		if c, _ = f.db.GetClient(t.Context(), id); c.AccessTokenStrategy != storage.StrategyOpaque {
+			t.Errorf("a client added in the console has access_token_strategy %q, want opaque", c.AccessTokenStrategy)
+		}
+		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "reporting", "access_rights", "events", "access_token_strategy", "jwt",
+			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)).has(t, `id="strategy-jwt" name="access_token_strategy" value="jwt" checked`)
+		f.verifyJWT(t, f.tokenCC(c))
 		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "again", "access_rights", "events",
 			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).want(t, http.StatusConflict).
 			has(t, "Someone changed this since you opened the page")

@@ -45,12 +45,14 @@ const testPassword = "correct horse battery staple"
 //	root ── child
 //	other (a second root: a sibling tree)
 type fixture struct {
-	t      *testing.T
-	srv    *httptest.Server
-	ops    *httptest.Server
-	db     *cache.Store // the cached store the server uses: writes through it are seen at once
-	tokens app.TokenStore
-	hasher *secret.Hasher
+	t   *testing.T
+	srv *httptest.Server
+	ops *httptest.Server
+	db  *cache.Store // the cached store the server uses: writes through it are seen at once
+	// signingKeys is the database under db, where the signing keys are.
+	signingKeys storage.SigningKeys
+	tokens      app.TokenStore
+	hasher      *secret.Hasher
 	// passwords is the server's password hasher, whose Derivations tests
 	// count.
 	passwords *secret.Passwords
@@ -149,10 +151,12 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 	t.Cleanup(func() { raw.Close() })
 	db := cache.New(raw, cache.Options{Logger: logger})
 	f.db = db
+	f.signingKeys = raw
 	keys := config.Keys{
-		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
-		PepperID:    "1",
-		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+		TokenSecret:      []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:         "1",
+		Pepper:           []byte("0123456789abcdef0123456789abcdef-pepper"),
+		KeyEncryptionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}
 	f.keys = keys
 	if f.hasher, err = app.NewHasher(keys); err != nil {
@@ -163,7 +167,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -407,6 +411,33 @@ func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture), opts ...f
 		t.Run(b, func(t *testing.T) {
 			test(t, newFixture(t, b, opts...))
 		})
+	}
+}
+
+// forEachBackendAndFormat runs test on every backend, once with the
+// fixture's clients issuing opaque tokens and once issuing JWT access
+// tokens: the lifecycle of a token does not depend on its format.
+func forEachBackendAndFormat(t *testing.T, test func(t *testing.T, f *fixture), opts ...func(*config.Config)) {
+	for _, b := range testBackends {
+		for _, strategy := range []string{storage.StrategyOpaque, storage.StrategyJWT} {
+			t.Run(b+"/"+strategy, func(t *testing.T) {
+				f := newFixture(t, b, opts...)
+				for _, c := range []*storage.Client{&f.cc, &f.dsp} {
+					updated, err := f.db.UpdateClient(t.Context(), c.ID, func(c *storage.Client) error {
+						c.AccessTokenStrategy = strategy
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					*c = updated
+				}
+				if isJWT := strings.Count(f.tokenCC(f.cc), ".") == 2; isJWT != (strategy == storage.StrategyJWT) {
+					t.Fatalf("a %s client got a token that is a JWT: %v", strategy, isJWT)
+				}
+				test(t, f)
+			})
+		}
 	}
 }
 

@@ -123,7 +123,7 @@ func (f *fixture) freshUnstoredToken() string {
 }
 
 func TestIntrospectDisabledUser(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	forEachBackendAndFormat(t, func(t *testing.T, f *fixture) {
 		tok := f.tokenDSP(f.dsp, "alice")
 		if !f.active(tok) {
 			t.Fatal("fresh token inactive")
@@ -141,7 +141,7 @@ func TestIntrospectDisabledUser(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	forEachBackendAndFormat(t, func(t *testing.T, f *fixture) {
 		ccBasic := basic(f.cc.ID, f.secretOf[f.cc.ID])
 		t.Run("own token", func(t *testing.T) {
 			tok := f.tokenCC(f.cc)

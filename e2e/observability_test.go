@@ -45,9 +45,10 @@ func served(t *testing.T) (scrape string, secrets []string) {
 	cfg.Redis.KeyPrefix = prefix
 	cfg.RateLimits.Classes = config.DefaultRateClasses() // as config.Load fills them in
 	keys := config.Keys{
-		TokenSecret: []byte("observability-token-secret-0123456789abcdef"),
-		PepperID:    "1",
-		Pepper:      []byte("observability-pepper-0123456789abcdef012345"),
+		TokenSecret:      []byte("observability-token-secret-0123456789abcdef"),
+		PepperID:         "1",
+		Pepper:           []byte("observability-pepper-0123456789abcdef012345"),
+		KeyEncryptionKey: []byte("observability-key-encryption-key"),
 	}
 	a, err := app.Open(t.Context(), cfg, app.Options{Keys: keys, Migrate: true, Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	if err != nil {
@@ -101,7 +102,7 @@ func served(t *testing.T) (scrape string, secrets []string) {
 		return string(body)
 	}
 	get("/readyz")
-	return get("/metrics"), []string{string(keys.TokenSecret), string(keys.Pepper), clientSecret, cfg.Database.URL, cfg.Redis.URL}
+	return get("/metrics"), []string{string(keys.TokenSecret), string(keys.Pepper), string(keys.KeyEncryptionKey), clientSecret, cfg.Database.URL, cfg.Redis.URL}
 }
 
 // sample is one line of a scrape: the series (name and labels) and value.

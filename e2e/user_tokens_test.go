@@ -29,7 +29,7 @@ func (f *fixture) bearerGood(t *testing.T, tok string) bool {
 }
 
 func TestPasswordResetRevokesUserTokens(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	forEachBackendAndFormat(t, func(t *testing.T, f *fixture) {
 		alice := f.admUser("alice")
 		old := f.tokenDSP(f.dsp, "bob")
 		own := f.tokenCC(f.dsp) // the client's own token: no user, not revoked
@@ -82,7 +82,7 @@ func TestPasswordResetRevokesUserTokens(t *testing.T) {
 }
 
 func TestUserDisableRevokesTokensForGood(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	forEachBackendAndFormat(t, func(t *testing.T, f *fixture) {
 		alice := f.admUser("alice")
 		old := f.tokenDSP(f.dsp, "bob")
 		if !f.bearerGood(t, old) {

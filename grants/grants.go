@@ -161,6 +161,7 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		Username:   sub.Username,
 		GrantType:  g.Name(),
 		ExpiresAt:  now.Add(life),
+		Format:     client.AccessTokenStrategy,
 		Reuse:      p.Reuse && client.ReuseTokens,
 	}
 	if claims.Reuse {

@@ -275,7 +275,11 @@ type Client struct {
 	// instead of minting another (bounded storage for clients that never
 	// cache their token).
 	ReuseTokens bool
-	Status      Status
+	// AccessTokenStrategy is the format of the client's access tokens:
+	// StrategyOpaque or StrategyJWT (RFC 9068). Empty is stored as
+	// StrategyOpaque.
+	AccessTokenStrategy string
+	Status              Status
 	// DisabledReason is why Status is disabled; empty while it is active
 	// (backends store none for an active client, whatever it says).
 	DisabledReason DisabledReason
@@ -522,6 +526,41 @@ type Store interface {
 // returned unchanged.
 type Transactor interface {
 	InTx(ctx context.Context, fn func(tx Store) error) error
+}
+
+// Access token strategies of a client (storage.Client.AccessTokenStrategy).
+const (
+	StrategyOpaque = "opaque"
+	StrategyJWT    = "jwt"
+)
+
+// SigningKey is a key that signs access tokens, kept encrypted: the
+// storage never sees a usable private key.
+type SigningKey struct {
+	// ID is the key id (the JWS "kid"), unique.
+	ID string
+	// Algorithm is the JWS algorithm the key signs with (ES256, RS256,
+	// EdDSA).
+	Algorithm string
+	// Sealed is the private key, encrypted under the key-encryption key.
+	Sealed []byte
+	// CreatedAt is when the key was made and published.
+	CreatedAt time.Time
+	// ActiveAt is when the key starts signing: a key signs from its
+	// ActiveAt until the ActiveAt of the next key. It is unique, so that
+	// two instances rotating at once make one key, not two.
+	ActiveAt time.Time
+}
+
+// SigningKeys stores the signing keys every instance shares.
+type SigningKeys interface {
+	// CreateSigningKey stores k. It answers ErrAlreadyExists when its ID or
+	// its ActiveAt is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key, oldest ActiveAt first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteSigningKey removes key id; ErrNotFound when there is none.
+	DeleteSigningKey(ctx context.Context, id string) error
 }
 
 // Tokens stores issued tokens until they expire.

@@ -138,12 +138,13 @@ func soak(ctx context.Context, o options, out io.Writer) (err error) {
 	dbURL.Path = "/" + dbName
 
 	env := fleet.Env{
-		"TOLLGATE_DATA_DIR":         work,
-		"TOLLGATE_DATABASE_URL":     dbURL.String(),
-		"TOLLGATE_REDIS_URL":        o.redis,
-		"TOLLGATE_REDIS_KEY_PREFIX": prefix,
-		"TOLLGATE_TOKEN_SECRET":     "soak-token-secret-" + rand.Text(),
-		"TOLLGATE_PEPPER":           "soak-pepper-" + rand.Text(),
+		"TOLLGATE_DATA_DIR":           work,
+		"TOLLGATE_DATABASE_URL":       dbURL.String(),
+		"TOLLGATE_REDIS_URL":          o.redis,
+		"TOLLGATE_REDIS_KEY_PREFIX":   prefix,
+		"TOLLGATE_TOKEN_SECRET":       "soak-token-secret-" + rand.Text(),
+		"TOLLGATE_PEPPER":             "soak-pepper-" + rand.Text(),
+		"TOLLGATE_KEY_ENCRYPTION_KEY": strings.Repeat("5a", 32),
 		// One client and one key carry the whole load: limits far above
 		// it, so that the limiter still runs on every call.
 		"TOLLGATE_TOKEN_RATE_LIMIT":    "100000",

@@ -305,11 +305,13 @@ func TestCLIUsersAndClients(t *testing.T) {
 	}
 
 	client := f.cli(tok, nil, "clients", "create", "--name", "reporting", "--scopes", "reports,events",
-		"--grant-types", "client_credentials", "--token-lifetime", "2h", "--expires-at", "2100-01-01T00:00:00Z").ok(t, "clients create")
+		"--grant-types", "client_credentials", "--token-lifetime", "2h", "--expires-at", "2100-01-01T00:00:00Z",
+		"--access-token-strategy", "jwt").ok(t, "clients create")
 	clientID := client.field(t, "id")
 	f.HandOut(client.field(t, "client_secret"))
 	if client.field(t, "token_lifetime") != "7200" || client.field(t, "scopes") != "reports events" ||
-		client.field(t, "expires_at") != "2100-01-01T00:00:00Z" || !strings.Contains(client.stdout, "Shown once") {
+		client.field(t, "expires_at") != "2100-01-01T00:00:00Z" || !strings.Contains(client.stdout, "Shown once") ||
+		client.field(t, "access_token_strategy") != "jwt" {
 		t.Errorf("clients create output:\n%s", client.stdout)
 	}
 	if strings.Contains(client.stdout, "\nkey ") {
@@ -323,6 +325,13 @@ func TestCLIUsersAndClients(t *testing.T) {
 	access := minted.field(t, "access_token")
 	if minted.field(t, "expires_in") != "2592000" || !strings.Contains(minted.stdout, "Shown once") || !f.Active(access) {
 		t.Errorf("clients token output:\n%s", minted.stdout)
+	}
+	if !strings.HasPrefix(access, "eyJ") || strings.Count(access, ".") != 2 {
+		t.Errorf("the token of a jwt client is not a JWT: %.12s…", access)
+	}
+	edited := f.cli(tok, nil, "clients", "edit", clientID, "--access-token-strategy", "opaque").ok(t, "clients edit")
+	if got := edited.field(t, "access_token_strategy"); got != "opaque" {
+		t.Errorf("access_token_strategy after clients edit = %q, want opaque", got)
 	}
 
 	if out := f.cli(tok, nil, "users", "delete", userID).ok(t).stdout; strings.TrimSpace(out) != "deleted user "+userID {

@@ -39,14 +39,15 @@ func serveOn(t *testing.T, vars map[string]string) {
 func TestServeRedisCluster(t *testing.T) {
 	addrs := redistest.StartCluster(t)
 	serveOn(t, map[string]string{
-		"TOLLGATE_DATA_DIR":      t.TempDir(),
-		"TOLLGATE_HTTP_ADDR":     "127.0.0.1:0",
-		"TOLLGATE_OPS_ADDR":      "127.0.0.1:0",
-		"TOLLGATE_DATABASE_URL":  sqltest.Postgres(t),
-		"TOLLGATE_REDIS_ADDRS":   strings.Join(addrs[:1], ","),
-		"TOLLGATE_REDIS_CLUSTER": "true",
-		"TOLLGATE_TOKEN_SECRET":  "production-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":        "production-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_DATA_DIR":           t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":          "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":           "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":       sqltest.Postgres(t),
+		"TOLLGATE_REDIS_ADDRS":        strings.Join(addrs[:1], ","),
+		"TOLLGATE_REDIS_CLUSTER":      "true",
+		"TOLLGATE_TOKEN_SECRET":       "production-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":             "production-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY": "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
 	})
 }
 
@@ -64,5 +65,6 @@ func TestServeRedisSentinel(t *testing.T) {
 		"TOLLGATE_REDIS_SENTINEL_PASSWORD": s.Password,
 		"TOLLGATE_TOKEN_SECRET":            "production-token-secret-0123456789abcdef",
 		"TOLLGATE_PEPPER":                  "production-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY":      "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
 	})
 }

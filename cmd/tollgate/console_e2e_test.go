@@ -264,6 +264,7 @@ func TestConsoleInBrowser(t *testing.T) {
 				vars["TOLLGATE_REDIS_KEY_PREFIX"] = redisPrefixForTest(t)
 				vars["TOLLGATE_TOKEN_SECRET"] = "console-e2e-token-secret-0123456789abcdef"
 				vars["TOLLGATE_PEPPER"] = "console-e2e-pepper-0123456789abcdef-xyz"
+				vars["TOLLGATE_KEY_ENCRYPTION_KEY"] = "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"
 			} else {
 				dir = shots // the embedded run takes the screenshots
 			}
@@ -489,15 +490,16 @@ const fitsInViewport = `(() => {
 func TestConsoleSessionSharedThroughRedis(t *testing.T) {
 	client, prefix := redistest.New(t)
 	vars := map[string]string{
-		"TOLLGATE_DATA_DIR":         t.TempDir(),
-		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
-		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
-		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
-		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
-		"TOLLGATE_REDIS_KEY_PREFIX": prefix,
-		"TOLLGATE_TOKEN_SECRET":     "console-shared-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":           "console-shared-pepper-0123456789abcdef-xyz",
-		config.BootstrapPasswordEnv: e2ePassword,
+		"TOLLGATE_DATA_DIR":           t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":          "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":           "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":       sqltest.Postgres(t),
+		"TOLLGATE_REDIS_URL":          redisURLForTest(t),
+		"TOLLGATE_REDIS_KEY_PREFIX":   prefix,
+		"TOLLGATE_TOKEN_SECRET":       "console-shared-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":             "console-shared-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY": "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
+		config.BootstrapPasswordEnv:   e2ePassword,
 	}
 	if out, err := runCommand(t, vars, "bootstrap", "--migrate"); err != nil {
 		t.Fatalf("bootstrap: %v %s", err, out)

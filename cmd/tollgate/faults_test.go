@@ -122,11 +122,12 @@ func newCluster(t *testing.T, e *faultEnv, env fleet.Env, redisArgs ...string) *
 	t.Cleanup(func() { _ = r.Close() })
 	dataDir := t.TempDir()
 	c.env = fleet.Env{
-		"TOLLGATE_DATA_DIR":     dataDir,
-		"TOLLGATE_DATABASE_URL": e.pg.URL(c.db),
-		"TOLLGATE_REDIS_URL":    r.URL(),
-		"TOLLGATE_TOKEN_SECRET": "fault-suite-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":       "fault-suite-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_DATA_DIR":           dataDir,
+		"TOLLGATE_DATABASE_URL":       e.pg.URL(c.db),
+		"TOLLGATE_REDIS_URL":          r.URL(),
+		"TOLLGATE_TOKEN_SECRET":       "fault-suite-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":             "fault-suite-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY": "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
 		// The load comes from one client and one key: limits far above it,
 		// so that the limiter still runs (and writes to Redis) on every call.
 		"TOLLGATE_TOKEN_RATE_LIMIT": "100000",

@@ -196,8 +196,8 @@ func checkChartPod(t *testing.T, kind string, pod podSpec) {
 	if err != nil {
 		t.Fatalf("the chart's key files do not load: %v", err)
 	}
-	if keys.TokenSecret == nil || keys.Pepper == nil {
-		t.Error("the chart configures no token secret or pepper")
+	if keys.TokenSecret == nil || keys.Pepper == nil || keys.KeyEncryptionKey == nil {
+		t.Error("the chart configures no token secret, pepper or key-encryption key")
 	}
 
 	ports := map[string]int{}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -202,6 +203,7 @@ func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
 			}
 			if backend == "postgres+redis" {
 				tokenSecret, pepper := "token-secret-"+rand.Text()+rand.Text(), "pepper-"+rand.Text()+rand.Text()
+				kek := hex.EncodeToString([]byte((rand.Text() + rand.Text())[:32]))
 				dbPassword := "db-password-" + rand.Text()
 				// Trust authentication ignores the password; it must still
 				// never be printed.
@@ -211,6 +213,8 @@ func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
 				vars["TOLLGATE_REDIS_KEY_PREFIX"] = redisPrefixForTest(t)
 				vars["TOLLGATE_TOKEN_SECRET"] = tokenSecret
 				vars["TOLLGATE_PEPPER"] = pepper
+				vars["TOLLGATE_KEY_ENCRYPTION_KEY"] = kek
+				p.remember("key-encryption key", kek)
 				p.remember("token secret", tokenSecret)
 				p.remember("pepper", pepper)
 				p.remember("database password", dbPassword)

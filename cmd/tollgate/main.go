@@ -77,6 +77,8 @@ Commands:
   serve      run the authorization server
   migrate    apply pending database migrations
   bootstrap  create a root account, an admin user and a first client
+  signing-keys rotate|list
+             rotate or list the keys that sign JWT access tokens
   version    print the version
 
 Management (talk to a running server's API; see 'tollgate <command> -h'):
@@ -109,6 +111,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return migrate(ctx, args[1:], e)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], e)
+	case "signing-keys":
+		return signingKeys(ctx, args[1:], e)
 	case "accounts", "users", "clients", "keys", "audit":
 		return runCLI(ctx, args[0], args[1:], e)
 	case "version", "--version", "-v":

@@ -70,15 +70,16 @@ func TestLimitsAcrossThreeProcesses(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	vars := map[string]string{
-		"TOLLGATE_DATA_DIR":         t.TempDir(),
-		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
-		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
-		"TOLLGATE_DATABASE_URL":     sqltest.Postgres(t),
-		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
-		"TOLLGATE_REDIS_KEY_PREFIX": redisPrefixForTest(t),
-		"TOLLGATE_TOKEN_SECRET":     "three-process-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":           "three-process-pepper-0123456789abcdef-xyz",
-		"TOLLGATE_LOG_LEVEL":        "warn",
+		"TOLLGATE_DATA_DIR":           t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":          "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":           "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":       sqltest.Postgres(t),
+		"TOLLGATE_REDIS_URL":          redisURLForTest(t),
+		"TOLLGATE_REDIS_KEY_PREFIX":   redisPrefixForTest(t),
+		"TOLLGATE_TOKEN_SECRET":       "three-process-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":             "three-process-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY": "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
+		"TOLLGATE_LOG_LEVEL":          "warn",
 		// A burst of 6 at 1 a second: the bound below grows by one request
 		// per second the 30 requests take, and stays under what per-process
 		// limits would allow (18) unless they take 11 s.

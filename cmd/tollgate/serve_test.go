@@ -166,7 +166,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	}
 	res.Body.Close()
 
-	for _, name := range []string{"token_secret", "pepper"} {
+	for _, name := range []string{"token_secret", "pepper", "key_encryption_key"} {
 		info, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatalf("key file %s: %v", name, err)
@@ -193,14 +193,15 @@ func TestServeEmbeddedDefault(t *testing.T) {
 func TestServeProduction(t *testing.T) {
 	dsn := sqltest.Postgres(t)
 	vars := map[string]string{
-		"TOLLGATE_DATA_DIR":         t.TempDir(),
-		"TOLLGATE_HTTP_ADDR":        "127.0.0.1:0",
-		"TOLLGATE_OPS_ADDR":         "127.0.0.1:0",
-		"TOLLGATE_DATABASE_URL":     dsn,
-		"TOLLGATE_REDIS_URL":        redisURLForTest(t),
-		"TOLLGATE_TOKEN_SECRET":     "production-token-secret-0123456789abcdef",
-		"TOLLGATE_PEPPER":           "production-pepper-0123456789abcdef-xyz",
-		"TOLLGATE_REDIS_KEY_PREFIX": redisPrefixForTest(t),
+		"TOLLGATE_DATA_DIR":           t.TempDir(),
+		"TOLLGATE_HTTP_ADDR":          "127.0.0.1:0",
+		"TOLLGATE_OPS_ADDR":           "127.0.0.1:0",
+		"TOLLGATE_DATABASE_URL":       dsn,
+		"TOLLGATE_REDIS_URL":          redisURLForTest(t),
+		"TOLLGATE_TOKEN_SECRET":       "production-token-secret-0123456789abcdef",
+		"TOLLGATE_PEPPER":             "production-pepper-0123456789abcdef-xyz",
+		"TOLLGATE_KEY_ENCRYPTION_KEY": "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b",
+		"TOLLGATE_REDIS_KEY_PREFIX":   redisPrefixForTest(t),
 	}
 	if _, err := runCommand(t, vars, "bootstrap"); err == nil || !strings.Contains(err.Error(), "pending migrations") {
 		t.Fatalf("bootstrap on an unmigrated database: err = %v, want pending migrations refused", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/usage"
+	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
 )
@@ -37,12 +38,16 @@ const cacheMaxStale = 5 * time.Minute
 // Deps are the opened stores and process services the application is built
 // on.
 type Deps struct {
-	Keys     config.Keys
-	DB       Store
-	Tokens   TokenStore
-	Limiter  ratelimit.Limiter
-	Failures bruteforce.Store // brute-force counters; in process when nil
-	Sessions session.Store    // web console sessions; in process when nil
+	Keys config.Keys
+	DB   Store
+	// SigningKeys stores the token signing keys, sealed under
+	// Keys.KeyEncryptionKey: the database, uncached, so that every
+	// instance reads the others' rotations.
+	SigningKeys storage.SigningKeys
+	Tokens      TokenStore
+	Limiter     ratelimit.Limiter
+	Failures    bruteforce.Store // brute-force counters; in process when nil
+	Sessions    session.Store    // web console sessions; in process when nil
 	// Passwords hashes and verifies user passwords.
 	Passwords *secret.Passwords
 	Logger    *slog.Logger
@@ -54,9 +59,11 @@ type Deps struct {
 }
 
 // New builds the application on cfg and the opened stores of d. It opens
-// nothing and starts nothing: Run serves it.
+// nothing and starts nothing: Run serves it. It reads the signing keys
+// once (making the first one of a new installation), so that the JWK Set
+// is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
-	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
+	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
 		sessions: d.Sessions, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
 		return nil, err
@@ -108,7 +115,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		bus = cache.NewRedisBus(be.Redis, cfg.Redis.KeyPrefix+"cache")
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
-	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
 		Sessions: be.Sessions, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {
 		_ = closeAll() // the build error is the one to report
@@ -169,4 +176,11 @@ func watchPools(m *metrics.Prometheus, db *sqlstore.Store, cached *cache.Store, 
 			WaitDuration: time.Duration(s.WaitDurationNs), TotalConns: s.TotalConns, IdleConns: s.IdleConns,
 			StaleConns: s.StaleConns}
 	})
+}
+
+// RotateSigningKey makes a new token signing key on demand, as `tollgate
+// signing-keys rotate` does: published now, signing one publish-ahead from
+// now. It returns the key's id and when it signs.
+func (a *App) RotateSigningKey(ctx context.Context) (string, time.Time, error) {
+	return a.ring.Rotate(ctx)
 }

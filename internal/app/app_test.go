@@ -18,9 +18,10 @@ import (
 
 func testKeys() config.Keys {
 	return config.Keys{
-		TokenSecret: []byte("0123456789abcdef0123456789abcdef-token"),
-		PepperID:    "1",
-		Pepper:      []byte("0123456789abcdef0123456789abcdef-pepper"),
+		TokenSecret:      []byte("0123456789abcdef0123456789abcdef-token"),
+		PepperID:         "1",
+		Pepper:           []byte("0123456789abcdef0123456789abcdef-pepper"),
+		KeyEncryptionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}
 }
 
@@ -31,6 +32,7 @@ func embedded(t *testing.T) config.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.Database.URL = filepath.Join(cfg.DataDir, "tollgate.db")
 	cfg.HTTP.Addr, cfg.Ops.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Issuer = "http://127.0.0.1" // config.Load derives one; JWT access tokens name it
 	return cfg
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
@@ -37,8 +39,10 @@ import (
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/server"
+	"github.com/tollgate/tollgate/pkg/signing"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tokens/jwt"
 	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
@@ -288,6 +292,7 @@ type App struct {
 	uses    *usage.Recorder
 	sweeper *sweeper.Sweeper
 	api     *admin.API
+	ring    *signing.Ring
 
 	// Set by New and Open, for Run.
 	cfg     config.Config
@@ -304,25 +309,27 @@ type App struct {
 // of it has stopped.
 func (a *App) run(ctx context.Context, cfg config.Config) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
+	go func() { defer wg.Done(); a.ring.Run(ctx, cfg.SigningKeys.RefreshInterval) }()
 	go func() { defer wg.Done(); a.sweeper.Run(ctx, cfg.Credentials.StaleCheckInterval) }()
 	wg.Wait()
 }
 
 // deps are the opened backends app is built on.
 type deps struct {
-	cfg       config.Config
-	keys      config.Keys
-	db        Store
-	tokens    TokenStore
-	limiter   ratelimit.Limiter
-	failures  bruteforce.Store // brute-force counters; in process when nil
-	sessions  session.Store    // web console sessions; in process when nil
-	passwords *secret.Passwords
-	logger    *slog.Logger
-	now       func() time.Time
-	version   string // for the build-info metric
+	cfg         config.Config
+	keys        config.Keys
+	db          Store
+	signingKeys storage.SigningKeys
+	tokens      TokenStore
+	limiter     ratelimit.Limiter
+	failures    bruteforce.Store // brute-force counters; in process when nil
+	sessions    session.Store    // web console sessions; in process when nil
+	passwords   *secret.Passwords
+	logger      *slog.Logger
+	now         func() time.Time
+	version     string // for the build-info metric
 }
 
 func newApp(d deps) (*App, error) {
@@ -338,9 +345,17 @@ func newApp(d deps) (*App, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	ring, err := newRing(d)
+	if err != nil {
+		return nil, err
+	}
+	jwtFormat, err := jwt.New(jwt.Options{Issuer: d.cfg.Issuer, Keys: ring, Secret: d.keys.TokenSecret})
+	if err != nil {
+		return nil, err
+	}
 	settings := grantSettings{cfg: d.cfg}
 	uses := usage.New(d.db, d.logger)
-	tokenService := tokens.New(tokens.Options{Format: format, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
+	tokenService := tokens.New(tokens.Options{Format: format, Formats: map[string]tokens.Format{storage.StrategyJWT: jwtFormat}, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
 	m := metrics.New(version)
 	m.KnownRateClasses(slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes))...)
 	for _, kind := range []bruteforce.Kind{bruteforce.KindClient, bruteforce.KindUser} {
@@ -469,6 +484,8 @@ func newApp(d deps) (*App, error) {
 		TokenRate:      d.cfg.RateLimits.TokenRate,
 		Authenticator:  authenticator,
 		KeySession:     enabled.Get(apikeysession.GrantType),
+		JWKS:           ring.JWKS,
+		JWKSMaxAge:     d.cfg.SigningKeys.PublishAhead / 2,
 		Logger:         d.logger,
 		Metrics:        m,
 		Now:            d.now,
@@ -482,13 +499,51 @@ func newApp(d deps) (*App, error) {
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
 	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep,
-		api: api, metrics: m}
+		api: api, metrics: m, ring: ring}
 	// tollgate_ready says what /readyz says: the same checks, and draining.
 	m.WatchReadiness([]metrics.Probe{
 		{Name: "database", Ping: d.db.Ping},
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, readyTimeout, a.drain.on.Load)
 	return a, nil
+}
+
+// signingLoadTimeout bounds the first load of the signing keys, which may
+// make the first key.
+const signingLoadTimeout = 30 * time.Second
+
+// newRing builds the signing key ring and loads it, making the first key
+// of a new installation.
+func newRing(d deps) (*signing.Ring, error) {
+	if d.signingKeys == nil {
+		return nil, errors.New("signing keys: no store")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), signingLoadTimeout)
+	defer cancel()
+	return SigningRing(ctx, d.cfg, d.keys, d.signingKeys, d.logger, d.now)
+}
+
+// SigningRing returns the signing key ring cfg describes on store, loaded
+// (the first key made when there is none): what the server signs with, and
+// what `tollgate signing-keys` rotates. now may be nil (time.Now).
+func SigningRing(ctx context.Context, cfg config.Config, keys config.Keys, store storage.SigningKeys, logger *slog.Logger, now func() time.Time) (*signing.Ring, error) {
+	ring, err := signing.New(signing.Options{
+		Store:            store,
+		KeyEncryptionKey: keys.KeyEncryptionKey,
+		Algorithm:        jose.SignatureAlgorithm(cfg.SigningKeys.Algorithm),
+		RotationPeriod:   cfg.SigningKeys.RotationPeriod,
+		PublishAhead:     cfg.SigningKeys.PublishAhead,
+		Retain:           cfg.Tokens.Longest(),
+		Now:              now,
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if err := ring.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	return ring, nil
 }
 
 // readyTimeout bounds the dependency checks of /readyz and tollgate_ready.

@@ -29,6 +29,7 @@ type clientView struct {
 	MayIntrospect          bool                     `json:"may_introspect"`
 	TokenLifetime          int64                    `json:"token_lifetime,omitempty"`
 	ReuseTokens            bool                     `json:"reuse_tokens"`
+	AccessTokenStrategy    string                   `json:"access_token_strategy"`
 	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
 	Status                 string                   `json:"status"`
 	DisabledReason         string                   `json:"disabled_reason,omitempty"`
@@ -73,7 +74,8 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
 		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
-		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
+		AccessTokenStrategy: strategyOrOpaque(c.AccessTokenStrategy),
+		Status:              string(c.Status), DisabledReason: string(c.DisabledReason),
 		SecretHint: "…" + apikey.SecretHint(c.SecretHint), ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
@@ -140,6 +142,8 @@ type clientInput struct {
 	MayIntrospect *bool     `json:"may_introspect"`
 	TokenLifetime *int64    `json:"token_lifetime"`
 	ReuseTokens   *bool     `json:"reuse_tokens"`
+	// AccessTokenStrategy is opaque or jwt.
+	AccessTokenStrategy *string `json:"access_token_strategy"`
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
@@ -336,7 +340,7 @@ func (in clientInput) domain() manage.ClientInput {
 	out := manage.ClientInput{
 		Name: in.Name, Description: in.Description, AccessRights: in.AccessRights, Scopes: in.Scopes,
 		GrantTypes: in.GrantTypes, MayIntrospect: in.MayIntrospect, TokenLifetime: in.TokenLifetime,
-		ReuseTokens: in.ReuseTokens, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
+		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
 		OwnerID: in.OwnerID, AccountID: in.AccountID, Password: in.Password,
 	}
 	if in.RateLimits != nil {
@@ -347,4 +351,12 @@ func (in clientInput) domain() manage.ClientInput {
 		out.RateLimits = &limits
 	}
 	return out
+}
+
+// strategyOrOpaque shows an unset access token strategy as the default.
+func strategyOrOpaque(s string) string {
+	if s == "" {
+		return storage.StrategyOpaque
+	}
+	return s
 }

@@ -28,9 +28,12 @@ type Credential struct {
 	GrantTypes    []string `json:"grant_types"`
 	MayIntrospect bool     `json:"may_introspect"`
 	// TokenLifetime is in seconds; 0 means the server default.
-	TokenLifetime int64                `json:"token_lifetime,omitempty"`
-	ReuseTokens   bool                 `json:"reuse_tokens"`
-	RateLimits    map[string]RateLimit `json:"rate_limits,omitempty"`
+	TokenLifetime int64 `json:"token_lifetime,omitempty"`
+	ReuseTokens   bool  `json:"reuse_tokens"`
+	// AccessTokenStrategy is the format of its access tokens: opaque or
+	// jwt (RFC 9068).
+	AccessTokenStrategy string               `json:"access_token_strategy,omitempty"`
+	RateLimits          map[string]RateLimit `json:"rate_limits,omitempty"`
 	// Status is active, disabled, or expired (active but past ExpiresAt).
 	Status Status `json:"status"`
 	// DisabledReason says why a disabled credential is disabled: manual,
@@ -81,9 +84,11 @@ type CredentialCreate struct {
 	GrantTypes    []string `json:"grant_types,omitzero"`
 	MayIntrospect bool     `json:"may_introspect,omitzero"`
 	// TokenLifetime in seconds; 0 means the server default.
-	TokenLifetime int64                `json:"token_lifetime,omitzero"`
-	ReuseTokens   bool                 `json:"reuse_tokens,omitzero"`
-	RateLimits    map[string]RateLimit `json:"rate_limits,omitzero"`
+	TokenLifetime int64 `json:"token_lifetime,omitzero"`
+	ReuseTokens   bool  `json:"reuse_tokens,omitzero"`
+	// AccessTokenStrategy is opaque (the server default when empty) or jwt.
+	AccessTokenStrategy string               `json:"access_token_strategy,omitzero"`
+	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time after which it stops working.
 	ExpiresAt string `json:"expires_at,omitzero"`
 	// OwnerID (a user the admin manages) or AccountID (an account of the
@@ -97,15 +102,17 @@ type CredentialCreate struct {
 // CredentialUpdate changes the fields it sets. An empty non-nil Scopes,
 // GrantTypes or RateLimits is sent, and clears them.
 type CredentialUpdate struct {
-	Name          *string              `json:"name,omitempty"`
-	Description   *string              `json:"description,omitempty"`
-	AccessRights  *string              `json:"access_rights,omitempty"`
-	Scopes        []string             `json:"scopes,omitzero"`
-	GrantTypes    []string             `json:"grant_types,omitzero"` // clients only
-	MayIntrospect *bool                `json:"may_introspect,omitempty"`
-	TokenLifetime *int64               `json:"token_lifetime,omitempty"` // seconds; 0 is the server default
-	ReuseTokens   *bool                `json:"reuse_tokens,omitempty"`
-	RateLimits    map[string]RateLimit `json:"rate_limits,omitzero"`
+	Name          *string  `json:"name,omitempty"`
+	Description   *string  `json:"description,omitempty"`
+	AccessRights  *string  `json:"access_rights,omitempty"`
+	Scopes        []string `json:"scopes,omitzero"`
+	GrantTypes    []string `json:"grant_types,omitzero"` // clients only
+	MayIntrospect *bool    `json:"may_introspect,omitempty"`
+	TokenLifetime *int64   `json:"token_lifetime,omitempty"` // seconds; 0 is the server default
+	ReuseTokens   *bool    `json:"reuse_tokens,omitempty"`
+	// AccessTokenStrategy is opaque or jwt.
+	AccessTokenStrategy *string              `json:"access_token_strategy,omitempty"`
+	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time, or "" for never.
 	ExpiresAt *string `json:"expires_at,omitempty"`
 	Status    Status  `json:"status,omitzero"`

@@ -40,6 +40,8 @@ var credentialLabels = map[string]string{
 	"expires_at":    "Expiry date",
 	"grant_types":   "Grant types",
 	"password":      "Your password",
+
+	"access_token_strategy": "Access token format",
 }
 
 // keyPolicies says how the account's policies shape the credential pages
@@ -265,12 +267,14 @@ type formPage struct {
 	AccessRights string
 	ExpiresAt    string // yyyy-mm-dd
 	ExpiresOrig  string
-	Bundles      []bundle
-	Grants       []grantChoice // API clients only
-	MinDate      string
-	Overlaps     []overlap
-	TokenFor     string // how long a generated client token lives
-	FormID       string // see resent
+	// Strategy is the access token format: opaque or jwt.
+	Strategy string
+	Bundles  []bundle
+	Grants   []grantChoice // API clients only
+	MinDate  string
+	Overlaps []overlap
+	TokenFor string // how long a generated client token lives
+	FormID   string // see resent
 	// ReadOnly shows the credential without its actions, which the
 	// account's policy refuses the signed-in member; AskPassword adds the
 	// password field to the form that adds one.
@@ -481,6 +485,9 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	f := r.PostForm
 	form := c.newForm(k)
 	form.Name, form.Description, form.AccessRights, form.ExpiresAt = f.Get("name"), f.Get("description"), f.Get("access_rights"), f.Get("expires_at")
+	if form.Strategy = f.Get("access_token_strategy"); form.Strategy == "" {
+		form.Strategy = storage.StrategyOpaque
+	}
 	if id := formID(r); id != "" {
 		form.FormID = id
 	}
@@ -489,7 +496,8 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
 	}
-	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights}
+	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights,
+		AccessTokenStrategy: &form.Strategy}
 	// The password is never put back into the form.
 	if pw := f.Get("password"); pw != "" {
 		in.Password = &pw
@@ -584,6 +592,9 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 	p := c.newForm(k)
 	p.Editing, p.Row = true, c.row(r.Context(), st, cl)
 	p.Name, p.Description, p.AccessRights = cl.Name, cl.Description, cl.AccessRights
+	if p.Strategy = cl.AccessTokenStrategy; p.Strategy == "" {
+		p.Strategy = storage.StrategyOpaque
+	}
 	if !cl.ExpiresAt.IsZero() {
 		p.ExpiresAt = cl.ExpiresAt.UTC().Format("2006-01-02")
 	}
@@ -617,6 +628,10 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 		c.render(w, r, st, status, "form", view{Title: cl.Name, Nav: k.Nav, Errors: errs, Page: form})
 	}
 	in := manage.ClientInput{Name: &form.Name, Description: &form.Description}
+	if s := f.Get("access_token_strategy"); s != "" {
+		form.Strategy = s
+		in.AccessTokenStrategy = &form.Strategy
+	}
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
 			form.Grants = c.grantChoices(*in.GrantTypes)

@@ -38,6 +38,8 @@ type ClientInput struct {
 	// TokenLifetime is in seconds; 0 is the configured default.
 	TokenLifetime *int64
 	ReuseTokens   *bool
+	// AccessTokenStrategy is storage.StrategyOpaque or StrategyJWT.
+	AccessTokenStrategy *string
 	// RateLimits replaces the credential's overrides of rate classes; an
 	// empty map removes them all.
 	RateLimits *map[string]storage.RateLimit
@@ -124,6 +126,14 @@ func (s *Service) apply(in ClientInput, c *storage.Client, p *principal, creatin
 	}
 	if in.ReuseTokens != nil {
 		c.ReuseTokens = *in.ReuseTokens
+	}
+	if in.AccessTokenStrategy != nil {
+		if *in.AccessTokenStrategy != storage.StrategyOpaque && *in.AccessTokenStrategy != storage.StrategyJWT {
+			bad("access_token_strategy", "must be opaque or jwt")
+		}
+		c.AccessTokenStrategy = *in.AccessTokenStrategy
+	} else if creating {
+		c.AccessTokenStrategy = storage.StrategyOpaque
 	}
 	if in.RateLimits != nil {
 		if !p.admin {
@@ -518,6 +528,7 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 	add("may_introspect", strconv.FormatBool(old.MayIntrospect), strconv.FormatBool(cur.MayIntrospect))
 	add("token_lifetime", old.TokenLifetime.String(), cur.TokenLifetime.String())
 	add("reuse_tokens", strconv.FormatBool(old.ReuseTokens), strconv.FormatBool(cur.ReuseTokens))
+	add("access_token_strategy", orNone(old.AccessTokenStrategy), orNone(cur.AccessTokenStrategy))
 	add("rate_limits", rateLimitsText(old.RateLimits), rateLimitsText(cur.RateLimits))
 	add("expires_at", timeText(old.ExpiresAt), timeText(cur.ExpiresAt))
 	add("status", string(old.Status), string(cur.Status))
@@ -572,6 +583,7 @@ func changedFields(in ClientInput) []string {
 	add(in.MayIntrospect != nil, "may_introspect")
 	add(in.TokenLifetime != nil, "token_lifetime")
 	add(in.ReuseTokens != nil, "reuse_tokens")
+	add(in.AccessTokenStrategy != nil, "access_token_strategy")
 	add(in.RateLimits != nil, "rate_limits")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")
@@ -764,7 +776,7 @@ func (s *Service) GenerateClientToken(ctx context.Context, act Actor, id int64, 
 	}
 	tok, rec, err := s.opts.Tokens.Issue(ctx, "", tokens.Claims{
 		ClientID: c.ID, Generation: c.Generation, AccountID: c.AccountID,
-		GrantType: "client_token", ExpiresAt: now.Add(life),
+		GrantType: "client_token", ExpiresAt: now.Add(life), Format: c.AccessTokenStrategy,
 	}, c.Scopes, nil)
 	if err != nil {
 		return ClientToken{}, unavailable(err)

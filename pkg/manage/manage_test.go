@@ -447,3 +447,28 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 }
+
+// TestAccessTokenStrategy: a credential's token format is opaque unless set
+// to jwt, is one of the two, and a change is audited.
+func TestAccessTokenStrategy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		c, _, err := f.svc.CreateClient(ctx, f.a.asAdmin, storage.KindClient, manage.ClientInput{Name: ptr("default")})
+		if err != nil || c.AccessTokenStrategy != storage.StrategyOpaque {
+			t.Fatalf("CreateClient: strategy %q, %v, want opaque", c.AccessTokenStrategy, err)
+		}
+		_, _, err = f.svc.CreateClient(ctx, f.a.asAdmin, storage.KindClient, manage.ClientInput{Name: ptr("bad"), AccessTokenStrategy: ptr("paseto")})
+		e, ok := errors.AsType[*manage.Error](err)
+		if !ok || e.Code != manage.Invalid || len(e.Fields) != 1 || e.Fields[0].Field != "access_token_strategy" {
+			t.Fatalf("CreateClient with paseto: %v, want Invalid on access_token_strategy", err)
+		}
+		c, err = f.svc.UpdateClient(ctx, f.a.asAdmin, storage.KindClient, c.ID, 0, manage.ClientInput{AccessTokenStrategy: ptr(storage.StrategyJWT)})
+		if err != nil || c.AccessTokenStrategy != storage.StrategyJWT {
+			t.Fatalf("UpdateClient to jwt: %q, %v", c.AccessTokenStrategy, err)
+		}
+		events, err := f.store.ListAudit(ctx, storage.AuditFilter{}, storage.Page{Limit: 1})
+		if err != nil || len(events) != 1 || !strings.Contains(events[0].Detail, "access_token_strategy opaque → jwt") {
+			t.Errorf("the change's audit event: %+v, %v", events, err)
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // metadata is the RFC 8414 authorization server metadata document.
@@ -16,6 +18,7 @@ type metadata struct {
 	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuth     []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	JWKSURI                       string   `json:"jwks_uri,omitempty"`
 }
 
 // handleMetadata serves GET /.well-known/oauth-authorization-server. It lists
@@ -25,6 +28,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimSuffix(s.opts.Issuer, "/")
 	methods := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
+	var jwksURI string
+	if s.opts.JWKS != nil {
+		jwksURI = base + PathJWKS
+	}
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer:                        s.opts.Issuer,
 		TokenEndpoint:                 base + PathToken,
@@ -35,5 +42,16 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthMethods:      methods,
 		IntrospectionEndpointAuth:     methods,
 		RevocationEndpointAuthMethods: methods,
+		JWKSURI:                       jwksURI,
 	})
+}
+
+// handleJWKS serves GET /.well-known/jwks.json: the public keys that sign
+// JWT access tokens (RFC 7517 §5), cacheable for JWKSMaxAge, which is
+// shorter than a new key is published before it signs.
+func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge/time.Second)))
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(s.opts.JWKS())
 }

@@ -54,6 +54,12 @@ type Options struct {
 	Tokens *tokens.Service
 	// Authenticator authenticates callers outside fosite's token flow.
 	Authenticator *oauth.Authenticator
+	// JWKS returns the JSON of the public JWK Set of the token signing
+	// keys, served at PathJWKS and named jwks_uri in the metadata.
+	JWKS func() []byte
+	// JWKSMaxAge is how long a verifier may cache the JWK Set: less than
+	// a new key is published before it signs.
+	JWKSMaxAge time.Duration
 	// KeySession is the grant served at POST /auth/access/session
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.
@@ -116,6 +122,7 @@ const (
 	PathIntrospect = "/oauth/introspect"
 	PathRevoke     = "/oauth/revoke"
 	PathMetadata   = "/.well-known/oauth-authorization-server"
+	PathJWKS       = "/.well-known/jwks.json"
 	PathKeySession = "/auth/access/session"
 )
 
@@ -141,6 +148,9 @@ func New(opts Options) *Server {
 	s.route(PathIntrospect, "introspect", http.MethodPost, s.handleIntrospect)
 	s.route(PathRevoke, "revoke", http.MethodPost, s.handleRevoke)
 	s.route(PathMetadata, "metadata", http.MethodGet, s.handleMetadata)
+	if opts.JWKS != nil {
+		s.route(PathJWKS, "jwks", http.MethodGet, s.handleJWKS)
+	}
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))

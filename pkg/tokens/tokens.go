@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type Claims struct {
 	Username   string
 	GrantType  string
 	ExpiresAt  time.Time
+	// Format names the format of the token (the client's
+	// AccessTokenStrategy): a key of Options.Formats, or the default
+	// format when empty or unknown.
+	Format string
 	// Reuse asks for the client's current token for the same claims, when
 	// it has most of its life left, instead of a new one (the client's
 	// ReuseTokens setting; see grants.Admit).
@@ -52,8 +57,12 @@ type UsageRecorder interface {
 
 // Options configure a Service.
 type Options struct {
-	// Format makes and reads token values.
+	// Format makes and reads token values: the default format.
 	Format Format
+	// Formats are further formats by name (storage.StrategyJWT), chosen
+	// by Claims.Format. A presented value is read by the format that
+	// minted it: each refuses the others' values before any lookup.
+	Formats map[string]Format
 	// Tokens is the token store.
 	Tokens storage.Tokens
 	// Store holds the clients, users and accounts tokens stand on.
@@ -68,11 +77,13 @@ type Options struct {
 
 // Service issues, validates, introspects and revokes access tokens.
 type Service struct {
-	format Format
-	tokens storage.Tokens
-	store  Store
-	usage  UsageRecorder
-	now    func() time.Time
+	format  Format
+	formats map[string]Format
+	readers []Format // the default format first
+	tokens  storage.Tokens
+	store   Store
+	usage   UsageRecorder
+	now     func() time.Time
 }
 
 // New returns a Service.
@@ -80,7 +91,20 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{format: opts.Format, tokens: opts.Tokens, store: opts.Store, usage: opts.Usage, now: opts.Now}
+	readers := []Format{opts.Format}
+	for _, name := range slices.Sorted(maps.Keys(opts.Formats)) {
+		readers = append(readers, opts.Formats[name])
+	}
+	return &Service{format: opts.Format, formats: opts.Formats, readers: readers, tokens: opts.Tokens, store: opts.Store,
+		usage: opts.Usage, now: opts.Now}
+}
+
+// formatOf returns the format of tokens for c.
+func (s *Service) formatOf(c Claims) Format {
+	if f, ok := s.formats[c.Format]; ok {
+		return f
+	}
+	return s.format
 }
 
 // Now returns the service's clock reading.
@@ -106,7 +130,7 @@ func (s *Service) Issue(ctx context.Context, requestID string, c Claims, scopes,
 // issueNew mints a fresh token for c and stores it.
 func (s *Service) issueNew(ctx context.Context, requestID string, c Claims, scopes, audience []string) (string, storage.Token, error) {
 	rec := s.record("", requestID, c, scopes, audience)
-	tok, id, err := s.format.Mint(ctx, rec)
+	tok, id, err := s.formatOf(c).Mint(ctx, rec)
 	if err != nil {
 		return "", storage.Token{}, fmt.Errorf("mint token: %w", err)
 	}
@@ -129,7 +153,7 @@ func (s *Service) issueNew(ctx context.Context, requestID string, c Claims, scop
 // token that was revoked is never stored again (CreateTokenOnce): the
 // request gets a new random token instead.
 func (s *Service) issueReused(ctx context.Context, requestID string, c Claims, scopes, audience []string) (string, storage.Token, error) {
-	tok, id, err := s.format.Derive(ctx, reuseSeed(c, scopes, audience), s.record("", "", c, scopes, audience))
+	tok, id, err := s.formatOf(c).Derive(ctx, reuseSeed(c, scopes, audience), s.record("", "", c, scopes, audience))
 	if err != nil {
 		return "", storage.Token{}, fmt.Errorf("derive token: %w", err)
 	}
@@ -165,6 +189,10 @@ func reuseSeed(c Claims, scopes, audience []string) []byte {
 	scopes, audience = slices.Sorted(slices.Values(scopes)), slices.Sorted(slices.Values(audience))
 	b := fmt.Appendf(nil, "tollgate reuse v1\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%d\x00",
 		c.ClientID, c.Generation, c.AccountID, c.Subject, c.Username, c.GrantType, c.ExpiresAt.Unix())
+	if c.Format != "" {
+		// Another format is another token; the opaque seed is unchanged.
+		b = fmt.Appendf(b, "format=%s\x00", c.Format)
+	}
 	b = append(b, strings.Join(scopes, " ")...)
 	b = append(b, 0)
 	return append(b, strings.Join(audience, " ")...)

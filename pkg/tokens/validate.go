@@ -105,7 +105,13 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 // lookup reads the record of value: ErrInactive when the format refuses
 // the value (before any storage lookup) or no record has its id.
 func (s *Service) lookup(ctx context.Context, value string) (storage.Token, error) {
-	id, err := s.format.ID(ctx, value)
+	var id string
+	err := ErrMalformed
+	for _, f := range s.readers {
+		if id, err = f.ID(ctx, value); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return storage.Token{}, ErrInactive
 	}

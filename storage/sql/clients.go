@@ -41,6 +41,7 @@ type clientRow struct {
 	MayIntrospect        bool
 	TokenLifetimeSeconds int64
 	ReuseTokens          bool
+	AccessTokenStrategy  string
 	Status               string
 	DisabledReason       string
 	Generation           int64
@@ -63,7 +64,7 @@ func (clientRow) TableName() string { return "clients" }
 var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
-	"token_lifetime_seconds", "reuse_tokens", "status", "disabled_reason", "generation", "previous_secret_hash",
+	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "status", "disabled_reason", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"enabled_at", "created_by", "version", "updated_at",
 }
@@ -113,6 +114,7 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		MayIntrospect:        c.MayIntrospect,
 		TokenLifetimeSeconds: int64(c.TokenLifetime / time.Second),
 		ReuseTokens:          c.ReuseTokens,
+		AccessTokenStrategy:  strategyOrOpaque(c.AccessTokenStrategy),
 		Status:               string(c.Status),
 		DisabledReason:       string(c.DisabledReason),
 		Generation:           c.Generation,
@@ -131,35 +133,36 @@ func toClientRow(c storage.Client) (clientRow, error) {
 
 func (r clientRow) client() storage.Client {
 	return storage.Client{
-		ID:                 r.ID,
-		AccountID:          r.AccountID,
-		OwnerID:            fromNullID(r.OwnerID),
-		Kind:               storage.Kind(r.Kind),
-		IsDefault:          r.IsDefault,
-		Name:               r.Name,
-		Description:        r.Description,
-		SecretHash:         r.SecretHash,
-		SecretHint:         r.SecretHint,
-		AccessRights:       r.AccessRights,
-		RateLimits:         decodeRateLimits(r.RateLimits),
-		GrantTypes:         strings.Fields(r.GrantTypes),
-		Scopes:             strings.Fields(r.Scopes),
-		MayIntrospect:      r.MayIntrospect,
-		TokenLifetime:      time.Duration(r.TokenLifetimeSeconds) * time.Second,
-		ReuseTokens:        r.ReuseTokens,
-		Status:             storage.Status(r.Status),
-		DisabledReason:     storage.DisabledReason(r.DisabledReason),
-		Generation:         r.Generation,
-		PreviousSecretHash: r.PreviousSecretHash,
-		PreviousGeneration: r.PreviousGeneration,
-		PreviousRetireAt:   fromNullTime(r.PreviousRetireAt),
-		ExpiresAt:          fromNullTime(r.ExpiresAt),
-		LastUsedAt:         fromNullTime(r.LastUsedAt),
-		EnabledAt:          fromNullTime(r.EnabledAt),
-		CreatedBy:          fromNullID(r.CreatedBy),
-		Version:            r.Version,
-		CreatedAt:          r.CreatedAt.UTC(),
-		UpdatedAt:          r.UpdatedAt.UTC(),
+		ID:                  r.ID,
+		AccountID:           r.AccountID,
+		OwnerID:             fromNullID(r.OwnerID),
+		Kind:                storage.Kind(r.Kind),
+		IsDefault:           r.IsDefault,
+		Name:                r.Name,
+		Description:         r.Description,
+		SecretHash:          r.SecretHash,
+		SecretHint:          r.SecretHint,
+		AccessRights:        r.AccessRights,
+		RateLimits:          decodeRateLimits(r.RateLimits),
+		GrantTypes:          strings.Fields(r.GrantTypes),
+		Scopes:              strings.Fields(r.Scopes),
+		MayIntrospect:       r.MayIntrospect,
+		TokenLifetime:       time.Duration(r.TokenLifetimeSeconds) * time.Second,
+		ReuseTokens:         r.ReuseTokens,
+		AccessTokenStrategy: r.AccessTokenStrategy,
+		Status:              storage.Status(r.Status),
+		DisabledReason:      storage.DisabledReason(r.DisabledReason),
+		Generation:          r.Generation,
+		PreviousSecretHash:  r.PreviousSecretHash,
+		PreviousGeneration:  r.PreviousGeneration,
+		PreviousRetireAt:    fromNullTime(r.PreviousRetireAt),
+		ExpiresAt:           fromNullTime(r.ExpiresAt),
+		LastUsedAt:          fromNullTime(r.LastUsedAt),
+		EnabledAt:           fromNullTime(r.EnabledAt),
+		CreatedBy:           fromNullID(r.CreatedBy),
+		Version:             r.Version,
+		CreatedAt:           r.CreatedAt.UTC(),
+		UpdatedAt:           r.UpdatedAt.UTC(),
 	}
 }
 
@@ -474,4 +477,12 @@ func (s *Store) DisableStale(ctx context.Context, unusedSince, now time.Time) ([
 	}
 	slices.SortFunc(rows, func(a, b clientRow) int { return cmp.Compare(a.ID, b.ID) })
 	return clientsOf(rows), nil
+}
+
+// strategyOrOpaque stores an unset access token strategy as the default.
+func strategyOrOpaque(s string) string {
+	if s == "" {
+		return storage.StrategyOpaque
+	}
+	return s
 }

@@ -86,3 +86,11 @@ func TestTransactions(t *testing.T) {
 		})
 	}
 }
+
+func TestSigningKeys(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			conformance.RunSigningKeys(t, func(t *testing.T) storage.SigningKeys { return openStore(t, b.url(t)) })
+		})
+	}
+}

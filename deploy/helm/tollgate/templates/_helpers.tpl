@@ -96,9 +96,7 @@ leaving pods crash-looping on "token secret: required".
 {{- else if .Values.redis.existingSecret }}
 {{- fail "redis.existingSecret and config.TOLLGATE_REDIS_ADDRS exclude each other: one Redis URL, or the addresses of Sentinels or Cluster nodes" }}
 {{- end }}
-{{- if .Values.keys.keyEncryptionKey.existingSecret }}
-{{- fail "keys.keyEncryptionKey is reserved: this Tollgate release has no key-encryption key; leave keys.keyEncryptionKey.existingSecret empty" }}
-{{- end }}
+{{- $_ := required "keys.keyEncryptionKey.existingSecret is required: the name of an existing Secret holding the key-encryption key (outside the embedded default Tollgate never generates keys)" .Values.keys.keyEncryptionKey.existingSecret }}
 {{- if not (regexMatch "^[a-z0-9]{1,8}$" (toString .Values.keys.pepper.id)) }}
 {{- fail (printf "keys.pepper.id must be 1 to 8 characters a-z or 0-9, got %q" (toString .Values.keys.pepper.id)) }}
 {{- end }}
@@ -120,7 +118,7 @@ leaving pods crash-looping on "token secret: required".
 {{- if not (hasPrefix "TOLLGATE_" $name) }}
 {{- fail (printf "config: %s is not a TOLLGATE_ variable; use extraEnv for other variables" $name) }}
 {{- end }}
-{{- if has $name (list "TOLLGATE_HTTP_ADDR" "TOLLGATE_OPS_ADDR" "TOLLGATE_ISSUER" "TOLLGATE_DATABASE_URL" "TOLLGATE_REDIS_URL" "TOLLGATE_TOKEN_SECRET" "TOLLGATE_TOKEN_SECRET_FILE" "TOLLGATE_ROTATED_TOKEN_SECRET_FILES" "TOLLGATE_PEPPER" "TOLLGATE_PEPPER_FILE" "TOLLGATE_PEPPER_ID" "TOLLGATE_RETIRED_PEPPER_FILES" "TOLLGATE_HTTP_SHUTDOWN_DELAY" "TOLLGATE_HTTP_SHUTDOWN_TIMEOUT") }}
+{{- if has $name (list "TOLLGATE_HTTP_ADDR" "TOLLGATE_OPS_ADDR" "TOLLGATE_ISSUER" "TOLLGATE_DATABASE_URL" "TOLLGATE_REDIS_URL" "TOLLGATE_TOKEN_SECRET" "TOLLGATE_TOKEN_SECRET_FILE" "TOLLGATE_ROTATED_TOKEN_SECRET_FILES" "TOLLGATE_PEPPER" "TOLLGATE_PEPPER_FILE" "TOLLGATE_PEPPER_ID" "TOLLGATE_RETIRED_PEPPER_FILES" "TOLLGATE_KEY_ENCRYPTION_KEY" "TOLLGATE_KEY_ENCRYPTION_KEY_FILE" "TOLLGATE_HTTP_SHUTDOWN_DELAY" "TOLLGATE_HTTP_SHUTDOWN_TIMEOUT") }}
 {{- fail (printf "config: %s is set by the chart from its own values (see values.yaml)" $name) }}
 {{- end }}
 {{- end }}
@@ -178,6 +176,8 @@ database and Redis URLs (from their Secrets), key files, config, extraEnv.
 - name: TOLLGATE_RETIRED_PEPPER_FILES
   value: {{ $files := list }}{{ range $i, $p := . }}{{ $files = append $files (printf "%s=%s/retired-pepper-%d/%s" (toString $p.id) (include "tollgate.keysDir" $) $i $p.key) }}{{ end }}{{ join "," $files | quote }}
 {{- end }}
+- name: TOLLGATE_KEY_ENCRYPTION_KEY_FILE
+  value: {{ include "tollgate.keysDir" . }}/key-encryption-key/{{ .Values.keys.keyEncryptionKey.key }}
 {{- range $name, $value := .Values.config }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
@@ -226,6 +226,13 @@ fsGroup, so the nonroot user reads them), and /tmp.
       - key: {{ $p.key | quote }}
         path: {{ $p.key | quote }}
 {{- end }}
+- name: key-encryption-key
+  secret:
+    secretName: {{ .Values.keys.keyEncryptionKey.existingSecret | quote }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.keys.keyEncryptionKey.key | quote }}
+        path: {{ .Values.keys.keyEncryptionKey.key | quote }}
 {{- end }}
 
 {{/*
@@ -250,4 +257,7 @@ Mounts of the volumes of tollgate.volumes.
   mountPath: {{ include "tollgate.keysDir" $ }}/retired-pepper-{{ $i }}
   readOnly: true
 {{- end }}
+- name: key-encryption-key
+  mountPath: {{ include "tollgate.keysDir" . }}/key-encryption-key
+  readOnly: true
 {{- end }}

@@ -1,0 +1,198 @@
+// Package jwt is the JWT access token format (RFC 9068) of pkg/tokens: a
+// token is a JWS signed with the installation's current signing key
+// (pkg/signing), header typ "at+jwt", whose jti is the id its record is
+// stored under. A resource server may verify it against the JWK Set alone;
+// Tollgate itself still reads the record, so revocation, expiry and the
+// standing of its client, key, user and account apply to it exactly as to
+// an opaque token.
+package jwt
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tollgate/tollgate/pkg/signing"
+	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/storage"
+)
+
+// MaxBytes is the longest value ID reads: far above any token it mints
+// (under 1 KiB with RS256), so that hostile input costs no parsing.
+const MaxBytes = 8 << 10
+
+// Type is the JWS typ of an access token (RFC 9068 §2.1).
+const Type = "at+jwt"
+
+// algorithms are the only JWS algorithms ID accepts: never none, never HMAC.
+var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
+
+// Keys are the signing keys: the one that signs now, and the published
+// ones by id. *signing.Ring implements it.
+type Keys interface {
+	Signer() (*signing.Key, error)
+	Key(kid string) (*signing.Key, bool)
+}
+
+// Options configure a Format.
+type Options struct {
+	// Issuer is the iss of every token, and the one ID accepts.
+	Issuer string
+	// Keys sign and verify.
+	Keys Keys
+	// Secret keys the jti of a reused token (Derive): at least 32 bytes.
+	Secret []byte
+}
+
+// Format mints and reads JWT access tokens.
+type Format struct {
+	issuer  string
+	keys    Keys
+	secret  []byte
+	signers sync.Map // kid → jose.Signer
+}
+
+var _ tokens.Format = (*Format)(nil)
+
+// New returns the JWT format.
+func New(opts Options) (*Format, error) {
+	if len(opts.Secret) < 32 {
+		return nil, errors.New("jwt format: secret shorter than 32 bytes")
+	}
+	if opts.Keys == nil || opts.Issuer == "" {
+		return nil, errors.New("jwt format: keys and issuer are required")
+	}
+	return &Format{issuer: opts.Issuer, keys: opts.Keys, secret: opts.Secret}, nil
+}
+
+// claims are an access token's JWT claims (RFC 9068 §2.2), with the
+// account and, for user tokens, the user.
+type claims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	AccountID int64    `json:"account_id"`
+	Username  string   `json:"username,omitempty"`
+}
+
+// Mint implements tokens.Format: a random jti, signed with the current key.
+func (f *Format) Mint(_ context.Context, rec storage.Token) (string, string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("jti: %w", err)
+	}
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	value, err := f.sign(rec, id)
+	return value, id, err
+}
+
+// Derive implements tokens.Format: the jti is an HMAC of seed, so that
+// every request of a reuse window finds the same record; the value is
+// signed anew (ECDSA signatures are randomised), which changes nothing a
+// verifier reads but the signature.
+func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token) (string, string, error) {
+	mac := hmac.New(sha256.New, f.secret)
+	mac.Write([]byte("tollgate jwt jti v1\x00"))
+	mac.Write(seed)
+	id := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	value, err := f.sign(rec, id)
+	return value, id, err
+}
+
+func (f *Format) sign(rec storage.Token, id string) (string, error) {
+	key, err := f.keys.Signer()
+	if err != nil {
+		return "", err
+	}
+	signer, err := f.signer(key)
+	if err != nil {
+		return "", err
+	}
+	clientID := strconv.FormatInt(rec.ClientID, 10)
+	c := claims{
+		Issuer: f.issuer, Subject: rec.Subject, Audience: rec.Audience,
+		Expiry: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(), ID: id,
+		ClientID: clientID, Scope: strings.Join(rec.Scopes, " "), AccountID: rec.AccountID, Username: rec.Username,
+	}
+	if c.Subject == "" {
+		// A client's own token: the client is the subject (RFC 9068 §2.2).
+		c.Subject = clientID
+	}
+	if len(c.Audience) == 0 {
+		// aud is required; a token asked for no resource is for this
+		// authorization server's resources (its management API, its check
+		// endpoint).
+		c.Audience = []string{f.issuer}
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode claims: %w", err)
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
+// signer returns the jose signer of key, made once.
+func (f *Format) signer(key *signing.Key) (jose.Signer, error) {
+	if s, ok := f.signers.Load(key.ID); ok {
+		return s.(jose.Signer), nil
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: jose.JSONWebKey{Key: key.Private, KeyID: key.ID}},
+		(&jose.SignerOptions{}).WithType(Type))
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
+	f.signers.Store(key.ID, s)
+	return s, nil
+}
+
+// ID implements tokens.Format: the jti of a token this installation
+// signed, once its size, algorithm, type, key, signature and issuer are
+// checked. Anything else is tokens.ErrMalformed.
+func (f *Format) ID(_ context.Context, value string) (string, error) {
+	if len(value) > MaxBytes || strings.Count(value, ".") != 2 {
+		return "", tokens.ErrMalformed
+	}
+	jws, err := jose.ParseSignedCompact(value, algorithms)
+	if err != nil || len(jws.Signatures) != 1 {
+		return "", tokens.ErrMalformed
+	}
+	h := jws.Signatures[0].Header
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, Type) && !strings.EqualFold(typ, "application/"+Type) {
+		return "", tokens.ErrMalformed
+	}
+	key, ok := f.keys.Key(h.KeyID)
+	if !ok || string(key.Algorithm) != h.Algorithm {
+		return "", tokens.ErrMalformed
+	}
+	payload, err := jws.Verify(key.Private.Public())
+	if err != nil {
+		return "", tokens.ErrMalformed
+	}
+	var c struct {
+		Issuer string `json:"iss"`
+		ID     string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != f.issuer || c.ID == "" || len(c.ID) > 64 {
+		return "", tokens.ErrMalformed
+	}
+	return c.ID, nil
+}

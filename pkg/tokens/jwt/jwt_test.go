@@ -1,0 +1,255 @@
+package jwt_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tollgate/tollgate/pkg/signing"
+	"github.com/tollgate/tollgate/pkg/tokens"
+	"github.com/tollgate/tollgate/pkg/tokens/jwt"
+	"github.com/tollgate/tollgate/storage"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
+	"github.com/tollgate/tollgate/storage/sql/sqltest"
+)
+
+const issuer = "https://auth.example.test"
+
+var secret = bytes.Repeat([]byte{7}, 32)
+
+// newFormat returns the format over a ring of alg on a fresh SQLite
+// database.
+func newFormat(tb testing.TB, alg jose.SignatureAlgorithm) (*jwt.Format, *signing.Ring) {
+	tb.Helper()
+	store, err := sqlstore.Open(tb.Context(), sqlstore.Options{URL: sqltest.SQLite(tb.(*testing.T)), QueryTimeout: time.Minute})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = store.Close() })
+	if _, err := store.Migrate(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := signing.New(signing.Options{Store: store, KeyEncryptionKey: bytes.Repeat([]byte{9}, 32), Algorithm: alg,
+		PublishAhead: time.Hour, Retain: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ring.Refresh(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	f, err := jwt.New(jwt.Options{Issuer: issuer, Keys: ring, Secret: secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f, ring
+}
+
+func record() storage.Token {
+	now := time.Now().Truncate(time.Second)
+	return storage.Token{ClientID: 42, AccountID: 7, Scopes: []string{"read", "write"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+func TestMintAndRead(t *testing.T) {
+	for _, alg := range signing.Algorithms {
+		t.Run(string(alg), func(t *testing.T) {
+			f, ring := newFormat(t, alg)
+			value, id, err := f.Mint(t.Context(), record())
+			if err != nil {
+				t.Fatalf("Mint: %v", err)
+			}
+			got, err := f.ID(t.Context(), value)
+			if err != nil || got != id {
+				t.Fatalf("ID: got %q, %v, want %q", got, err, id)
+			}
+			// A verifier with the JWK Set alone.
+			var set jose.JSONWebKeySet
+			if err := json.Unmarshal(ring.JWKS(), &set); err != nil {
+				t.Fatal(err)
+			}
+			jws, err := jose.ParseSignedCompact(value, []jose.SignatureAlgorithm{alg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := jws.Verify(set.Keys[0])
+			if err != nil {
+				t.Fatalf("the JWK Set does not verify: %v", err)
+			}
+			var c map[string]any
+			_ = json.Unmarshal(payload, &c)
+			if c["jti"] != id || c["sub"] != "42" || c["client_id"] != "42" || c["scope"] != "read write" || c["iss"] != issuer {
+				t.Errorf("claims %v", c)
+			}
+			if jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType] != "at+jwt" {
+				t.Errorf("typ: got %v", jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType])
+			}
+		})
+	}
+}
+
+func TestDerive(t *testing.T) {
+	f, _ := newFormat(t, jose.ES256)
+	v1, id1, err := f.Derive(t.Context(), []byte("seed"), record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id2, _ := f.Derive(t.Context(), []byte("seed"), record())
+	_, id3, _ := f.Derive(t.Context(), []byte("other seed"), record())
+	if id1 != id2 || id1 == id3 {
+		t.Errorf("derived ids: %q %q %q, want the first two equal and the third different", id1, id2, id3)
+	}
+	if got, err := f.ID(t.Context(), v1); err != nil || got != id1 {
+		t.Errorf("ID of a derived token: got %q, %v", got, err)
+	}
+}
+
+func segment(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestHostile(t *testing.T) {
+	f, ring := newFormat(t, jose.ES256)
+	value, _, err := f.Mint(t.Context(), record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ring.Signer()
+	parts := strings.Split(value, ".")
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sign := func(k any, alg jose.SignatureAlgorithm, kid, typ string, payload []byte) string {
+		opts := &jose.SignerOptions{}
+		if typ != "" {
+			opts = opts.WithType(jose.ContentType(typ))
+		}
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: k, KeyID: kid}}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, _ := s.Sign(payload)
+		out, _ := obj.CompactSerialize()
+		return out
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	otherIssuer := bytes.Replace(payload, []byte(issuer), []byte("https://evil.example"), 1)
+	for name, v := range map[string]string{
+		"opaque token":       "tg_at_abc.def",
+		"alg none":           segment(`{"alg":"none","typ":"at+jwt","kid":"`+key.ID+`"}`) + "." + parts[1] + ".",
+		"HS256 with the kid": sign([]byte("0123456789abcdef0123456789abcdef"), jose.HS256, key.ID, "at+jwt", payload),
+		"another key":        sign(other, jose.ES256, key.ID, "at+jwt", payload),
+		"unknown kid":        sign(other, jose.ES256, "nope", "at+jwt", payload),
+		"no typ":             sign(key.Private, jose.ES256, key.ID, "", payload),
+		"typ JWT":            sign(key.Private, jose.ES256, key.ID, "JWT", payload),
+		"another issuer":     sign(key.Private, jose.ES256, key.ID, "at+jwt", otherIssuer),
+		"no jti":             sign(key.Private, jose.ES256, key.ID, "at+jwt", []byte(`{"iss":"`+issuer+`"}`)),
+		"claims not JSON":    sign(key.Private, jose.ES256, key.ID, "at+jwt", []byte(`not json`)),
+		"tampered claims":    parts[0] + "." + segment(`{"iss":"`+issuer+`","jti":"x"}`) + "." + parts[2],
+		"oversized":          value + strings.Repeat("A", jwt.MaxBytes),
+		"JSON serialization": `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`,
+		"empty":              "",
+	} {
+		if id, err := f.ID(t.Context(), v); !errors.Is(err, tokens.ErrMalformed) {
+			t.Errorf("%s: got %q, %v, want %v", name, id, err, tokens.ErrMalformed)
+		}
+	}
+	// The right key under the right kid, signed anew, is read: the cases
+	// above fail for the reason they name.
+	if _, err := f.ID(t.Context(), sign(key.Private, jose.ES256, key.ID, "at+jwt", payload)); err != nil {
+		t.Errorf("a well-made token: %v", err)
+	}
+}
+
+// staticKeys is one signing key, without a database: what the fuzz target
+// needs, thousands of times a second.
+type staticKeys struct{ key *signing.Key }
+
+func (k staticKeys) Signer() (*signing.Key, error) { return k.key, nil }
+func (k staticKeys) Key(kid string) (*signing.Key, bool) {
+	return k.key, kid == k.key.ID
+}
+
+// FuzzID: whatever bytes are presented, ID answers ErrMalformed or, only for
+// a value carrying what the key signed, that value's jti; it never panics.
+func FuzzID(f *testing.F) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	format, err := jwt.New(jwt.Options{Issuer: issuer, Secret: secret,
+		Keys: staticKeys{&signing.Key{ID: "k1", Algorithm: jose.ES256, Private: priv}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	value, jti, err := format.Mint(f.Context(), record())
+	if err != nil {
+		f.Fatal(err)
+	}
+	parts := strings.Split(value, ".")
+	f.Add(value)
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add(segment(`{"alg":"none","typ":"at+jwt","kid":"k1"}`) + "." + parts[1] + ".")
+	f.Add(segment(`{"alg":"HS256","typ":"at+jwt","kid":"k1"}`) + "." + parts[1] + "." + parts[2])
+	f.Add(parts[0] + "." + segment(`{"iss":"`+issuer+`","jti":"x"}`) + "." + parts[2])
+	f.Fuzz(func(t *testing.T, v string) {
+		id, err := format.ID(t.Context(), v)
+		switch {
+		case err == nil && id != jti:
+			t.Fatalf("ID(%q) = %q: read a jti the key never signed", v, id)
+		case err != nil && !errors.Is(err, tokens.ErrMalformed):
+			t.Fatalf("ID(%q): got error %v, want %v", v, err, tokens.ErrMalformed)
+		}
+	})
+}
+
+// benchFormat is the format over one in-memory key of alg.
+func benchFormat(b *testing.B, alg jose.SignatureAlgorithm) *jwt.Format {
+	b.Helper()
+	var key *signing.Key
+	switch alg {
+	case jose.ES256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key = &signing.Key{ID: "k1", Algorithm: alg, Private: priv}
+	default:
+		b.Fatalf("no benchmark key for %s", alg)
+	}
+	f, err := jwt.New(jwt.Options{Issuer: issuer, Secret: secret, Keys: staticKeys{key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// BenchmarkMint: one ES256 JWT access token signed.
+func BenchmarkMint(b *testing.B) {
+	f := benchFormat(b, jose.ES256)
+	rec := record()
+	for b.Loop() {
+		if _, _, err := f.Mint(b.Context(), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkID: one ES256 JWT access token read back (parse, signature,
+// claims).
+func BenchmarkID(b *testing.B) {
+	f := benchFormat(b, jose.ES256)
+	value, _, err := f.Mint(b.Context(), record())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := f.ID(b.Context(), value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
