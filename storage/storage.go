@@ -279,7 +279,17 @@ type Client struct {
 	// StrategyOpaque or StrategyJWT (RFC 9068). Empty is stored as
 	// StrategyOpaque.
 	AccessTokenStrategy string
-	Status              Status
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// names): AuthSecretBasic or AuthSecretPost (a secret, sent either
+	// way, or an API key) or AuthPrivateKeyJWT (a JWT signed with a key of
+	// JWKS or JWKSURI; its secret is then never accepted). Empty is stored
+	// as AuthSecretBasic.
+	TokenEndpointAuthMethod string
+	// JWKS is the client's public JWK Set (its JSON), or JWKSURI where it
+	// is published; at most one is set, only for AuthPrivateKeyJWT.
+	JWKS    string
+	JWKSURI string
+	Status  Status
 	// DisabledReason is why Status is disabled; empty while it is active
 	// (backends store none for an active client, whatever it says).
 	DisabledReason DisabledReason
@@ -533,6 +543,26 @@ const (
 	StrategyOpaque = "opaque"
 	StrategyJWT    = "jwt"
 )
+
+// Client authentication methods (storage.Client.TokenEndpointAuthMethod,
+// RFC 7591 §2).
+const (
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT = "private_key_jwt"
+)
+
+// UsesPrivateKeyJWT reports whether c authenticates with signed assertions
+// instead of a secret.
+func (c Client) UsesPrivateKeyJWT() bool { return c.TokenEndpointAuthMethod == AuthPrivateKeyJWT }
+
+// OneTimeIDs remembers ids that may be used once (the jti of client
+// assertions) until they expire, across every instance.
+type OneTimeIDs interface {
+	// UseOnce records id until expiresAt. It answers ErrAlreadyExists when
+	// id was recorded before and has not expired.
+	UseOnce(ctx context.Context, id string, expiresAt time.Time) error
+}
 
 // SigningKey is a key that signs access tokens, kept encrypted: the
 // storage never sees a usable private key.

@@ -156,3 +156,9 @@ func BenchmarkCreateGetToken(b *testing.B) {
 		}
 	})
 }
+
+func TestOneTimeIDsConformance(t *testing.T) {
+	conformance.RunOneTimeIDs(t, func(_ *testing.T, clock *conformance.Clock) storage.OneTimeIDs {
+		return NewOneTimeIDs(OneTimeOptions{Now: clock.Now})
+	})
+}

@@ -627,3 +627,10 @@ func BenchmarkGetToken(b *testing.B) {
 		})
 	}
 }
+
+func TestOneTimeIDsConformance(t *testing.T) {
+	conformance.RunOneTimeIDs(t, func(t *testing.T, clock *conformance.Clock) storage.OneTimeIDs {
+		client, prefix := redistest.New(t)
+		return tgredis.NewOneTimeIDs(client, prefix+"jti:", clock.Now)
+	})
+}

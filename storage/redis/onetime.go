@@ -1,0 +1,48 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/storage"
+)
+
+var _ storage.OneTimeIDs = (*OneTimeIDs)(nil)
+
+// OneTimeIDs is a storage.OneTimeIDs in Redis: one key per id,
+// <prefix><id>, set only if absent and expiring with the id, so every
+// instance sees every use.
+type OneTimeIDs struct {
+	client goredis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+// NewOneTimeIDs returns OneTimeIDs whose keys start with prefix; now (nil:
+// time.Now) turns an expiry into the key's time to live.
+func NewOneTimeIDs(client goredis.UniversalClient, prefix string, now func() time.Time) *OneTimeIDs {
+	if now == nil {
+		now = time.Now
+	}
+	return &OneTimeIDs{client: client, prefix: prefix, now: now}
+}
+
+// UseOnce records id until expiresAt; ErrAlreadyExists when it is
+// recorded and unexpired. An id already expired is not recorded.
+func (o *OneTimeIDs) UseOnce(ctx context.Context, id string, expiresAt time.Time) error {
+	ttl := expiresAt.Sub(o.now())
+	if ttl < time.Millisecond {
+		return nil
+	}
+	err := o.client.SetArgs(ctx, o.prefix+id, "", goredis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	if errors.Is(err, goredis.Nil) {
+		return storage.ErrAlreadyExists
+	}
+	if err != nil {
+		return storeError("use once", err)
+	}
+	return nil
+}
