@@ -328,6 +328,10 @@ type Credentials struct {
 	// LastUsedFlushInterval is how often recorded uses are written to the
 	// database, in one batch.
 	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval" env:"TOLLGATE_LAST_USED_FLUSH_INTERVAL"`
+	// JWKSAllowHTTP lets a private_key_jwt client's jwks_uri use http and
+	// reach loopback, private and link-local addresses: for tests and local
+	// development only, never in production.
+	JWKSAllowHTTP bool `yaml:"jwks_allow_http" env:"TOLLGATE_JWKS_ALLOW_HTTP"`
 }
 
 // Grants configures the grants: which are served, and the name of the

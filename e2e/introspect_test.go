@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,8 +214,19 @@ func TestMetadata(t *testing.T) {
 	if got := strings.Join(toStrings(m["grant_types_supported"]), " "); got != "client_credentials eskimi_dsp" {
 		t.Errorf("grant_types_supported = %q", got)
 	}
-	if got := strings.Join(toStrings(m["token_endpoint_auth_methods_supported"]), " "); got != "client_secret_basic client_secret_post" {
-		t.Errorf("token_endpoint_auth_methods_supported = %q", got)
+	for _, endpoint := range []string{"token", "introspection", "revocation"} {
+		if got := strings.Join(toStrings(m[endpoint+"_endpoint_auth_methods_supported"]), " "); got != "client_secret_basic client_secret_post private_key_jwt" {
+			t.Errorf("%s_endpoint_auth_methods_supported = %q", endpoint, got)
+		}
+		algs := toStrings(m[endpoint+"_endpoint_auth_signing_alg_values_supported"])
+		if !slices.Contains(algs, "RS256") || !slices.Contains(algs, "ES256") || !slices.Contains(algs, "EdDSA") {
+			t.Errorf("%s_endpoint_auth_signing_alg_values_supported = %q, want RS256, ES256 and EdDSA among them", endpoint, algs)
+		}
+		for _, a := range algs {
+			if a == "none" || strings.HasPrefix(a, "HS") {
+				t.Errorf("%s_endpoint_auth_signing_alg_values_supported offers %s", endpoint, a)
+			}
+		}
 	}
 	if _, ok := m["authorization_endpoint"]; ok {
 		t.Error("metadata names an authorization endpoint the server does not have")

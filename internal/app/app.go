@@ -48,6 +48,9 @@ type Deps struct {
 	Limiter     ratelimit.Limiter
 	Failures    bruteforce.Store // brute-force counters; in process when nil
 	Sessions    session.Store    // web console sessions; in process when nil
+	// OneTimeIDs remembers the jtis of client assertions; in process when
+	// nil.
+	OneTimeIDs storage.OneTimeIDs
 	// Passwords hashes and verifies user passwords.
 	Passwords *secret.Passwords
 	Logger    *slog.Logger
@@ -64,7 +67,7 @@ type Deps struct {
 // is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
 	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
-		sessions: d.Sessions, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
+		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
 	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
-		Sessions: be.Sessions, Passwords: passwords, Logger: o.Logger, Version: o.Version})
+		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {
 		_ = closeAll() // the build error is the one to report
 		return nil, err

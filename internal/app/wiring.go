@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/grants/apikeysession"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
 	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
@@ -29,6 +30,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/console/session"
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
+	"github.com/tollgate/tollgate/pkg/egress"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
@@ -133,7 +135,9 @@ type Backends struct {
 	Failures bruteforce.Store
 	// Sessions are the web console's sessions.
 	Sessions session.Store
-	Redis    goredis.UniversalClient // nil on the embedded default
+	// OneTimeIDs are the used jtis of client assertions.
+	OneTimeIDs storage.OneTimeIDs
+	Redis      goredis.UniversalClient // nil on the embedded default
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -186,10 +190,11 @@ func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
 func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 	if !cfg.Redis.Enabled() {
 		return Backends{
-			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
-			Limiter:  rlmemory.New(rlmemory.Options{}),
-			Failures: bfmemory.New(bfmemory.Options{}),
-			Sessions: csmemory.New(csmemory.Options{}),
+			Tokens:     memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			Limiter:    rlmemory.New(rlmemory.Options{}),
+			Failures:   bfmemory.New(bfmemory.Options{}),
+			Sessions:   csmemory.New(csmemory.Options{}),
+			OneTimeIDs: memory.NewOneTimeIDs(memory.OneTimeOptions{}),
 		}, func() error { return nil }, nil
 	}
 	client, err := newRedisClient(cfg)
@@ -215,11 +220,12 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		_ = redisotel.InstrumentTracing(client, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
 	}
 	return Backends{
-		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
-		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
-		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
-		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
-		Redis:    client,
+		Tokens:     tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
+		Limiter:    rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Failures:   bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		Sessions:   csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		OneTimeIDs: tgredis.NewOneTimeIDs(client, prefix+"jti:", now),
+		Redis:      client,
 	}
 }
 
@@ -324,8 +330,9 @@ type deps struct {
 	signingKeys storage.SigningKeys
 	tokens      TokenStore
 	limiter     ratelimit.Limiter
-	failures    bruteforce.Store // brute-force counters; in process when nil
-	sessions    session.Store    // web console sessions; in process when nil
+	failures    bruteforce.Store   // brute-force counters; in process when nil
+	sessions    session.Store      // web console sessions; in process when nil
+	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
 	passwords   *secret.Passwords
 	logger      *slog.Logger
 	now         func() time.Time
@@ -379,7 +386,14 @@ func newApp(d deps) (*App, error) {
 		clientGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindClient))
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
-	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
+	if d.oneTimeIDs == nil {
+		d.oneTimeIDs = memory.NewOneTimeIDs(memory.OneTimeOptions{Now: d.now})
+	}
+	assertions, err := newAssertionChecker(d)
+	if err != nil {
+		return nil, err
+	}
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).WithAssertions(assertions, d.logger)
 	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
@@ -473,23 +487,24 @@ func newApp(d deps) (*App, error) {
 		handlers = append(handlers, server.Mount{Prefix: console.Prefix, Endpoint: "console", Handler: con})
 	}
 	public := server.New(server.Options{
-		Issuer:         d.cfg.Issuer,
-		GrantTypes:     grantTypes,
-		MaxBodyBytes:   d.cfg.HTTP.MaxBodyBytes,
-		Provider:       provider,
-		Tokens:         tokenService,
-		Mounts:         mounts,
-		Handlers:       handlers,
-		Limiter:        limiter,
-		TokenRate:      d.cfg.RateLimits.TokenRate,
-		Authenticator:  authenticator,
-		KeySession:     enabled.Get(apikeysession.GrantType),
-		JWKS:           ring.JWKS,
-		JWKSMaxAge:     d.cfg.SigningKeys.PublishAhead / 2,
-		Logger:         d.logger,
-		Metrics:        m,
-		Now:            d.now,
-		TrustedProxies: d.cfg.BruteForce.Proxies(),
+		Issuer:              d.cfg.Issuer,
+		GrantTypes:          grantTypes,
+		MaxBodyBytes:        d.cfg.HTTP.MaxBodyBytes,
+		Provider:            provider,
+		Tokens:              tokenService,
+		Mounts:              mounts,
+		Handlers:            handlers,
+		Limiter:             limiter,
+		TokenRate:           d.cfg.RateLimits.TokenRate,
+		Authenticator:       authenticator,
+		KeySession:          enabled.Get(apikeysession.GrantType),
+		JWKS:                ring.JWKS,
+		JWKSMaxAge:          d.cfg.SigningKeys.PublishAhead / 2,
+		AssertionAlgorithms: assertion.AlgorithmNames(),
+		Logger:              d.logger,
+		Metrics:             m,
+		Now:                 d.now,
+		TrustedProxies:      d.cfg.BruteForce.Proxies(),
 	})
 	ops := server.OpsHandler(m.Handler(), []server.Check{
 		{Name: "database", Ping: d.db.Ping},
@@ -548,3 +563,27 @@ func SigningRing(ctx context.Context, cfg config.Config, keys config.Keys, store
 
 // readyTimeout bounds the dependency checks of /readyz and tollgate_ready.
 const readyTimeout = 2 * time.Second
+
+// newAssertionChecker builds the private_key_jwt verifier: assertions
+// addressed to the issuer or the token endpoint, jtis remembered in
+// d.oneTimeIDs, keys from the client's jwks or its jwks_uri, fetched
+// through the guarded outbound client.
+func newAssertionChecker(d deps) (assertion.Checker, error) {
+	issuer := d.cfg.Issuer
+	verifier, err := assertion.NewVerifier(assertion.VerifierOptions{
+		Audiences: []string{issuer, strings.TrimSuffix(issuer, "/") + server.PathToken},
+		Used:      d.oneTimeIDs,
+		Now:       d.now,
+	})
+	if err != nil {
+		return assertion.Checker{}, err
+	}
+	fetcher := egress.New(egress.Options{AllowInsecure: d.cfg.Credentials.JWKSAllowHTTP, Timeout: jwksFetchTimeout})
+	keys := assertion.NewKeySource(assertion.SourceOptions{Fetcher: fetcher, Now: d.now})
+	return assertion.Checker{Keys: keys, Verifier: verifier}, nil
+}
+
+// jwksFetchTimeout bounds a fetch of a client's jwks_uri, which happens
+// inside a token request: a slow host costs that request this much, once
+// per refetch interval.
+const jwksFetchTimeout = 3 * time.Second

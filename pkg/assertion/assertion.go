@@ -196,3 +196,18 @@ func (v *Verifier) Verify(ctx context.Context, a *Assertion, keys *KeySet) error
 	}
 	return nil
 }
+
+// Checker verifies an assertion against the keys of the client it names.
+type Checker struct {
+	Keys     *KeySource
+	Verifier *Verifier
+}
+
+// Check returns nil when a verifies against c's keys; see Verifier.Verify.
+func (ch Checker) Check(ctx context.Context, c storage.Client, a *Assertion) error {
+	keys, err := ch.Keys.Keys(ctx, c, a.kid)
+	if err != nil {
+		return err
+	}
+	return ch.Verifier.Verify(ctx, a, keys)
+}

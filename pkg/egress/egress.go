@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -109,7 +110,7 @@ func CheckURL(raw string, allowInsecure bool) error {
 	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !Public(ip) {
 		return fmt.Errorf("%w: %s is not a public address", ErrRefused, ip)
 	}
-	if u.Hostname() == "localhost" {
+	if h := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return fmt.Errorf("%w: localhost is not a public address", ErrRefused)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/storage"
@@ -22,6 +24,8 @@ const (
 	MethodBasic  = "client_secret_basic"
 	MethodPost   = "client_secret_post"
 	MethodAPIKey = "api_key"
+	// MethodPrivateKeyJWT is a JWT client assertion (RFC 7523 §2.2).
+	MethodPrivateKeyJWT = "private_key_jwt"
 )
 
 // Credentials are the client credentials one request presents, read by the
@@ -30,6 +34,9 @@ type Credentials struct {
 	ClientID int64
 	Secret   string
 	Method   string
+	// Assertion is the parsed client assertion of MethodPrivateKeyJWT,
+	// whose iss and sub are ClientID.
+	Assertion *assertion.Assertion
 }
 
 type credentialsKey struct{}
@@ -62,6 +69,14 @@ type UsageRecorder interface {
 	Record(clientID int64, at time.Time)
 }
 
+// AssertionChecker verifies a client assertion against the keys client c
+// registered (*assertion.Checker): nil, an error wrapping
+// assertion.ErrInvalid for a refusal, or one wrapping
+// assertion.ErrUnavailable for an outage.
+type AssertionChecker interface {
+	Check(ctx context.Context, c storage.Client, a *assertion.Assertion) error
+}
+
 // Authenticator authenticates clients: the one place that decides whether
 // a client id and a secret (or an API key) are good.
 type Authenticator struct {
@@ -70,7 +85,10 @@ type Authenticator struct {
 	hasher   fosite.Hasher
 	usage    UsageRecorder
 	guard    Guard
-	now      func() time.Time
+	// assertions verifies private_key_jwt; nil refuses every assertion.
+	assertions AssertionChecker
+	logger     *slog.Logger
+	now        func() time.Time
 	// dummy is the hash of a random secret nobody knows, compared against
 	// where there is no client to compare with.
 	dummy []byte
@@ -83,6 +101,15 @@ func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher f
 	// The hash has the form of a real one (same scheme, same pepper), so a
 	// comparison with it costs what a real one does.
 	a.dummy, _ = hasher.Hash(context.Background(), []byte(rand.Text()))
+	return a
+}
+
+// WithAssertions makes a accept client assertions of the clients
+// registered for private_key_jwt, checked by checker; refusals are logged
+// on logger at debug level with their reason (never the assertion). It
+// returns a, and must be called before a is used.
+func (a *Authenticator) WithAssertions(checker AssertionChecker, logger *slog.Logger) *Authenticator {
+	a.assertions, a.logger = checker, logger
 	return a
 }
 
@@ -127,6 +154,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*C
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*Client, error) {
+	if creds.Method == MethodPrivateKeyJWT {
+		return a.authenticateAssertion(ctx, creds)
+	}
 	c, err := a.clients.GetClient(ctx, creds.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		a.compareDummy(ctx, creds.Secret, failedComparisons)
@@ -137,6 +167,12 @@ func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*C
 	}
 	now := a.now()
 	if !c.Usable(now) {
+		a.compareDummy(ctx, creds.Secret, failedComparisons)
+		return nil, fosite.ErrInvalidClient
+	}
+	if c.UsesPrivateKeyJWT() {
+		// Its secret, generated at creation and never shown, is no
+		// credential: only an assertion is.
 		a.compareDummy(ctx, creds.Secret, failedComparisons)
 		return nil, fosite.ErrInvalidClient
 	}
@@ -151,6 +187,12 @@ func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*C
 		}
 		gen = c.PreviousGeneration
 	}
+	return a.accept(ctx, c, gen, now)
+}
+
+// accept returns the authenticated client c, whose credential carries
+// generation gen, if its account is active.
+func (a *Authenticator) accept(ctx context.Context, c storage.Client, gen int64, now time.Time) (*Client, error) {
 	active, err := a.accounts.AccountActive(ctx, c.AccountID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrInvalidClient
@@ -167,4 +209,37 @@ func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*C
 	client := NewClient(c)
 	client.AuthGeneration = gen
 	return client, nil
+}
+
+// authenticateAssertion checks a private_key_jwt assertion: the client it
+// names must be usable and registered for private_key_jwt, and the
+// assertion must verify against its keys (assertion.Verifier's rules,
+// the jti's single use included). A client_secret_* client cannot
+// authenticate this way.
+func (a *Authenticator) authenticateAssertion(ctx context.Context, creds Credentials) (*Client, error) {
+	if creds.Assertion == nil || creds.Assertion.ClientID != creds.ClientID {
+		return nil, fosite.ErrInvalidClient
+	}
+	c, err := a.clients.GetClient(ctx, creds.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, RecordOutage(ctx, fmt.Errorf("get client: %w", err))
+	}
+	now := a.now()
+	if !c.Usable(now) || !c.UsesPrivateKeyJWT() || a.assertions == nil {
+		return nil, fosite.ErrInvalidClient
+	}
+	err = a.assertions.Check(ctx, c, creds.Assertion)
+	if errors.Is(err, assertion.ErrUnavailable) {
+		return nil, RecordOutage(ctx, err)
+	}
+	if err != nil {
+		if a.logger != nil {
+			a.logger.DebugContext(ctx, "client assertion refused", slog.Int64("client_id", c.ID), slog.String("reason", err.Error()))
+		}
+		return nil, fosite.ErrInvalidClient
+	}
+	return a.accept(ctx, c, c.Generation, now)
 }

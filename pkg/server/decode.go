@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/strictjson"
 	"io"
@@ -272,21 +273,24 @@ func parseBasic(header string) (id, secret string, ok bool) {
 //   - Basic with a client id and secret (client_secret_basic);
 //   - Basic with an API key as the password and any user name;
 //   - client_id and client_secret in the body (client_secret_post), where
-//     client_secret may also be an API key and client_id then optional.
+//     client_secret may also be an API key and client_id then optional;
+//   - client_assertion_type and client_assertion (private_key_jwt, RFC 7523
+//     §2.2), with client_id optional.
 //
 // A client id that is not a number, or a key whose form or checksum is wrong,
 // is invalid_client without any lookup.
 func readClientCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
-	// JWT client assertions are not supported; refuse them before any
-	// lookup, so their answer cannot tell an existing client from another.
-	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
-		return oauth.Credentials{}, errInvalidClient()
-	}
 	headers := r.Header.Values("Authorization")
 	if len(headers) > 1 {
 		return oauth.Credentials{}, errInvalidRequest("The Authorization header is repeated.")
 	}
 	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
+	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
+		if len(headers) == 1 || bodySecret != "" {
+			return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method.")
+		}
+		return assertionCredentials(form.Get("client_assertion_type"), form.Get("client_assertion"), bodyID)
+	}
 	if len(headers) == 1 {
 		id, secret, ok := parseBasic(headers[0])
 		if !ok {
@@ -331,4 +335,25 @@ func keyCredentials(key, bodyID string) (oauth.Credentials, *oauthError) {
 		return oauth.Credentials{}, errInvalidRequest("The client_id parameter does not match the API key.")
 	}
 	return oauth.Credentials{ClientID: cid, Secret: secret, Method: oauth.MethodAPIKey}, nil
+}
+
+// assertionCredentials reads a JWT client assertion (RFC 7521 §4.2): its
+// type must be jwt-bearer, and it must name a client (iss = sub); a
+// client_id sent beside it must be that one. The assertion is parsed, not
+// verified: the authenticator does that with the client's keys.
+func assertionCredentials(typ, raw, bodyID string) (oauth.Credentials, *oauthError) {
+	if typ == "" || raw == "" {
+		return oauth.Credentials{}, errInvalidRequest("client_assertion and client_assertion_type go together.")
+	}
+	if typ != assertion.Type {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	a, err := assertion.Parse(raw)
+	if err != nil {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	if bodyID != "" && bodyID != strconv.FormatInt(a.ClientID, 10) {
+		return oauth.Credentials{}, errInvalidRequest("The client_id parameter does not match the client assertion.")
+	}
+	return oauth.Credentials{ClientID: a.ClientID, Method: oauth.MethodPrivateKeyJWT, Assertion: a}, nil
 }

@@ -18,15 +18,25 @@ type metadata struct {
 	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuth     []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	// The algorithms of private_key_jwt assertions, at each endpoint that
+	// authenticates clients (RFC 8414 §2).
+	TokenEndpointAuthAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpointAuthAlgs []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpointAuthAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 	JWKSURI                       string   `json:"jwks_uri,omitempty"`
 }
 
 // handleMetadata serves GET /.well-known/oauth-authorization-server. It lists
 // exactly what the server does: no authorization endpoint (so no response
-// types), the enabled grants, and the two secret-based auth methods.
+// types), the enabled grants, the two secret-based auth methods and, when
+// assertions are accepted, private_key_jwt with its algorithms.
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimSuffix(s.opts.Issuer, "/")
 	methods := []string{"client_secret_basic", "client_secret_post"}
+	algs := s.opts.AssertionAlgorithms
+	if len(algs) > 0 {
+		methods = append(methods, "private_key_jwt")
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	var jwksURI string
 	if s.opts.JWKS != nil {
@@ -43,6 +53,9 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		IntrospectionEndpointAuth:     methods,
 		RevocationEndpointAuthMethods: methods,
 		JWKSURI:                       jwksURI,
+		TokenEndpointAuthAlgs:         algs,
+		IntrospectionEndpointAuthAlgs: algs,
+		RevocationEndpointAuthAlgs:    algs,
 	})
 }
 

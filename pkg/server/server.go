@@ -60,6 +60,9 @@ type Options struct {
 	// JWKSMaxAge is how long a verifier may cache the JWK Set: less than
 	// a new key is published before it signs.
 	JWKSMaxAge time.Duration
+	// AssertionAlgorithms are the JWS algorithms of private_key_jwt client
+	// assertions; empty: the metadata does not offer private_key_jwt.
+	AssertionAlgorithms []string
 	// KeySession is the grant served at POST /auth/access/session
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.

@@ -12,8 +12,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/reqctx"
-	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/tracing"
 )
 
 // handleToken serves POST /oauth/token (RFC 6749 §3.2) for form and JSON
