@@ -431,6 +431,7 @@ func newApp(d deps) (*App, error) {
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
+		JWKSAllowHTTP:       d.cfg.Credentials.JWKSAllowHTTP,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		Logger:              d.logger,
 		Now:                 d.now,

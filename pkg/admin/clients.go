@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,34 +18,38 @@ import (
 // clientView is a credential as the API shows it: never its secret, except
 // ClientSecret and Key, set once in the answer that creates or rotates it.
 type clientView struct {
-	ID                     int64                    `json:"id"`
-	Kind                   string                   `json:"kind"`
-	AccountID              int64                    `json:"account_id"`
-	OwnerID                int64                    `json:"owner_id,omitempty"`
-	IsDefault              bool                     `json:"is_default"`
-	Name                   string                   `json:"name"`
-	Description            string                   `json:"description"`
-	AccessRights           string                   `json:"access_rights,omitempty"`
-	Scopes                 []string                 `json:"scopes"`
-	GrantTypes             []string                 `json:"grant_types"`
-	MayIntrospect          bool                     `json:"may_introspect"`
-	TokenLifetime          int64                    `json:"token_lifetime,omitempty"`
-	ReuseTokens            bool                     `json:"reuse_tokens"`
-	AccessTokenStrategy    string                   `json:"access_token_strategy"`
-	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
-	Status                 string                   `json:"status"`
-	DisabledReason         string                   `json:"disabled_reason,omitempty"`
-	SecretHint             string                   `json:"secret_hint"`
-	KeyHint                string                   `json:"key_hint,omitempty"`
-	ExpiresAt              *time.Time               `json:"expires_at,omitempty"`
-	LastUsedAt             *time.Time               `json:"last_used_at,omitempty"`
-	PreviousSecretRetireAt *time.Time               `json:"previous_secret_retire_at,omitempty"`
-	CreatedBy              int64                    `json:"created_by,omitempty"`
-	CreatedAt              time.Time                `json:"created_at"`
-	UpdatedAt              time.Time                `json:"updated_at"`
-	Version                int64                    `json:"version"`
-	ClientSecret           string                   `json:"client_secret,omitempty"`
-	Key                    string                   `json:"key,omitempty"`
+	ID                  int64    `json:"id"`
+	Kind                string   `json:"kind"`
+	AccountID           int64    `json:"account_id"`
+	OwnerID             int64    `json:"owner_id,omitempty"`
+	IsDefault           bool     `json:"is_default"`
+	Name                string   `json:"name"`
+	Description         string   `json:"description"`
+	AccessRights        string   `json:"access_rights,omitempty"`
+	Scopes              []string `json:"scopes"`
+	GrantTypes          []string `json:"grant_types"`
+	MayIntrospect       bool     `json:"may_introspect"`
+	TokenLifetime       int64    `json:"token_lifetime,omitempty"`
+	ReuseTokens         bool     `json:"reuse_tokens"`
+	AccessTokenStrategy string   `json:"access_token_strategy"`
+	// TokenEndpointAuthMethod, JWKS and JWKSURI carry RFC 7591's names.
+	TokenEndpointAuthMethod string                   `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage          `json:"jwks,omitempty"`
+	JWKSURI                 string                   `json:"jwks_uri,omitempty"`
+	RateLimits              map[string]rateLimitView `json:"rate_limits,omitempty"`
+	Status                  string                   `json:"status"`
+	DisabledReason          string                   `json:"disabled_reason,omitempty"`
+	SecretHint              string                   `json:"secret_hint"`
+	KeyHint                 string                   `json:"key_hint,omitempty"`
+	ExpiresAt               *time.Time               `json:"expires_at,omitempty"`
+	LastUsedAt              *time.Time               `json:"last_used_at,omitempty"`
+	PreviousSecretRetireAt  *time.Time               `json:"previous_secret_retire_at,omitempty"`
+	CreatedBy               int64                    `json:"created_by,omitempty"`
+	CreatedAt               time.Time                `json:"created_at"`
+	UpdatedAt               time.Time                `json:"updated_at"`
+	Version                 int64                    `json:"version"`
+	ClientSecret            string                   `json:"client_secret,omitempty"`
+	Key                     string                   `json:"key,omitempty"`
 	// Use names, in the answers that show a secret, the field to use: key
 	// for an API key (client_secret is its secret without the id, for
 	// OAuth libraries that take client_id and client_secret apart), and
@@ -70,12 +76,14 @@ const statusExpired = "expired"
 
 func viewClient(c storage.Client, now time.Time) clientView {
 	v := clientView{
-		ID: c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
+		JWKS: rawOrNil(c.JWKS),
+		ID:   c.ID, Kind: string(c.Kind), AccountID: c.AccountID, OwnerID: c.OwnerID, IsDefault: c.IsDefault,
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
 		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
-		AccessTokenStrategy: strategyOrOpaque(c.AccessTokenStrategy),
-		Status:              string(c.Status), DisabledReason: string(c.DisabledReason),
+		AccessTokenStrategy:     strategyOrOpaque(c.AccessTokenStrategy),
+		TokenEndpointAuthMethod: authMethodOrBasic(c.TokenEndpointAuthMethod), JWKSURI: c.JWKSURI,
+		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
 		SecretHint: "…" + apikey.SecretHint(c.SecretHint), ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
@@ -144,6 +152,12 @@ type clientInput struct {
 	ReuseTokens   *bool     `json:"reuse_tokens"`
 	// AccessTokenStrategy is opaque or jwt.
 	AccessTokenStrategy *string `json:"access_token_strategy"`
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post
+	// or private_key_jwt (RFC 7591 §2); private_key_jwt needs jwks (a JWK
+	// Set object of public keys) or jwks_uri (https).
+	TokenEndpointAuthMethod *string          `json:"token_endpoint_auth_method"`
+	JWKS                    *json.RawMessage `json:"jwks"`
+	JWKSURI                 *string          `json:"jwks_uri"`
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
@@ -158,6 +172,9 @@ type clientInput struct {
 
 // withSecret shows the secret (and, for keys, the key) once.
 func withSecret(v clientView, c storage.Client, s string) clientView {
+	if s == "" {
+		return v // a private_key_jwt client has none to show
+	}
 	v.ClientSecret, v.Use = s, "client_secret"
 	if c.Kind == storage.KindKey {
 		v.Key, _ = apikey.Format(c.ID, s)
@@ -342,6 +359,17 @@ func (in clientInput) domain() manage.ClientInput {
 		GrantTypes: in.GrantTypes, MayIntrospect: in.MayIntrospect, TokenLifetime: in.TokenLifetime,
 		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
 		OwnerID: in.OwnerID, AccountID: in.AccountID, Password: in.Password,
+		TokenEndpointAuthMethod: in.TokenEndpointAuthMethod, JWKSURI: in.JWKSURI,
+	}
+	if in.JWKS != nil {
+		// Stored compact; the service validates it (a body that is not a
+		// JWK Set object is refused there).
+		var b bytes.Buffer
+		raw := string(*in.JWKS)
+		if json.Compact(&b, *in.JWKS) == nil {
+			raw = b.String()
+		}
+		out.JWKS = &raw
 	}
 	if in.RateLimits != nil {
 		limits := make(map[string]storage.RateLimit, len(*in.RateLimits))
@@ -353,10 +381,25 @@ func (in clientInput) domain() manage.ClientInput {
 	return out
 }
 
+// authMethodOrBasic shows an unset authentication method as the default.
+func authMethodOrBasic(s string) string {
+	if s == "" {
+		return storage.AuthSecretBasic
+	}
+	return s
+}
+
 // strategyOrOpaque shows an unset access token strategy as the default.
 func strategyOrOpaque(s string) string {
 	if s == "" {
 		return storage.StrategyOpaque
 	}
 	return s
+}
+
+func rawOrNil(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }

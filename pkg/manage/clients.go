@@ -2,6 +2,8 @@ package manage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/assertion"
+	"github.com/tollgate/tollgate/pkg/egress"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/tokens"
@@ -40,6 +44,13 @@ type ClientInput struct {
 	ReuseTokens   *bool
 	// AccessTokenStrategy is storage.StrategyOpaque or StrategyJWT.
 	AccessTokenStrategy *string
+	// TokenEndpointAuthMethod is storage.AuthSecretBasic, AuthSecretPost
+	// or AuthPrivateKeyJWT; the last needs JWKS or JWKSURI (one of them).
+	TokenEndpointAuthMethod *string
+	// JWKS is a public JWK Set's JSON; "" removes it.
+	JWKS *string
+	// JWKSURI is the https URL of the client's JWK Set; "" removes it.
+	JWKSURI *string
 	// RateLimits replaces the credential's overrides of rate classes; an
 	// empty map removes them all.
 	RateLimits *map[string]storage.RateLimit
@@ -135,6 +146,7 @@ func (s *Service) apply(in ClientInput, c *storage.Client, p *principal, creatin
 	} else if creating {
 		c.AccessTokenStrategy = storage.StrategyOpaque
 	}
+	errs = append(errs, s.applyAuthMethod(in, c, creating)...)
 	if in.RateLimits != nil {
 		if !p.admin {
 			bad("rate_limits", "only admins may change a credential's rate limits")
@@ -185,6 +197,73 @@ func (s *Service) apply(in ClientInput, c *storage.Client, p *principal, creatin
 	}
 	if !creating && in.Password != nil {
 		bad("password", "is asked only when creating a credential")
+	}
+	return errs
+}
+
+// maxJWKSURI bounds a jwks_uri.
+const maxJWKSURI = 2048
+
+// applyAuthMethod applies how the client authenticates: a secret, or
+// private_key_jwt with exactly one of an inline public JWK Set (validated
+// by assertion.ParseKeySet: public signature keys only, no symmetric or
+// private members, bounded size and count) and an https jwks_uri (http and
+// non-public hosts only where Options.JWKSAllowHTTP). A client moving
+// between a secret and keys has its tokens revoked: the credential they
+// were minted with is gone.
+func (s *Service) applyAuthMethod(in ClientInput, c *storage.Client, creating bool) []FieldError {
+	var errs []FieldError
+	bad := func(field, detail string) { errs = append(errs, FieldError{Field: field, Detail: detail}) }
+	before := c.UsesPrivateKeyJWT()
+	if in.TokenEndpointAuthMethod != nil {
+		switch m := *in.TokenEndpointAuthMethod; m {
+		case storage.AuthSecretBasic, storage.AuthSecretPost, storage.AuthPrivateKeyJWT:
+			c.TokenEndpointAuthMethod = m
+		default:
+			bad("token_endpoint_auth_method", "must be client_secret_basic, client_secret_post or private_key_jwt")
+		}
+	} else if creating {
+		c.TokenEndpointAuthMethod = storage.AuthSecretBasic
+	}
+	if in.JWKS != nil && in.JWKSURI != nil && *in.JWKS != "" && *in.JWKSURI != "" {
+		bad("jwks", "give jwks or jwks_uri, not both")
+		return errs
+	}
+	if in.JWKS != nil {
+		if *in.JWKS != "" {
+			if _, err := assertion.ParseKeySet([]byte(*in.JWKS)); err != nil {
+				bad("jwks", err.Error())
+			}
+			c.JWKSURI = ""
+		}
+		c.JWKS = *in.JWKS
+	}
+	if in.JWKSURI != nil {
+		if u := *in.JWKSURI; u != "" {
+			if len(u) > maxJWKSURI {
+				bad("jwks_uri", fmt.Sprintf("must be at most %d characters", maxJWKSURI))
+			} else if err := egress.CheckURL(u, s.opts.JWKSAllowHTTP); err != nil {
+				bad("jwks_uri", "must be an https URL of a public host, without user info or fragment")
+			}
+			c.JWKS = ""
+		}
+		c.JWKSURI = *in.JWKSURI
+	}
+	if c.UsesPrivateKeyJWT() {
+		if c.Kind == storage.KindKey {
+			bad("token_endpoint_auth_method", "an API key always authenticates with its secret")
+		}
+		if c.JWKS == "" && c.JWKSURI == "" {
+			bad("jwks", "private_key_jwt needs jwks or jwks_uri")
+		}
+	} else if in.JWKS == nil && in.JWKSURI == nil {
+		// A client moving back to a secret drops its keys.
+		c.JWKS, c.JWKSURI = "", ""
+	} else if c.JWKS != "" || c.JWKSURI != "" {
+		bad("jwks", "jwks and jwks_uri are for private_key_jwt clients only")
+	}
+	if !creating && before != c.UsesPrivateKeyJWT() {
+		c.Revoke()
 	}
 	return errs
 }
@@ -331,6 +410,10 @@ func (s *Service) CreateClient(ctx context.Context, act Actor, kind storage.Kind
 	})
 	if err != nil {
 		return storage.Client{}, "", storeError(err)
+	}
+	if c.UsesPrivateKeyJWT() {
+		// Its secret is never a credential: it is not shown.
+		return c, "", nil
 	}
 	return c, plain, nil
 }
@@ -529,6 +612,9 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 	add("token_lifetime", old.TokenLifetime.String(), cur.TokenLifetime.String())
 	add("reuse_tokens", strconv.FormatBool(old.ReuseTokens), strconv.FormatBool(cur.ReuseTokens))
 	add("access_token_strategy", orNone(old.AccessTokenStrategy), orNone(cur.AccessTokenStrategy))
+	add("token_endpoint_auth_method", orNone(old.TokenEndpointAuthMethod), orNone(cur.TokenEndpointAuthMethod))
+	add("jwks", keysText(old.JWKS), keysText(cur.JWKS))
+	add("jwks_uri", orNone(old.JWKSURI), orNone(cur.JWKSURI))
 	add("rate_limits", rateLimitsText(old.RateLimits), rateLimitsText(cur.RateLimits))
 	add("expires_at", timeText(old.ExpiresAt), timeText(cur.ExpiresAt))
 	add("status", string(old.Status), string(cur.Status))
@@ -584,6 +670,9 @@ func changedFields(in ClientInput) []string {
 	add(in.TokenLifetime != nil, "token_lifetime")
 	add(in.ReuseTokens != nil, "reuse_tokens")
 	add(in.AccessTokenStrategy != nil, "access_token_strategy")
+	add(in.TokenEndpointAuthMethod != nil, "token_endpoint_auth_method")
+	add(in.JWKS != nil, "jwks")
+	add(in.JWKSURI != nil, "jwks_uri")
 	add(in.RateLimits != nil, "rate_limits")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")
@@ -612,6 +701,9 @@ func (s *Service) RotateClient(ctx context.Context, act Actor, kind storage.Kind
 	c, err := s.change(ctx, act.p, kind, id, want, "rotate_secret", func(_ storage.Store, c *storage.Client) (string, error) {
 		if c.Status != storage.StatusActive {
 			return "", &Error{Code: Conflict, Detail: "Enable the credential before rotating its secret."}
+		}
+		if c.UsesPrivateKeyJWT() {
+			return "", &Error{Code: Conflict, Detail: "A private_key_jwt client authenticates with its keys, not a secret: change its jwks or jwks_uri instead."}
 		}
 		next := max(c.Generation, c.PreviousGeneration) + 1
 		if overlap > 0 {
@@ -814,4 +906,14 @@ func (s *Service) loadClient(ctx context.Context, p *principal, id int64, kind s
 		return c, errNotFound()
 	}
 	return c, nil
+}
+
+// keysText describes a registered JWK Set for the audit log by its
+// digest: public keys are no secret, but a whole set is too long a line.
+func keysText(jwks string) string {
+	if jwks == "" {
+		return "none"
+	}
+	sum := sha256.Sum256([]byte(jwks))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }

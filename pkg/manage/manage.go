@@ -81,8 +81,11 @@ type Options struct {
 	RotationOverlap     time.Duration
 	MaxRotationOverlap  time.Duration
 	ClientTokenLifetime time.Duration
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// JWKSAllowHTTP accepts http jwks_uri URLs and non-public hosts (tests
+	// and development).
+	JWKSAllowHTTP bool
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Service is the management service.
