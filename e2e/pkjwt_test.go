@@ -213,6 +213,13 @@ func TestPrivateKeyJWT(t *testing.T) {
 				// is refused.
 				wantError(t, f.tokenWithAssertion(es.sign(t, f.claimsFor(f.cc.ID))), http.StatusUnauthorized, "invalid_client")
 			})
+			t.Run("assertion of a client_secret client that has keys", func(t *testing.T) {
+				// Keys left on a record whose method is a secret (written
+				// behind the management API's back) are no credential.
+				k := newClientKey(t, jose.EdDSA, "s")
+				sc := f.pkjwtClient("secret with keys", keySet(t, k), func(c *storage.Client) { c.TokenEndpointAuthMethod = storage.AuthSecretBasic })
+				wantError(t, f.tokenWithAssertion(k.sign(t, f.claimsFor(sc.ID))), http.StatusUnauthorized, "invalid_client")
+			})
 			t.Run("disabled client", func(t *testing.T) {
 				k := newClientKey(t, jose.EdDSA, "d")
 				off := f.pkjwtClient("pkjwt off", keySet(t, k), func(c *storage.Client) { c.Status = storage.StatusDisabled })

@@ -75,6 +75,10 @@ func TestAuthenticateSameWorkForEveryRefusal(t *testing.T) {
 	disabled := client(storage.Client{Name: "disabled", Status: storage.StatusDisabled})
 	expired := client(storage.Client{Name: "expired", ExpiresAt: now.Add(-time.Minute)})
 	rotated := client(storage.Client{Name: "rotated", PreviousSecretHash: hashOf("old"), PreviousRetireAt: now.Add(time.Hour)})
+	// A private_key_jwt client's secret is never a credential, not even
+	// the right one.
+	keyed := client(storage.Client{Name: "keyed", TokenEndpointAuthMethod: storage.AuthPrivateKeyJWT,
+		JWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`})
 
 	a := oauth.NewAuthenticator(db, db, hasher, nil, nil, func() time.Time { return now })
 	cases := []struct {
@@ -89,6 +93,7 @@ func TestAuthenticateSameWorkForEveryRefusal(t *testing.T) {
 		{"expired client", expired, "right", false, 0},
 		{"wrong secret", active, "wrong", false, 0},
 		{"wrong secret during a rotation", rotated, "wrong", false, 0},
+		{"right secret of a private_key_jwt client", keyed, "right", false, 0},
 		{"right secret", active, "right", true, 1},
 		{"previous secret during a rotation", rotated, "old", true, 2},
 	}
