@@ -432,3 +432,42 @@ func TestAdminExpiredKeyReadsExpired(t *testing.T) {
 	// "expired" is not a thing.
 	f.APIProblem(t, "PATCH", "/keys/"+kid, alice, `{"status":"expired"}`, http.StatusUnprocessableEntity, "status")
 }
+
+// TestCLIPrivateKeyJWTClient: a client registered with a JWK Set file is
+// shown no secret, and moves to a jwks_uri and back to a secret.
+func TestCLIPrivateKeyJWTClient(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	set := `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA"}]}`
+	if err := os.WriteFile(jwks, []byte(set), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	created := f.cli(tok, nil, "clients", "create", "--name", "signer", "--grant-types", "client_credentials",
+		"--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", jwks).ok(t, "clients create")
+	if got := created.field(t, "token_endpoint_auth_method"); got != "private_key_jwt" {
+		t.Errorf("token_endpoint_auth_method = %q, want private_key_jwt", got)
+	}
+	if strings.Contains(created.stdout, "client_secret ") || strings.Contains(created.stdout, "Shown once") {
+		t.Errorf("a private_key_jwt client was shown a secret:\n%s", created.stdout)
+	}
+	id := created.field(t, "id")
+	edited := f.cli(tok, nil, "clients", "edit", id, "--jwks-uri", "https://keys.example.com/jwks.json").ok(t, "clients edit")
+	if got := edited.field(t, "jwks_uri"); got != "https://keys.example.com/jwks.json" {
+		t.Errorf("jwks_uri = %q", got)
+	}
+	bad := f.cli(tok, nil, "clients", "edit", id, "--jwks-uri", "https://169.254.169.254/latest/meta-data/")
+	if !errors.Is(bad.err, errFailed) || !strings.Contains(bad.stderr, "jwks_uri") {
+		t.Errorf("a metadata-address jwks_uri: err %v, stderr %q; want a refusal naming jwks_uri", bad.err, bad.stderr)
+	}
+	if err := os.WriteFile(jwks, []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.cli(tok, nil, "clients", "edit", id, "--jwks-file", jwks); !errors.Is(res.err, errFailed) {
+		t.Errorf("a symmetric key: err %v, want a refusal", res.err)
+	}
+	back := f.cli(tok, nil, "clients", "edit", id, "--token-endpoint-auth-method", "client_secret_basic").ok(t, "clients edit")
+	if got := back.field(t, "token_endpoint_auth_method"); got != "client_secret_basic" {
+		t.Errorf("token_endpoint_auth_method after the switch = %q", got)
+	}
+}

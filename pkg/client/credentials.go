@@ -32,8 +32,17 @@ type Credential struct {
 	ReuseTokens   bool  `json:"reuse_tokens"`
 	// AccessTokenStrategy is the format of its access tokens: opaque or
 	// jwt (RFC 9068).
-	AccessTokenStrategy string               `json:"access_token_strategy,omitempty"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitempty"`
+	AccessTokenStrategy string `json:"access_token_strategy,omitempty"`
+	// TokenEndpointAuthMethod is how it authenticates (RFC 7591 names):
+	// client_secret_basic or client_secret_post (a secret, either way), or
+	// private_key_jwt (a JWT client assertion signed with a key of JWKS or
+	// JWKSURI).
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS is its public JWK Set (RFC 7517 §5); JWKSURI where it is
+	// published. At most one is set.
+	JWKS       json.RawMessage      `json:"jwks,omitempty"`
+	JWKSURI    string               `json:"jwks_uri,omitempty"`
+	RateLimits map[string]RateLimit `json:"rate_limits,omitempty"`
 	// Status is active, disabled, or expired (active but past ExpiresAt).
 	Status Status `json:"status"`
 	// DisabledReason says why a disabled credential is disabled: manual,
@@ -87,8 +96,16 @@ type CredentialCreate struct {
 	TokenLifetime int64 `json:"token_lifetime,omitzero"`
 	ReuseTokens   bool  `json:"reuse_tokens,omitzero"`
 	// AccessTokenStrategy is opaque (the server default when empty) or jwt.
-	AccessTokenStrategy string               `json:"access_token_strategy,omitzero"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
+	AccessTokenStrategy string `json:"access_token_strategy,omitzero"`
+	// TokenEndpointAuthMethod is client_secret_basic (the server default
+	// when empty), client_secret_post or private_key_jwt; private_key_jwt
+	// needs JWKS or JWKSURI, and the answer then holds no secret.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitzero"`
+	// JWKS is a JWK Set of public keys (a JSON object).
+	JWKS json.RawMessage `json:"jwks,omitzero"`
+	// JWKSURI is the https URL of the client's JWK Set.
+	JWKSURI    string               `json:"jwks_uri,omitzero"`
+	RateLimits map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time after which it stops working.
 	ExpiresAt string `json:"expires_at,omitzero"`
 	// OwnerID (a user the admin manages) or AccountID (an account of the
@@ -111,8 +128,15 @@ type CredentialUpdate struct {
 	TokenLifetime *int64   `json:"token_lifetime,omitempty"` // seconds; 0 is the server default
 	ReuseTokens   *bool    `json:"reuse_tokens,omitempty"`
 	// AccessTokenStrategy is opaque or jwt.
-	AccessTokenStrategy *string              `json:"access_token_strategy,omitempty"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
+	AccessTokenStrategy *string `json:"access_token_strategy,omitempty"`
+	// TokenEndpointAuthMethod changes how it authenticates; moving between
+	// a secret and keys revokes its tokens.
+	TokenEndpointAuthMethod *string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS replaces its JWK Set (and removes its JWKSURI).
+	JWKS json.RawMessage `json:"jwks,omitzero"`
+	// JWKSURI replaces its jwks_uri (and removes its JWKS).
+	JWKSURI    *string              `json:"jwks_uri,omitempty"`
+	RateLimits map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time, or "" for never.
 	ExpiresAt *string `json:"expires_at,omitempty"`
 	Status    Status  `json:"status,omitzero"`
