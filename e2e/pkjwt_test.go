@@ -483,3 +483,40 @@ func TestPrivateKeyJWTBruteForce(t *testing.T) {
 		}
 	}, func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
 }
+
+// TestConsolePrivateKeyJWT: an API client added in the console with a
+// pasted JWK Set authenticates with assertions, is shown no secret and
+// offers no secret rotation; a private key pasted by mistake is refused
+// and not echoed back.
+func TestConsolePrivateKeyJWT(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		b := f.browser(t)
+		b.signIn("alice")
+		b.get("/console/clients/new").want(t, http.StatusOK).
+			has(t, `name="token_endpoint_auth_method" value="private_key_jwt"`, `name="jwks"`, `name="jwks_uri"`)
+		b.get("/console/keys/new").want(t, http.StatusOK).lacks(t, `name="token_endpoint_auth_method"`)
+
+		k := newClientKey(t, jose.ES256, "console")
+		priv, _ := jose.JSONWebKey{Key: k.priv, KeyID: "p"}.MarshalJSON()
+		refused := b.post("/console/clients/new", "name", "leaky", "access_rights", "events", "grant_types_shown", "1",
+			"grant_types", "client_credentials", "token_endpoint_auth_method", "private_key_jwt", "jwks", `{"keys":[`+string(priv)+`]}`).
+			want(t, http.StatusUnprocessableEntity)
+		if got := refused.fieldError(t, "jwks"); !strings.Contains(got, "public keys only") {
+			t.Errorf("jwks error = %q", got)
+		}
+
+		p := b.post("/console/clients/new", "name", "signer", "access_rights", "events", "grant_types_shown", "1",
+			"grant_types", "client_credentials", "token_endpoint_auth_method", "private_key_jwt", "jwks", keySet(t, k)).
+			want(t, http.StatusSeeOther)
+		loc := p.header.Get("Location")
+		id, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(loc, "/console/clients/"), "?ok=saved"), 10, 64)
+		if err != nil {
+			t.Fatalf("Location %q: %v", loc, err)
+		}
+		if res := f.tokenWithAssertion(k.sign(t, f.claimsFor(id))); res.status != http.StatusOK {
+			t.Fatalf("token: status %d, body %s", res.status, res.body)
+		}
+		b.get(loc).want(t, http.StatusOK).has(t, `id="auth-pkjwt" name="token_endpoint_auth_method" value="private_key_jwt" checked`).
+			lacks(t, `id="rotate"`)
+	})
+}

@@ -42,6 +42,10 @@ var credentialLabels = map[string]string{
 	"password":      "Your password",
 
 	"access_token_strategy": "Access token format",
+
+	"token_endpoint_auth_method": "Authentication",
+	"jwks":                       "Public keys (JWK Set)",
+	"jwks_uri":                   "JWK Set URL",
 }
 
 // keyPolicies says how the account's policies shape the credential pages
@@ -269,12 +273,15 @@ type formPage struct {
 	ExpiresOrig  string
 	// Strategy is the access token format: opaque or jwt.
 	Strategy string
-	Bundles  []bundle
-	Grants   []grantChoice // API clients only
-	MinDate  string
-	Overlaps []overlap
-	TokenFor string // how long a generated client token lives
-	FormID   string // see resent
+	// AuthMethod is how an API client authenticates (a secret method or
+	// private_key_jwt), with its JWK Set or its URL.
+	AuthMethod, JWKS, JWKSURI string
+	Bundles                   []bundle
+	Grants                    []grantChoice // API clients only
+	MinDate                   string
+	Overlaps                  []overlap
+	TokenFor                  string // how long a generated client token lives
+	FormID                    string // see resent
 	// ReadOnly shows the credential without its actions, which the
 	// account's policy refuses the signed-in member; AskPassword adds the
 	// password field to the form that adds one.
@@ -374,8 +381,31 @@ func (c *Console) newForm(k kindInfo) formPage {
 		MinDate: c.opts.Now().UTC().Add(24 * time.Hour).Format("2006-01-02"), FormID: randomToken()}
 	if !k.IsKey() {
 		p.Grants = c.grantChoices(c.opts.DefaultGrantTypes)
+		p.AuthMethod = storage.AuthSecretBasic
 	}
 	return p
+}
+
+// formAuth reads an API client's authentication fields into form and in:
+// the method, and for private_key_jwt the keys given (a JWK Set pasted, or
+// its URL). A field left empty leaves the stored one as it is.
+func formAuth(r *http.Request, form *formPage, in *manage.ClientInput) {
+	f := r.PostForm
+	m := f.Get("token_endpoint_auth_method")
+	if m == "" {
+		return
+	}
+	form.AuthMethod = m
+	in.TokenEndpointAuthMethod = &form.AuthMethod
+	if m != storage.AuthPrivateKeyJWT {
+		return
+	}
+	if form.JWKS = strings.TrimSpace(f.Get("jwks")); form.JWKS != "" {
+		in.JWKS = &form.JWKS
+	}
+	if form.JWKSURI = strings.TrimSpace(f.Get("jwks_uri")); form.JWKSURI != "" {
+		in.JWKSURI = &form.JWKSURI
+	}
 }
 
 // The forms that make a secret or a token (a new client or key, a client
@@ -506,6 +536,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
 			form.Grants = c.grantChoices(*in.GrantTypes)
 		}
+		formAuth(r, &form, &in)
 	}
 	exp, dateMsg := parseDay(form.ExpiresAt)
 	if dateMsg != "" {
@@ -534,6 +565,11 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 		return
 	}
 	c.sent(r, st)
+	if secret == "" {
+		// A private_key_jwt client has no secret to show.
+		http.Redirect(w, r, k.Path+"/"+strconv.FormatInt(cl.ID, 10)+"?ok=saved", http.StatusSeeOther)
+		return
+	}
 	c.showOnce(w, r, st, k, cl, secret, "Your new "+k.Noun+" is ready", nil)
 }
 
@@ -601,6 +637,10 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 	p.ExpiresOrig = p.ExpiresAt
 	if !k.IsKey() {
 		p.Grants = c.grantChoices(cl.GrantTypes)
+		p.AuthMethod, p.JWKS, p.JWKSURI = cl.TokenEndpointAuthMethod, cl.JWKS, cl.JWKSURI
+		if p.AuthMethod == "" {
+			p.AuthMethod = storage.AuthSecretBasic
+		}
 	}
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)
@@ -635,6 +675,10 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {
 			form.Grants = c.grantChoices(*in.GrantTypes)
+		}
+		formAuth(r, &form, &in)
+		if in.JWKS != nil && *in.JWKS == cl.JWKS {
+			in.JWKS = nil // shown as stored, sent back unchanged
 		}
 	}
 	// A custom set of scopes (from the API) stays as it is unless a
