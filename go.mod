@@ -25,6 +25,8 @@ require (
 	modernc.org/sqlite v1.23.1
 )
 
+require golang.org/x/oauth2 v0.37.0
+
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/compose-spec/compose-go/v2 v2.16.2
