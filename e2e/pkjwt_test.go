@@ -106,6 +106,10 @@ func set(c map[string]any, kv ...any) map[string]any {
 // tokenWithAssertion asks for a client_credentials token with assertion.
 func (f *fixture) tokenWithAssertion(assertion string, extra ...string) response {
 	f.t.Helper()
+	// An assertion is a credential until it expires: none may reach a log.
+	if len(assertion) > 40 {
+		f.secrets = append(f.secrets, assertion)
+	}
 	return f.post("/oauth/token", formCT, form(append([]string{"grant_type", "client_credentials",
 		"client_assertion_type", assertionType, "client_assertion", assertion}, extra...)...))
 }
