@@ -524,3 +524,18 @@ func TestConsolePrivateKeyJWT(t *testing.T) {
 			lacks(t, `id="rotate"`)
 	})
 }
+
+// TestPrivateKeyJWTReplayAcrossInstances: the jtis of assertions are shared
+// by every instance on one Redis: an assertion used at one instance is a
+// replay at the other.
+func TestPrivateKeyJWTReplayAcrossInstances(t *testing.T) {
+	first := newFixture(t, "postgres+redis")
+	second := first.secondInstance()
+	k := newClientKey(t, jose.ES256, "k")
+	c := first.pkjwtClient("two instances", keySet(t, k))
+	a := k.sign(t, first.claimsFor(c.ID))
+	if res := first.tokenWithAssertion(a); res.status != http.StatusOK {
+		t.Fatalf("first instance: status %d, body %s", res.status, res.body)
+	}
+	wantError(t, second.tokenWithAssertion(a), http.StatusUnauthorized, "invalid_client")
+}
