@@ -27,6 +27,7 @@
 #   bash .ci/bench.sh                          # or: make bench
 #   SCALE=1 bash .ci/bench.sh                  # or: make bench-scale
 #   DURATION=30s CONNS="16 64" PATHS="form introspect" ESKIMI=0 DOCS= bash .ci/bench.sh
+#   PATHS="form pkjwt" PKJWT_N=150000 DOCS= bash .ci/bench.sh   # private_key_jwt against the floor
 #   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh     # the form path; PROFILE_PATH=eskimi, …
 #   PROFILE=/tmp/cpu.prof PROFILE_PATH=introspect SCALE=1 bash .ci/bench.sh   # at scale
 #   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
