@@ -20,10 +20,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,9 @@ type Options struct {
 	// service that keeps its ids in the context (chi's
 	// middleware.RequestID) returns it from there.
 	RequestID func(r *http.Request) string
+	// Local verifies Tollgate's JWT access tokens in process on the routes
+	// marked VerifyLocally; nil leaves every request to the check endpoint.
+	Local *Local
 }
 
 // Error is a refusal the guard answers itself.
@@ -112,6 +117,7 @@ type Guard struct {
 	cache      *cache // nil when caching is off
 	writeError func(http.ResponseWriter, *http.Request, Error)
 	requestID  func(*http.Request) string
+	local      *Local // nil when no route verifies locally
 }
 
 // New returns a Guard. It panics when CheckURL is empty: that is a wiring
@@ -145,7 +151,7 @@ func New(opts Options) *Guard {
 		opts.RequestID = func(r *http.Request) string { return r.Header.Get(headerRequestID) }
 	}
 	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger,
-		writeError: opts.WriteError, requestID: opts.RequestID}
+		writeError: opts.WriteError, requestID: opts.RequestID, local: opts.Local}
 	if opts.CacheTTL > 0 {
 		g.cache = newCache(opts.CacheTTL, opts.MaxCacheEntries, opts.Now)
 	}
@@ -182,6 +188,7 @@ type route struct {
 	class     string
 	account   func(*http.Request) string
 	cacheable bool
+	local     bool
 }
 
 // Scopes requires every one of scopes.
@@ -209,6 +216,18 @@ func AccountFrom(account func(*http.Request) string) RouteOption {
 // changes nothing.
 func NoRateLimit() RouteOption {
 	return func(r *route) { r.cacheable = true }
+}
+
+// VerifyLocally marks a route on which a JWT access token is verified in
+// process by Options.Local, without asking Tollgate: no rate limit is
+// counted, and a token revoked, or whose credential or account was disabled,
+// passes until it expires (see Local). A JWT that fails verification is
+// refused there and then; opaque tokens, API keys, tokens bound to a DPoP
+// key and requests naming an account other than the token's own still go
+// to the check endpoint, as does every request while Tollgate's JWK Set
+// cannot be had. Without Options.Local it changes nothing.
+func VerifyLocally() RouteOption {
+	return func(r *route) { r.local = true }
 }
 
 // Require protects next with Tollgate: every request needs a credential with
@@ -241,6 +260,17 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 		if rt.account != nil {
 			account = rt.account(r)
 		}
+		if rt.local && g.local != nil {
+			id, refusal, ok := g.verifyLocally(w, r, rt.scopes, account)
+			if ok {
+				next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+				return
+			}
+			if refusal != nil {
+				g.writeError(w, r, *refusal)
+				return
+			}
+		}
 		var key [sha256.Size]byte
 		useCache := rt.cacheable && g.cache != nil
 		if useCache {
@@ -266,6 +296,53 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.identity)))
 	})
+}
+
+// verifyLocally decides r on a VerifyLocally route: ok with the identity of
+// a good JWT access token that has the route's scopes and acts on account
+// (its own, or none named); a refusal, its WWW-Authenticate set, for a JWT
+// that fails verification or lacks a scope, with the Bearer challenge of
+// RFC 6750 §3 set on w as the check endpoint would; neither when the check
+// endpoint must decide.
+func (g *Guard) verifyLocally(w http.ResponseWriter, r *http.Request, scopes []string, account string) (Identity, *Error, bool) {
+	auth := r.Header.Values("Authorization")
+	if len(auth) != 1 || len(r.Header.Values(headerAPIKey)) != 0 {
+		return Identity{}, nil, false
+	}
+	scheme, token, _ := strings.Cut(auth[0], " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return Identity{}, nil, false
+	}
+	id, err := g.local.Verify(r.Context(), strings.TrimSpace(token))
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return Identity{}, refuse(w, http.StatusUnauthorized, "invalid_token", ""), false
+	case errors.Is(err, ErrKeysUnavailable):
+		g.logger.WarnContext(r.Context(), "tollgate JWK Set unavailable; asking the check endpoint", "err", err)
+		return Identity{}, nil, false
+	case err != nil:
+		return Identity{}, nil, false
+	}
+	for _, s := range scopes {
+		if !slices.Contains(id.Scopes, s) {
+			return Identity{}, refuse(w, http.StatusForbidden, "insufficient_scope", strings.Join(scopes, " ")), false
+		}
+	}
+	if account != "" && account != strconv.FormatInt(id.AccountID, 10) {
+		return Identity{}, nil, false // a descendant, or not an account id: the check endpoint knows
+	}
+	return id, nil, true
+}
+
+// refuse sets the Bearer challenge of code (and the scope a route needs)
+// on w and returns the refusal to answer.
+func refuse(w http.ResponseWriter, status int, code, scope string) *Error {
+	v := `Bearer realm="tollgate", error="` + code + `"`
+	if scope != "" {
+		v += `, scope="` + scope + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	return &Error{Status: status, Code: code, Description: descriptions[status]}
 }
 
 // decision is the check endpoint's answer for one request.
