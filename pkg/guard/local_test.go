@@ -141,7 +141,7 @@ func with(c map[string]any, kv ...any) map[string]any {
 	return out
 }
 
-func newTestLocal(t *testing.T, ks *keyServer, now *time.Time, opts LocalOptions) *Local {
+func newTestLocal(t testing.TB, ks *keyServer, now *time.Time, opts LocalOptions) *Local {
 	t.Helper()
 	opts.Issuer = testIssuer
 	opts.JWKSURL = ks.srv.URL
