@@ -73,9 +73,10 @@ func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalid, reas
 
 // Replay remembers the proofs already used.
 type Replay interface {
-	// Fresh records key until until and reports whether it was not
-	// recorded already. An error means the store failed: no decision.
-	Fresh(ctx context.Context, key string, until time.Time) (bool, error)
+	// Fresh records key for ttl and reports whether it was not recorded
+	// already. An error means the store failed: no decision. A duration,
+	// not a time: each store measures it on its own clock.
+	Fresh(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // Options configure a Verifier.
@@ -259,7 +260,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (strin
 	// The jti is remembered per key, hashed: another key's proof never
 	// collides with this one, and no claim is stored as sent.
 	id := sha256.Sum256([]byte(jkt + "\x00" + *c.JTI))
-	fresh, err := v.replay.Fresh(ctx, hex.EncodeToString(id[:]), iat.Add(v.maxAge+time.Second))
+	// Remembered until the proof is too old anyway, and a second more for
+	// iat's truncation to whole seconds.
+	fresh, err := v.replay.Fresh(ctx, hex.EncodeToString(id[:]), iat.Add(v.maxAge+time.Second).Sub(now))
 	if err != nil {
 		return "", fmt.Errorf("dpop replay store: %w", err)
 	}

@@ -38,8 +38,9 @@ func NewMemory(maxRemembered int, now func() time.Time) *Memory {
 }
 
 // Fresh implements Replay.
-func (m *Memory) Fresh(_ context.Context, key string, until time.Time) (bool, error) {
+func (m *Memory) Fresh(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	now := m.now()
+	until := now.Add(ttl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if exp, ok := m.seen[key]; ok && now.Before(exp) {

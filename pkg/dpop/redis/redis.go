@@ -34,9 +34,11 @@ func New(client goredis.UniversalClient, prefix string) *Replay {
 	return &Replay{client: client, prefix: prefix}
 }
 
-// Fresh implements dpop.Replay: the key expires by itself at until.
-func (r *Replay) Fresh(ctx context.Context, key string, until time.Time) (bool, error) {
-	ok, err := r.client.SetArgs(ctx, r.prefix+key, "1", goredis.SetArgs{Mode: "NX", ExpireAt: until}).Result()
+// Fresh implements dpop.Replay: the key expires by itself after ttl, on
+// Redis's clock (at least a millisecond: Redis refuses none).
+func (r *Replay) Fresh(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ttl = max(ttl, time.Millisecond)
+	ok, err := r.client.SetArgs(ctx, r.prefix+key, "1", goredis.SetArgs{Mode: "NX", TTL: ttl}).Result()
 	if errors.Is(err, goredis.Nil) {
 		return false, nil
 	}
