@@ -8,12 +8,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tollgate/tollgate/pkg/client"
 	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/guard"
 	"github.com/tollgate/tollgate/storage"
@@ -320,4 +322,47 @@ func noneProof(k *dpopKey) string {
 	h := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"dpop+jwt","alg":"none","jwk":` + string(jwk) + `}`))
 	p, _ := json.Marshal(map[string]any{"htm": "POST", "htu": tokenURL, "iat": k.now().Unix(), "jti": "none-proof"})
 	return h + "." + base64.RawURLEncoding.EncodeToString(p) + "."
+}
+
+// TestDPoPClientSetting: dpop_bound_access_tokens through the management
+// API and the Go SDK; a bound client then needs a proof for its tokens and
+// gets no Bearer token from the management API.
+func TestDPoPClientSetting(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		alice := f.sdk(t, f.admUser("alice"))
+		created, err := alice.CreateClient(ctx, client.CredentialCreate{Name: "sdk dpop", Scopes: []string{"events"},
+			GrantTypes: []string{"client_credentials"}, DPoPBoundAccessTokens: true})
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		f.secrets = append(f.secrets, created.ClientSecret)
+		if !created.DPoPBoundAccessTokens || !strings.Contains(string(created.Raw), `"dpop_bound_access_tokens":true`) {
+			t.Errorf("created client = %s, want dpop_bound_access_tokens true", created.Raw)
+		}
+		f.secretOf[created.ID] = created.ClientSecret
+		c := storage.Client{ID: created.ID, Name: created.Name}
+		res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(c.ID, created.ClientSecret))
+		if res.status != http.StatusBadRequest || res.json(t)["error"] != "invalid_dpop_proof" {
+			t.Errorf("a token without a proof: %d %s", res.status, res.body)
+		}
+		key := f.newDPoPKey(t)
+		if res := f.tokenDPoP(c, key.proof("POST", tokenURL, "")); res.status != http.StatusOK || res.json(t)["token_type"] != "DPoP" {
+			t.Errorf("a token with a proof: %d %s", res.status, res.body)
+		}
+		_, err = alice.CreateClientToken(ctx, c.ID, client.ClientTokenRequest{Password: testPassword})
+		wantAPIError(t, "a client token of a bound client", err, client.IsConflict, http.StatusConflict)
+
+		updated, err := alice.UpdateClient(ctx, c.ID, client.CredentialUpdate{DPoPBoundAccessTokens: new(false)})
+		if err != nil || updated.DPoPBoundAccessTokens {
+			t.Fatalf("update to unbound: %+v, %v", updated, err)
+		}
+		if res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(c.ID, created.ClientSecret)); res.status != http.StatusOK || res.json(t)["token_type"] != "bearer" {
+			t.Errorf("unbound again, a token without a proof: %d %s", res.status, res.body)
+		}
+		raw := f.apiJSON("PATCH", "/clients/"+strconv.FormatInt(c.ID, 10), "Bearer "+string(f.admUser("alice")), `{"dpop_bound_access_tokens":"yes"}`, http.StatusBadRequest)
+		if raw["type"] == nil {
+			t.Errorf("a string for dpop_bound_access_tokens: %v, want a problem", raw)
+		}
+	})
 }
