@@ -332,3 +332,20 @@ func TestMemoryForgetsAndFills(t *testing.T) {
 		t.Errorf("Fresh(a) after it expired = %v, %v", ok, err)
 	}
 }
+
+// TestVerifyRefusesAlgorithmsNotListed: a proof signed with an asymmetric
+// algorithm the verifier was not given is refused.
+func TestVerifyRefusesAlgorithmsNotListed(t *testing.T) {
+	v, err := dpop.New(dpop.Options{Algorithms: []jose.SignatureAlgorithm{jose.ES256}, Replay: dpop.NewMemory(0, nil), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Algorithms(); len(got) != 1 || got[0] != "ES256" {
+		t.Errorf("Algorithms = %v, want [ES256]", got)
+	}
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	m := &proofMaker{t: t, key: rk, alg: jose.RS256}
+	if _, err := v.Verify(t.Context(), m.make(map[string]any{"htm": "POST", "htu": tokenURL}), dpop.Request{Method: "POST", URL: tokenURL}); !errors.Is(err, dpop.ErrInvalid) {
+		t.Errorf("an RS256 proof to an ES256-only verifier: %v, want ErrInvalid", err)
+	}
+}
