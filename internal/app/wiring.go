@@ -378,7 +378,12 @@ func newApp(d deps) (*App, error) {
 	if d.proofs == nil {
 		d.proofs = dpop.NewMemory(0, d.now)
 	}
-	proofs, err := dpop.New(dpop.Options{Replay: d.proofs, Now: d.now})
+	algs := make([]jose.SignatureAlgorithm, len(d.cfg.DPoP.Algorithms))
+	for i, a := range d.cfg.DPoP.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	proofs, err := dpop.New(dpop.Options{Algorithms: algs, MaxAge: d.cfg.DPoP.ProofMaxAge, MaxSkew: d.cfg.DPoP.ProofMaxSkew,
+		Replay: d.proofs, Now: d.now})
 	if err != nil {
 		return nil, err
 	}
