@@ -85,6 +85,7 @@ func (k *dpopKey) proof(method, url, token string, edit ...func(claims map[strin
 // tokenDPoP asks for a client_credentials token of c with proof.
 func (f *fixture) tokenDPoP(c storage.Client, proof string) response {
 	f.t.Helper()
+	f.noteProof(proof)
 	return f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(c.ID, f.secretOf[c.ID]), "DPoP", proof)
 }
 
@@ -96,11 +97,20 @@ func (f *fixture) checkDPoP(scheme, tok, proof string) response {
 		"X-Forwarded-Host", "api.example.test", "X-Forwarded-Uri", "/v1/events?page=2"}
 	if proof != "" {
 		h = append(h, "DPoP", proof)
+		f.noteProof(proof)
 	}
 	return f.check("POST", h...)
 }
 
 const apiURL = "https://api.example.test/v1/events"
+
+// noteProof has the fixture's log check look for proof's signature, which
+// no log line may hold.
+func (f *fixture) noteProof(proof string) {
+	if sig := proof[strings.LastIndex(proof, ".")+1:]; len(sig) >= 32 {
+		f.secrets = append(f.secrets, sig)
+	}
+}
 
 func dpopClient(c storage.Client) storage.Client {
 	c.DPoPBoundAccessTokens = true
