@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +110,8 @@ func TestOpenIDClientDPoP(t *testing.T) {
 			out, err := cmd.Output()
 			if err != nil {
 				stderr := ""
-				if ee, ok := err.(*exec.ExitError); ok {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
 					stderr = string(ee.Stderr)
 				}
 				t.Fatalf("openid-client: %v\n%s%s", err, out, stderr)

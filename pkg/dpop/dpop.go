@@ -190,7 +190,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (strin
 	if strings.Count(proof, ".") != 2 {
 		return "", invalid("not a compact JWS")
 	}
-	jws, err := jose.ParseSigned(proof, v.algs)
+	jws, err := jose.ParseSignedCompact(proof, v.algs)
 	if err != nil {
 		// An algorithm outside the list, none, a private or malformed jwk.
 		return "", invalid("not a signed JWT of an accepted algorithm")
