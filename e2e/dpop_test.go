@@ -25,7 +25,7 @@ const tokenURL = "https://auth.example.test/oauth/token"
 
 // dpopKey is a client's DPoP key pair.
 type dpopKey struct {
-	t   *testing.T
+	t   testing.TB
 	key *ecdsa.PrivateKey
 	now func() time.Time
 }
