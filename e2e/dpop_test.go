@@ -376,3 +376,36 @@ func TestDPoPClientSetting(t *testing.T) {
 		}
 	})
 }
+
+// TestDPoPKeySession: an API key exchanged for a key token with a DPoP proof
+// gets a bound token; a key whose tokens must be bound gets none without.
+func TestDPoPKeySession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		key, keyString := f.apiKey(f.alice, "events")
+		dk := f.newDPoPKey(t)
+		const sessionURL = "https://auth.example.test/auth/access/session"
+		proof := dk.proof("POST", sessionURL, "")
+		f.noteProof(proof)
+		res := f.post("/auth/access/session", "", "", "X-API-Key", keyString, "DPoP", proof)
+		if res.status != http.StatusOK || res.json(t)["token_type"] != "DPoP" {
+			t.Fatalf("key session with a proof: %d %s", res.status, res.body)
+		}
+		tok := res.json(t)["access_token"].(string)
+		if cnf, _ := f.introspect(f.rs, tok).json(t)["cnf"].(map[string]any); cnf["jkt"] != dk.jkt() {
+			t.Errorf("introspection cnf = %v, want jkt %s", cnf, dk.jkt())
+		}
+		if res := f.checkDPoP("DPoP", tok, dk.proof("GET", apiURL, tok)); res.status != http.StatusOK {
+			t.Errorf("/auth/check: %d %s", res.status, res.body)
+		}
+		if res := f.post("/auth/access/session", "", "", "X-API-Key", keyString, "DPoP", dk.proof("POST", tokenURL, "")); res.status != http.StatusBadRequest ||
+			res.json(t)["error"] != "invalid_dpop_proof" {
+			t.Errorf("a proof made for the token endpoint: %d %s, want 400 invalid_dpop_proof", res.status, res.body)
+		}
+		if _, err := f.db.UpdateClient(t.Context(), key.ID, func(c *storage.Client) error { c.DPoPBoundAccessTokens = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.post("/auth/access/session", "", "", "X-API-Key", keyString); res.status != http.StatusBadRequest || res.json(t)["error"] != "invalid_dpop_proof" {
+			t.Errorf("a bound key without a proof: %d %s, want 400 invalid_dpop_proof", res.status, res.body)
+		}
+	})
+}
