@@ -238,6 +238,17 @@ func TestDPoP(t *testing.T) {
 				t.Errorf("no forwarded URL: %d %s, want 400", res.status, res.body)
 			}
 		})
+		t.Run("proofs are spent by authenticated clients only", func(t *testing.T) {
+			proof := key.proof("POST", tokenURL, "")
+			f.noteProof(proof)
+			res := f.post("/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(bound.ID, "not-the-secret"), "DPoP", proof)
+			if res.status != http.StatusUnauthorized || res.json(t)["error"] != "invalid_client" {
+				t.Errorf("a wrong secret with a proof: %d %s, want 401 invalid_client", res.status, res.body)
+			}
+			if res := f.tokenDPoP(bound, proof); res.status != http.StatusOK {
+				t.Errorf("the proof after a failed authentication: %d %s, want 200", res.status, res.body)
+			}
+		})
 		t.Run("token endpoint refuses bad proofs", func(t *testing.T) {
 			replayed := key.proof("POST", tokenURL, "")
 			if res := f.tokenDPoP(bound, replayed); res.status != http.StatusOK {

@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultMaxRemembered bounds a Memory replay store.
-const DefaultMaxRemembered = 1 << 20
+const DefaultMaxRemembered = 1 << 18
 
 // ErrFull is returned by Memory when it remembers as many live proofs as
 // it may: refusing to decide is safer than forgetting one.

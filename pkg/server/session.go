@@ -54,13 +54,13 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: "The scope parameter is malformed."})
 		return
 	}
+	authed, ok := s.authenticate(w, r, creds)
+	if !ok {
+		return
+	}
 	jkt, oerr := s.dpopKey(r, PathKeySession)
 	if oerr != nil {
 		writeJSONError(w, r, oerr)
-		return
-	}
-	authed, ok := s.authenticate(w, r, creds)
-	if !ok {
 		return
 	}
 	if authed.DPoPBoundAccessTokens && jkt == "" {

@@ -51,11 +51,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: creds.ClientID})
-	jkt, oerr := s.dpopKey(r, PathToken)
-	if oerr != nil {
-		writeJSONError(w, r, oerr)
-		return
-	}
 
 	// fosite reads only r.PostForm: hand it the decoded parameters.
 	r.PostForm, r.Form = form, form
@@ -71,6 +66,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
+		return
+	}
+	// The proof is verified once the client is authenticated: only a
+	// client can spend the replay store's memory.
+	jkt, oerr := s.dpopKey(r, PathToken)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
 		return
 	}
 	if oerr := bindToken(ar, jkt); oerr != nil {
