@@ -118,7 +118,7 @@ type identity struct {
 
 // Attributes of the check decision's span.
 const (
-	keyCredential = attribute.Key("tollgate.check.credential") // bearer or api_key
+	keyCredential = attribute.Key("tollgate.check.credential") // bearer, dpop or api_key
 	keyDecision   = attribute.Key("tollgate.check.decision")   // decisionOf the status
 	keyRateClass  = attribute.Key("tollgate.rate_class")       // a configured class
 )
