@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,12 @@ const (
 	headerAccount   = "X-Tollgate-Account"
 	headerAPIKey    = "X-API-Key" // #nosec G101 -- a header name, not a key
 	headerRequestID = "X-Request-Id"
+	headerDPoP      = "DPoP"
+
+	headerForwardedMethod = "X-Forwarded-Method"
+	headerForwardedProto  = "X-Forwarded-Proto"
+	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedURI    = "X-Forwarded-Uri"
 
 	headerClientID  = "X-Tollgate-Client-Id"
 	headerAccountID = "X-Tollgate-Account-Id"
@@ -93,6 +100,13 @@ type Options struct {
 	// Local verifies Tollgate's JWT access tokens in process on the routes
 	// marked VerifyLocally; nil leaves every request to the check endpoint.
 	Local *Local
+	// RequestURL returns the URL of r as the client addressed it, which a
+	// DPoP proof (RFC 9449) names in its htu: sent to the check endpoint
+	// as X-Forwarded-Proto, -Host and -Uri with a DPoP-bound token. The
+	// default is r's own: https when r came over TLS, else http, r.Host
+	// and r's request target. A service behind a proxy that changes the
+	// scheme, host or path returns the public URL.
+	RequestURL func(r *http.Request) *url.URL
 }
 
 // Error is a refusal the guard answers itself.
@@ -118,6 +132,7 @@ type Guard struct {
 	writeError func(http.ResponseWriter, *http.Request, Error)
 	requestID  func(*http.Request) string
 	local      *Local // nil when no route verifies locally
+	requestURL func(*http.Request) *url.URL
 }
 
 // New returns a Guard. It panics when CheckURL is empty: that is a wiring
@@ -150,8 +165,11 @@ func New(opts Options) *Guard {
 	if opts.RequestID == nil {
 		opts.RequestID = func(r *http.Request) string { return r.Header.Get(headerRequestID) }
 	}
+	if opts.RequestURL == nil {
+		opts.RequestURL = ownURL
+	}
 	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger,
-		writeError: opts.WriteError, requestID: opts.RequestID, local: opts.Local}
+		writeError: opts.WriteError, requestID: opts.RequestID, requestURL: opts.RequestURL, local: opts.Local}
 	if opts.CacheTTL > 0 {
 		g.cache = newCache(opts.CacheTTL, opts.MaxCacheEntries, opts.Now)
 	}
@@ -272,7 +290,9 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 			}
 		}
 		var key [sha256.Size]byte
-		useCache := rt.cacheable && g.cache != nil
+		// A DPoP proof is good once: a cached answer would let the same
+		// proof through again, so a request with one is always checked.
+		useCache := rt.cacheable && g.cache != nil && len(r.Header.Values(headerDPoP)) == 0
 		if useCache {
 			key = cacheKey(r.Header, scope, rt.class, account)
 			if id, ok := g.cache.get(key); ok {
@@ -378,6 +398,17 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	for _, v := range r.Header.Values(headerAPIKey) {
 		req.Header.Add(headerAPIKey, v)
 	}
+	if proofs := r.Header.Values(headerDPoP); len(proofs) > 0 {
+		// The proof, and the request it must have been made for.
+		for _, v := range proofs {
+			req.Header.Add(headerDPoP, v)
+		}
+		u := g.requestURL(r)
+		req.Header.Set(headerForwardedMethod, r.Method)
+		req.Header.Set(headerForwardedProto, u.Scheme)
+		req.Header.Set(headerForwardedHost, u.Host)
+		req.Header.Set(headerForwardedURI, u.RequestURI())
+	}
 	if scope != "" {
 		req.Header.Set(headerScope, scope)
 	}
@@ -426,6 +457,15 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	return unavailable
 }
 
+// ownURL is the default Options.RequestURL.
+func ownURL(r *http.Request) *url.URL {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+}
+
 func parseIdentity(h http.Header) (Identity, error) {
 	clientID, err := strconv.ParseInt(h.Get(headerClientID), 10, 64)
 	if err != nil {
@@ -464,7 +504,7 @@ func errorCode(body []byte, status int) string {
 }
 
 var descriptions = map[int]string{
-	http.StatusBadRequest:         "the request names an invalid account or rate class",
+	http.StatusBadRequest:         "the request names an invalid account or rate class, or lacks what its DPoP proof needs",
 	http.StatusUnauthorized:       "no valid credential",
 	http.StatusForbidden:          "the credential may not make this request",
 	http.StatusTooManyRequests:    "over the rate limit",
