@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -68,6 +69,23 @@ type Subject struct {
 	// the client's own.
 	Subject  string
 	Username string
+	// Within, when set, bounds the token by another the client holds: a
+	// token obtained in exchange for another (RFC 8693) never gets more
+	// than the token it was exchanged for.
+	Within *Bounds
+}
+
+// Bounds are what a token may not exceed: those of the token it was
+// exchanged for.
+type Bounds struct {
+	// Scopes are the only scopes the token may get; none of them left
+	// among the client's is ErrNoScope.
+	Scopes []string
+	// ExpiresAt is when the token expires at the latest.
+	ExpiresAt time.Time
+	// Generation is the client generation the token stands on, so that it
+	// dies with the secret the other token was minted under.
+	Generation int64
 }
 
 // Request is a token request as the shared steps see it.
@@ -163,6 +181,16 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		ExpiresAt:  now.Add(life),
 		Format:     client.AccessTokenStrategy,
 		Reuse:      p.Reuse && client.ReuseTokens,
+	}
+	if b := sub.Within; b != nil {
+		claims.Generation = b.Generation
+		if claims.ExpiresAt.After(b.ExpiresAt) {
+			claims.ExpiresAt = b.ExpiresAt
+		}
+		granted = slices.DeleteFunc(granted, func(s string) bool { return !slices.Contains(b.Scopes, s) })
+		if len(granted) == 0 && len(b.Scopes) > 0 {
+			return Admission{}, ErrNoScope
+		}
 	}
 	if claims.Reuse {
 		// A reused token lives from the start of its reuse window: the

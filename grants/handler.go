@@ -83,5 +83,17 @@ func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.A
 	resp.SetTokenType("bearer")
 	resp.SetExpiresIn(rec.ExpiresAt.Sub(now).Round(time.Second))
 	resp.SetScopes(rec.Scopes)
+	if x, ok := h.grant.(Extender); ok {
+		for k, v := range x.ResponseExtra() {
+			resp.SetExtra(k, v)
+		}
+	}
 	return nil
+}
+
+// Extender is implemented by a grant whose answers carry parameters of
+// their own (token exchange's issued_token_type, RFC 8693 §2.2.1).
+type Extender interface {
+	// ResponseExtra returns the parameters to add to every answer.
+	ResponseExtra() map[string]any
 }
