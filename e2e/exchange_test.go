@@ -354,3 +354,78 @@ func TestTokenExchangeAPIKey(t *testing.T) {
 // kvHeaders returns no headers: exchangeKey's requests authenticate with
 // the key alone.
 func kvHeaders([]string) []string { return nil }
+
+// TestTokenExchangeErrors: every refusal is an RFC 6749 §5.2 answer with
+// the code RFC 8693 §2.2.2 names, never a 500; a subject token that is not
+// the client's own looks like one that is no token at all.
+func TestTokenExchangeErrors(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		_, sibling := f.treeBelowChild()
+		off, err := f.db.CreateAccount(t.Context(), storage.Account{Name: "off", ParentID: f.root.ID, Status: storage.StatusDisabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := f.tokenCC(f.cc)
+		childTok := f.tokenDSP(f.dsp, "bob") // a token of the child account
+		base := func(kv ...string) string {
+			return form(append([]string{"grant_type", exchangeGrant, "subject_token", subject, "subject_token_type", typeAccess}, kv...)...)
+		}
+		asCC := []string{"Authorization", basic(f.cc.ID, f.secretOf[f.cc.ID])}
+		tests := []struct {
+			name   string
+			body   string
+			header []string
+			status int
+			code   string
+		}{
+			{"missing subject_token", form("grant_type", exchangeGrant, "subject_token_type", typeAccess), asCC, 400, "invalid_request"},
+			{"missing subject_token_type", form("grant_type", exchangeGrant, "subject_token", subject), asCC, 400, "invalid_request"},
+			{"unknown subject_token_type", base("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"), asCC, 400, "unsupported_token_type"},
+			{"garbage subject_token_type", base("subject_token_type", "x"), asCC, 400, "unsupported_token_type"},
+			{"refresh token requested", base("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token"), asCC, 400, "unsupported_token_type"},
+			{"actor token", base("actor_token", subject, "actor_token_type", typeAccess), asCC, 400, "invalid_request"},
+			{"resource", base("resource", "https://api.example.test/"), asCC, 400, "invalid_target"},
+			{"malformed audience", base("audience", "account:1"), asCC, 400, "invalid_target"},
+			{"audience with leading zero", base("audience", accountAudPref+"0"+strconv.FormatInt(f.child.ID, 10)), asCC, 400, "invalid_target"},
+			{"audience with sign", base("audience", accountAudPref+"+"+strconv.FormatInt(f.child.ID, 10)), asCC, 400, "invalid_target"},
+			{"audience beyond int64", base("audience", accountAudPref+"99999999999999999999"), asCC, 400, "invalid_target"},
+			{"unknown account", base("audience", accountAudPref+"987654321"), asCC, 400, "invalid_target"},
+			{"disabled account", base("audience", audienceOf(off)), asCC, 400, "invalid_target"},
+			{"account of another tree", base("audience", audienceOf(f.other)), asCC, 400, "invalid_target"},
+			{"parent of the subject's account", form("grant_type", exchangeGrant, "subject_token", childTok, "subject_token_type", typeAccess,
+				"audience", audienceOf(f.root)), []string{"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID])}, 400, "invalid_target"},
+			{"sibling of the subject's account", form("grant_type", exchangeGrant, "subject_token", childTok, "subject_token_type", typeAccess,
+				"audience", audienceOf(sibling)), []string{"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID])}, 400, "invalid_target"},
+			{"duplicated audience", base("audience", audienceOf(f.child)) + "&audience=" + audienceOf(f.child), asCC, 400, "invalid_request"},
+			{"duplicated subject_token", base() + "&subject_token=" + subject, asCC, 400, "invalid_request"},
+			{"another client's token", base(), []string{"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID])}, 400, "invalid_request"},
+			{"not a token", base("subject_token", "garbage"), asCC, 400, "invalid_request"},
+			{"a mistyped token", base("subject_token", typo(subject)), asCC, 400, "invalid_request"},
+			{"an API key as access token", base("subject_token", "tgk_1_abc"), asCC, 400, "invalid_request"},
+			{"huge subject_token", base("subject_token", strings.Repeat("a", 5000)), asCC, 400, "invalid_request"},
+			{"body beyond the cap", base("subject_token", strings.Repeat("a", 70000)), asCC, 413, "invalid_request"},
+			{"no client authentication", base(), nil, 401, "invalid_client"},
+			{"wrong secret", base(), []string{"Authorization", basic(f.cc.ID, typo(f.secretOf[f.cc.ID]))}, 401, "invalid_client"},
+			{"scope outside the subject token's", base("scope", "events"), asCC, 400, "invalid_scope"},
+			{"malformed scope", base("scope", "a\"b"), asCC, 400, "invalid_scope"},
+			{"API key subject without key", form("grant_type", exchangeGrant, "subject_token_type", typeAPIKey), nil, 400, "invalid_request"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res := f.post("/oauth/token", formCT, tt.body, tt.header...)
+				wantError(t, res, tt.status, tt.code)
+				if strings.Contains(string(res.body), subject) {
+					t.Errorf("the answer repeats the subject token: %s", res.body)
+				}
+			})
+		}
+		// Refusals cost the subject token nothing.
+		if !f.active(subject) {
+			t.Error("subject token inactive after refused exchanges")
+		}
+		// A JSON body with a non-string subject_token is refused as
+		// malformed, like every other parameter.
+		wantError(t, f.post("/oauth/token", "application/json", `{"grant_type":"`+exchangeGrant+`","subject_token":{"a":1},"subject_token_type":"`+typeAccess+`"}`,
+			asCC...), 400, "invalid_request")
+	})
+}

@@ -183,6 +183,9 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		Reuse:      p.Reuse && client.ReuseTokens,
 	}
 	if b := sub.Within; b != nil {
+		// Never reused: a reused token's expiry is its reuse window's,
+		// which may end after the other token's.
+		claims.Reuse = false
 		claims.Generation = b.Generation
 		if claims.ExpiresAt.After(b.ExpiresAt) {
 			claims.ExpiresAt = b.ExpiresAt
