@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/apikey"
@@ -428,4 +433,48 @@ func TestTokenExchangeErrors(t *testing.T) {
 		wantError(t, f.post("/oauth/token", "application/json", `{"grant_type":"`+exchangeGrant+`","subject_token":{"a":1},"subject_token_type":"`+typeAccess+`"}`,
 			asCC...), 400, "invalid_request")
 	})
+}
+
+// TestTokenExchangeWithGoOAuth2: golang.org/x/oauth2's client credentials
+// client, a third-party client that knows nothing of Tollgate, performs the
+// exchange by its EndpointParams, authenticating in the header or in the
+// body, and reads the answer.
+func TestTokenExchangeWithGoOAuth2(t *testing.T) {
+	f := newFixture(t, "embedded")
+	subject := f.tokenCC(f.cc)
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		cfg := clientcredentials.Config{
+			ClientID:     strconv.FormatInt(f.cc.ID, 10),
+			ClientSecret: f.secretOf[f.cc.ID],
+			TokenURL:     f.srv.URL + "/oauth/token",
+			Scopes:       []string{"read"},
+			AuthStyle:    style,
+			EndpointParams: url.Values{
+				"grant_type":         {exchangeGrant},
+				"subject_token":      {subject},
+				"subject_token_type": {typeAccess},
+				"audience":           {audienceOf(f.child)},
+			},
+		}
+		tok, err := cfg.Token(t.Context())
+		if err != nil {
+			t.Fatalf("auth style %d: Token: %v", style, err)
+		}
+		if got := tok.Extra("issued_token_type"); got != typeAccess {
+			t.Errorf("auth style %d: issued_token_type = %v", style, got)
+		}
+		if got := f.introspect(f.rs, tok.AccessToken).json(t)["account_id"]; got != float64(f.child.ID) {
+			t.Errorf("auth style %d: account_id = %v, want %d", style, got, f.child.ID)
+		}
+	}
+	// A refusal reaches the client as an *oauth2.RetrieveError with the
+	// RFC 8693 code.
+	cfg := clientcredentials.Config{ClientID: strconv.FormatInt(f.cc.ID, 10), ClientSecret: f.secretOf[f.cc.ID], TokenURL: f.srv.URL + "/oauth/token",
+		AuthStyle: oauth2.AuthStyleInHeader, EndpointParams: url.Values{"grant_type": {exchangeGrant}, "subject_token": {subject},
+			"subject_token_type": {typeAccess}, "audience": {audienceOf(f.other)}}}
+	_, err := cfg.Token(t.Context())
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_target" {
+		t.Errorf("Token with another tree's account = %v, want a RetrieveError invalid_target", err)
+	}
 }
