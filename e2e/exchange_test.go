@@ -81,6 +81,7 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		grandchild, sibling := f.treeBelowChild()
 		subject := f.tokenCC(f.cc)
 		tok, m := exchanged(t, f.exchange(f.cc, subject, "audience", audienceOf(f.child), "scope", "read"))
+		f.secrets = append(f.secrets, subject, tok)
 		if got := m["scope"]; got != "read" {
 			t.Errorf("scope = %v, want read", got)
 		}
@@ -372,6 +373,8 @@ func TestTokenExchangeErrors(t *testing.T) {
 		}
 		subject := f.tokenCC(f.cc)
 		childTok := f.tokenDSP(f.dsp, "bob") // a token of the child account
+		// Refusals must not log the subject tokens (checkLogs).
+		f.secrets = append(f.secrets, subject, childTok)
 		base := func(kv ...string) string {
 			return form(append([]string{"grant_type", exchangeGrant, "subject_token", subject, "subject_token_type", typeAccess}, kv...)...)
 		}
