@@ -87,6 +87,12 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		}
 		if isJWT, subjectJWT := strings.Count(tok, ".") == 2, strings.Count(subject, ".") == 2; isJWT != subjectJWT {
 			t.Errorf("exchanged token is a JWT: %v; the client's tokens: %v", isJWT, subjectJWT)
+		} else if isJWT {
+			// The JWT says so too, verified against the JWK Set.
+			_, claims := f.verifyJWT(t, tok)
+			if claims["account_id"] != float64(f.child.ID) || claims["scope"] != "read" || claims["client_id"] != strconv.FormatInt(f.cc.ID, 10) {
+				t.Errorf("JWT claims = %v, want the child account, scope read and the client", claims)
+			}
 		}
 		intro := f.introspect(f.rs, tok).json(t)
 		if intro["active"] != true {
