@@ -104,6 +104,9 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		if got := intro["scope"]; got != "read" {
 			t.Errorf("introspected scope = %v, want read", got)
 		}
+		if got := intro["grant_type"]; got != exchangeGrant {
+			t.Errorf("introspected grant_type = %v, want %s", got, exchangeGrant)
+		}
 		// The child's own resource server sees the token: it is the child's.
 		if got := f.introspect(f.childRS, tok).json(t)["active"]; got != true {
 			t.Errorf("child resource server: active = %v, want true", got)
@@ -142,6 +145,15 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		same, _ := exchanged(t, f.exchange(f.cc, subject))
 		if got := f.introspect(f.rs, same).json(t)["account_id"]; got != float64(f.root.ID) {
 			t.Errorf("no audience: account_id = %v, want %d", got, f.root.ID)
+		}
+		// The client revokes an exchanged token like any of its own; the
+		// subject token and its other exchanges stay.
+		if res := f.post("/oauth/revoke", formCT, form("token", tok), "Authorization", basic(f.cc.ID, f.secretOf[f.cc.ID])); res.status != http.StatusOK {
+			t.Fatalf("revoke: status %d", res.status)
+		}
+		if f.active(tok) || !f.active(subject) || !f.active(deeper) {
+			t.Errorf("after revoking the exchanged token: it active %v, subject active %v, its own exchange active %v; want false, true, true",
+				f.active(tok), f.active(subject), f.active(deeper))
 		}
 	}, roomyLimits)
 }
