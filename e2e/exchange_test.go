@@ -90,8 +90,9 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		} else if isJWT {
 			// The JWT says so too, verified against the JWK Set.
 			_, claims := f.verifyJWT(t, tok)
-			if claims["account_id"] != float64(f.child.ID) || claims["scope"] != "read" || claims["client_id"] != strconv.FormatInt(f.cc.ID, 10) {
-				t.Errorf("JWT claims = %v, want the child account, scope read and the client", claims)
+			if claims["account_id"] != float64(f.child.ID) || claims["scope"] != "read" || claims["client_id"] != strconv.FormatInt(f.cc.ID, 10) ||
+				mustJSON(claims["aud"]) != mustJSON([]string{audienceOf(f.child)}) {
+				t.Errorf("JWT claims = %v, want the child account (as account_id and aud), scope read and the client", claims)
 			}
 		}
 		intro := f.introspect(f.rs, tok).json(t)
@@ -106,6 +107,9 @@ func TestTokenExchangeActsOnChildOnly(t *testing.T) {
 		}
 		if got := intro["grant_type"]; got != exchangeGrant {
 			t.Errorf("introspected grant_type = %v, want %s", got, exchangeGrant)
+		}
+		if got := mustJSON(intro["aud"]); got != mustJSON([]string{audienceOf(f.child)}) {
+			t.Errorf("introspected aud = %s, want the child's audience", got)
 		}
 		// The child's own resource server sees the token: it is the child's.
 		if got := f.introspect(f.childRS, tok).json(t)["active"]; got != true {

@@ -73,6 +73,9 @@ type Subject struct {
 	// token obtained in exchange for another (RFC 8693) never gets more
 	// than the token it was exchanged for.
 	Within *Bounds
+	// Audience is the token's audience (a JWT's aud), when the grant sets
+	// one: an exchanged token's target account.
+	Audience []string
 }
 
 // Bounds are what a token may not exceed: those of the token it was
@@ -103,8 +106,9 @@ type Request struct {
 // Admission is a request admitted by the shared steps: the claims of the
 // token to mint and its scopes.
 type Admission struct {
-	Claims tokens.Claims
-	Scopes []string
+	Claims   tokens.Claims
+	Scopes   []string
+	Audience []string
 }
 
 // ErrNotAllowed is returned when the client may not use the grant.
@@ -201,7 +205,7 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		// at least half of its life left.
 		claims.ExpiresAt = reuseWindowStart(now, life).Add(life)
 	}
-	return Admission{Claims: claims, Scopes: granted}, nil
+	return Admission{Claims: claims, Scopes: granted, Audience: sub.Audience}, nil
 }
 
 // Allowed reports whether c may use the grant named name with policy p:

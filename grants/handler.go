@@ -60,6 +60,9 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 	for _, s := range adm.Scopes {
 		ar.GrantScope(s)
 	}
+	for _, a := range adm.Audience {
+		ar.GrantAudience(a)
+	}
 	sess.Claims = adm.Claims
 	return nil
 }

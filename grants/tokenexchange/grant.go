@@ -206,6 +206,7 @@ func (g *Grant) Authorize(ctx context.Context, client storage.Client, form url.V
 		return grants.Subject{}, err
 	}
 	sub.AccountID = target
+	sub.Audience = []string{aud}
 	return sub, nil
 }
 

@@ -241,6 +241,9 @@ func TestAuthorize(t *testing.T) {
 			if sub.AccountID != tt.wantAccount {
 				t.Errorf("account = %d, want %d", sub.AccountID, tt.wantAccount)
 			}
+			if aud := tt.form.Get("audience"); aud != "" && !slices.Equal(sub.Audience, []string{aud}) || aud == "" && sub.Audience != nil {
+				t.Errorf("audience = %v, want the requested %q", sub.Audience, aud)
+			}
 			if (sub.Within != nil) != tt.wantBounds {
 				t.Fatalf("bounds = %+v, want bounds: %v", sub.Within, tt.wantBounds)
 			}
