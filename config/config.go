@@ -355,19 +355,24 @@ type Grants struct {
 	// custom grant.
 	EskimiDSPName string `yaml:"eskimi_dsp_name" env:"TOLLGATE_ESKIMI_DSP_GRANT_NAME"`
 	// Enabled are the grants served: client_credentials, the eskimi_dsp
-	// grant under EskimiDSPName, and api_key_session (the key session of
-	// POST /auth/access/session). nil is every one of them (see
-	// EnabledGrants).
+	// grant under EskimiDSPName, api_key_session (the key session of
+	// POST /auth/access/session) and token exchange (RFC 8693,
+	// TokenExchangeGrant). nil is every one of them (see EnabledGrants).
 	Enabled []string `yaml:"enabled,omitempty" env:"TOLLGATE_GRANTS_ENABLED"`
 }
 
 // KeySessionGrant is the name of the key session grant.
 const KeySessionGrant = "api_key_session"
 
+// TokenExchangeGrant is the grant_type value of token exchange (RFC 8693).
+//
+//nolint:gosec // G101: a protocol name, not a credential
+const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+
 // KnownGrants returns the names of every grant Tollgate has, the eskimi_dsp
 // grant under its configured name.
 func (g Grants) KnownGrants() []string {
-	return []string{"client_credentials", g.EskimiDSPName, KeySessionGrant}
+	return []string{"client_credentials", g.EskimiDSPName, KeySessionGrant, TokenExchangeGrant}
 }
 
 // EnabledGrants returns the grants served: Enabled, or every known grant

@@ -1626,9 +1626,11 @@ func TestLoadEnabledGrants(t *testing.T) {
 		wantEnabled []string
 		wantDefault []string
 	}{
-		{"default", nil, []string{"client_credentials", "eskimi_dsp", "api_key_session"}, []string{"client_credentials", "eskimi_dsp"}},
+		{"default", nil, []string{"client_credentials", "eskimi_dsp", "api_key_session", config.TokenExchangeGrant}, []string{"client_credentials", "eskimi_dsp"}},
 		{"renamed", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "acme_dsp"},
-			[]string{"client_credentials", "acme_dsp", "api_key_session"}, []string{"client_credentials", "acme_dsp"}},
+			[]string{"client_credentials", "acme_dsp", "api_key_session", config.TokenExchangeGrant}, []string{"client_credentials", "acme_dsp"}},
+		{"token exchange off", map[string]string{"TOLLGATE_GRANTS_ENABLED": "client_credentials,eskimi_dsp,api_key_session"},
+			[]string{"client_credentials", "eskimi_dsp", "api_key_session"}, []string{"client_credentials", "eskimi_dsp"}},
 		{"some", map[string]string{"TOLLGATE_GRANTS_ENABLED": "client_credentials,api_key_session"},
 			[]string{"client_credentials", "api_key_session"}, []string{"client_credentials"}},
 		{"explicit default grant types kept", map[string]string{"TOLLGATE_GRANTS_ENABLED": "eskimi_dsp", "TOLLGATE_DEFAULT_GRANT_TYPES": "eskimi_dsp"},

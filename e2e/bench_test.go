@@ -48,6 +48,7 @@ type benchApp struct {
 	password  string
 	hash      string // the user's password hash
 	passwords *secret.Passwords
+	db        *cache.Store
 }
 
 // newBenchApp wires the server on backend: "embedded" (SQLite, tokens,
@@ -105,7 +106,7 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 		b.Fatalf("app.New: %v", err)
 	}
 
-	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords}
+	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords, db: db}
 	account, err := db.CreateAccount(ctx, storage.Account{Name: "root", Status: storage.StatusActive})
 	if err != nil {
 		b.Fatalf("create account: %v", err)
@@ -241,6 +242,31 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 			basic := ba.basic()
 			benchRun(b, func() {
 				ba.serve(b, http.MethodPost, "/oauth/token", formCT, "grant_type=client_credentials", "Authorization", basic)
+			})
+		})
+	}
+}
+
+// BenchmarkTokenExchange: POST /oauth/token, token exchange (RFC 8693) of
+// a client_credentials token for one acting on a child account: the
+// client_credentials request's work plus the subject token's validation
+// (its record, client, accounts) and the descendant check. Compare with
+// BenchmarkTokenClientCredentials.
+//
+//	go test -run '^$' -bench 'TokenExchange|TokenClientCredentials' -benchmem ./e2e/
+func BenchmarkTokenExchange(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			child, err := ba.db.CreateAccount(b.Context(), storage.Account{Name: "child", ParentID: ba.client.AccountID, Status: storage.StatusActive})
+			if err != nil {
+				b.Fatal(err)
+			}
+			basic := ba.basic()
+			body := form("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token", ba.token(b),
+				"subject_token_type", "urn:ietf:params:oauth:token-type:access_token", "audience", "urn:tollgate:account:"+strconv.FormatInt(child.ID, 10))
+			benchRun(b, func() {
+				ba.serve(b, http.MethodPost, "/oauth/token", formCT, body, "Authorization", basic)
 			})
 		})
 	}

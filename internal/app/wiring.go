@@ -399,7 +399,7 @@ func newApp(d deps) (*App, error) {
 		userGuard = bruteforce.New(d.failures, bfOptions(bruteforce.KindUser))
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now)
-	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
+	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard, tokenService).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
 	}

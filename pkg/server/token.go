@@ -3,20 +3,21 @@ package server
 import (
 	"errors"
 	"fmt"
-	"strconv"
-
-	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/grants/tokenexchange"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
-	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/tracing"
 )
 
 // handleToken serves POST /oauth/token (RFC 6749 §3.2) for form and JSON
@@ -45,7 +46,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			description: "The scope parameter is malformed."})
 		return
 	}
-	creds, oerr := readClientCredentials(r, form)
+	creds, oerr := tokenCredentials(r, form)
 	if oerr != nil {
 		writeJSONError(w, r, oerr)
 		return
@@ -133,6 +134,25 @@ func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
 	}
 	sess.JKT = jkt
 	return nil
+}
+
+// tokenCredentials reads the client credentials of a token request: the
+// usual ones (readClientCredentials), except for a token exchange whose
+// subject token is an API key — the standard form of the key session —
+// where the key is the client's credential, and so the request's only
+// client authentication, as at POST /auth/access/session.
+func tokenCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
+	if form.Get("grant_type") != tokenexchange.GrantType || form.Get("subject_token_type") != tokenexchange.TypeAPIKey {
+		return readClientCredentials(r, form)
+	}
+	if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values("X-API-Key")) > 0 || form.Has("client_secret") {
+		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method: the API key subject_token authenticates it.")
+	}
+	key := form.Get("subject_token")
+	if key == "" {
+		return oauth.Credentials{}, errInvalidRequest("The subject_token parameter is missing.")
+	}
+	return keyCredentials(key, form.Get("client_id"))
 }
 
 // writeProviderError answers an error from fosite or a grant, unless a
