@@ -195,3 +195,58 @@ func TestRegistry(t *testing.T) {
 	}()
 	r.Register("a", grants.TokenEndpoint, factory("a"))
 }
+
+// TestAdmitWithin: a token bounded by another (Subject.Within, token
+// exchange) gets only scopes among the other's, expires no later than it,
+// and stands on its secret generation.
+func TestAdmitWithin(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	client := storage.Client{ID: 7, AccountID: 3, Generation: 4, GrantTypes: []string{"g"}, Scopes: []string{"a", "b", "c"}}
+	tests := []struct {
+		name      string
+		bounds    grants.Bounds
+		scopes    []string
+		wantErr   error
+		wantScope []string
+		wantExp   time.Time
+	}{
+		{name: "scopes of the other token only", bounds: grants.Bounds{Scopes: []string{"b", "z"}, ExpiresAt: now.Add(10 * time.Hour), Generation: 2},
+			wantScope: []string{"b"}, wantExp: now.Add(time.Hour)},
+		{name: "requested among them", bounds: grants.Bounds{Scopes: []string{"a", "b"}, ExpiresAt: now.Add(10 * time.Hour), Generation: 2},
+			scopes: []string{"a"}, wantScope: []string{"a"}, wantExp: now.Add(time.Hour)},
+		{name: "expires with the other token", bounds: grants.Bounds{Scopes: []string{"a"}, ExpiresAt: now.Add(5 * time.Minute), Generation: 2},
+			wantScope: []string{"a"}, wantExp: now.Add(5 * time.Minute)},
+		{name: "none of the other's scopes left to the client", bounds: grants.Bounds{Scopes: []string{"z"}, ExpiresAt: now.Add(time.Hour), Generation: 2},
+			wantErr: grants.ErrNoScope},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.bounds
+			g := &fakeGrant{name: "g", policy: grants.Policy{Lifetime: time.Hour, Reuse: true}, subject: grants.Subject{AccountID: 9, Within: &b}}
+			c := client
+			c.ReuseTokens = true
+			adm, err := grants.Admit(t.Context(), g, grants.Request{Client: oauth.NewClient(c), Scopes: tt.scopes}, now)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Admit = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Admit = %v", err)
+			}
+			if !slices.Equal(adm.Scopes, tt.wantScope) {
+				t.Errorf("scopes = %v, want %v", adm.Scopes, tt.wantScope)
+			}
+			if !adm.Claims.ExpiresAt.Equal(tt.wantExp) {
+				t.Errorf("expires at %s, want %s", adm.Claims.ExpiresAt, tt.wantExp)
+			}
+			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 {
+				t.Errorf("claims = %+v, want generation 2 (the other token's) and account 9", adm.Claims)
+			}
+			if adm.Claims.Reuse {
+				t.Error("a bounded token is reused: its expiry is its own")
+			}
+		})
+	}
+}
