@@ -46,6 +46,7 @@ type Config struct {
 	Redis       Redis       `yaml:"redis"`
 	Keys        KeySources  `yaml:"keys"`
 	SigningKeys SigningKeys `yaml:"signing_keys"`
+	DPoP        DPoP        `yaml:"dpop"`
 	Tokens      Tokens      `yaml:"tokens"`
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
@@ -187,6 +188,23 @@ type SigningKeys struct {
 	// soon it follows a rotation made elsewhere.
 	RefreshInterval time.Duration `yaml:"refresh_interval" env:"TOLLGATE_SIGNING_KEY_REFRESH_INTERVAL"`
 }
+
+// DPoP configures the proofs that bind tokens to a client's key (RFC
+// 9449).
+type DPoP struct {
+	// Algorithms are the proof algorithms accepted (asymmetric only),
+	// named in the metadata's dpop_signing_alg_values_supported.
+	Algorithms []string `yaml:"algorithms" env:"TOLLGATE_DPOP_ALGORITHMS"`
+	// ProofMaxAge is how old a proof may be (its iat), and so how long its
+	// jti is remembered.
+	ProofMaxAge time.Duration `yaml:"proof_max_age" env:"TOLLGATE_DPOP_PROOF_MAX_AGE"`
+	// ProofMaxSkew is how far in the future a proof's iat may be: a
+	// client's clock ahead of the server's.
+	ProofMaxSkew time.Duration `yaml:"proof_max_skew" env:"TOLLGATE_DPOP_PROOF_MAX_SKEW"`
+}
+
+// DPoPAlgorithms are the algorithms dpop.algorithms may name.
+var DPoPAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 
 // Tokens configures access-token lifetimes per grant.
 type Tokens struct {
@@ -423,6 +441,7 @@ func Default() Config {
 			WriteTimeout: 500 * time.Millisecond,
 		},
 		Keys: KeySources{PepperID: "1"},
+		DPoP: DPoP{Algorithms: slices.Clone(DPoPAlgorithms), ProofMaxAge: time.Minute, ProofMaxSkew: 10 * time.Second},
 		SigningKeys: SigningKeys{Algorithm: "ES256", RotationPeriod: 30 * 24 * time.Hour, PublishAhead: time.Hour,
 			RefreshInterval: 30 * time.Second},
 		Tokens: Tokens{

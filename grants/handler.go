@@ -83,7 +83,11 @@ func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.A
 		return oauth.RecordOutage(ctx, err)
 	}
 	resp.SetAccessToken(tok)
-	resp.SetTokenType("bearer")
+	if rec.JKT != "" {
+		resp.SetTokenType("DPoP") // RFC 9449 §5
+	} else {
+		resp.SetTokenType("bearer")
+	}
 	resp.SetExpiresIn(rec.ExpiresAt.Sub(now).Round(time.Second))
 	resp.SetScopes(rec.Scopes)
 	if x, ok := h.grant.(Extender); ok {

@@ -29,6 +29,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/console/session"
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
+	"github.com/tollgate/tollgate/pkg/dpop"
+	dpopredis "github.com/tollgate/tollgate/pkg/dpop/redis"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
@@ -133,7 +135,9 @@ type Backends struct {
 	Failures bruteforce.Store
 	// Sessions are the web console's sessions.
 	Sessions session.Store
-	Redis    goredis.UniversalClient // nil on the embedded default
+	// Proofs remember the DPoP proofs already used.
+	Proofs dpop.Replay
+	Redis  goredis.UniversalClient // nil on the embedded default
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -190,6 +194,7 @@ func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 			Limiter:  rlmemory.New(rlmemory.Options{}),
 			Failures: bfmemory.New(bfmemory.Options{}),
 			Sessions: csmemory.New(csmemory.Options{}),
+			Proofs:   dpop.NewMemory(0, nil),
 		}, func() error { return nil }, nil
 	}
 	client, err := newRedisClient(cfg)
@@ -219,6 +224,7 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
 		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
 		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Proofs:   dpopredis.New(client, prefix+"dpop:"),
 		Redis:    client,
 	}
 }
@@ -326,6 +332,7 @@ type deps struct {
 	limiter     ratelimit.Limiter
 	failures    bruteforce.Store // brute-force counters; in process when nil
 	sessions    session.Store    // web console sessions; in process when nil
+	proofs      dpop.Replay      // DPoP proofs used; in process when nil
 	passwords   *secret.Passwords
 	logger      *slog.Logger
 	now         func() time.Time
@@ -367,6 +374,18 @@ func newApp(d deps) (*App, error) {
 	}
 	if d.sessions == nil {
 		d.sessions = csmemory.New(csmemory.Options{Now: d.now})
+	}
+	if d.proofs == nil {
+		d.proofs = dpop.NewMemory(0, d.now)
+	}
+	algs := make([]jose.SignatureAlgorithm, len(d.cfg.DPoP.Algorithms))
+	for i, a := range d.cfg.DPoP.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	proofs, err := dpop.New(dpop.Options{Algorithms: algs, MaxAge: d.cfg.DPoP.ProofMaxAge, MaxSkew: d.cfg.DPoP.ProofMaxSkew,
+		Replay: d.proofs, Now: d.now})
+	if err != nil {
+		return nil, err
 	}
 	bf := d.cfg.BruteForce
 	bfOptions := func(kind bruteforce.Kind) bruteforce.Options {
@@ -434,6 +453,7 @@ func newApp(d deps) (*App, error) {
 		Accounts:      d.db,
 		Limiter:       limiter,
 		Classes:       rateClasses(d.cfg),
+		DPoP:          proofs,
 		Metrics:       m,
 		Logger:        d.logger,
 	})
@@ -484,6 +504,7 @@ func newApp(d deps) (*App, error) {
 		TokenRate:      d.cfg.RateLimits.TokenRate,
 		Authenticator:  authenticator,
 		KeySession:     enabled.Get(apikeysession.GrantType),
+		DPoP:           proofs,
 		JWKS:           ring.JWKS,
 		JWKSMaxAge:     d.cfg.SigningKeys.PublishAhead / 2,
 		Logger:         d.logger,

@@ -30,6 +30,7 @@ type clientView struct {
 	TokenLifetime          int64                    `json:"token_lifetime,omitempty"`
 	ReuseTokens            bool                     `json:"reuse_tokens"`
 	AccessTokenStrategy    string                   `json:"access_token_strategy"`
+	DPoPBoundAccessTokens  bool                     `json:"dpop_bound_access_tokens"`
 	RateLimits             map[string]rateLimitView `json:"rate_limits,omitempty"`
 	Status                 string                   `json:"status"`
 	DisabledReason         string                   `json:"disabled_reason,omitempty"`
@@ -74,8 +75,8 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
 		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
-		AccessTokenStrategy: strategyOrOpaque(c.AccessTokenStrategy),
-		Status:              string(c.Status), DisabledReason: string(c.DisabledReason),
+		AccessTokenStrategy: strategyOrOpaque(c.AccessTokenStrategy), DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
+		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
 		SecretHint: "…" + apikey.SecretHint(c.SecretHint), ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
@@ -144,6 +145,8 @@ type clientInput struct {
 	ReuseTokens   *bool     `json:"reuse_tokens"`
 	// AccessTokenStrategy is opaque or jwt.
 	AccessTokenStrategy *string `json:"access_token_strategy"`
+	// DPoPBoundAccessTokens requires a DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
@@ -340,7 +343,8 @@ func (in clientInput) domain() manage.ClientInput {
 	out := manage.ClientInput{
 		Name: in.Name, Description: in.Description, AccessRights: in.AccessRights, Scopes: in.Scopes,
 		GrantTypes: in.GrantTypes, MayIntrospect: in.MayIntrospect, TokenLifetime: in.TokenLifetime,
-		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
+		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy,
+		DPoPBoundAccessTokens: in.DPoPBoundAccessTokens, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
 		OwnerID: in.OwnerID, AccountID: in.AccountID, Password: in.Password,
 	}
 	if in.RateLimits != nil {

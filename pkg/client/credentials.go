@@ -32,8 +32,11 @@ type Credential struct {
 	ReuseTokens   bool  `json:"reuse_tokens"`
 	// AccessTokenStrategy is the format of its access tokens: opaque or
 	// jwt (RFC 9068).
-	AccessTokenStrategy string               `json:"access_token_strategy,omitempty"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitempty"`
+	AccessTokenStrategy string `json:"access_token_strategy,omitempty"`
+	// DPoPBoundAccessTokens: its tokens must be bound to a DPoP key (RFC
+	// 9449); a token request without a proof is refused.
+	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitempty"`
 	// Status is active, disabled, or expired (active but past ExpiresAt).
 	Status Status `json:"status"`
 	// DisabledReason says why a disabled credential is disabled: manual,
@@ -87,8 +90,10 @@ type CredentialCreate struct {
 	TokenLifetime int64 `json:"token_lifetime,omitzero"`
 	ReuseTokens   bool  `json:"reuse_tokens,omitzero"`
 	// AccessTokenStrategy is opaque (the server default when empty) or jwt.
-	AccessTokenStrategy string               `json:"access_token_strategy,omitzero"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
+	AccessTokenStrategy string `json:"access_token_strategy,omitzero"`
+	// DPoPBoundAccessTokens requires a DPoP proof for every token.
+	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens,omitzero"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time after which it stops working.
 	ExpiresAt string `json:"expires_at,omitzero"`
 	// OwnerID (a user the admin manages) or AccountID (an account of the
@@ -111,8 +116,10 @@ type CredentialUpdate struct {
 	TokenLifetime *int64   `json:"token_lifetime,omitempty"` // seconds; 0 is the server default
 	ReuseTokens   *bool    `json:"reuse_tokens,omitempty"`
 	// AccessTokenStrategy is opaque or jwt.
-	AccessTokenStrategy *string              `json:"access_token_strategy,omitempty"`
-	RateLimits          map[string]RateLimit `json:"rate_limits,omitzero"`
+	AccessTokenStrategy *string `json:"access_token_strategy,omitempty"`
+	// DPoPBoundAccessTokens requires a DPoP proof for every token.
+	DPoPBoundAccessTokens *bool                `json:"dpop_bound_access_tokens,omitempty"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time, or "" for never.
 	ExpiresAt *string `json:"expires_at,omitempty"`
 	Status    Status  `json:"status,omitzero"`

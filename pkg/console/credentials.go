@@ -41,7 +41,8 @@ var credentialLabels = map[string]string{
 	"grant_types":   "Grant types",
 	"password":      "Your password",
 
-	"access_token_strategy": "Access token format",
+	"access_token_strategy":    "Access token format",
+	"dpop_bound_access_tokens": "Sender-constrained tokens",
 }
 
 // keyPolicies says how the account's policies shape the credential pages
@@ -269,12 +270,14 @@ type formPage struct {
 	ExpiresOrig  string
 	// Strategy is the access token format: opaque or jwt.
 	Strategy string
-	Bundles  []bundle
-	Grants   []grantChoice // API clients only
-	MinDate  string
-	Overlaps []overlap
-	TokenFor string // how long a generated client token lives
-	FormID   string // see resent
+	// DPoPBound: tokens must be bound to a DPoP key.
+	DPoPBound bool
+	Bundles   []bundle
+	Grants    []grantChoice // API clients only
+	MinDate   string
+	Overlaps  []overlap
+	TokenFor  string // how long a generated client token lives
+	FormID    string // see resent
 	// ReadOnly shows the credential without its actions, which the
 	// account's policy refuses the signed-in member; AskPassword adds the
 	// password field to the form that adds one.
@@ -496,8 +499,9 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
 	}
+	form.DPoPBound = f.Get("dpop_bound_access_tokens") == "on"
 	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights,
-		AccessTokenStrategy: &form.Strategy}
+		AccessTokenStrategy: &form.Strategy, DPoPBoundAccessTokens: &form.DPoPBound}
 	// The password is never put back into the form.
 	if pw := f.Get("password"); pw != "" {
 		in.Password = &pw
@@ -595,6 +599,7 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 	if p.Strategy = cl.AccessTokenStrategy; p.Strategy == "" {
 		p.Strategy = storage.StrategyOpaque
 	}
+	p.DPoPBound = cl.DPoPBoundAccessTokens
 	if !cl.ExpiresAt.IsZero() {
 		p.ExpiresAt = cl.ExpiresAt.UTC().Format("2006-01-02")
 	}
@@ -631,6 +636,10 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 	if s := f.Get("access_token_strategy"); s != "" {
 		form.Strategy = s
 		in.AccessTokenStrategy = &form.Strategy
+	}
+	if f.Get("dpop_shown") != "" {
+		form.DPoPBound = f.Get("dpop_bound_access_tokens") == "on"
+		in.DPoPBoundAccessTokens = &form.DPoPBound
 	}
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {

@@ -19,6 +19,7 @@ type metadata struct {
 	IntrospectionEndpointAuth     []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
 	JWKSURI                       string   `json:"jwks_uri,omitempty"`
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // handleMetadata serves GET /.well-known/oauth-authorization-server. It lists
@@ -32,6 +33,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	if s.opts.JWKS != nil {
 		jwksURI = base + PathJWKS
 	}
+	var dpopAlgs []string
+	if s.opts.DPoP != nil {
+		dpopAlgs = s.opts.DPoP.Algorithms()
+	}
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer:                        s.opts.Issuer,
 		TokenEndpoint:                 base + PathToken,
@@ -43,6 +48,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		IntrospectionEndpointAuth:     methods,
 		RevocationEndpointAuthMethods: methods,
 		JWKSURI:                       jwksURI,
+		DPoPSigningAlgValuesSupported: dpopAlgs,
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/grants"
+	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
@@ -60,6 +61,10 @@ type Options struct {
 	// JWKSMaxAge is how long a verifier may cache the JWK Set: less than
 	// a new key is published before it signs.
 	JWKSMaxAge time.Duration
+	// DPoP verifies the DPoP proofs (RFC 9449) sent to the token and key
+	// session endpoints, whose tokens are then bound to the proof's key;
+	// nil: DPoP headers are ignored and every token is a Bearer token.
+	DPoP *dpop.Verifier
 	// KeySession is the grant served at POST /auth/access/session
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.

@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ory/fosite"
+
 	"github.com/tollgate/tollgate/grants/tokenexchange"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
@@ -66,6 +69,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProviderError(w, r, outage, err)
 		return
 	}
+	// The proof is verified once the client is authenticated: only a
+	// client can spend the replay store's memory.
+	jkt, oerr := s.dpopKey(r, PathToken)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	if oerr := bindToken(ar, jkt); oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
 	// The client is authenticated: hold it to its token rate before minting.
 	if !s.allowToken(w, r, creds.ClientID) {
 		return
@@ -100,6 +114,45 @@ func tokenCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oau
 		return oauth.Credentials{}, errInvalidRequest("The subject_token parameter is missing.")
 	}
 	return keyCredentials(key, form.Get("client_id"))
+}
+
+// dpopKey verifies the request's DPoP proof, if it has one, for a POST to
+// path at the issuer's URL (the URL clients address, whatever proxies lie
+// between), and returns the thumbprint of its key: empty without a proof.
+func (s *Server) dpopKey(r *http.Request, path string) (string, *oauthError) {
+	if s.opts.DPoP == nil {
+		return "", nil
+	}
+	proof, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		return "", errInvalidDPoPProof("The DPoP header must be sent once, with one proof of at most 8 KiB.", err)
+	}
+	if proof == "" {
+		return "", nil
+	}
+	jkt, err := s.opts.DPoP.Verify(r.Context(), proof, dpop.Request{Method: r.Method, URL: strings.TrimSuffix(s.opts.Issuer, "/") + path})
+	if errors.Is(err, dpop.ErrInvalid) {
+		return "", errInvalidDPoPProof("The DPoP proof is invalid.", err)
+	}
+	if err != nil {
+		return "", errUnavailable(err)
+	}
+	return jkt, nil
+}
+
+// bindToken binds the token of ar to the DPoP key jkt, and refuses a
+// client whose tokens must be bound (dpop_bound_access_tokens) when the
+// request had no proof.
+func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
+	sess, ok := ar.GetSession().(*oauth.Session)
+	if !ok {
+		return errServer(errors.New("unexpected session type"))
+	}
+	if c, ok := oauth.AuthenticatedClient(ar.GetClient()); ok && c.DPoPBoundAccessTokens && jkt == "" {
+		return errInvalidDPoPProof("This client's access tokens must be bound to a key: send a DPoP proof.", nil)
+	}
+	sess.JKT = jkt
+	return nil
 }
 
 // writeProviderError answers an error from fosite or a grant, unless a
