@@ -89,6 +89,9 @@ type Bounds struct {
 	// Generation is the client generation the token stands on, so that it
 	// dies with the secret the other token was minted under.
 	Generation int64
+	// JKT is the DPoP key the other token is bound to (RFC 9449), if any:
+	// the token is bound to the same key, and the request must prove it.
+	JKT string
 }
 
 // Request is a token request as the shared steps see it.
@@ -191,6 +194,7 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		// which may end after the other token's.
 		claims.Reuse = false
 		claims.Generation = b.Generation
+		claims.JKT = b.JKT
 		if claims.ExpiresAt.After(b.ExpiresAt) {
 			claims.ExpiresAt = b.ExpiresAt
 		}

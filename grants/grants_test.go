@@ -222,6 +222,7 @@ func TestAdmitWithin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.bounds
+			b.JKT = "thumbprint"
 			g := &fakeGrant{name: "g", policy: grants.Policy{Lifetime: time.Hour, Reuse: true}, subject: grants.Subject{AccountID: 9, Within: &b}}
 			c := client
 			c.ReuseTokens = true
@@ -241,8 +242,8 @@ func TestAdmitWithin(t *testing.T) {
 			if !adm.Claims.ExpiresAt.Equal(tt.wantExp) {
 				t.Errorf("expires at %s, want %s", adm.Claims.ExpiresAt, tt.wantExp)
 			}
-			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 {
-				t.Errorf("claims = %+v, want generation 2 (the other token's) and account 9", adm.Claims)
+			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 || adm.Claims.JKT != "thumbprint" {
+				t.Errorf("claims = %+v, want generation 2 and the DPoP key (the other token's), account 9", adm.Claims)
 			}
 			if adm.Claims.Reuse {
 				t.Error("a bounded token is reused: its expiry is its own")

@@ -250,7 +250,8 @@ func (g *Grant) tokenSubject(ctx context.Context, client storage.Client, form ur
 		AccountID: v.Token.AccountID,
 		Subject:   v.Token.Subject,
 		Username:  v.Token.Username,
-		Within:    &grants.Bounds{Scopes: v.Token.Scopes, ExpiresAt: v.Token.ExpiresAt, Generation: v.Token.Generation},
+		Within: &grants.Bounds{Scopes: v.Token.Scopes, ExpiresAt: v.Token.ExpiresAt, Generation: v.Token.Generation,
+			JKT: v.Token.JKT},
 	}, nil
 }
 
