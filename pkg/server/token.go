@@ -97,25 +97,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// tokenCredentials reads the client credentials of a token request: the
-// usual ones (readClientCredentials), except for a token exchange whose
-// subject token is an API key — the standard form of the key session —
-// where the key is the client's credential, and so the request's only
-// client authentication, as at POST /auth/access/session.
-func tokenCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
-	if form.Get("grant_type") != tokenexchange.GrantType || form.Get("subject_token_type") != tokenexchange.TypeAPIKey {
-		return readClientCredentials(r, form)
-	}
-	if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values("X-API-Key")) > 0 || form.Has("client_secret") {
-		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method: the API key subject_token authenticates it.")
-	}
-	key := form.Get("subject_token")
-	if key == "" {
-		return oauth.Credentials{}, errInvalidRequest("The subject_token parameter is missing.")
-	}
-	return keyCredentials(key, form.Get("client_id"))
-}
-
 // dpopKey verifies the request's DPoP proof, if it has one, for a POST to
 // path at the issuer's URL (the URL clients address, whatever proxies lie
 // between), and returns the thumbprint of its key: empty without a proof.
@@ -159,6 +140,25 @@ func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
 	}
 	sess.JKT = jkt
 	return nil
+}
+
+// tokenCredentials reads the client credentials of a token request: the
+// usual ones (readClientCredentials), except for a token exchange whose
+// subject token is an API key — the standard form of the key session —
+// where the key is the client's credential, and so the request's only
+// client authentication, as at POST /auth/access/session.
+func tokenCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
+	if form.Get("grant_type") != tokenexchange.GrantType || form.Get("subject_token_type") != tokenexchange.TypeAPIKey {
+		return readClientCredentials(r, form)
+	}
+	if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values("X-API-Key")) > 0 || form.Has("client_secret") {
+		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method: the API key subject_token authenticates it.")
+	}
+	key := form.Get("subject_token")
+	if key == "" {
+		return oauth.Credentials{}, errInvalidRequest("The subject_token parameter is missing.")
+	}
+	return keyCredentials(key, form.Get("client_id"))
 }
 
 // writeProviderError answers an error from fosite or a grant, unless a
