@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -550,4 +551,19 @@ func TestTokenExchangeDPoPBound(t *testing.T) {
 			t.Errorf("unbound subject with a proof: status %d, body %s; want a DPoP token", res.status, res.body)
 		}
 	})
+}
+
+// TestTokenExchangeNotGiven: every client may exchange its own tokens, so
+// token exchange is no grant type a client is given: the management API
+// refuses it in grant_types, and a client without it exchanges all the
+// same.
+func TestTokenExchangeNotGiven(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","grant_types":["client_credentials","`+exchangeGrant+`"]}`),
+		http.StatusUnprocessableEntity, "grant_types")
+	if slices.Contains(f.cc.GrantTypes, exchangeGrant) {
+		t.Fatal("the fixture's client lists token exchange")
+	}
+	exchanged(t, f.exchange(f.cc, f.tokenCC(f.cc), "audience", audienceOf(f.child)))
 }
