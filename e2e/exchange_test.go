@@ -567,3 +567,23 @@ func TestTokenExchangeNotGiven(t *testing.T) {
 	}
 	exchanged(t, f.exchange(f.cc, f.tokenCC(f.cc), "audience", audienceOf(f.child)))
 }
+
+// TestTokenExchangeBruteForce: an API key presented as a token exchange's
+// subject token is the request's client authentication, so a wrong one
+// counts as a failure of its client like any wrong secret, a block answers
+// 429, and the right key still gets in during a block.
+func TestTokenExchangeBruteForce(t *testing.T) {
+	// This test is about the client id: keep the source out of the way.
+	f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
+	key, keyString := f.apiKey(f.alice, "events")
+	bad := wrongKey(t, key.ID)
+	exchangeKey := func(k string) response {
+		return f.post("/oauth/token", formCT, form("grant_type", exchangeGrant, "subject_token", k, "subject_token_type", typeAPIKey))
+	}
+	for range bfThreshold {
+		wantError(t, exchangeKey(bad), http.StatusUnauthorized, "invalid_client")
+	}
+	wantBlocked(t, exchangeKey(bad), 1)
+	wantBlocked(t, f.post("/auth/access/session", "", "", "X-API-Key", bad), 1)
+	exchanged(t, exchangeKey(keyString))
+}
