@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -502,4 +503,87 @@ func TestTokenExchangeWithGoOAuth2(t *testing.T) {
 	if !errors.As(err, &re) || re.ErrorCode != "invalid_target" {
 		t.Errorf("Token with another tree's account = %v, want a RetrieveError invalid_target", err)
 	}
+}
+
+// TestTokenExchangeDPoPBound: a subject token bound to a DPoP key is
+// exchanged only with a proof of that key, and gives a token bound to it:
+// the exchange cannot strip the sender constraint.
+func TestTokenExchangeDPoPBound(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		key, other := f.newDPoPKey(t), f.newDPoPKey(t)
+		res := f.tokenDPoP(f.cc, key.proof("POST", tokenURL, ""))
+		if res.status != http.StatusOK {
+			t.Fatalf("bound token: status %d, body %s", res.status, res.body)
+		}
+		subject := res.json(t)["access_token"].(string)
+		f.secrets = append(f.secrets, subject)
+		body := form("grant_type", exchangeGrant, "subject_token", subject, "subject_token_type", typeAccess, "audience", audienceOf(f.child))
+		auth := basic(f.cc.ID, f.secretOf[f.cc.ID])
+		wantError(t, f.post("/oauth/token", formCT, body, "Authorization", auth), http.StatusBadRequest, "invalid_dpop_proof")
+		otherProof := other.proof("POST", tokenURL, "")
+		f.noteProof(otherProof)
+		wantError(t, f.post("/oauth/token", formCT, body, "Authorization", auth, "DPoP", otherProof), http.StatusBadRequest, "invalid_dpop_proof")
+		proof := key.proof("POST", tokenURL, "")
+		f.noteProof(proof)
+		res = f.post("/oauth/token", formCT, body, "Authorization", auth, "DPoP", proof)
+		if res.status != http.StatusOK {
+			t.Fatalf("exchange with a proof of the key: status %d, body %s", res.status, res.body)
+		}
+		m := res.json(t)
+		if m["token_type"] != "DPoP" || m["issued_token_type"] != typeAccess {
+			t.Errorf("answer = %v, want token_type DPoP and issued_token_type", m)
+		}
+		tok := m["access_token"].(string)
+		f.secrets = append(f.secrets, tok)
+		in := f.introspect(f.rs, tok).json(t)
+		cnf, _ := in["cnf"].(map[string]any)
+		if in["active"] != true || cnf["jkt"] != key.jkt() || in["account_id"] != float64(f.child.ID) {
+			t.Errorf("introspection = %v, want active, cnf.jkt %s, the child account", in, key.jkt())
+		}
+		// An unbound subject token may be exchanged with a proof: the new
+		// token is bound to the proof's key, as any token asked with one.
+		plain := f.tokenCC(f.cc)
+		proof = other.proof("POST", tokenURL, "")
+		f.noteProof(proof)
+		res = f.post("/oauth/token", formCT, form("grant_type", exchangeGrant, "subject_token", plain, "subject_token_type", typeAccess),
+			"Authorization", auth, "DPoP", proof)
+		if res.status != http.StatusOK || res.json(t)["token_type"] != "DPoP" {
+			t.Errorf("unbound subject with a proof: status %d, body %s; want a DPoP token", res.status, res.body)
+		}
+	})
+}
+
+// TestTokenExchangeNotGiven: every client may exchange its own tokens, so
+// token exchange is no grant type a client is given: the management API
+// refuses it in grant_types, and a client without it exchanges all the
+// same.
+func TestTokenExchangeNotGiven(t *testing.T) {
+	f := newFixture(t, "embedded")
+	alice := bearer(f.tokenDSP(f.dsp, "alice"))
+	admProblem(t, f.apiDo("POST", "/clients", alice, `{"name":"x","grant_types":["client_credentials","`+exchangeGrant+`"]}`),
+		http.StatusUnprocessableEntity, "grant_types")
+	if slices.Contains(f.cc.GrantTypes, exchangeGrant) {
+		t.Fatal("the fixture's client lists token exchange")
+	}
+	exchanged(t, f.exchange(f.cc, f.tokenCC(f.cc), "audience", audienceOf(f.child)))
+}
+
+// TestTokenExchangeBruteForce: an API key presented as a token exchange's
+// subject token is the request's client authentication, so a wrong one
+// counts as a failure of its client like any wrong secret, a block answers
+// 429, and the right key still gets in during a block.
+func TestTokenExchangeBruteForce(t *testing.T) {
+	// This test is about the client id: keep the source out of the way.
+	f := newFixture(t, "embedded", func(c *config.Config) { c.BruteForce.SourceThreshold = 1000 })
+	key, keyString := f.apiKey(f.alice, "events")
+	bad := wrongKey(t, key.ID)
+	exchangeKey := func(k string) response {
+		return f.post("/oauth/token", formCT, form("grant_type", exchangeGrant, "subject_token", k, "subject_token_type", typeAPIKey))
+	}
+	for range bfThreshold {
+		wantError(t, exchangeKey(bad), http.StatusUnauthorized, "invalid_client")
+	}
+	wantBlocked(t, exchangeKey(bad), 1)
+	wantBlocked(t, f.post("/auth/access/session", "", "", "X-API-Key", bad), 1)
+	exchanged(t, exchangeKey(keyString))
 }

@@ -112,6 +112,27 @@ func TestGuardVerifiesJWTLocally(t *testing.T) {
 			t.Errorf("forged token: status %d, want 401", res.status)
 		}
 
+		// A JWT bound to a DPoP key is never accepted locally: as Bearer the
+		// check endpoint refuses it, with the DPoP scheme and a fresh proof
+		// the check endpoint verifies the proof and allows it.
+		key := f.newDPoPKey(t)
+		bound := f.tokenDPoP(cc, key.proof("POST", tokenURL, "")).json(t)["access_token"].(string)
+		if n := calls(func() {
+			if res := f.call(api, "/local/events", "Authorization", "Bearer "+bound); res.status != http.StatusUnauthorized {
+				t.Errorf("bound JWT as Bearer on a local route: status %d, want 401", res.status)
+			}
+		}); n != 1 {
+			t.Errorf("bound JWT as Bearer asked the check endpoint %d times, want once", n)
+		}
+		if n := calls(func() {
+			proof := key.proof("GET", api.URL+"/local/events", bound)
+			if res := f.call(api, "/local/events", "Authorization", "DPoP "+bound, "DPoP", proof); res.status != 200 {
+				t.Errorf("bound JWT with its proof on a local route: status %d: %s", res.status, res.body)
+			}
+		}); n != 1 {
+			t.Errorf("bound JWT with its proof asked the check endpoint %d times, want once", n)
+		}
+
 		// The trade-off: revoked, the token still passes locally until it
 		// expires; the check endpoint refuses it at once.
 		if res := f.post("/oauth/revoke", formCT, form("token", tok), "Authorization", basic(cc.ID, f.secretOf[cc.ID])); res.status != 200 {

@@ -58,6 +58,9 @@ type Policy struct {
 	// Implicit, when set, allows the grant to the credentials it reports
 	// true for even when their grant types do not list it.
 	Implicit func(storage.Client) bool
+	// Universal allows the grant to every client: a client's grant types
+	// never list it (Set.Assignable leaves it out).
+	Universal bool
 	// Reuse honours the client's ReuseTokens setting (storage.Client).
 	Reuse bool
 }
@@ -89,6 +92,9 @@ type Bounds struct {
 	// Generation is the client generation the token stands on, so that it
 	// dies with the secret the other token was minted under.
 	Generation int64
+	// JKT is the DPoP key the other token is bound to (RFC 9449), if any:
+	// the token is bound to the same key, and the request must prove it.
+	JKT string
 }
 
 // Request is a token request as the shared steps see it.
@@ -191,6 +197,7 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		// which may end after the other token's.
 		claims.Reuse = false
 		claims.Generation = b.Generation
+		claims.JKT = b.JKT
 		if claims.ExpiresAt.After(b.ExpiresAt) {
 			claims.ExpiresAt = b.ExpiresAt
 		}
@@ -209,9 +216,10 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 }
 
 // Allowed reports whether c may use the grant named name with policy p:
-// its grant types list it, or the grant allows it implicitly.
+// the grant is universal, c's grant types list it, or the grant allows it
+// implicitly.
 func Allowed(name string, p Policy, c storage.Client) bool {
-	return c.HasGrantType(name) || (p.Implicit != nil && p.Implicit(c))
+	return p.Universal || c.HasGrantType(name) || (p.Implicit != nil && p.Implicit(c))
 }
 
 // Lifetime returns the lifetime of a token of policy p for c, asked being

@@ -171,6 +171,9 @@ func TestRegistry(t *testing.T) {
 	if got := set.TokenEndpointNames(); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("TokenEndpointNames() = %v, want [b]", got)
 	}
+	if got := set.Assignable(); !slices.Equal(got, []string{"own", "b"}) {
+		t.Errorf("Assignable() = %v, want [own b]", got)
+	}
 	if got := len(set.Handlers(nil)); got != 1 {
 		t.Errorf("%d token endpoint handlers, want 1", got)
 	}
@@ -222,6 +225,7 @@ func TestAdmitWithin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.bounds
+			b.JKT = "thumbprint"
 			g := &fakeGrant{name: "g", policy: grants.Policy{Lifetime: time.Hour, Reuse: true}, subject: grants.Subject{AccountID: 9, Within: &b}}
 			c := client
 			c.ReuseTokens = true
@@ -241,12 +245,37 @@ func TestAdmitWithin(t *testing.T) {
 			if !adm.Claims.ExpiresAt.Equal(tt.wantExp) {
 				t.Errorf("expires at %s, want %s", adm.Claims.ExpiresAt, tt.wantExp)
 			}
-			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 {
-				t.Errorf("claims = %+v, want generation 2 (the other token's) and account 9", adm.Claims)
+			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 || adm.Claims.JKT != "thumbprint" {
+				t.Errorf("claims = %+v, want generation 2 and the DPoP key (the other token's), account 9", adm.Claims)
 			}
 			if adm.Claims.Reuse {
 				t.Error("a bounded token is reused: its expiry is its own")
 			}
 		})
+	}
+}
+
+// TestUniversal: a universal grant is allowed to every client, whatever its
+// grant types, and is not among the grants a client may be given.
+func TestUniversal(t *testing.T) {
+	p := grants.Policy{Universal: true}
+	if !grants.Allowed("u", p, storage.Client{}) {
+		t.Error("a universal grant is not allowed to a client without grant types")
+	}
+	if grants.Allowed("u", grants.Policy{}, storage.Client{}) {
+		t.Error("a plain grant is allowed to a client without grant types")
+	}
+	r := &grants.Registry{}
+	r.Register("a", grants.TokenEndpoint, func() grants.Grant { return &fakeGrant{name: "a"} })
+	r.Register("u", grants.TokenEndpoint, func() grants.Grant { return &fakeGrant{name: "u", policy: p} })
+	set, err := r.Enable([]string{"a", "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Assignable(); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Assignable() = %v, want [a]", got)
+	}
+	if got := set.TokenEndpointNames(); !slices.Equal(got, []string{"a", "u"}) {
+		t.Errorf("TokenEndpointNames() = %v, want [a u]: a universal grant is still served and listed in the metadata", got)
 	}
 }

@@ -111,11 +111,11 @@ func (g *Grant) Name() string { return GrantType }
 // Policy implements grants.Grant: the key session's lifetimes, the
 // credential's own token lifetime capping them. Every client may exchange
 // a token it holds — the new one can only do less — so the grant is
-// implicit; exchanging an API key further needs the key session (see
-// Authorize).
+// universal, never listed in a client's grant types; exchanging an API
+// key further needs the key session (see Authorize).
 func (g *Grant) Policy() grants.Policy {
 	p := g.keySession.Policy()
-	return grants.Policy{Lifetime: p.Lifetime, MaxLifetime: p.MaxLifetime, Implicit: func(storage.Client) bool { return true }}
+	return grants.Policy{Lifetime: p.Lifetime, MaxLifetime: p.MaxLifetime, Universal: true}
 }
 
 // ResponseExtra implements grants.Extender: every answer is an access
@@ -250,7 +250,8 @@ func (g *Grant) tokenSubject(ctx context.Context, client storage.Client, form ur
 		AccountID: v.Token.AccountID,
 		Subject:   v.Token.Subject,
 		Username:  v.Token.Username,
-		Within:    &grants.Bounds{Scopes: v.Token.Scopes, ExpiresAt: v.Token.ExpiresAt, Generation: v.Token.Generation},
+		Within: &grants.Bounds{Scopes: v.Token.Scopes, ExpiresAt: v.Token.ExpiresAt, Generation: v.Token.Generation,
+			JKT: v.Token.JKT},
 	}, nil
 }
 

@@ -421,6 +421,8 @@ func newApp(d deps) (*App, error) {
 		return nil, err
 	}
 	grantTypes := enabled.TokenEndpointNames()
+	// The console offers the token endpoint's grants a client may be given.
+	consoleGrantTypes := slices.DeleteFunc(slices.Clone(grantTypes), func(g string) bool { return !slices.Contains(enabled.Assignable(), g) })
 
 	fcfg := &fosite.Config{
 		ClientSecretsHasher:          hasher,
@@ -448,7 +450,7 @@ func newApp(d deps) (*App, error) {
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 		// A plain client may be allowed the key session explicitly; API
 		// keys have it without asking.
-		GrantTypes:          enabled.Names(),
+		GrantTypes:          enabled.Assignable(),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -491,7 +493,7 @@ func newApp(d deps) (*App, error) {
 			Guard:               userGuard,
 			AccessRights:        accessRights(d.cfg),
 			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
-			GrantTypes:          grantTypes,
+			GrantTypes:          consoleGrantTypes,
 			DefaultGrantTypes:   svc.DefaultGrantTypes(storage.KindClient),
 			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,

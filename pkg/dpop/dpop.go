@@ -285,7 +285,7 @@ func NormalizeURL(raw string) (string, error) {
 	if scheme != "http" && scheme != "https" {
 		return "", errors.New("not an http or https URL")
 	}
-	if u.Host == "" || u.User != nil || u.Opaque != "" {
+	if u.Hostname() == "" || u.User != nil || u.Opaque != "" {
 		return "", errors.New("not an absolute URL with a host")
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()

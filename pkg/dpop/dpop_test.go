@@ -183,8 +183,16 @@ func TestVerifyRefuses(t *testing.T) {
 		{"tampered claims", tampered},
 		{"wrong htm", func() string { c := with("ath", ath); c["htm"] = "POST"; return m.make(c) }},
 		{"lower-case htm", func() string { c := with("ath", ath); c["htm"] = "get"; return m.make(c) }},
-		{"wrong htu path", func() string { c := with("ath", ath); c["htu"] = "https://api.example.com/v1/contacts"; return m.make(c) }},
-		{"wrong htu host", func() string { c := with("ath", ath); c["htu"] = "https://evil.example.com/v1/events"; return m.make(c) }},
+		{"wrong htu path", func() string {
+			c := with("ath", ath)
+			c["htu"] = "https://api.example.com/v1/contacts"
+			return m.make(c)
+		}},
+		{"wrong htu host", func() string {
+			c := with("ath", ath)
+			c["htu"] = "https://evil.example.com/v1/events"
+			return m.make(c)
+		}},
 		{"wrong htu scheme", func() string { c := with("ath", ath); c["htu"] = "http://api.example.com/v1/events"; return m.make(c) }},
 		{"htu relative", func() string { c := with("ath", ath); c["htu"] = "/v1/events"; return m.make(c) }},
 		{"htu not a string", func() string { c := with("ath", ath); c["htu"] = 7; return m.make(c) }},
@@ -298,6 +306,7 @@ func TestNormalizeURL(t *testing.T) {
 		"http://a.example:80":                          "http://a.example/",
 		"http://a.example:8080/p":                      "http://a.example:8080/p",
 		"https://[::1]:443/x":                          "https://[::1]/x",
+		"HTTPS://[::1]:8443":                           "https://[::1]:8443/",
 		"https://a.example/a%2Fb":                      "https://a.example/a%2Fb",
 	}
 	for in, want := range cases {
@@ -305,7 +314,7 @@ func TestNormalizeURL(t *testing.T) {
 			t.Errorf("NormalizeURL(%q) = %q, %v, want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"/relative", "ftp://a.example/", "https://user@a.example/", "mailto:a@b", "https://"} {
+	for _, bad := range []string{"/relative", "ftp://a.example/", "https://user@a.example/", "mailto:a@b", "https://", "http://:", "https://:443/"} {
 		if got, err := dpop.NormalizeURL(bad); err == nil {
 			t.Errorf("NormalizeURL(%q) = %q, want an error", bad, got)
 		}

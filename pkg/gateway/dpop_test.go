@@ -1,12 +1,14 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -117,6 +119,25 @@ func TestCheckDPoP(t *testing.T) {
 		{"repeated forwarded host", "GET", fwd("Authorization", "DPoP "+bound, "DPoP", proof("GET", api, bound), gateway.HeaderForwardedHost, "evil.example.com"), http.StatusBadRequest, ""},
 		{"repeated forwarded method", "GET", fwd("Authorization", "DPoP "+bound, "DPoP", proof("GET", api, bound), gateway.HeaderForwardedMethod, "GET", gateway.HeaderForwardedMethod, "GET"), http.StatusBadRequest, ""},
 	}
+	// The replay store down: no decision, 503, never a 500 or a 401.
+	down, err := dpop.New(dpop.Options{Replay: failingReplay{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downCheck := gateway.New(gateway.Options{Tokens: svc, Accounts: db, DPoP: down, Limiter: rlmemory.New(rlmemory.Options{}),
+		Classes: map[string]ratelimit.Limit{gateway.DefaultClass: {Rate: 1000, Burst: 1000}}})
+	t.Run("replay store down", func(t *testing.T) {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/auth/check", nil)
+		for _, kv := range [][2]string{{"Authorization", "DPoP " + bound}, {"DPoP", proof("GET", api, bound)},
+			{gateway.HeaderForwardedProto, "https"}, {gateway.HeaderForwardedHost, "api.example.com"}, {gateway.HeaderForwardedURI, "/v1/events"}} {
+			req.Header.Set(kv[0], kv[1])
+		}
+		rec := httptest.NewRecorder()
+		downCheck.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("status %d, Retry-After %q, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequestWithContext(ctx, tt.method, "/auth/check", nil)
@@ -136,4 +157,11 @@ func TestCheckDPoP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingReplay is a replay store that cannot be reached.
+type failingReplay struct{}
+
+func (failingReplay) Fresh(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("connection refused")
 }

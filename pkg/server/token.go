@@ -123,7 +123,8 @@ func (s *Server) dpopKey(r *http.Request, path string) (string, *oauthError) {
 
 // bindToken binds the token of ar to the DPoP key jkt, and refuses a
 // client whose tokens must be bound (dpop_bound_access_tokens) when the
-// request had no proof.
+// request had no proof, and a request whose grant bound the token to
+// another key than the proof's.
 func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
 	sess, ok := ar.GetSession().(*oauth.Session)
 	if !ok {
@@ -131,6 +132,11 @@ func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
 	}
 	if c, ok := oauth.AuthenticatedClient(ar.GetClient()); ok && c.DPoPBoundAccessTokens && jkt == "" {
 		return errInvalidDPoPProof("This client's access tokens must be bound to a key: send a DPoP proof.", nil)
+	}
+	// A grant that bound the token already (a token exchanged for a
+	// DPoP-bound one keeps its key) needs a proof of that very key.
+	if sess.JKT != "" && sess.JKT != jkt {
+		return errInvalidDPoPProof("The subject token is bound to a DPoP key: send a proof of that key.", nil)
 	}
 	sess.JKT = jkt
 	return nil
