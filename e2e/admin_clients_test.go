@@ -27,7 +27,10 @@ func TestAdminKeysLifecycle(t *testing.T) {
 
 		// Shown once: never again.
 		got := f.apiDo("GET", "/keys/"+kid, alice, "")
-		if got.status != 200 || strings.Contains(string(got.body), key) || strings.Contains(string(got.body), "client_secret") {
+		// No client_secret member and no secret anywhere (token_endpoint_auth_method's
+		// value client_secret_basic names the method, not a secret).
+		if got.status != 200 || strings.Contains(string(got.body), key) || strings.Contains(string(got.body), `"client_secret":`) ||
+			strings.Contains(string(got.body), created["client_secret"].(string)) {
 			t.Fatalf("GET key: %d %s, want 200 without the secret", got.status, got.body)
 		}
 		if !strings.Contains(string(got.body), `"key_hint":"tgk_`+kid+`_…`) {
