@@ -286,6 +286,7 @@ type Store interface {
 	storage.Users
 	storage.Clients
 	storage.Audit
+	storage.FederatedCredentials
 	storage.Transactor
 	storage.Pinger
 }

@@ -19,8 +19,10 @@ import (
 var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 
 // migrationsFS holds migrations/<dialect>/NNNN_name.sql: one file per
-// version and dialect, versions numbered from 1 without gaps. A released
-// file is never edited; a change is a new version.
+// version and dialect, versions increasing from 1. A version may be
+// missing (reserved by a change not merged yet): a database migrated without
+// it gets it once it appears, since each version is applied when it is not
+// recorded. A released file is never edited; a change is a new version.
 //
 //go:embed migrations
 var migrationsFS embed.FS
@@ -54,8 +56,11 @@ func parseMigrations(fsys fs.FS, dir string) ([]migration, error) {
 			return nil, fmt.Errorf("read migrations: unexpected file %s/%s", dir, e.Name())
 		}
 		version, _ := strconv.ParseInt(m[1], 10, 64) // four digits by the pattern
-		if want := int64(len(migs) + 1); version != want {
-			return nil, fmt.Errorf("read migrations: %s/%s has version %d, want %d", dir, e.Name(), version, want)
+		if len(migs) == 0 && version != 1 {
+			return nil, fmt.Errorf("read migrations: %s/%s has version %d, want 1", dir, e.Name(), version)
+		}
+		if len(migs) > 0 && version <= migs[len(migs)-1].version {
+			return nil, fmt.Errorf("read migrations: %s/%s repeats version %d", dir, e.Name(), version)
 		}
 		body, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {

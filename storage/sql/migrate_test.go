@@ -2,6 +2,7 @@ package sql
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -235,14 +236,14 @@ func TestParseMigrations(t *testing.T) {
 			want: []string{"0001_init", "0002_users", "0003_more"},
 		},
 		{
-			name:    "gap",
-			fsys:    fstest.MapFS{"m/0001_init.sql": file("A"), "m/0003_more.sql": file("C")},
-			wantErr: "want 2",
+			name: "gap",
+			fsys: fstest.MapFS{"m/0001_init.sql": file("A"), "m/0003_more.sql": file("C")},
+			want: []string{"0001_init", "0003_more"},
 		},
 		{
 			name:    "duplicate version",
 			fsys:    fstest.MapFS{"m/0001_init.sql": file("A"), "m/0001_again.sql": file("B")},
-			wantErr: "want 2",
+			wantErr: "repeats version 1",
 		},
 		{
 			name:    "not starting at 1",
@@ -280,9 +281,9 @@ func TestParseMigrations(t *testing.T) {
 			if got := migrationNames(migs); !slices.Equal(got, tt.want) {
 				t.Errorf("parseMigrations = %q, want %q", got, tt.want)
 			}
-			for i, m := range migs {
-				if m.version != int64(i+1) {
-					t.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
+			for _, m := range migs {
+				if v := m.name[:4]; fmt.Sprintf("%04d", m.version) != v {
+					t.Errorf("migration %s: version %d, want %s", m.name, m.version, v)
 				}
 			}
 		})
