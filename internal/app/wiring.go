@@ -31,6 +31,7 @@ import (
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
 	"github.com/tollgate/tollgate/pkg/egress"
+	"github.com/tollgate/tollgate/pkg/federation"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
@@ -394,7 +395,12 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).WithAssertions(assertions, d.logger)
+	federated, err := newFederationVerifier(d)
+	if err != nil {
+		return nil, err
+	}
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).
+		WithAssertions(assertions, d.logger).WithFederation(federated, d.logger)
 	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
@@ -433,6 +439,7 @@ func newApp(d deps) (*App, error) {
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
 		JWKSAllowHTTP:       d.cfg.Credentials.JWKSAllowHTTP,
+		FederationAllowHTTP: d.cfg.Federation.AllowHTTPIssuers,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		Logger:              d.logger,
 		Now:                 d.now,
@@ -589,3 +596,19 @@ func newAssertionChecker(d deps) (assertion.Checker, error) {
 // inside a token request: a slow host costs that request this much, once
 // per refetch interval.
 const jwksFetchTimeout = 3 * time.Second
+
+// newFederationVerifier builds the verifier of tokens of external issuers
+// (workload identity federation): credentials from the database, jtis in
+// d.oneTimeIDs beside the assertions', discovery documents and keys
+// fetched through a guarded outbound client of its own (its http setting
+// is federation's, not jwks_uri's).
+func newFederationVerifier(d deps) (*federation.Verifier, error) {
+	allow := d.cfg.Federation.AllowHTTPIssuers
+	return federation.New(federation.Options{
+		Credentials: d.db,
+		Fetcher:     egress.New(egress.Options{AllowInsecure: allow, Timeout: jwksFetchTimeout}),
+		AllowHTTP:   allow,
+		Used:        d.oneTimeIDs,
+		Now:         d.now,
+	})
+}
