@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +15,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,6 +46,7 @@ var benchBackends = []string{"embedded", "postgres+redis"}
 // client allowed client_credentials, eskimi_dsp and introspection.
 type benchApp struct {
 	handler   http.Handler
+	db        *cache.Store
 	client    storage.Client
 	secret    string
 	username  string
@@ -96,12 +103,12 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 		b.Fatal(err)
 	}
 	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
-		Passwords: passwords, Logger: logger})
+		OneTimeIDs: be.OneTimeIDs, Passwords: passwords, Logger: logger})
 	if err != nil {
 		b.Fatalf("app.New: %v", err)
 	}
 
-	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords}
+	ba := &benchApp{handler: a.Public(), db: db, username: "bench", password: "correct horse battery staple", passwords: passwords}
 	account, err := db.CreateAccount(ctx, storage.Account{Name: "root", Status: storage.StatusActive})
 	if err != nil {
 		b.Fatalf("create account: %v", err)
@@ -320,4 +327,93 @@ func BenchmarkEskimiDSP(b *testing.B) {
 		b.ReportMetric(mr, "request-ns")
 		b.ReportMetric(mr/mv, "request/argon2id")
 	})
+}
+
+// BenchmarkTokenPrivateKeyJWT: POST /oauth/token, client_credentials
+// authenticated by an ES256 client assertion (private_key_jwt), beside
+// BenchmarkTokenClientCredentials: the difference is the assertion's
+// parsing and signature verification and the jti's single-use write (Redis
+// on postgres+redis). Each assertion is single-use: b.N of them are signed
+// before the timer starts.
+func BenchmarkTokenPrivateKeyJWT(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			k := newClientKeyB(b, "bench")
+			c, err := ba.db.CreateClient(b.Context(), storage.Client{AccountID: ba.client.AccountID, Name: "bench pkjwt", Kind: storage.KindClient,
+				SecretHash: ba.client.SecretHash, GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}, Status: storage.StatusActive,
+				TokenEndpointAuthMethod: storage.AuthPrivateKeyJWT, JWKS: k.set(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodies := func(b *testing.B) []string {
+				out := make([]string, b.N)
+				for i := range out {
+					out[i] = k.body(b, c.ID)
+				}
+				return out
+			}
+			b.Run("serial", func(b *testing.B) {
+				b.ReportAllocs()
+				all := bodies(b)
+				b.ResetTimer()
+				for i := range b.N {
+					ba.serve(b, http.MethodPost, "/oauth/token", formCT, all[i])
+				}
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(8)
+				all := bodies(b)
+				var next atomic.Int64
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						ba.serve(b, http.MethodPost, "/oauth/token", formCT, all[next.Add(1)-1])
+					}
+				})
+			})
+		})
+	}
+}
+
+// benchKey is an ES256 client key for the benchmark.
+type benchKey struct {
+	priv *ecdsa.PrivateKey
+	kid  string
+	sig  jose.Signer
+}
+
+func newClientKeyB(b *testing.B, kid string) benchKey {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchKey{priv: priv, kid: kid, sig: sig}
+}
+
+func (k benchKey) set(b *testing.B) string {
+	raw, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(raw)
+}
+
+// body is a token request with a fresh assertion of client id.
+func (k benchKey) body(b *testing.B, id int64) string {
+	sub := strconv.FormatInt(id, 10)
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{"iss": sub, "sub": sub, "aud": "https://auth.example.test",
+		"iat": now.Unix(), "exp": now.Add(4 * time.Minute).Unix(), "jti": rand.Text()})
+	jws, err := k.sig.Sign(claims)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, _ := jws.CompactSerialize()
+	return "grant_type=client_credentials&client_assertion_type=" + url.QueryEscape(assertionType) + "&client_assertion=" + a
 }

@@ -106,6 +106,10 @@ func set(c map[string]any, kv ...any) map[string]any {
 // tokenWithAssertion asks for a client_credentials token with assertion.
 func (f *fixture) tokenWithAssertion(assertion string, extra ...string) response {
 	f.t.Helper()
+	// An assertion is a credential until it expires: none may reach a log.
+	if len(assertion) > 40 {
+		f.secrets = append(f.secrets, assertion)
+	}
 	return f.post("/oauth/token", formCT, form(append([]string{"grant_type", "client_credentials",
 		"client_assertion_type", assertionType, "client_assertion", assertion}, extra...)...))
 }
@@ -519,4 +523,19 @@ func TestConsolePrivateKeyJWT(t *testing.T) {
 		b.get(loc).want(t, http.StatusOK).has(t, `id="auth-pkjwt" name="token_endpoint_auth_method" value="private_key_jwt" checked`).
 			lacks(t, `id="rotate"`)
 	})
+}
+
+// TestPrivateKeyJWTReplayAcrossInstances: the jtis of assertions are shared
+// by every instance on one Redis: an assertion used at one instance is a
+// replay at the other.
+func TestPrivateKeyJWTReplayAcrossInstances(t *testing.T) {
+	first := newFixture(t, "postgres+redis")
+	second := first.secondInstance()
+	k := newClientKey(t, jose.ES256, "k")
+	c := first.pkjwtClient("two instances", keySet(t, k))
+	a := k.sign(t, first.claimsFor(c.ID))
+	if res := first.tokenWithAssertion(a); res.status != http.StatusOK {
+		t.Fatalf("first instance: status %d, body %s", res.status, res.body)
+	}
+	wantError(t, second.tokenWithAssertion(a), http.StatusUnauthorized, "invalid_client")
 }

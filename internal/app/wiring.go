@@ -587,6 +587,9 @@ func newAssertionChecker(d deps) (assertion.Checker, error) {
 	if err != nil {
 		return assertion.Checker{}, err
 	}
+	if d.cfg.Credentials.JWKSAllowHTTP && d.logger != nil {
+		d.logger.Warn("credentials.jwks_allow_http is on: clients' jwks_uri may use http and reach loopback, private and link-local addresses; for tests and development only")
+	}
 	fetcher := egress.New(egress.Options{AllowInsecure: d.cfg.Credentials.JWKSAllowHTTP, Timeout: jwksFetchTimeout})
 	keys := assertion.NewKeySource(assertion.SourceOptions{Fetcher: fetcher, Now: d.now})
 	return assertion.Checker{Keys: keys, Verifier: verifier}, nil

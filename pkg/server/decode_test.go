@@ -457,3 +457,55 @@ func checkQuoteParam(t *testing.T, name string) {
 		}
 	}
 }
+
+// TestReadClientAssertion: client_assertion_type and client_assertion are
+// a method of their own, never beside another; the assertion must be a
+// JWS naming a client, and a client_id beside it must be that client.
+func TestReadClientAssertion(t *testing.T) {
+	t.Parallel()
+	b64 := base64.RawURLEncoding.EncodeToString
+	jws := func(header, claims string) string {
+		return b64([]byte(header)) + "." + b64([]byte(claims)) + "." + b64([]byte("sig"))
+	}
+	good := jws(`{"alg":"ES256","kid":"k"}`, `{"iss":"123","sub":"123","aud":"x","exp":1}`)
+	const typ = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	ok, oerr := readClientCredentials(httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth/token", nil),
+		url.Values{"client_assertion_type": {typ}, "client_assertion": {good}, "client_id": {"123"}})
+	if oerr != nil || ok.ClientID != 123 || ok.Method != oauth.MethodPrivateKeyJWT || ok.Assertion == nil || ok.Assertion.KID() != "k" || ok.Secret != "" {
+		t.Fatalf("readClientCredentials = %+v, %v; want client 123 by private_key_jwt", ok, oerr)
+	}
+	tests := []struct {
+		name       string
+		headers    []string
+		form       url.Values
+		wantCode   string
+		wantStatus int
+	}{
+		{"with Basic", []string{testBasicHeader("123", "s")}, url.Values{"client_assertion_type": {typ}, "client_assertion": {good}}, "invalid_request", 400},
+		{"with client_secret", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {good}, "client_id": {"123"}, "client_secret": {"s"}}, "invalid_request", 400},
+		{"type without assertion", nil, url.Values{"client_assertion_type": {typ}}, "invalid_request", 400},
+		{"assertion without type", nil, url.Values{"client_assertion": {good}}, "invalid_request", 400},
+		{"another client_id", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {good}, "client_id": {"124"}}, "invalid_request", 400},
+		{"another type", nil, url.Values{"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:saml2-bearer"}, "client_assertion": {good}}, "invalid_client", 401},
+		{"alg none", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {jws(`{"alg":"none"}`, `{"iss":"123","sub":"123"}`)}}, "invalid_client", 401},
+		{"HS256", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {jws(`{"alg":"HS256"}`, `{"iss":"123","sub":"123"}`)}}, "invalid_client", 401},
+		{"iss is not sub", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {jws(`{"alg":"ES256"}`, `{"iss":"124","sub":"123"}`)}}, "invalid_client", 401},
+		{"sub not a client id", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {jws(`{"alg":"ES256"}`, `{"iss":"x","sub":"x"}`)}}, "invalid_client", 401},
+		{"not a JWS", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {"abc"}}, "invalid_client", 401},
+		{"oversized", nil, url.Values{"client_assertion_type": {typ}, "client_assertion": {jws(`{"alg":"ES256"}`, `{"iss":"123","sub":"123","p":"`+strings.Repeat("x", 9000)+`"}`)}}, "invalid_client", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth/token", nil)
+			for _, h := range tt.headers {
+				r.Header.Add("Authorization", h)
+			}
+			got, oerr := readClientCredentials(r, tt.form)
+			testCheckOAuthError(t, tt.name, oerr, tt.wantCode, tt.wantStatus)
+			if got != (oauth.Credentials{}) {
+				t.Errorf("%s: credentials %+v with an error", tt.name, got)
+			}
+		})
+	}
+}
