@@ -170,6 +170,12 @@ func TestFederation(t *testing.T) {
 			}
 		})
 
+		t.Run("disabled client", func(t *testing.T) {
+			offID, _ := f.fedClient(t, "disabled", gh.URL, ghSubject, nil)
+			f.admWant(t, admin, http.MethodPatch, admPath("/clients", offID), `{"status":"disabled"}`, http.StatusOK)
+			wantError(t, f.fedToken(offID, gh.Sign(t, gh.GitHubActions(fedAudience, now()))), http.StatusUnauthorized, "invalid_client")
+		})
+
 		t.Run("audit", func(t *testing.T) {
 			events := admItems(t, f.admWant(t, admin, http.MethodGet, "/audit?limit=50", "", http.StatusOK))
 			var actions []string

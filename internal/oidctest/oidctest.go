@@ -145,6 +145,29 @@ func (is *Issuer) Sign(t testing.TB, claims map[string]any) string {
 	return raw
 }
 
+// Forge signs claims with a fresh key that is not published, under the
+// current kid: a token only a signature check refuses.
+func (is *Issuer) Forge(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.mu.Lock()
+	kid := is.kid
+	is.mu.Unlock()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
 // GitHubActions returns the claims of a GitHub Actions OIDC token of a
 // run of workflow release.yml on main in octo-org/deploy (repository id
 // 123456789), for audience aud, issued now and valid 5 minutes.

@@ -124,6 +124,95 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestForgedSignature(t *testing.T) {
+	f := newFixture(t, true, github)
+	err := f.check(t, f.is.Forge(t, f.is.GitHubActions(audience, f.clk.t)))
+	if !errors.Is(err, assertion.ErrInvalid) {
+		t.Fatalf("a token signed by an unpublished key under the published kid: got %v, want ErrInvalid", err)
+	}
+}
+
+// documents is a Fetcher answering fixed documents by URL: an https issuer
+// on a public name cannot run here.
+type documents struct {
+	docs    map[string]string
+	fetched []string
+}
+
+func (d *documents) Get(_ context.Context, url string) ([]byte, error) {
+	d.fetched = append(d.fetched, url)
+	body, ok := d.docs[url]
+	if !ok {
+		return nil, errors.New("not found")
+	}
+	return []byte(body), nil
+}
+
+// TestJWKSURIMustBeHTTPS: a discovery document of an https issuer cannot
+// send Tollgate to an http or internal jwks_uri.
+func TestJWKSURIMustBeHTTPS(t *testing.T) {
+	const issuer = "https://issuer.example"
+	for _, jwksURI := range []string{"http://issuer.example/jwks", "https://169.254.169.254/keys", "https://localhost/jwks"} {
+		t.Run(jwksURI, func(t *testing.T) {
+			docs := &documents{docs: map[string]string{
+				issuer + federation.DiscoveryPath: `{"issuer":"` + issuer + `","jwks_uri":"` + jwksURI + `"}`,
+				jwksURI:                           `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
+			}}
+			v, err := federation.New(federation.Options{Credentials: github(issuer), Fetcher: docs,
+				Used: memory.NewOneTimeIDs(memory.OneTimeOptions{})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			is := oidctest.New(t)
+			claims := is.GitHubActions(audience, time.Now())
+			claims["iss"] = issuer
+			e, err := assertion.ParseExternal(is.Sign(t, claims))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Check(t.Context(), storage.Client{ID: 7}, e); !errors.Is(err, assertion.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			if len(docs.fetched) != 1 {
+				t.Errorf("fetched %v, want the discovery document only", docs.fetched)
+			}
+		})
+	}
+}
+
+func TestParseDiscovery(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		ok   bool
+	}{
+		{"minimal", `{"issuer":"https://i.example","jwks_uri":"https://i.example/keys"}`, true},
+		{"other members", `{"issuer":"https://i.example","jwks_uri":"https://i.example/keys","claims_supported":["sub"],"x":{"y":1}}`, true},
+		{"no issuer", `{"jwks_uri":"https://i.example/keys"}`, false},
+		{"no jwks_uri", `{"issuer":"https://i.example"}`, false},
+		{"issuer not a string", `{"issuer":1,"jwks_uri":"https://i.example/keys"}`, false},
+		{"empty issuer", `{"issuer":"","jwks_uri":"https://i.example/keys"}`, false},
+		{"issuer in capitals", `{"ISSUER":"https://i.example","jwks_uri":"https://i.example/keys"}`, false},
+		{"issuer repeated", `{"issuer":"https://a.example","issuer":"https://i.example","jwks_uri":"https://i.example/keys"}`, false},
+		{"trailing data", `{"issuer":"https://i.example","jwks_uri":"https://i.example/keys"}{}`, false},
+		{"array", `[]`, false},
+		{"null", `null`, false},
+		{"issuer too long", `{"issuer":"https://` + strings.Repeat("i", 2100) + `","jwks_uri":"https://i.example/keys"}`, false},
+		{"oversized", `{"issuer":"https://i.example","jwks_uri":"https://i.example/keys","pad":"` + strings.Repeat("p", federation.MaxDiscoveryBytes) + `"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := federation.ParseDiscovery([]byte(tt.raw))
+			if tt.ok != (err == nil) {
+				t.Fatalf("ParseDiscovery: %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, federation.ErrDiscovery) {
+				t.Fatalf("ParseDiscovery: %v, want ErrDiscovery", err)
+			}
+		})
+	}
+}
+
 func TestReplay(t *testing.T) {
 	f := newFixture(t, true, github)
 	raw := f.is.Sign(t, f.is.GitHubActions(audience, f.clk.t))
