@@ -87,8 +87,8 @@ type Options struct {
 	// FederationAllowHTTP accepts http issuers and non-public hosts in
 	// federated credentials (tests and development).
 	FederationAllowHTTP bool
-	Logger        *slog.Logger
-	Now           func() time.Time
+	Logger              *slog.Logger
+	Now                 func() time.Time
 }
 
 // Service is the management service.

@@ -293,7 +293,7 @@ func (a *Authenticator) authenticateFederated(ctx context.Context, creds Credent
 		return nil, RecordOutage(ctx, fmt.Errorf("get client: %w", err))
 	}
 	now := a.now()
-	if !c.Usable(now) {
+	if !c.Usable(now) { // no way around a disabled or expired client
 		return nil, fosite.ErrInvalidClient
 	}
 	err = a.federation.Check(ctx, c, creds.External)
