@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/internal/oidctest"
+	"github.com/tollgate/tollgate/pkg/client"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -342,4 +343,41 @@ func TestFederationBruteForce(t *testing.T) {
 func fedCredential(clientID int64, issuer string) storage.FederatedCredential {
 	return storage.FederatedCredential{ClientID: clientID, Name: "behind the API", Issuer: issuer, Subject: ghSubject,
 		Audiences: []string{fedAudience}, CreatedAt: time.Now()}
+}
+
+// TestSDKFederatedCredentials: the Go SDK adds, lists and deletes a
+// client's federated credentials, and the credential works at once.
+func TestSDKFederatedCredentials(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		alice := f.sdk(t, f.admUser("alice"))
+		is := oidctest.New(t)
+		c, err := alice.CreateClient(ctx, client.CredentialCreate{Name: "sdk federated", GrantTypes: []string{"client_credentials"}})
+		if err != nil {
+			t.Fatalf("create client: %v", err)
+		}
+		f.secrets = append(f.secrets, c.ClientSecret)
+		fc, err := alice.CreateFederatedCredential(ctx, c.ID, client.FederatedCredentialCreate{Name: "cluster", Issuer: is.URL,
+			Subject: "system:serviceaccount:billing:exporter", Audiences: []string{fedAudience}})
+		if err != nil {
+			t.Fatalf("create federated credential: %v", err)
+		}
+		if fc.ID == 0 || fc.ClientID != c.ID || fc.Issuer != is.URL || fc.CreatedBy == nil || fc.CreatedAt.IsZero() {
+			t.Errorf("created = %+v", fc)
+		}
+		if res := f.fedToken(c.ID, is.Sign(t, is.Kubernetes(fedAudience, f.clock.now()))); res.status != http.StatusOK {
+			t.Fatalf("token: status %d, body %s", res.status, res.body)
+		}
+		_, err = alice.CreateFederatedCredential(ctx, c.ID, client.FederatedCredentialCreate{Name: "cluster", Issuer: is.URL, Subject: "s", Audiences: []string{"a"}})
+		wantAPIError(t, "a taken name", err, client.IsConflict, http.StatusConflict, "name")
+		l, err := alice.ListFederatedCredentials(ctx, c.ID)
+		if err != nil || len(l.Items) != 1 || l.Items[0].ID != fc.ID {
+			t.Fatalf("list = %+v, %v", l, err)
+		}
+		if err := alice.DeleteFederatedCredential(ctx, c.ID, fc.ID, ""); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		err = alice.DeleteFederatedCredential(ctx, c.ID, fc.ID, "")
+		wantAPIError(t, "delete again", err, client.IsNotFound, http.StatusNotFound)
+	}, allowHTTPIssuers)
 }
