@@ -381,3 +381,40 @@ func TestSDKFederatedCredentials(t *testing.T) {
 		wantAPIError(t, "delete again", err, client.IsNotFound, http.StatusNotFound)
 	}, allowHTTPIssuers)
 }
+
+// TestConsoleFederatedCredentials: on an API client's page an admin adds
+// a federated credential with claim conditions, its workload gets a token,
+// a refused one is explained, and deleting it takes effect at once.
+func TestConsoleFederatedCredentials(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		is := oidctest.New(t)
+		id, _ := f.fedClient(t, "console federated", "https://token.actions.githubusercontent.com", "repo:o/r:ref:refs/heads/main", nil)
+		b := f.browser(t)
+		b.signIn("alice")
+		page := "/console/clients/" + strconv.FormatInt(id, 10)
+		b.get(page).want(t, http.StatusOK).has(t, `id="federated"`, `name="fed_issuer"`, "https://token.actions.githubusercontent.com")
+
+		refused := b.post(page+"/federated", "fed_issuer", "https://issuer.example/?q=1", "fed_subject", "s", "fed_audiences", fedAudience).
+			want(t, http.StatusUnprocessableEntity)
+		refused.has(t, "Issuer must not have a query", `value="https://issuer.example/?q=1"`)
+
+		b.post(page+"/federated", "fed_issuer", is.URL, "fed_subject", "system:serviceaccount:billing:exporter",
+			"fed_audiences", fedAudience, "fed_claims", "repository_id\n").
+			want(t, http.StatusUnprocessableEntity).has(t, "Claim conditions the value of")
+		added := b.post(page+"/federated", "fed_issuer", is.URL, "fed_subject", "system:serviceaccount:billing:exporter",
+			"fed_audiences", "api://other, "+fedAudience, "fed_name", "cluster").want(t, http.StatusSeeOther)
+		if loc := added.header.Get("Location"); !strings.Contains(loc, "ok=federated-added") {
+			t.Fatalf("Location %q", loc)
+		}
+		if res := f.fedToken(id, is.Sign(t, is.Kubernetes(fedAudience, f.clock.now()))); res.status != http.StatusOK {
+			t.Fatalf("token: status %d, body %s", res.status, res.body)
+		}
+		list, err := f.db.ListFederatedCredentials(t.Context(), id)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("credentials = %v, %v", list, err)
+		}
+		b.get(page).want(t, http.StatusOK).has(t, "system:serviceaccount:billing:exporter", `name="credential" value="`+strconv.FormatInt(list[1].ID, 10)+`"`)
+		b.post(page+"/federated/delete", "credential", strconv.FormatInt(list[1].ID, 10)).want(t, http.StatusSeeOther)
+		wantError(t, f.fedToken(id, is.Sign(t, is.Kubernetes(fedAudience, f.clock.now()))), http.StatusUnauthorized, "invalid_client")
+	}, allowHTTPIssuers)
+}

@@ -202,6 +202,8 @@ var notices = map[string]string{
 	"user-role":        "The role is changed.",
 	"user-deleted":     "The user is deleted, with every client and key they owned.",
 	"switched":         "You are now managing this account.",
+	"federated-added":   "The federated credential is added: its workloads' tokens authenticate this client from now on.",
+	"federated-deleted": "The federated credential is deleted: its tokens no longer authenticate this client.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }
@@ -287,6 +289,11 @@ type formPage struct {
 	// password field to the form that adds one.
 	ReadOnly    bool
 	AskPassword bool
+	// Federated are an API client's federated credentials; FederatedFailed
+	// says they could not be read. Fed is the add form as sent.
+	Federated       []storage.FederatedCredential
+	FederatedFailed bool
+	Fed             federatedForm
 }
 
 // overlap is a choice of how long a rotated-out secret keeps working.
@@ -641,6 +648,8 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 		if p.AuthMethod == "" {
 			p.AuthMethod = storage.AuthSecretBasic
 		}
+		fed, err := c.opts.Service.ListFederatedCredentials(r.Context(), st.act, cl.ID)
+		p.Federated, p.FederatedFailed = fed, err != nil
 	}
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)
