@@ -191,17 +191,17 @@ func (c *Console) username(ctx context.Context, st *state, id int64) string {
 
 // notices are the messages a redirect after a change asks for (?ok=).
 var notices = map[string]string{
-	"saved":            "Your changes are saved.",
-	"enabled":          "Enabled: it works again.",
-	"disabled":         "Disabled: it no longer works, and every token obtained with it stopped working.",
-	"deleted":          "Deleted: it no longer works, and every token obtained with it stopped working.",
-	"default-reissued": "The default key was deleted, and a new default key was issued in its place. Generate a new secret for it to see the key.",
-	"user-created":     "The user is created, with a default API key.",
-	"user-enabled":     "The user is enabled. Their clients and keys stay disabled until you enable them.",
-	"user-disabled":    "The user is disabled, with every client and key they own, and their tokens.",
-	"user-role":        "The role is changed.",
-	"user-deleted":     "The user is deleted, with every client and key they owned.",
-	"switched":         "You are now managing this account.",
+	"saved":             "Your changes are saved.",
+	"enabled":           "Enabled: it works again.",
+	"disabled":          "Disabled: it no longer works, and every token obtained with it stopped working.",
+	"deleted":           "Deleted: it no longer works, and every token obtained with it stopped working.",
+	"default-reissued":  "The default key was deleted, and a new default key was issued in its place. Generate a new secret for it to see the key.",
+	"user-created":      "The user is created, with a default API key.",
+	"user-enabled":      "The user is enabled. Their clients and keys stay disabled until you enable them.",
+	"user-disabled":     "The user is disabled, with every client and key they own, and their tokens.",
+	"user-role":         "The role is changed.",
+	"user-deleted":      "The user is deleted, with every client and key they owned.",
+	"switched":          "You are now managing this account.",
 	"federated-added":   "The federated credential is added: its workloads' tokens authenticate this client from now on.",
 	"federated-deleted": "The federated credential is deleted: its tokens no longer authenticate this client.",
 }

@@ -36,11 +36,10 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 type fixture struct {
-	is       *oidctest.Issuer
-	v        *federation.Verifier
-	clk      *clock
-	client   storage.Client
-	fetchTTL time.Duration
+	is     *oidctest.Issuer
+	v      *federation.Verifier
+	clk    *clock
+	client storage.Client
 }
 
 func newFixture(t *testing.T, allowHTTP bool, creds func(issuer string) credentials) fixture {
