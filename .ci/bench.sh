@@ -27,6 +27,7 @@
 #   bash .ci/bench.sh                          # or: make bench
 #   SCALE=1 bash .ci/bench.sh                  # or: make bench-scale
 #   DURATION=30s CONNS="16 64" PATHS="form introspect" ESKIMI=0 DOCS= bash .ci/bench.sh
+#   PATHS="form pkjwt" PKJWT_N=150000 DOCS= bash .ci/bench.sh   # private_key_jwt against the floor
 #   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh     # the form path; PROFILE_PATH=eskimi, …
 #   PROFILE=/tmp/cpu.prof PROFILE_PATH=introspect SCALE=1 bash .ci/bench.sh   # at scale
 #   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
@@ -41,7 +42,7 @@ if [[ $SCALE == 1 ]]; then
   PATHS=${PATHS:-"form introspect"}
   ESKIMI=${ESKIMI:-0}
 else
-  PATHS=${PATHS:-"form json introspect check-token check-key"}
+  PATHS=${PATHS:-"form json pkjwt introspect check-token check-key"}
   ESKIMI=${ESKIMI:-1}
 fi
 SCALE_PATHS=${SCALE_PATHS:-"form introspect"}
@@ -66,6 +67,7 @@ if ! command -v wrk >/dev/null; then
 fi
 make -s build
 CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-floor ./cmd/tollgate-floor
+CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-assert ./cmd/tollgate-assert
 [[ $SCALE == 1 ]] && CGO_ENABLED=0 ${GO:-go} build -trimpath -o bin/tollgate-seed ./cmd/tollgate-seed
 
 work=$(mktemp -d)
@@ -130,7 +132,11 @@ for _ in $(seq 1 100); do curl -fs "http://$OPS/healthz" >/dev/null && break; sl
 # The floor, on the same Redis under its own prefix. Its eskimi_dsp path
 # runs at most one argon2id verification per core at a time: the least
 # work, without the memory of one 19 MiB verification per request in flight.
-bin/tollgate-floor -addr "$FLOOR" -redis "$REDIS" -prefix "$fprefix" -password-concurrency "$(nproc)" 2>"$work/floor.log" &
+# The private_key_jwt client's key: its public JWK Set is registered with
+# Tollgate and verifies the floor's assertions.
+bin/tollgate-assert -key "$work/client.pem" -jwks "$work/jwks.json"
+bin/tollgate-floor -addr "$FLOOR" -redis "$REDIS" -prefix "$fprefix" -password-concurrency "$(nproc)" \
+  -assertion-jwks "$work/jwks.json" 2>"$work/floor.log" &
 fpid=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null -d grant_type=client_credentials "http://$FLOOR/oauth/token" && break; sleep 0.1; done
 
@@ -184,6 +190,57 @@ LUA
 }
 scripts "$work/tollgate" "$token" "$key" "$user" "$password"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
+
+# private_key_jwt: every assertion is single-use and wrk cannot sign, so
+# PKJWT_N request bodies per server are signed before the runs (ES256,
+# exp 5 minutes ahead: the runs must start within that). Each wrk thread
+# takes every other line from an offset that each run moves past what it
+# may have used.
+PKJWT_N=${PKJWT_N:-200000}
+if [[ " $PATHS " == *" pkjwt "* ]]; then
+  issuer=$(curl -fs "http://$ADDR/.well-known/oauth-authorization-server" | sed -E 's/.*"issuer":"([^"]+)".*/\1/')
+  pk_id=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "http://$ADDR/api/v1/clients" \
+    -d "{\"name\":\"bench pkjwt\",\"grant_types\":[\"client_credentials\"],\"token_endpoint_auth_method\":\"private_key_jwt\",\"jwks\":$(cat "$work/jwks.json")}" \
+    | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  echo "Signing $PKJWT_N assertions for each server…"
+  bin/tollgate-assert -key "$work/client.pem" -client "$pk_id" -aud "$issuer" -n "$PKJWT_N" -out "$work/tollgate/pkjwt.txt"
+  bin/tollgate-assert -key "$work/client.pem" -client floor -aud floor -n "$PKJWT_N" -out "$work/floor/pkjwt.txt"
+  for dir in "$work/tollgate" "$work/floor"; do
+    echo 0 > "$dir/pkjwt.offset"
+    cat > "$dir/pkjwt.lua" <<LUA
+local bodies, next_body, n_threads = {}, 1, 0
+local offset_file = "$dir/pkjwt.offset"
+local function read_offset()
+  local f = io.open(offset_file, "r")
+  local o = tonumber(f:read("*l")) or 0
+  f:close()
+  return o
+end
+setup = function(thread)
+  thread:set("tid", n_threads)
+  n_threads = n_threads + 1
+end
+init = function(args)
+  local offset, i = read_offset(), 0
+  for line in io.lines("$dir/pkjwt.txt") do
+    if i >= offset and (i - offset) % 2 == tid then bodies[#bodies + 1] = line end
+    i = i + 1
+  end
+end
+request = function()
+  local body = bodies[next_body] or "grant_type=client_credentials"
+  next_body = next_body + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+done = function(summary, latency, requests)
+  local offset = read_offset()
+  local f = io.open(offset_file, "w")
+  f:write(tostring(offset + 2 * summary.requests + 4096))
+  f:close()
+end
+LUA
+  done
+fi
 
 
 pg_version=$(psql "$PG/postgres" -tAc 'show server_version' | cut -d' ' -f1)
@@ -247,6 +304,7 @@ target() {
   case $1 in
     form) path=/oauth/token label="token client_credentials form" ;;
     json) path=/oauth/token label="token client_credentials json" ;;
+    pkjwt) path=/oauth/token label="token private_key_jwt (ES256)" ;;
     introspect) path=/oauth/introspect label="introspect" ;;
     check-token) path=/auth/check label="check, Bearer token" ;;
     check-key) path=/auth/check label="check, X-API-Key" ;;

@@ -106,6 +106,8 @@ func TestKeySession(t *testing.T) {
 			wantError(t, session("", "X-API-Key", typo(key)), 401, "invalid_client")
 			wantError(t, session(""), 401, "invalid_client")
 			wantError(t, session("", "X-API-Key", key, "Authorization", basicRaw("x", key)), 400, "invalid_request")
+			wantError(t, session(`{"client_assertion_type":"urn:ietf:params:oauth:client-assertion-type:jwt-bearer","client_assertion":"a.b.c"}`,
+				"X-API-Key", key), 400, "invalid_request")
 		})
 		t.Run("tokens die with the key", func(t *testing.T) {
 			tok := session("", "X-API-Key", key).json(t)["access_token"].(string)

@@ -10,6 +10,11 @@
 //   - GET /auth/check: one Redis GET of the Bearer token or X-API-Key,
 //     200 with a header (401 when unknown).
 //
+// With a client_assertion (private_key_jwt), the token path verifies it:
+// an ES256 compact JWS checked with the key of -assertion-jwks, its exp
+// read, and its jti set once in Redis until then (401 when it was used):
+// the cost that authentication cannot avoid.
+//
 // With grant_type=eskimi_dsp, the token path also verifies the password
 // parameter against an argon2id hash of FloorPassword made at start with
 // Tollgate's parameters (secret.DefaultArgon2Params): the cost that grant
@@ -24,6 +29,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -49,11 +56,12 @@ func main() {
 	prefix := flag.String("prefix", envOr("TOLLGATE_FLOOR_PREFIX", "tgfloor:"), "Redis key prefix ($TOLLGATE_FLOOR_PREFIX)")
 	ttl := flag.Duration("ttl", time.Hour, "token lifetime (Redis TTL)")
 	concurrency := flag.Int("password-concurrency", 0, "eskimi_dsp password verifications at once (0: unbounded, as Tollgate)")
+	jwksFile := flag.String("assertion-jwks", "", "JWK Set whose first key verifies client assertions (none: assertions are refused)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *redisURL, *prefix, *ttl, *concurrency); err != nil {
+	if err := run(ctx, *addr, *redisURL, *prefix, *ttl, *concurrency, *jwksFile); err != nil {
 		fmt.Fprintln(os.Stderr, "tollgate-floor:", err)
 		os.Exit(1)
 	}
@@ -66,7 +74,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration, concurrency int) error {
+func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration, concurrency int, jwksFile string) error {
 	// The same client settings as Tollgate's, so the floor differs only in
 	// the work per request.
 	client, err := tgredis.NewClient(redisURL, tgredis.ClientOptions{})
@@ -108,9 +116,25 @@ func run(ctx context.Context, addr, redisURL, prefix string, ttl time.Duration, 
 		}
 	}
 
+	var assertionKey any
+	if jwksFile != "" {
+		raw, err := os.ReadFile(jwksFile) // #nosec G304 -- the operator names the file
+		if err != nil {
+			return err
+		}
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) == 0 {
+			return fmt.Errorf("%s: not a JWK Set with a key", jwksFile)
+		}
+		assertionKey = set.Keys[0].Key
+	}
+	h := newHandler(client, prefix, ttl, verify)
+	if assertionKey != nil {
+		h = withAssertions(h, client, prefix, assertionKey)
+	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           newHandler(client, prefix, ttl, verify),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -208,4 +232,53 @@ func newHandler(client goredis.UniversalClient, prefix string, ttl time.Duration
 		}
 	})
 	return mux
+}
+
+// withAssertions verifies the client assertion of a token request before
+// next serves it: the signature, exp, and the jti set once in Redis.
+func withAssertions(next http.Handler, client goredis.UniversalClient, prefix string, key any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/oauth/token" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+			return
+		}
+		raw := r.PostForm.Get("client_assertion")
+		if raw == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		payload, err := jws.Verify(key)
+		var claims struct {
+			Exp int64  `json:"exp"`
+			JTI string `json:"jti"`
+		}
+		if err != nil || json.Unmarshal(payload, &claims) != nil || claims.JTI == "" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		left := time.Until(time.Unix(claims.Exp, 0))
+		if left <= 0 {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		err = client.SetArgs(r.Context(), prefix+"j:"+claims.JTI, "", goredis.SetArgs{Mode: "NX", TTL: left}).Err()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		case err != nil:
+			http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
@@ -87,6 +93,53 @@ func TestFloorPaths(t *testing.T) {
 		req.Header.Set(h[0], h[1])
 		if resp := do(req); resp.Header.Get("X-Tollgate-Subject") == "" {
 			t.Fatalf("check with %s: no X-Tollgate-Subject header", h[0])
+		}
+	}
+}
+
+// TestFloorAssertions: the floor's private_key_jwt path verifies an
+// assertion's signature and spends its jti once.
+func TestFloorAssertions(t *testing.T) {
+	client, prefix := redistest.New(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srv := httptest.NewServer(withAssertions(newHandler(client, prefix, time.Minute, nil), client, prefix, &key.PublicKey))
+	defer srv.Close()
+	sign := func(k *ecdsa.PrivateKey, jti string) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := s.Sign([]byte(`{"exp":` + strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10) + `,"jti":"` + jti + `"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := jws.CompactSerialize()
+		return c
+	}
+	status := func(assertion string) int {
+		resp, err := srv.Client().PostForm(srv.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_assertion": {assertion}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	good := sign(key, "a")
+	for _, tc := range []struct {
+		name, assertion string
+		want            int
+	}{
+		{"good", good, http.StatusOK},
+		{"replayed", good, http.StatusUnauthorized},
+		{"another key", sign(other, "b"), http.StatusUnauthorized},
+		{"garbage", "a.b.c", http.StatusUnauthorized},
+	} {
+		if got := status(tc.assertion); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }

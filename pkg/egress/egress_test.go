@@ -131,3 +131,20 @@ func TestGet(t *testing.T) {
 		t.Fatal("Get with a canceled context: no error")
 	}
 }
+
+// The dialer refuses a non-public address on its own, whatever the URL
+// check let through (a DNS answer, a literal it did not know).
+func TestDialerRefusesNonPublic(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	defer srv.Close()
+	c := egress.New(egress.Options{Timeout: 2 * time.Second})
+	for _, u := range []string{srv.URL + "/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:1/", "http://10.0.0.1:1/"} {
+		if _, err := c.GetUnchecked(t.Context(), u); !errors.Is(err, egress.ErrRefused) {
+			t.Errorf("GetUnchecked(%s): got %v, want ErrRefused", u, err)
+		}
+	}
+	open := egress.New(egress.Options{AllowInsecure: true, Timeout: 2 * time.Second})
+	if _, err := open.GetUnchecked(t.Context(), srv.URL+"/"); err != nil {
+		t.Errorf("GetUnchecked with insecure allowed: %v", err)
+	}
+}

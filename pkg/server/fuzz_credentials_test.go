@@ -70,3 +70,39 @@ func FuzzReadClientCredentials(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadClientAssertion feeds arbitrary client_assertion_type,
+// client_assertion and client_id values: never a panic, a 400 or 401 OAuth
+// error for what is refused, and an accepted assertion names a positive
+// client id that a client_id sent beside it agrees with.
+func FuzzReadClientAssertion(f *testing.F) {
+	const typ = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	f.Add(typ, "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiIxMjMiLCJzdWIiOiIxMjMifQ.c2ln", "123")
+	f.Add(typ, "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiIxMjMiLCJzdWIiOiIxMjMifQ.c2ln", "124")
+	f.Add(typ, "eyJhbGciOiJub25lIn0.eyJpc3MiOiIxIiwic3ViIjoiMSJ9.", "")
+	f.Add("x", "a.b.c", "")
+	f.Add(typ, "", "1")
+	f.Fuzz(func(t *testing.T, assertionType, assertion, id string) {
+		form := url.Values{}
+		for k, v := range map[string]string{"client_assertion_type": assertionType, "client_assertion": assertion, "client_id": id} {
+			if v != "" {
+				form.Set(k, v)
+			}
+		}
+		creds, oerr := readClientCredentials(httptest.NewRequest(http.MethodPost, PathToken, nil), form)
+		if oerr != nil {
+			if oerr.status != http.StatusBadRequest && oerr.status != http.StatusUnauthorized || oerr.code == "" {
+				t.Fatalf("readClientCredentials(%q, %q, %q) = %+v", assertionType, assertion, id, oerr)
+			}
+			return
+		}
+		if creds.ClientID <= 0 || (id != "" && id != strconv.FormatInt(creds.ClientID, 10)) {
+			t.Fatalf("readClientCredentials(%q, %q, %q) accepted client %d", assertionType, assertion, id, creds.ClientID)
+		}
+		if assertionType != "" || assertion != "" {
+			if creds.Method != oauth.MethodPrivateKeyJWT || creds.Assertion == nil || creds.Assertion.ClientID != creds.ClientID {
+				t.Fatalf("readClientCredentials(%q, %q, %q) = %+v", assertionType, assertion, id, creds)
+			}
+		}
+	})
+}

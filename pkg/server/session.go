@@ -118,7 +118,8 @@ func (s *Server) keySessionCredentials(r *http.Request, form url.Values) (oauth.
 	if len(keys) == 0 {
 		return readClientCredentials(r, form)
 	}
-	if len(keys) > 1 || r.Header.Get("Authorization") != "" || len(form["client_secret"]) > 0 {
+	if len(keys) > 1 || r.Header.Get("Authorization") != "" || len(form["client_secret"]) > 0 ||
+		len(form["client_assertion"]) > 0 || len(form["client_assertion_type"]) > 0 {
 		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method.")
 	}
 	return keyCredentials(keys[0], form.Get("client_id"))

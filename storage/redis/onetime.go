@@ -31,12 +31,11 @@ func NewOneTimeIDs(client goredis.UniversalClient, prefix string, now func() tim
 }
 
 // UseOnce records id until expiresAt; ErrAlreadyExists when it is
-// recorded and unexpired. An id already expired is not recorded.
+// recorded and unexpired.
 func (o *OneTimeIDs) UseOnce(ctx context.Context, id string, expiresAt time.Time) error {
-	ttl := expiresAt.Sub(o.now())
-	if ttl < time.Millisecond {
-		return nil
-	}
+	// An id at the very end of its life is still recorded, for the least
+	// time Redis keeps a key: it must not be usable twice in that instant.
+	ttl := max(expiresAt.Sub(o.now()), time.Millisecond)
 	err := o.client.SetArgs(ctx, o.prefix+id, "", goredis.SetArgs{Mode: "NX", TTL: ttl}).Err()
 	if errors.Is(err, goredis.Nil) {
 		return storage.ErrAlreadyExists
