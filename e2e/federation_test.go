@@ -418,3 +418,25 @@ func TestConsoleFederatedCredentials(t *testing.T) {
 		wantError(t, f.fedToken(id, is.Sign(t, is.Kubernetes(fedAudience, f.clock.now()))), http.StatusUnauthorized, "invalid_client")
 	}, allowHTTPIssuers)
 }
+
+// TestFederationReplayAcrossInstances: a federated token spent at one
+// instance is a replay at another on the same Redis, with a jti and (a
+// Kubernetes token) without.
+func TestFederationReplayAcrossInstances(t *testing.T) {
+	first := newFixture(t, "postgres+redis", allowHTTPIssuers)
+	second := first.secondInstance()
+	is := oidctest.New(t)
+	id, _ := first.fedClient(t, "two instances", is.URL, ghSubject, nil)
+	admin := first.admUser("alice")
+	first.admWant(t, admin, http.MethodPost, admPath("/clients", id)+"/federated-credentials", admBody(map[string]any{"name": "cluster",
+		"issuer": is.URL, "subject": "system:serviceaccount:billing:exporter", "audiences": []string{fedAudience}}), http.StatusCreated)
+	for name, tok := range map[string]string{
+		"GitHub Actions": is.Sign(t, is.GitHubActions(fedAudience, first.clock.now())),
+		"Kubernetes":     is.Sign(t, is.Kubernetes(fedAudience, first.clock.now())),
+	} {
+		if res := first.fedToken(id, tok); res.status != http.StatusOK {
+			t.Fatalf("%s, first instance: status %d, body %s", name, res.status, res.body)
+		}
+		wantError(t, second.fedToken(id, tok), http.StatusUnauthorized, "invalid_client")
+	}
+}

@@ -607,6 +607,9 @@ const jwksFetchTimeout = 3 * time.Second
 // is federation's, not jwks_uri's).
 func newFederationVerifier(d deps) (*federation.Verifier, error) {
 	allow := d.cfg.Federation.AllowHTTPIssuers
+	if allow && d.logger != nil {
+		d.logger.Warn("federation.allow_http_issuers is on: federated credentials may name http issuers, and their documents may be fetched from loopback, private and link-local addresses; for tests and development only")
+	}
 	return federation.New(federation.Options{
 		Credentials: d.db,
 		Fetcher:     egress.New(egress.Options{AllowInsecure: allow, Timeout: jwksFetchTimeout}),
