@@ -440,3 +440,35 @@ func TestFederationReplayAcrossInstances(t *testing.T) {
 		wantError(t, second.fedToken(id, tok), http.StatusUnauthorized, "invalid_client")
 	}
 }
+
+// TestFederationMemberRules: a member manages the federated credentials of
+// the clients they own, not of others' (404), and none under the account's
+// keys_managed_by admins policy (403, audited); they may still list them.
+func TestFederationMemberRules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := f.admUser("alice")
+		f.admCreateUser(t, alice, f.root, "mel", "member")
+		mel := f.admUser("mel")
+		c := f.admWant(t, mel, http.MethodPost, "/clients", admBody(map[string]any{"name": "mel's", "grant_types": []string{"client_credentials"},
+			"access_rights": "events"}), http.StatusCreated)
+		f.secrets = append(f.secrets, c["client_secret"].(string))
+		path := admPath("/clients", admID(t, c)) + "/federated-credentials"
+		body := func(name string) string {
+			return admBody(map[string]any{"name": name, "issuer": "https://token.actions.githubusercontent.com", "subject": ghSubject,
+				"audiences": []string{fedAudience}})
+		}
+		f.admWant(t, mel, http.MethodPost, path, body("own"), http.StatusCreated)
+		aliceID, _ := f.fedClient(t, "alice's", "https://token.actions.githubusercontent.com", ghSubject, nil)
+		admProblem(t, f.admDo(t, mel, http.MethodPost, admPath("/clients", aliceID)+"/federated-credentials", body("other")), http.StatusNotFound)
+		admProblem(t, f.admDo(t, mel, http.MethodGet, admPath("/clients", aliceID)+"/federated-credentials", ""), http.StatusNotFound)
+
+		f.admWant(t, alice, http.MethodPatch, admPath("/accounts", f.root.ID), `{"policies":{"keys_managed_by":"admins"}}`, http.StatusOK)
+		admProblem(t, f.admDo(t, mel, http.MethodPost, path, body("after the policy")), http.StatusForbidden)
+		items := admItems(t, f.admWant(t, mel, http.MethodGet, path, "", http.StatusOK))
+		if len(items) != 1 {
+			t.Fatalf("mel's list = %v, want the one credential", items)
+		}
+		admProblem(t, f.admDo(t, mel, http.MethodDelete, path+"/"+strconv.FormatInt(int64(items[0]["id"].(float64)), 10), ""), http.StatusForbidden)
+		f.admWant(t, alice, http.MethodPost, path, body("by an admin"), http.StatusCreated)
+	})
+}
