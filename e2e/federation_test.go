@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/internal/oidctest"
 	"github.com/tollgate/tollgate/pkg/client"
@@ -59,8 +61,9 @@ const (
 // audited.
 func TestFederation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
-		gh := oidctest.New(t)
-		k8s := oidctest.New(t)
+		// GitHub Actions and Kubernetes sign RS256.
+		gh := oidctest.NewWith(t, jose.RS256)
+		k8s := oidctest.NewWith(t, jose.RS256)
 		id, fc := f.fedClient(t, "release", gh.URL, ghSubject, map[string]string{"repository_id": "123456789", "job_workflow_ref": ghWorkflow})
 		if fc["issuer"] != gh.URL || fc["subject"] != ghSubject || fc["claims"].(map[string]any)["repository_id"] != "123456789" {
 			t.Fatalf("created credential = %v", fc)
@@ -70,6 +73,14 @@ func TestFederation(t *testing.T) {
 		f.admWant(t, admin, http.MethodPost, path, admBody(map[string]any{"name": "cluster", "issuer": k8s.URL,
 			"subject": "system:serviceaccount:billing:exporter", "audiences": []string{fedAudience}}), http.StatusCreated)
 		now := f.clock.now
+		// Kubernetes tokens have no jti and RS256 signatures are
+		// deterministic: two tokens of one second are one token, spent
+		// once. Each of these is issued a second apart.
+		issued := 0
+		k8sToken := func() string {
+			issued++
+			return k8s.Sign(t, set(k8s.Kubernetes(fedAudience, now()), "iat", now().Unix()-int64(issued)))
+		}
 
 		t.Run("GitHub Actions", func(t *testing.T) {
 			res := f.fedToken(id, gh.Sign(t, gh.GitHubActions(fedAudience, now())), "scope", "events")
@@ -81,7 +92,7 @@ func TestFederation(t *testing.T) {
 			}
 		})
 		t.Run("Kubernetes", func(t *testing.T) {
-			res := f.fedToken(id, k8s.Sign(t, k8s.Kubernetes(fedAudience, now())))
+			res := f.fedToken(id, k8sToken())
 			if res.status != http.StatusOK {
 				t.Fatalf("status %d, body %s", res.status, res.body)
 			}
@@ -98,7 +109,7 @@ func TestFederation(t *testing.T) {
 			if res := f.fedToken(id, replayed); res.status != http.StatusOK {
 				t.Fatalf("first use: status %d, body %s", res.status, res.body)
 			}
-			k8sReplayed := k8s.Sign(t, k8s.Kubernetes(fedAudience, now()))
+			k8sReplayed := k8sToken()
 			if res := f.fedToken(id, k8sReplayed); res.status != http.StatusOK {
 				t.Fatalf("first use: status %d, body %s", res.status, res.body)
 			}
@@ -166,7 +177,7 @@ func TestFederation(t *testing.T) {
 			admProblem(t, f.admDo(t, admin, http.MethodDelete, path+"/"+strconv.FormatInt(fid, 10), ""), http.StatusNotFound)
 			wantError(t, f.fedToken(id, gh.Sign(t, gh.GitHubActions(fedAudience, now()))), http.StatusUnauthorized, "invalid_client")
 			// The Kubernetes credential still works.
-			if res := f.fedToken(id, k8s.Sign(t, k8s.Kubernetes(fedAudience, now()))); res.status != http.StatusOK {
+			if res := f.fedToken(id, k8sToken()); res.status != http.StatusOK {
 				t.Fatalf("the other credential: status %d, body %s", res.status, res.body)
 			}
 		})

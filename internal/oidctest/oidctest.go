@@ -6,9 +6,11 @@
 package oidctest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -26,8 +28,10 @@ type Issuer struct {
 	URL string
 	srv *httptest.Server
 
+	alg jose.SignatureAlgorithm
+
 	mu        sync.Mutex
-	key       *ecdsa.PrivateKey
+	key       crypto.Signer
 	kid       string
 	published []jose.JSONWebKey
 	discovery []byte // served as is when set
@@ -38,10 +42,14 @@ type Issuer struct {
 	Fetches atomic.Int64
 }
 
-// New starts an issuer, stopped at the end of the test.
-func New(t testing.TB) *Issuer {
+// New starts an issuer signing ES256, stopped at the end of the test.
+func New(t testing.TB) *Issuer { return NewWith(t, jose.ES256) }
+
+// NewWith starts an issuer signing with alg: ES256 or RS256 (what GitHub
+// Actions and Kubernetes use).
+func NewWith(t testing.TB, alg jose.SignatureAlgorithm) *Issuer {
 	t.Helper()
-	is := &Issuer{}
+	is := &Issuer{alg: alg}
 	is.srv = httptest.NewServer(http.HandlerFunc(is.serve))
 	t.Cleanup(is.srv.Close)
 	is.URL = is.srv.URL
@@ -49,27 +57,37 @@ func New(t testing.TB) *Issuer {
 	return is
 }
 
+// newKey makes a key of the issuer's algorithm.
+func (is *Issuer) newKey(t testing.TB) crypto.Signer {
+	t.Helper()
+	var key crypto.Signer
+	var err error
+	if is.alg == jose.RS256 {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 // Rotate makes a new signing key with a new kid and publishes it beside
 // the old ones.
 func (is *Issuer) Rotate(t testing.TB) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := is.newKey(t)
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	is.key, is.kid = key, rand.Text()[:16]
-	is.published = append(is.published, jose.JSONWebKey{Key: key.Public(), KeyID: is.kid, Algorithm: string(jose.ES256), Use: "sig"})
+	is.published = append(is.published, jose.JSONWebKey{Key: key.Public(), KeyID: is.kid, Algorithm: string(is.alg), Use: "sig"})
 }
 
 // Unpublished makes a key the issuer signs with but does not publish.
 func (is *Issuer) Unpublished(t testing.TB) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := is.newKey(t)
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	is.key, is.kid = key, rand.Text()[:16]
@@ -111,7 +129,7 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 				"jwks_uri":                              is.URL + "/jwks",
 				"response_types_supported":              []string{"id_token"},
 				"subject_types_supported":               []string{"public"},
-				"id_token_signing_alg_values_supported": []string{"ES256"},
+				"id_token_signing_alg_values_supported": []string{string(is.alg)},
 			})
 		}
 	case "/jwks":
@@ -127,13 +145,13 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// Sign signs claims with the current key (ES256, the current kid).
+// Sign signs claims with the current key, under the current kid.
 func (is *Issuer) Sign(t testing.TB, claims map[string]any) string {
 	t.Helper()
 	is.mu.Lock()
 	key, kid := is.key, is.kid
 	is.mu.Unlock()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: is.alg, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +167,11 @@ func (is *Issuer) Sign(t testing.TB, claims map[string]any) string {
 // current kid: a token only a signature check refuses.
 func (is *Issuer) Forge(t testing.TB, claims map[string]any) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := is.newKey(t)
 	is.mu.Lock()
 	kid := is.kid
 	is.mu.Unlock()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: is.alg, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
 	if err != nil {
 		t.Fatal(err)

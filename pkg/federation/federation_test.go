@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/tollgate/tollgate/internal/oidctest"
 	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/egress"
@@ -120,6 +122,29 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("Check: got %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestRS256: GitHub Actions and Kubernetes sign RS256 (2048-bit keys).
+func TestRS256(t *testing.T) {
+	is := oidctest.NewWith(t, jose.RS256)
+	v, err := federation.New(federation.Options{Credentials: github(is.URL), Fetcher: egress.New(egress.Options{AllowInsecure: true}),
+		AllowHTTP: true, Used: memory.NewOneTimeIDs(memory.OneTimeOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(raw string) error {
+		e, err := assertion.ParseExternal(raw)
+		if err != nil {
+			return err
+		}
+		return v.Check(t.Context(), storage.Client{ID: 7}, e)
+	}
+	if err := check(is.Sign(t, is.GitHubActions(audience, time.Now()))); err != nil {
+		t.Fatalf("RS256 token: %v", err)
+	}
+	if err := check(is.Forge(t, is.GitHubActions(audience, time.Now()))); !errors.Is(err, assertion.ErrInvalid) {
+		t.Fatalf("forged RS256 token: got %v, want ErrInvalid", err)
 	}
 }
 
