@@ -42,7 +42,7 @@ if [[ $SCALE == 1 ]]; then
   PATHS=${PATHS:-"form introspect"}
   ESKIMI=${ESKIMI:-0}
 else
-  PATHS=${PATHS:-"form json pkjwt introspect check-token check-key"}
+  PATHS=${PATHS:-"form json jwt pkjwt introspect check-token check-key"}
   ESKIMI=${ESKIMI:-1}
 fi
 SCALE_PATHS=${SCALE_PATHS:-"form introspect"}
@@ -150,9 +150,16 @@ admin=$(curl -fs -H 'Content-Type: application/json' "http://$ADDR/oauth/token" 
 key=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "http://$ADDR/api/v1/keys" \
   -d '{"name":"bench","access_rights":"events"}' | sed -E 's/.*"key":"([^"]+)".*/\1/')
 ftoken=$(curl -fs -d grant_type=client_credentials "http://$FLOOR/oauth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+# A client whose access tokens are JWTs (ES256, the default signing key),
+# for the jwt path.
+jwtclient=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "http://$ADDR/api/v1/clients" \
+  -d '{"name":"bench jwt","grant_types":["client_credentials"],"access_token_strategy":"jwt"}')
+jwtbasic=$(printf '%s:%s' "$(sed -E 's/^\{"id":([0-9]+).*/\1/' <<<"$jwtclient")" \
+  "$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' <<<"$jwtclient")" | base64 -w0)
 
-# scripts DIR TOKEN KEY USER PASSWORD writes the wrk scripts for one server
-# into DIR.
+# scripts DIR TOKEN KEY USER PASSWORD [JWTBASIC] writes the wrk scripts for
+# one server into DIR; the jwt path uses JWTBASIC's client (the floor has
+# one format only: its jwt path is its form path).
 scripts() {
   local dir=$1 token=$2 key=$3 user=$4 password=$5
   mkdir -p "$dir"
@@ -161,6 +168,12 @@ wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
+LUA
+cat > "$dir/jwt.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic ${6:-$basic}"
 LUA
 cat > "$dir/introspect.lua" <<LUA
 wrk.method = "POST"
@@ -188,7 +201,7 @@ wrk.body = "grant_type=eskimi_dsp&username=$user&password=$password&client_id=$i
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
 }
-scripts "$work/tollgate" "$token" "$key" "$user" "$password"
+scripts "$work/tollgate" "$token" "$key" "$user" "$password" "$jwtbasic"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
 # private_key_jwt: every assertion is single-use and wrk cannot sign, so
@@ -305,6 +318,7 @@ target() {
     form) path=/oauth/token label="token client_credentials form" ;;
     json) path=/oauth/token label="token client_credentials json" ;;
     pkjwt) path=/oauth/token label="token private_key_jwt (ES256)" ;;
+    jwt) path=/oauth/token label="token client_credentials JWT" ;;
     introspect) path=/oauth/introspect label="introspect" ;;
     check-token) path=/auth/check label="check, Bearer token" ;;
     check-key) path=/auth/check label="check, X-API-Key" ;;
@@ -336,6 +350,7 @@ run_paths() {
       # the same work for a token and a key: measured once.
       fkey=floor_${body//-/_}_$c
       [[ $body == check-key ]] && fkey=floor_check_token_$c
+      [[ $body == jwt ]] && fkey=floor_form_$c
       if [[ -n ${!fkey:-} ]]; then
         read -r frps fcpu <<<"${!fkey}"
       else

@@ -46,6 +46,7 @@ type Config struct {
 	Redis       Redis       `yaml:"redis"`
 	Keys        KeySources  `yaml:"keys"`
 	SigningKeys SigningKeys `yaml:"signing_keys"`
+	DPoP        DPoP        `yaml:"dpop"`
 	Tokens      Tokens      `yaml:"tokens"`
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
@@ -188,6 +189,23 @@ type SigningKeys struct {
 	// soon it follows a rotation made elsewhere.
 	RefreshInterval time.Duration `yaml:"refresh_interval" env:"TOLLGATE_SIGNING_KEY_REFRESH_INTERVAL"`
 }
+
+// DPoP configures the proofs that bind tokens to a client's key (RFC
+// 9449).
+type DPoP struct {
+	// Algorithms are the proof algorithms accepted (asymmetric only),
+	// named in the metadata's dpop_signing_alg_values_supported.
+	Algorithms []string `yaml:"algorithms" env:"TOLLGATE_DPOP_ALGORITHMS"`
+	// ProofMaxAge is how old a proof may be (its iat), and so how long its
+	// jti is remembered.
+	ProofMaxAge time.Duration `yaml:"proof_max_age" env:"TOLLGATE_DPOP_PROOF_MAX_AGE"`
+	// ProofMaxSkew is how far in the future a proof's iat may be: a
+	// client's clock ahead of the server's.
+	ProofMaxSkew time.Duration `yaml:"proof_max_skew" env:"TOLLGATE_DPOP_PROOF_MAX_SKEW"`
+}
+
+// DPoPAlgorithms are the algorithms dpop.algorithms may name.
+var DPoPAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 
 // Tokens configures access-token lifetimes per grant.
 type Tokens struct {
@@ -351,19 +369,24 @@ type Grants struct {
 	// custom grant.
 	EskimiDSPName string `yaml:"eskimi_dsp_name" env:"TOLLGATE_ESKIMI_DSP_GRANT_NAME"`
 	// Enabled are the grants served: client_credentials, the eskimi_dsp
-	// grant under EskimiDSPName, and api_key_session (the key session of
-	// POST /auth/access/session). nil is every one of them (see
-	// EnabledGrants).
+	// grant under EskimiDSPName, api_key_session (the key session of
+	// POST /auth/access/session) and token exchange (RFC 8693,
+	// TokenExchangeGrant). nil is every one of them (see EnabledGrants).
 	Enabled []string `yaml:"enabled,omitempty" env:"TOLLGATE_GRANTS_ENABLED"`
 }
 
 // KeySessionGrant is the name of the key session grant.
 const KeySessionGrant = "api_key_session"
 
+// TokenExchangeGrant is the grant_type value of token exchange (RFC 8693).
+//
+//nolint:gosec // G101: a protocol name, not a credential
+const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+
 // KnownGrants returns the names of every grant Tollgate has, the eskimi_dsp
 // grant under its configured name.
 func (g Grants) KnownGrants() []string {
-	return []string{"client_credentials", g.EskimiDSPName, KeySessionGrant}
+	return []string{"client_credentials", g.EskimiDSPName, KeySessionGrant, TokenExchangeGrant}
 }
 
 // EnabledGrants returns the grants served: Enabled, or every known grant
@@ -432,6 +455,7 @@ func Default() Config {
 			WriteTimeout: 500 * time.Millisecond,
 		},
 		Keys: KeySources{PepperID: "1"},
+		DPoP: DPoP{Algorithms: slices.Clone(DPoPAlgorithms), ProofMaxAge: time.Minute, ProofMaxSkew: 10 * time.Second},
 		SigningKeys: SigningKeys{Algorithm: "ES256", RotationPeriod: 30 * 24 * time.Hour, PublishAhead: time.Hour,
 			RefreshInterval: 30 * time.Second},
 		Tokens: Tokens{

@@ -62,6 +62,7 @@ func (c Config) Validate() error {
 	c.validateStores(&p)
 	c.validateKeys(&p)
 	c.validateSigningKeys(&p)
+	c.validateDPoP(&p)
 	c.validateProtocol(&p)
 	return errors.Join(p...)
 }
@@ -213,6 +214,24 @@ func (c Config) validateSigningKeys(p *problems) {
 	}
 	if s.RotationPeriod != 0 && s.RotationPeriod < 2*s.PublishAhead {
 		p.addf(at("signing_keys.rotation_period"), "must be 0 (rotate on demand only) or at least twice signing_keys.publish_ahead, got %v", s.RotationPeriod)
+	}
+}
+
+func (c Config) validateDPoP(p *problems) {
+	d := c.DPoP
+	if len(d.Algorithms) == 0 {
+		p.addf(at("dpop.algorithms"), "must name at least one of %s", strings.Join(DPoPAlgorithms, ", "))
+	}
+	for _, a := range d.Algorithms {
+		if !slices.Contains(DPoPAlgorithms, a) {
+			p.addf(at("dpop.algorithms"), "must be among %s, got %q", strings.Join(DPoPAlgorithms, ", "), a)
+		}
+	}
+	if d.ProofMaxAge < time.Second || d.ProofMaxAge > 10*time.Minute {
+		p.addf(at("dpop.proof_max_age"), "must be between 1s and 10m, got %v", d.ProofMaxAge)
+	}
+	if d.ProofMaxSkew < time.Second || d.ProofMaxSkew > 5*time.Minute {
+		p.addf(at("dpop.proof_max_skew"), "must be between 1s and 5m, got %v", d.ProofMaxSkew)
 	}
 }
 

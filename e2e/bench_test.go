@@ -67,6 +67,8 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
 	cfg.RateLimits.Classes = config.DefaultRateClasses()
+	// A class the check benchmarks never exhaust.
+	cfg.RateLimits.Classes["bench"] = "1000000"
 	// Load from one client: no token rate, as in .ci/bench.sh.
 	cfg.RateLimits.TokenRate = 0
 	switch backend {
@@ -103,12 +105,12 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 		b.Fatal(err)
 	}
 	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
-		OneTimeIDs: be.OneTimeIDs, Passwords: passwords, Logger: logger})
+		OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, Passwords: passwords, Logger: logger})
 	if err != nil {
 		b.Fatalf("app.New: %v", err)
 	}
 
-	ba := &benchApp{handler: a.Public(), db: db, username: "bench", password: "correct horse battery staple", passwords: passwords}
+	ba := &benchApp{handler: a.Public(), username: "bench", password: "correct horse battery staple", passwords: passwords, db: db}
 	account, err := db.CreateAccount(ctx, storage.Account{Name: "root", Status: storage.StatusActive})
 	if err != nil {
 		b.Fatalf("create account: %v", err)
@@ -249,6 +251,31 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 	}
 }
 
+// BenchmarkTokenExchange: POST /oauth/token, token exchange (RFC 8693) of
+// a client_credentials token for one acting on a child account: the
+// client_credentials request's work plus the subject token's validation
+// (its record, client, accounts) and the descendant check. Compare with
+// BenchmarkTokenClientCredentials.
+//
+//	go test -run '^$' -bench 'TokenExchange|TokenClientCredentials' -benchmem ./e2e/
+func BenchmarkTokenExchange(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			child, err := ba.db.CreateAccount(b.Context(), storage.Account{Name: "child", ParentID: ba.client.AccountID, Status: storage.StatusActive})
+			if err != nil {
+				b.Fatal(err)
+			}
+			basic := ba.basic()
+			body := form("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token", ba.token(b),
+				"subject_token_type", "urn:ietf:params:oauth:token-type:access_token", "audience", "urn:tollgate:account:"+strconv.FormatInt(child.ID, 10))
+			benchRun(b, func() {
+				ba.serve(b, http.MethodPost, "/oauth/token", formCT, body, "Authorization", basic)
+			})
+		})
+	}
+}
+
 // BenchmarkIntrospect: POST /oauth/introspect of an active token by a
 // Basic-authenticated resource server, with the real token store (Redis on
 // postgres+redis) and the client cache in front of the database.
@@ -262,6 +289,50 @@ func BenchmarkIntrospect(b *testing.B) {
 				rec := ba.serve(b, http.MethodPost, "/oauth/introspect", formCT, body, "Authorization", basic)
 				if !strings.HasPrefix(rec.Body.String(), `{"active":true`) {
 					b.Fatalf("introspection answer %s, want active", rec.Body)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCheckDPoP: GET /auth/check of a Bearer token, and of a
+// DPoP-bound token with a fresh proof each time (the proof is made with the
+// timer stopped: its signature is the client's cost). The difference is the
+// proof's verification: parsing, an ES256 signature check, the thumbprint,
+// and the jti's SET NX (a Redis round trip on postgres+redis).
+//
+//	go test -run '^$' -bench CheckDPoP -benchmem ./e2e/
+func BenchmarkCheckDPoP(b *testing.B) {
+	forwarded := []string{"X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "api.example.test",
+		"X-Forwarded-Uri", "/v1/events", "X-Tollgate-Rate-Class", "bench"}
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ba := newBenchApp(b, backend)
+			bearer := ba.token(b)
+			b.Run("bearer", func(b *testing.B) {
+				b.ReportAllocs()
+				h := append([]string{"Authorization", "Bearer " + bearer}, forwarded...)
+				for b.Loop() {
+					ba.serve(b, http.MethodGet, "/auth/check", "", "", h...)
+				}
+			})
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k := &dpopKey{t: b, key: key, now: time.Now}
+			rec := ba.serve(b, http.MethodPost, "/oauth/token", formCT, "grant_type=client_credentials", "Authorization", ba.basic(),
+				"DPoP", k.proof("POST", tokenURL, ""))
+			_, rest, _ := strings.Cut(rec.Body.String(), `"access_token":"`)
+			bound, _, _ := strings.Cut(rest, `"`)
+			b.Run("dpop", func(b *testing.B) {
+				b.ReportAllocs()
+				h := append([]string{"Authorization", "DPoP " + bound, "DPoP", ""}, forwarded...)
+				for b.Loop() {
+					b.StopTimer()
+					h[3] = k.proof("GET", apiURL, bound)
+					b.StartTimer()
+					ba.serve(b, http.MethodGet, "/auth/check", "", "", h...)
 				}
 			})
 		})

@@ -336,6 +336,22 @@ func TestConsoleClientLifecycle(t *testing.T) {
 			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
 		b.get("/console/clients/"+strconv.FormatInt(id, 10)).has(t, `id="strategy-jwt" name="access_token_strategy" value="jwt" checked`)
 		f.verifyJWT(t, f.tokenCC(c))
+		// Sender-constrained tokens: the box, once ticked, stays ticked;
+		// unticked in a form that showed it, it is off again.
+		c, _ = f.db.GetClient(t.Context(), id)
+		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "reporting", "access_rights", "events", "dpop_shown", "1",
+			"dpop_bound_access_tokens", "on", "expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
+		b.get("/console/clients/"+strconv.FormatInt(id, 10)).has(t, `id="dpop-bound" name="dpop_bound_access_tokens" value="on" checked`)
+		if c, _ = f.db.GetClient(t.Context(), id); !c.DPoPBoundAccessTokens {
+			t.Error("dpop_bound_access_tokens ticked in the console is not saved")
+		}
+		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "reporting", "access_rights", "events", "dpop_shown", "1",
+			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(c.Version, 10)).
+			want(t, http.StatusSeeOther, "/console/clients/"+strconv.FormatInt(id, 10)+"?ok=saved")
+		if c, _ = f.db.GetClient(t.Context(), id); c.DPoPBoundAccessTokens {
+			t.Error("dpop_bound_access_tokens unticked in the console is still on")
+		}
 		b.post("/console/clients/"+strconv.FormatInt(id, 10), "name", "again", "access_rights", "events",
 			"expires_at", expiry, "expires_orig", expiry, "version", strconv.FormatInt(version, 10)).want(t, http.StatusConflict).
 			has(t, "Someone changed this since you opened the page")

@@ -22,7 +22,8 @@ func TestDisabledGrants(t *testing.T) {
 	}{
 		{"client_credentials only", []string{"client_credentials"}, "client_credentials"},
 		{"eskimi_dsp and key session", []string{"eskimi_dsp", "api_key_session"}, "eskimi_dsp"},
-		{"every grant", nil, "client_credentials eskimi_dsp"},
+		{"client_credentials and token exchange", []string{"client_credentials", exchangeGrant}, "client_credentials " + exchangeGrant},
+		{"every grant", nil, "client_credentials eskimi_dsp " + exchangeGrant},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,7 +31,7 @@ func TestDisabledGrants(t *testing.T) {
 				c.Grants.Enabled = tt.enabled
 				// The default grant types follow the enabled grants, as Load
 				// fills them in.
-				c.Credentials.DefaultGrantTypes = strings.Fields(tt.wantMetadata)
+				c.Credentials.DefaultGrantTypes = slices.DeleteFunc(strings.Fields(tt.wantMetadata), func(g string) bool { return g == exchangeGrant })
 			})
 			on := func(grant string) bool {
 				return tt.enabled == nil || slices.Contains(tt.enabled, grant)
@@ -47,10 +48,11 @@ func TestDisabledGrants(t *testing.T) {
 				`","client_id":`+strconv.FormatInt(f.dsp.ID, 10)+`,"client_secret":"`+f.secretOf[f.dsp.ID]+`"}`)
 			_, key := f.apiKey(f.alice, "events")
 			session := f.post("/auth/access/session", "", "", "X-API-Key", key)
+			exchange := f.post("/oauth/token", formCT, form("grant_type", exchangeGrant, "subject_token", key, "subject_token_type", typeAPIKey))
 			for _, c := range []struct {
 				grant string
 				res   response
-			}{{"client_credentials", cc}, {"eskimi_dsp", dsp}, {"api_key_session", session}} {
+			}{{"client_credentials", cc}, {"eskimi_dsp", dsp}, {"api_key_session", session}, {exchangeGrant, exchange}} {
 				if on(c.grant) {
 					if c.res.status != http.StatusOK {
 						t.Errorf("%s enabled: status %d, body %s; want 200", c.grant, c.res.status, c.res.body)

@@ -211,7 +211,7 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
 	}
-	if got := strings.Join(toStrings(m["grant_types_supported"]), " "); got != "client_credentials eskimi_dsp" {
+	if got := strings.Join(toStrings(m["grant_types_supported"]), " "); got != "client_credentials eskimi_dsp "+exchangeGrant {
 		t.Errorf("grant_types_supported = %q", got)
 	}
 	for _, endpoint := range []string{"token", "introspection", "revocation"} {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/storage"
 )
 
 // nginxBinary returns Debian's nginx. CI installs it (.ci/run), so under
@@ -213,6 +214,32 @@ func TestNginxExample(t *testing.T) {
 			if g := strings.Join(got.Values(name), ","); g != w {
 				t.Errorf("the API got %s = %q, want %q", name, g, w)
 			}
+		}
+	})
+
+	// A DPoP-bound token: nginx forwards the proof and the API request's
+	// method and URL, so the proof made for this URL passes, once.
+	t.Run("dpop", func(t *testing.T) {
+		key := f.newDPoPKey(t)
+		c := f.client(dpopClient(storage.Client{AccountID: f.root.ID, Name: "nginx dpop", GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}}))
+		bound := f.tokenDPoP(c, key.proof("POST", tokenURL, "")).json(t)["access_token"].(string)
+		proof := key.proof("GET", base+"/v1/events", bound)
+		f.noteProof(proof)
+		before := len(api.calls())
+		if res := get("/v1/events?page=2", "Authorization", "DPoP "+bound, "DPoP", proof); res.status != http.StatusOK {
+			t.Fatalf("a bound token with its proof: %d %s\nnginx error log:\n%s", res.status, res.body, errorLog())
+		}
+		if calls := api.calls(); len(calls) != before+1 || calls[len(calls)-1].Get("DPoP") != "" {
+			t.Errorf("the API got %d calls, the last with DPoP %q: want one, without the proof", len(calls)-before, calls[len(calls)-1].Get("DPoP"))
+		}
+		res := get("/v1/events?page=2", "Authorization", "DPoP "+bound, "DPoP", proof)
+		if res.status != http.StatusUnauthorized || !strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+			t.Errorf("the same proof again: %d %q, want 401 invalid_dpop_proof", res.status, res.header.Get("WWW-Authenticate"))
+		}
+		other := key.proof("GET", base+"/v1/reports", bound)
+		f.noteProof(other)
+		if res := get("/v1/events", "Authorization", "DPoP "+bound, "DPoP", other); res.status != http.StatusUnauthorized {
+			t.Errorf("a proof made for another URL: %d, want 401", res.status)
 		}
 	})
 

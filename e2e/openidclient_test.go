@@ -13,10 +13,6 @@ import (
 	"github.com/tollgate/tollgate/storage"
 )
 
-// openidClientVersion is the npm openid-client whose private_key_jwt client
-// authentication gets, introspects and revokes tokens.
-const openidClientVersion = "6.9.1"
-
 // openidClientScript authenticates with openid-client's PrivateKeyJwt (aud
 // = the issuer, its own jti and exp) at the token, introspection and
 // revocation endpoints. The private JWK comes in the environment.
@@ -35,39 +31,6 @@ const after = await client.tokenIntrospection(config, tokens.access_token);
 console.log(JSON.stringify({ token_type: tokens.token_type, scope: tokens.scope, client_id: before.client_id,
   before: before.active, after: after.active }));
 `
-
-// npmDir returns a directory with pkg@version installed by npm and script
-// written as run.mjs, made once per version. CI installs Node (.ci/run):
-// under CI=true its absence fails the test instead of skipping it.
-func npmDir(t *testing.T, pkg, version, script string) string {
-	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found (CI=true, not skipping): apt-get install -y nodejs npm", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(cache, "tollgate-tools", "npm-"+pkg+"-"+version)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.CommandContext(t.Context(), "npm", "install", "--no-audit", "--no-fund", "--prefix", dir, pkg+"@"+version)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm install %s@%s: %v\n%s", pkg, version, err, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "run.mjs"), []byte(script), 0o644); err != nil { // #nosec G306 -- a test script
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestOpenIDClientPrivateKeyJWT: openid-client 6, a client library Tollgate
 // did not write, authenticates with private_key_jwt (aud = the issuer) at

@@ -161,6 +161,10 @@ func TestOutages(t *testing.T) {
 			return f.post("/oauth/token", formCT, form("grant_type", "eskimi_dsp", "username", "alice", "password", testPassword),
 				"Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
 		},
+		"token exchange": func() response {
+			return f.post("/oauth/token", formCT, form("grant_type", exchangeGrant, "subject_token", tok, "subject_token_type", typeAccess,
+				"audience", audienceOf(f.child)), "Authorization", ccBasic)
+		},
 		"introspect": func() response { return f.introspect(f.rs, tok) },
 		"revoke": func() response {
 			return f.post("/oauth/revoke", formCT, form("token", tok), "Authorization", basic(f.dsp.ID, f.secretOf[f.dsp.ID]))
@@ -188,8 +192,8 @@ func TestOutages(t *testing.T) {
 		// answer 200 (503 is for a credential no instance has read lately)
 		cacheable []string
 	}{
-		{"redis", redisProxy, []string{"token", "token eskimi_dsp", "introspect", "revoke", "check with a token", "check with a key"}, nil},
-		{"postgres", pgProxy, []string{"token eskimi_dsp"}, []string{"token", "introspect", "revoke", "check with a token", "check with a key"}},
+		{"redis", redisProxy, []string{"token", "token eskimi_dsp", "token exchange", "introspect", "revoke", "check with a token", "check with a key"}, nil},
+		{"postgres", pgProxy, []string{"token eskimi_dsp", "token exchange"}, []string{"token", "introspect", "revoke", "check with a token", "check with a key"}},
 	} {
 		t.Run(outage.name, func(t *testing.T) {
 			// In use: each credential is read once before the outage.

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/oauth"
@@ -57,6 +58,9 @@ type Policy struct {
 	// Implicit, when set, allows the grant to the credentials it reports
 	// true for even when their grant types do not list it.
 	Implicit func(storage.Client) bool
+	// Universal allows the grant to every client: a client's grant types
+	// never list it (Set.Assignable leaves it out).
+	Universal bool
 	// Reuse honours the client's ReuseTokens setting (storage.Client).
 	Reuse bool
 }
@@ -68,6 +72,29 @@ type Subject struct {
 	// the client's own.
 	Subject  string
 	Username string
+	// Within, when set, bounds the token by another the client holds: a
+	// token obtained in exchange for another (RFC 8693) never gets more
+	// than the token it was exchanged for.
+	Within *Bounds
+	// Audience is the token's audience (a JWT's aud), when the grant sets
+	// one: an exchanged token's target account.
+	Audience []string
+}
+
+// Bounds are what a token may not exceed: those of the token it was
+// exchanged for.
+type Bounds struct {
+	// Scopes are the only scopes the token may get; none of them left
+	// among the client's is ErrNoScope.
+	Scopes []string
+	// ExpiresAt is when the token expires at the latest.
+	ExpiresAt time.Time
+	// Generation is the client generation the token stands on, so that it
+	// dies with the secret the other token was minted under.
+	Generation int64
+	// JKT is the DPoP key the other token is bound to (RFC 9449), if any:
+	// the token is bound to the same key, and the request must prove it.
+	JKT string
 }
 
 // Request is a token request as the shared steps see it.
@@ -85,8 +112,9 @@ type Request struct {
 // Admission is a request admitted by the shared steps: the claims of the
 // token to mint and its scopes.
 type Admission struct {
-	Claims tokens.Claims
-	Scopes []string
+	Claims   tokens.Claims
+	Scopes   []string
+	Audience []string
 }
 
 // ErrNotAllowed is returned when the client may not use the grant.
@@ -164,19 +192,34 @@ func admit(ctx context.Context, g Grant, req Request, now time.Time) (Admission,
 		Format:     client.AccessTokenStrategy,
 		Reuse:      p.Reuse && client.ReuseTokens,
 	}
+	if b := sub.Within; b != nil {
+		// Never reused: a reused token's expiry is its reuse window's,
+		// which may end after the other token's.
+		claims.Reuse = false
+		claims.Generation = b.Generation
+		claims.JKT = b.JKT
+		if claims.ExpiresAt.After(b.ExpiresAt) {
+			claims.ExpiresAt = b.ExpiresAt
+		}
+		granted = slices.DeleteFunc(granted, func(s string) bool { return !slices.Contains(b.Scopes, s) })
+		if len(granted) == 0 && len(b.Scopes) > 0 {
+			return Admission{}, ErrNoScope
+		}
+	}
 	if claims.Reuse {
 		// A reused token lives from the start of its reuse window: the
 		// requests of the window's first half-lifetime get it, each with
 		// at least half of its life left.
 		claims.ExpiresAt = reuseWindowStart(now, life).Add(life)
 	}
-	return Admission{Claims: claims, Scopes: granted}, nil
+	return Admission{Claims: claims, Scopes: granted, Audience: sub.Audience}, nil
 }
 
 // Allowed reports whether c may use the grant named name with policy p:
-// its grant types list it, or the grant allows it implicitly.
+// the grant is universal, c's grant types list it, or the grant allows it
+// implicitly.
 func Allowed(name string, p Policy, c storage.Client) bool {
-	return c.HasGrantType(name) || (p.Implicit != nil && p.Implicit(c))
+	return p.Universal || c.HasGrantType(name) || (p.Implicit != nil && p.Implicit(c))
 }
 
 // Lifetime returns the lifetime of a token of policy p for c, asked being

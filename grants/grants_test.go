@@ -171,6 +171,9 @@ func TestRegistry(t *testing.T) {
 	if got := set.TokenEndpointNames(); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("TokenEndpointNames() = %v, want [b]", got)
 	}
+	if got := set.Assignable(); !slices.Equal(got, []string{"own", "b"}) {
+		t.Errorf("Assignable() = %v, want [own b]", got)
+	}
 	if got := len(set.Handlers(nil)); got != 1 {
 		t.Errorf("%d token endpoint handlers, want 1", got)
 	}
@@ -194,4 +197,85 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	r.Register("a", grants.TokenEndpoint, factory("a"))
+}
+
+// TestAdmitWithin: a token bounded by another (Subject.Within, token
+// exchange) gets only scopes among the other's, expires no later than it,
+// and stands on its secret generation.
+func TestAdmitWithin(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	client := storage.Client{ID: 7, AccountID: 3, Generation: 4, GrantTypes: []string{"g"}, Scopes: []string{"a", "b", "c"}}
+	tests := []struct {
+		name      string
+		bounds    grants.Bounds
+		scopes    []string
+		wantErr   error
+		wantScope []string
+		wantExp   time.Time
+	}{
+		{name: "scopes of the other token only", bounds: grants.Bounds{Scopes: []string{"b", "z"}, ExpiresAt: now.Add(10 * time.Hour), Generation: 2},
+			wantScope: []string{"b"}, wantExp: now.Add(time.Hour)},
+		{name: "requested among them", bounds: grants.Bounds{Scopes: []string{"a", "b"}, ExpiresAt: now.Add(10 * time.Hour), Generation: 2},
+			scopes: []string{"a"}, wantScope: []string{"a"}, wantExp: now.Add(time.Hour)},
+		{name: "expires with the other token", bounds: grants.Bounds{Scopes: []string{"a"}, ExpiresAt: now.Add(5 * time.Minute), Generation: 2},
+			wantScope: []string{"a"}, wantExp: now.Add(5 * time.Minute)},
+		{name: "none of the other's scopes left to the client", bounds: grants.Bounds{Scopes: []string{"z"}, ExpiresAt: now.Add(time.Hour), Generation: 2},
+			wantErr: grants.ErrNoScope},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.bounds
+			b.JKT = "thumbprint"
+			g := &fakeGrant{name: "g", policy: grants.Policy{Lifetime: time.Hour, Reuse: true}, subject: grants.Subject{AccountID: 9, Within: &b}}
+			c := client
+			c.ReuseTokens = true
+			adm, err := grants.Admit(t.Context(), g, grants.Request{Client: oauth.NewClient(c), Scopes: tt.scopes}, now)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Admit = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Admit = %v", err)
+			}
+			if !slices.Equal(adm.Scopes, tt.wantScope) {
+				t.Errorf("scopes = %v, want %v", adm.Scopes, tt.wantScope)
+			}
+			if !adm.Claims.ExpiresAt.Equal(tt.wantExp) {
+				t.Errorf("expires at %s, want %s", adm.Claims.ExpiresAt, tt.wantExp)
+			}
+			if adm.Claims.Generation != 2 || adm.Claims.AccountID != 9 || adm.Claims.JKT != "thumbprint" {
+				t.Errorf("claims = %+v, want generation 2 and the DPoP key (the other token's), account 9", adm.Claims)
+			}
+			if adm.Claims.Reuse {
+				t.Error("a bounded token is reused: its expiry is its own")
+			}
+		})
+	}
+}
+
+// TestUniversal: a universal grant is allowed to every client, whatever its
+// grant types, and is not among the grants a client may be given.
+func TestUniversal(t *testing.T) {
+	p := grants.Policy{Universal: true}
+	if !grants.Allowed("u", p, storage.Client{}) {
+		t.Error("a universal grant is not allowed to a client without grant types")
+	}
+	if grants.Allowed("u", grants.Policy{}, storage.Client{}) {
+		t.Error("a plain grant is allowed to a client without grant types")
+	}
+	r := &grants.Registry{}
+	r.Register("a", grants.TokenEndpoint, func() grants.Grant { return &fakeGrant{name: "a"} })
+	r.Register("u", grants.TokenEndpoint, func() grants.Grant { return &fakeGrant{name: "u", policy: p} })
+	set, err := r.Enable([]string{"a", "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Assignable(); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Assignable() = %v, want [a]", got)
+	}
+	if got := set.TokenEndpointNames(); !slices.Equal(got, []string{"a", "u"}) {
+		t.Errorf("TokenEndpointNames() = %v, want [a u]: a universal grant is still served and listed in the metadata", got)
+	}
 }

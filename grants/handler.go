@@ -60,6 +60,9 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.Acce
 	for _, s := range adm.Scopes {
 		ar.GrantScope(s)
 	}
+	for _, a := range adm.Audience {
+		ar.GrantAudience(a)
+	}
 	sess.Claims = adm.Claims
 	return nil
 }
@@ -80,8 +83,24 @@ func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.A
 		return oauth.RecordOutage(ctx, err)
 	}
 	resp.SetAccessToken(tok)
-	resp.SetTokenType("bearer")
+	if rec.JKT != "" {
+		resp.SetTokenType("DPoP") // RFC 9449 §5
+	} else {
+		resp.SetTokenType("bearer")
+	}
 	resp.SetExpiresIn(rec.ExpiresAt.Sub(now).Round(time.Second))
 	resp.SetScopes(rec.Scopes)
+	if x, ok := h.grant.(Extender); ok {
+		for k, v := range x.ResponseExtra() {
+			resp.SetExtra(k, v)
+		}
+	}
 	return nil
+}
+
+// Extender is implemented by a grant whose answers carry parameters of
+// their own (token exchange's issued_token_type, RFC 8693 §2.2.1).
+type Extender interface {
+	// ResponseExtra returns the parameters to add to every answer.
+	ResponseExtra() map[string]any
 }

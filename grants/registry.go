@@ -99,6 +99,19 @@ func (s *Set) Names() []string {
 	return names
 }
 
+// Assignable returns the names of the enabled grants a client's grant
+// types may list: every one but the universal ones (Policy.Universal),
+// which every client has.
+func (s *Set) Assignable() []string {
+	var names []string
+	for _, g := range s.grants {
+		if !g.Policy().Universal {
+			names = append(names, g.Name())
+		}
+	}
+	return names
+}
+
 // TokenEndpointNames returns the grant_type values the token endpoint
 // serves: the metadata's grant_types_supported.
 func (s *Set) TokenEndpointNames() []string {

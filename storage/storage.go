@@ -289,7 +289,12 @@ type Client struct {
 	// is published; at most one is set, only for AuthPrivateKeyJWT.
 	JWKS    string
 	JWKSURI string
-	Status  Status
+	// DPoPBoundAccessTokens requires a DPoP proof (RFC 9449) at the token
+	// endpoint, so that every token of the client is bound to a key
+	// (RFC 9449 §5.2's dpop_bound_access_tokens). Any client may send a
+	// proof and get a bound token.
+	DPoPBoundAccessTokens bool
+	Status                Status
 	// DisabledReason is why Status is disabled; empty while it is active
 	// (backends store none for an active client, whatever it says).
 	DisabledReason DisabledReason
@@ -388,6 +393,10 @@ type Token struct {
 	Audience   []string
 	IssuedAt   time.Time
 	ExpiresAt  time.Time
+	// JKT binds the token to a DPoP key (RFC 9449 §6.1): the base64url
+	// SHA-256 JWK thumbprint (RFC 7638) of the key whose proofs must come
+	// with it. Empty for a Bearer token.
+	JKT string
 }
 
 // Page selects one page of a list ordered by id: the first Limit records

@@ -38,7 +38,7 @@ var (
 		columns: []string{"id", "name", "description", "secret_hint", "access_rights", "scopes", "grant_types", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "name", "description", "access_rights", "scopes",
-			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "access_token_strategy", "token_endpoint_auth_method", "jwks_uri", "status", "disabled_reason", "secret_hint", "expires_at", "last_used_at",
+			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "access_token_strategy", "dpop_bound_access_tokens", "token_endpoint_auth_method", "jwks_uri", "status", "disabled_reason", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	keyTable = cliView{
@@ -46,7 +46,7 @@ var (
 		columns: []string{"id", "name", "description", "key_hint", "is_default", "access_rights", "scopes", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "is_default", "name", "description", "access_rights",
-			"scopes", "grant_types", "may_introspect", "token_lifetime", "access_token_strategy", "status", "disabled_reason", "key_hint", "secret_hint", "expires_at", "last_used_at",
+			"scopes", "grant_types", "may_introspect", "token_lifetime", "access_token_strategy", "dpop_bound_access_tokens", "status", "disabled_reason", "key_hint", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	auditTable = cliView{
@@ -454,7 +454,7 @@ func article(noun string) string {
 type credentialFlags struct {
 	name, description, accessRights, scopes, grantTypes, tokenLifetime, expiresAt, rateLimits string
 	accessTokenStrategy, authMethod, jwksFile, jwksURI                                        string
-	mayIntrospect, reuseTokens                                                                bool
+	mayIntrospect, reuseTokens, dpopBound                                                     bool
 	owner, account                                                                            int64
 }
 
@@ -473,6 +473,7 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	fs.StringVar(&f.tokenLifetime, "token-lifetime", "", "lifetime of its tokens (e.g. 3600, 2h; 0 means the server default)")
 	fs.BoolVar(&f.reuseTokens, "reuse-tokens", false, "answer a client_credentials request with its current token while it has half its life left")
 	fs.StringVar(&f.accessTokenStrategy, "access-token-strategy", "", "format of its access tokens: opaque (the default) or jwt (RFC 9068)")
+	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof (RFC 9449) for every token, bound to the proof's key")
 	fs.StringVar(&f.expiresAt, "expires-at", "", "RFC 3339 time after which it stops working, or never")
 	fs.StringVar(&f.rateLimits, "rate-limits", "", "overrides of rate classes, class=rate[:burst] comma-separated, or none (admins)")
 	if creating {
@@ -508,6 +509,9 @@ func (f *credentialFlags) update(c *cliClient) (in client.CredentialUpdate, n in
 	}
 	if given("access-token-strategy") {
 		in.AccessTokenStrategy = &f.accessTokenStrategy
+	}
+	if given("dpop-bound-access-tokens") {
+		in.DPoPBoundAccessTokens = &f.dpopBound
 	}
 	if given("token-endpoint-auth-method") {
 		in.TokenEndpointAuthMethod = &f.authMethod
@@ -564,6 +568,7 @@ func (f *credentialFlags) create(c *cliClient) (client.CredentialCreate, error) 
 	if u.AccessTokenStrategy != nil {
 		in.AccessTokenStrategy = *u.AccessTokenStrategy
 	}
+	in.DPoPBoundAccessTokens = u.DPoPBoundAccessTokens != nil && *u.DPoPBoundAccessTokens
 	if u.TokenEndpointAuthMethod != nil {
 		in.TokenEndpointAuthMethod = *u.TokenEndpointAuthMethod
 	}

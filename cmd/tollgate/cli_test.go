@@ -333,6 +333,13 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if got := edited.field(t, "access_token_strategy"); got != "opaque" {
 		t.Errorf("access_token_strategy after clients edit = %q, want opaque", got)
 	}
+	if got := edited.field(t, "dpop_bound_access_tokens"); got != "false" {
+		t.Errorf("dpop_bound_access_tokens of a new client = %q, want false", got)
+	}
+	edited = f.cli(tok, nil, "clients", "edit", clientID, "--dpop-bound-access-tokens").ok(t, "clients edit")
+	if got := edited.field(t, "dpop_bound_access_tokens"); got != "true" {
+		t.Errorf("dpop_bound_access_tokens after clients edit --dpop-bound-access-tokens = %q, want true", got)
+	}
 
 	if out := f.cli(tok, nil, "users", "delete", userID).ok(t).stdout; strings.TrimSpace(out) != "deleted user "+userID {
 		t.Errorf("users delete output = %q", out)

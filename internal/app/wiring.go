@@ -30,6 +30,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/console/session"
 	csmemory "github.com/tollgate/tollgate/pkg/console/session/memory"
 	csredis "github.com/tollgate/tollgate/pkg/console/session/redis"
+	"github.com/tollgate/tollgate/pkg/dpop"
+	dpopredis "github.com/tollgate/tollgate/pkg/dpop/redis"
 	"github.com/tollgate/tollgate/pkg/egress"
 	"github.com/tollgate/tollgate/pkg/federation"
 	"github.com/tollgate/tollgate/pkg/gateway"
@@ -138,7 +140,9 @@ type Backends struct {
 	Sessions session.Store
 	// OneTimeIDs are the used jtis of client assertions.
 	OneTimeIDs storage.OneTimeIDs
-	Redis      goredis.UniversalClient // nil on the embedded default
+	// Proofs remember the DPoP proofs already used.
+	Proofs dpop.Replay
+	Redis  goredis.UniversalClient // nil on the embedded default
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -191,10 +195,12 @@ func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
 func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 	if !cfg.Redis.Enabled() {
 		return Backends{
-			Tokens:     memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
-			Limiter:    rlmemory.New(rlmemory.Options{}),
-			Failures:   bfmemory.New(bfmemory.Options{}),
-			Sessions:   csmemory.New(csmemory.Options{}),
+			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
+			Limiter:  rlmemory.New(rlmemory.Options{}),
+			Failures: bfmemory.New(bfmemory.Options{}),
+			Sessions: csmemory.New(csmemory.Options{}),
+			Proofs:   dpop.NewMemory(0, nil),
+
 			OneTimeIDs: memory.NewOneTimeIDs(memory.OneTimeOptions{}),
 		}, func() error { return nil }, nil
 	}
@@ -221,12 +227,15 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		_ = redisotel.InstrumentTracing(client, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
 	}
 	return Backends{
-		Tokens:     tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
-		Limiter:    rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
-		Failures:   bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
-		Sessions:   csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
+		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Proofs:   dpopredis.New(client, prefix+"dpop:"),
+		Redis:    client,
+
+		// The jtis of client assertions, shared by every instance.
 		OneTimeIDs: tgredis.NewOneTimeIDs(client, prefix+"jti:", now),
-		Redis:      client,
 	}
 }
 
@@ -335,6 +344,7 @@ type deps struct {
 	failures    bruteforce.Store   // brute-force counters; in process when nil
 	sessions    session.Store      // web console sessions; in process when nil
 	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
+	proofs      dpop.Replay        // DPoP proofs used; in process when nil
 	passwords   *secret.Passwords
 	logger      *slog.Logger
 	now         func() time.Time
@@ -377,6 +387,18 @@ func newApp(d deps) (*App, error) {
 	if d.sessions == nil {
 		d.sessions = csmemory.New(csmemory.Options{Now: d.now})
 	}
+	if d.proofs == nil {
+		d.proofs = dpop.NewMemory(0, d.now)
+	}
+	algs := make([]jose.SignatureAlgorithm, len(d.cfg.DPoP.Algorithms))
+	for i, a := range d.cfg.DPoP.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	proofs, err := dpop.New(dpop.Options{Algorithms: algs, MaxAge: d.cfg.DPoP.ProofMaxAge, MaxSkew: d.cfg.DPoP.ProofMaxSkew,
+		Replay: d.proofs, Now: d.now})
+	if err != nil {
+		return nil, err
+	}
 	bf := d.cfg.BruteForce
 	bfOptions := func(kind bruteforce.Kind) bruteforce.Options {
 		return bruteforce.Options{Kind: kind, Threshold: bf.Threshold, SourceThreshold: bf.SourceThreshold,
@@ -401,11 +423,13 @@ func newApp(d deps) (*App, error) {
 	}
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).
 		WithAssertions(assertions, d.logger).WithFederation(federated, d.logger)
-	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard).Enable(d.cfg.Grants.EnabledGrants())
+	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard, tokenService).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
 	}
 	grantTypes := enabled.TokenEndpointNames()
+	// The console offers the token endpoint's grants a client may be given.
+	consoleGrantTypes := slices.DeleteFunc(slices.Clone(grantTypes), func(g string) bool { return !slices.Contains(enabled.Assignable(), g) })
 
 	fcfg := &fosite.Config{
 		ClientSecretsHasher:          hasher,
@@ -433,7 +457,7 @@ func newApp(d deps) (*App, error) {
 		DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 		// A plain client may be allowed the key session explicitly; API
 		// keys have it without asking.
-		GrantTypes:          enabled.Names(),
+		GrantTypes:          enabled.Assignable(),
 		DefaultGrantTypes:   d.cfg.Credentials.DefaultGrantTypes,
 		RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -457,6 +481,7 @@ func newApp(d deps) (*App, error) {
 		Accounts:      d.db,
 		Limiter:       limiter,
 		Classes:       rateClasses(d.cfg),
+		DPoP:          proofs,
 		Metrics:       m,
 		Logger:        d.logger,
 	})
@@ -476,7 +501,7 @@ func newApp(d deps) (*App, error) {
 			Guard:               userGuard,
 			AccessRights:        accessRights(d.cfg),
 			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
-			GrantTypes:          grantTypes,
+			GrantTypes:          consoleGrantTypes,
 			DefaultGrantTypes:   svc.DefaultGrantTypes(storage.KindClient),
 			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
@@ -507,6 +532,7 @@ func newApp(d deps) (*App, error) {
 		TokenRate:           d.cfg.RateLimits.TokenRate,
 		Authenticator:       authenticator,
 		KeySession:          enabled.Get(apikeysession.GrantType),
+		DPoP:                proofs,
 		JWKS:                ring.JWKS,
 		JWKSMaxAge:          d.cfg.SigningKeys.PublishAhead / 2,
 		AssertionAlgorithms: assertion.AlgorithmNames(),

@@ -36,6 +36,7 @@ type clientView struct {
 	TokenEndpointAuthMethod string                   `json:"token_endpoint_auth_method"`
 	JWKS                    json.RawMessage          `json:"jwks,omitempty"`
 	JWKSURI                 string                   `json:"jwks_uri,omitempty"`
+	DPoPBoundAccessTokens   bool                     `json:"dpop_bound_access_tokens"`
 	RateLimits              map[string]rateLimitView `json:"rate_limits,omitempty"`
 	Status                  string                   `json:"status"`
 	DisabledReason          string                   `json:"disabled_reason,omitempty"`
@@ -81,7 +82,7 @@ func viewClient(c storage.Client, now time.Time) clientView {
 		Name: c.Name, Description: c.Description, AccessRights: c.AccessRights,
 		Scopes: nonNil(c.Scopes), GrantTypes: nonNil(c.GrantTypes), MayIntrospect: c.MayIntrospect,
 		TokenLifetime: int64(c.TokenLifetime / time.Second), ReuseTokens: c.ReuseTokens,
-		AccessTokenStrategy:     strategyOrOpaque(c.AccessTokenStrategy),
+		AccessTokenStrategy: strategyOrOpaque(c.AccessTokenStrategy), DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 		TokenEndpointAuthMethod: authMethodOrBasic(c.TokenEndpointAuthMethod), JWKSURI: c.JWKSURI,
 		Status: string(c.Status), DisabledReason: string(c.DisabledReason),
 		SecretHint: "…" + apikey.SecretHint(c.SecretHint), ExpiresAt: optTime(c.ExpiresAt), LastUsedAt: optTime(c.LastUsedAt),
@@ -159,6 +160,8 @@ type clientInput struct {
 	TokenEndpointAuthMethod *string          `json:"token_endpoint_auth_method"`
 	JWKS                    *json.RawMessage `json:"jwks"`
 	JWKSURI                 *string          `json:"jwks_uri"`
+	// DPoPBoundAccessTokens requires a DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens *bool `json:"dpop_bound_access_tokens"`
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
@@ -358,7 +361,8 @@ func (in clientInput) domain() manage.ClientInput {
 	out := manage.ClientInput{
 		Name: in.Name, Description: in.Description, AccessRights: in.AccessRights, Scopes: in.Scopes,
 		GrantTypes: in.GrantTypes, MayIntrospect: in.MayIntrospect, TokenLifetime: in.TokenLifetime,
-		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
+		ReuseTokens: in.ReuseTokens, AccessTokenStrategy: in.AccessTokenStrategy,
+		DPoPBoundAccessTokens: in.DPoPBoundAccessTokens, ExpiresAt: in.ExpiresAt, Status: (*storage.Status)(in.Status),
 		OwnerID: in.OwnerID, AccountID: in.AccountID, Password: in.Password,
 		TokenEndpointAuthMethod: in.TokenEndpointAuthMethod, JWKSURI: in.JWKSURI,
 	}

@@ -40,9 +40,12 @@ type Credential struct {
 	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	// JWKS is its public JWK Set (RFC 7517 §5); JWKSURI where it is
 	// published. At most one is set.
-	JWKS       json.RawMessage      `json:"jwks,omitempty"`
-	JWKSURI    string               `json:"jwks_uri,omitempty"`
-	RateLimits map[string]RateLimit `json:"rate_limits,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// DPoPBoundAccessTokens: its tokens must be bound to a DPoP key (RFC
+	// 9449); a token request without a proof is refused.
+	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitempty"`
 	// Status is active, disabled, or expired (active but past ExpiresAt).
 	Status Status `json:"status"`
 	// DisabledReason says why a disabled credential is disabled: manual,
@@ -104,8 +107,10 @@ type CredentialCreate struct {
 	// JWKS is a JWK Set of public keys (a JSON object).
 	JWKS json.RawMessage `json:"jwks,omitzero"`
 	// JWKSURI is the https URL of the client's JWK Set.
-	JWKSURI    string               `json:"jwks_uri,omitzero"`
-	RateLimits map[string]RateLimit `json:"rate_limits,omitzero"`
+	JWKSURI string `json:"jwks_uri,omitzero"`
+	// DPoPBoundAccessTokens requires a DPoP proof for every token.
+	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens,omitzero"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time after which it stops working.
 	ExpiresAt string `json:"expires_at,omitzero"`
 	// OwnerID (a user the admin manages) or AccountID (an account of the
@@ -135,8 +140,10 @@ type CredentialUpdate struct {
 	// JWKS replaces its JWK Set (and removes its JWKSURI).
 	JWKS json.RawMessage `json:"jwks,omitzero"`
 	// JWKSURI replaces its jwks_uri (and removes its JWKS).
-	JWKSURI    *string              `json:"jwks_uri,omitempty"`
-	RateLimits map[string]RateLimit `json:"rate_limits,omitzero"`
+	JWKSURI *string `json:"jwks_uri,omitempty"`
+	// DPoPBoundAccessTokens requires a DPoP proof for every token.
+	DPoPBoundAccessTokens *bool                `json:"dpop_bound_access_tokens,omitempty"`
+	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
 	// ExpiresAt is an RFC 3339 time, or "" for never.
 	ExpiresAt *string `json:"expires_at,omitempty"`
 	Status    Status  `json:"status,omitzero"`

@@ -46,6 +46,7 @@ var credentialLabels = map[string]string{
 	"token_endpoint_auth_method": "Authentication",
 	"jwks":                       "Public keys (JWK Set)",
 	"jwks_uri":                   "JWK Set URL",
+	"dpop_bound_access_tokens":   "Sender-constrained tokens",
 }
 
 // keyPolicies says how the account's policies shape the credential pages
@@ -278,12 +279,14 @@ type formPage struct {
 	// AuthMethod is how an API client authenticates (a secret method or
 	// private_key_jwt), with its JWK Set or its URL.
 	AuthMethod, JWKS, JWKSURI string
-	Bundles                   []bundle
-	Grants                    []grantChoice // API clients only
-	MinDate                   string
-	Overlaps                  []overlap
-	TokenFor                  string // how long a generated client token lives
-	FormID                    string // see resent
+	// DPoPBound: tokens must be bound to a DPoP key.
+	DPoPBound bool
+	Bundles   []bundle
+	Grants    []grantChoice // API clients only
+	MinDate   string
+	Overlaps  []overlap
+	TokenFor  string // how long a generated client token lives
+	FormID    string // see resent
 	// ReadOnly shows the credential without its actions, which the
 	// account's policy refuses the signed-in member; AskPassword adds the
 	// password field to the form that adds one.
@@ -533,8 +536,9 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
 	}
+	form.DPoPBound = f.Get("dpop_bound_access_tokens") == "on"
 	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights,
-		AccessTokenStrategy: &form.Strategy}
+		AccessTokenStrategy: &form.Strategy, DPoPBoundAccessTokens: &form.DPoPBound}
 	// The password is never put back into the form.
 	if pw := f.Get("password"); pw != "" {
 		in.Password = &pw
@@ -638,6 +642,7 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 	if p.Strategy = cl.AccessTokenStrategy; p.Strategy == "" {
 		p.Strategy = storage.StrategyOpaque
 	}
+	p.DPoPBound = cl.DPoPBoundAccessTokens
 	if !cl.ExpiresAt.IsZero() {
 		p.ExpiresAt = cl.ExpiresAt.UTC().Format("2006-01-02")
 	}
@@ -680,6 +685,10 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 	if s := f.Get("access_token_strategy"); s != "" {
 		form.Strategy = s
 		in.AccessTokenStrategy = &form.Strategy
+	}
+	if f.Get("dpop_shown") != "" {
+		form.DPoPBound = f.Get("dpop_bound_access_tokens") == "on"
+		in.DPoPBoundAccessTokens = &form.DPoPBound
 	}
 	if !k.IsKey() {
 		if in.GrantTypes = formGrants(r); in.GrantTypes != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
@@ -37,6 +38,16 @@ const (
 	HeaderRateClass = "X-Tollgate-Rate-Class" // the rate class; "default" when absent
 	HeaderAccount   = "X-Tollgate-Account"    // the account the API request acts on
 	HeaderAPIKey    = "X-API-Key"             // #nosec G101 -- a header name, not a key
+)
+
+// Headers naming the API request, which the gateway sends so that a DPoP
+// proof (RFC 9449) can be checked against the request it was made for:
+// Traefik's ForwardAuth names, which nginx and Envoy can set too.
+const (
+	HeaderForwardedMethod = "X-Forwarded-Method" // the API request's method; the check request's own when absent
+	HeaderForwardedProto  = "X-Forwarded-Proto"  // http or https, as the client addressed the API
+	HeaderForwardedHost   = "X-Forwarded-Host"   // the host (and port) the client addressed
+	HeaderForwardedURI    = "X-Forwarded-Uri"    // the request target: path and query
 )
 
 // Headers Tollgate answers with, for the gateway to pass to the API.
@@ -75,6 +86,9 @@ type Options struct {
 	// checked).
 	Limiter ratelimit.Limiter
 	Classes map[string]ratelimit.Limit
+	// DPoP verifies the proofs that must come with DPoP-bound tokens; nil:
+	// a bound token is never good.
+	DPoP    *dpop.Verifier
 	Metrics Metrics
 	Logger  *slog.Logger
 }
@@ -104,7 +118,7 @@ type identity struct {
 
 // Attributes of the check decision's span.
 const (
-	keyCredential = attribute.Key("tollgate.check.credential") // bearer or api_key
+	keyCredential = attribute.Key("tollgate.check.credential") // bearer, dpop or api_key
 	keyDecision   = attribute.Key("tollgate.check.decision")   // decisionOf the status
 	keyRateClass  = attribute.Key("tollgate.rate_class")       // a configured class
 )
@@ -202,7 +216,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		target = id
 	}
 
-	id, bearer, err := c.identify(r)
+	id, scheme, err := c.identify(r)
 	var blocked *bruteforce.BlockedError
 	switch {
 	case errors.As(err, &blocked):
@@ -210,8 +224,20 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
 		return
 	case errors.Is(err, errUnauthenticated):
-		challenge(h, bearer, "invalid_token", "")
+		c.challenge(h, scheme, "invalid_token", "")
 		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
+		return
+	case errors.Is(err, errBoundToken):
+		c.challenge(h, schemeDPoP, "invalid_token", "")
+		answer(w, http.StatusUnauthorized, "invalid_token", "the token is bound to a DPoP key: send it with the DPoP scheme and a proof")
+		return
+	case errors.Is(err, dpop.ErrInvalid):
+		c.challenge(h, schemeDPoP, "invalid_dpop_proof", "")
+		answer(w, http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof is missing or invalid")
+		return
+	case errors.Is(err, errNoRequestURL):
+		answer(w, http.StatusBadRequest, "invalid_request", "a DPoP proof needs the API request's URL: the gateway must forward "+
+			HeaderForwardedProto+", "+HeaderForwardedHost+" and "+HeaderForwardedURI+" once each")
 		return
 	case err != nil:
 		c.unavailable(w, r, err)
@@ -221,7 +247,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 
 	for _, s := range required {
 		if !slices.Contains(id.scopes, s) {
-			challenge(h, bearer, "insufficient_scope", strings.Join(required, " "))
+			c.challenge(h, scheme, "insufficient_scope", strings.Join(required, " "))
 			answer(w, http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope")
 			return
 		}
@@ -259,16 +285,30 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-var errUnauthenticated = errors.New("unauthenticated")
+var (
+	errUnauthenticated = errors.New("unauthenticated")
+	// errBoundToken: a DPoP-bound token presented as a Bearer token.
+	errBoundToken = errors.New("dpop-bound token without the DPoP scheme")
+	// errNoRequestURL: a DPoP proof, and no API request URL to check it
+	// against.
+	errNoRequestURL = errors.New("no forwarded request url")
+)
 
-// identify finds and checks the credential: a Bearer token, or an API key
-// in X-API-Key or as the Basic password (any user name). It reports whether
-// a Bearer token was used, for the challenge.
-func (c *Check) identify(r *http.Request) (identity, bool, error) {
+// Authorization schemes a credential came with, for the challenge.
+const (
+	schemeNone   = ""
+	schemeBearer = "Bearer"
+	schemeDPoP   = "DPoP"
+)
+
+// identify finds and checks the credential: a Bearer or DPoP token, or an
+// API key in X-API-Key or as the Basic password (any user name). It
+// returns the token's scheme, for the challenge.
+func (c *Check) identify(r *http.Request) (identity, string, error) {
 	auth := r.Header.Values("Authorization")
 	keys := r.Header.Values(HeaderAPIKey)
 	if len(auth)+len(keys) != 1 {
-		return identity{}, false, errUnauthenticated
+		return identity{}, schemeNone, errUnauthenticated
 	}
 	span := trace.SpanFromContext(r.Context())
 	if len(keys) == 1 {
@@ -279,38 +319,115 @@ func (c *Check) identify(r *http.Request) (identity, bool, error) {
 	switch {
 	case strings.EqualFold(scheme, "bearer"):
 		noteAttr(span, keyCredential.String("bearer"))
-		v, err := c.opts.Tokens.Validate(r.Context(), strings.TrimSpace(rest))
-		if errors.Is(err, tokens.ErrInactive) {
-			return identity{}, true, errUnauthenticated
-		}
-		if err != nil {
-			return identity{}, true, err
-		}
-		subject := v.Token.Subject
-		if subject == "" {
-			subject = strconv.FormatInt(v.Token.ClientID, 10)
-		}
-		return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
-			overrides: v.Client.RateLimits}, true, nil
+		id, err := c.authenticateToken(r, strings.TrimSpace(rest), false)
+		return id, schemeBearer, err
+	case strings.EqualFold(scheme, "dpop"):
+		noteAttr(span, keyCredential.String("dpop"))
+		id, err := c.authenticateToken(r, strings.TrimSpace(rest), true)
+		return id, schemeDPoP, err
 	case strings.EqualFold(scheme, "basic"):
 		noteAttr(span, keyCredential.String("api_key"))
 		_, password, ok := r.BasicAuth()
 		if !ok {
-			return identity{}, false, errUnauthenticated
+			return identity{}, schemeNone, errUnauthenticated
 		}
 		return c.authenticateKey(r, password)
 	}
-	return identity{}, false, errUnauthenticated
+	return identity{}, schemeNone, errUnauthenticated
+}
+
+// authenticateToken checks an access token sent with the Bearer scheme, or
+// with the DPoP scheme (withProof) and a proof of the key the token is
+// bound to, made for the API request (RFC 9449 §7.1). A bound token is
+// good only with its proof; an unbound one only as a Bearer token.
+func (c *Check) authenticateToken(r *http.Request, token string, withProof bool) (identity, error) {
+	v, err := c.opts.Tokens.Validate(r.Context(), token)
+	if errors.Is(err, tokens.ErrInactive) {
+		return identity{}, errUnauthenticated
+	}
+	if err != nil {
+		return identity{}, err
+	}
+	switch {
+	case v.Token.JKT != "" && !withProof:
+		return identity{}, errBoundToken
+	case v.Token.JKT == "" && withProof:
+		return identity{}, errUnauthenticated
+	case withProof:
+		if err := c.verifyProof(r, token, v.Token.JKT); err != nil {
+			return identity{}, err
+		}
+	}
+	subject := v.Token.Subject
+	if subject == "" {
+		subject = strconv.FormatInt(v.Token.ClientID, 10)
+	}
+	return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
+		overrides: v.Client.RateLimits}, nil
+}
+
+// verifyProof checks the request's DPoP proof against the API request the
+// gateway forwarded, the token (ath) and the token's key (jkt).
+func (c *Check) verifyProof(r *http.Request, token, jkt string) error {
+	if c.opts.DPoP == nil {
+		return fmt.Errorf("%w: dpop not configured", dpop.ErrInvalid)
+	}
+	proof, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		return err
+	}
+	if proof == "" {
+		return fmt.Errorf("%w: no proof", dpop.ErrInvalid)
+	}
+	method, target, err := forwardedRequest(r)
+	if err != nil {
+		return err
+	}
+	got, err := c.opts.DPoP.Verify(r.Context(), proof, dpop.Request{Method: method, URL: target, AccessToken: token})
+	if err != nil {
+		return err
+	}
+	if got != jkt {
+		return fmt.Errorf("%w: the proof's key is not the token's", dpop.ErrInvalid)
+	}
+	return nil
+}
+
+// forwardedRequest returns the method and URL of the API request, as the
+// gateway forwarded them: X-Forwarded-Method (else the check request's own
+// method), and the URL made of X-Forwarded-Proto, -Host and -Uri, each
+// required once.
+func forwardedRequest(r *http.Request) (string, string, error) {
+	method := r.Method
+	switch m := r.Header.Values(HeaderForwardedMethod); len(m) {
+	case 0:
+	case 1:
+		method = m[0]
+	default:
+		return "", "", errNoRequestURL
+	}
+	var parts [3]string
+	for i, name := range []string{HeaderForwardedProto, HeaderForwardedHost, HeaderForwardedURI} {
+		v := r.Header.Values(name)
+		if len(v) != 1 || v[0] == "" {
+			return "", "", errNoRequestURL
+		}
+		parts[i] = v[0]
+	}
+	if !strings.HasPrefix(parts[2], "/") {
+		return "", "", errNoRequestURL
+	}
+	return method, parts[0] + "://" + parts[1] + parts[2], nil
 }
 
 // authenticateKey checks an API key. Its failures are counted per client id
 // and, when a trusted gateway (one of the proxies reqctx.Middleware trusts)
 // forwarded the API caller's address in X-Forwarded-For, per that address;
 // never per the peer's address, which is the gateway's.
-func (c *Check) authenticateKey(r *http.Request, key string) (identity, bool, error) {
+func (c *Check) authenticateKey(r *http.Request, key string) (identity, string, error) {
 	clientID, secret, err := apikey.Parse(key)
 	if err != nil {
-		return identity{}, false, errUnauthenticated
+		return identity{}, schemeNone, errUnauthenticated
 	}
 	// The peer is the API gateway, whose own address would put every API
 	// caller into one bucket: the caller's address counts only when a
@@ -324,16 +441,16 @@ func (c *Check) authenticateKey(r *http.Request, key string) (identity, bool, er
 	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
 	if err != nil {
 		if cause := outage.Err(); cause != nil {
-			return identity{}, false, cause
+			return identity{}, schemeNone, cause
 		}
 		var blocked *bruteforce.BlockedError
 		if errors.As(err, &blocked) {
-			return identity{}, false, blocked
+			return identity{}, schemeNone, blocked
 		}
-		return identity{}, false, errUnauthenticated
+		return identity{}, schemeNone, errUnauthenticated
 	}
 	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes,
-		overrides: client.RateLimits}, false, nil
+		overrides: client.RateLimits}, schemeNone, nil
 }
 
 func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {
@@ -346,9 +463,21 @@ func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	answer(w, http.StatusServiceUnavailable, "temporarily_unavailable", "a backend is temporarily unavailable")
 }
 
-// challenge sets WWW-Authenticate (RFC 6750 §3 for Bearer).
-func challenge(h http.Header, bearer bool, code, scope string) {
-	if bearer {
+// challenge sets WWW-Authenticate (RFC 6750 §3 for Bearer, RFC 9449 §7.1
+// for DPoP, with the accepted algorithms).
+func (c *Check) challenge(h http.Header, scheme, code, scope string) {
+	if scheme == schemeDPoP {
+		v := `DPoP realm="tollgate", error="` + code + `"`
+		if scope != "" {
+			v += `, scope="` + scope + `"`
+		}
+		if c.opts.DPoP != nil {
+			v += `, algs="` + strings.Join(c.opts.DPoP.Algorithms(), " ") + `"`
+		}
+		h.Set("WWW-Authenticate", v)
+		return
+	}
+	if scheme == schemeBearer {
 		v := `Bearer realm="tollgate", error="` + code + `"`
 		if scope != "" {
 			v += `, scope="` + scope + `"`

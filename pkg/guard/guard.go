@@ -20,10 +20,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +41,12 @@ const (
 	headerAccount   = "X-Tollgate-Account"
 	headerAPIKey    = "X-API-Key" // #nosec G101 -- a header name, not a key
 	headerRequestID = "X-Request-Id"
+	headerDPoP      = "DPoP"
+
+	headerForwardedMethod = "X-Forwarded-Method"
+	headerForwardedProto  = "X-Forwarded-Proto"
+	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedURI    = "X-Forwarded-Uri"
 
 	headerClientID  = "X-Tollgate-Client-Id"
 	headerAccountID = "X-Tollgate-Account-Id"
@@ -88,6 +97,16 @@ type Options struct {
 	// service that keeps its ids in the context (chi's
 	// middleware.RequestID) returns it from there.
 	RequestID func(r *http.Request) string
+	// Local verifies Tollgate's JWT access tokens in process on the routes
+	// marked VerifyLocally; nil leaves every request to the check endpoint.
+	Local *Local
+	// RequestURL returns the URL of r as the client addressed it, which a
+	// DPoP proof (RFC 9449) names in its htu: sent to the check endpoint
+	// as X-Forwarded-Proto, -Host and -Uri with a DPoP-bound token. The
+	// default is r's own: https when r came over TLS, else http, r.Host
+	// and r's request target. A service behind a proxy that changes the
+	// scheme, host or path returns the public URL.
+	RequestURL func(r *http.Request) *url.URL
 }
 
 // Error is a refusal the guard answers itself.
@@ -112,6 +131,8 @@ type Guard struct {
 	cache      *cache // nil when caching is off
 	writeError func(http.ResponseWriter, *http.Request, Error)
 	requestID  func(*http.Request) string
+	local      *Local // nil when no route verifies locally
+	requestURL func(*http.Request) *url.URL
 }
 
 // New returns a Guard. It panics when CheckURL is empty: that is a wiring
@@ -144,8 +165,11 @@ func New(opts Options) *Guard {
 	if opts.RequestID == nil {
 		opts.RequestID = func(r *http.Request) string { return r.Header.Get(headerRequestID) }
 	}
+	if opts.RequestURL == nil {
+		opts.RequestURL = ownURL
+	}
 	g := &Guard{checkURL: opts.CheckURL, client: opts.HTTPClient, logger: opts.Logger,
-		writeError: opts.WriteError, requestID: opts.RequestID}
+		writeError: opts.WriteError, requestID: opts.RequestID, requestURL: opts.RequestURL, local: opts.Local}
 	if opts.CacheTTL > 0 {
 		g.cache = newCache(opts.CacheTTL, opts.MaxCacheEntries, opts.Now)
 	}
@@ -182,6 +206,7 @@ type route struct {
 	class     string
 	account   func(*http.Request) string
 	cacheable bool
+	local     bool
 }
 
 // Scopes requires every one of scopes.
@@ -209,6 +234,18 @@ func AccountFrom(account func(*http.Request) string) RouteOption {
 // changes nothing.
 func NoRateLimit() RouteOption {
 	return func(r *route) { r.cacheable = true }
+}
+
+// VerifyLocally marks a route on which a JWT access token is verified in
+// process by Options.Local, without asking Tollgate: no rate limit is
+// counted, and a token revoked, or whose credential or account was disabled,
+// passes until it expires (see Local). A JWT that fails verification is
+// refused there and then; opaque tokens, API keys, tokens bound to a DPoP
+// key and requests naming an account other than the token's own still go
+// to the check endpoint, as does every request while Tollgate's JWK Set
+// cannot be had. Without Options.Local it changes nothing.
+func VerifyLocally() RouteOption {
+	return func(r *route) { r.local = true }
 }
 
 // Require protects next with Tollgate: every request needs a credential with
@@ -241,8 +278,21 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 		if rt.account != nil {
 			account = rt.account(r)
 		}
+		if rt.local && g.local != nil {
+			id, refusal, ok := g.verifyLocally(w, r, rt.scopes, account)
+			if ok {
+				next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+				return
+			}
+			if refusal != nil {
+				g.writeError(w, r, *refusal)
+				return
+			}
+		}
 		var key [sha256.Size]byte
-		useCache := rt.cacheable && g.cache != nil
+		// A DPoP proof is good once: a cached answer would let the same
+		// proof through again, so a request with one is always checked.
+		useCache := rt.cacheable && g.cache != nil && len(r.Header.Values(headerDPoP)) == 0
 		if useCache {
 			key = cacheKey(r.Header, scope, rt.class, account)
 			if id, ok := g.cache.get(key); ok {
@@ -266,6 +316,53 @@ func (g *Guard) Protect(next http.Handler, opts ...RouteOption) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.identity)))
 	})
+}
+
+// verifyLocally decides r on a VerifyLocally route: ok with the identity of
+// a good JWT access token that has the route's scopes and acts on account
+// (its own, or none named); a refusal, its WWW-Authenticate set, for a JWT
+// that fails verification or lacks a scope, with the Bearer challenge of
+// RFC 6750 §3 set on w as the check endpoint would; neither when the check
+// endpoint must decide.
+func (g *Guard) verifyLocally(w http.ResponseWriter, r *http.Request, scopes []string, account string) (Identity, *Error, bool) {
+	auth := r.Header.Values("Authorization")
+	if len(auth) != 1 || len(r.Header.Values(headerAPIKey)) != 0 {
+		return Identity{}, nil, false
+	}
+	scheme, token, _ := strings.Cut(auth[0], " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return Identity{}, nil, false
+	}
+	id, err := g.local.Verify(r.Context(), strings.TrimSpace(token))
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return Identity{}, refuse(w, http.StatusUnauthorized, "invalid_token", ""), false
+	case errors.Is(err, ErrKeysUnavailable):
+		g.logger.WarnContext(r.Context(), "tollgate JWK Set unavailable; asking the check endpoint", "err", err)
+		return Identity{}, nil, false
+	case err != nil:
+		return Identity{}, nil, false
+	}
+	for _, s := range scopes {
+		if !slices.Contains(id.Scopes, s) {
+			return Identity{}, refuse(w, http.StatusForbidden, "insufficient_scope", strings.Join(scopes, " ")), false
+		}
+	}
+	if account != "" && account != strconv.FormatInt(id.AccountID, 10) {
+		return Identity{}, nil, false // a descendant, or not an account id: the check endpoint knows
+	}
+	return id, nil, true
+}
+
+// refuse sets the Bearer challenge of code (and the scope a route needs)
+// on w and returns the refusal to answer.
+func refuse(w http.ResponseWriter, status int, code, scope string) *Error {
+	v := `Bearer realm="tollgate", error="` + code + `"`
+	if scope != "" {
+		v += `, scope="` + scope + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	return &Error{Status: status, Code: code, Description: descriptions[status]}
 }
 
 // decision is the check endpoint's answer for one request.
@@ -300,6 +397,17 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	}
 	for _, v := range r.Header.Values(headerAPIKey) {
 		req.Header.Add(headerAPIKey, v)
+	}
+	if proofs := r.Header.Values(headerDPoP); len(proofs) > 0 {
+		// The proof, and the request it must have been made for.
+		for _, v := range proofs {
+			req.Header.Add(headerDPoP, v)
+		}
+		u := g.requestURL(r)
+		req.Header.Set(headerForwardedMethod, r.Method)
+		req.Header.Set(headerForwardedProto, u.Scheme)
+		req.Header.Set(headerForwardedHost, u.Host)
+		req.Header.Set(headerForwardedURI, u.RequestURI())
 	}
 	if scope != "" {
 		req.Header.Set(headerScope, scope)
@@ -349,6 +457,15 @@ func (g *Guard) check(r *http.Request, scope, class, account string) decision {
 	return unavailable
 }
 
+// ownURL is the default Options.RequestURL.
+func ownURL(r *http.Request) *url.URL {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+}
+
 func parseIdentity(h http.Header) (Identity, error) {
 	clientID, err := strconv.ParseInt(h.Get(headerClientID), 10, 64)
 	if err != nil {
@@ -387,7 +504,7 @@ func errorCode(body []byte, status int) string {
 }
 
 var descriptions = map[int]string{
-	http.StatusBadRequest:         "the request names an invalid account or rate class",
+	http.StatusBadRequest:         "the request names an invalid account or rate class, or lacks what its DPoP proof needs",
 	http.StatusUnauthorized:       "no valid credential",
 	http.StatusForbidden:          "the credential may not make this request",
 	http.StatusTooManyRequests:    "over the rate limit",

@@ -51,6 +51,8 @@ type ClientInput struct {
 	JWKS *string
 	// JWKSURI is the https URL of the client's JWK Set; "" removes it.
 	JWKSURI *string
+	// DPoPBoundAccessTokens requires a DPoP proof for every token.
+	DPoPBoundAccessTokens *bool
 	// RateLimits replaces the credential's overrides of rate classes; an
 	// empty map removes them all.
 	RateLimits *map[string]storage.RateLimit
@@ -137,6 +139,9 @@ func (s *Service) apply(in ClientInput, c *storage.Client, p *principal, creatin
 	}
 	if in.ReuseTokens != nil {
 		c.ReuseTokens = *in.ReuseTokens
+	}
+	if in.DPoPBoundAccessTokens != nil {
+		c.DPoPBoundAccessTokens = *in.DPoPBoundAccessTokens
 	}
 	if in.AccessTokenStrategy != nil {
 		if *in.AccessTokenStrategy != storage.StrategyOpaque && *in.AccessTokenStrategy != storage.StrategyJWT {
@@ -615,6 +620,7 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 	add("token_endpoint_auth_method", orNone(old.TokenEndpointAuthMethod), orNone(cur.TokenEndpointAuthMethod))
 	add("jwks", keysText(old.JWKS), keysText(cur.JWKS))
 	add("jwks_uri", orNone(old.JWKSURI), orNone(cur.JWKSURI))
+	add("dpop_bound_access_tokens", strconv.FormatBool(old.DPoPBoundAccessTokens), strconv.FormatBool(cur.DPoPBoundAccessTokens))
 	add("rate_limits", rateLimitsText(old.RateLimits), rateLimitsText(cur.RateLimits))
 	add("expires_at", timeText(old.ExpiresAt), timeText(cur.ExpiresAt))
 	add("status", string(old.Status), string(cur.Status))
@@ -673,6 +679,7 @@ func changedFields(in ClientInput) []string {
 	add(in.TokenEndpointAuthMethod != nil, "token_endpoint_auth_method")
 	add(in.JWKS != nil, "jwks")
 	add(in.JWKSURI != nil, "jwks_uri")
+	add(in.DPoPBoundAccessTokens != nil, "dpop_bound_access_tokens")
 	add(in.RateLimits != nil, "rate_limits")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")
@@ -859,6 +866,11 @@ func (s *Service) GenerateClientToken(ctx context.Context, act Actor, id int64, 
 	}
 	if !c.Usable(s.opts.Now()) {
 		return ClientToken{}, &Error{Code: Conflict, Detail: "The client is disabled or expired."}
+	}
+	if c.DPoPBoundAccessTokens {
+		// A token made here would be a Bearer token: the client's tokens
+		// must be bound to a key only the client holds.
+		return ClientToken{}, &Error{Code: Conflict, Detail: "The client's tokens must be bound to a DPoP key: it gets them at the token endpoint with a DPoP proof."}
 	}
 	now := s.opts.Now().Truncate(time.Second)
 	// The audit event comes first: no token without its record.

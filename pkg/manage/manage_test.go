@@ -472,3 +472,23 @@ func TestAccessTokenStrategy(t *testing.T) {
 		}
 	})
 }
+
+// TestDPoPBoundAccessTokens: the setting is off unless set, its change is
+// audited, and a bound client gets no Bearer token from the management API.
+func TestDPoPBoundAccessTokens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		c, _, err := f.svc.CreateClient(ctx, f.a.asAdmin, storage.KindClient, manage.ClientInput{Name: ptr("default")})
+		if err != nil || c.DPoPBoundAccessTokens {
+			t.Fatalf("CreateClient: bound %v, %v, want false", c.DPoPBoundAccessTokens, err)
+		}
+		c, err = f.svc.UpdateClient(ctx, f.a.asAdmin, storage.KindClient, c.ID, 0, manage.ClientInput{DPoPBoundAccessTokens: ptr(true)})
+		if err != nil || !c.DPoPBoundAccessTokens {
+			t.Fatalf("UpdateClient to bound: %v, %v", c.DPoPBoundAccessTokens, err)
+		}
+		events, err := f.store.ListAudit(ctx, storage.AuditFilter{}, storage.Page{Limit: 1})
+		if err != nil || len(events) != 1 || !strings.Contains(events[0].Detail, "dpop_bound_access_tokens false → true") {
+			t.Errorf("the change's audit event: %+v, %v", events, err)
+		}
+	})
+}

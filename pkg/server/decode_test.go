@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tollgate/tollgate/grants/tokenexchange"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/oauth"
 )
@@ -549,5 +550,21 @@ func TestReadFederatedAssertion(t *testing.T) {
 				t.Errorf("%s: credentials %+v with an error", tc.name, got)
 			}
 		})
+	}
+}
+
+// A token exchange of an API key is authenticated by the key alone: an
+// assertion beside it is a second method.
+func TestTokenCredentialsRefuseAssertionBesideAPIKey(t *testing.T) {
+	t.Parallel()
+	key, err := apikey.Format(42, strings.Repeat("A", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range []string{"client_assertion", "client_assertion_type"} {
+		form := url.Values{"grant_type": {tokenexchange.GrantType}, "subject_token_type": {tokenexchange.TypeAPIKey},
+			"subject_token": {key}, extra: {"x"}}
+		_, oerr := tokenCredentials(httptest.NewRequestWithContext(t.Context(), http.MethodPost, PathToken, nil), form)
+		testCheckOAuthError(t, extra, oerr, "invalid_request", http.StatusBadRequest)
 	}
 }

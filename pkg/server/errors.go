@@ -44,6 +44,12 @@ func writeBlocked(w http.ResponseWriter, r *http.Request, blocked *bruteforce.Bl
 		description: "Too many failed authentication attempts: retry after the time in Retry-After.", wrapped: blocked})
 }
 
+// errInvalidDPoPProof answers a missing or bad DPoP proof (RFC 9449 §5).
+// The description names the rule, never the proof.
+func errInvalidDPoPProof(description string, cause error) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_dpop_proof", description: description, wrapped: cause}
+}
+
 func errUnavailable(cause error) *oauthError {
 	return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
 		description: "The authorization server is temporarily unable to handle the request.", wrapped: cause}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tollgate/tollgate/grants/tokenexchange"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/oauth"
 )
@@ -67,6 +68,55 @@ func FuzzReadClientCredentials(f *testing.F) {
 		case oauth.MethodBasic, oauth.MethodPost, oauth.MethodAPIKey:
 		default:
 			t.Fatalf("readClientCredentials(%q, %q, %q): method %q", auth, id, secret, creds.Method)
+		}
+	})
+}
+
+// FuzzTokenCredentials: for a token exchange of an API key, the key in
+// subject_token is the request's one client authentication: whatever the
+// headers and parameters, it never panics, refuses with a 400 or 401 OAuth
+// error, and what it accepts is the key's client, with no other method
+// beside it.
+func FuzzTokenCredentials(f *testing.F) {
+	key, err := apikey.Format(42, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []struct{ auth, id, secret, subject string }{
+		{"", "", "", key},
+		{"", "42", "", key},
+		{"", "43", "", key},
+		{"Basic MTIzOnNlY3JldA==", "", "", key},
+		{"", "", "s", key},
+		{"", "", "", ""},
+		{"", "", "", "tgk_"},
+	} {
+		f.Add(seed.auth, seed.id, seed.secret, seed.subject)
+	}
+	f.Fuzz(func(t *testing.T, auth, id, secret, subject string) {
+		r := httptest.NewRequest(http.MethodPost, PathToken, nil)
+		if auth != "" {
+			r.Header["Authorization"] = []string{auth}
+		}
+		form := url.Values{"grant_type": {tokenexchange.GrantType}, "subject_token_type": {tokenexchange.TypeAPIKey}}
+		for k, v := range map[string]string{"client_id": id, "client_secret": secret, "subject_token": subject} {
+			if v != "" {
+				form.Set(k, v)
+			}
+		}
+		creds, oerr := tokenCredentials(r, form)
+		if oerr != nil {
+			if oerr.status != http.StatusBadRequest && oerr.status != http.StatusUnauthorized || oerr.code == "" {
+				t.Fatalf("tokenCredentials(%q, %q, %q, %q) = %+v", auth, id, secret, subject, oerr)
+			}
+			return
+		}
+		if auth != "" || secret != "" {
+			t.Fatalf("tokenCredentials(%q, %q, %q, %q) accepted a second authentication method", auth, id, secret, subject)
+		}
+		cid, sec, err := apikey.Parse(subject)
+		if err != nil || creds.ClientID != cid || creds.Secret != sec || creds.Method != oauth.MethodAPIKey {
+			t.Fatalf("tokenCredentials(%q, %q, %q, %q) = %+v, not the subject token's key", auth, id, secret, subject, creds)
 		}
 	})
 }

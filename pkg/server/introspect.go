@@ -27,6 +27,13 @@ type introspection struct {
 	Aud       []string `json:"aud,omitempty"`
 	AccountID int64    `json:"account_id,omitempty"`
 	GrantType string   `json:"grant_type,omitempty"`
+	// Cnf names the DPoP key of a bound token (RFC 9449 §6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf member of a DPoP-bound token's introspection.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // handleIntrospect serves POST /oauth/introspect (RFC 7662). Only clients
@@ -77,7 +84,7 @@ func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) 
 	if rec.Subject != "" {
 		sub = rec.Subject
 	}
-	return introspection{
+	answer := introspection{
 		Active:    true,
 		ClientID:  strconv.FormatInt(rec.ClientID, 10),
 		Scope:     strings.Join(rec.Scopes, " "),
@@ -90,7 +97,12 @@ func (s *Server) introspect(r *http.Request, caller storage.Client, tok string) 
 		Aud:       rec.Audience,
 		AccountID: rec.AccountID,
 		GrantType: rec.GrantType,
-	}, nil
+	}
+	if rec.JKT != "" {
+		answer.TokenType = "DPoP"
+		answer.Cnf = &confirmation{JKT: rec.JKT}
+	}
+	return answer, nil
 }
 
 // authenticateCaller reads a form body and authenticates the calling client

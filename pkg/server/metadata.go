@@ -24,6 +24,7 @@ type metadata struct {
 	IntrospectionEndpointAuthAlgs []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
 	RevocationEndpointAuthAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 	JWKSURI                       string   `json:"jwks_uri,omitempty"`
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // handleMetadata serves GET /.well-known/oauth-authorization-server. It lists
@@ -42,6 +43,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	if s.opts.JWKS != nil {
 		jwksURI = base + PathJWKS
 	}
+	var dpopAlgs []string
+	if s.opts.DPoP != nil {
+		dpopAlgs = s.opts.DPoP.Algorithms()
+	}
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer:                        s.opts.Issuer,
 		TokenEndpoint:                 base + PathToken,
@@ -56,6 +61,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthAlgs:         algs,
 		IntrospectionEndpointAuthAlgs: algs,
 		RevocationEndpointAuthAlgs:    algs,
+		DPoPSigningAlgValuesSupported: dpopAlgs,
 	})
 }
 

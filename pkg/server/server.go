@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/grants"
+	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
@@ -63,6 +64,10 @@ type Options struct {
 	// AssertionAlgorithms are the JWS algorithms of private_key_jwt client
 	// assertions; empty: the metadata does not offer private_key_jwt.
 	AssertionAlgorithms []string
+	// DPoP verifies the DPoP proofs (RFC 9449) sent to the token and key
+	// session endpoints, whose tokens are then bound to the proof's key;
+	// nil: DPoP headers are ignored and every token is a Bearer token.
+	DPoP *dpop.Verifier
 	// KeySession is the grant served at POST /auth/access/session
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.

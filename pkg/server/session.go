@@ -58,6 +58,15 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	jkt, oerr := s.dpopKey(r, PathKeySession)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	if authed.DPoPBoundAccessTokens && jkt == "" {
+		writeJSONError(w, r, errInvalidDPoPProof("This key's tokens must be bound to a key pair: send a DPoP proof.", nil))
+		return
+	}
 	now := s.opts.Now().Truncate(time.Second)
 	adm, err := grants.Admit(r.Context(), grant, grants.Request{Client: authed, Scopes: requested, Lifetime: asked, Form: form}, now)
 	var tooLong *grants.LifetimeError
@@ -85,14 +94,19 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	if !s.allowToken(w, r, authed.ID) {
 		return
 	}
+	adm.Claims.JKT = jkt
 	tok, rec, err := s.opts.Tokens.Issue(r.Context(), "", adm.Claims, adm.Scopes, nil)
 	if err != nil {
 		writeJSONError(w, r, errUnavailable(err))
 		return
 	}
+	tokenType := "bearer"
+	if rec.JKT != "" {
+		tokenType = "DPoP"
+	}
 	body := map[string]any{
 		"access_token": tok,
-		"token_type":   "bearer",
+		"token_type":   tokenType,
 		"expires_in":   int64(rec.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 	}
 	if len(rec.Scopes) > 0 {

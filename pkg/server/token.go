@@ -3,14 +3,18 @@ package server
 import (
 	"errors"
 	"fmt"
-	"strconv"
-
-	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/ory/fosite"
+
+	"github.com/tollgate/tollgate/grants/tokenexchange"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
+	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/oauth"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/tracing"
@@ -42,7 +46,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			description: "The scope parameter is malformed."})
 		return
 	}
-	creds, oerr := readClientCredentials(r, form)
+	creds, oerr := tokenCredentials(r, form)
 	if oerr != nil {
 		writeJSONError(w, r, oerr)
 		return
@@ -65,6 +69,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProviderError(w, r, outage, err)
 		return
 	}
+	// The proof is verified once the client is authenticated: only a
+	// client can spend the replay store's memory.
+	jkt, oerr := s.dpopKey(r, PathToken)
+	if oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
+	if oerr := bindToken(ar, jkt); oerr != nil {
+		writeJSONError(w, r, oerr)
+		return
+	}
 	// The client is authenticated: hold it to its token rate before minting.
 	if !s.allowToken(w, r, creds.ClientID) {
 		return
@@ -80,6 +95,73 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, body)
+}
+
+// dpopKey verifies the request's DPoP proof, if it has one, for a POST to
+// path at the issuer's URL (the URL clients address, whatever proxies lie
+// between), and returns the thumbprint of its key: empty without a proof.
+func (s *Server) dpopKey(r *http.Request, path string) (string, *oauthError) {
+	if s.opts.DPoP == nil {
+		return "", nil
+	}
+	proof, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		return "", errInvalidDPoPProof("The DPoP header must be sent once, with one proof of at most 8 KiB.", err)
+	}
+	if proof == "" {
+		return "", nil
+	}
+	jkt, err := s.opts.DPoP.Verify(r.Context(), proof, dpop.Request{Method: r.Method, URL: strings.TrimSuffix(s.opts.Issuer, "/") + path})
+	if errors.Is(err, dpop.ErrInvalid) {
+		return "", errInvalidDPoPProof("The DPoP proof is invalid.", err)
+	}
+	if err != nil {
+		return "", errUnavailable(err)
+	}
+	return jkt, nil
+}
+
+// bindToken binds the token of ar to the DPoP key jkt, and refuses a
+// client whose tokens must be bound (dpop_bound_access_tokens) when the
+// request had no proof, and a request whose grant bound the token to
+// another key than the proof's.
+func bindToken(ar fosite.AccessRequester, jkt string) *oauthError {
+	sess, ok := ar.GetSession().(*oauth.Session)
+	if !ok {
+		return errServer(errors.New("unexpected session type"))
+	}
+	if c, ok := oauth.AuthenticatedClient(ar.GetClient()); ok && c.DPoPBoundAccessTokens && jkt == "" {
+		return errInvalidDPoPProof("This client's access tokens must be bound to a key: send a DPoP proof.", nil)
+	}
+	// A grant that bound the token already (a token exchanged for a
+	// DPoP-bound one keeps its key) needs a proof of that very key.
+	if sess.JKT != "" && sess.JKT != jkt {
+		return errInvalidDPoPProof("The subject token is bound to a DPoP key: send a proof of that key.", nil)
+	}
+	sess.JKT = jkt
+	return nil
+}
+
+// tokenCredentials reads the client credentials of a token request: the
+// usual ones (readClientCredentials), except for a token exchange whose
+// subject token is an API key — the standard form of the key session —
+// where the key is the client's credential, and so the request's only
+// client authentication, as at POST /auth/access/session.
+func tokenCredentials(r *http.Request, form url.Values) (oauth.Credentials, *oauthError) {
+	if form.Get("grant_type") != tokenexchange.GrantType || form.Get("subject_token_type") != tokenexchange.TypeAPIKey {
+		return readClientCredentials(r, form)
+	}
+	if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values("X-API-Key")) > 0 || form.Has("client_secret") {
+		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method: the API key subject_token authenticates it.")
+	}
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		return oauth.Credentials{}, errInvalidRequest("The request uses more than one client authentication method: the API key subject_token authenticates it.")
+	}
+	key := form.Get("subject_token")
+	if key == "" {
+		return oauth.Credentials{}, errInvalidRequest("The subject_token parameter is missing.")
+	}
+	return keyCredentials(key, form.Get("client_id"))
 }
 
 // writeProviderError answers an error from fosite or a grant, unless a

@@ -36,6 +36,9 @@ type Claims struct {
 	// AccessTokenStrategy): a key of Options.Formats, or the default
 	// format when empty or unknown.
 	Format string
+	// JKT binds the token to the DPoP key of this thumbprint (RFC 9449
+	// §6.1); empty for a Bearer token.
+	JKT string
 	// Reuse asks for the client's current token for the same claims, when
 	// it has most of its life left, instead of a new one (the client's
 	// ReuseTokens setting; see grants.Admit).
@@ -193,6 +196,11 @@ func reuseSeed(c Claims, scopes, audience []string) []byte {
 		// Another format is another token; the opaque seed is unchanged.
 		b = fmt.Appendf(b, "format=%s\x00", c.Format)
 	}
+	if c.JKT != "" {
+		// A token bound to another key is another token; a Bearer
+		// token's seed is unchanged.
+		b = fmt.Appendf(b, "jkt=%s\x00", c.JKT)
+	}
 	b = append(b, strings.Join(scopes, " ")...)
 	b = append(b, 0)
 	return append(b, strings.Join(audience, " ")...)
@@ -213,5 +221,6 @@ func (s *Service) record(id, requestID string, c Claims, scopes, audience []stri
 		Audience:   slices.Clone(audience),
 		IssuedAt:   s.now().Truncate(time.Second),
 		ExpiresAt:  c.ExpiresAt.Truncate(time.Second),
+		JKT:        c.JKT,
 	}
 }

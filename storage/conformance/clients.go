@@ -63,31 +63,32 @@ func newClientFixture(t *testing.T, s ClientsStore) clientFixture {
 func (f clientFixture) fullClient() storage.Client {
 	cet := time.FixedZone("CET", 3600)
 	return storage.Client{
-		AccountID:               f.account.ID,
-		OwnerID:                 f.owner.ID,
-		Kind:                    storage.KindKey,
-		Name:                    "billing exporter",
-		Description:             "nightly export to the ledger; owner: ops",
-		SecretHash:              "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$c2VjcmV0aGFzaA",
-		SecretHint:              "…x7Qz",
-		AccessRights:            "ledger-export",
-		RateLimits:              map[string]storage.RateLimit{"default": {Rate: 10, Burst: 20}, "reports": {Rate: 2, Burst: 2}},
-		GrantTypes:              []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
-		Scopes:                  []string{"write", "read", "ledger:export", "a"},
-		MayIntrospect:           true,
-		TokenLifetime:           90 * time.Second,
-		ReuseTokens:             true,
-		AccessTokenStrategy:     storage.StrategyJWT,
+		AccountID:             f.account.ID,
+		OwnerID:               f.owner.ID,
+		Kind:                  storage.KindKey,
+		Name:                  "billing exporter",
+		Description:           "nightly export to the ledger; owner: ops",
+		SecretHash:            "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$c2VjcmV0aGFzaA",
+		SecretHint:            "…x7Qz",
+		AccessRights:          "ledger-export",
+		RateLimits:            map[string]storage.RateLimit{"default": {Rate: 10, Burst: 20}, "reports": {Rate: 2, Burst: 2}},
+		GrantTypes:            []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
+		Scopes:                []string{"write", "read", "ledger:export", "a"},
+		MayIntrospect:         true,
+		TokenLifetime:         90 * time.Second,
+		ReuseTokens:           true,
+		AccessTokenStrategy:   storage.StrategyJWT,
 		TokenEndpointAuthMethod: storage.AuthPrivateKeyJWT,
 		JWKS:                    `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
-		Status:                  storage.StatusActive,
-		Generation:              7,
-		PreviousSecretHash:      "$argon2id$v=19$m=65536,t=3,p=4$b2xkc2FsdA$b2xkaGFzaA",
-		PreviousGeneration:      6,
-		PreviousRetireAt:        time.Date(2030, 4, 5, 6, 7, 8, 987654321, cet),
-		ExpiresAt:               time.Date(2031, 2, 3, 4, 5, 6, 123456789, cet),
-		LastUsedAt:              time.Date(2024, 12, 31, 23, 59, 59, 999999999, cet),
-		CreatedBy:               f.creator.ID,
+		DPoPBoundAccessTokens: true,
+		Status:                storage.StatusActive,
+		Generation:            7,
+		PreviousSecretHash:    "$argon2id$v=19$m=65536,t=3,p=4$b2xkc2FsdA$b2xkaGFzaA",
+		PreviousGeneration:    6,
+		PreviousRetireAt:      time.Date(2030, 4, 5, 6, 7, 8, 987654321, cet),
+		ExpiresAt:             time.Date(2031, 2, 3, 4, 5, 6, 123456789, cet),
+		LastUsedAt:            time.Date(2024, 12, 31, 23, 59, 59, 999999999, cet),
+		CreatedBy:             f.creator.ID,
 	}
 }
 
@@ -255,6 +256,7 @@ func testUpdateClient(t *testing.T, s ClientsStore) {
 			c.TokenEndpointAuthMethod = storage.AuthPrivateKeyJWT
 			c.JWKS = ""
 			c.JWKSURI = "https://keys.example.com/jwks.json"
+			c.DPoPBoundAccessTokens = false
 			c.Status = storage.StatusDisabled
 			c.DisabledReason = storage.DisabledManually
 			c.Generation++

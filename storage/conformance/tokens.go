@@ -232,6 +232,14 @@ func testTokenRoundTrip(t *testing.T, s storage.Tokens, clock tokenClock) {
 			}(),
 		},
 		{
+			name: "dpop bound",
+			token: func() storage.Token {
+				tok := newToken(now)
+				tok.JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+				return tok
+			}(),
+		},
+		{
 			name: "custom grant type",
 			token: func() storage.Token {
 				tok := newToken(now)
@@ -745,6 +753,7 @@ func checkToken(t *testing.T, got, want storage.Token) {
 	}
 	checkString("Signature", got.Signature, want.Signature)
 	checkString("RequestID", got.RequestID, want.RequestID)
+	checkString("JKT", got.JKT, want.JKT)
 	checkInt("ClientID", got.ClientID, want.ClientID)
 	checkInt("Generation", got.Generation, want.Generation)
 	checkInt("AccountID", got.AccountID, want.AccountID)

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -31,6 +32,9 @@ import (
 //	audience    uvarint count, then each as uvarint length, bytes
 //	expires at  varint Unix milliseconds
 //	lifetime    varint milliseconds from issued at to expires at
+//	[jkt]       only for a DPoP-bound token: the byte fieldJKT, then the
+//	            32 bytes of the SHA-256 thumbprint its JKT encodes
+//	            (base64url); a Bearer token's record ends at its lifetime
 //
 // The signature is the key, so it is not repeated in the record. The request
 // id field comes first, right after the version, and its tag gives its
@@ -41,6 +45,12 @@ import (
 // no Redis Cluster). Version 1 differed from it only in the request id tag
 // (len<<1|hex) and held no UUID form.
 const recordV3 = 3
+
+// fieldJKT tags the optional trailing JKT field of a record.
+const fieldJKT = 1
+
+// jktBytes is the size of a decoded JKT: a SHA-256 digest.
+const jktBytes = 32
 
 // Forms of a stored request id: the low two bits of its tag.
 const (
@@ -98,6 +108,14 @@ func encodeRecord(t storage.Token) ([]byte, error) {
 	b = appendStrings(b, t.Audience)
 	b = binary.AppendVarint(b, expires)
 	b = binary.AppendVarint(b, expires-issued)
+	if t.JKT != "" {
+		jkt, err := base64.RawURLEncoding.DecodeString(t.JKT)
+		if err != nil || len(jkt) != jktBytes {
+			return nil, errors.New("token jkt is not a base64url SHA-256 thumbprint")
+		}
+		b = append(b, fieldJKT)
+		b = append(b, jkt...)
+	}
 	return b, nil
 }
 
@@ -124,6 +142,10 @@ func decodeRecord(b string) (storage.Token, error) {
 	t.Audience = r.strings()
 	expires := r.varint()
 	issued := expires - r.varint() // wraps on garbage; the range check catches it
+	if r.err == nil && len(r.s) == 1+jktBytes && r.s[0] == fieldJKT {
+		t.JKT = base64.RawURLEncoding.EncodeToString([]byte(r.s[1:]))
+		r.s = ""
+	}
 	switch {
 	case r.err != nil:
 		return storage.Token{}, fmt.Errorf("%w: %w", errCorrupt, r.err)

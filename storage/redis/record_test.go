@@ -107,6 +107,36 @@ func TestRecordSize(t *testing.T) {
 	}
 }
 
+// TestRecordDPoP: a DPoP-bound token's record is a Bearer token's plus 33
+// bytes (the tag and the decoded thumbprint) and reads back; a Bearer
+// token's record is as it always was; a JKT that is no SHA-256 thumbprint
+// is refused.
+func TestRecordDPoP(t *testing.T) {
+	tok := typicalToken()
+	plain, err := encodeRecord(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	bound, err := encodeRecord(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bound) != len(plain)+33 || string(bound[:len(plain)]) != string(plain) {
+		t.Errorf("bound record: %d bytes, want the Bearer record's %d and 33 more", len(bound), len(plain))
+	}
+	got, err := decodeRecord(string(bound))
+	if err != nil || got.JKT != tok.JKT {
+		t.Errorf("decodeRecord: JKT %q, %v, want %q", got.JKT, err, tok.JKT)
+	}
+	for _, bad := range []string{"short", tok.JKT + "A", "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs"} {
+		tok.JKT = bad
+		if _, err := encodeRecord(tok); err == nil {
+			t.Errorf("encodeRecord with JKT %q: no error", bad)
+		}
+	}
+}
+
 // Request ids that look alike under the compact forms still encode apart:
 // the field names the request's revocation marker.
 func TestRequestIDEncodingsDistinct(t *testing.T) {
@@ -198,6 +228,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		func(tok *storage.Token) { tok.RequestID, tok.GrantType = "req-1", "urn:example:grant" },
 		func(tok *storage.Token) { tok.Scopes, tok.Audience = nil, []string{"a", ""} },
 		func(tok *storage.Token) { tok.IssuedAt = time.Time{} },
+		func(tok *storage.Token) { tok.JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" },
 	} {
 		tok := typicalToken()
 		change(&tok)
@@ -301,5 +332,6 @@ func equalTokens(a, b storage.Token) bool {
 		slices.Equal(a.Scopes, b.Scopes) &&
 		slices.Equal(a.Audience, b.Audience) &&
 		a.IssuedAt.Equal(b.IssuedAt) &&
-		a.ExpiresAt.Equal(b.ExpiresAt)
+		a.ExpiresAt.Equal(b.ExpiresAt) &&
+		a.JKT == b.JKT
 }

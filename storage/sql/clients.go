@@ -25,39 +25,40 @@ import (
 const touchInterval = time.Minute
 
 type clientRow struct {
-	ID                      int64 `gorm:"primaryKey"`
-	AccountID               int64
-	OwnerID                 sql.NullInt64
-	Kind                    string
-	IsDefault               bool
-	Name                    string
-	Description             string
-	SecretHash              string
-	SecretHint              string
-	AccessRights            string
-	RateLimits              string // space-separated class=rate:burst, see encodeRateLimits
-	GrantTypes              string // space-separated, see encodeList
-	Scopes                  string // space-separated, see encodeList
-	MayIntrospect           bool
-	TokenLifetimeSeconds    int64
-	ReuseTokens             bool
-	AccessTokenStrategy     string
+	ID                    int64 `gorm:"primaryKey"`
+	AccountID             int64
+	OwnerID               sql.NullInt64
+	Kind                  string
+	IsDefault             bool
+	Name                  string
+	Description           string
+	SecretHash            string
+	SecretHint            string
+	AccessRights          string
+	RateLimits            string // space-separated class=rate:burst, see encodeRateLimits
+	GrantTypes            string // space-separated, see encodeList
+	Scopes                string // space-separated, see encodeList
+	MayIntrospect         bool
+	TokenLifetimeSeconds  int64
+	ReuseTokens           bool
+	AccessTokenStrategy   string
 	TokenEndpointAuthMethod string
 	JWKS                    string `gorm:"column:jwks"`
 	JWKSURI                 string `gorm:"column:jwks_uri"`
-	Status                  string
-	DisabledReason          string
-	Generation              int64
-	PreviousSecretHash      string
-	PreviousGeneration      int64
-	PreviousRetireAt        sql.NullTime
-	ExpiresAt               sql.NullTime
-	LastUsedAt              sql.NullTime
-	EnabledAt               sql.NullTime
-	CreatedBy               sql.NullInt64
-	Version                 int64
-	CreatedAt               time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt               time.Time `gorm:"autoUpdateTime:false"`
+	DPoPBoundAccessTokens bool `gorm:"column:dpop_bound_access_tokens"`
+	Status                string
+	DisabledReason        string
+	Generation            int64
+	PreviousSecretHash    string
+	PreviousGeneration    int64
+	PreviousRetireAt      sql.NullTime
+	ExpiresAt             sql.NullTime
+	LastUsedAt            sql.NullTime
+	EnabledAt             sql.NullTime
+	CreatedBy             sql.NullInt64
+	Version               int64
+	CreatedAt             time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt             time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (clientRow) TableName() string { return "clients" }
@@ -68,6 +69,7 @@ var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
 	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "token_endpoint_auth_method", "jwks", "jwks_uri", "status", "disabled_reason", "generation", "previous_secret_hash",
+	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "dpop_bound_access_tokens", "status", "disabled_reason", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"enabled_at", "created_by", "version", "updated_at",
 }
@@ -101,77 +103,79 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		c.DisabledReason = ""
 	}
 	return clientRow{
-		ID:                      c.ID,
-		AccountID:               c.AccountID,
-		OwnerID:                 nullID(c.OwnerID),
-		Kind:                    string(c.Kind),
-		IsDefault:               c.IsDefault,
-		Name:                    c.Name,
-		Description:             c.Description,
-		SecretHash:              c.SecretHash,
-		SecretHint:              c.SecretHint,
-		AccessRights:            c.AccessRights,
-		RateLimits:              rateLimits,
-		GrantTypes:              grantTypes,
-		Scopes:                  scopes,
-		MayIntrospect:           c.MayIntrospect,
-		TokenLifetimeSeconds:    int64(c.TokenLifetime / time.Second),
-		ReuseTokens:             c.ReuseTokens,
-		AccessTokenStrategy:     strategyOrOpaque(c.AccessTokenStrategy),
+		ID:                    c.ID,
+		AccountID:             c.AccountID,
+		OwnerID:               nullID(c.OwnerID),
+		Kind:                  string(c.Kind),
+		IsDefault:             c.IsDefault,
+		Name:                  c.Name,
+		Description:           c.Description,
+		SecretHash:            c.SecretHash,
+		SecretHint:            c.SecretHint,
+		AccessRights:          c.AccessRights,
+		RateLimits:            rateLimits,
+		GrantTypes:            grantTypes,
+		Scopes:                scopes,
+		MayIntrospect:         c.MayIntrospect,
+		TokenLifetimeSeconds:  int64(c.TokenLifetime / time.Second),
+		ReuseTokens:           c.ReuseTokens,
+		AccessTokenStrategy:   strategyOrOpaque(c.AccessTokenStrategy),
 		TokenEndpointAuthMethod: authMethodOrBasic(c.TokenEndpointAuthMethod),
 		JWKS:                    c.JWKS,
 		JWKSURI:                 c.JWKSURI,
-		Status:                  string(c.Status),
-		DisabledReason:          string(c.DisabledReason),
-		Generation:              c.Generation,
-		PreviousSecretHash:      c.PreviousSecretHash,
-		PreviousGeneration:      c.PreviousGeneration,
-		PreviousRetireAt:        nullTime(c.PreviousRetireAt),
-		ExpiresAt:               nullTime(c.ExpiresAt),
-		LastUsedAt:              nullTime(c.LastUsedAt),
-		EnabledAt:               nullTime(c.EnabledAt),
-		CreatedBy:               nullID(c.CreatedBy),
-		Version:                 c.Version,
-		CreatedAt:               dbTime(c.CreatedAt),
-		UpdatedAt:               dbTime(c.UpdatedAt),
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
+		Status:                string(c.Status),
+		DisabledReason:        string(c.DisabledReason),
+		Generation:            c.Generation,
+		PreviousSecretHash:    c.PreviousSecretHash,
+		PreviousGeneration:    c.PreviousGeneration,
+		PreviousRetireAt:      nullTime(c.PreviousRetireAt),
+		ExpiresAt:             nullTime(c.ExpiresAt),
+		LastUsedAt:            nullTime(c.LastUsedAt),
+		EnabledAt:             nullTime(c.EnabledAt),
+		CreatedBy:             nullID(c.CreatedBy),
+		Version:               c.Version,
+		CreatedAt:             dbTime(c.CreatedAt),
+		UpdatedAt:             dbTime(c.UpdatedAt),
 	}, nil
 }
 
 func (r clientRow) client() storage.Client {
 	return storage.Client{
-		ID:                      r.ID,
-		AccountID:               r.AccountID,
-		OwnerID:                 fromNullID(r.OwnerID),
-		Kind:                    storage.Kind(r.Kind),
-		IsDefault:               r.IsDefault,
-		Name:                    r.Name,
-		Description:             r.Description,
-		SecretHash:              r.SecretHash,
-		SecretHint:              r.SecretHint,
-		AccessRights:            r.AccessRights,
-		RateLimits:              decodeRateLimits(r.RateLimits),
-		GrantTypes:              strings.Fields(r.GrantTypes),
-		Scopes:                  strings.Fields(r.Scopes),
-		MayIntrospect:           r.MayIntrospect,
-		TokenLifetime:           time.Duration(r.TokenLifetimeSeconds) * time.Second,
-		ReuseTokens:             r.ReuseTokens,
-		AccessTokenStrategy:     r.AccessTokenStrategy,
+		ID:                    r.ID,
+		AccountID:             r.AccountID,
+		OwnerID:               fromNullID(r.OwnerID),
+		Kind:                  storage.Kind(r.Kind),
+		IsDefault:             r.IsDefault,
+		Name:                  r.Name,
+		Description:           r.Description,
+		SecretHash:            r.SecretHash,
+		SecretHint:            r.SecretHint,
+		AccessRights:          r.AccessRights,
+		RateLimits:            decodeRateLimits(r.RateLimits),
+		GrantTypes:            strings.Fields(r.GrantTypes),
+		Scopes:                strings.Fields(r.Scopes),
+		MayIntrospect:         r.MayIntrospect,
+		TokenLifetime:         time.Duration(r.TokenLifetimeSeconds) * time.Second,
+		ReuseTokens:           r.ReuseTokens,
+		AccessTokenStrategy:   r.AccessTokenStrategy,
 		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod,
 		JWKS:                    r.JWKS,
 		JWKSURI:                 r.JWKSURI,
-		Status:                  storage.Status(r.Status),
-		DisabledReason:          storage.DisabledReason(r.DisabledReason),
-		Generation:              r.Generation,
-		PreviousSecretHash:      r.PreviousSecretHash,
-		PreviousGeneration:      r.PreviousGeneration,
-		PreviousRetireAt:        fromNullTime(r.PreviousRetireAt),
-		ExpiresAt:               fromNullTime(r.ExpiresAt),
-		LastUsedAt:              fromNullTime(r.LastUsedAt),
-		EnabledAt:               fromNullTime(r.EnabledAt),
-		CreatedBy:               fromNullID(r.CreatedBy),
-		Version:                 r.Version,
-		CreatedAt:               r.CreatedAt.UTC(),
-		UpdatedAt:               r.UpdatedAt.UTC(),
+		DPoPBoundAccessTokens: r.DPoPBoundAccessTokens,
+		Status:                storage.Status(r.Status),
+		DisabledReason:        storage.DisabledReason(r.DisabledReason),
+		Generation:            r.Generation,
+		PreviousSecretHash:    r.PreviousSecretHash,
+		PreviousGeneration:    r.PreviousGeneration,
+		PreviousRetireAt:      fromNullTime(r.PreviousRetireAt),
+		ExpiresAt:             fromNullTime(r.ExpiresAt),
+		LastUsedAt:            fromNullTime(r.LastUsedAt),
+		EnabledAt:             fromNullTime(r.EnabledAt),
+		CreatedBy:             fromNullID(r.CreatedBy),
+		Version:               r.Version,
+		CreatedAt:             r.CreatedAt.UTC(),
+		UpdatedAt:             r.UpdatedAt.UTC(),
 	}
 }
 

@@ -88,6 +88,13 @@ type claims struct {
 	Scope     string   `json:"scope,omitempty"`
 	AccountID int64    `json:"account_id"`
 	Username  string   `json:"username,omitempty"`
+	// Confirmation names the DPoP key of a bound token (RFC 9449 §6.1).
+	Confirmation *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf claim of a DPoP-bound token.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Mint implements tokens.Format: a random jti, signed with the current key.
@@ -128,6 +135,9 @@ func (f *Format) sign(rec storage.Token, id string) (string, error) {
 		Issuer: f.issuer, Subject: rec.Subject, Audience: rec.Audience,
 		Expiry: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(), ID: id,
 		ClientID: clientID, Scope: strings.Join(rec.Scopes, " "), AccountID: rec.AccountID, Username: rec.Username,
+	}
+	if rec.JKT != "" {
+		c.Confirmation = &confirmation{JKT: rec.JKT}
 	}
 	if c.Subject == "" {
 		// A client's own token: the client is the subject (RFC 9068 §2.2).
