@@ -157,6 +157,20 @@ func TestFederation(t *testing.T) {
 		})
 
 		t.Run("introspection and revocation", func(t *testing.T) {
+			// A resource server that authenticates with its pod's token.
+			rsID, _ := f.fedClient(t, "resource server", k8s.URL, "system:serviceaccount:billing:exporter", nil)
+			if _, err := f.db.UpdateClient(t.Context(), rsID, func(c *storage.Client) error { c.MayIntrospect = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			ccTok := f.tokenCC(f.cc)
+			intro := f.post("/oauth/introspect", formCT, form("token", ccTok, "client_id", strconv.FormatInt(rsID, 10),
+				"client_assertion_type", assertionType, "client_assertion", k8sToken()))
+			if intro.status != http.StatusOK || intro.json(t)["active"] != true {
+				t.Fatalf("introspect with a federated token: status %d, body %s", intro.status, intro.body)
+			}
+			wantError(t, f.post("/oauth/introspect", formCT, form("token", ccTok, "client_id", strconv.FormatInt(rsID, 10),
+				"client_assertion_type", assertionType, "client_assertion", k8s.Sign(t, set(k8s.Kubernetes("https://evil.example", now()))))),
+				http.StatusUnauthorized, "invalid_client")
 			tok := f.fedToken(id, gh.Sign(t, gh.GitHubActions(fedAudience, now()))).json(t)["access_token"].(string)
 			rev := f.post("/oauth/revoke", formCT, form("token", tok, "client_id", strconv.FormatInt(id, 10),
 				"client_assertion_type", assertionType, "client_assertion", gh.Sign(t, gh.GitHubActions(fedAudience, now()))))
