@@ -50,6 +50,7 @@ type Config struct {
 	Tokens      Tokens      `yaml:"tokens"`
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
+	Federation  Federation  `yaml:"federation"`
 	RateLimits  RateLimits  `yaml:"rate_limits"`
 	BruteForce  BruteForce  `yaml:"brute_force"`
 	Console     Console     `yaml:"console"`
@@ -350,6 +351,15 @@ type Credentials struct {
 	// reach loopback, private and link-local addresses: for tests and local
 	// development only, never in production.
 	JWKSAllowHTTP bool `yaml:"jwks_allow_http" env:"TOLLGATE_JWKS_ALLOW_HTTP"`
+}
+
+// Federation configures workload identity federation: clients
+// authenticated by tokens of external OpenID Connect issuers.
+type Federation struct {
+	// AllowHTTPIssuers accepts issuers (and their jwks_uri) over http and
+	// on loopback, private and link-local addresses: for tests and local
+	// development only, never in production.
+	AllowHTTPIssuers bool `yaml:"allow_http_issuers" env:"TOLLGATE_FEDERATION_ALLOW_HTTP_ISSUERS"`
 }
 
 // Grants configures the grants: which are served, and the name of the

@@ -538,6 +538,7 @@ type Store interface {
 	Users
 	Clients
 	Audit
+	FederatedCredentials
 }
 
 // Transactor runs fn in one transaction: every write fn makes through tx
@@ -564,6 +565,45 @@ const (
 // UsesPrivateKeyJWT reports whether c authenticates with signed assertions
 // instead of a secret.
 func (c Client) UsesPrivateKeyJWT() bool { return c.TokenEndpointAuthMethod == AuthPrivateKeyJWT }
+
+// FederatedCredential makes a client trust the tokens an external OpenID
+// Connect issuer signs for one subject (workload identity federation, after
+// Azure's federated identity credentials): a token of Issuer whose sub is
+// Subject, whose aud names one of Audiences and whose top-level string
+// claims equal Claims authenticates the client in place of a secret.
+type FederatedCredential struct {
+	ID       int64
+	ClientID int64
+	// Name is a label, unique among the client's credentials.
+	Name string
+	// Issuer is the issuer URL, compared exactly with the token's iss and
+	// with the issuer of its discovery document.
+	Issuer string
+	// Subject is compared exactly with the token's sub.
+	Subject string
+	// Audiences are the aud values accepted; the token must name one.
+	Audiences []string
+	// Claims are further top-level string claims the token must carry with
+	// exactly these values (GitHub's repository_id, job_workflow_ref).
+	Claims    map[string]string
+	CreatedBy int64 // the user who added it; 0 for a client token
+	CreatedAt time.Time
+}
+
+// FederatedCredentials stores the federated credentials of clients.
+// Deleting a client deletes its federated credentials.
+type FederatedCredentials interface {
+	// CreateFederatedCredential stores fc under fc.ClientID and returns it
+	// with its ID. It answers ErrAlreadyExists when the client has a
+	// credential of that name, ErrNotFound when there is no such client.
+	CreateFederatedCredential(ctx context.Context, fc FederatedCredential) (FederatedCredential, error)
+	// ListFederatedCredentials returns the client's credentials, oldest
+	// first; none for an unknown client.
+	ListFederatedCredentials(ctx context.Context, clientID int64) ([]FederatedCredential, error)
+	// DeleteFederatedCredential removes credential id of client clientID;
+	// ErrNotFound when the client has no such credential.
+	DeleteFederatedCredential(ctx context.Context, clientID, id int64) error
+}
 
 // OneTimeIDs remembers ids that may be used once (the jti of client
 // assertions) until they expire, across every instance.

@@ -438,6 +438,7 @@ func credentialResource(name, summary string, v cliView, calls credentialCalls) 
 	}
 	if name == "clients" {
 		verbs = append(verbs, clientToken())
+		verbs = append(verbs, federatedVerbs()...)
 	}
 	return cliResource{name: name, summary: summary, verbs: verbs}
 }

@@ -478,3 +478,38 @@ func TestCLIPrivateKeyJWTClient(t *testing.T) {
 		t.Errorf("token_endpoint_auth_method after the switch = %q", got)
 	}
 }
+
+// TestCLIFederatedCredentials: a client's federated credentials are added
+// with claim conditions, listed and deleted; an http issuer is refused.
+func TestCLIFederatedCredentials(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	created := f.cli(tok, nil, "clients", "create", "--name", "deployer", "--grant-types", "client_credentials").ok(t, "clients create")
+	id := created.field(t, "id")
+	added := f.cli(tok, nil, "clients", "federated-add", id, "--issuer", "https://token.actions.githubusercontent.com",
+		"--subject", "repo:octo-org/deploy:ref:refs/heads/main", "--audience", "https://tollgate.example",
+		"--claim", "repository_id=123456789", "--claim", "job_workflow_ref=octo-org/deploy/.github/workflows/release.yml@refs/heads/main",
+		"--name", "release").ok(t, "clients federated-add")
+	if got := added.field(t, "subject"); got != "repo:octo-org/deploy:ref:refs/heads/main" {
+		t.Errorf("subject = %q", got)
+	}
+	if !strings.Contains(added.stdout, "repository_id") {
+		t.Errorf("the claim conditions are not shown:\n%s", added.stdout)
+	}
+	fid := added.field(t, "id")
+	listed := f.cli(tok, nil, "clients", "federated-list", id).ok(t, "clients federated-list")
+	if !strings.Contains(listed.stdout, "release") || !strings.Contains(listed.stdout, "https://token.actions.githubusercontent") {
+		t.Errorf("list:\n%s", listed.stdout)
+	}
+	bad := f.cli(tok, nil, "clients", "federated-add", id, "--issuer", "http://issuer.example", "--subject", "s", "--audience", "a")
+	if !errors.Is(bad.err, errFailed) || !strings.Contains(bad.stderr, "issuer") {
+		t.Errorf("an http issuer: err %v, stderr %q; want a refusal naming issuer", bad.err, bad.stderr)
+	}
+	if res := f.cli(tok, nil, "clients", "federated-add", id, "--issuer", "https://i.example", "--subject", "s", "--audience", "a", "--claim", "novalue"); res.err == nil {
+		t.Error("--claim without = was accepted")
+	}
+	f.cli(tok, nil, "clients", "federated-delete", id, "--credential", fid).ok(t, "clients federated-delete")
+	if res := f.cli(tok, nil, "clients", "federated-delete", id, "--credential", fid); !errors.Is(res.err, errFailed) {
+		t.Errorf("deleting twice: err %v, want a refusal", res.err)
+	}
+}

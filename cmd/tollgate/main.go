@@ -84,7 +84,7 @@ Commands:
 Management (talk to a running server's API; see 'tollgate <command> -h'):
   accounts   create|get|children|rename|policies|disable|enable
   users      create|list|get|set-role|disable|enable|reset-password|delete
-  clients    create|list|get|edit|disable|enable|rotate|delete|token
+  clients    create|list|get|edit|disable|enable|rotate|delete|token|federated-add|federated-list|federated-delete
   keys       create|list|get|edit|disable|enable|rotate|delete
   audit      list
 

@@ -33,6 +33,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/dpop"
 	dpopredis "github.com/tollgate/tollgate/pkg/dpop/redis"
 	"github.com/tollgate/tollgate/pkg/egress"
+	"github.com/tollgate/tollgate/pkg/federation"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
@@ -295,6 +296,7 @@ type Store interface {
 	storage.Users
 	storage.Clients
 	storage.Audit
+	storage.FederatedCredentials
 	storage.Transactor
 	storage.Pinger
 }
@@ -415,7 +417,12 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).WithAssertions(assertions, d.logger)
+	federated, err := newFederationVerifier(d)
+	if err != nil {
+		return nil, err
+	}
+	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).
+		WithAssertions(assertions, d.logger).WithFederation(federated, d.logger)
 	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard, tokenService).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
@@ -456,6 +463,7 @@ func newApp(d deps) (*App, error) {
 		MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
 		JWKSAllowHTTP:       d.cfg.Credentials.JWKSAllowHTTP,
+		FederationAllowHTTP: d.cfg.Federation.AllowHTTPIssuers,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		Logger:              d.logger,
 		Now:                 d.now,
@@ -617,3 +625,22 @@ func newAssertionChecker(d deps) (assertion.Checker, error) {
 // inside a token request: a slow host costs that request this much, once
 // per refetch interval.
 const jwksFetchTimeout = 3 * time.Second
+
+// newFederationVerifier builds the verifier of tokens of external issuers
+// (workload identity federation): credentials from the database, jtis in
+// d.oneTimeIDs beside the assertions', discovery documents and keys
+// fetched through a guarded outbound client of its own (its http setting
+// is federation's, not jwks_uri's).
+func newFederationVerifier(d deps) (*federation.Verifier, error) {
+	allow := d.cfg.Federation.AllowHTTPIssuers
+	if allow && d.logger != nil {
+		d.logger.Warn("federation.allow_http_issuers is on: federated credentials may name http issuers, and their documents may be fetched from loopback, private and link-local addresses; for tests and development only")
+	}
+	return federation.New(federation.Options{
+		Credentials: d.db,
+		Fetcher:     egress.New(egress.Options{AllowInsecure: allow, Timeout: jwksFetchTimeout}),
+		AllowHTTP:   allow,
+		Used:        d.oneTimeIDs,
+		Now:         d.now,
+	})
+}

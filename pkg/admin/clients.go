@@ -130,6 +130,7 @@ func (a *API) clientRoutes() {
 		a.handle(http.MethodPost, k.path+"/{id:[0-9]+}/rotate", func(w http.ResponseWriter, r *http.Request, act manage.Actor) { a.rotateClient(w, r, act, kind) })
 	}
 	a.handle(http.MethodPost, "/clients/{id:[0-9]+}/tokens", a.clientToken)
+	a.routeFederated()
 }
 
 func pathID(r *http.Request) int64 {

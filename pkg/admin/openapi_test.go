@@ -32,28 +32,30 @@ type bodyType struct {
 // documented body and no entry here fails the test, so a new input type is
 // added here when it is added to the API.
 var requestBodies = map[string]bodyType{
-	"POST /api/v1/clients":             {reflect.TypeFor[clientInput](), []string{"status"}},
-	"PATCH /api/v1/clients/{id}":       {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "password"}},
-	"POST /api/v1/keys":                {reflect.TypeFor[clientInput](), []string{"status", "grant_types"}},
-	"PATCH /api/v1/keys/{id}":          {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "grant_types", "password"}},
-	"POST /api/v1/clients/{id}/rotate": {reflect.TypeFor[rotateInput](), nil},
-	"POST /api/v1/keys/{id}/rotate":    {reflect.TypeFor[rotateInput](), nil},
-	"POST /api/v1/clients/{id}/tokens": {reflect.TypeFor[tokenInput](), nil},
-	"POST /api/v1/users":               {reflect.TypeFor[userInput](), nil},
-	"PATCH /api/v1/users/{id}":         {reflect.TypeFor[userUpdate](), nil},
-	"POST /api/v1/users/{id}/password": {reflect.TypeFor[passwordInput](), nil},
-	"POST /api/v1/accounts":            {reflect.TypeFor[accountInput](), []string{"status"}},
-	"PATCH /api/v1/accounts/{id}":      {reflect.TypeFor[accountInput](), []string{"parent_id"}},
+	"POST /api/v1/clients":                            {reflect.TypeFor[clientInput](), []string{"status"}},
+	"PATCH /api/v1/clients/{id}":                      {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "password"}},
+	"POST /api/v1/keys":                               {reflect.TypeFor[clientInput](), []string{"status", "grant_types"}},
+	"PATCH /api/v1/keys/{id}":                         {reflect.TypeFor[clientInput](), []string{"owner_id", "account_id", "grant_types", "password"}},
+	"POST /api/v1/clients/{id}/rotate":                {reflect.TypeFor[rotateInput](), nil},
+	"POST /api/v1/keys/{id}/rotate":                   {reflect.TypeFor[rotateInput](), nil},
+	"POST /api/v1/clients/{id}/tokens":                {reflect.TypeFor[tokenInput](), nil},
+	"POST /api/v1/clients/{id}/federated-credentials": {reflect.TypeFor[federatedInput](), nil},
+	"POST /api/v1/users":                              {reflect.TypeFor[userInput](), nil},
+	"PATCH /api/v1/users/{id}":                        {reflect.TypeFor[userUpdate](), nil},
+	"POST /api/v1/users/{id}/password":                {reflect.TypeFor[passwordInput](), nil},
+	"POST /api/v1/accounts":                           {reflect.TypeFor[accountInput](), []string{"status"}},
+	"PATCH /api/v1/accounts/{id}":                     {reflect.TypeFor[accountInput](), []string{"parent_id"}},
 }
 
 // responseSchemas maps a component schema to the Go type the API writes
 // for it, less the members the schema leaves to another one.
 var responseSchemas = map[string]bodyType{
-	"Credential": {reflect.TypeFor[clientView](), []string{"client_secret", "key", "use"}},
-	"Problem":    {reflect.TypeFor[problem](), nil},
-	"User":       {reflect.TypeFor[userView](), nil},
-	"Account":    {reflect.TypeFor[accountView](), nil},
-	"AuditEvent": {reflect.TypeFor[auditView](), nil},
+	"Credential":          {reflect.TypeFor[clientView](), []string{"client_secret", "key", "use"}},
+	"Problem":             {reflect.TypeFor[problem](), nil},
+	"User":                {reflect.TypeFor[userView](), nil},
+	"Account":             {reflect.TypeFor[accountView](), nil},
+	"AuditEvent":          {reflect.TypeFor[auditView](), nil},
+	"FederatedCredential": {reflect.TypeFor[federatedView](), nil},
 }
 
 // openAPI is the parsed document.

@@ -21,7 +21,9 @@ var sdkMethods = map[string]string{
 	"deleteClient": "DeleteClient", "rotateClient": "RotateClient", "createClientToken": "CreateClientToken",
 	"createKey": "CreateKey", "listKeys": "ListKeys", "getKey": "GetKey", "updateKey": "UpdateKey",
 	"deleteKey": "DeleteKey", "rotateKey": "RotateKey",
-	"listAudit": "ListAudit",
+	"listAudit":                 "ListAudit",
+	"createFederatedCredential": "CreateFederatedCredential", "listFederatedCredentials": "ListFederatedCredentials",
+	"deleteFederatedCredential": "DeleteFederatedCredential",
 }
 
 // TestEveryOperationHasAMethod fails when the management API gains an

@@ -48,6 +48,9 @@ type Service interface {
 	UpdateClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64, in manage.ClientInput) (storage.Client, error)
 	RotateClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64, overlapSeconds *int64) (storage.Client, string, error)
 	DeleteClient(ctx context.Context, act manage.Actor, kind storage.Kind, id, want int64) (storage.Client, error)
+	ListFederatedCredentials(ctx context.Context, act manage.Actor, id int64) ([]storage.FederatedCredential, error)
+	CreateFederatedCredential(ctx context.Context, act manage.Actor, id, want int64, in manage.FederatedCredentialInput) (storage.FederatedCredential, error)
+	DeleteFederatedCredential(ctx context.Context, act manage.Actor, id, fid, want int64) error
 	GenerateClientToken(ctx context.Context, act manage.Actor, id int64, password string, lifetime *int64) (manage.ClientToken, error)
 	ListUsers(ctx context.Context, act manage.Actor, f storage.UserFilter, pg storage.Page) ([]storage.User, error)
 	GetUser(ctx context.Context, act manage.Actor, id int64) (storage.User, error)

@@ -192,17 +192,19 @@ func (c *Console) username(ctx context.Context, st *state, id int64) string {
 
 // notices are the messages a redirect after a change asks for (?ok=).
 var notices = map[string]string{
-	"saved":            "Your changes are saved.",
-	"enabled":          "Enabled: it works again.",
-	"disabled":         "Disabled: it no longer works, and every token obtained with it stopped working.",
-	"deleted":          "Deleted: it no longer works, and every token obtained with it stopped working.",
-	"default-reissued": "The default key was deleted, and a new default key was issued in its place. Generate a new secret for it to see the key.",
-	"user-created":     "The user is created, with a default API key.",
-	"user-enabled":     "The user is enabled. Their clients and keys stay disabled until you enable them.",
-	"user-disabled":    "The user is disabled, with every client and key they own, and their tokens.",
-	"user-role":        "The role is changed.",
-	"user-deleted":     "The user is deleted, with every client and key they owned.",
-	"switched":         "You are now managing this account.",
+	"saved":             "Your changes are saved.",
+	"enabled":           "Enabled: it works again.",
+	"disabled":          "Disabled: it no longer works, and every token obtained with it stopped working.",
+	"deleted":           "Deleted: it no longer works, and every token obtained with it stopped working.",
+	"default-reissued":  "The default key was deleted, and a new default key was issued in its place. Generate a new secret for it to see the key.",
+	"user-created":      "The user is created, with a default API key.",
+	"user-enabled":      "The user is enabled. Their clients and keys stay disabled until you enable them.",
+	"user-disabled":     "The user is disabled, with every client and key they own, and their tokens.",
+	"user-role":         "The role is changed.",
+	"user-deleted":      "The user is deleted, with every client and key they owned.",
+	"switched":          "You are now managing this account.",
+	"federated-added":   "The federated credential is added: its workloads' tokens authenticate this client from now on.",
+	"federated-deleted": "The federated credential is deleted: its tokens no longer authenticate this client.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }
@@ -290,6 +292,11 @@ type formPage struct {
 	// password field to the form that adds one.
 	ReadOnly    bool
 	AskPassword bool
+	// Federated are an API client's federated credentials; FederatedFailed
+	// says they could not be read. Fed is the add form as sent.
+	Federated       []storage.FederatedCredential
+	FederatedFailed bool
+	Fed             federatedForm
 }
 
 // overlap is a choice of how long a rotated-out secret keeps working.
@@ -646,6 +653,8 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 		if p.AuthMethod == "" {
 			p.AuthMethod = storage.AuthSecretBasic
 		}
+		fed, err := c.opts.Service.ListFederatedCredentials(r.Context(), st.act, cl.ID)
+		p.Federated, p.FederatedFailed = fed, err != nil
 	}
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)

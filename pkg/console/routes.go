@@ -44,6 +44,8 @@ func (c *Console) routes() {
 	}
 	r.Handle(clientKind.Path+"/{id:[0-9]+}/token", c.page(c.tokenForm)).Methods(get, head)
 	r.Handle(clientKind.Path+"/{id:[0-9]+}/token", c.action(c.generateToken)).Methods(post)
+	r.Handle(clientKind.Path+"/{id:[0-9]+}/federated", c.action(c.addFederated)).Methods(post)
+	r.Handle(clientKind.Path+"/{id:[0-9]+}/federated/delete", c.action(c.deleteFederated)).Methods(post)
 
 	r.Handle(Prefix+"/users", c.page(c.listUsers)).Methods(get, head)
 	r.Handle(Prefix+"/users/new", c.page(c.newUser)).Methods(get, head)

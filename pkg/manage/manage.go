@@ -84,8 +84,11 @@ type Options struct {
 	// JWKSAllowHTTP accepts http jwks_uri URLs and non-public hosts (tests
 	// and development).
 	JWKSAllowHTTP bool
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// FederationAllowHTTP accepts http issuers and non-public hosts in
+	// federated credentials (tests and development).
+	FederationAllowHTTP bool
+	Logger              *slog.Logger
+	Now                 func() time.Time
 }
 
 // Service is the management service.

@@ -26,6 +26,10 @@ const (
 	MethodAPIKey = "api_key"
 	// MethodPrivateKeyJWT is a JWT client assertion (RFC 7523 §2.2).
 	MethodPrivateKeyJWT = "private_key_jwt"
+	// MethodFederated is a token of an external OpenID Connect issuer sent
+	// as a client assertion, with the same parameters as private_key_jwt
+	// (workload identity federation).
+	MethodFederated = "federated"
 )
 
 // Credentials are the client credentials one request presents, read by the
@@ -37,6 +41,9 @@ type Credentials struct {
 	// Assertion is the parsed client assertion of MethodPrivateKeyJWT,
 	// whose iss and sub are ClientID.
 	Assertion *assertion.Assertion
+	// External is the parsed token of MethodFederated, presented for
+	// ClientID.
+	External *assertion.External
 }
 
 type credentialsKey struct{}
@@ -77,6 +84,14 @@ type AssertionChecker interface {
 	Check(ctx context.Context, c storage.Client, a *assertion.Assertion) error
 }
 
+// FederationChecker verifies a token of an external issuer against the
+// federated credentials of client c (*federation.Verifier): nil, an error
+// wrapping assertion.ErrInvalid for a refusal, or one wrapping
+// assertion.ErrUnavailable for an outage.
+type FederationChecker interface {
+	Check(ctx context.Context, c storage.Client, e *assertion.External) error
+}
+
 // Authenticator authenticates clients: the one place that decides whether
 // a client id and a secret (or an API key) are good.
 type Authenticator struct {
@@ -87,6 +102,8 @@ type Authenticator struct {
 	guard    Guard
 	// assertions verifies private_key_jwt; nil refuses every assertion.
 	assertions AssertionChecker
+	// federation verifies tokens of external issuers; nil refuses them.
+	federation FederationChecker
 	logger     *slog.Logger
 	now        func() time.Time
 	// dummy is the hash of a random secret nobody knows, compared against
@@ -110,6 +127,18 @@ func NewAuthenticator(clients storage.Clients, accounts AccountChecker, hasher f
 // returns a, and must be called before a is used.
 func (a *Authenticator) WithAssertions(checker AssertionChecker, logger *slog.Logger) *Authenticator {
 	a.assertions, a.logger = checker, logger
+	return a
+}
+
+// WithFederation makes a accept tokens of external issuers for the
+// clients whose federated credentials trust them, checked by checker;
+// refusals are logged like those of assertions. It returns a, and must be
+// called before a is used.
+func (a *Authenticator) WithFederation(checker FederationChecker, logger *slog.Logger) *Authenticator {
+	a.federation = checker
+	if logger != nil {
+		a.logger = logger
+	}
 	return a
 }
 
@@ -154,8 +183,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, creds Credentials) (*C
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*Client, error) {
-	if creds.Method == MethodPrivateKeyJWT {
+	switch creds.Method {
+	case MethodPrivateKeyJWT:
 		return a.authenticateAssertion(ctx, creds)
+	case MethodFederated:
+		return a.authenticateFederated(ctx, creds)
 	}
 	c, err := a.clients.GetClient(ctx, creds.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -238,6 +270,39 @@ func (a *Authenticator) authenticateAssertion(ctx context.Context, creds Credent
 	if err != nil {
 		if a.logger != nil {
 			a.logger.DebugContext(ctx, "client assertion refused", slog.Int64("client_id", c.ID), slog.String("reason", err.Error()))
+		}
+		return nil, fosite.ErrInvalidClient
+	}
+	return a.accept(ctx, c, c.Generation, now)
+}
+
+// authenticateFederated checks a token of an external issuer presented for
+// the client creds names: the client must be usable, and the token must
+// satisfy one of its federated credentials (federation.Verifier's rules,
+// the single use included). It works whatever the client's own
+// authentication method: adding a federated credential is the opt-in.
+func (a *Authenticator) authenticateFederated(ctx context.Context, creds Credentials) (*Client, error) {
+	if creds.External == nil || a.federation == nil {
+		return nil, fosite.ErrInvalidClient
+	}
+	c, err := a.clients.GetClient(ctx, creds.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, RecordOutage(ctx, fmt.Errorf("get client: %w", err))
+	}
+	now := a.now()
+	if !c.Usable(now) { // no way around a disabled or expired client
+		return nil, fosite.ErrInvalidClient
+	}
+	err = a.federation.Check(ctx, c, creds.External)
+	if errors.Is(err, assertion.ErrUnavailable) {
+		return nil, RecordOutage(ctx, err)
+	}
+	if err != nil {
+		if a.logger != nil {
+			a.logger.DebugContext(ctx, "federated client assertion refused", slog.Int64("client_id", c.ID), slog.String("reason", err.Error()))
 		}
 		return nil, fosite.ErrInvalidClient
 	}

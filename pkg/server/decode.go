@@ -338,9 +338,12 @@ func keyCredentials(key, bodyID string) (oauth.Credentials, *oauthError) {
 }
 
 // assertionCredentials reads a JWT client assertion (RFC 7521 §4.2): its
-// type must be jwt-bearer, and it must name a client (iss = sub); a
-// client_id sent beside it must be that one. The assertion is parsed, not
-// verified: the authenticator does that with the client's keys.
+// type must be jwt-bearer. An assertion that names a client (iss = sub, a
+// client id) is the client's own (private_key_jwt), and a client_id sent
+// beside it must be that one. Any other JWT, sent with a client_id, is a
+// token of an external issuer presented for that client (workload identity
+// federation). The assertion is parsed, not verified: the authenticator
+// does that with the client's keys or federated credentials.
 func assertionCredentials(typ, raw, bodyID string) (oauth.Credentials, *oauthError) {
 	if typ == "" || raw == "" {
 		return oauth.Credentials{}, errInvalidRequest("client_assertion and client_assertion_type go together.")
@@ -350,10 +353,24 @@ func assertionCredentials(typ, raw, bodyID string) (oauth.Credentials, *oauthErr
 	}
 	a, err := assertion.Parse(raw)
 	if err != nil {
-		return oauth.Credentials{}, errInvalidClient()
+		return externalCredentials(raw, bodyID)
 	}
 	if bodyID != "" && bodyID != strconv.FormatInt(a.ClientID, 10) {
 		return oauth.Credentials{}, errInvalidRequest("The client_id parameter does not match the client assertion.")
 	}
 	return oauth.Credentials{ClientID: a.ClientID, Method: oauth.MethodPrivateKeyJWT, Assertion: a}, nil
+}
+
+// externalCredentials reads a token of an external issuer presented for
+// client bodyID, which is required: the token does not name the client.
+func externalCredentials(raw, bodyID string) (oauth.Credentials, *oauthError) {
+	cid, ok := oauth.ParseClientID(bodyID)
+	if !ok {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	e, err := assertion.ParseExternal(raw)
+	if err != nil {
+		return oauth.Credentials{}, errInvalidClient()
+	}
+	return oauth.Credentials{ClientID: cid, Method: oauth.MethodFederated, External: e}, nil
 }

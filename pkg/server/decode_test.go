@@ -511,6 +511,48 @@ func TestReadClientAssertion(t *testing.T) {
 	}
 }
 
+// TestReadFederatedAssertion: a client assertion that does not name a
+// client, sent with a client_id, is a token of an external issuer for that
+// client; without a usable client_id, or not a JWS of an allowed algorithm
+// with an iss, it is invalid_client.
+func TestReadFederatedAssertion(t *testing.T) {
+	t.Parallel()
+	b64 := base64.RawURLEncoding.EncodeToString
+	jws := func(header, claims string) string {
+		return b64([]byte(header)) + "." + b64([]byte(claims)) + "." + b64([]byte("sig"))
+	}
+	const typ = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	gh := jws(`{"alg":"RS256","kid":"k"}`, `{"iss":"https://token.actions.githubusercontent.com","sub":"repo:o/r:ref:refs/heads/main","aud":"x","exp":1}`)
+	got, oerr := readClientCredentials(httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth/token", nil),
+		url.Values{"client_assertion_type": {typ}, "client_assertion": {gh}, "client_id": {"42"}})
+	if oerr != nil || got.ClientID != 42 || got.Method != oauth.MethodFederated || got.External == nil ||
+		got.External.Issuer != "https://token.actions.githubusercontent.com" || got.Assertion != nil {
+		t.Fatalf("readClientCredentials = %+v, %v; want client 42 by a federated assertion", got, oerr)
+	}
+	for _, tc := range []struct{ name, assertion, clientID string }{
+		{"no client_id", gh, ""},
+		{"client_id not a number", gh, "abc"},
+		{"client_id with a leading zero", gh, "042"},
+		{"no iss", jws(`{"alg":"RS256"}`, `{"sub":"s"}`), "42"},
+		{"alg none", jws(`{"alg":"none"}`, `{"iss":"https://i.example","sub":"s"}`), "42"},
+		{"HS256", jws(`{"alg":"HS256"}`, `{"iss":"https://i.example","sub":"s"}`), "42"},
+		{"oversized", jws(`{"alg":"RS256"}`, `{"iss":"https://i.example","p":"`+strings.Repeat("x", 17<<10)+`"}`), "42"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			form := url.Values{"client_assertion_type": {typ}, "client_assertion": {tc.assertion}}
+			if tc.clientID != "" {
+				form.Set("client_id", tc.clientID)
+			}
+			got, oerr := readClientCredentials(httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth/token", nil), form)
+			testCheckOAuthError(t, tc.name, oerr, "invalid_client", 401)
+			if got.External != nil || got.ClientID != 0 {
+				t.Errorf("%s: credentials %+v with an error", tc.name, got)
+			}
+		})
+	}
+}
+
 // A token exchange of an API key is authenticated by the key alone: an
 // assertion beside it is a second method.
 func TestTokenCredentialsRefuseAssertionBesideAPIKey(t *testing.T) {

@@ -470,6 +470,8 @@ var unchangingMethods = []string{
 	"GetUser", "GetUserByUsername", "ListUsers",
 	"GetClient", "ListClients", "TouchClient", "TouchClients",
 	"AppendAudit", "ListAudit",
+	// Federated credentials are not cached: every read goes to the backend.
+	"CreateFederatedCredential", "ListFederatedCredentials", "DeleteFederatedCredential",
 }
 
 // Every method of storage.Store is either a write TestWritesInvalidate

@@ -87,6 +87,15 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
+func TestFederatedCredentials(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.url(t))
+			conformance.RunFederatedCredentials(t, func(*testing.T) conformance.FederatedStore { return s })
+		})
+	}
+}
+
 func TestSigningKeys(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
