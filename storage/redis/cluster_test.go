@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +261,15 @@ func TestBytesPerTokenCluster(t *testing.T) {
 	if perToken > 300 {
 		t.Errorf("used_memory per live token on a cluster: got %.1f bytes, want ≤ 300", perToken)
 	}
+}
+
+// TestOneTimeIDsConformanceCluster: the single-use ids of client assertions
+// and federated tokens on a Redis Cluster (one key per id, SET NX, so any
+// slot), through the same conformance suite as a single server.
+func TestOneTimeIDsConformanceCluster(t *testing.T) {
+	client, prefix := redistest.NewCluster(t)
+	var n atomic.Int64
+	conformance.RunOneTimeIDs(t, func(t *testing.T, clock *conformance.Clock) storage.OneTimeIDs {
+		return tgredis.NewOneTimeIDs(client, prefix+"jti"+strconv.FormatInt(n.Add(1), 10)+":", clock.Now)
+	})
 }
