@@ -241,8 +241,17 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// A transport of its own: http.DefaultTransport is shared with whatever
+	// else the process does (in the tests, every httptest.Server's Close
+	// closes its idle connections, which broke a command's request that had
+	// just picked one).
+	transport, _ := http.DefaultTransport.(*http.Transport)
+	hc := &http.Client{Timeout: cliTimeout}
+	if transport != nil {
+		hc.Transport = transport.Clone()
+	}
 	opts := []client.Option{client.WithToken(token), client.WithUserAgent("tollgate-cli/" + version),
-		client.WithHTTPClient(&http.Client{Timeout: cliTimeout})}
+		client.WithHTTPClient(hc)}
 	if o.insecureHTTP {
 		opts = append(opts, client.WithPlainHTTP())
 	}
