@@ -378,8 +378,13 @@ func Send(ctx context.Context, kind Kind, method, url, bearer, contentType, body
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	return send(&http.Client{Timeout: 10 * time.Second}, req, kind, true)
+	return send(&http.Client{Transport: ownTransport, Timeout: 10 * time.Second}, req, kind, true)
 }
+
+// ownTransport carries the fleet's one-off requests: not
+// http.DefaultTransport, whose idle connections every httptest.Server's Close
+// shuts, which can break a request that has just picked one.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()
 
 func send(client *http.Client, req *http.Request, kind Kind, raw bool) Result {
 	r := Result{Kind: kind, Start: time.Now()}
@@ -554,7 +559,7 @@ func basic(id int64, secret string) string {
 // Introspect introspects every token through base with the credentials'
 // client and answers how many are not active, with the first failure.
 func Introspect(ctx context.Context, base string, c Credentials, tokens []string) (inactive int, err error) {
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Transport: ownTransport, Timeout: 10 * time.Second}
 	for _, tok := range tokens {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/oauth/introspect",
 			bytes.NewBufferString(url.Values{"token": {tok}}.Encode()))

@@ -64,7 +64,7 @@ func NewProxy(backends []Backend) (*Proxy, error) {
 
 // poll keeps ready up to date.
 func (p *Proxy) poll() {
-	client := &http.Client{Timeout: readyInterval}
+	client := &http.Client{Transport: ownTransport, Timeout: readyInterval}
 	t := time.NewTicker(readyInterval)
 	defer t.Stop()
 	for {
