@@ -95,7 +95,8 @@ type hostile struct {
 	tok         string // a client_credentials token of f.cc
 	account     storage.Account
 	user        storage.User
-	client, kid storage.Client // a client and a key of the suite's own
+	client, kid storage.Client              // a client and a key of the suite's own
+	federated   storage.FederatedCredential // one of client's federated credentials
 
 	mu      sync.Mutex
 	answers int
@@ -137,6 +138,10 @@ func newHostile(t *testing.T, f *fixture) *hostile {
 	h.client = f.client(storage.Client{AccountID: h.account.ID, Name: "hostile client", GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}})
 	h.kid = f.client(storage.Client{AccountID: h.account.ID, OwnerID: h.user.ID, Kind: storage.KindKey, Name: "hostile key",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}})
+	if h.federated, err = f.db.CreateFederatedCredential(ctx, storage.FederatedCredential{ClientID: h.client.ID, Name: "hostile",
+		Issuer: "https://issuer.example.test", Subject: "repo:org/app:ref:refs/heads/main", Audiences: []string{"tollgate"}}); err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -502,13 +507,15 @@ func (h *hostile) routes() []route {
 	}
 	ids := map[string]int64{"accounts": h.account.ID, "users": h.user.ID, "clients": h.client.ID, "keys": h.kid.ID}
 	idPattern := regexp.MustCompile(`\{id(:[^}]*)?\}`)
+	fidPattern := regexp.MustCompile(`\{fid(:[^}]*)?\}`)
 	for _, r := range h.f.app.API().Routes() {
 		parts := strings.Split(strings.TrimPrefix(r.Path, admin.Prefix+"/"), "/")
 		path := idPattern.ReplaceAllString(r.Path, strconv.FormatInt(ids[parts[0]], 10))
+		path = fidPattern.ReplaceAllString(path, strconv.FormatInt(h.federated.ID, 10))
 		if strings.Contains(path, "{") {
 			h.t.Fatalf("route %s %s: no id to put in its path", r.Method, r.Path)
 		}
-		out = append(out, route{r.Method, idPattern.ReplaceAllString(r.Path, "{id}"), path})
+		out = append(out, route{r.Method, fidPattern.ReplaceAllString(idPattern.ReplaceAllString(r.Path, "{id}"), "{fid}"), path})
 	}
 	return out
 }

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -74,7 +76,18 @@ func (a *API) createFederated(w http.ResponseWriter, r *http.Request, act manage
 	writeJSON(w, http.StatusCreated, viewFederated(fc))
 }
 
+// listFederated answers every federated credential of a client: at most
+// manage's limit per client, so the list takes no parameters, and refuses
+// any (a pagination or filter parameter would silently be ignored).
 func (a *API) listFederated(w http.ResponseWriter, r *http.Request, act manage.Actor) {
+	if q := r.URL.Query(); len(q) > 0 {
+		var errs []fieldError
+		for _, name := range slices.Sorted(maps.Keys(q)) {
+			errs = append(errs, fieldError{Field: name, Detail: "is not a parameter of this list (it takes none: a client has at most a few federated credentials)"})
+		}
+		writeProblem(w, r, badRequest("Unknown query parameter.", errs...))
+		return
+	}
 	list, err := a.opts.Service.ListFederatedCredentials(r.Context(), act, pathID(r))
 	if err != nil {
 		writeProblem(w, r, problemOf(err))
