@@ -379,9 +379,7 @@ type Grants struct {
 const KeySessionGrant = "api_key_session"
 
 // TokenExchangeGrant is the grant_type value of token exchange (RFC 8693).
-//
-//nolint:gosec // G101: a protocol name, not a credential
-const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange" // #nosec G101 -- a protocol name, not a credential
 
 // KnownGrants returns the names of every grant Tollgate has, the eskimi_dsp
 // grant under its configured name.

@@ -54,12 +54,12 @@ const GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
 const (
 	// TypeAccessToken is an access token: the subject token type of an
 	// exchanged token, and the issued_token_type of every answer.
-	TypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	TypeAccessToken = "urn:ietf:params:oauth:token-type:access_token" // #nosec G101 -- a protocol name, not a credential
 	// TypeAPIKey is a Tollgate API key (tgk_…). RFC 8693 §3 lets a server
 	// define its own URIs; an API key is no access token (it is the
 	// client's credential, not something issued to it), so it gets a name
 	// in Tollgate's own urn:tollgate namespace.
-	TypeAPIKey = "urn:tollgate:token-type:api_key"
+	TypeAPIKey = "urn:tollgate:token-type:api_key" // #nosec G101 -- a token type's name, not a key
 )
 
 // AudiencePrefix starts an audience naming an account: the token acts on
