@@ -60,7 +60,11 @@ type Account struct {
 	TokensValidAfter time.Time
 	// Policies are the account's own settings; what is unset follows the
 	// nearest ancestor that sets it (see Accounts.EffectivePolicies).
-	Policies  AccountPolicies
+	Policies AccountPolicies
+	// Budget limits the sum of the traffic of every credential in the
+	// account's subtree; nil: no budget of its own (an ancestor's still
+	// holds).
+	Budget    *Budget
 	Version   int64 // incremented by every update; the management API's ETag
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -94,26 +98,53 @@ type AccountPolicies struct {
 	RequirePasswordForNewKeys *bool
 	// KeysManagedBy says who may manage the account's credentials.
 	KeysManagedBy KeysManagedBy
+	// LeakedKeyAction says what happens to a credential of the account
+	// reported as leaked (a secret-scanning partner report): disabled, or
+	// only notified.
+	LeakedKeyAction LeakedKeyAction
+}
+
+// LeakedKeyAction is what Tollgate does with a credential found leaked.
+type LeakedKeyAction string
+
+// What happens to a leaked credential. The empty value inherits from the
+// parent.
+const (
+	LeakedKeyInherit LeakedKeyAction = ""
+	// LeakedKeyDisable disables the credential at once (the default).
+	LeakedKeyDisable LeakedKeyAction = "disable"
+	// LeakedKeyNotify leaves it working and only reports it.
+	LeakedKeyNotify LeakedKeyAction = "notify"
+)
+
+// Valid reports whether a is a known value, the empty one included.
+func (a LeakedKeyAction) Valid() bool {
+	return a == LeakedKeyInherit || a == LeakedKeyDisable || a == LeakedKeyNotify
 }
 
 // EffectivePolicies are the policies in force for an account, every field
 // resolved along the way to the root.
 type EffectivePolicies struct {
 	RequirePasswordForNewKeys bool
-	KeysManagedBy             KeysManagedBy // never empty
+	KeysManagedBy             KeysManagedBy   // never empty
+	LeakedKeyAction           LeakedKeyAction // never empty
 }
 
 // DefaultPolicies are in force where no account on the way to the root
 // sets a policy: what Tollgate did before accounts had policies.
-var DefaultPolicies = EffectivePolicies{RequirePasswordForNewKeys: false, KeysManagedBy: KeysManagedByAnyone}
+var DefaultPolicies = EffectivePolicies{RequirePasswordForNewKeys: false, KeysManagedBy: KeysManagedByAnyone,
+	LeakedKeyAction: LeakedKeyDisable}
 
 // ResolvePolicies returns the policies in force for the first account of
 // path, which runs from that account up to its root: each field comes from
 // the nearest account that sets it, else from DefaultPolicies.
 func ResolvePolicies(path []AccountPolicies) EffectivePolicies {
 	out := DefaultPolicies
-	var pw, managed bool
+	var pw, managed, leaked bool
 	for _, p := range path {
+		if !leaked && p.LeakedKeyAction != LeakedKeyInherit {
+			out.LeakedKeyAction, leaked = p.LeakedKeyAction, true
+		}
 		if !pw && p.RequirePasswordForNewKeys != nil {
 			out.RequirePasswordForNewKeys, pw = *p.RequirePasswordForNewKeys, true
 		}
@@ -267,6 +298,12 @@ type Client struct {
 	// RateLimits overrides the configured limit of some rate classes for
 	// this credential; nil keeps the configured ones.
 	RateLimits map[string]RateLimit
+	// Quota bounds the calls (their cost) per UTC day or month; nil: none.
+	Quota *Quota
+	// AllowedCIDRs are the networks the credential may be used from, in
+	// canonical prefix form (netip.Prefix.String of the masked prefix);
+	// empty: anywhere.
+	AllowedCIDRs []string
 	// TokenLifetime overrides the configured lifetime of the tokens this
 	// client obtains; 0 means the configured default of the grant.
 	TokenLifetime time.Duration
@@ -325,6 +362,56 @@ type RateLimit struct {
 	Rate  int
 	Burst int
 }
+
+// QuotaPeriod is the window a Quota refills at the end of: a UTC calendar
+// day or month.
+type QuotaPeriod string
+
+const (
+	QuotaDay   QuotaPeriod = "day"
+	QuotaMonth QuotaPeriod = "month"
+)
+
+// Valid reports whether p is a known period.
+func (p QuotaPeriod) Valid() bool { return p == QuotaDay || p == QuotaMonth }
+
+// MaxQuotaLimit bounds Quota.Limit: far beyond any real quota, and far
+// from overflowing a counter (or a Lua number, exact to 2^53).
+const MaxQuotaLimit = 1 << 50
+
+// Quota is the most a credential, or an account's subtree, may spend in one
+// Period: each call costs 1 unless the gateway says otherwise.
+type Quota struct {
+	Limit  int64 // 1..MaxQuotaLimit
+	Period QuotaPeriod
+}
+
+// Valid reports whether q can be enforced.
+func (q Quota) Valid() bool { return q.Limit >= 1 && q.Limit <= MaxQuotaLimit && q.Period.Valid() }
+
+// Start answers the beginning of the period holding t, and the beginning of
+// the next one (the refill), both in UTC.
+func (q Quota) Start(t time.Time) (start, next time.Time) {
+	t = t.UTC()
+	if q.Period == QuotaMonth {
+		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return start, start.AddDate(0, 1, 0)
+	}
+	start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return start, start.AddDate(0, 0, 1)
+}
+
+// Budget is what the whole subtree of an account may use together: a
+// per-second limit per rate class (summed over every credential in the
+// subtree) and a quota. Budgets nest: a call counts against the budget of
+// its credential's account and of every ancestor.
+type Budget struct {
+	RateLimits map[string]RateLimit
+	Quota      *Quota
+}
+
+// Empty reports whether b limits nothing.
+func (b Budget) Empty() bool { return len(b.RateLimits) == 0 && b.Quota == nil }
 
 // PreviousSecretValid reports whether the secret replaced by the last
 // rotation still works at now.

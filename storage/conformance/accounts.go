@@ -48,7 +48,13 @@ func testCreateGetAccount(t *testing.T, s storage.Accounts) {
 		{"unicode name", storage.Account{Name: "Ünïcødé ✓ 'quoted' \"too\"", Status: storage.StatusActive}},
 		{"version ignored", storage.Account{Name: "v", Status: storage.StatusActive, Version: 42}},
 		{"policies", storage.Account{Name: "strict", Status: storage.StatusActive,
-			Policies: storage.AccountPolicies{RequirePasswordForNewKeys: ptr(false), KeysManagedBy: storage.KeysManagedByAdmins}}},
+			Policies: storage.AccountPolicies{RequirePasswordForNewKeys: ptr(false), KeysManagedBy: storage.KeysManagedByAdmins,
+				LeakedKeyAction: storage.LeakedKeyNotify}}},
+		{"budget", storage.Account{Name: "budgeted", Status: storage.StatusActive, Budget: &storage.Budget{
+			RateLimits: map[string]storage.RateLimit{"default": {Rate: 100, Burst: 200}},
+			Quota:      &storage.Quota{Limit: 1_000_000, Period: storage.QuotaMonth}}}},
+		{"budget quota only", storage.Account{Name: "quota only", Status: storage.StatusActive, Budget: &storage.Budget{
+			Quota: &storage.Quota{Limit: storage.MaxQuotaLimit, Period: storage.QuotaDay}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,7 +434,7 @@ func testAccountPolicies(t *testing.T, s storage.Accounts) {
 		}
 		checkDiff(t, "GetAccount policies", again.Policies, p)
 	}
-	strict := storage.EffectivePolicies{RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAdmins}
+	strict := storage.EffectivePolicies{RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAdmins, LeakedKeyAction: storage.LeakedKeyDisable}
 	tests := []struct {
 		step string
 		acc  storage.Account
@@ -442,20 +448,24 @@ func testAccountPolicies(t *testing.T, s storage.Accounts) {
 		{"mid overrides one field", mid, storage.AccountPolicies{RequirePasswordForNewKeys: ptr(false)},
 			map[int64]storage.EffectivePolicies{
 				root.ID: strict, sibling.ID: strict,
-				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins},
-				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins}}},
+				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins, LeakedKeyAction: storage.LeakedKeyDisable},
+				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins, LeakedKeyAction: storage.LeakedKeyDisable}}},
 		{"leaf overrides the other", leaf, storage.AccountPolicies{KeysManagedBy: storage.KeysManagedByAnyone},
 			map[int64]storage.EffectivePolicies{
-				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins},
-				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAnyone}}},
+				mid.ID:  {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAdmins, LeakedKeyAction: storage.LeakedKeyDisable},
+				leaf.ID: {RequirePasswordForNewKeys: false, KeysManagedBy: storage.KeysManagedByAnyone, LeakedKeyAction: storage.LeakedKeyDisable}}},
 		{"mid cleared: leaf follows root again", mid, storage.AccountPolicies{},
 			map[int64]storage.EffectivePolicies{
 				mid.ID:  strict,
-				leaf.ID: {RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAnyone}}},
+				leaf.ID: {RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAnyone, LeakedKeyAction: storage.LeakedKeyDisable}}},
+		{"leaf only notifies of leaks", leaf, storage.AccountPolicies{KeysManagedBy: storage.KeysManagedByAnyone, LeakedKeyAction: storage.LeakedKeyNotify},
+			map[int64]storage.EffectivePolicies{
+				mid.ID:  strict,
+				leaf.ID: {RequirePasswordForNewKeys: true, KeysManagedBy: storage.KeysManagedByAnyone, LeakedKeyAction: storage.LeakedKeyNotify}}},
 		{"root relaxed: descendants follow", root, storage.AccountPolicies{KeysManagedBy: storage.KeysManagedByAnyone},
 			map[int64]storage.EffectivePolicies{
 				root.ID: storage.DefaultPolicies, mid.ID: storage.DefaultPolicies, sibling.ID: storage.DefaultPolicies,
-				leaf.ID: storage.DefaultPolicies}},
+				leaf.ID: {KeysManagedBy: storage.KeysManagedByAnyone, LeakedKeyAction: storage.LeakedKeyNotify}}},
 	}
 	for _, tt := range tests {
 		set(tt.acc, tt.set)

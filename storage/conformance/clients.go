@@ -81,6 +81,8 @@ func (f clientFixture) fullClient() storage.Client {
 		TokenEndpointAuthMethod: storage.AuthPrivateKeyJWT,
 		JWKS:                    `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
 		DPoPBoundAccessTokens:   true,
+		Quota:                   &storage.Quota{Limit: 50_000, Period: storage.QuotaDay},
+		AllowedCIDRs:            []string{"203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"},
 		Status:                  storage.StatusActive,
 		Generation:              7,
 		PreviousSecretHash:      "$argon2id$v=19$m=65536,t=3,p=4$b2xkc2FsdA$b2xkaGFzaA",

@@ -22,14 +22,34 @@ type accountRow struct {
 	// Policies: see storage.AccountPolicies; NULL inherits.
 	RequirePasswordForNewKeys sql.NullBool
 	KeysManagedBy             sql.NullString
-	Version                   int64
-	CreatedAt                 time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt                 time.Time `gorm:"autoUpdateTime:false"`
+	LeakedKeyAction           sql.NullString
+	// Budget: see storage.Budget.
+	BudgetRateLimits  string // as clients.rate_limits
+	BudgetQuotaLimit  sql.NullInt64
+	BudgetQuotaPeriod sql.NullString
+	Version           int64
+	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (accountRow) TableName() string { return "accounts" }
 
-func toAccountRow(a storage.Account) accountRow {
+func toAccountRow(a storage.Account) (accountRow, error) {
+	var budget storage.Budget
+	if a.Budget != nil {
+		budget = *a.Budget
+	}
+	rateLimits, err := encodeRateLimits(budget.RateLimits)
+	if err != nil {
+		return accountRow{}, err
+	}
+	quotaLimit, quotaPeriod, err := encodeQuota(budget.Quota)
+	if err != nil {
+		return accountRow{}, err
+	}
+	if !a.Policies.LeakedKeyAction.Valid() {
+		return accountRow{}, fmt.Errorf("unknown leaked key action %q", a.Policies.LeakedKeyAction)
+	}
 	return accountRow{
 		ID:       a.ID,
 		ParentID: nullID(a.ParentID),
@@ -39,10 +59,14 @@ func toAccountRow(a storage.Account) accountRow {
 		TokensValidAfter:          nullTime(a.TokensValidAfter),
 		RequirePasswordForNewKeys: nullBool(a.Policies.RequirePasswordForNewKeys),
 		KeysManagedBy:             sql.NullString{String: string(a.Policies.KeysManagedBy), Valid: a.Policies.KeysManagedBy != storage.KeysManagedByInherit},
+		LeakedKeyAction:           sql.NullString{String: string(a.Policies.LeakedKeyAction), Valid: a.Policies.LeakedKeyAction != storage.LeakedKeyInherit},
+		BudgetRateLimits:          rateLimits,
+		BudgetQuotaLimit:          quotaLimit,
+		BudgetQuotaPeriod:         quotaPeriod,
 		Version:                   a.Version,
 		CreatedAt:                 dbTime(a.CreatedAt),
 		UpdatedAt:                 dbTime(a.UpdatedAt),
-	}
+	}, nil
 }
 
 func nullBool(b *bool) sql.NullBool {
@@ -53,7 +77,7 @@ func nullBool(b *bool) sql.NullBool {
 }
 
 // policies converts the policy columns; NULL is unset.
-func policies(requirePassword sql.NullBool, managedBy sql.NullString) storage.AccountPolicies {
+func policies(requirePassword sql.NullBool, managedBy, leaked sql.NullString) storage.AccountPolicies {
 	var p storage.AccountPolicies
 	if requirePassword.Valid {
 		v := requirePassword.Bool
@@ -61,6 +85,9 @@ func policies(requirePassword sql.NullBool, managedBy sql.NullString) storage.Ac
 	}
 	if managedBy.Valid {
 		p.KeysManagedBy = storage.KeysManagedBy(managedBy.String)
+	}
+	if leaked.Valid {
+		p.LeakedKeyAction = storage.LeakedKeyAction(leaked.String)
 	}
 	return p
 }
@@ -72,11 +99,21 @@ func (r accountRow) account() storage.Account {
 		Name:             r.Name,
 		Status:           storage.Status(r.Status),
 		TokensValidAfter: fromNullTime(r.TokensValidAfter),
-		Policies:         policies(r.RequirePasswordForNewKeys, r.KeysManagedBy),
+		Policies:         policies(r.RequirePasswordForNewKeys, r.KeysManagedBy, r.LeakedKeyAction),
+		Budget:           r.budget(),
 		Version:          r.Version,
 		CreatedAt:        r.CreatedAt.UTC(),
 		UpdatedAt:        r.UpdatedAt.UTC(),
 	}
+}
+
+// budget reads the budget columns; nil when they limit nothing.
+func (r accountRow) budget() *storage.Budget {
+	b := storage.Budget{RateLimits: decodeRateLimits(r.BudgetRateLimits), Quota: decodeQuota(r.BudgetQuotaLimit, r.BudgetQuotaPeriod)}
+	if b.Empty() {
+		return nil
+	}
+	return &b
 }
 
 // CreateAccount stores a and returns it with its new ID, Version 1 and
@@ -88,8 +125,11 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.A
 
 	now := dbTime(time.Now())
 	a.ID, a.Version, a.CreatedAt, a.UpdatedAt = 0, 1, now, now
-	row := toAccountRow(a)
-	err := s.write(ctx, func(db *gorm.DB) error { return db.Create(&row).Error })
+	row, err := toAccountRow(a)
+	if err != nil {
+		return storage.Account{}, fmt.Errorf("create account: %w", err)
+	}
+	err = s.write(ctx, func(db *gorm.DB) error { return db.Create(&row).Error })
 	if err != nil {
 		return storage.Account{}, mapError("create account", err)
 	}
@@ -110,7 +150,8 @@ func (s *Store) GetAccount(ctx context.Context, id int64) (storage.Account, erro
 
 // mutableAccountColumns are the columns UpdateAccount writes.
 var mutableAccountColumns = []string{"name", "status", "tokens_valid_after",
-	"require_password_for_new_keys", "keys_managed_by", "version", "updated_at"}
+	"require_password_for_new_keys", "keys_managed_by", "leaked_key_action",
+	"budget_rate_limits", "budget_quota_limit", "budget_quota_period", "version", "updated_at"}
 
 // UpdateAccount loads account id, applies update and stores the result in
 // one transaction, the row locked as in UpdateClient. ID, ParentID and
@@ -142,7 +183,11 @@ func (s *Store) UpdateAccount(ctx context.Context, id int64, update func(*storag
 		a.ID, a.ParentID, a.CreatedAt = stored.ID, stored.ParentID, stored.CreatedAt
 		a.Version = stored.Version + 1
 		a.UpdatedAt = laterThan(stored.UpdatedAt, time.Now())
-		newRow := toAccountRow(a)
+		newRow, err := toAccountRow(a)
+		if err != nil {
+			updateErr = fmt.Errorf("update account: %w", err)
+			return updateErr
+		}
 		if err := updateRow(tx, mutableAccountColumns, &newRow); err != nil {
 			return err
 		}
@@ -298,7 +343,7 @@ WITH RECURSIVE ancestors (id, parent_id, depth) AS (
 	UNION
 	SELECT a.id, a.parent_id, s.depth + 1 FROM accounts a JOIN ancestors s ON a.id = s.parent_id
 )
-SELECT a.require_password_for_new_keys, a.keys_managed_by
+SELECT a.require_password_for_new_keys, a.keys_managed_by, a.leaked_key_action
 FROM accounts a JOIN ancestors s ON a.id = s.id
 ORDER BY s.depth`
 
@@ -311,6 +356,7 @@ func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.Effect
 	var rows []struct {
 		RequirePasswordForNewKeys sql.NullBool
 		KeysManagedBy             sql.NullString
+		LeakedKeyAction           sql.NullString
 	}
 	if err := s.db.WithContext(ctx).Raw(ancestorPoliciesQuery, id).Scan(&rows).Error; err != nil {
 		return storage.EffectivePolicies{}, mapError("effective policies", err)
@@ -320,7 +366,7 @@ func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.Effect
 	}
 	path := make([]storage.AccountPolicies, len(rows))
 	for i, r := range rows {
-		path[i] = policies(r.RequirePasswordForNewKeys, r.KeysManagedBy)
+		path[i] = policies(r.RequirePasswordForNewKeys, r.KeysManagedBy, r.LeakedKeyAction)
 	}
 	return storage.ResolvePolicies(path), nil
 }

@@ -46,6 +46,9 @@ type clientRow struct {
 	JWKS                    string `gorm:"column:jwks"`
 	JWKSURI                 string `gorm:"column:jwks_uri"`
 	DPoPBoundAccessTokens   bool   `gorm:"column:dpop_bound_access_tokens"`
+	QuotaLimit              sql.NullInt64
+	QuotaPeriod             sql.NullString
+	AllowedCIDRs            string `gorm:"column:allowed_cidrs"` // space-separated, see encodeList
 	Status                  string
 	DisabledReason          string
 	Generation              int64
@@ -68,8 +71,8 @@ func (clientRow) TableName() string { return "clients" }
 var mutableClientColumns = []string{
 	"owner_id", "kind", "is_default", "name", "description", "secret_hash",
 	"secret_hint", "access_rights", "rate_limits", "grant_types", "scopes", "may_introspect",
-	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "token_endpoint_auth_method", "jwks", "jwks_uri", "status", "disabled_reason", "generation", "previous_secret_hash",
-	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "dpop_bound_access_tokens", "status", "disabled_reason", "generation", "previous_secret_hash",
+	"token_lifetime_seconds", "reuse_tokens", "access_token_strategy", "token_endpoint_auth_method", "jwks", "jwks_uri",
+	"dpop_bound_access_tokens", "quota_limit", "quota_period", "allowed_cidrs", "status", "disabled_reason", "generation", "previous_secret_hash",
 	"previous_generation", "previous_retire_at", "expires_at", "last_used_at",
 	"enabled_at", "created_by", "version", "updated_at",
 }
@@ -84,6 +87,14 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		return clientRow{}, err
 	}
 	rateLimits, err := encodeRateLimits(c.RateLimits)
+	if err != nil {
+		return clientRow{}, err
+	}
+	cidrs, err := encodeList("allowed CIDR", c.AllowedCIDRs)
+	if err != nil {
+		return clientRow{}, err
+	}
+	quotaLimit, quotaPeriod, err := encodeQuota(c.Quota)
 	if err != nil {
 		return clientRow{}, err
 	}
@@ -124,6 +135,9 @@ func toClientRow(c storage.Client) (clientRow, error) {
 		JWKS:                    c.JWKS,
 		JWKSURI:                 c.JWKSURI,
 		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
+		QuotaLimit:              quotaLimit,
+		QuotaPeriod:             quotaPeriod,
+		AllowedCIDRs:            cidrs,
 		Status:                  string(c.Status),
 		DisabledReason:          string(c.DisabledReason),
 		Generation:              c.Generation,
@@ -163,6 +177,8 @@ func (r clientRow) client() storage.Client {
 		JWKS:                    r.JWKS,
 		JWKSURI:                 r.JWKSURI,
 		DPoPBoundAccessTokens:   r.DPoPBoundAccessTokens,
+		Quota:                   decodeQuota(r.QuotaLimit, r.QuotaPeriod),
+		AllowedCIDRs:            strings.Fields(r.AllowedCIDRs),
 		Status:                  storage.Status(r.Status),
 		DisabledReason:          storage.DisabledReason(r.DisabledReason),
 		Generation:              r.Generation,
@@ -177,6 +193,25 @@ func (r clientRow) client() storage.Client {
 		CreatedAt:               r.CreatedAt.UTC(),
 		UpdatedAt:               r.UpdatedAt.UTC(),
 	}
+}
+
+// encodeQuota stores a quota as two columns, both NULL for none.
+func encodeQuota(q *storage.Quota) (sql.NullInt64, sql.NullString, error) {
+	if q == nil {
+		return sql.NullInt64{}, sql.NullString{}, nil
+	}
+	if !q.Valid() {
+		return sql.NullInt64{}, sql.NullString{}, fmt.Errorf("invalid quota %d per %q", q.Limit, q.Period)
+	}
+	return sql.NullInt64{Int64: q.Limit, Valid: true}, sql.NullString{String: string(q.Period), Valid: true}, nil
+}
+
+// decodeQuota reads what encodeQuota wrote.
+func decodeQuota(limit sql.NullInt64, period sql.NullString) *storage.Quota {
+	if !limit.Valid || !period.Valid {
+		return nil
+	}
+	return &storage.Quota{Limit: limit.Int64, Period: storage.QuotaPeriod(period.String)}
 }
 
 // encodeRateLimits stores rate overrides like lists: "class=rate:burst"
