@@ -51,6 +51,11 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request, act m
 			writeProblem(w, r, problemOf(err))
 			return
 		}
+		// A token exchanged for a descendant account acts there only.
+		if act, err = a.opts.Service.Narrow(r.Context(), act, v.Token.AccountID); err != nil {
+			writeProblem(w, r, problemOf(err))
+			return
+		}
 		reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: v.Client.ID, UserID: act.UserID()})
 		h(w, r, act)
 	})

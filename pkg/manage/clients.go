@@ -892,7 +892,12 @@ func (s *Service) GenerateClientToken(ctx context.Context, act Actor, id int64, 
 // of its account subtree, or its owner.
 func (s *Service) clientVisible(ctx context.Context, p *principal, c storage.Client) (bool, error) {
 	if !p.admin {
-		return p.user != nil && c.OwnerID == p.user.ID, nil
+		if p.user == nil || c.OwnerID != p.user.ID {
+			return false, nil
+		}
+		if !p.narrowed {
+			return true, nil
+		}
 	}
 	return s.inSubtree(ctx, p, c.AccountID)
 }

@@ -140,6 +140,9 @@ type principal struct {
 	accountID int64
 	admin     bool
 	remote    string
+	// narrowed: the token acts on accountID, a descendant of the user's or
+	// client's own account (see Narrow).
+	narrowed bool
 }
 
 // UserActor returns user u acting from address remote (for the audit
@@ -173,6 +176,29 @@ func (s *Service) ClientActor(ctx context.Context, c storage.Client, scopes []st
 	return Actor{&principal{client: c, human: &owner, accountID: c.AccountID, admin: true, remote: remote}}, nil
 }
 
+// Narrow limits act to account id, the way a token exchanged for that
+// account (RFC 8693, audience urn:tollgate:account:<id>) is limited
+// everywhere: act keeps its rights inside id's subtree and has none outside
+// it, nor over the user themself (their password, role and status), who
+// belongs above. id 0 or act's own account changes nothing; an account
+// outside act's subtree is Forbidden (no token of Tollgate names one).
+func (s *Service) Narrow(ctx context.Context, act Actor, id int64) (Actor, error) {
+	p := act.p
+	if id == 0 || id == p.accountID {
+		return act, nil
+	}
+	ok, err := s.opts.Store.AccountInSubtree(ctx, p.accountID, id)
+	if err != nil {
+		return Actor{}, unavailable(err)
+	}
+	if !ok {
+		return Actor{}, &Error{Code: Forbidden, Detail: "The token acts on an account outside its credential's reach."}
+	}
+	n := *p
+	n.accountID, n.narrowed = id, true
+	return Actor{&n}, nil
+}
+
 // AccountID returns the account act belongs to: the root of what an admin
 // manages.
 func (act Actor) AccountID() int64 { return act.p.accountID }
@@ -199,7 +225,7 @@ func (p *principal) userID() int64 {
 // user, or the owner of the client acting for itself.
 func (a Actor) UserID() int64 { return a.p.userID() }
 
-func (p *principal) isSelf(id int64) bool { return p.user != nil && p.user.ID == id }
+func (p *principal) isSelf(id int64) bool { return !p.narrowed && p.user != nil && p.user.ID == id }
 
 // audit builds an audit event for an action of p.
 func (p *principal) audit(action, targetType string, targetID, accountID int64, detail string) storage.AuditEvent {
