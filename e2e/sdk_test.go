@@ -454,3 +454,69 @@ func TestSDKClientCredentials(t *testing.T) {
 		}
 	})
 }
+
+// TestSDKTokenExchange: the SDK exchanges its client's token for one acting
+// on a descendant account (ExchangeToken, ForAccount, which renews it), and
+// an API key for a key token; the narrowed client manages the child's
+// subtree only.
+func TestSDKTokenExchange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		mgr, _ := f.admManager(f.root)
+		c, err := client.New(f.srv.URL, client.WithClientCredentials(strconv.FormatInt(mgr.ID, 10), f.secretOf[mgr.ID]),
+			client.WithHTTPClient(f.srv.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := c.ExchangeToken(ctx, client.TokenExchange{AccountID: f.child.ID})
+		if err != nil {
+			t.Fatalf("ExchangeToken: %v", err)
+		}
+		f.secrets = append(f.secrets, tok.AccessToken)
+		if tok.IssuedTokenType != client.TokenTypeAccessToken || tok.ExpiresIn <= 0 {
+			t.Errorf("exchanged = %+v, want an access token with a lifetime", tok)
+		}
+		if got := f.introspect(f.rs, tok.AccessToken).json(t)["account_id"]; got != float64(f.child.ID) {
+			t.Errorf("exchanged token's account_id = %v, want the child %d", got, f.child.ID)
+		}
+		_, err = c.ExchangeToken(ctx, client.TokenExchange{AccountID: f.other.ID})
+		var e *client.Error
+		if !errors.As(err, &e) || e.Code != "invalid_target" || e.StatusCode != http.StatusBadRequest {
+			t.Errorf("exchange for another tree: err = %v, want 400 invalid_target", err)
+		}
+
+		child, err := c.ForAccount(ctx, f.child.ID)
+		if err != nil {
+			t.Fatalf("ForAccount: %v", err)
+		}
+		if _, err := child.GetAccount(ctx, f.child.ID); err != nil {
+			t.Errorf("narrowed client reading the child: %v", err)
+		}
+		_, err = child.GetAccount(ctx, f.root.ID)
+		wantAPIError(t, "narrowed client reading the root", err, client.IsNotFound, http.StatusNotFound)
+		// Renewed once it expires.
+		f.clock.advance(2 * time.Hour)
+		if _, err := child.GetAccount(ctx, f.child.ID); err != nil {
+			t.Errorf("narrowed client after its token expired: %v", err)
+		}
+
+		if _, err := f.sdk(t, "some-token").ForAccount(ctx, f.child.ID); !errors.Is(err, client.ErrNoClientCredentials) {
+			t.Errorf("ForAccount with a static token: err = %v, want ErrNoClientCredentials", err)
+		}
+
+		bob := f.admUser("bob")
+		key := f.admWant(t, bob, http.MethodPost, "/keys", `{"name":"sdk exchange"}`, http.StatusCreated)
+		f.secrets = append(f.secrets, key["key"].(string), key["client_secret"].(string))
+		kt, err := c.ExchangeAPIKey(ctx, key["key"].(string), client.TokenExchange{})
+		if err != nil {
+			t.Fatalf("ExchangeAPIKey: %v", err)
+		}
+		f.secrets = append(f.secrets, kt.AccessToken)
+		if got := f.introspect(f.rs, kt.AccessToken).json(t)["client_id"]; got != strconv.FormatInt(admID(t, key), 10) {
+			t.Errorf("key token's client_id = %v, want the key's %d", got, admID(t, key))
+		}
+		if _, err := c.ExchangeAPIKey(ctx, typo(key["key"].(string)), client.TokenExchange{}); !client.IsUnauthorized(err) {
+			t.Errorf("a wrong key: err = %v, want 401", err)
+		}
+	})
+}

@@ -38,6 +38,10 @@ type credentials interface {
 	token(ctx context.Context, c *Client) (string, error)
 }
 
+// forgetter is credentials that fetch their token: forget drops the one
+// held, which the server refused, so that the next call fetches another.
+type forgetter interface{ forget() }
+
 // Option configures a Client.
 type Option func(*Client)
 
@@ -140,37 +144,46 @@ func (cc *clientCredentials) token(ctx context.Context, c *Client) (string, erro
 	if len(cc.scopes) > 0 {
 		form.Set("scope", strings.Join(cc.scopes, " "))
 	}
+	start := cc.now()
+	t, err := c.postToken(ctx, form, cc.id, cc.secret)
+	if err != nil {
+		return "", err
+	}
+	cc.current, cc.expires = t.AccessToken, start.Add(time.Duration(t.ExpiresIn)*time.Second)
+	return cc.current, nil
+}
+
+// postToken sends form to the token endpoint, authenticated with Basic as
+// client id and secret when id is not empty, and returns the token answered.
+func (c *Client) postToken(ctx context.Context, form url.Values, id, secret string) (*IssuedToken, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.server.String()+"/oauth/token", strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("token request: %w", err)
+		return nil, fmt.Errorf("token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	// RFC 6749 section 2.3.1: both parts form-encoded before Basic.
-	req.SetBasicAuth(url.QueryEscape(cc.id), url.QueryEscape(cc.secret))
-	start := cc.now()
+	if id != "" {
+		// RFC 6749 section 2.3.1: both parts form-encoded before Basic.
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("token request: %w", err)
+		return nil, fmt.Errorf("token request: %w", err)
 	}
 	defer func() { _ = res.Body.Close() }() // read in full below
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
 	if err != nil {
-		return "", fmt.Errorf("token request: read the answer: %w", err)
+		return nil, fmt.Errorf("token request: read the answer: %w", err)
 	}
 	if res.StatusCode != http.StatusOK {
-		return "", errorOf(res, b)
+		return nil, errorOf(res, b)
 	}
-	var t struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
+	var t IssuedToken
 	if err := json.Unmarshal(b, &t); err != nil || t.AccessToken == "" {
-		return "", fmt.Errorf("token request: the answer holds no access token (status %d)", res.StatusCode)
+		return nil, fmt.Errorf("token request: the answer holds no access token (status %d)", res.StatusCode)
 	}
-	cc.current, cc.expires = t.AccessToken, start.Add(time.Duration(t.ExpiresIn)*time.Second)
-	return cc.current, nil
+	return &t, nil
 }
 
 // forget drops the token held, so the next call fetches a new one.
@@ -210,8 +223,8 @@ func (c *Client) do(ctx context.Context, cl call) (answer, error) {
 	}
 	a, err := c.send(ctx, cl, body)
 	var te *TokenError
-	if cc, ok := c.creds.(*clientCredentials); ok && IsUnauthorized(err) && !errors.As(err, &te) {
-		cc.forget()
+	if f, ok := c.creds.(forgetter); ok && IsUnauthorized(err) && !errors.As(err, &te) {
+		f.forget()
 		a, err = c.send(ctx, cl, body)
 	}
 	return a, err

@@ -7,6 +7,13 @@
 // client_credentials token that it fetches again before it expires
 // (WithClientCredentials). Every call takes a context.
 //
+// Token exchange (RFC 8693): ExchangeToken trades the management client's
+// token for one that can do no more than it, optionally acting on one
+// descendant account only; ForAccount returns a Client whose every call
+// uses such a token (renewed before it expires), so a parent account's
+// client manages one child account with nothing above or beside it in
+// reach; ExchangeAPIKey turns an API key into a key token.
+//
 // Error answers are *Error values (the problem+json's status, type, title,
 // detail and invalid fields): test them with errors.As or with IsNotFound,
 // IsConflict, IsInvalid, IsPreconditionFailed, IsForbidden and

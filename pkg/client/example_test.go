@@ -30,6 +30,27 @@ func ExampleNew() {
 	fmt.Println(key.Key)
 }
 
+// A parent account's management client acts on one child account only:
+// its token, exchanged for that account (RFC 8693), can reach nothing
+// above or beside it.
+func ExampleClient_ForAccount() {
+	tg, err := client.New("https://auth.example.com",
+		client.WithClientCredentials(os.Getenv("TOLLGATE_CLIENT_ID"), os.Getenv("TOLLGATE_CLIENT_SECRET")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	child, err := tg.ForAccount(ctx, 42)
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys, err := child.ListKeys(ctx, client.CredentialFilter{AccountID: 42, Subtree: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(keys.Items))
+}
+
 // Pages follow one another through Next.
 func ExampleClient_ListUsers() {
 	tg, err := client.New("https://auth.example.com", client.WithToken(os.Getenv("TOLLGATE_TOKEN")))
