@@ -72,6 +72,9 @@ type Options struct {
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.
 	KeySession grants.Grant
+	// KeyRevoker switches a credential off for whoever holds its key, at
+	// POST /auth/access/revoke; nil: that path answers 404.
+	KeyRevoker KeyRevoker
 	// Mounts are further handlers served under path prefixes (the
 	// management API), with the same request ids, logs and metrics.
 	Mounts []Mount
@@ -132,6 +135,7 @@ const (
 	PathMetadata   = "/.well-known/oauth-authorization-server"
 	PathJWKS       = "/.well-known/jwks.json"
 	PathKeySession = "/auth/access/session"
+	PathKeyRevoke  = "/auth/access/revoke"
 )
 
 // New returns a Server.
@@ -160,6 +164,7 @@ func New(opts Options) *Server {
 		s.route(PathJWKS, "jwks", http.MethodGet, s.handleJWKS)
 	}
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
+	s.route(PathKeyRevoke, "key_revoke", http.MethodPost, s.handleKeyRevoke)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
 		s.routes = append(s.routes, Route{Path: m.Prefix, Endpoint: m.Endpoint})
