@@ -493,7 +493,7 @@ func newApp(d deps) (*App, error) {
 	}
 	handlers := []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}}
 	if scan := newSecretScanning(d, svc); scan != nil {
-		handlers = append(handlers, server.Mount{Prefix: secretscan.Path, Endpoint: "secret_scanning", Handler: scan})
+		handlers = append(handlers, server.Mount{Prefix: secretscan.Path, Endpoint: "secret_scanning", Handler: scan, Method: http.MethodPost})
 	}
 	if d.cfg.Console.Enabled {
 		con, err := console.New(console.Options{

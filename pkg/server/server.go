@@ -102,6 +102,9 @@ type Mount struct {
 	Prefix   string
 	Endpoint string
 	Handler  http.Handler
+	// Method, for a handler at an exact path, is the one method it serves
+	// (it answers the others itself); "" for any method.
+	Method string
 }
 
 // Server serves the public OAuth 2.0 endpoints.
@@ -167,7 +170,7 @@ func New(opts Options) *Server {
 	s.route(PathKeyRevoke, "key_revoke", http.MethodPost, s.handleKeyRevoke)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
-		s.routes = append(s.routes, Route{Path: m.Prefix, Endpoint: m.Endpoint})
+		s.routes = append(s.routes, Route{Method: m.Method, Path: m.Prefix, Endpoint: m.Endpoint})
 	}
 	for _, m := range opts.Mounts {
 		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))
