@@ -402,3 +402,34 @@ func TestKeyRevokeByHolder(t *testing.T) {
 		wantError(t, f.post(server.PathKeyRevoke, "", "", "X-API-Key", wrongOff), http.StatusUnauthorized, "invalid_client")
 	})
 }
+
+// The console's settings page shows and sets the leaked-key policy.
+func TestConsoleLeakedKeyPolicy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		alice := f.browser(t)
+		alice.signIn("alice")
+		p := alice.get("/console/settings").want(t, http.StatusOK).has(t, `id="effective-leaked">disable`, `<option value="" selected>Inherit (disable)`)
+		p = alice.post("/console/settings", "version", p.value(t, "settings-version"), "require_password_for_new_keys", "",
+			"keys_managed_by", "", "leaked_key_action", "ignore").want(t, http.StatusUnprocessableEntity)
+		if got := p.fieldError(t, "leaked_key_action"); got == "" {
+			t.Error("no error beside leaked_key_action")
+		}
+		alice.post("/console/settings", "version", p.value(t, "settings-version"), "require_password_for_new_keys", "",
+			"keys_managed_by", "", "leaked_key_action", "notify").want(t, http.StatusSeeOther, "/console/settings?ok=saved")
+		alice.get("/console/settings").want(t, http.StatusOK).has(t, `id="effective-leaked">notify only`, `<option value="notify" selected>`)
+		if acc, _ := f.db.GetAccount(t.Context(), f.root.ID); acc.Policies.LeakedKeyAction != storage.LeakedKeyNotify {
+			t.Errorf("root leaked_key_action = %q, want notify", acc.Policies.LeakedKeyAction)
+		}
+		// A form without the field leaves the setting as it is.
+		p = alice.get("/console/settings")
+		alice.post("/console/settings", "version", p.value(t, "settings-version"), "require_password_for_new_keys", "", "keys_managed_by", "").
+			want(t, http.StatusSeeOther, "/console/settings?ok=saved")
+		if acc, _ := f.db.GetAccount(t.Context(), f.root.ID); acc.Policies.LeakedKeyAction != storage.LeakedKeyNotify {
+			t.Errorf("root leaked_key_action = %q after a form without it, want notify", acc.Policies.LeakedKeyAction)
+		}
+		// The child inherits it.
+		if eff, _ := f.db.EffectivePolicies(t.Context(), f.child.ID); eff.LeakedKeyAction != storage.LeakedKeyNotify {
+			t.Errorf("child effective leaked_key_action = %q, want notify", eff.LeakedKeyAction)
+		}
+	})
+}
