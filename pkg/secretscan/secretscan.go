@@ -22,6 +22,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -107,6 +108,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeProblem(w, http.StatusMethodNotAllowed, "The HTTP method must be POST.")
+		return
+	}
+	if !isJSON(r.Header.Values("Content-Type")) {
+		writeProblem(w, http.StatusUnsupportedMediaType, "The report must be application/json.")
 		return
 	}
 	keyID, sig, msg := signatureHeaders(r.Header)
@@ -201,6 +206,20 @@ func signatureHeaders(h http.Header) (string, []byte, string) {
 		return "", nil, "The " + HeaderSignature + " header is not base64."
 	}
 	return id, sig, ""
+}
+
+// isJSON reports whether the one Content-Type is application/json, in
+// UTF-8 if it names a charset.
+func isJSON(values []string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
 func printable(s string) bool {

@@ -134,6 +134,7 @@ func signed(t *testing.T, key *ecdsa.PrivateKey, id, body string) *http.Request 
 		t.Fatal(err)
 	}
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, secretscan.Path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(secretscan.HeaderKeyID, id)
 	req.Header.Set(secretscan.HeaderSignature, base64.StdEncoding.EncodeToString(sig))
 	return req
