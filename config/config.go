@@ -51,10 +51,12 @@ type Config struct {
 	Grants      Grants      `yaml:"grants"`
 	Credentials Credentials `yaml:"credentials"`
 	Federation  Federation  `yaml:"federation"`
-	RateLimits  RateLimits  `yaml:"rate_limits"`
-	BruteForce  BruteForce  `yaml:"brute_force"`
-	Console     Console     `yaml:"console"`
-	Log         Log         `yaml:"log"`
+	// SecretScanning configures the secret-scanning partner endpoint.
+	SecretScanning SecretScanning `yaml:"secret_scanning"`
+	RateLimits     RateLimits     `yaml:"rate_limits"`
+	BruteForce     BruteForce     `yaml:"brute_force"`
+	Console        Console        `yaml:"console"`
+	Log            Log            `yaml:"log"`
 }
 
 // HTTP configures the public listener (token, introspection, admin API).
@@ -362,6 +364,22 @@ type Federation struct {
 	AllowHTTPIssuers bool `yaml:"allow_http_issuers" env:"TOLLGATE_FEDERATION_ALLOW_HTTP_ISSUERS"`
 }
 
+// SecretScanning configures POST /hooks/github/secret-scanning, where
+// GitHub reports Tollgate keys it found in public.
+type SecretScanning struct {
+	// GitHubKeysURL is where GitHub publishes the keys that sign its
+	// reports (fetched through the guarded outbound client, cached); empty
+	// turns the endpoint off (404).
+	GitHubKeysURL string `yaml:"github_keys_url" env:"TOLLGATE_SECRET_SCANNING_GITHUB_KEYS_URL"`
+	// AllowHTTP lets GitHubKeysURL use http and reach loopback, private
+	// and link-local addresses: for tests and local development only,
+	// never in production.
+	AllowHTTP bool `yaml:"allow_http" env:"TOLLGATE_SECRET_SCANNING_ALLOW_HTTP"`
+}
+
+// DefaultGitHubKeysURL is where GitHub publishes its secret-scanning keys.
+const DefaultGitHubKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
+
 // Grants configures the grants: which are served, and the name of the
 // custom one.
 type Grants struct {
@@ -472,8 +490,9 @@ func Default() Config {
 			StaleCheckInterval:    time.Hour,
 			LastUsedFlushInterval: time.Minute,
 		},
-		Grants:     Grants{EskimiDSPName: "eskimi_dsp"},
-		RateLimits: RateLimits{TokenRate: 10},
+		Grants:         Grants{EskimiDSPName: "eskimi_dsp"},
+		SecretScanning: SecretScanning{GitHubKeysURL: DefaultGitHubKeysURL},
+		RateLimits:     RateLimits{TokenRate: 10},
 		BruteForce: BruteForce{Enabled: true, Threshold: 5, SourceThreshold: 20, BaseDelay: time.Second,
 			MaxDelay: 5 * time.Minute, Window: 15 * time.Minute},
 		Console: Console{Enabled: true, SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour},

@@ -64,6 +64,7 @@ func (c Config) Validate() error {
 	c.validateSigningKeys(&p)
 	c.validateDPoP(&p)
 	c.validateProtocol(&p)
+	c.validateSecretScanning(&p)
 	return errors.Join(p...)
 }
 
@@ -608,5 +609,22 @@ func (c Config) validateDefaultGrantTypes(p *problems) {
 			p.addf(at("credentials.default_grant_types"), "names %q twice", g)
 		}
 		seen[g] = true
+	}
+}
+
+// validateSecretScanning checks the URL of GitHub's secret-scanning keys:
+// empty (the endpoint off), or an absolute https URL (http too with
+// allow_http). Its address is checked again at every fetch.
+func (c Config) validateSecretScanning(p *problems) {
+	raw := c.SecretScanning.GitHubKeysURL
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.Fragment != "":
+		p.addf(at("secret_scanning.github_keys_url"), "must be an absolute URL without user info or a fragment")
+	case u.Scheme != "https" && !(u.Scheme == "http" && c.SecretScanning.AllowHTTP):
+		p.addf(at("secret_scanning.github_keys_url"), "must use https (http only with secret_scanning.allow_http)")
 	}
 }

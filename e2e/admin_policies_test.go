@@ -46,9 +46,9 @@ func TestAdminAccountPolicies(t *testing.T) {
 			}
 		}
 		const (
-			unset  = `{"keys_managed_by":null,"require_password_for_new_keys":null}`
-			deflt  = `{"keys_managed_by":"anyone","require_password_for_new_keys":false}`
-			strict = `{"keys_managed_by":"admins","require_password_for_new_keys":true}`
+			unset  = `{"keys_managed_by":null,"leaked_key_action":null,"require_password_for_new_keys":null}`
+			deflt  = `{"keys_managed_by":"anyone","leaked_key_action":"disable","require_password_for_new_keys":false}`
+			strict = `{"keys_managed_by":"admins","leaked_key_action":"disable","require_password_for_new_keys":true}`
 		)
 		wantPolicies("defaults", f.root.ID, unset, deflt)
 		wantPolicies("defaults", f.child.ID, unset, deflt)
@@ -68,6 +68,9 @@ func TestAdminAccountPolicies(t *testing.T) {
 			{"unknown policy", policies(map[string]any{"mfa": true}), http.StatusBadRequest, ""},
 			{"policy named twice", `{"policies":{"keys_managed_by":"admins","Keys_Managed_By":"anyone"}}`, http.StatusBadRequest, ""},
 			{"policies not an object", `{"policies":["admins"]}`, http.StatusBadRequest, ""},
+			{"unknown leaked key action", policies(map[string]any{"leaked_key_action": "ignore"}), http.StatusUnprocessableEntity, "policies.leaked_key_action"},
+			{"empty leaked key action", policies(map[string]any{"leaked_key_action": ""}), http.StatusUnprocessableEntity, "policies.leaked_key_action"},
+			{"leaked key action not a string", policies(map[string]any{"leaked_key_action": true}), http.StatusBadRequest, ""},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				if tt.field == "" {
@@ -86,7 +89,7 @@ func TestAdminAccountPolicies(t *testing.T) {
 		if got := admBody(m["effective_policies"]); got != strict {
 			t.Errorf("PATCH answer effective_policies = %s, want %s", got, strict)
 		}
-		wantPolicies("root strict", f.root.ID, `{"keys_managed_by":"admins","require_password_for_new_keys":true}`, strict)
+		wantPolicies("root strict", f.root.ID, `{"keys_managed_by":"admins","leaked_key_action":null,"require_password_for_new_keys":true}`, strict)
 		wantPolicies("root strict", f.child.ID, unset, strict)
 		events := f.admEvents(t, f.root)
 		var detail string
@@ -150,8 +153,8 @@ func TestAdminAccountPolicies(t *testing.T) {
 
 		// The child overrides both; its member manages keys again.
 		f.admWant(t, alice, http.MethodPatch, childPath, policies(map[string]any{"require_password_for_new_keys": false, "keys_managed_by": "anyone"}), http.StatusOK)
-		wantPolicies("child override", f.child.ID, `{"keys_managed_by":"anyone","require_password_for_new_keys":false}`, deflt)
-		wantPolicies("child override", f.root.ID, `{"keys_managed_by":"admins","require_password_for_new_keys":true}`, strict)
+		wantPolicies("child override", f.child.ID, `{"keys_managed_by":"anyone","leaked_key_action":null,"require_password_for_new_keys":false}`, deflt)
+		wantPolicies("child override", f.root.ID, `{"keys_managed_by":"admins","leaked_key_action":null,"require_password_for_new_keys":true}`, strict)
 		ninaKey := f.admWant(t, ninaTok, http.MethodPost, "/keys", `{"name":"nina's"}`, http.StatusCreated)
 		f.secrets = append(f.secrets, ninaKey["key"].(string), ninaKey["client_secret"].(string))
 		f.admWant(t, ninaTok, http.MethodPatch, admPath("/keys", admID(t, ninaKey)), `{"name":"renamed"}`, http.StatusOK)
@@ -161,8 +164,8 @@ func TestAdminAccountPolicies(t *testing.T) {
 
 		// null clears one setting: the child inherits it again, at once.
 		f.admWant(t, alice, http.MethodPatch, childPath, policies(map[string]any{"keys_managed_by": nil}), http.StatusOK)
-		wantPolicies("child cleared", f.child.ID, `{"keys_managed_by":null,"require_password_for_new_keys":false}`,
-			`{"keys_managed_by":"admins","require_password_for_new_keys":false}`)
+		wantPolicies("child cleared", f.child.ID, `{"keys_managed_by":null,"leaked_key_action":null,"require_password_for_new_keys":false}`,
+			`{"keys_managed_by":"admins","leaked_key_action":"disable","require_password_for_new_keys":false}`)
 		admProblem(t, f.admDo(t, ninaTok, http.MethodPost, "/keys", `{"name":"again"}`), http.StatusForbidden)
 		admProblem(t, f.admDo(t, ninaTok, http.MethodDelete, admPath("/keys", admID(t, ninaKey)), ""), http.StatusForbidden)
 
@@ -171,6 +174,25 @@ func TestAdminAccountPolicies(t *testing.T) {
 		wantPolicies("root relaxed", f.root.ID, unset, deflt)
 		f.admWant(t, miaTok, http.MethodPatch, keyPath, `{"name":"mine"}`, http.StatusOK)
 		f.admWant(t, ninaTok, http.MethodDelete, admPath("/keys", admID(t, ninaKey)), "", http.StatusNoContent)
+
+		// The leaked-key policy: set on the child, inherited below it,
+		// audited; members may not set it.
+		admProblem(t, f.admDo(t, miaTok, http.MethodPatch, rootPath, policies(map[string]any{"leaked_key_action": "notify"})), http.StatusForbidden)
+		f.admWant(t, alice, http.MethodPatch, childPath, policies(map[string]any{"leaked_key_action": "notify"}), http.StatusOK)
+		wantPolicies("child notify", f.child.ID, `{"keys_managed_by":null,"leaked_key_action":"notify","require_password_for_new_keys":false}`,
+			`{"keys_managed_by":"anyone","leaked_key_action":"notify","require_password_for_new_keys":false}`)
+		wantPolicies("child notify", f.root.ID, unset, deflt)
+		var leakedDetail string
+		for _, e := range f.admEvents(t, f.root) {
+			if e.Action == "account.update" && e.TargetID == f.child.ID && strings.Contains(e.Detail, "leaked_key_action") {
+				leakedDetail = e.Detail
+			}
+		}
+		if want := "leaked_key_action inherit → notify"; leakedDetail != want {
+			t.Errorf("audit detail = %q, want %q", leakedDetail, want)
+		}
+		f.admWant(t, alice, http.MethodPatch, childPath, policies(map[string]any{"leaked_key_action": nil}), http.StatusOK)
+		wantPolicies("child inherits the leaked-key policy", f.child.ID, `{"keys_managed_by":null,"leaked_key_action":null,"require_password_for_new_keys":false}`, deflt)
 	})
 }
 

@@ -36,6 +36,8 @@ import (
 	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/pkg/admin"
 	"github.com/tollgate/tollgate/pkg/apikey"
+	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/secretscan"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -90,7 +92,9 @@ type hostile struct {
 	srv *httptest.Server // the public handler behind the production server settings
 	db  *sql.DB          // the fixture's database, read directly
 
-	admin       string // alice's token: an admin of the root account
+	scan        *githubKeys // the GitHub secret-scanning keys the fixture trusts
+	wrongKey    string      // a well-formed key of no credential
+	admin       string      // alice's token: an admin of the root account
 	key         string // an API key of alice
 	tok         string // a client_credentials token of f.cc
 	account     storage.Account
@@ -127,6 +131,13 @@ func newHostile(t *testing.T, f *fixture) *hostile {
 	_, h.key = f.apiKey(f.alice, "events")
 	h.tok = f.tokenCC(f.cc)
 	f.secrets = append(f.secrets, h.tok)
+	wrong, err := secret.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.wrongKey, err = apikey.Format(1<<40, wrong); err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	if h.account, err = f.db.CreateAccount(ctx, storage.Account{Name: "hostile", ParentID: f.root.ID, Status: storage.StatusActive}); err != nil {
 		t.Fatal(err)
@@ -222,6 +233,8 @@ func formatOf(path string) format {
 		return formatProblem
 	case p == "/auth/check" || strings.HasPrefix(p, "/auth/check/"):
 		return formatCheck
+	case p == secretscan.Path:
+		return formatProblem
 	}
 	return formatOAuth
 }
@@ -502,6 +515,8 @@ func (h *hostile) routes() []route {
 		{http.MethodPost, server.PathRevoke, server.PathRevoke},
 		{http.MethodGet, server.PathMetadata, server.PathMetadata},
 		{http.MethodPost, server.PathKeySession, server.PathKeySession},
+		{http.MethodPost, server.PathKeyRevoke, server.PathKeyRevoke},
+		{http.MethodPost, secretscan.Path, secretscan.Path},
 		{http.MethodGet, "/auth/check", "/auth/check"},
 		{http.MethodPost, "/auth/check/...", "/auth/check/v1/events/42"},
 	}
@@ -538,6 +553,12 @@ func (h *hostile) auth(r route) []string {
 		return []string{"Authorization", basic(h.f.rs.ID, h.f.secretOf[h.f.rs.ID])}
 	case r.path == server.PathKeySession:
 		return []string{"X-API-Key", h.key}
+	case r.path == server.PathKeyRevoke:
+		// A key that is not one: a right one would switch itself off.
+		return []string{"X-API-Key", h.wrongKey}
+	case r.path == secretscan.Path:
+		// Well-formed, of a known key, over another body.
+		return sign(h.t, h.scan.key, h.scan.keyID, []byte(`[{"token":"x"}]`))
 	case r.path == server.PathToken:
 		return []string{"Authorization", basic(h.f.cc.ID, h.f.secretOf[h.f.cc.ID])}
 	}
@@ -610,8 +631,10 @@ func openAPIBodies(t *testing.T) map[string]map[string]string {
 // ---------------------------------------------------------------- the suite
 
 func TestHostileInput(t *testing.T) {
+	scan := newGitHubKeys(t)
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		h := newHostile(t, f)
+		h.scan = scan
 		routes := h.routes()
 		before := h.snapshot(true)
 
@@ -641,7 +664,7 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("a good token request after the suite: status %d, body %s", res.status, res.body)
 		}
 		t.Logf("%d hostile answers checked", h.answers)
-	}, hostileTimeouts)
+	}, hostileTimeouts, scan.config)
 }
 
 // coverage checks that the suite knows every route the management API and
@@ -744,8 +767,11 @@ func manyParams(n int) string {
 }
 
 func (h *hostile) oversizedBodies(routes []route) {
-	limit := int(h.f.cfg.HTTP.MaxBodyBytes)
 	for _, r := range bodyRoutes(routes) {
+		limit := int(h.f.cfg.HTTP.MaxBodyBytes)
+		if r.path == secretscan.Path {
+			limit = secretscan.MaxBodyBytes // GitHub's batches have a cap of their own
+		}
 		for _, b := range []struct{ ct, body string }{
 			{"application/json", `{"name":"` + strings.Repeat("x", limit) + `"}`},
 			{formCT, "grant_type=client_credentials&scope=" + strings.Repeat("x", limit)},
@@ -753,7 +779,7 @@ func (h *hostile) oversizedBodies(routes []route) {
 			res := h.do(r.method, r.path, b.body, append([]string{"Content-Type", b.ct}, h.auth(r)...)...)
 			// A body of a type the endpoint does not take is refused for
 			// its type before its size.
-			wrongType := r.isAPI() && b.ct == formCT && res.status == http.StatusUnsupportedMediaType ||
+			wrongType := (r.isAPI() || r.path == secretscan.Path) && b.ct == formCT && res.status == http.StatusUnsupportedMediaType ||
 				(r.path == server.PathIntrospect || r.path == server.PathRevoke) && b.ct != formCT && res.status == http.StatusBadRequest
 			if res.status != http.StatusRequestEntityTooLarge && !wrongType {
 				h.t.Errorf("%s %s with a %d-byte %s body: status %d, want 413", r.method, r.path, len(b.body), b.ct, res.status)
@@ -804,11 +830,11 @@ func (h *hostile) wrongContentTypes(routes []route) {
 			}
 			res := h.do(r.method, r.path, body, header...)
 			want := http.StatusBadRequest // RFC 6749 §5.2: invalid_request
-			if r.isAPI() {
+			if r.isAPI() || r.path == secretscan.Path {
 				want = http.StatusUnsupportedMediaType
 			}
 			jsonLatin1 := strings.HasPrefix(ct, "application/json; charset=latin1")
-			if res.status != want && !(r.isAPI() && jsonLatin1 && res.status < 500 && res.status >= 400) {
+			if res.status != want && !((r.isAPI() || r.path == secretscan.Path) && jsonLatin1 && res.status < 500 && res.status >= 400) {
 				h.t.Errorf("%s %s with Content-Type %q: status %d, want %d (body %.200s)", r.method, r.path, ct, res.status, want, res.body)
 			}
 			h.refused("content type "+strconv.Quote(ct), r.method, r.path, res)
@@ -834,6 +860,13 @@ func (h *hostile) duplicates(routes []route) {
 		{"Content-Type twice", server.PathToken, formCT, "grant_type=client_credentials", []string{"Authorization", cc, "Content-Type", "application/json"}},
 		{"X-API-Key twice", server.PathKeySession, "", "", []string{"X-API-Key", h.key, "X-API-Key", h.key}},
 		{"X-API-Key and Basic", server.PathKeySession, "", "", []string{"X-API-Key", h.key, "Authorization", basicRaw("x", h.key)}},
+		{"revoke: X-API-Key twice", server.PathKeyRevoke, "", "", []string{"X-API-Key", h.key, "X-API-Key", h.key}},
+		{"revoke: X-API-Key and Basic", server.PathKeyRevoke, "", "", []string{"X-API-Key", h.key, "Authorization", basicRaw("x", h.key)}},
+		{"revoke: X-API-Key and client_secret", server.PathKeyRevoke, formCT, form("client_secret", h.key), []string{"X-API-Key", h.key}},
+		{"scanning: signature twice", secretscan.Path, "application/json", `[{"token":"x"}]`,
+			append(sign(h.t, h.scan.key, h.scan.keyID, []byte(`[{"token":"x"}]`)), sign(h.t, h.scan.key, h.scan.keyID, []byte(`[{"token":"x"}]`))[2:]...)},
+		{"scanning: key id twice", secretscan.Path, "application/json", `[{"token":"x"}]`,
+			append(sign(h.t, h.scan.key, h.scan.keyID, []byte(`[{"token":"x"}]`)), secretscan.HeaderKeyID, h.scan.keyID)},
 	} {
 		header := c.header
 		if c.ct != "" {

@@ -262,12 +262,19 @@ const (
 	DisabledExpired DisabledReason = "expired"
 	// DisabledUser: its owner was disabled, and it with them.
 	DisabledUser DisabledReason = "user"
+	// DisabledLeaked: a secret-scanning partner found it in public (a
+	// GitHub secret-scanning report), and the account's leaked-key policy
+	// says disable.
+	DisabledLeaked DisabledReason = "leaked"
+	// DisabledByHolder: whoever held the key switched it off with the key
+	// alone (POST /auth/access/revoke).
+	DisabledByHolder DisabledReason = "holder"
 )
 
 // Valid reports whether r is a known reason, or none.
 func (r DisabledReason) Valid() bool {
 	switch r {
-	case "", DisabledManually, DisabledUnused, DisabledExpired, DisabledUser:
+	case "", DisabledManually, DisabledUnused, DisabledExpired, DisabledUser, DisabledLeaked, DisabledByHolder:
 		return true
 	}
 	return false

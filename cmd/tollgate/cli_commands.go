@@ -271,11 +271,12 @@ func policyValue[T any](flagName, s string, parse func(string) T, allowed ...str
 }
 
 func accountPolicies() cliVerb {
-	return cliVerb{name: "policies", args: "ID", usage: "[--require-password-for-new-keys true|false|inherit] [--keys-managed-by anyone|admins|inherit] [--if-match ETAG]",
+	return cliVerb{name: "policies", args: "ID", usage: "[--require-password-for-new-keys true|false|inherit] [--keys-managed-by anyone|admins|inherit] [--leaked-key-action disable|notify|inherit] [--if-match ETAG]",
 		summary: "show or set an account's policies (sub-accounts inherit what they do not set)",
 		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
 			password := fs.String("require-password-for-new-keys", "", "creating a client or key asks for the creator's password: true, false, or inherit")
 			managed := fs.String("keys-managed-by", "", "who manages clients and keys: anyone (their own), admins, or inherit")
+			leaked := fs.String("leaked-key-action", "", "what happens to a credential reported leaked by secret scanning: disable, notify (left working), or inherit")
 			ifMatch := ifMatchFlag(fs)
 			return func(ctx context.Context, c *cliClient, id int64) error {
 				var change client.PolicyChange
@@ -289,6 +290,12 @@ func accountPolicies() cliVerb {
 				}
 				if c.set["keys-managed-by"] {
 					change.KeysManagedBy, err = policyValue("keys-managed-by", *managed, func(s string) string { return s }, "anyone", "admins")
+					if err != nil {
+						return err
+					}
+				}
+				if c.set["leaked-key-action"] {
+					change.LeakedKeyAction, err = policyValue("leaked-key-action", *leaked, func(s string) string { return s }, "disable", "notify")
 					if err != nil {
 						return err
 					}

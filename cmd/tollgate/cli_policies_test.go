@@ -26,11 +26,19 @@ func TestCLIAccountPolicies(t *testing.T) {
 	withPassword := map[string]string{config.CLIPasswordEnv: e2e.TestPassword}
 
 	res := f.cli(alice, nil, "accounts", "policies", root, "--require-password-for-new-keys", "true", "--keys-managed-by", "admins").ok(t)
-	if got, want := res.field(t, "effective_policies"), "keys_managed_by=admins require_password_for_new_keys=true"; got != want {
+	if got, want := res.field(t, "effective_policies"), "keys_managed_by=admins leaked_key_action=disable require_password_for_new_keys=true"; got != want {
 		t.Errorf("effective_policies = %s, want %s", got, want)
 	}
+	res = f.cli(alice, nil, "accounts", "policies", child, "--leaked-key-action", "notify").ok(t)
+	if got := res.field(t, "effective_policies"); !strings.Contains(got, "leaked_key_action=notify") {
+		t.Errorf("child effective_policies = %s, want leaked_key_action=notify", got)
+	}
+	if res := f.cli(alice, nil, "accounts", "policies", child, "--leaked-key-action", "ignore"); exitStatus(res.err) != 2 {
+		t.Errorf("bad --leaked-key-action: err %v, want a usage error", res.err)
+	}
+	f.cli(alice, nil, "accounts", "policies", child, "--leaked-key-action", "inherit").ok(t)
 	res = f.cli(alice, nil, "accounts", "policies", child).ok(t)
-	if got, want := res.field(t, "policies"), "keys_managed_by=- require_password_for_new_keys=-"; got != want {
+	if got, want := res.field(t, "policies"), "keys_managed_by=- leaked_key_action=- require_password_for_new_keys=-"; got != want {
 		t.Errorf("child policies = %s, want %s", got, want)
 	}
 	if got := res.field(t, "effective_policies"); !strings.Contains(got, "keys_managed_by=admins") {
@@ -78,7 +86,7 @@ func TestCLIAccountPolicies(t *testing.T) {
 
 	// inherit clears the setting.
 	res = f.cli(alice, nil, "accounts", "policies", root, "--keys-managed-by", "inherit", "--require-password-for-new-keys", "inherit").ok(t)
-	if got, want := res.field(t, "effective_policies"), "keys_managed_by=anyone require_password_for_new_keys=false"; got != want {
+	if got, want := res.field(t, "effective_policies"), "keys_managed_by=anyone leaked_key_action=disable require_password_for_new_keys=false"; got != want {
 		t.Errorf("effective_policies after inherit = %s, want %s", got, want)
 	}
 	res = f.cli(mia, nil, "keys", "create", "--name", "mine").ok(t)

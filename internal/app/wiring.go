@@ -43,6 +43,7 @@ import (
 	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/secret"
+	"github.com/tollgate/tollgate/pkg/secretscan"
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/signing"
 	"github.com/tollgate/tollgate/pkg/sweeper"
@@ -491,6 +492,9 @@ func newApp(d deps) (*App, error) {
 		{Prefix: "/auth/check", Endpoint: "check", Handler: check},
 	}
 	handlers := []server.Mount{{Prefix: "/auth/check", Endpoint: "check", Handler: check}}
+	if scan := newSecretScanning(d, svc); scan != nil {
+		handlers = append(handlers, server.Mount{Prefix: secretscan.Path, Endpoint: "secret_scanning", Handler: scan, Method: http.MethodPost})
+	}
 	if d.cfg.Console.Enabled {
 		con, err := console.New(console.Options{
 			Issuer:              d.cfg.Issuer,
@@ -532,6 +536,7 @@ func newApp(d deps) (*App, error) {
 		TokenRate:           d.cfg.RateLimits.TokenRate,
 		Authenticator:       authenticator,
 		KeySession:          enabled.Get(apikeysession.GrantType),
+		KeyRevoker:          svc,
 		DPoP:                proofs,
 		JWKS:                ring.JWKS,
 		JWKSMaxAge:          d.cfg.SigningKeys.PublishAhead / 2,
@@ -625,6 +630,25 @@ func newAssertionChecker(d deps) (assertion.Checker, error) {
 // inside a token request: a slow host costs that request this much, once
 // per refetch interval.
 const jwksFetchTimeout = 3 * time.Second
+
+// newSecretScanning builds GitHub's secret-scanning partner endpoint on
+// svc, its keys fetched through a guarded outbound client of its own (its
+// http setting is secret scanning's); nil when no keys URL is configured.
+func newSecretScanning(d deps, svc *manage.Service) *secretscan.Handler {
+	cfg := d.cfg.SecretScanning
+	if cfg.GitHubKeysURL == "" {
+		return nil
+	}
+	if cfg.AllowHTTP && d.logger != nil {
+		d.logger.Warn("secret_scanning.allow_http is on: GitHub's secret-scanning keys may be fetched over http and from loopback, private and link-local addresses; for tests and development only")
+	}
+	keys := secretscan.NewKeys(secretscan.KeysOptions{
+		URL:     cfg.GitHubKeysURL,
+		Fetcher: egress.New(egress.Options{AllowInsecure: cfg.AllowHTTP}),
+		Now:     d.now,
+	})
+	return secretscan.New(secretscan.Options{Keys: keys, Reporter: svc, Logger: d.logger})
+}
 
 // newFederationVerifier builds the verifier of tokens of external issuers
 // (workload identity federation): credentials from the database, jtis in

@@ -30,12 +30,14 @@ type accountView struct {
 type policiesView struct {
 	RequirePasswordForNewKeys *bool   `json:"require_password_for_new_keys"`
 	KeysManagedBy             *string `json:"keys_managed_by"`
+	LeakedKeyAction           *string `json:"leaked_key_action"`
 }
 
 // effectiveView shows the policies in force for an account.
 type effectiveView struct {
 	RequirePasswordForNewKeys bool   `json:"require_password_for_new_keys"`
 	KeysManagedBy             string `json:"keys_managed_by"`
+	LeakedKeyAction           string `json:"leaked_key_action"`
 }
 
 func viewAccount(acc storage.Account, eff storage.EffectivePolicies) accountView {
@@ -44,12 +46,17 @@ func viewAccount(acc storage.Account, eff storage.EffectivePolicies) accountView
 		Policies: policiesView{RequirePasswordForNewKeys: acc.Policies.RequirePasswordForNewKeys},
 		EffectivePolicies: effectiveView{
 			RequirePasswordForNewKeys: eff.RequirePasswordForNewKeys, KeysManagedBy: string(eff.KeysManagedBy),
+			LeakedKeyAction: string(eff.LeakedKeyAction),
 		},
 		CreatedAt: acc.CreatedAt, UpdatedAt: acc.UpdatedAt, Version: acc.Version,
 	}
 	if m := acc.Policies.KeysManagedBy; m != storage.KeysManagedByInherit {
 		s := string(m)
 		v.Policies.KeysManagedBy = &s
+	}
+	if a := acc.Policies.LeakedKeyAction; a != storage.LeakedKeyInherit {
+		s := string(a)
+		v.Policies.LeakedKeyAction = &s
 	}
 	return v
 }
@@ -116,6 +123,7 @@ func (o Optional[T]) MarshalJSON() ([]byte, error) {
 type policiesInput struct {
 	RequirePasswordForNewKeys Optional[bool]   `json:"require_password_for_new_keys,omitzero"`
 	KeysManagedBy             Optional[string] `json:"keys_managed_by,omitzero"`
+	LeakedKeyAction           Optional[string] `json:"leaked_key_action,omitzero"`
 }
 
 func (a *API) accountRoutes() {
@@ -142,6 +150,9 @@ func (in accountInput) domain() manage.AccountInput {
 			RequirePasswordForNewKeys: manage.Optional[bool](in.Policies.RequirePasswordForNewKeys),
 			KeysManagedBy: manage.Optional[storage.KeysManagedBy]{
 				Set: in.Policies.KeysManagedBy.Set, Value: (*storage.KeysManagedBy)(in.Policies.KeysManagedBy.Value),
+			},
+			LeakedKeyAction: manage.Optional[storage.LeakedKeyAction]{
+				Set: in.Policies.LeakedKeyAction.Set, Value: (*storage.LeakedKeyAction)(in.Policies.LeakedKeyAction.Value),
 			},
 		}
 	}

@@ -42,12 +42,16 @@ type Account struct {
 type AccountPolicies struct {
 	RequirePasswordForNewKeys *bool   `json:"require_password_for_new_keys"`
 	KeysManagedBy             *string `json:"keys_managed_by"`
+	// LeakedKeyAction is what happens to a credential reported leaked:
+	// LeakedKeyDisable or LeakedKeyNotify.
+	LeakedKeyAction *string `json:"leaked_key_action"`
 }
 
 // EffectivePolicies are the settings that apply to an account.
 type EffectivePolicies struct {
 	RequirePasswordForNewKeys bool   `json:"require_password_for_new_keys"`
 	KeysManagedBy             string `json:"keys_managed_by"`
+	LeakedKeyAction           string `json:"leaked_key_action"`
 }
 
 // Who manages clients and keys (AccountPolicies.KeysManagedBy).
@@ -56,11 +60,19 @@ const (
 	KeysManagedByAdmins = "admins"
 )
 
+// What happens to a credential a secret-scanning partner reports found in
+// public (AccountPolicies.LeakedKeyAction).
+const (
+	LeakedKeyDisable = "disable"
+	LeakedKeyNotify  = "notify"
+)
+
 // PolicyChange changes an account's policies: a setting left zero keeps its
 // value, Set gives it one, Inherit makes it inherit again.
 type PolicyChange struct {
 	RequirePasswordForNewKeys Setting[bool]   `json:"require_password_for_new_keys,omitzero"`
 	KeysManagedBy             Setting[string] `json:"keys_managed_by,omitzero"`
+	LeakedKeyAction           Setting[string] `json:"leaked_key_action,omitzero"`
 }
 
 // Setting is one setting of a change: unchanged (the zero Setting), set to

@@ -104,6 +104,9 @@ type settingsPage struct {
 	// "anyone"/"admins".
 	RequirePassword string
 	ManagedBy       string
+	// LeakedKeyAction is the account's own leaked-key policy: "" inherits,
+	// else "disable" or "notify".
+	LeakedKeyAction string
 	Effective       storage.EffectivePolicies
 	// Inherited is what the account would have with nothing set of its
 	// own: its parent's effective policies (the defaults for a root).
@@ -116,6 +119,7 @@ type settingsPage struct {
 var settingsLabels = map[string]string{
 	"policies.require_password_for_new_keys": "Password to add a credential",
 	"policies.keys_managed_by":               "Who manages credentials",
+	"policies.leaked_key_action":             "When a key is found leaked",
 }
 
 // settingsField is the form field (and element id) of an API field.
@@ -129,7 +133,8 @@ func settingsField(errs formErrors) formErrors {
 
 func (c *Console) settingsFor(r *http.Request, st *state, acc storage.Account) (settingsPage, error) {
 	ctx := r.Context()
-	p := settingsPage{Account: acc, IsRoot: acc.ParentID == 0, ManagedBy: string(acc.Policies.KeysManagedBy)}
+	p := settingsPage{Account: acc, IsRoot: acc.ParentID == 0, ManagedBy: string(acc.Policies.KeysManagedBy),
+		LeakedKeyAction: string(acc.Policies.LeakedKeyAction)}
 	if v := acc.Policies.RequirePasswordForNewKeys; v != nil {
 		p.RequirePassword = strconv.FormatBool(*v)
 	}
@@ -179,6 +184,14 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, st *state
 	if v := f.Get("keys_managed_by"); v != "" {
 		m := storage.KeysManagedBy(v)
 		in.KeysManagedBy.Value = &m
+	}
+	// A form of before the setting existed leaves it as it is.
+	if _, ok := f["leaked_key_action"]; ok {
+		in.LeakedKeyAction.Set = true
+		if v := f.Get("leaked_key_action"); v != "" {
+			a := storage.LeakedKeyAction(v)
+			in.LeakedKeyAction.Value = &a
+		}
 	}
 	_, err := c.opts.Service.UpdateAccount(r.Context(), st.act, st.account.ID, formInt(r, "version"), manage.AccountInput{Policies: &in})
 	if err != nil {

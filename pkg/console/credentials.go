@@ -120,6 +120,10 @@ func (c *Console) disabledNote(reason storage.DisabledReason) string {
 		return "Disabled automatically: past its expiry date."
 	case storage.DisabledUser:
 		return "Disabled with its owner, whose user was disabled."
+	case storage.DisabledLeaked:
+		return "Disabled automatically: found in public by secret scanning (leaked)."
+	case storage.DisabledByHolder:
+		return "Switched off by whoever held the key, with the key itself."
 	}
 	return ""
 }

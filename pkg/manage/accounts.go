@@ -22,6 +22,7 @@ type Optional[T any] struct {
 type PoliciesInput struct {
 	RequirePasswordForNewKeys Optional[bool]
 	KeysManagedBy             Optional[storage.KeysManagedBy]
+	LeakedKeyAction           Optional[storage.LeakedKeyAction]
 }
 
 // AccountInput is what creating or changing an account sets; nil fields are
@@ -63,6 +64,20 @@ func applyPolicies(in *PoliciesInput, pol *storage.AccountPolicies) ([]string, [
 			pol.KeysManagedBy = next
 		}
 	}
+	if f := in.LeakedKeyAction; f.Set {
+		next := storage.LeakedKeyInherit
+		if f.Value != nil {
+			next = *f.Value
+		}
+		if !next.Valid() || (f.Value != nil && next == storage.LeakedKeyInherit) {
+			errs = append(errs, FieldError{Field: "policies.leaked_key_action", Detail: "must be disable, notify, or null to inherit"})
+		} else {
+			if next != pol.LeakedKeyAction {
+				changes = append(changes, "leaked_key_action "+leakedText(pol.LeakedKeyAction)+" → "+leakedText(next))
+			}
+			pol.LeakedKeyAction = next
+		}
+	}
 	return changes, errs
 }
 
@@ -78,6 +93,13 @@ func managedText(m storage.KeysManagedBy) string {
 		return "inherit"
 	}
 	return string(m)
+}
+
+func leakedText(a storage.LeakedKeyAction) string {
+	if a == storage.LeakedKeyInherit {
+		return "inherit"
+	}
+	return string(a)
 }
 
 // loadAccount reads account id for p: a member may read their own account,

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/authn"
@@ -30,9 +31,11 @@ type Store interface {
 	storage.Transactor
 }
 
-// Hasher hashes generated secrets.
+// Hasher hashes generated secrets and compares presented ones with their
+// hashes in constant time (*secret.Hasher).
 type Hasher interface {
 	Hash(ctx context.Context, data []byte) ([]byte, error)
+	Compare(ctx context.Context, hash, data []byte) error
 }
 
 // Passwords hashes and verifies user passwords (*secret.Passwords).
@@ -95,6 +98,9 @@ type Options struct {
 type Service struct {
 	opts  Options
 	authn *authn.Authenticator
+
+	dummyOnce sync.Once
+	dummy     []byte // a hash no secret matches (HolderOfDisabled)
 }
 
 // New returns the service.

@@ -72,6 +72,9 @@ type Options struct {
 	// (grants/apikeysession); nil: disabled, answering
 	// unsupported_grant_type.
 	KeySession grants.Grant
+	// KeyRevoker switches a credential off for whoever holds its key, at
+	// POST /auth/access/revoke; nil: that path answers 404.
+	KeyRevoker KeyRevoker
 	// Mounts are further handlers served under path prefixes (the
 	// management API), with the same request ids, logs and metrics.
 	Mounts []Mount
@@ -99,6 +102,9 @@ type Mount struct {
 	Prefix   string
 	Endpoint string
 	Handler  http.Handler
+	// Method, for a handler at an exact path, is the one method it serves
+	// (it answers the others itself); "" for any method.
+	Method string
 }
 
 // Server serves the public OAuth 2.0 endpoints.
@@ -132,6 +138,7 @@ const (
 	PathMetadata   = "/.well-known/oauth-authorization-server"
 	PathJWKS       = "/.well-known/jwks.json"
 	PathKeySession = "/auth/access/session"
+	PathKeyRevoke  = "/auth/access/revoke"
 )
 
 // New returns a Server.
@@ -160,9 +167,10 @@ func New(opts Options) *Server {
 		s.route(PathJWKS, "jwks", http.MethodGet, s.handleJWKS)
 	}
 	s.route(PathKeySession, "key_session", http.MethodPost, s.handleKeySession)
+	s.route(PathKeyRevoke, "key_revoke", http.MethodPost, s.handleKeyRevoke)
 	for _, m := range opts.Handlers {
 		s.router.Handle(m.Prefix, s.wrap(m.Endpoint, m.Handler.ServeHTTP))
-		s.routes = append(s.routes, Route{Path: m.Prefix, Endpoint: m.Endpoint})
+		s.routes = append(s.routes, Route{Method: m.Method, Path: m.Prefix, Endpoint: m.Endpoint})
 	}
 	for _, m := range opts.Mounts {
 		s.router.PathPrefix(m.Prefix + "/").Handler(s.wrap(m.Endpoint, m.Handler.ServeHTTP))

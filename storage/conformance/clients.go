@@ -922,7 +922,7 @@ func testDisableStale(t *testing.T, s ClientsStore) {
 func testDisabledReason(t *testing.T, s ClientsStore) {
 	ctx := t.Context()
 	f := newClientFixture(t, s)
-	for _, reason := range []storage.DisabledReason{storage.DisabledManually, storage.DisabledUnused, storage.DisabledExpired, storage.DisabledUser} {
+	for _, reason := range []storage.DisabledReason{storage.DisabledManually, storage.DisabledUnused, storage.DisabledExpired, storage.DisabledUser, storage.DisabledLeaked, storage.DisabledByHolder} {
 		c := f.fullClient()
 		c.Status, c.DisabledReason = storage.StatusDisabled, reason
 		created, err := s.CreateClient(ctx, c)
