@@ -388,10 +388,10 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 // X-Forwarded-For, else "" (unknown). The peer's own address is the
 // gateway's, never the caller's.
 func apiCaller(r *http.Request) string {
-	if reqctx.Forwarded(r.Context()) {
-		return reqctx.Addr(r.Context())
+	if !reqctx.Forwarded(r.Context()) {
+		return ""
 	}
-	return ""
+	return reqctx.Addr(r.Context())
 }
 
 // fromAllowed reports whether the API caller may use the token's
