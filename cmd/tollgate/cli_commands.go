@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ var (
 		columns: []string{"id", "name", "policies", "effective_policies"},
 		fields:  []string{"id", "name", "policies", "effective_policies", "version"},
 	}
+	accountBudgetTable = cliView{
+		noun:    "accounts",
+		columns: []string{"id", "name", "budget", "quota_usage"},
+		fields:  []string{"id", "name", "budget", "quota_usage", "version"},
+	}
 	userTable = cliView{
 		noun:    "users",
 		columns: []string{"id", "account_id", "username", "role", "status", "created_at"},
@@ -38,7 +44,7 @@ var (
 		columns: []string{"id", "name", "description", "secret_hint", "access_rights", "scopes", "grant_types", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "name", "description", "access_rights", "scopes",
-			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "access_token_strategy", "dpop_bound_access_tokens", "token_endpoint_auth_method", "jwks_uri", "status", "disabled_reason", "secret_hint", "expires_at", "last_used_at",
+			"grant_types", "may_introspect", "token_lifetime", "reuse_tokens", "access_token_strategy", "dpop_bound_access_tokens", "token_endpoint_auth_method", "jwks_uri", "rate_limits", "quota", "quota_usage", "allowed_cidrs", "status", "disabled_reason", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	keyTable = cliView{
@@ -46,7 +52,7 @@ var (
 		columns: []string{"id", "name", "description", "key_hint", "is_default", "access_rights", "scopes", "status",
 			"owner_id", "created_by", "created_at", "last_used_at", "expires_at"},
 		fields: []string{"id", "kind", "account_id", "owner_id", "is_default", "name", "description", "access_rights",
-			"scopes", "grant_types", "may_introspect", "token_lifetime", "access_token_strategy", "dpop_bound_access_tokens", "status", "disabled_reason", "key_hint", "secret_hint", "expires_at", "last_used_at",
+			"scopes", "grant_types", "may_introspect", "token_lifetime", "access_token_strategy", "dpop_bound_access_tokens", "rate_limits", "quota", "quota_usage", "allowed_cidrs", "status", "disabled_reason", "key_hint", "secret_hint", "expires_at", "last_used_at",
 			"previous_secret_retire_at", "created_by", "created_at", "updated_at", "version"},
 	}
 	auditTable = cliView{
@@ -67,6 +73,7 @@ func cliResources() []cliResource {
 			accountChildren(),
 			accountRename(),
 			accountPolicies(),
+			accountBudget(),
 			statusVerb("disable", "disable an account: its subtree's credentials and tokens stop working", accountTable,
 				func(ctx context.Context, api *client.Client, id int64, ifMatch string) ([]byte, error) {
 					return rawAccount(api.DisableAccount(ctx, id, ifMatch))
@@ -311,6 +318,96 @@ func accountPolicies() cliVerb {
 		}}
 }
 
+func accountBudget() cliVerb {
+	return cliVerb{name: "budget", args: "ID", usage: "[--budget-rate CLASS=RATE[:BURST]]… [--budget-quota N/day|N/month|none] [--remove] [--if-match ETAG]",
+		summary: "show or set what an account's whole subtree may use together (admins of a parent account)",
+		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
+			var rates listFlag
+			fs.Var(&rates, "budget-rate", "a per-second limit of a rate class over the subtree, class=rate[:burst]; repeat it or separate with commas; none removes them")
+			quota := fs.String("budget-quota", "", "most calls of the subtree per UTC day or month, N/day or N/month, or none")
+			remove := fs.Bool("remove", false, "remove the account's budget")
+			ifMatch := ifMatchFlag(fs)
+			return func(ctx context.Context, c *cliClient, id int64) error {
+				if !c.set["budget-rate"] && !c.set["budget-quota"] && !c.set["remove"] {
+					raw, err := rawAccount(c.api.GetAccount(ctx, id))
+					return c.show(raw, err, accountBudgetTable)
+				}
+				if *remove {
+					if c.set["budget-rate"] || c.set["budget-quota"] {
+						return usageErrorf("--remove goes alone")
+					}
+					raw, err := rawAccount(c.api.UpdateAccount(ctx, id, client.AccountUpdate{Budget: client.Remove[client.Budget](), IfMatch: *ifMatch}))
+					return c.show(raw, err, accountBudgetTable)
+				}
+				// A budget is replaced whole: what the flags leave out is
+				// kept from the current one.
+				cur, err := c.api.GetAccount(ctx, id)
+				if err != nil {
+					return c.show(nil, err, accountBudgetTable)
+				}
+				var b client.Budget
+				if cur.Budget != nil {
+					b = *cur.Budget
+				}
+				if c.set["budget-rate"] {
+					limits, err := parseRateLimits(strings.Join(rates.values(), ","))
+					if err != nil {
+						return usageErrorf("--budget-rate: %s", strings.TrimPrefix(err.Error(), "--rate-limits: "))
+					}
+					b.RateLimits = limits
+				}
+				if c.set["budget-quota"] {
+					if b.Quota, err = parseQuota("budget-quota", *quota); err != nil {
+						return err
+					}
+				}
+				raw, err := rawAccount(c.api.UpdateAccount(ctx, id, client.AccountUpdate{Budget: client.Set(b), IfMatch: *ifMatch}))
+				return c.show(raw, err, accountBudgetTable)
+			}
+		}}
+}
+
+// parseQuota reads flag value v, "N/day" or "N/month", or "none" (nil).
+func parseQuota(flagName, v string) (*client.Quota, error) {
+	v = strings.TrimSpace(v)
+	if v == "none" {
+		return nil, nil
+	}
+	n, period, ok := strings.Cut(v, "/")
+	limit, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+	if !ok || err != nil || (period != client.QuotaDay && period != client.QuotaMonth) {
+		return nil, usageErrorf("--%s: want N/day, N/month or none, got %q", flagName, v)
+	}
+	return &client.Quota{Limit: limit, Period: period}, nil
+}
+
+// listFlag is a flag given several times, or once with commas: each value
+// an item; "none" alone is the empty list.
+type listFlag struct{ items []string }
+
+func (l *listFlag) String() string { return strings.Join(l.items, ",") }
+
+// Set implements flag.Value.
+func (l *listFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			l.items = append(l.items, item)
+		}
+	}
+	return nil
+}
+
+// values returns the items given, a non-nil empty list for "none".
+func (l *listFlag) values() []string {
+	if len(l.items) == 1 && l.items[0] == "none" {
+		return []string{}
+	}
+	if l.items == nil {
+		return []string{}
+	}
+	return l.items
+}
+
 // ---------------------------------------------------------------- users
 
 func userCreate() cliVerb {
@@ -461,6 +558,8 @@ func article(noun string) string {
 type credentialFlags struct {
 	name, description, accessRights, scopes, grantTypes, tokenLifetime, expiresAt, rateLimits string
 	accessTokenStrategy, authMethod, jwksFile, jwksURI                                        string
+	quota                                                                                     string
+	allowedCIDRs                                                                              listFlag
 	mayIntrospect, reuseTokens, dpopBound                                                     bool
 	owner, account                                                                            int64
 }
@@ -483,6 +582,8 @@ func (f *credentialFlags) define(fs *flag.FlagSet, noun string, creating bool) {
 	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof (RFC 9449) for every token, bound to the proof's key")
 	fs.StringVar(&f.expiresAt, "expires-at", "", "RFC 3339 time after which it stops working, or never")
 	fs.StringVar(&f.rateLimits, "rate-limits", "", "overrides of rate classes, class=rate[:burst] comma-separated, or none (admins)")
+	fs.StringVar(&f.quota, "quota", "", "most calls per UTC day or month, N/day or N/month, or none (admins)")
+	fs.Var(&f.allowedCIDRs, "allowed-cidr", "an address or CIDR prefix it may be used from; repeat it or separate with commas; none removes the allowlist")
 	if creating {
 		fs.Int64Var(&f.owner, "owner", 0, "the user who owns it (admins; default you)")
 		fs.Int64Var(&f.account, "account", 0, "an account of your subtree, for a credential no user owns (admins)")
@@ -549,6 +650,19 @@ func (f *credentialFlags) update(c *cliClient) (in client.CredentialUpdate, n in
 			return in, n, err
 		}
 	}
+	if given("quota") {
+		q, err := parseQuota("quota", f.quota)
+		if err != nil {
+			return in, n, err
+		}
+		in.Quota = client.Remove[client.Quota]()
+		if q != nil {
+			in.Quota = client.Set(*q)
+		}
+	}
+	if given("allowed-cidr") {
+		in.AllowedCIDRs = f.allowedCIDRs.values()
+	}
 	if given("expires-at") {
 		if f.expiresAt == "never" {
 			f.expiresAt = ""
@@ -564,7 +678,13 @@ func (f *credentialFlags) create(c *cliClient) (client.CredentialCreate, error) 
 	if err != nil {
 		return client.CredentialCreate{}, err
 	}
-	in := client.CredentialCreate{Scopes: u.Scopes, GrantTypes: u.GrantTypes, RateLimits: u.RateLimits, OwnerID: f.owner, AccountID: f.account}
+	in := client.CredentialCreate{Scopes: u.Scopes, GrantTypes: u.GrantTypes, RateLimits: u.RateLimits, OwnerID: f.owner, AccountID: f.account,
+		AllowedCIDRs: u.AllowedCIDRs}
+	if c.set["quota"] {
+		if in.Quota, err = parseQuota("quota", f.quota); err != nil {
+			return client.CredentialCreate{}, err
+		}
+	}
 	for dst, src := range map[*string]*string{&in.Name: u.Name, &in.Description: u.Description, &in.AccessRights: u.AccessRights, &in.ExpiresAt: u.ExpiresAt} {
 		if src != nil {
 			*dst = *src

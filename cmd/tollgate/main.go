@@ -82,7 +82,7 @@ Commands:
   version    print the version
 
 Management (talk to a running server's API; see 'tollgate <command> -h'):
-  accounts   create|get|children|rename|policies|disable|enable
+  accounts   create|get|children|rename|policies|budget|disable|enable
   users      create|list|get|set-role|disable|enable|reset-password|delete
   clients    create|list|get|edit|disable|enable|rotate|delete|token|federated-add|federated-list|federated-delete
   keys       create|list|get|edit|disable|enable|rotate|delete

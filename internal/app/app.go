@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/dpop"
+	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -53,6 +54,9 @@ type Deps struct {
 	// nil.
 	OneTimeIDs storage.OneTimeIDs
 	Proofs     dpop.Replay // DPoP proofs used; in process when nil
+	// QuotaSpent reads the quota counters the check keeps; nothing spent
+	// (manage.NoQuotaSpent) when nil.
+	QuotaSpent manage.QuotaSpent
 	// Passwords hashes and verifies user passwords.
 	Passwords *secret.Passwords
 	Logger    *slog.Logger
@@ -69,7 +73,7 @@ type Deps struct {
 // is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
 	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
-		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
+		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, quotaSpent: d.QuotaSpent, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +125,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
 	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
-		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, Passwords: passwords, Logger: o.Logger, Version: o.Version})
+		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {
 		_ = closeAll() // the build error is the one to report
 		return nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/grants/apikeysession"
 	"github.com/tollgate/tollgate/grants/eskimidsp"
 	"github.com/tollgate/tollgate/pkg/admin"
+	"github.com/tollgate/tollgate/pkg/allowlist"
 	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
@@ -143,7 +144,10 @@ type Backends struct {
 	OneTimeIDs storage.OneTimeIDs
 	// Proofs remember the DPoP proofs already used.
 	Proofs dpop.Replay
-	Redis  goredis.UniversalClient // nil on the embedded default
+	// QuotaSpent reads the quota counters, for the remaining quota the
+	// management surfaces show.
+	QuotaSpent manage.QuotaSpent
+	Redis      goredis.UniversalClient // nil on the embedded default
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -234,6 +238,8 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
 		Proofs:   dpopredis.New(client, prefix+"dpop:"),
 		Redis:    client,
+
+		QuotaSpent: redisQuotaSpent{client: client, prefix: prefix},
 
 		// The jtis of client assertions, shared by every instance.
 		OneTimeIDs: tgredis.NewOneTimeIDs(client, prefix+"jti:", now),
@@ -346,6 +352,7 @@ type deps struct {
 	sessions    session.Store      // web console sessions; in process when nil
 	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
 	proofs      dpop.Replay        // DPoP proofs used; in process when nil
+	quotaSpent  manage.QuotaSpent  // quota counters; nothing spent when nil
 	passwords   *secret.Passwords
 	logger      *slog.Logger
 	now         func() time.Time
@@ -364,6 +371,10 @@ func newApp(d deps) (*App, error) {
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	if d.quotaSpent == nil {
+		// The embedded default keeps no quota counters anyone could read.
+		d.quotaSpent = manage.NoQuotaSpent{}
 	}
 	ring, err := newRing(d)
 	if err != nil {
@@ -422,8 +433,11 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Calls refused by an allowlist are audited, one event per credential
+	// per minute on each instance at most.
+	refusals := allowlist.New(allowlist.Options{Audit: d.db, Logger: d.logger, Now: d.now})
 	authenticator := oauth.NewAuthenticator(d.db, d.db, hasher, uses, clientGuard, d.now).
-		WithAssertions(assertions, d.logger).WithFederation(federated, d.logger)
+		WithAssertions(assertions, d.logger).WithFederation(federated, d.logger).WithRefusals(refusals)
 	enabled, err := grantRegistry(settings, d.db, d.passwords, userGuard, tokenService).Enable(d.cfg.Grants.EnabledGrants())
 	if err != nil {
 		return nil, err
@@ -466,6 +480,7 @@ func newApp(d deps) (*App, error) {
 		JWKSAllowHTTP:       d.cfg.Credentials.JWKSAllowHTTP,
 		FederationAllowHTTP: d.cfg.Federation.AllowHTTPIssuers,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
+		QuotaSpent:          d.quotaSpent,
 		Logger:              d.logger,
 		Now:                 d.now,
 		Guard:               userGuard,
@@ -483,6 +498,7 @@ func newApp(d deps) (*App, error) {
 		Limiter:       limiter,
 		Classes:       rateClasses(d.cfg),
 		DPoP:          proofs,
+		Refusals:      refusals,
 		Metrics:       m,
 		Logger:        d.logger,
 	})

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -21,9 +22,12 @@ type accountView struct {
 	// EffectivePolicies are those in force, resolved up the tree.
 	Policies          policiesView  `json:"policies"`
 	EffectivePolicies effectiveView `json:"effective_policies"`
-	CreatedAt         time.Time     `json:"created_at"`
-	UpdatedAt         time.Time     `json:"updated_at"`
-	Version           int64         `json:"version"`
+	// Budget bounds the whole subtree together; null: none of its own.
+	Budget     *budgetView     `json:"budget"`
+	QuotaUsage *quotaUsageView `json:"quota_usage,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	Version    int64           `json:"version"`
 }
 
 // policiesView shows an account's own policy settings; null inherits.
@@ -49,6 +53,7 @@ func viewAccount(acc storage.Account, eff storage.EffectivePolicies) accountView
 			LeakedKeyAction: string(eff.LeakedKeyAction),
 		},
 		CreatedAt: acc.CreatedAt, UpdatedAt: acc.UpdatedAt, Version: acc.Version,
+		Budget: viewBudget(acc.Budget),
 	}
 	if m := acc.Policies.KeysManagedBy; m != storage.KeysManagedByInherit {
 		s := string(m)
@@ -81,8 +86,16 @@ func (a *API) writeAccount(w http.ResponseWriter, r *http.Request, status int, a
 		writeProblem(w, r, problemOf(err))
 		return
 	}
+	v := views[0]
+	u, err := a.opts.Service.AccountQuotaUsage(r.Context(), acc)
+	if err != nil && status == http.StatusOK && r.Method == http.MethodGet {
+		writeProblem(w, r, problemOf(err))
+		return
+	}
+	// After a change, a failed read of the usage only leaves it out.
+	v.QuotaUsage = viewQuotaUsage(u)
 	w.Header().Set("ETag", etag(acc.Version))
-	writeJSON(w, status, views[0])
+	writeJSON(w, status, v)
 }
 
 // Optional is a member of a change that can be left out, set, or set to
@@ -102,7 +115,11 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
+	// As strict as the body around it: a misspelt member of a nested
+	// object is an error, not ignored.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
 		return err
 	}
 	o.Value = &v
@@ -140,11 +157,13 @@ type accountInput struct {
 	Status   *string `json:"status"`
 	// Policies changes the account's own policy settings.
 	Policies *policiesInput `json:"policies"`
+	// Budget replaces the account's budget; null removes it.
+	Budget Optional[budgetInput] `json:"budget,omitzero"`
 }
 
 // domain returns in as the service takes it.
 func (in accountInput) domain() manage.AccountInput {
-	out := manage.AccountInput{ParentID: in.ParentID, Name: in.Name, Status: (*storage.Status)(in.Status)}
+	out := manage.AccountInput{ParentID: in.ParentID, Name: in.Name, Status: (*storage.Status)(in.Status), Budget: budgetDomain(in.Budget)}
 	if in.Policies != nil {
 		out.Policies = &manage.PoliciesInput{
 			RequirePasswordForNewKeys: manage.Optional[bool](in.Policies.RequirePasswordForNewKeys),

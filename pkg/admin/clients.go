@@ -38,6 +38,9 @@ type clientView struct {
 	JWKSURI                 string                   `json:"jwks_uri,omitempty"`
 	DPoPBoundAccessTokens   bool                     `json:"dpop_bound_access_tokens"`
 	RateLimits              map[string]rateLimitView `json:"rate_limits,omitempty"`
+	Quota                   *quotaView               `json:"quota"`
+	QuotaUsage              *quotaUsageView          `json:"quota_usage,omitempty"`
+	AllowedCIDRs            []string                 `json:"allowed_cidrs"`
 	Status                  string                   `json:"status"`
 	DisabledReason          string                   `json:"disabled_reason,omitempty"`
 	SecretHint              string                   `json:"secret_hint"`
@@ -106,7 +109,21 @@ func viewClient(c storage.Client, now time.Time) clientView {
 	if c.Kind == storage.KindKey {
 		v.KeyHint = apikey.Masked(c.ID, c.SecretHint)
 	}
+	v.Quota = viewQuota(c.Quota)
+	v.AllowedCIDRs = nonNil(c.AllowedCIDRs)
 	return v
+}
+
+// withUsage adds the remaining quota to v, for the answers about one
+// credential; a list leaves it out (one read per item would be a read per
+// row).
+func (a *API) withUsage(r *http.Request, v clientView, c storage.Client) (clientView, error) {
+	u, err := a.opts.Service.ClientQuotaUsage(r.Context(), c)
+	if err != nil {
+		return v, err
+	}
+	v.QuotaUsage = viewQuotaUsage(u)
+	return v, nil
 }
 
 func nonNil(s []string) []string {
@@ -165,10 +182,14 @@ type clientInput struct {
 	// RateLimits replaces the credential's overrides of rate classes; {}
 	// removes them all.
 	RateLimits *map[string]rateLimitView `json:"rate_limits"`
-	ExpiresAt  *string                   `json:"expires_at"` // RFC 3339; "" clears
-	Status     *string                   `json:"status"`
-	OwnerID    *int64                    `json:"owner_id"`
-	AccountID  *int64                    `json:"account_id"`
+	// Quota sets the credential's quota; null removes it.
+	Quota Optional[quotaView] `json:"quota,omitzero"`
+	// AllowedCIDRs replaces the allowlist; [] removes it.
+	AllowedCIDRs *[]string `json:"allowed_cidrs"`
+	ExpiresAt    *string   `json:"expires_at"` // RFC 3339; "" clears
+	Status       *string   `json:"status"`
+	OwnerID      *int64    `json:"owner_id"`
+	AccountID    *int64    `json:"account_id"`
 	// Password is the caller's own password, asked on create when the
 	// account's policy requires it; never stored or shown.
 	Password *string `json:"password"`
@@ -259,8 +280,13 @@ func (a *API) getClient(w http.ResponseWriter, r *http.Request, act manage.Actor
 		writeProblem(w, r, problemOf(err))
 		return
 	}
+	v, err := a.withUsage(r, viewClient(c, a.opts.Service.Now()), c)
+	if err != nil {
+		writeProblem(w, r, problemOf(err))
+		return
+	}
 	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Service.Now()))
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) updateClient(w http.ResponseWriter, r *http.Request, act manage.Actor, kind storage.Kind) {
@@ -279,8 +305,14 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, act manage.Ac
 		writeProblem(w, r, problemOf(err))
 		return
 	}
+	// The change is made: a failed read of the usage leaves it out
+	// rather than answering an error for a change that happened.
+	v := viewClient(c, a.opts.Service.Now())
+	if withU, err := a.withUsage(r, v, c); err == nil {
+		v = withU
+	}
 	w.Header().Set("ETag", etag(c.Version))
-	writeJSON(w, http.StatusOK, viewClient(c, a.opts.Service.Now()))
+	writeJSON(w, http.StatusOK, v)
 }
 
 // rotateInput chooses how long the old secret keeps working.
@@ -376,6 +408,8 @@ func (in clientInput) domain() manage.ClientInput {
 		}
 		out.JWKS = &raw
 	}
+	out.AllowedCIDRs = in.AllowedCIDRs
+	out.Quota = quotaInput(in.Quota)
 	if in.RateLimits != nil {
 		limits := make(map[string]storage.RateLimit, len(*in.RateLimits))
 		for class, l := range *in.RateLimits {

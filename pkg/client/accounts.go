@@ -28,8 +28,12 @@ type Account struct {
 	// applies once inheritance is resolved.
 	Policies          AccountPolicies   `json:"policies"`
 	EffectivePolicies EffectivePolicies `json:"effective_policies"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	// Budget bounds the whole subtree together; nil: none of its own.
+	Budget *Budget `json:"budget"`
+	// QuotaUsage is what is spent of the budget's quota this period.
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 	// Version is the record's version, its ETag: give it as IfMatch to
 	// refuse a change when the record changed since.
 	Version int64 `json:"version"`
@@ -88,6 +92,18 @@ func Set[T any](v T) Setting[T] { return Setting[T]{changed: true, value: v} }
 // Inherit is a setting the account inherits again.
 func Inherit[T any]() Setting[T] { return Setting[T]{changed: true, inherit: true} }
 
+// Remove is a setting removed (sent as null): a credential's quota, an
+// account's budget.
+func Remove[T any]() Setting[T] { return Setting[T]{changed: true, inherit: true} }
+
+// Budget is what an account's whole subtree may use together: per-second
+// limits per rate class and a quota. Only an admin of a parent account may
+// set it.
+type Budget struct {
+	RateLimits map[string]RateLimit `json:"rate_limits,omitempty"`
+	Quota      *Quota               `json:"quota,omitempty"`
+}
+
 // IsZero reports whether the setting is left unchanged.
 func (s Setting[T]) IsZero() bool { return !s.changed }
 
@@ -105,6 +121,8 @@ type AccountCreate struct {
 	ParentID int64         `json:"parent_id,omitzero"`
 	Name     string        `json:"name"`
 	Policies *PolicyChange `json:"policies,omitempty"`
+	// Budget bounds the new account's subtree.
+	Budget *Budget `json:"budget,omitempty"`
 }
 
 // AccountUpdate changes the fields it sets.
@@ -112,6 +130,9 @@ type AccountUpdate struct {
 	Name     *string       `json:"name,omitempty"`
 	Status   Status        `json:"status,omitzero"`
 	Policies *PolicyChange `json:"policies,omitempty"`
+	// Budget replaces the account's budget (Set) or removes it (Remove);
+	// only an admin of a parent account may.
+	Budget Setting[Budget] `json:"budget,omitzero"`
 	// IfMatch, when set, is the version (or ETag) the record must still
 	// have.
 	IfMatch string `json:"-"`

@@ -46,6 +46,13 @@ type Credential struct {
 	// 9449); a token request without a proof is refused.
 	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens"`
 	RateLimits            map[string]RateLimit `json:"rate_limits,omitempty"`
+	// Quota bounds its calls per UTC day or month; nil: none.
+	Quota *Quota `json:"quota"`
+	// QuotaUsage is what is spent of Quota in the current period (in the
+	// answers about one credential, not in lists).
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
+	// AllowedCIDRs are the networks it may be used from; empty: anywhere.
+	AllowedCIDRs []string `json:"allowed_cidrs"`
 	// Status is active, disabled, or expired (active but past ExpiresAt).
 	Status Status `json:"status"`
 	// DisabledReason says why a disabled credential is disabled: manual,
@@ -84,6 +91,26 @@ type RateLimit struct {
 	Burst int `json:"burst"` // requests at once
 }
 
+// Quota periods: quotas refill at 00:00 UTC of the next day, or of the
+// first of the next month.
+const (
+	QuotaDay   = "day"
+	QuotaMonth = "month"
+)
+
+// Quota is at most Limit calls (or their cost) per Period.
+type Quota struct {
+	Limit  int64  `json:"limit"`
+	Period string `json:"period"` // QuotaDay or QuotaMonth
+}
+
+// QuotaUsage is what is spent of a quota in the current period.
+type QuotaUsage struct {
+	Used      int64     `json:"used"`
+	Remaining int64     `json:"remaining"`
+	ResetsAt  time.Time `json:"resets_at"`
+}
+
 // CredentialCreate is a new client or key. Fields left zero take the
 // server's defaults.
 type CredentialCreate struct {
@@ -111,6 +138,11 @@ type CredentialCreate struct {
 	// DPoPBoundAccessTokens requires a DPoP proof for every token.
 	DPoPBoundAccessTokens bool                 `json:"dpop_bound_access_tokens,omitzero"`
 	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
+	// Quota bounds its calls per UTC day or month (admins only).
+	Quota *Quota `json:"quota,omitempty"`
+	// AllowedCIDRs are the addresses or CIDR prefixes it may be used from
+	// (at most 100).
+	AllowedCIDRs []string `json:"allowed_cidrs,omitzero"`
 	// ExpiresAt is an RFC 3339 time after which it stops working.
 	ExpiresAt string `json:"expires_at,omitzero"`
 	// OwnerID (a user the admin manages) or AccountID (an account of the
@@ -144,6 +176,10 @@ type CredentialUpdate struct {
 	// DPoPBoundAccessTokens requires a DPoP proof for every token.
 	DPoPBoundAccessTokens *bool                `json:"dpop_bound_access_tokens,omitempty"`
 	RateLimits            map[string]RateLimit `json:"rate_limits,omitzero"`
+	// Quota sets its quota (Set), or removes it (Remove); admins only.
+	Quota Setting[Quota] `json:"quota,omitzero"`
+	// AllowedCIDRs replaces its allowlist; an empty non-nil one removes it.
+	AllowedCIDRs []string `json:"allowed_cidrs,omitzero"`
 	// ExpiresAt is an RFC 3339 time, or "" for never.
 	ExpiresAt *string `json:"expires_at,omitempty"`
 	Status    Status  `json:"status,omitzero"`

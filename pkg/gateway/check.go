@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tollgate/tollgate/pkg/allowlist"
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/dpop"
@@ -88,9 +89,12 @@ type Options struct {
 	Classes map[string]ratelimit.Limit
 	// DPoP verifies the proofs that must come with DPoP-bound tokens; nil:
 	// a bound token is never good.
-	DPoP    *dpop.Verifier
-	Metrics Metrics
-	Logger  *slog.Logger
+	DPoP *dpop.Verifier
+	// Refusals audits the calls refused by a token's allowlist; nil
+	// audits none.
+	Refusals *allowlist.Refusals
+	Metrics  Metrics
+	Logger   *slog.Logger
 }
 
 // Check serves /auth/check.
@@ -114,6 +118,10 @@ type identity struct {
 	subject   string
 	scopes    []string
 	overrides map[string]storage.RateLimit
+	// fenced is the token's client when it has an allowlist, held to the
+	// API caller's address by fromAllowed (an API key's is held to it by
+	// the Authenticator).
+	fenced *storage.Client
 }
 
 // Attributes of the check decision's span.
@@ -244,6 +252,11 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: id.clientID})
+	if !c.fromAllowed(r, id) {
+		c.challenge(h, scheme, "invalid_token", "")
+		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
+		return
+	}
 
 	for _, s := range required {
 		if !slices.Contains(id.scopes, s) {
@@ -362,8 +375,39 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 	if subject == "" {
 		subject = strconv.FormatInt(v.Token.ClientID, 10)
 	}
-	return identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
-		overrides: v.Client.RateLimits}, nil
+	id := identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
+		overrides: v.Client.RateLimits}
+	if len(v.Client.AllowedCIDRs) > 0 {
+		id.fenced = &v.Client
+	}
+	return id, nil
+}
+
+// apiCaller returns the address of the API's caller: the one a trusted
+// gateway (one of the proxies reqctx.Middleware trusts) forwarded in
+// X-Forwarded-For, else "" (unknown). The peer's own address is the
+// gateway's, never the caller's.
+func apiCaller(r *http.Request) string {
+	if !reqctx.Forwarded(r.Context()) {
+		return ""
+	}
+	return reqctx.Addr(r.Context())
+}
+
+// fromAllowed reports whether the API caller may use the token's
+// credential from where it calls: a credential with an allowlist is
+// refused from elsewhere, and when the gateway is not trusted or forwarded
+// no address, like a token that is not good (the audit trail says why).
+func (c *Check) fromAllowed(r *http.Request, id identity) bool {
+	if id.fenced == nil {
+		return true
+	}
+	addr := apiCaller(r)
+	if allowlist.Allows(id.fenced.AllowedCIDRs, addr) {
+		return true
+	}
+	c.opts.Refusals.Refused(r.Context(), allowlist.Refusal{Client: *id.fenced, Addr: addr, Where: "check endpoint"})
+	return false
 }
 
 // verifyProof checks the request's DPoP proof against the API request the
@@ -437,6 +481,7 @@ func (c *Check) authenticateKey(r *http.Request, key string) (identity, string, 
 		source = reqctx.Source(r.Context())
 	}
 	ctx := reqctx.WithSource(r.Context(), source)
+	ctx = oauth.WithCaller(ctx, apiCaller(r), "check endpoint")
 	ctx, outage := oauth.WithOutage(ctx)
 	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
 	if err != nil {

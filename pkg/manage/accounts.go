@@ -33,6 +33,34 @@ type AccountInput struct {
 	Status   *storage.Status
 	// Policies changes the account's own policy settings.
 	Policies *PoliciesInput
+	// Budget replaces the account's budget; set to nil removes it. Only an
+	// admin of a strict ancestor may set it: an account's own admins
+	// cannot raise what their subtree may use.
+	Budget Optional[BudgetInput]
+}
+
+// applyBudget validates in and returns the budget it sets (nil: none).
+func (s *Service) applyBudget(in Optional[BudgetInput]) (*storage.Budget, []FieldError) {
+	if in.Value == nil {
+		return nil, nil
+	}
+	var errs []FieldError
+	b := storage.Budget{}
+	limits, lerrs := s.checkRateLimits("budget.rate_limits", in.Value.RateLimits)
+	errs = append(errs, lerrs...)
+	b.RateLimits = limits
+	if in.Value.Quota != nil {
+		q, qerrs := checkQuota("budget.quota", *in.Value.Quota)
+		errs = append(errs, qerrs...)
+		b.Quota = q
+	}
+	if errs != nil {
+		return nil, errs
+	}
+	if b.Empty() {
+		return nil, nil
+	}
+	return &b, nil
 }
 
 // applyPolicies validates in and applies it to pol, returning the changes
@@ -195,6 +223,14 @@ func (s *Service) CreateAccount(ctx context.Context, act Actor, in AccountInput)
 	}
 	policyChanges, policyErrs := applyPolicies(in.Policies, &acc.Policies)
 	errs = append(errs, policyErrs...)
+	// The creator is an admin of the new account's parent: a strict
+	// ancestor, who may give it a budget.
+	budget, budgetErrs := s.applyBudget(in.Budget)
+	errs = append(errs, budgetErrs...)
+	acc.Budget = budget
+	if budget != nil {
+		policyChanges = append(policyChanges, "budget "+budgetText(budget))
+	}
 	if errs != nil {
 		return storage.Account{}, invalid(errs)
 	}
@@ -267,6 +303,14 @@ func (s *Service) UpdateAccount(ctx context.Context, act Actor, id, want int64, 
 	if _, perrs := applyPolicies(in.Policies, &probe); perrs != nil {
 		errs = append(errs, perrs...)
 	}
+	budget, budgetErrs := s.applyBudget(in.Budget)
+	errs = append(errs, budgetErrs...)
+	if in.Budget.Set && id == p.accountID {
+		// A budget bounds what the subtree may use together; those it
+		// bounds do not set it. An admin sets budgets of the accounts
+		// below their own, never their own account's.
+		errs = append(errs, FieldError{Field: "budget", Detail: "only an admin of a parent account may change an account's budget"})
+	}
 	if errs != nil {
 		return storage.Account{}, invalid(errs)
 	}
@@ -292,6 +336,12 @@ func (s *Service) UpdateAccount(ctx context.Context, act Actor, id, want int64, 
 			}
 			policyChanges, _ := applyPolicies(in.Policies, &acc.Policies)
 			changes = append(changes, policyChanges...)
+			if in.Budget.Set && budgetText(acc.Budget) != budgetText(budget) {
+				changes = append(changes, "budget "+budgetText(acc.Budget)+" → "+budgetText(budget))
+			}
+			if in.Budget.Set {
+				acc.Budget = budget
+			}
 			return nil
 		})
 		if err != nil {

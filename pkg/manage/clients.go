@@ -56,6 +56,12 @@ type ClientInput struct {
 	// RateLimits replaces the credential's overrides of rate classes; an
 	// empty map removes them all.
 	RateLimits *map[string]storage.RateLimit
+	// Quota sets the credential's quota (admins only); set to nil removes
+	// it.
+	Quota Optional[QuotaInput]
+	// AllowedCIDRs replaces the networks the credential may be used from
+	// (addresses or CIDR prefixes, canonicalised); empty: anywhere.
+	AllowedCIDRs *[]string
 	// ExpiresAt is an RFC 3339 time; "" clears it (never expires).
 	ExpiresAt *string
 	Status    *storage.Status
@@ -156,21 +162,29 @@ func (s *Service) apply(in ClientInput, c *storage.Client, p *principal, creatin
 		if !p.admin {
 			bad("rate_limits", "only admins may change a credential's rate limits")
 		}
-		limits := map[string]storage.RateLimit{}
-		for class, l := range *in.RateLimits {
-			switch {
-			case !slices.Contains(s.opts.RateClasses, class):
-				bad("rate_limits", fmt.Sprintf("%q is not a rate class (%s)", class, strings.Join(s.opts.RateClasses, ", ")))
-			case l.Rate < 1 || l.Burst < 1 || l.Rate > 1_000_000 || l.Burst > 1_000_000:
-				bad("rate_limits", fmt.Sprintf("class %q: rate and burst must be 1 to 1000000", class))
-			default:
-				limits[class] = storage.RateLimit{Rate: l.Rate, Burst: l.Burst}
-			}
-		}
-		if len(limits) == 0 {
-			limits = nil
-		}
+		limits, lerrs := s.checkRateLimits("rate_limits", *in.RateLimits)
+		errs = append(errs, lerrs...)
 		c.RateLimits = limits
+	}
+	if in.Quota.Set {
+		// Like the rate limits: what a credential may spend is the
+		// provider's call, not the key holder's.
+		if !p.admin {
+			bad("quota", "only admins may change a credential's quota")
+		}
+		c.Quota = nil
+		if in.Quota.Value != nil {
+			q, qerrs := checkQuota("quota", *in.Quota.Value)
+			errs = append(errs, qerrs...)
+			c.Quota = q
+		}
+	}
+	if in.AllowedCIDRs != nil {
+		// Whoever may edit the credential may fence it in: the allowlist
+		// only ever narrows where it works.
+		cidrs, cerrs := CanonicalCIDRs(*in.AllowedCIDRs)
+		errs = append(errs, cerrs...)
+		c.AllowedCIDRs = cidrs
 	}
 	if in.ExpiresAt != nil {
 		if *in.ExpiresAt == "" {
@@ -410,7 +424,7 @@ func (s *Service) CreateClient(ctx context.Context, act Actor, kind storage.Kind
 		if c, err = setKeyHint(ctx, tx, c, plain); err != nil {
 			return err
 		}
-		_, err = tx.AppendAudit(ctx, p.audit(string(kind)+".create", string(kind), c.ID, c.AccountID, "name "+strconv.Quote(c.Name)))
+		_, err = tx.AppendAudit(ctx, p.audit(string(kind)+".create", string(kind), c.ID, c.AccountID, createDetail(c)))
 		return err
 	})
 	if err != nil {
@@ -421,6 +435,22 @@ func (s *Service) CreateClient(ctx context.Context, act Actor, kind storage.Kind
 		return c, "", nil
 	}
 	return c, plain, nil
+}
+
+// createDetail says, for the audit trail, what a new credential is: its
+// name, and the limits it was created with.
+func createDetail(c storage.Client) string {
+	d := "name " + strconv.Quote(c.Name)
+	if c.Quota != nil {
+		d += ", quota " + quotaText(c.Quota)
+	}
+	if len(c.AllowedCIDRs) > 0 {
+		d += ", allowed_cidrs " + cidrsText(c.AllowedCIDRs)
+	}
+	if len(c.RateLimits) > 0 {
+		d += ", rate_limits " + rateLimitsText(c.RateLimits)
+	}
+	return d
 }
 
 // checkCreatePolicies applies the policies of account accountID to p
@@ -622,6 +652,8 @@ func describeChanges(old, cur storage.Client, sent []string) string {
 	add("jwks_uri", orNone(old.JWKSURI), orNone(cur.JWKSURI))
 	add("dpop_bound_access_tokens", strconv.FormatBool(old.DPoPBoundAccessTokens), strconv.FormatBool(cur.DPoPBoundAccessTokens))
 	add("rate_limits", rateLimitsText(old.RateLimits), rateLimitsText(cur.RateLimits))
+	add("quota", quotaText(old.Quota), quotaText(cur.Quota))
+	add("allowed_cidrs", cidrsText(old.AllowedCIDRs), cidrsText(cur.AllowedCIDRs))
 	add("expires_at", timeText(old.ExpiresAt), timeText(cur.ExpiresAt))
 	add("status", string(old.Status), string(cur.Status))
 	if out == nil {
@@ -681,6 +713,8 @@ func changedFields(in ClientInput) []string {
 	add(in.JWKSURI != nil, "jwks_uri")
 	add(in.DPoPBoundAccessTokens != nil, "dpop_bound_access_tokens")
 	add(in.RateLimits != nil, "rate_limits")
+	add(in.Quota.Set, "quota")
+	add(in.AllowedCIDRs != nil, "allowed_cidrs")
 	add(in.ExpiresAt != nil, "expires_at")
 	add(in.Status != nil, "status")
 	return out

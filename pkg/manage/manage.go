@@ -90,8 +90,11 @@ type Options struct {
 	// FederationAllowHTTP accepts http issuers and non-public hosts in
 	// federated credentials (tests and development).
 	FederationAllowHTTP bool
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// QuotaSpent reads what quotas have spent, for the remaining quota the
+	// views show; nil shows none.
+	QuotaSpent QuotaSpent
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Service is the management service.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tollgate/tollgate/pkg/allowlist"
 	"github.com/tollgate/tollgate/pkg/assertion"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/reqctx"
@@ -104,8 +105,10 @@ type Authenticator struct {
 	assertions AssertionChecker
 	// federation verifies tokens of external issuers; nil refuses them.
 	federation FederationChecker
-	logger     *slog.Logger
-	now        func() time.Time
+	// refusals audits the calls an allowlist refused; nil audits none.
+	refusals *allowlist.Refusals
+	logger   *slog.Logger
+	now      func() time.Time
 	// dummy is the hash of a random secret nobody knows, compared against
 	// where there is no client to compare with.
 	dummy []byte
@@ -140,6 +143,37 @@ func (a *Authenticator) WithFederation(checker FederationChecker, logger *slog.L
 		a.logger = logger
 	}
 	return a
+}
+
+// WithRefusals makes a record in the audit trail (bounded by r) the
+// authentications refused because the caller's address is outside the
+// client's allowed_cidrs. It returns a, and must be called before a is
+// used.
+func (a *Authenticator) WithRefusals(r *allowlist.Refusals) *Authenticator {
+	a.refusals = r
+	return a
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx whose caller address, for the allowlists, is addr
+// ("" for unknown: a client with an allowlist is refused): for an endpoint
+// whose peer is not the caller (the check endpoint, whose peer is the API
+// gateway).
+func WithCaller(ctx context.Context, addr, where string) context.Context {
+	return context.WithValue(ctx, callerKey{}, caller{addr: addr, where: where})
+}
+
+type caller struct{ addr, where string }
+
+// callerOf returns the address a client's allowlist is held to: the one
+// WithCaller set, else the request's (reqctx.Addr, through the trusted
+// proxies), and where the call came in.
+func callerOf(ctx context.Context) caller {
+	if c, ok := ctx.Value(callerKey{}).(caller); ok {
+		return c
+	}
+	return caller{addr: reqctx.Addr(ctx), where: "token endpoint"}
 }
 
 // failedComparisons is how many secret comparisons every refused secret
@@ -233,6 +267,13 @@ func (a *Authenticator) accept(ctx context.Context, c storage.Client, gen int64,
 		return nil, RecordOutage(ctx, fmt.Errorf("check account: %w", err))
 	}
 	if !active {
+		return nil, fosite.ErrInvalidClient
+	}
+	// Only now, with the credential proven: an address outside its
+	// allowlist is refused like a wrong secret, and says nothing of why
+	// but in the audit trail.
+	if from := callerOf(ctx); !allowlist.Allows(c.AllowedCIDRs, from.addr) {
+		a.refusals.Refused(ctx, allowlist.Refusal{Client: c, Addr: from.addr, Where: from.where})
 		return nil, fosite.ErrInvalidClient
 	}
 	if a.usage != nil {

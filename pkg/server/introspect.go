@@ -131,12 +131,27 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: creds.ClientID})
 	// The source (for the brute-force protection) is in the context:
-	// reqctx.Middleware.
-	ctx, outage := oauth.WithOutage(r.Context())
+	// reqctx.Middleware; the caller's address, for the client's allowlist,
+	// too: the endpoint is named for the audit trail.
+	ctx := oauth.WithCaller(r.Context(), reqctx.Addr(r.Context()), endpointName(r.URL.Path))
+	ctx, outage := oauth.WithOutage(ctx)
 	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		s.writeProviderError(w, r, outage, err)
 		return nil, false
 	}
 	return authed, true
+}
+
+// endpointName names the endpoint at path for the audit trail.
+func endpointName(path string) string {
+	switch path {
+	case PathKeySession:
+		return "key session"
+	case PathIntrospect:
+		return "introspection endpoint"
+	case PathRevoke:
+		return "revocation endpoint"
+	}
+	return "token endpoint"
 }
