@@ -95,8 +95,8 @@ type hostile struct {
 	scan        *githubKeys // the GitHub secret-scanning keys the fixture trusts
 	wrongKey    string      // a well-formed key of no credential
 	admin       string      // alice's token: an admin of the root account
-	key         string // an API key of alice
-	tok         string // a client_credentials token of f.cc
+	key         string      // an API key of alice
+	tok         string      // a client_credentials token of f.cc
 	account     storage.Account
 	user        storage.User
 	client, kid storage.Client              // a client and a key of the suite's own

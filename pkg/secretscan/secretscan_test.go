@@ -24,7 +24,7 @@ import (
 )
 
 // keyServer serves a key document holding key under id.
-func keyServer(t *testing.T, id string, key *ecdsa.PrivateKey) (*httptest.Server, *int) {
+func keyServer(t testing.TB, id string, key *ecdsa.PrivateKey) (*httptest.Server, *int) {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
@@ -126,7 +126,7 @@ func (r *recorder) ReportLeaked(_ context.Context, l manage.LeakReport) (manage.
 	return manage.FalsePositive, nil
 }
 
-func signed(t *testing.T, key *ecdsa.PrivateKey, id, body string) *http.Request {
+func signed(t testing.TB, key *ecdsa.PrivateKey, id, body string) *http.Request {
 	t.Helper()
 	digest := sha256.Sum256([]byte(body))
 	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
