@@ -652,6 +652,7 @@ func TestHostileInput(t *testing.T) {
 		t.Run("huge headers", func(t *testing.T) { h.hugeHeaders(routes) })
 		t.Run("unparseable requests", func(t *testing.T) { h.unparseable() })
 		t.Run("slow clients", func(t *testing.T) { h.slowClients() })
+		t.Run("absurd quotas, budgets and allowlists", func(t *testing.T) { h.absurdLimits() })
 		h.unchanged("after the refused requests", before)
 
 		// Values that pass validation are stored as sent, whatever they

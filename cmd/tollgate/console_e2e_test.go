@@ -386,6 +386,10 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		chromedp.SendKeys(chromedp.ID("description"), "Reads contacts for invoicing"),
 		chromedp.Click(chromedp.ID("rights-events_contacts")),
 		chromedp.SetValue(chromedp.ID("expires_at"), time.Now().AddDate(1, 0, 0).Format("2006-01-02")),
+		// Fenced in to this machine, with a daily quota.
+		chromedp.SendKeys(chromedp.ID("allowed_cidrs"), "127.0.0.1\n::1"),
+		chromedp.SendKeys(chromedp.ID("quota_limit"), "1000"),
+		chromedp.SetValue(chromedp.ID("quota_period"), "day"),
 		chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("api-key")))
 	key := c.value("#api-key")
 	if got := c.copyAndRead("api-key"); got != key {
@@ -397,7 +401,22 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		t.Fatalf("the key shown does not parse: %v", err)
 	}
 	h.token(keyID, keySecret)
-	c.do(chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.ID("records")))
+	// Its page shows the quota left and where it may be used from; a bad
+	// network is refused next to its field, and nothing changes.
+	c.open("/console/keys/"+strconv.FormatInt(keyID, 10), "#quota-fact")
+	c.wantText("#quota-fact", "1000 per day")
+	c.wantText("#quota-remaining", "1000")
+	c.wantText("#allowed-fact", "127.0.0.1/32")
+	c.wantText("#allowed-fact", "::1/128")
+	c.shot("key-limits")
+	c.do(chromedp.SetValue(chromedp.ID("allowed_cidrs"), "127.0.0.1\n10.0.0.1/33"), chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.ID("allowed_cidrs-error")))
+	c.wantText("#allowed_cidrs-error", "10.0.0.1/33")
+	c.open("/console/keys/"+strconv.FormatInt(keyID, 10), "#allowed-fact")
+	if got := c.text("#allowed-fact"); strings.Contains(got, "10.0.0") {
+		t.Errorf("a refused allowlist was saved: %q", got)
+	}
+	c.open("/console/keys", "#records")
 	c.wantText("#row-"+strconv.FormatInt(keyID, 10), apikey.Prefix+strconv.FormatInt(keyID, 10)+"_…")
 	if strings.Contains(c.text("#records"), keySecret) {
 		t.Fatal("the key list shows the secret")

@@ -523,6 +523,7 @@ func newApp(d deps) (*App, error) {
 			DefaultAccessRights: d.cfg.Credentials.DefaultAccessRights,
 			GrantTypes:          consoleGrantTypes,
 			DefaultGrantTypes:   svc.DefaultGrantTypes(storage.KindClient),
+			RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 			RotationOverlap:     d.cfg.Credentials.RotationOverlap,
 			MaxRotationOverlap:  d.cfg.Credentials.MaxRotationOverlap,
 			ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,

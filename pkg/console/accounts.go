@@ -112,6 +112,8 @@ type settingsPage struct {
 	// own: its parent's effective policies (the defaults for a root).
 	Inherited storage.EffectivePolicies
 	IsRoot    bool
+	// Budget is the account's budget, and whether the viewer may set it.
+	Budget budgetPage
 }
 
 // settingsLabels name the settings form's fields, by their names in the
@@ -145,6 +147,7 @@ func (c *Console) settingsFor(r *http.Request, st *state, acc storage.Account) (
 	if p.Inherited, err = c.opts.Service.InheritedPolicies(ctx, st.act, acc.ID); err != nil {
 		return p, err
 	}
+	p.Budget = c.budgetFor(r, st, acc)
 	return p, nil
 }
 

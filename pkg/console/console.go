@@ -42,6 +42,8 @@ var files embed.FS
 
 // Service is the management API's service layer (*manage.API).
 type Service interface {
+	ClientQuotaUsage(ctx context.Context, c storage.Client) (*manage.QuotaUsage, error)
+	AccountQuotaUsage(ctx context.Context, acc storage.Account) (*manage.QuotaUsage, error)
 	ListClients(ctx context.Context, act manage.Actor, kind storage.Kind, f storage.ClientFilter, pg storage.Page) ([]storage.Client, error)
 	GetClient(ctx context.Context, act manage.Actor, kind storage.Kind, id int64) (storage.Client, error)
 	CreateClient(ctx context.Context, act manage.Actor, kind storage.Kind, in manage.ClientInput) (storage.Client, string, error)
@@ -99,6 +101,8 @@ type Options struct {
 	// DefaultGrantTypes are preselected when adding one.
 	GrantTypes        []string
 	DefaultGrantTypes []string
+	// RateClasses are the configured rate classes, for account budgets.
+	RateClasses []string
 	// RotationOverlap is the default time an old secret keeps working
 	// after a rotation; MaxRotationOverlap the longest one may choose.
 	RotationOverlap    time.Duration

@@ -301,6 +301,8 @@ type formPage struct {
 	Federated       []storage.FederatedCredential
 	FederatedFailed bool
 	Fed             federatedForm
+	// Limits are the quota and the IP allowlist.
+	Limits limitsForm
 }
 
 // overlap is a choice of how long a rotated-out secret keeps working.
@@ -536,6 +538,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 		form.FormID = id
 	}
 	_, form.AskPassword = c.keyPolicies(r, st)
+	form.Limits.MayQuota = st.act.Admin()
 	refusedAs := ""
 	fail := func(status int, errs formErrors) {
 		c.render(w, r, st, status, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Errors: errs, Refused: refusedAs, Page: form})
@@ -543,6 +546,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 	form.DPoPBound = f.Get("dpop_bound_access_tokens") == "on"
 	in := manage.ClientInput{Name: &form.Name, Description: &form.Description, AccessRights: &form.AccessRights,
 		AccessTokenStrategy: &form.Strategy, DPoPBoundAccessTokens: &form.DPoPBound}
+	formLimits(r, &form, &in, nil)
 	// The password is never put back into the form.
 	if pw := f.Get("password"); pw != "" {
 		in.Password = &pw
@@ -660,6 +664,7 @@ func (c *Console) editForm(r *http.Request, st *state, k kindInfo, cl storage.Cl
 		fed, err := c.opts.Service.ListFederatedCredentials(r.Context(), st.act, cl.ID)
 		p.Federated, p.FederatedFailed = fed, err != nil
 	}
+	p.Limits = c.limitsOf(r, st, cl)
 	p.Overlaps = c.overlaps()
 	p.TokenFor = duration(c.opts.ClientTokenLifetime)
 	p.ReadOnly, _ = c.keyPolicies(r, st)
@@ -703,6 +708,7 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 			in.JWKS = nil // shown as stored, sent back unchanged
 		}
 	}
+	formLimits(r, &form, &in, &cl)
 	// A custom set of scopes (from the API) stays as it is unless a
 	// bundle is chosen.
 	if form.AccessRights != "" || cl.AccessRights != "" {

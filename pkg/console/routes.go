@@ -58,6 +58,7 @@ func (c *Console) routes() {
 	r.Handle(Prefix+"/audit", c.page(c.listAudit)).Methods(get, head)
 	r.Handle(Prefix+"/settings", c.page(c.showSettings)).Methods(get, head)
 	r.Handle(Prefix+"/settings", c.action(c.saveSettings)).Methods(post)
+	r.Handle(Prefix+"/settings/budget", c.action(c.saveBudget)).Methods(post)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, _, _ := c.load(w, r)
