@@ -87,8 +87,10 @@ type Options struct {
 	// FederationAllowHTTP accepts http issuers and non-public hosts in
 	// federated credentials (tests and development).
 	FederationAllowHTTP bool
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// Usage reads the rolled-up usage counts; nil answers Unavailable.
+	Usage  storage.Usage
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service is the management service.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -23,10 +24,14 @@ var (
 
 // Options configure Counts.
 type Options struct {
-	// KeyPrefix is put before usage.CountKey; empty in production (the
-	// check's script writes the keys unprefixed), a test prefix in tests.
+	// KeyPrefix is the installation's Redis key prefix (redis.key_prefix,
+	// DefaultKeyPrefix when empty): the keys are <KeyPrefix>u:{a<root>}:<unix
+	// minute>, exactly usage.CountKey under the default prefix.
 	KeyPrefix string
 }
+
+// DefaultKeyPrefix is the prefix usage.CountKey is written under.
+const DefaultKeyPrefix = "tg:"
 
 // Counts are the usage counts in Redis.
 type Counts struct {
@@ -36,11 +41,14 @@ type Counts struct {
 
 // New returns the counts in client.
 func New(client goredis.UniversalClient, opts Options) *Counts {
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = DefaultKeyPrefix
+	}
 	return &Counts{client: client, prefix: opts.KeyPrefix}
 }
 
 func (r *Counts) key(root int64, minute time.Time) string {
-	return r.prefix + usage.CountKey(root, minute)
+	return r.prefix + strings.TrimPrefix(usage.CountKey(root, minute), DefaultKeyPrefix)
 }
 
 // Add adds c under root.

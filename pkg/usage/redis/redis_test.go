@@ -22,7 +22,8 @@ func TestCountsLayout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	key := prefix + "tg:u:{a42}:" + "29634188" // 2026-05-06T07:08Z in unix minutes
+	key := prefix + "u:{a42}:29634188" // 2026-05-06T07:08Z in unix minutes
+	// Under the default prefix, exactly the shared layout.
 	if got, want := usage.CountKey(42, m), "tg:u:{a42}:29634188"; got != want {
 		t.Fatalf("CountKey = %q, want %q", got, want)
 	}
