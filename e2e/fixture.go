@@ -167,7 +167,8 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, Passwords: passwords, Logger: logger, Now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs,
+		Counts: be.Counts, Usage: raw, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

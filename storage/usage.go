@@ -48,8 +48,8 @@ type UsageRow struct {
 }
 
 // UsageFilter selects usage rows: of CredentialID, or of every credential
-// of AccountID's subtree, in buckets of Granularity starting in [From, To),
-// oldest first, at most Limit rows (0: no limit).
+// of AccountID's subtree, in the buckets of Granularity that overlap
+// [From, To), oldest first, at most Limit rows (0: no limit).
 type UsageFilter struct {
 	CredentialID int64
 	AccountID    int64

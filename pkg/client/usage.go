@@ -27,7 +27,7 @@ type UsageItem struct {
 }
 
 // UsageQuery selects usage: of CredentialID, or of AccountID's subtree
-// (exactly one), in buckets of Granularity (hour when empty) starting in
+// (exactly one), in buckets of Granularity (hour when empty) overlapping
 // [From, To) (zero: the server's defaults, the last hour, 24 hours or 30
 // days before now).
 type UsageQuery struct {

@@ -32,7 +32,7 @@ var DefaultUsageRange = map[storage.Granularity]time.Duration{
 
 // UsageQuery selects usage: of one credential, or of every credential of
 // an account's subtree (exactly one of the two), in buckets of Granularity
-// (hour when empty) starting in [From, To). A zero To is now; a zero From
+// (hour when empty) overlapping [From, To). A zero To is now; a zero From
 // is DefaultUsageRange before To.
 type UsageQuery struct {
 	CredentialID int64

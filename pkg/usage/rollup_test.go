@@ -11,8 +11,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/usage/memory"
 	usageredis "github.com/tollgate/tollgate/pkg/usage/redis"
 	"github.com/tollgate/tollgate/storage"
-	sqlstore "github.com/tollgate/tollgate/storage/sql"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
+	sqlstore "github.com/tollgate/tollgate/storage/sql"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 

@@ -189,7 +189,10 @@ func (s *Store) ListUsage(ctx context.Context, f storage.UsageFilter) ([]storage
 	}
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
-	db := s.db.WithContext(ctx).Table(table).Where("ts >= ? AND ts < ?", f.From.Unix(), f.To.Unix())
+	// The buckets overlapping [From, To): a day's row counts for a range
+	// starting in its afternoon.
+	width := int64(f.Granularity.Duration() / time.Second)
+	db := s.db.WithContext(ctx).Table(table).Where("ts > ? AND ts < ?", f.From.Unix()-width, f.To.Unix())
 	if f.CredentialID != 0 {
 		db = db.Where("credential_id = ?", f.CredentialID)
 	} else {
