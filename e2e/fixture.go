@@ -450,3 +450,16 @@ func typo(s string) string {
 	}
 	return s[:len(s)-1] + string(c)
 }
+
+// rollUp flushes the token endpoint's counts, moves the clock past the
+// grace and copies the closed minutes into the database.
+func (f *fixture) rollUp(t *testing.T) {
+	t.Helper()
+	if err := f.app.UsageCounter().Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(4 * time.Minute)
+	if _, err := f.app.Rollup().RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
