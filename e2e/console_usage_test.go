@@ -28,7 +28,7 @@ func TestConsoleUsage(t *testing.T) {
 		path := "/console/clients/" + strconv.FormatInt(f.cc.ID, 10)
 		b.get(path).want(t, http.StatusOK).has(t, `href="`+path+`/usage"`)
 		for _, rng := range []string{"", "?range=24h", "?range=7d", "?range=30d", "?range=bogus"} {
-			p := b.get(path + "/usage" + rng).want(t, http.StatusOK)
+			p := b.get(path+"/usage"+rng).want(t, http.StatusOK)
 			wantPageHeaders(t, p)
 			body := string(p.body)
 			if strings.Contains(body, "<script>") || strings.Contains(body, " style=") || strings.Contains(body, "<style") {
@@ -52,6 +52,6 @@ func TestConsoleUsage(t *testing.T) {
 		// bob (the child's admin) does not see the root's client.
 		bob := f.browser(t)
 		bob.signIn("bob")
-		bob.get(path + "/usage").want(t, http.StatusNotFound)
+		bob.get(path+"/usage").want(t, http.StatusNotFound)
 	})
 }

@@ -21,7 +21,7 @@ func TestBuildChart(t *testing.T) {
 		{Time: end.Truncate(time.Hour), CredentialID: 1, Class: "default", Outcome: usage.OutcomeRateLimited, Count: 20},
 		{Time: end.Truncate(time.Hour).Add(-23 * time.Hour), CredentialID: 1, Class: "default", Outcome: usage.OutcomeUnauthorized, Count: 5},
 		{Time: end.Truncate(time.Hour).Add(-24 * time.Hour), CredentialID: 1, Class: "default", Outcome: usage.OutcomeAllowed, Count: 999}, // before the range
-		{Time: end.Truncate(time.Hour), CredentialID: 1, Class: "default", Outcome: "unknown", Count: 7},                                     // not an outcome
+		{Time: end.Truncate(time.Hour), CredentialID: 1, Class: "default", Outcome: "unknown", Count: 7},                                   // not an outcome
 	}
 	c := buildChart(rows, end, rng)
 	if len(c.Bars) != 24 || len(c.Rows) != 24 {
