@@ -56,7 +56,27 @@ type Config struct {
 	RateLimits     RateLimits     `yaml:"rate_limits"`
 	BruteForce     BruteForce     `yaml:"brute_force"`
 	Console        Console        `yaml:"console"`
+	Usage          Usage          `yaml:"usage"`
 	Log            Log            `yaml:"log"`
+}
+
+// Usage configures the usage counts: how often the token endpoint's and
+// the key session's counts are flushed to the counters, and the roll-up of
+// closed minutes into the database (minutes, hours, days) and how long
+// each granularity is kept.
+type Usage struct {
+	// FlushInterval is how often the counts of token issuances and key
+	// sessions are added to the counters, in one round trip; a crash loses
+	// at most this much of those counts.
+	FlushInterval time.Duration `yaml:"flush_interval" env:"TOLLGATE_USAGE_FLUSH_INTERVAL"`
+	// RollupInterval is how often each instance runs the roll-up.
+	RollupInterval time.Duration `yaml:"rollup_interval" env:"TOLLGATE_USAGE_ROLLUP_INTERVAL"`
+	// RollupGrace is how long after its end a minute is closed and copied.
+	RollupGrace time.Duration `yaml:"rollup_grace" env:"TOLLGATE_USAGE_ROLLUP_GRACE"`
+	// Retention of the rolled-up rows per granularity.
+	MinuteRetention time.Duration `yaml:"minute_retention" env:"TOLLGATE_USAGE_MINUTE_RETENTION"`
+	HourRetention   time.Duration `yaml:"hour_retention" env:"TOLLGATE_USAGE_HOUR_RETENTION"`
+	DayRetention    time.Duration `yaml:"day_retention" env:"TOLLGATE_USAGE_DAY_RETENTION"`
 }
 
 // HTTP configures the public listener (token, introspection, admin API).
@@ -496,7 +516,9 @@ func Default() Config {
 		BruteForce: BruteForce{Enabled: true, Threshold: 5, SourceThreshold: 20, BaseDelay: time.Second,
 			MaxDelay: 5 * time.Minute, Window: 15 * time.Minute},
 		Console: Console{Enabled: true, SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour},
-		Log:     Log{Level: "info", Format: "json", FlushInterval: 200 * time.Millisecond},
+		Usage: Usage{FlushInterval: time.Second, RollupInterval: 30 * time.Second, RollupGrace: 2 * time.Minute,
+			MinuteRetention: 48 * time.Hour, HourRetention: 90 * 24 * time.Hour, DayRetention: 2 * 365 * 24 * time.Hour},
+		Log: Log{Level: "info", Format: "json", FlushInterval: 200 * time.Millisecond},
 	}
 }
 

@@ -343,6 +343,8 @@ func everyFieldSet() config.Config {
 			Window:          time.Hour,
 			TrustedProxies:  []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.10"},
 		},
+		Usage: config.Usage{FlushInterval: 2 * time.Second, RollupInterval: time.Minute, RollupGrace: 3 * time.Minute,
+			MinuteRetention: 72 * time.Hour, HourRetention: 30 * 24 * time.Hour, DayRetention: 365 * 24 * time.Hour},
 		Log: config.Log{Level: "debug", Format: "text"},
 	}
 }
@@ -1444,6 +1446,12 @@ var wantEnvNames = []string{
 	"TOLLGATE_BRUTEFORCE_MAX_DELAY",
 	"TOLLGATE_BRUTEFORCE_WINDOW",
 	"TOLLGATE_TRUSTED_PROXIES",
+	"TOLLGATE_USAGE_DAY_RETENTION",
+	"TOLLGATE_USAGE_FLUSH_INTERVAL",
+	"TOLLGATE_USAGE_HOUR_RETENTION",
+	"TOLLGATE_USAGE_MINUTE_RETENTION",
+	"TOLLGATE_USAGE_ROLLUP_GRACE",
+	"TOLLGATE_USAGE_ROLLUP_INTERVAL",
 	"TOLLGATE_LOG_LEVEL",
 	"TOLLGATE_LOG_FLUSH_INTERVAL",
 	"TOLLGATE_LOG_FORMAT",

@@ -65,6 +65,7 @@ func (c Config) Validate() error {
 	c.validateDPoP(&p)
 	c.validateProtocol(&p)
 	c.validateSecretScanning(&p)
+	c.validateUsage(&p)
 	return errors.Join(p...)
 }
 
@@ -626,5 +627,32 @@ func (c Config) validateSecretScanning(p *problems) {
 		p.addf(at("secret_scanning.github_keys_url"), "must be an absolute URL without user info or a fragment")
 	case u.Scheme != "https" && !(u.Scheme == "http" && c.SecretScanning.AllowHTTP):
 		p.addf(at("secret_scanning.github_keys_url"), "must use https (http only with secret_scanning.allow_http)")
+	}
+}
+
+// validateUsage checks the usage settings: an hour is summed from its
+// minutes and a day from its hours, so minutes must be kept longer than an
+// hour and hours longer than a day.
+func (c Config) validateUsage(p *problems) {
+	u := c.Usage
+	positive(p, "usage.flush_interval", u.FlushInterval)
+	positive(p, "usage.rollup_interval", u.RollupInterval)
+	if u.FlushInterval > time.Minute {
+		p.addf(at("usage.flush_interval"), "must be at most 1m, got %s", u.FlushInterval)
+	}
+	if u.RollupGrace < 10*time.Second || u.RollupGrace > time.Hour {
+		p.addf(at("usage.rollup_grace"), "must be between 10s and 1h, got %s", u.RollupGrace)
+	}
+	if u.RollupGrace <= 2*u.FlushInterval {
+		p.addf(at("usage.rollup_grace"), "must exceed twice usage.flush_interval (%s)", u.FlushInterval)
+	}
+	if u.MinuteRetention < 2*time.Hour {
+		p.addf(at("usage.minute_retention"), "must be at least 2h (an hour is summed from its minutes), got %s", u.MinuteRetention)
+	}
+	if u.HourRetention < 48*time.Hour {
+		p.addf(at("usage.hour_retention"), "must be at least 48h (a day is summed from its hours), got %s", u.HourRetention)
+	}
+	if u.DayRetention < 24*time.Hour {
+		p.addf(at("usage.day_retention"), "must be at least 24h, got %s", u.DayRetention)
 	}
 }

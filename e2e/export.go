@@ -131,3 +131,11 @@ func (x *Fixture) CountClients(t *testing.T, kind storage.Kind) int {
 
 // CSRFField finds the console's CSRF token in a page.
 var CSRFField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// RollUp flushes the token endpoint's usage counts, moves the clock past
+// the roll-up's grace and copies the closed minutes into the database.
+func (x *Fixture) RollUp(t *testing.T) { x.f.rollUp(t) }
+
+// TokenCC returns a client_credentials token of the fixture's cc client
+// and its id.
+func (x *Fixture) TokenCC() (string, int64) { return x.f.tokenCC(x.f.cc), x.f.cc.ID }

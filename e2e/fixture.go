@@ -167,7 +167,8 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent, Passwords: passwords, Logger: logger, Now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs,
+		QuotaSpent: be.QuotaSpent, Counts: be.Counts, Usage: raw, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -448,4 +449,17 @@ func typo(s string) string {
 		c = '1'
 	}
 	return s[:len(s)-1] + string(c)
+}
+
+// rollUp flushes the token endpoint's counts, moves the clock past the
+// grace and copies the closed minutes into the database.
+func (f *fixture) rollUp(t *testing.T) {
+	t.Helper()
+	if err := f.app.UsageCounter().Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(4 * time.Minute)
+	if _, err := f.app.Rollup().RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }

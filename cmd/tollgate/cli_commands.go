@@ -60,6 +60,10 @@ var (
 		columns: []string{"id", "time", "account_id", "actor_user_id", "actor_client_id", "action", "target_type",
 			"target_id", "outcome", "remote_addr", "detail"},
 	}
+	usageTable = cliView{
+		noun:    "usage rows",
+		columns: []string{"time", "credential_id", "rate_class", "outcome", "count"},
+	}
 	clientTokenTable = cliView{fields: []string{"token_type", "expires_in", "expires_at", "scope"}}
 )
 
@@ -106,6 +110,7 @@ func cliResources() []cliResource {
 		credentialResource("clients", "Manage API clients (client id and secret).", clientTable, clientCalls),
 		credentialResource("keys", "Manage API keys (one tgk_… string).", keyTable, keyCalls),
 		{name: "audit", summary: "Read the audit trail.", verbs: []cliVerb{auditList()}},
+		{name: "usage", summary: "Read the usage of a credential or of an account's subtree.", verbs: []cliVerb{usageShow()}},
 	}
 }
 
@@ -882,6 +887,45 @@ func auditList() cliVerb {
 			return func(ctx context.Context, c *cliClient, _ int64) error {
 				raw, err := rawList(c.api.ListAudit(ctx, client.AuditFilter{AccountID: *account, Page: p.page()}))
 				return c.showList(raw, err, auditTable)
+			}
+		}}
+}
+
+// ---------------------------------------------------------------- usage
+
+func usageShow() cliVerb {
+	return cliVerb{name: "show", usage: "(--credential ID | --account ID) [--granularity minute|hour|day] [--from TIME] [--to TIME]",
+		summary: "show calls per bucket, credential, rate class and outcome, oldest first (times RFC 3339, UTC buckets)",
+		setup: func(fs *flag.FlagSet) func(context.Context, *cliClient, int64) error {
+			credential := fs.Int64("credential", 0, "the usage of this client or key")
+			account := fs.Int64("account", 0, "the usage of every credential of this account and its subtree")
+			granularity := fs.String("granularity", "", "minute, hour or day (default hour)")
+			from := fs.String("from", "", "first bucket, RFC 3339 (default the last hour, 24 hours or 30 days before --to)")
+			to := fs.String("to", "", "end of the range, excluded, RFC 3339 (default now)")
+			return func(ctx context.Context, c *cliClient, _ int64) error {
+				if (*credential == 0) == (*account == 0) {
+					return usageErrorf("give exactly one of --credential and --account")
+				}
+				q := client.UsageQuery{CredentialID: *credential, AccountID: *account, Granularity: *granularity}
+				for _, t := range []struct {
+					name, raw string
+					dst       *time.Time
+				}{{"--from", *from, &q.From}, {"--to", *to, &q.To}} {
+					if t.raw == "" {
+						continue
+					}
+					v, err := time.Parse(time.RFC3339, t.raw)
+					if err != nil {
+						return usageErrorf("%s: want an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", t.name, t.raw)
+					}
+					*t.dst = v
+				}
+				u, err := c.api.GetUsage(ctx, q)
+				var raw []byte
+				if u != nil {
+					raw = u.Raw
+				}
+				return c.showList(raw, err, usageTable)
 			}
 		}}
 }

@@ -513,3 +513,44 @@ func TestCLIFederatedCredentials(t *testing.T) {
 		t.Errorf("deleting twice: err %v, want a refusal", res.err)
 	}
 }
+
+// tollgate usage show prints a credential's rolled-up usage as a table or
+// as the API's JSON, and refuses a query without exactly one of its ids.
+func TestCLIUsageShow(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	cli := func(args ...string) cliResult { t.Helper(); return f.cli(tok, nil, args...) }
+	_, ccID := f.TokenCC()
+	f.TokenCC()
+	f.RollUp(t)
+	id := strconv.FormatInt(ccID, 10)
+	out := cli("usage", "show", "--credential", id, "--granularity", "minute").ok(t, "usage show").stdout
+	for _, want := range []string{"TIME", "CREDENTIAL ID", "OUTCOME", "COUNT", id, "token", "allowed"} {
+		if !strings.Contains(strings.ToUpper(out), strings.ToUpper(want)) {
+			t.Errorf("usage show lacks %q:\n%s", want, out)
+		}
+	}
+	js := cli("usage", "show", "--credential", id, "--granularity", "day", "-o", "json").ok(t, "usage show -o json").stdout
+	var body struct {
+		Items []struct {
+			CredentialID int64  `json:"credential_id"`
+			Outcome      string `json:"outcome"`
+			Count        int64  `json:"count"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(js), &body); err != nil || len(body.Items) != 1 || body.Items[0].Count != 2 || body.Items[0].Outcome != "allowed" {
+		t.Errorf("usage show -o json = %s (%v), want one day of 2 allowed", js, err)
+	}
+	for _, args := range [][]string{
+		{"usage", "show"},
+		{"usage", "show", "--credential", id, "--account", "1"},
+		{"usage", "show", "--credential", id, "--from", "yesterday"},
+	} {
+		if res := cli(args...); !errors.Is(res.err, errUsage) {
+			t.Errorf("%v: err %v, want a usage error", args, res.err)
+		}
+	}
+	if res := cli("usage", "show", "--credential", id, "--granularity", "week"); !errors.Is(res.err, errFailed) || !strings.Contains(res.stderr, "400") {
+		t.Errorf("an unknown granularity: err %v, stderr %q; want the server's 400", res.err, res.stderr)
+	}
+}

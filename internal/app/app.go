@@ -57,6 +57,11 @@ type Deps struct {
 	// QuotaSpent reads the quota counters the check keeps; nothing spent
 	// (manage.NoQuotaSpent) when nil.
 	QuotaSpent manage.QuotaSpent
+	// Counts are the per-minute usage counts; in process when nil.
+	Counts UsageCounts
+	// Usage stores the rolled-up usage (the database, uncached); nil
+	// turns usage counting, the roll-up and the usage API off.
+	Usage storage.Usage
 	// Passwords hashes and verifies user passwords.
 	Passwords *secret.Passwords
 	Logger    *slog.Logger
@@ -73,7 +78,8 @@ type Deps struct {
 // is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
 	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
-		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, quotaSpent: d.QuotaSpent, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
+		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, quotaSpent: d.QuotaSpent,
+		counts: d.Counts, usage: d.Usage, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +131,8 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
 	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
-		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent, Passwords: passwords, Logger: o.Logger, Version: o.Version})
+		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent,
+		Counts: be.Counts, Usage: db, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {
 		_ = closeAll() // the build error is the one to report
 		return nil, err
@@ -163,6 +170,15 @@ func (a *App) API() *admin.API { return a.api }
 // Usage returns the recorder of last-used times, which Run flushes every
 // credentials.last_used_flush_interval.
 func (a *App) Usage() *usage.Recorder { return a.uses }
+
+// UsageCounter returns the batcher of the token endpoint's and key
+// session's usage counts (nil without a usage store), which Run flushes
+// every usage.flush_interval.
+func (a *App) UsageCounter() *usage.Batcher { return a.counter }
+
+// Rollup returns the usage roll-up (nil without a usage store), which Run
+// starts every usage.rollup_interval.
+func (a *App) Rollup() *usage.Rollup { return a.rollup }
 
 // Sweeper returns the job disabling unused and expired credentials, which
 // Run starts every credentials.stale_check_interval.

@@ -52,6 +52,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/tokens/jwt"
 	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/usage"
+	usagememory "github.com/tollgate/tollgate/pkg/usage/memory"
+	usageredis "github.com/tollgate/tollgate/pkg/usage/redis"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -147,7 +149,16 @@ type Backends struct {
 	// QuotaSpent reads the quota counters, for the remaining quota the
 	// management surfaces show.
 	QuotaSpent manage.QuotaSpent
-	Redis      goredis.UniversalClient // nil on the embedded default
+	// Counts are the per-minute usage counts.
+	Counts UsageCounts
+	Redis  goredis.UniversalClient // nil on the embedded default
+}
+
+// UsageCounts are the per-minute usage counters: added to in batches,
+// read by the roll-up.
+type UsageCounts interface {
+	usage.BatchCounter
+	usage.BatchReader
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -205,6 +216,7 @@ func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 			Failures: bfmemory.New(bfmemory.Options{}),
 			Sessions: csmemory.New(csmemory.Options{}),
 			Proofs:   dpop.NewMemory(0, nil),
+			Counts:   usagememory.New(nil),
 
 			OneTimeIDs: memory.NewOneTimeIDs(memory.OneTimeOptions{}),
 		}, func() error { return nil }, nil
@@ -237,7 +249,9 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
 		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
 		Proofs:   dpopredis.New(client, prefix+"dpop:"),
-		Redis:    client,
+		// The check's decision script writes the same keys.
+		Counts: usageredis.New(client, usageredis.Options{KeyPrefix: prefix}),
+		Redis:  client,
 
 		QuotaSpent: redisQuotaSpent{client: client, prefix: prefix},
 
@@ -314,6 +328,8 @@ type App struct {
 	ops     http.Handler
 	routes  []server.Route // of public
 	uses    *usage.Recorder
+	counter *usage.Batcher // nil without a usage store
+	rollup  *usage.Rollup  // nil without a usage store
 	sweeper *sweeper.Sweeper
 	api     *admin.API
 	ring    *signing.Ring
@@ -334,6 +350,11 @@ type App struct {
 func (a *App) run(ctx context.Context, cfg config.Config) {
 	var wg sync.WaitGroup
 	wg.Add(3)
+	if a.counter != nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); a.counter.Run(ctx, cfg.Usage.FlushInterval) }()
+		go func() { defer wg.Done(); a.rollup.Run(ctx, cfg.Usage.RollupInterval) }()
+	}
 	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
 	go func() { defer wg.Done(); a.ring.Run(ctx, cfg.SigningKeys.RefreshInterval) }()
 	go func() { defer wg.Done(); a.sweeper.Run(ctx, cfg.Credentials.StaleCheckInterval) }()
@@ -353,6 +374,8 @@ type deps struct {
 	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
 	proofs      dpop.Replay        // DPoP proofs used; in process when nil
 	quotaSpent  manage.QuotaSpent  // quota counters; nothing spent when nil
+	counts      UsageCounts        // per-minute usage counts; in process when nil
+	usage       storage.Usage      // rolled-up usage; nil: no counting, no roll-up
 	passwords   *secret.Passwords
 	logger      *slog.Logger
 	now         func() time.Time
@@ -401,6 +424,18 @@ func newApp(d deps) (*App, error) {
 	}
 	if d.proofs == nil {
 		d.proofs = dpop.NewMemory(0, d.now)
+	}
+	if d.counts == nil {
+		d.counts = usagememory.New(d.now)
+	}
+	var counter *usage.Batcher
+	var rollup *usage.Rollup
+	if d.usage != nil {
+		counter = usage.NewBatcher(d.counts, d.usage, d.logger)
+		u := d.cfg.Usage
+		rollup = usage.NewRollup(usage.RollupOptions{Counts: d.counts, Store: d.usage, Grace: u.RollupGrace,
+			MinuteRetention: u.MinuteRetention, HourRetention: u.HourRetention, DayRetention: u.DayRetention,
+			Logger: d.logger, Now: d.now})
 	}
 	algs := make([]jose.SignatureAlgorithm, len(d.cfg.DPoP.Algorithms))
 	for i, a := range d.cfg.DPoP.Algorithms {
@@ -481,6 +516,7 @@ func newApp(d deps) (*App, error) {
 		FederationAllowHTTP: d.cfg.Federation.AllowHTTPIssuers,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		QuotaSpent:          d.quotaSpent,
+		Usage:               d.usage,
 		Logger:              d.logger,
 		Now:                 d.now,
 		Guard:               userGuard,
@@ -551,6 +587,7 @@ func newApp(d deps) (*App, error) {
 		Handlers:            handlers,
 		Limiter:             limiter,
 		TokenRate:           d.cfg.RateLimits.TokenRate,
+		Usage:               usageCounter(counter),
 		Authenticator:       authenticator,
 		KeySession:          enabled.Get(apikeysession.GrantType),
 		KeyRevoker:          svc,
@@ -570,7 +607,7 @@ func newApp(d deps) (*App, error) {
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
-	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, sweeper: sweep,
+	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, counter: counter, rollup: rollup, sweeper: sweep,
 		api: api, metrics: m, ring: ring}
 	// tollgate_ready says what /readyz says: the same checks, and draining.
 	m.WatchReadiness([]metrics.Probe{
@@ -578,6 +615,15 @@ func newApp(d deps) (*App, error) {
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, readyTimeout, a.drain.on.Load)
 	return a, nil
+}
+
+// usageCounter returns b as the server's counter: none when b is nil (a
+// nil *Batcher in the interface would not compare equal to nil).
+func usageCounter(b *usage.Batcher) server.UsageCounter {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // signingLoadTimeout bounds the first load of the signing keys, which may

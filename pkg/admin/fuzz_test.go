@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -161,6 +162,41 @@ func FuzzIfMatch(f *testing.F) {
 			t.Fatalf("ifMatch(%q) = %d", header, v)
 		case pr == nil && v == 0 && header != "" && header != "*":
 			t.Fatalf("ifMatch(%q) = no precondition, want a version or a 400", header)
+		}
+	})
+}
+
+// FuzzUsageQuery feeds arbitrary query strings to GET /usage's parameters:
+// a 400 naming a field, or a query whose ids are positive, whose times are
+// within years 1970–9999 and whose granularity is known.
+func FuzzUsageQuery(f *testing.F) {
+	for _, seed := range []string{
+		"credential_id=1", "account_id=2&granularity=day", "credential_id=1&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+		"credential_id=0", "credential_id=-5", "credential_id=99999999999999999999", "from=yesterday", "granularity=week",
+		"to=0000-01-01T00:00:00Z", "from=2026-01-01T00:00:00+25:00", "limit=1", "%ff=1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkQuery(raw) != nil {
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/usage", nil)
+		r.URL.RawQuery = raw
+		q, pr := usageQuery(r)
+		if pr != nil {
+			if pr.Status != http.StatusBadRequest || len(pr.Errors) == 0 {
+				t.Fatalf("usageQuery(%q): %+v, want a 400 naming the field", raw, pr)
+			}
+			return
+		}
+		if q.CredentialID < 0 || q.AccountID < 0 || (q.Granularity != "" && !q.Granularity.Valid()) {
+			t.Fatalf("usageQuery(%q) = %+v", raw, q)
+		}
+		for _, tm := range []time.Time{q.From, q.To} {
+			if !tm.IsZero() && (tm.Year() < 1970 || tm.Year() > 9999) {
+				t.Fatalf("usageQuery(%q) passed the time %s", raw, tm)
+			}
 		}
 	})
 }

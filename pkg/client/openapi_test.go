@@ -22,6 +22,7 @@ var sdkMethods = map[string]string{
 	"createKey": "CreateKey", "listKeys": "ListKeys", "getKey": "GetKey", "updateKey": "UpdateKey",
 	"deleteKey": "DeleteKey", "rotateKey": "RotateKey",
 	"listAudit":                 "ListAudit",
+	"getUsage":                  "GetUsage",
 	"createFederatedCredential": "CreateFederatedCredential", "listFederatedCredentials": "ListFederatedCredentials",
 	"deleteFederatedCredential": "DeleteFederatedCredential",
 }

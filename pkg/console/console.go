@@ -65,6 +65,7 @@ type Service interface {
 	InheritedPolicies(ctx context.Context, act manage.Actor, id int64) (storage.EffectivePolicies, error)
 	ListChildren(ctx context.Context, act manage.Actor, id int64, pg storage.Page) ([]storage.Account, error)
 	ListAudit(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
+	Usage(ctx context.Context, act manage.Actor, q manage.UsageQuery) ([]storage.UsageRow, error)
 }
 
 var _ Service = (*manage.Service)(nil)

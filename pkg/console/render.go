@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,6 +209,10 @@ var funcs = template.FuncMap{
 	},
 	"short": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// num writes a chart coordinate to one decimal.
+	"num": func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	// outcomeLabel names an outcome for people.
+	"outcomeLabel": func(o string) string { return strings.ReplaceAll(o, "_", " ") },
 	"day": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -40,6 +40,7 @@ func (c *Console) routes() {
 		r.Handle(k.Path+"/{id:[0-9]+}/status", c.action(with(c.toggleCredential))).Methods(post)
 		r.Handle(k.Path+"/{id:[0-9]+}/rotate", c.action(with(c.rotateCredential))).Methods(post)
 		r.Handle(k.Path+"/{id:[0-9]+}/delete", c.page(with(c.confirmDeleteCredential))).Methods(get, head)
+		r.Handle(k.Path+"/{id:[0-9]+}/usage", c.page(with(c.showCredentialUsage))).Methods(get, head)
 		r.Handle(k.Path+"/{id:[0-9]+}/delete", c.action(with(c.deleteCredential))).Methods(post)
 	}
 	r.Handle(clientKind.Path+"/{id:[0-9]+}/token", c.page(c.tokenForm)).Methods(get, head)
@@ -56,6 +57,7 @@ func (c *Console) routes() {
 	r.Handle(Prefix+"/users/{id:[0-9]+}/delete", c.action(c.deleteUser)).Methods(post)
 
 	r.Handle(Prefix+"/audit", c.page(c.listAudit)).Methods(get, head)
+	r.Handle(Prefix+"/usage", c.page(c.showAccountUsage)).Methods(get, head)
 	r.Handle(Prefix+"/settings", c.page(c.showSettings)).Methods(get, head)
 	r.Handle(Prefix+"/settings", c.action(c.saveSettings)).Methods(post)
 	r.Handle(Prefix+"/settings/budget", c.action(c.saveBudget)).Methods(post)

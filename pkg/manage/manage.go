@@ -93,8 +93,10 @@ type Options struct {
 	// QuotaSpent reads what quotas have spent, for the remaining quota the
 	// views show; nil shows none.
 	QuotaSpent QuotaSpent
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Usage reads the rolled-up usage counts; nil answers Unavailable.
+	Usage  storage.Usage
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service is the management service.

@@ -234,21 +234,25 @@ func (a *Authenticator) authenticate(ctx context.Context, creds Credentials) (*C
 	now := a.now()
 	if !c.Usable(now) {
 		a.compareDummy(ctx, creds.Secret, failedComparisons)
+		noteRefusal(ctx, c)
 		return nil, fosite.ErrInvalidClient
 	}
 	if c.UsesPrivateKeyJWT() {
 		// Its secret, generated at creation and never shown, is no
 		// credential: only an assertion is.
 		a.compareDummy(ctx, creds.Secret, failedComparisons)
+		noteRefusal(ctx, c)
 		return nil, fosite.ErrInvalidClient
 	}
 	gen := c.Generation
 	if err := a.hasher.Compare(ctx, []byte(c.SecretHash), []byte(creds.Secret)); err != nil {
 		if !c.PreviousSecretValid(now) {
 			a.compareDummy(ctx, creds.Secret, failedComparisons-1)
+			noteRefusal(ctx, c)
 			return nil, fosite.ErrInvalidClient
 		}
 		if a.hasher.Compare(ctx, []byte(c.PreviousSecretHash), []byte(creds.Secret)) != nil {
+			noteRefusal(ctx, c)
 			return nil, fosite.ErrInvalidClient
 		}
 		gen = c.PreviousGeneration
@@ -267,6 +271,7 @@ func (a *Authenticator) accept(ctx context.Context, c storage.Client, gen int64,
 		return nil, RecordOutage(ctx, fmt.Errorf("check account: %w", err))
 	}
 	if !active {
+		noteRefusal(ctx, c)
 		return nil, fosite.ErrInvalidClient
 	}
 	// Only now, with the credential proven: an address outside its

@@ -129,14 +129,28 @@ func (s *Server) authenticateCaller(w http.ResponseWriter, r *http.Request) (url
 // authenticate checks creds, writing the error answer itself when they are
 // not good or a backend failed.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
+	return s.authenticateWith(w, r, creds, false)
+}
+
+// authenticateCounted is authenticate counting a known client's refusal
+// in its usage (unauthorized): the key session's.
+func (s *Server) authenticateCounted(w http.ResponseWriter, r *http.Request, creds oauth.Credentials) (*oauth.Client, bool) {
+	return s.authenticateWith(w, r, creds, true)
+}
+
+func (s *Server) authenticateWith(w http.ResponseWriter, r *http.Request, creds oauth.Credentials, count bool) (*oauth.Client, bool) {
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: creds.ClientID})
 	// The source (for the brute-force protection) is in the context:
 	// reqctx.Middleware; the caller's address, for the client's allowlist,
 	// too: the endpoint is named for the audit trail.
 	ctx := oauth.WithCaller(r.Context(), reqctx.Addr(r.Context()), endpointName(r.URL.Path))
 	ctx, outage := oauth.WithOutage(ctx)
+	ctx, refusal := oauth.WithRefusal(ctx)
 	authed, err := s.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
+		if count {
+			s.countRefused(refusal)
+		}
 		s.writeProviderError(w, r, outage, err)
 		return nil, false
 	}

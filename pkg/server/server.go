@@ -26,6 +26,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/pkg/tracing"
+	"github.com/tollgate/tollgate/pkg/usage"
 )
 
 // Metrics receives one observation per answered request. Labels are always
@@ -85,15 +86,44 @@ type Options struct {
 	// ratelimit.FailOpen.
 	Limiter   ratelimit.Limiter
 	TokenRate int
-	Logger    *slog.Logger
-	Metrics   Metrics
-	Now       func() time.Time
+	// Usage counts every token issued and key session opened (allowed),
+	// held back by the token rate (rate_limited) or refused for a known
+	// client's bad credentials (unauthorized), under the class "token";
+	// nil counts nothing.
+	Usage   UsageCounter
+	Logger  *slog.Logger
+	Metrics Metrics
+	Now     func() time.Time
 	// TrustedProxies are the networks of the proxies in front of the
 	// server, whose X-Forwarded-For is believed: a request's source
 	// address, which its failed authentications are counted under and the
 	// audit trail records, is the address they forwarded (reqctx.Addr).
 	// Empty: the TCP peer.
 	TrustedProxies []netip.Prefix
+}
+
+// UsageCounter counts calls per credential (*usage.Batcher). It is called
+// on the request's path and must not block.
+type UsageCounter interface {
+	Count(accountID, credentialID int64, class, outcome string, t time.Time)
+}
+
+// usageClass is the rate class token issuances and key sessions are
+// counted under: the token rate's.
+const usageClass = tokenRateClass
+
+// count counts one call of c ending with outcome.
+func (s *Server) count(accountID, credentialID int64, outcome string) {
+	if s.opts.Usage != nil {
+		s.opts.Usage.Count(accountID, credentialID, usageClass, outcome, s.opts.Now())
+	}
+}
+
+// countRefused counts the refusal of the known client ref noted, if any.
+func (s *Server) countRefused(ref *oauth.Refusal) {
+	if id, account, ok := ref.Client(); ok {
+		s.count(account, id, usage.OutcomeUnauthorized)
+	}
 }
 
 // Mount serves Handler for every path under Prefix; Endpoint names it in

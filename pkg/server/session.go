@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/grants"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/usage"
 )
 
 // handleKeySession serves POST /auth/access/session: an API key (as the
@@ -54,7 +55,7 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: "The scope parameter is malformed."})
 		return
 	}
-	authed, ok := s.authenticate(w, r, creds)
+	authed, ok := s.authenticateCounted(w, r, creds)
 	if !ok {
 		return
 	}
@@ -92,6 +93,7 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 	// The key is authenticated: hold it to its token rate before minting,
 	// as the token endpoint does.
 	if !s.allowToken(w, r, authed.ID) {
+		s.count(authed.AccountID, authed.ID, usage.OutcomeRateLimited)
 		return
 	}
 	adm.Claims.JKT = jkt
@@ -100,6 +102,7 @@ func (s *Server) handleKeySession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, r, errUnavailable(err))
 		return
 	}
+	s.count(authed.AccountID, authed.ID, usage.OutcomeAllowed)
 	tokenType := "bearer"
 	if rec.JKT != "" {
 		tokenType = "DPoP"

@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/tracing"
+	"github.com/tollgate/tollgate/pkg/usage"
 )
 
 // handleToken serves POST /oauth/token (RFC 6749 §3.2) for form and JSON
@@ -64,10 +65,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	// grant's span and the server span already cover them.
 	ctx := oauth.WithCredentials(tracing.WithoutLibrarySpans(r.Context()), creds)
 	ctx, outage := oauth.WithOutage(ctx)
+	ctx, refusal := oauth.WithRefusal(ctx)
 	ar, err := s.opts.Provider.NewAccessRequest(ctx, r, &oauth.Session{})
 	if err != nil {
+		s.countRefused(refusal)
 		s.writeProviderError(w, r, outage, err)
 		return
+	}
+	var accountID int64
+	if c, ok := oauth.AuthenticatedClient(ar.GetClient()); ok {
+		accountID = c.AccountID
 	}
 	// The proof is verified once the client is authenticated: only a
 	// client can spend the replay store's memory.
@@ -82,6 +89,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// The client is authenticated: hold it to its token rate before minting.
 	if !s.allowToken(w, r, creds.ClientID) {
+		s.count(accountID, creds.ClientID, usage.OutcomeRateLimited)
 		return
 	}
 	resp, err := s.opts.Provider.NewAccessResponse(ctx, ar)
@@ -89,6 +97,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProviderError(w, r, outage, err)
 		return
 	}
+	s.count(accountID, creds.ClientID, usage.OutcomeAllowed)
 	body := resp.ToMap()
 	if sc, _ := body["scope"].(string); strings.TrimSpace(sc) == "" {
 		delete(body, "scope")
