@@ -388,9 +388,10 @@ func (h *hostile) snapshot(withRedis bool) snapshot {
 				h.t.Fatal(err)
 			}
 			for _, k := range keys {
-				// Rate counters are what a check request is for, and
-				// failure counters what a refused credential is for.
-				if !strings.HasPrefix(k, h.f.redisPrefix+"rl:") && !strings.HasPrefix(k, h.f.redisPrefix+"bf:") {
+				// Rate counters, quota counters and usage counts are
+				// what a check request is for, and failure counters
+				// what a refused credential is for.
+				if !slices.ContainsFunc([]string{"rl:", "bf:", "r:", "q:", "u:"}, func(p string) bool { return strings.HasPrefix(k, h.f.redisPrefix+p) }) {
 					s.tokens = append(s.tokens, k)
 				}
 			}

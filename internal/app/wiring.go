@@ -36,6 +36,9 @@ import (
 	"github.com/tollgate/tollgate/pkg/federation"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
+	"github.com/tollgate/tollgate/pkg/meter"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
+	redismeter "github.com/tollgate/tollgate/pkg/meter/redis"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -50,6 +53,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/tokens/jwt"
 	"github.com/tollgate/tollgate/pkg/tracing"
 	"github.com/tollgate/tollgate/pkg/usage"
+	usagememory "github.com/tollgate/tollgate/pkg/usage/memory"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -134,6 +138,13 @@ type TokenStore interface {
 type Backends struct {
 	Tokens  TokenStore
 	Limiter ratelimit.Limiter
+	// Meter takes the check's one decision (rates, quotas, budgets) and
+	// counts it; Counter counts the refusals before it. In process on the
+	// embedded default (Counts, which Counter is, holds the counts), in
+	// Redis otherwise (Counts is nil there).
+	Meter   meter.Decider
+	Counter usage.Counter
+	Counts  usage.MinuteReader
 	// Failures are the brute-force counters.
 	Failures bruteforce.Store
 	// Sessions are the web console's sessions.
@@ -194,9 +205,13 @@ func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
 // in process otherwise. The function it returns closes them.
 func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 	if !cfg.Redis.Enabled() {
+		counts := usagememory.New(nil)
 		return Backends{
 			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
 			Limiter:  rlmemory.New(rlmemory.Options{}),
+			Meter:    memmeter.New(memmeter.Options{Counter: counts}),
+			Counter:  counts,
+			Counts:   counts,
 			Failures: bfmemory.New(bfmemory.Options{}),
 			Sessions: csmemory.New(csmemory.Options{}),
 			Proofs:   dpop.NewMemory(0, nil),
@@ -226,9 +241,14 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		// takes: its only error is for another type.
 		_ = redisotel.InstrumentTracing(client, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
 	}
+	// The check's decisions and counts: with the default prefix "tg:",
+	// exactly pkg/usage's layout (tg:u:{a<root>}:<minute>).
+	decider := redismeter.New(client, redismeter.Options{KeyPrefix: prefix})
 	return Backends{
 		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
 		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Meter:    decider,
+		Counter:  decider,
 		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
 		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
 		Proofs:   dpopredis.New(client, prefix+"dpop:"),
@@ -341,6 +361,9 @@ type deps struct {
 	signingKeys storage.SigningKeys
 	tokens      TokenStore
 	limiter     ratelimit.Limiter
+	meter       meter.Decider      // in process when nil
+	counter     usage.Counter      // the refusals before a decision; none when nil
+	quotaEvents usage.QuotaEvents  // quota thresholds crossed; none when nil
 	failures    bruteforce.Store   // brute-force counters; in process when nil
 	sessions    session.Store      // web console sessions; in process when nil
 	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
@@ -443,8 +466,14 @@ func newApp(d deps) (*App, error) {
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 	limiter := d.limiter
+	decider := d.meter
+	if decider == nil {
+		counts := usagememory.New(d.now)
+		decider, d.counter = memmeter.New(memmeter.Options{Counter: counts, Now: d.now}), counts
+	}
 	if d.cfg.RateLimits.FailOpen {
 		limiter = ratelimit.FailOpen(limiter, d.logger)
+		decider = meter.FailOpen(decider, d.logger)
 	}
 
 	svc := manage.New(manage.Options{
@@ -479,7 +508,11 @@ func newApp(d deps) (*App, error) {
 		Tokens:        tokenService,
 		Authenticator: authenticator,
 		Accounts:      d.db,
-		Limiter:       limiter,
+		Meter:         decider,
+		Clients:       d.db,
+		Counter:       d.counter,
+		Events:        d.quotaEvents,
+		Now:           d.now,
 		Classes:       rateClasses(d.cfg),
 		DPoP:          proofs,
 		Metrics:       m,
