@@ -31,6 +31,7 @@ import (
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/usage"
 	usagememory "github.com/tollgate/tollgate/pkg/usage/memory"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
@@ -68,6 +69,9 @@ type fixture struct {
 	// embedded backend), for tests that check what was stored.
 	redis       goredis.UniversalClient
 	redisPrefix string
+	// counts are the in-process usage counts (nil on postgres+redis, where
+	// they are in Redis under redisPrefix).
+	counts usage.MinuteReader
 
 	root, child, other          storage.Account
 	alice, bob, carol, disabled storage.User
@@ -132,7 +136,7 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 // session lifetimes, which Redis's own expiry does not follow.
 func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ...func(*config.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.Tokens, secretOf: map[int64]string{}}
+	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.Tokens, secretOf: map[int64]string{}, counts: be.Counts}
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
