@@ -8,9 +8,9 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"

@@ -19,8 +19,8 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/gateway"
-	"github.com/tollgate/tollgate/pkg/ratelimit"
 	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
