@@ -31,6 +31,7 @@
 #   PROFILE=/tmp/cpu.prof CONNS=64 bash .ci/bench.sh     # the form path; PROFILE_PATH=eskimi, …
 #   PROFILE=/tmp/cpu.prof PROFILE_PATH=introspect SCALE=1 bash .ci/bench.sh   # at scale
 #   KEEP_LOG=/tmp/serve.log bash .ci/bench.sh   # keep Tollgate's log
+#   PATHS="check-key check-metered" CONNS=64 DOCS= bash .ci/bench.sh   # the check with a quota and two budgets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ if [[ $SCALE == 1 ]]; then
   PATHS=${PATHS:-"form introspect"}
   ESKIMI=${ESKIMI:-0}
 else
-  PATHS=${PATHS:-"form json jwt pkjwt introspect check-token check-key"}
+  PATHS=${PATHS:-"form json jwt pkjwt introspect check-token check-key check-metered"}
   ESKIMI=${ESKIMI:-1}
 fi
 SCALE_PATHS=${SCALE_PATHS:-"form introspect"}
@@ -157,6 +158,28 @@ jwtclient=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: applica
 jwtbasic=$(printf '%s:%s' "$(sed -E 's/^\{"id":([0-9]+).*/\1/' <<<"$jwtclient")" \
   "$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' <<<"$jwtclient")" | base64 -w0)
 
+# The metered check: an API key of a child account, with a quota of its
+# own, under a budget of the child (a per-second limit of the class and a
+# quota) and one of the root (a quota), every limit far above the load, so
+# that each call takes the whole decision and is allowed. The fields are set
+# in the database (the management surfaces for them are not the bench's);
+# the server's cache serves them once its entries expire (5 s).
+mkey=""
+if [[ " $PATHS " == *" check-metered "* ]]; then
+  mkey=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "http://$ADDR/api/v1/keys" \
+    -d '{"name":"bench metered","access_rights":"events"}' | sed -E 's/.*"key":"([^"]+)".*/\1/')
+  mid=$(sed -E 's/^tgk_([0-9]+)_.*/\1/' <<<"$mkey")
+  psql "$PG/$db" -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
+WITH root AS (SELECT account_id AS id FROM clients WHERE id = $mid),
+child AS (INSERT INTO accounts (parent_id, name, status, budget_rate_limits, budget_quota_limit, budget_quota_period, version, created_at, updated_at)
+  SELECT id, 'bench metered child', 'active', 'default=10000000:10000000', 1000000000000000, 'day', 1, now(), now() FROM root RETURNING id)
+UPDATE clients SET account_id = (SELECT id FROM child), quota_limit = 1000000000000000, quota_period = 'month' WHERE id = $mid;
+UPDATE accounts SET budget_quota_limit = 1000000000000000, budget_quota_period = 'month'
+  WHERE id = (SELECT parent_id FROM accounts WHERE id = (SELECT account_id FROM clients WHERE id = $mid));
+SQL
+  sleep 6
+fi
+
 # scripts DIR TOKEN KEY USER PASSWORD [JWTBASIC] writes the wrk scripts for
 # one server into DIR; the jwt path uses JWTBASIC's client (the floor has
 # one format only: its jwt path is its form path).
@@ -189,6 +212,11 @@ cat > "$dir/check-key.lua" <<LUA
 wrk.method = "GET"
 wrk.headers["X-API-Key"] = "$key"
 LUA
+cat > "$dir/check-metered.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["X-API-Key"] = "${7:-$key}"
+wrk.headers["X-Tollgate-Cost"] = "2"
+LUA
 cat > "$dir/json.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"grant_type":"client_credentials","client_id":$id,"client_secret":"$secret"}'
@@ -201,7 +229,7 @@ wrk.body = "grant_type=eskimi_dsp&username=$user&password=$password&client_id=$i
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
 }
-scripts "$work/tollgate" "$token" "$key" "$user" "$password" "$jwtbasic"
+scripts "$work/tollgate" "$token" "$key" "$user" "$password" "$jwtbasic" "$mkey"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
 # private_key_jwt: every assertion is single-use and wrk cannot sign, so
@@ -322,6 +350,7 @@ target() {
     introspect) path=/oauth/introspect label="introspect" ;;
     check-token) path=/auth/check label="check, Bearer token" ;;
     check-key) path=/auth/check label="check, X-API-Key" ;;
+    check-metered) path=/auth/check label="check, key, quota+2 budgets" ;;
     eskimi) path=/oauth/token label="token eskimi_dsp" ;;
     *) echo "bench.sh: unknown path $1" >&2; exit 2 ;;
   esac
@@ -349,7 +378,7 @@ run_paths() {
       # The floor: the same path, body, warm-up and run. Its check paths do
       # the same work for a token and a key: measured once.
       fkey=floor_${body//-/_}_$c
-      [[ $body == check-key ]] && fkey=floor_check_token_$c
+      [[ $body == check-key || $body == check-metered ]] && fkey=floor_check_token_$c
       [[ $body == jwt ]] && fkey=floor_form_$c
       if [[ -n ${!fkey:-} ]]; then
         read -r frps fcpu <<<"${!fkey}"

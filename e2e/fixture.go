@@ -27,9 +27,12 @@ import (
 	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/internal/leakcheck"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/usage"
+	usagememory "github.com/tollgate/tollgate/pkg/usage/memory"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -66,6 +69,9 @@ type fixture struct {
 	// embedded backend), for tests that check what was stored.
 	redis       goredis.UniversalClient
 	redisPrefix string
+	// counts are the in-process usage counts (nil on postgres+redis, where
+	// they are in Redis under redisPrefix).
+	counts usage.MinuteReader
 
 	root, child, other          storage.Account
 	alice, bob, carol, disabled storage.User
@@ -108,8 +114,10 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 	c := &clock{t: time.Now().UTC().Truncate(time.Second).Add(700 * time.Millisecond)}
 	switch backend {
 	case "embedded":
+		counts := usagememory.New(c.now)
 		return newFixtureOn(t, c, sqltest.SQLite(t), app.Backends{Tokens: memory.New(memory.Options{Now: c.now}),
-			Limiter: rlmemory.New(rlmemory.Options{Now: c.now}), Failures: bfmemory.New(bfmemory.Options{Now: c.now})}, opts...)
+			Limiter: rlmemory.New(rlmemory.Options{Now: c.now}), Failures: bfmemory.New(bfmemory.Options{Now: c.now}),
+			Meter: memmeter.New(memmeter.Options{Counter: counts, Now: c.now}), Counter: counts, Counts: counts}, opts...)
 	case "postgres+redis":
 		client, prefix := redistest.New(t)
 		// The Redis stores exactly as serve builds them (tokens, rate
@@ -128,7 +136,7 @@ func newFixture(t *testing.T, backend string, opts ...func(*config.Config)) *fix
 // session lifetimes, which Redis's own expiry does not follow.
 func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ...func(*config.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.Tokens, secretOf: map[int64]string{}}
+	f := &fixture{t: t, logs: &lockedBuffer{}, clock: c, tokens: be.Tokens, secretOf: map[int64]string{}, counts: be.Counts}
 	cfg := config.Default()
 	cfg.Issuer = "https://auth.example.test"
 	cfg.Credentials.AccessRights = config.DefaultAccessRights()
@@ -167,8 +175,8 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs,
-		QuotaSpent: be.QuotaSpent, Counts: be.Counts, Usage: raw, Passwords: passwords, Logger: logger, Now: f.clock.now})
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures,
+		OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent, Counts: be.Counts, Usage: raw, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -401,9 +401,10 @@ func (h *hostile) snapshot(withRedis bool) snapshot {
 				h.t.Fatal(err)
 			}
 			for _, k := range keys {
-				// Rate counters are what a check request is for, and
-				// failure counters what a refused credential is for.
-				if !strings.HasPrefix(k, h.f.redisPrefix+"rl:") && !strings.HasPrefix(k, h.f.redisPrefix+"bf:") {
+				// Rate counters, quota counters and usage counts are
+				// what a check request is for, and failure counters
+				// what a refused credential is for.
+				if !slices.ContainsFunc([]string{"rl:", "bf:", "r:", "q:", "u:"}, func(p string) bool { return strings.HasPrefix(k, h.f.redisPrefix+p) }) {
 					s.tokens = append(s.tokens, k)
 				}
 			}
@@ -884,9 +885,18 @@ func (h *hostile) duplicates(routes []route) {
 		{"Authorization", "Bearer " + h.tok, "X-Tollgate-Account", strconv.FormatInt(f.other.ID, 10), "X-Tollgate-Account", strconv.FormatInt(f.root.ID, 10)},
 		{"Authorization", "Bearer " + h.tok, "X-Tollgate-Scope", "read", "X-Tollgate-Scope", "admin"},
 		{"Authorization", "Bearer " + h.tok, "X-Tollgate-Rate-Class", "reports", "X-Tollgate-Rate-Class", "default"},
+		{"Authorization", "Bearer " + h.tok, "X-Tollgate-Cost", "1", "X-Tollgate-Cost", "1000"},
 	} {
 		res := h.do(http.MethodGet, "/auth/check", "", header...)
 		h.refused("check with repeated headers", http.MethodGet, "/auth/check", res)
+	}
+	// Absurd costs: out of range, not decimal, overflowing.
+	for _, cost := range []string{"0", "-1", "1000001", "9223372036854775807", "9223372036854775808", "1e9", "0x10", "+1", "01", "1_000", "١"} {
+		res := h.do(http.MethodGet, "/auth/check", "", "Authorization", "Bearer "+h.tok, "X-Tollgate-Cost", cost)
+		h.refused("check cost "+cost, http.MethodGet, "/auth/check", res)
+		if res.status != http.StatusBadRequest {
+			h.t.Errorf("cost %q: status %d, want 400", cost, res.status)
+		}
 	}
 	// The management API: repeated Authorization and query parameters.
 	for _, r := range routes {
@@ -986,7 +996,7 @@ func (h *hostile) headerInjections(routes []route) {
 			}
 		}
 		// Gateway headers with a good credential.
-		for _, name := range []string{"X-Tollgate-Scope", "X-Tollgate-Account", "X-Tollgate-Rate-Class"} {
+		for _, name := range []string{"X-Tollgate-Scope", "X-Tollgate-Account", "X-Tollgate-Rate-Class", "X-Tollgate-Cost"} {
 			res := h.do(http.MethodGet, "/auth/check", "", "Authorization", "Bearer "+h.tok, name, inj)
 			h.refused("check "+name, http.MethodGet, "/auth/check", res)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/internal/app"
 	bfredis "github.com/tollgate/tollgate/pkg/bruteforce/redis"
+	redismeter "github.com/tollgate/tollgate/pkg/meter/redis"
 	rlredis "github.com/tollgate/tollgate/pkg/ratelimit/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
@@ -35,6 +36,8 @@ func TestEveryLogLineCarriesTheRequestID(t *testing.T) {
 	be := app.RedisBackends(client, prefix, c.now)
 	be.Failures = bfredis.New(down, bfredis.Options{KeyPrefix: prefix + "bf:"})
 	be.Limiter = rlredis.New(down, rlredis.Options{KeyPrefix: prefix + "rl:"})
+	downMeter := redismeter.New(down, redismeter.Options{KeyPrefix: prefix})
+	be.Meter, be.Counter = downMeter, downMeter
 	f := newFixtureOn(t, c, sqltest.Postgres(t), be, func(c *config.Config) {
 		c.RateLimits.FailOpen = true
 		c.RateLimits.TokenRate = 100

@@ -420,6 +420,21 @@ type Budget struct {
 // Empty reports whether b limits nothing.
 func (b Budget) Empty() bool { return len(b.RateLimits) == 0 && b.Quota == nil }
 
+// AccountBudget is the budget of one account of a chain.
+type AccountBudget struct {
+	AccountID int64
+	Budget    Budget
+}
+
+// BudgetChain is what limits the traffic of an account's credentials
+// besides their own limits: the root of the account's tree (whose id every
+// counter of the tree is stored under) and the budgets of the account and
+// of every ancestor that has one, the nearest first.
+type BudgetChain struct {
+	Root    int64
+	Budgets []AccountBudget
+}
+
 // PreviousSecretValid reports whether the secret replaced by the last
 // rotation still works at now.
 func (c Client) PreviousSecretValid(now time.Time) bool {
@@ -523,6 +538,10 @@ type Accounts interface {
 	// account id (ResolvePolicies over it and its ancestors). An unknown id
 	// answers ErrNotFound.
 	EffectivePolicies(ctx context.Context, id int64) (EffectivePolicies, error)
+	// AccountBudgets answers, in one read, the root of account id's tree
+	// and the budgets of id and its ancestors (see BudgetChain). An unknown
+	// id answers ErrNotFound.
+	AccountBudgets(ctx context.Context, id int64) (BudgetChain, error)
 }
 
 // Users stores users.

@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/manage"
+	"github.com/tollgate/tollgate/pkg/meter"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/secret"
@@ -48,6 +49,15 @@ type Deps struct {
 	SigningKeys storage.SigningKeys
 	Tokens      TokenStore
 	Limiter     ratelimit.Limiter
+	// Meter takes the check's one decision and counts it (Backends.Meter);
+	// in process when nil. Counter counts the check's refusals before a
+	// decision (Backends.Counter); none when nil (the in-process one with
+	// the in-process Meter).
+	Meter   meter.Decider
+	Counter usage.Counter
+	// QuotaEvents hears of the quota thresholds the check's calls cross;
+	// none when nil.
+	QuotaEvents usage.QuotaEvents
 	Failures    bruteforce.Store // brute-force counters; in process when nil
 	Sessions    session.Store    // web console sessions; in process when nil
 	// OneTimeIDs remembers the jtis of client assertions; in process when
@@ -77,7 +87,7 @@ type Deps struct {
 // once (making the first one of a new installation), so that the JWK Set
 // is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
-	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, failures: d.Failures,
+	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, meter: d.Meter, counter: d.Counter, quotaEvents: d.QuotaEvents, failures: d.Failures,
 		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, quotaSpent: d.QuotaSpent,
 		counts: d.Counts, usage: d.Usage, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
@@ -130,7 +140,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		bus = cache.NewRedisBus(be.Redis, cfg.Redis.KeyPrefix+"cache")
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
-	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Failures: be.Failures,
+	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures,
 		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent,
 		Counts: be.Counts, Usage: db, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/pkg/manage"
+	"github.com/tollgate/tollgate/pkg/meter"
 	"github.com/tollgate/tollgate/pkg/usage"
+	"github.com/tollgate/tollgate/storage"
 )
 
 // redisQuotaSpent reads the quota counters the check's decision script
@@ -49,4 +51,27 @@ func (q redisQuotaSpent) CredentialSpent(ctx context.Context, root, id int64, st
 // AccountSpent implements manage.QuotaSpent.
 func (q redisQuotaSpent) AccountSpent(ctx context.Context, root, id int64, start time.Time) (int64, error) {
 	return q.get(ctx, QuotaKey(q.prefix, root, "a", id, start))
+}
+
+// meterQuotaSpent reads the quota counters through the check's meter: the
+// in-process one of the embedded default, or Redis.
+type meterQuotaSpent struct{ d meter.Decider }
+
+var _ manage.QuotaSpent = meterQuotaSpent{}
+
+// spentSince reads what h spent in the period beginning at start: a period
+// of either length beginning at start holds start, and the counter's key
+// names only the period's beginning.
+func (q meterQuotaSpent) spentSince(ctx context.Context, root int64, h meter.Holder, start time.Time) (int64, error) {
+	return q.d.Spent(ctx, root, h, storage.Quota{Limit: 1, Period: storage.QuotaDay}, start)
+}
+
+// CredentialSpent implements manage.QuotaSpent.
+func (q meterQuotaSpent) CredentialSpent(ctx context.Context, root, id int64, start time.Time) (int64, error) {
+	return q.spentSince(ctx, root, meter.Holder{CredentialID: id}, start)
+}
+
+// AccountSpent implements manage.QuotaSpent.
+func (q meterQuotaSpent) AccountSpent(ctx context.Context, root, id int64, start time.Time) (int64, error) {
+	return q.spentSince(ctx, root, meter.Holder{AccountID: id}, start)
 }

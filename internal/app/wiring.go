@@ -37,6 +37,9 @@ import (
 	"github.com/tollgate/tollgate/pkg/federation"
 	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/manage"
+	"github.com/tollgate/tollgate/pkg/meter"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
+	redismeter "github.com/tollgate/tollgate/pkg/meter/redis"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -138,6 +141,12 @@ type TokenStore interface {
 type Backends struct {
 	Tokens  TokenStore
 	Limiter ratelimit.Limiter
+	// Meter takes the check's one decision (rates, quotas, budgets) and
+	// counts it; Counter counts the refusals before it. In process on the
+	// embedded default (Counts, which Counter is, holds the counts), in
+	// Redis otherwise (the meter's script writes the keys Counts reads).
+	Meter   meter.Decider
+	Counter usage.Counter
 	// Failures are the brute-force counters.
 	Failures bruteforce.Store
 	// Sessions are the web console's sessions.
@@ -157,6 +166,8 @@ type Backends struct {
 // UsageCounts are the per-minute usage counters: added to in batches,
 // read by the roll-up.
 type UsageCounts interface {
+	usage.Counter
+	usage.MinuteReader
 	usage.BatchCounter
 	usage.BatchReader
 }
@@ -210,13 +221,16 @@ func newRedisClient(cfg config.Config) (goredis.UniversalClient, error) {
 // in process otherwise. The function it returns closes them.
 func OpenBackends(cfg config.Config) (Backends, func() error, error) {
 	if !cfg.Redis.Enabled() {
+		counts := usagememory.New(nil)
 		return Backends{
 			Tokens:   memory.New(memory.Options{MaxTokens: embeddedMaxTokens}),
 			Limiter:  rlmemory.New(rlmemory.Options{}),
+			Meter:    memmeter.New(memmeter.Options{Counter: counts}),
+			Counter:  counts,
+			Counts:   counts,
 			Failures: bfmemory.New(bfmemory.Options{}),
 			Sessions: csmemory.New(csmemory.Options{}),
 			Proofs:   dpop.NewMemory(0, nil),
-			Counts:   usagememory.New(nil),
 
 			OneTimeIDs: memory.NewOneTimeIDs(memory.OneTimeOptions{}),
 		}, func() error { return nil }, nil
@@ -243,9 +257,14 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 		// takes: its only error is for another type.
 		_ = redisotel.InstrumentTracing(client, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
 	}
+	// The check's decisions and counts: with the default prefix "tg:",
+	// exactly pkg/usage's layout (tg:u:{a<root>}:<minute>).
+	decider := redismeter.New(client, redismeter.Options{KeyPrefix: prefix})
 	return Backends{
 		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
 		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Meter:    decider,
+		Counter:  decider,
 		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
 		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
 		Proofs:   dpopredis.New(client, prefix+"dpop:"),
@@ -369,6 +388,9 @@ type deps struct {
 	signingKeys storage.SigningKeys
 	tokens      TokenStore
 	limiter     ratelimit.Limiter
+	meter       meter.Decider      // in process when nil
+	counter     usage.Counter      // the refusals before a decision; none when nil
+	quotaEvents usage.QuotaEvents  // quota thresholds crossed; none when nil
 	failures    bruteforce.Store   // brute-force counters; in process when nil
 	sessions    session.Store      // web console sessions; in process when nil
 	oneTimeIDs  storage.OneTimeIDs // used assertion jtis; in process when nil
@@ -394,10 +416,6 @@ func newApp(d deps) (*App, error) {
 	}
 	if d.now == nil {
 		d.now = time.Now
-	}
-	if d.quotaSpent == nil {
-		// The embedded default keeps no quota counters anyone could read.
-		d.quotaSpent = manage.NoQuotaSpent{}
 	}
 	ring, err := newRing(d)
 	if err != nil {
@@ -493,8 +511,17 @@ func newApp(d deps) (*App, error) {
 	}
 	provider := fosite.NewOAuth2Provider(oauth.NewClientStore(d.db, d.now), fcfg)
 	limiter := d.limiter
+	decider := d.meter
+	if decider == nil {
+		decider, d.counter = memmeter.New(memmeter.Options{Counter: d.counts, Now: d.now}), d.counts
+	}
+	if d.quotaSpent == nil {
+		// The remaining quota, read from the counters the meter keeps.
+		d.quotaSpent = meterQuotaSpent{decider}
+	}
 	if d.cfg.RateLimits.FailOpen {
 		limiter = ratelimit.FailOpen(limiter, d.logger)
+		decider = meter.FailOpen(decider, d.logger)
 	}
 
 	svc := manage.New(manage.Options{
@@ -531,7 +558,11 @@ func newApp(d deps) (*App, error) {
 		Tokens:        tokenService,
 		Authenticator: authenticator,
 		Accounts:      d.db,
-		Limiter:       limiter,
+		Meter:         decider,
+		Clients:       d.db,
+		Counter:       d.counter,
+		Events:        d.quotaEvents,
+		Now:           d.now,
 		Classes:       rateClasses(d.cfg),
 		DPoP:          proofs,
 		Refusals:      refusals,

@@ -2,8 +2,9 @@
 // gateways (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz) call
 // for every API request: is the credential good, may it use the required
 // scopes on the target account, and is it still inside its per-second
-// limit. The answer is in the status code and headers, so the gateway
-// needs no code.
+// limit, its quota and the budgets of its account and every ancestor (one
+// pkg/meter decision, which also counts the call). The answer is in the
+// status code and headers, so the gateway needs no code.
 package gateway
 
 import (
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -24,12 +26,14 @@ import (
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	"github.com/tollgate/tollgate/pkg/dpop"
+	"github.com/tollgate/tollgate/pkg/meter"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/reqctx"
 	"github.com/tollgate/tollgate/pkg/retryafter"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/pkg/tracing"
+	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -39,6 +43,9 @@ const (
 	HeaderRateClass = "X-Tollgate-Rate-Class" // the rate class; "default" when absent
 	HeaderAccount   = "X-Tollgate-Account"    // the account the API request acts on
 	HeaderAPIKey    = "X-API-Key"             // #nosec G101 -- a header name, not a key
+	// HeaderCost is what the call spends of every quota: a decimal integer
+	// from 1 to meter.MaxCost; 1 when absent.
+	HeaderCost = "X-Tollgate-Cost"
 )
 
 // Headers naming the API request, which the gateway sends so that a DPoP
@@ -57,14 +64,24 @@ const (
 	HeaderAccountID = "X-Tollgate-Account-Id"
 	HeaderSubject   = "X-Tollgate-Subject"
 	HeaderScopes    = "X-Tollgate-Scopes"
+	// HeaderRefusal says which kind of limit refused a 429: rate or quota.
+	HeaderRefusal = meter.HeaderRefusal
 )
 
 // DefaultClass is the rate class of requests that name none.
 const DefaultClass = "default"
 
-// Accounts answers whether an account is in another's subtree.
+// Accounts answers whether an account is in another's subtree, and the
+// budgets that hold for an account's credentials (cached reads).
 type Accounts interface {
 	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
+	AccountBudgets(ctx context.Context, id int64) (storage.BudgetChain, error)
+}
+
+// Clients reads a client, to count the refusals of a known credential
+// whose secret was wrong.
+type Clients interface {
+	GetClient(ctx context.Context, id int64) (storage.Client, error)
 }
 
 // Metrics counts rate-limit decisions. Class labels come from the
@@ -82,11 +99,23 @@ type Options struct {
 	Tokens        *tokens.Service
 	Authenticator *oauth.Authenticator
 	Accounts      Accounts
-	// Limiter limits each client per rate class; a failure answers 503,
-	// unless it is wrapped in ratelimit.FailOpen (credentials are still
-	// checked).
-	Limiter ratelimit.Limiter
+	// Meter takes the one decision of each call (the credential's rate
+	// class and quota, its account's and ancestors' budgets) and counts
+	// it; a failure answers 503, unless it is wrapped in meter.FailOpen
+	// (credentials are still checked).
+	Meter   meter.Decider
 	Classes map[string]ratelimit.Limit
+	// Clients and Counter count the calls of a known credential refused
+	// before the decision (a wrong secret: unauthorized; a scope or
+	// account refusal: forbidden); nil Counter counts none.
+	Clients Clients
+	Counter usage.Counter
+	// Events hears of the quota thresholds a call crossed; nil: none. It
+	// must not block.
+	Events usage.QuotaEvents
+	// Now is the clock of quota periods and count minutes; time.Now when
+	// nil.
+	Now func() time.Time
 	// DPoP verifies the proofs that must come with DPoP-bound tokens; nil:
 	// a bound token is never good.
 	DPoP *dpop.Verifier
@@ -108,6 +137,9 @@ func New(opts Options) *Check {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Check{opts: opts}
 }
 
@@ -118,6 +150,7 @@ type identity struct {
 	subject   string
 	scopes    []string
 	overrides map[string]storage.RateLimit
+	quota     *storage.Quota
 	// fenced is the token's client when it has an allowlist, held to the
 	// API caller's address by fromAllowed (an API key's is held to it by
 	// the Authenticator).
@@ -197,7 +230,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	h.Set("Pragma", "no-cache")
 	// A gateway that adds its header instead of replacing the caller's
 	// would let the caller's own value through first: refuse repeats.
-	for _, name := range []string{HeaderRateClass, HeaderScope, HeaderAccount} {
+	for _, name := range []string{HeaderRateClass, HeaderScope, HeaderAccount, HeaderCost} {
 		if len(r.Header.Values(name)) > 1 {
 			answer(w, http.StatusBadRequest, "invalid_request", "the "+name+" header is repeated")
 			return
@@ -223,6 +256,11 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		}
 		target = id
 	}
+	cost, ok := parseCost(r.Header.Get(HeaderCost))
+	if !ok {
+		answer(w, http.StatusBadRequest, "invalid_request", "the "+HeaderCost+" header must be an integer from 1 to "+strconv.Itoa(meter.MaxCost))
+		return
+	}
 
 	id, scheme, err := c.identify(r)
 	var blocked *bruteforce.BlockedError
@@ -232,6 +270,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
 		return
 	case errors.Is(err, errUnauthenticated):
+		c.countKnown(r.Context(), err, class)
 		c.challenge(h, scheme, "invalid_token", "")
 		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
 		return
@@ -260,6 +299,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 
 	for _, s := range required {
 		if !slices.Contains(id.scopes, s) {
+			c.count(r.Context(), id, class, usage.OutcomeForbidden)
 			c.challenge(h, scheme, "insufficient_scope", strings.Join(required, " "))
 			answer(w, http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope")
 			return
@@ -272,6 +312,7 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !within {
+			c.count(r.Context(), id, class, usage.OutcomeForbidden)
 			answer(w, http.StatusForbidden, "forbidden", "the credential may not act on this account")
 			return
 		}
@@ -280,15 +321,44 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	if o, ok := id.overrides[class]; ok {
 		limit = ratelimit.Limit{Rate: o.Rate, Burst: o.Burst}
 	}
-	res, err := c.opts.Limiter.Allow(r.Context(), fmt.Sprintf("c:%d:%s", id.clientID, class), limit)
+	chain, err := c.opts.Accounts.AccountBudgets(r.Context(), id.accountID)
 	if err != nil {
-		c.unavailable(w, r, fmt.Errorf("rate limiter: %w", err))
+		c.unavailable(w, r, fmt.Errorf("account budgets: %w", err))
 		return
 	}
-	ratelimit.Headers(h, class, res)
-	c.opts.Metrics.RateLimited(class, res.Allowed)
-	if !res.Allowed {
-		answer(w, http.StatusTooManyRequests, "rate_limited", "over the rate limit of class "+class)
+	req := meter.Request{Root: chain.Root, AccountID: id.accountID, CredentialID: id.clientID, Class: class, Cost: cost,
+		Rate: limit, Quota: id.quota, Now: c.opts.Now()}
+	for _, b := range chain.Budgets {
+		mb := meter.Budget{AccountID: b.AccountID, Quota: b.Budget.Quota}
+		if rl, ok := b.Budget.RateLimits[class]; ok {
+			mb.Rate = &ratelimit.Limit{Rate: rl.Rate, Burst: rl.Burst}
+		}
+		if mb.Rate != nil || mb.Quota != nil {
+			req.Budgets = append(req.Budgets, mb)
+		}
+	}
+	dec, err := c.opts.Meter.Decide(r.Context(), req)
+	if err != nil {
+		c.unavailable(w, r, fmt.Errorf("meter: %w", err))
+		return
+	}
+	meter.Headers(h, dec)
+	c.opts.Metrics.RateLimited(class, dec.Allowed)
+	if c.opts.Events != nil {
+		for _, e := range dec.Thresholds {
+			c.opts.Events.QuotaThreshold(r.Context(), e)
+		}
+	}
+	if refused, ok := dec.Refused(); ok {
+		whose := ""
+		if refused.Limit.AccountID != 0 {
+			whose = " of the budget of account " + strconv.FormatInt(refused.Limit.AccountID, 10)
+		}
+		if refused.Limit.Kind == meter.KindQuota {
+			answer(w, http.StatusTooManyRequests, "quota_exceeded", "over the quota"+whose+"; it refills at the start of the next UTC "+string(refused.Limit.Quota.Period))
+			return
+		}
+		answer(w, http.StatusTooManyRequests, "rate_limited", "over the rate limit of class "+class+whose)
 		return
 	}
 	h.Set(HeaderClientID, strconv.FormatInt(id.clientID, 10))
@@ -297,6 +367,67 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderScopes, strings.Join(id.scopes, " "))
 	w.WriteHeader(http.StatusOK)
 }
+
+// parseCost reads the cost header: absent is 1; otherwise only ASCII
+// digits, no sign, no leading zero, 1..meter.MaxCost.
+func parseCost(raw string) (int64, bool) {
+	if raw == "" {
+		return 1, true
+	}
+	if len(raw) > len(strconv.Itoa(meter.MaxCost)) || raw[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(raw); i++ {
+		if raw[i] < '0' || raw[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(raw[i]-'0')
+	}
+	return n, n >= 1 && n <= meter.MaxCost
+}
+
+// count counts a refusal of a good credential before the decision
+// (forbidden), through the Counter: an extra call, on a failure path only.
+// A failure to count is logged, never answered.
+func (c *Check) count(ctx context.Context, id identity, class, outcome string) {
+	if c.opts.Counter == nil {
+		return
+	}
+	chain, err := c.opts.Accounts.AccountBudgets(ctx, id.accountID)
+	if err == nil {
+		err = c.opts.Counter.Add(ctx, chain.Root, usage.Count{Minute: c.opts.Now().UTC().Truncate(time.Minute), CredentialID: id.clientID,
+			Class: class, Outcome: outcome, N: 1})
+	}
+	if err != nil {
+		c.opts.Logger.WarnContext(ctx, "check endpoint: counting a refusal failed", "err", err)
+	}
+}
+
+// countKnown counts, as unauthorized, a refusal of an API key that names an
+// existing credential (its secret was wrong, or the credential is off).
+func (c *Check) countKnown(ctx context.Context, err error, class string) {
+	var known *knownCredential
+	if c.opts.Counter == nil || c.opts.Clients == nil || !errors.As(err, &known) {
+		return
+	}
+	client, err := c.opts.Clients.GetClient(ctx, known.clientID)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			c.opts.Logger.WarnContext(ctx, "check endpoint: counting a refusal failed", "err", err)
+		}
+		return
+	}
+	c.count(ctx, identity{clientID: client.ID, accountID: client.AccountID}, class, usage.OutcomeUnauthorized)
+}
+
+// knownCredential is an errUnauthenticated for an API key whose id was
+// read, to count the refusal against it.
+type knownCredential struct{ clientID int64 }
+
+func (*knownCredential) Error() string { return errUnauthenticated.Error() }
+
+func (*knownCredential) Unwrap() error { return errUnauthenticated }
 
 var (
 	errUnauthenticated = errors.New("unauthenticated")
@@ -376,7 +507,7 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 		subject = strconv.FormatInt(v.Token.ClientID, 10)
 	}
 	id := identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
-		overrides: v.Client.RateLimits}
+		overrides: v.Client.RateLimits, quota: v.Client.Quota}
 	if len(v.Client.AllowedCIDRs) > 0 {
 		id.fenced = &v.Client
 	}
@@ -492,10 +623,10 @@ func (c *Check) authenticateKey(r *http.Request, key string) (identity, string, 
 		if errors.As(err, &blocked) {
 			return identity{}, schemeNone, blocked
 		}
-		return identity{}, schemeNone, errUnauthenticated
+		return identity{}, schemeNone, &knownCredential{clientID: clientID}
 	}
 	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes,
-		overrides: client.RateLimits}, schemeNone, nil
+		overrides: client.RateLimits, quota: client.Quota}, schemeNone, nil
 }
 
 func (c *Check) unavailable(w http.ResponseWriter, r *http.Request, err error) {

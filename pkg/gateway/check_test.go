@@ -8,9 +8,9 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/apikey"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/storage"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
@@ -62,7 +62,7 @@ func TestCheckRequiresAllScopes(t *testing.T) {
 	check := gateway.New(gateway.Options{
 		Authenticator: oauth.NewAuthenticator(db, db, hasher, nil, nil, time.Now),
 		Accounts:      db,
-		Limiter:       rlmemory.New(rlmemory.Options{}),
+		Meter:         memmeter.New(memmeter.Options{}),
 		Classes:       map[string]ratelimit.Limit{gateway.DefaultClass: {Rate: 1000, Burst: 1000}},
 	})
 	events, contacts, both, three := key("events"), key("contacts"), key("events", "contacts"), key("events", "contacts", "reports")

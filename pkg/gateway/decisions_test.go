@@ -16,9 +16,10 @@ import (
 	"github.com/tollgate/tollgate/pkg/bruteforce"
 	bfmemory "github.com/tollgate/tollgate/pkg/bruteforce/memory"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	"github.com/tollgate/tollgate/pkg/meter"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	"github.com/tollgate/tollgate/pkg/oauth"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/secret"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
@@ -27,20 +28,31 @@ import (
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
-// failingLimiter is a limiter whose backend is down. A real one (Redis)
-// could be made to fail only by stopping a server the other tests share.
-type failingLimiter struct{}
+// failingMeter is a meter whose backend is down. A real one (Redis) could
+// be made to fail only by stopping a server the other tests share.
+type failingMeter struct{}
 
-func (failingLimiter) Allow(context.Context, string, ratelimit.Limit) (ratelimit.Result, error) {
-	return ratelimit.Result{}, errors.New("limiter down")
+func (failingMeter) Decide(context.Context, meter.Request) (meter.Decision, error) {
+	return meter.Decision{}, errors.New("meter down")
+}
+
+func (failingMeter) Spent(context.Context, int64, meter.Holder, storage.Quota, time.Time) (int64, error) {
+	return 0, errors.New("meter down")
 }
 
 // failingAccounts is an account store whose database is down, for the
-// subtree check.
-type failingAccounts struct{}
+// subtree check; budgetsDown takes the budgets down too.
+type failingAccounts struct{ budgetsDown bool }
 
 func (failingAccounts) AccountInSubtree(context.Context, int64, int64) (bool, error) {
 	return false, errors.New("database down")
+}
+
+func (f failingAccounts) AccountBudgets(_ context.Context, id int64) (storage.BudgetChain, error) {
+	if f.budgetsDown {
+		return storage.BudgetChain{}, errors.New("database down")
+	}
+	return storage.BudgetChain{Root: id}, nil
 }
 
 // checkSetup is a check endpoint over a real SQLite store and in-process
@@ -134,7 +146,7 @@ func (s *checkSetup) check(change func(*gateway.Options)) *gateway.Check {
 		Tokens:        s.svc,
 		Authenticator: oauth.NewAuthenticator(s.db, s.db, s.hasher, nil, guard, time.Now),
 		Accounts:      s.db,
-		Limiter:       rlmemory.New(rlmemory.Options{}),
+		Meter:         memmeter.New(memmeter.Options{}),
 		Classes: map[string]ratelimit.Limit{
 			gateway.DefaultClass: {Rate: 1000, Burst: 1000},
 			"tight":              {Rate: 1, Burst: 1},
@@ -285,13 +297,13 @@ func TestCheckRateLimits(t *testing.T) {
 		t.Errorf("fourth check past the override's burst: %d, want 429", got)
 	}
 
-	closed := s.check(func(o *gateway.Options) { o.Limiter = failingLimiter{} })
+	closed := s.check(func(o *gateway.Options) { o.Meter = failingMeter{} })
 	rec := serve(t, closed, gateway.HeaderAPIKey, key)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("limiter down: status %d, Retry-After %q; want 503 and 1", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	open := s.check(func(o *gateway.Options) {
-		o.Limiter = ratelimit.FailOpen(failingLimiter{}, slog.New(slog.DiscardHandler))
+		o.Meter = meter.FailOpen(failingMeter{}, slog.New(slog.DiscardHandler))
 	})
 	if got := serve(t, open, gateway.HeaderAPIKey, key).Code; got != http.StatusOK {
 		t.Errorf("limiter down, failing open: %d, want 200", got)
@@ -316,6 +328,10 @@ func TestCheckBackendFailures(t *testing.T) {
 	}
 	if got := serve(t, check, gateway.HeaderAPIKey, key, gateway.HeaderAccount, strconv.FormatInt(s.root.ID, 10)).Code; got != http.StatusOK {
 		t.Errorf("own account with the subtree check failing: %d, want 200 (no lookup needed)", got)
+	}
+	noBudgets := s.check(func(o *gateway.Options) { o.Accounts = failingAccounts{budgetsDown: true} })
+	if got := serve(t, noBudgets, gateway.HeaderAPIKey, key).Code; got != http.StatusServiceUnavailable {
+		t.Errorf("budgets unreadable: %d, want 503 (never a decision without them)", got)
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/dpop"
 	"github.com/tollgate/tollgate/pkg/gateway"
+	memmeter "github.com/tollgate/tollgate/pkg/meter/memory"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	rlmemory "github.com/tollgate/tollgate/pkg/ratelimit/memory"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -60,7 +60,7 @@ func TestCheckDPoP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := gateway.New(gateway.Options{Tokens: svc, Accounts: db, DPoP: verifier, Limiter: rlmemory.New(rlmemory.Options{}),
+	check := gateway.New(gateway.Options{Tokens: svc, Accounts: db, DPoP: verifier, Meter: memmeter.New(memmeter.Options{}),
 		Classes: map[string]ratelimit.Limit{gateway.DefaultClass: {Rate: 1000, Burst: 1000}}})
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -124,7 +124,7 @@ func TestCheckDPoP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	downCheck := gateway.New(gateway.Options{Tokens: svc, Accounts: db, DPoP: down, Limiter: rlmemory.New(rlmemory.Options{}),
+	downCheck := gateway.New(gateway.Options{Tokens: svc, Accounts: db, DPoP: down, Meter: memmeter.New(memmeter.Options{}),
 		Classes: map[string]ratelimit.Limit{gateway.DefaultClass: {Rate: 1000, Burst: 1000}}})
 	t.Run("replay store down", func(t *testing.T) {
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/auth/check", nil)

@@ -114,6 +114,7 @@ const (
 	kindAccountInSubtree
 	kindAccountStanding
 	kindEffectivePolicies
+	kindAccountBudgets
 )
 
 // key names one answer: a client or user id, the account id of
@@ -276,7 +277,7 @@ const (
 	tokUser        = "u:"  // u:<id>, one user
 	tokAllClients  = "c:*" // every client
 	tokAllUsers    = "u:*" // every user
-	tokAllAccounts = "a:*" // every answer about accounts: active, subtree, standing, policies
+	tokAllAccounts = "a:*" // every answer about accounts: active, subtree, standing, policies, budgets
 )
 
 func clientToken(id int64) string { return tokClient + strconv.FormatInt(id, 10) }
@@ -303,7 +304,7 @@ func (s *Store) apply(tokens ...string) {
 			s.dropKindLocked(kindUser)
 			continue
 		case tokAllAccounts:
-			s.dropKindLocked(kindAccountActive, kindAccountInSubtree, kindAccountStanding, kindEffectivePolicies)
+			s.dropKindLocked(kindAccountActive, kindAccountInSubtree, kindAccountStanding, kindEffectivePolicies, kindAccountBudgets)
 			continue
 		}
 		if id, ok := parseToken(tok, tokClient); ok {
@@ -527,6 +528,34 @@ func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.Effect
 	return read(ctx, s, key{kind: kindEffectivePolicies, a: id}, func(ctx context.Context) (storage.EffectivePolicies, error) {
 		return s.inner.EffectivePolicies(ctx, id)
 	})
+}
+
+// AccountBudgets answers from the table or the backend. A child's answer
+// holds its ancestors' budgets, so, like AccountStanding, it is dropped on
+// any change of any account. The gateway reads it on every check.
+func (s *Store) AccountBudgets(ctx context.Context, id int64) (storage.BudgetChain, error) {
+	c, err := read(ctx, s, key{kind: kindAccountBudgets, a: id}, func(ctx context.Context) (storage.BudgetChain, error) {
+		return s.inner.AccountBudgets(ctx, id)
+	})
+	return cloneBudgets(c), err
+}
+
+// cloneBudgets copies the slices and maps of c, so that no caller can change
+// what the table holds.
+func cloneBudgets(c storage.BudgetChain) storage.BudgetChain {
+	if c.Budgets == nil {
+		return c
+	}
+	out := make([]storage.AccountBudget, len(c.Budgets))
+	for i, b := range c.Budgets {
+		out[i] = storage.AccountBudget{AccountID: b.AccountID, Budget: storage.Budget{RateLimits: maps.Clone(b.Budget.RateLimits)}}
+		if b.Budget.Quota != nil {
+			q := *b.Budget.Quota
+			out[i].Budget.Quota = &q
+		}
+	}
+	c.Budgets = out
+	return c
 }
 
 // AccountInSubtree answers from the table or the backend.

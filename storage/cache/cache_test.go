@@ -466,7 +466,7 @@ func TestWritesInvalidate(t *testing.T) {
 // (cached or not), the audit trail, and the touches, which move LastUsedAt
 // without evicting (TestTouchKeepsEntry).
 var unchangingMethods = []string{
-	"GetAccount", "ListChildren", "AccountInSubtree", "AccountActive", "AccountStanding", "EffectivePolicies",
+	"GetAccount", "ListChildren", "AccountInSubtree", "AccountActive", "AccountStanding", "EffectivePolicies", "AccountBudgets",
 	"GetUser", "GetUserByUsername", "ListUsers",
 	"GetClient", "ListClients", "TouchClient", "TouchClients",
 	"AppendAudit", "ListAudit",

@@ -20,6 +20,7 @@ func RunAccounts(t *testing.T, newStore func(t *testing.T) storage.Accounts) {
 	t.Run("Active", func(t *testing.T) { testAccountActive(t, newStore(t)) })
 	t.Run("Standing", func(t *testing.T) { testAccountStanding(t, newStore(t)) })
 	t.Run("Policies", func(t *testing.T) { testAccountPolicies(t, newStore(t)) })
+	t.Run("Budgets", func(t *testing.T) { testAccountBudgets(t, newStore(t)) })
 }
 
 // createAccount creates an active account under parentID (0 for a root).
@@ -482,5 +483,49 @@ func testAccountPolicies(t *testing.T, s storage.Accounts) {
 	}
 	if _, err := s.EffectivePolicies(ctx, unknownID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("EffectivePolicies(unknown) error = %v, want storage.ErrNotFound", err)
+	}
+}
+
+// testAccountBudgets checks that the budgets of an account's chain are read
+// nearest first with the root of the tree, and that a change of an ancestor's
+// budget shows at once in a descendant's answer (a cache must drop it).
+func testAccountBudgets(t *testing.T, s storage.Accounts) {
+	ctx := t.Context()
+	// root ─ mid ─ leaf
+	//    └─ sibling
+	root := createAccount(t, s, 0)
+	mid := createAccount(t, s, root.ID)
+	leaf := createAccount(t, s, mid.ID)
+	sibling := createAccount(t, s, root.ID)
+	setBudget := func(a storage.Account, b *storage.Budget) {
+		t.Helper()
+		if _, err := s.UpdateAccount(ctx, a.ID, func(x *storage.Account) error { x.Budget = b; return nil }); err != nil {
+			t.Fatalf("UpdateAccount(%d): %v", a.ID, err)
+		}
+	}
+	check := func(step string, id int64, want storage.BudgetChain) {
+		t.Helper()
+		got, err := s.AccountBudgets(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: AccountBudgets(%d): %v", step, id, err)
+		}
+		checkDiff(t, step+": AccountBudgets", got, want)
+	}
+	check("no budgets", leaf.ID, storage.BudgetChain{Root: root.ID})
+	check("a root's own", root.ID, storage.BudgetChain{Root: root.ID})
+
+	rootBudget := storage.Budget{Quota: &storage.Quota{Limit: 1000, Period: storage.QuotaMonth}}
+	midBudget := storage.Budget{RateLimits: map[string]storage.RateLimit{"default": {Rate: 10, Burst: 20}}, Quota: &storage.Quota{Limit: 50, Period: storage.QuotaDay}}
+	setBudget(root, &rootBudget)
+	check("root budget, read from the leaf", leaf.ID, storage.BudgetChain{Root: root.ID, Budgets: []storage.AccountBudget{{AccountID: root.ID, Budget: rootBudget}}})
+	setBudget(mid, &midBudget)
+	check("mid budget first", leaf.ID, storage.BudgetChain{Root: root.ID, Budgets: []storage.AccountBudget{
+		{AccountID: mid.ID, Budget: midBudget}, {AccountID: root.ID, Budget: rootBudget}}})
+	check("the sibling has only the root's", sibling.ID, storage.BudgetChain{Root: root.ID, Budgets: []storage.AccountBudget{{AccountID: root.ID, Budget: rootBudget}}})
+	setBudget(root, nil)
+	check("root budget removed", leaf.ID, storage.BudgetChain{Root: root.ID, Budgets: []storage.AccountBudget{{AccountID: mid.ID, Budget: midBudget}}})
+
+	if _, err := s.AccountBudgets(ctx, unknownID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("AccountBudgets(unknown) error = %v, want storage.ErrNotFound", err)
 	}
 }

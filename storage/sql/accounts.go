@@ -370,3 +370,44 @@ func (s *Store) EffectivePolicies(ctx context.Context, id int64) (storage.Effect
 	}
 	return storage.ResolvePolicies(path), nil
 }
+
+// ancestorBudgetsQuery reads the budget columns of account id and of every
+// ancestor, walking up as ancestorsQuery does, the nearest first; the last
+// row is the root.
+const ancestorBudgetsQuery = `
+WITH RECURSIVE ancestors (id, parent_id, depth) AS (
+	SELECT id, parent_id, 0 FROM accounts WHERE id = ?
+	UNION
+	SELECT a.id, a.parent_id, s.depth + 1 FROM accounts a JOIN ancestors s ON a.id = s.parent_id
+)
+SELECT a.id, a.parent_id, a.budget_rate_limits, a.budget_quota_limit, a.budget_quota_period
+FROM accounts a JOIN ancestors s ON a.id = s.id
+ORDER BY s.depth`
+
+// AccountBudgets answers the root of account id's tree and the budgets on
+// the way to it, in one query. An unknown id answers storage.ErrNotFound.
+func (s *Store) AccountBudgets(ctx context.Context, id int64) (storage.BudgetChain, error) {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	var rows []struct {
+		ID                int64
+		ParentID          sql.NullInt64
+		BudgetRateLimits  sql.NullString
+		BudgetQuotaLimit  sql.NullInt64
+		BudgetQuotaPeriod sql.NullString
+	}
+	if err := s.db.WithContext(ctx).Raw(ancestorBudgetsQuery, id).Scan(&rows).Error; err != nil {
+		return storage.BudgetChain{}, mapError("account budgets", err)
+	}
+	if len(rows) == 0 {
+		return storage.BudgetChain{}, fmt.Errorf("account budgets: %w", storage.ErrNotFound)
+	}
+	chain := storage.BudgetChain{Root: rows[len(rows)-1].ID}
+	for _, r := range rows {
+		row := accountRow{BudgetRateLimits: r.BudgetRateLimits.String, BudgetQuotaLimit: r.BudgetQuotaLimit, BudgetQuotaPeriod: r.BudgetQuotaPeriod}
+		if b := row.budget(); b != nil {
+			chain.Budgets = append(chain.Budgets, storage.AccountBudget{AccountID: r.ID, Budget: *b})
+		}
+	}
+	return chain, nil
+}

@@ -1,0 +1,4 @@
+package gateway
+
+// ParseCost exposes parseCost to the fuzz test.
+var ParseCost = parseCost
