@@ -109,7 +109,8 @@ func (c *chrome) do(steps ...chromedp.Action[chromedp.Void]) {
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		loc, _ := chromedp.Run(c.ctx, chromedp.Location())
-		c.t.Fatalf("browser at %s: %v", loc, err)
+		body, _ := chromedp.Run(c.ctx, chromedp.Text(chromedp.CSS("main")))
+		c.t.Fatalf("browser at %s: %v\n%.2000s", loc, err, body)
 	}
 }
 
@@ -217,6 +218,38 @@ func (h tollgateHTTP) post(path, body string, id int64, secret string) (int, map
 	m := map[string]any{}
 	_ = json.Unmarshal(raw, &m)
 	return res.StatusCode, m
+}
+
+// createAccount creates a sub-account of the bootstrap account through
+// the management API, with the bootstrap client's token, and returns its id.
+func (h tollgateHTTP) createAccount(name string) int64 {
+	h.t.Helper()
+	// The admin's own token (the bootstrap client holds no management
+	// scope of its own).
+	code, m := h.post("/oauth/token", "grant_type=eskimi_dsp&username="+url.QueryEscape(h.boot.Username)+"&password="+url.QueryEscape(e2ePassword),
+		h.boot.ClientID, h.boot.ClientSecret)
+	if code != http.StatusOK {
+		h.t.Fatalf("admin token: %d %v", code, m)
+	}
+	tok, _ := m["access_token"].(string)
+	req, err := http.NewRequestWithContext(h.t.Context(), http.MethodPost, h.base+"/api/v1/accounts", strings.NewReader(`{"name":`+strconv.Quote(name)+`}`))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var acc struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&acc); err != nil || res.StatusCode != http.StatusCreated {
+		h.t.Fatalf("create account: %d %v", res.StatusCode, err)
+	}
+	return acc.ID
 }
 
 // token gets a client_credentials token, or fails.
@@ -465,6 +498,34 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 	c.arrive("/console/audit")
 	c.wantText("#records", "client.generate_token")
 	c.shot("audit")
+
+	// Budgets: an admin reads their own account's, and sets a
+	// sub-account's.
+	c.open("/console/settings", "#budget")
+	c.wantText("#budget", "Only an admin of a parent account sets it")
+	if runIn(c, chromedp.Evaluate[bool](`!!document.getElementById("budget-form")`)) {
+		t.Error("the settings page offers an admin to change their own account's budget")
+	}
+	sub := h.createAccount("Customer team")
+	c.open("/console/settings", "#account-switch")
+	c.do(chromedp.SetValue(chromedp.ID("account-switch"), strconv.FormatInt(sub, 10)), chromedp.Click(chromedp.CSS("form.switcher button")))
+	c.arrive("ok=switched")
+	c.do(chromedp.WaitVisible(chromedp.ID("budget-form")))
+	c.do(chromedp.SendKeys(chromedp.ID("rate_default"), "20"), chromedp.SendKeys(chromedp.ID("burst_default"), "40"),
+		chromedp.SendKeys(chromedp.ID("budget_limit"), "5000"), chromedp.SetValue(chromedp.ID("budget_period"), "month"),
+		chromedp.Click(chromedp.ID("budget-save")))
+	c.arrive("ok=saved")
+	c.wantText("#budget-remaining", "5000")
+	if v := c.value("#rate_default"); v != "20" {
+		t.Errorf("the budget's rate reads %q, want 20", v)
+	}
+	c.shot("account-budget")
+	c.do(chromedp.SetValue(chromedp.ID("budget_limit"), "0"), chromedp.Click(chromedp.ID("budget-save")),
+		chromedp.WaitVisible(chromedp.ID("budget_quota-error")))
+	c.open("/console/settings", "#budget-remaining")
+	c.wantText("#budget-remaining", "5000")
+	c.do(chromedp.SetValue(chromedp.ID("account-switch"), strconv.FormatInt(boot.AccountID, 10)), chromedp.Click(chromedp.CSS("form.switcher button")))
+	c.arrive("ok=switched")
 
 	// On a phone.
 	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))

@@ -471,6 +471,7 @@ func (c *Console) newCredential(w http.ResponseWriter, r *http.Request, st *stat
 		return
 	}
 	form.AskPassword = askPassword
+	form.Limits.MayQuota = st.act.Admin()
 	c.render(w, r, st, http.StatusOK, "form", view{Title: "Add an " + k.Noun, Nav: k.Nav, Page: form})
 }
 
@@ -580,7 +581,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, st *s
 			fail(http.StatusForbidden, formErrors{"password": {"The password is wrong."}})
 			return
 		}
-		c.refused(w, r, st, err, credentialLabels, withDateError(fail, dateMsg))
+		c.refused(w, r, st, err, credentialLabels, withLimitFields(withDateError(fail, dateMsg)))
 		return
 	}
 	c.sent(r, st)
@@ -723,7 +724,7 @@ func (c *Console) editCredential(w http.ResponseWriter, r *http.Request, st *sta
 		in.ExpiresAt = &exp
 	}
 	if _, err := c.opts.Service.UpdateClient(r.Context(), st.act, k.Kind, cl.ID, formInt(r, "version"), in); err != nil {
-		c.refused(w, r, st, err, credentialLabels, withDateError(fail, dateMsg))
+		c.refused(w, r, st, err, credentialLabels, withLimitFields(withDateError(fail, dateMsg)))
 		return
 	}
 	http.Redirect(w, r, k.Path+"/"+strconv.FormatInt(cl.ID, 10)+"?ok=saved", http.StatusSeeOther)

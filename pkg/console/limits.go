@@ -85,6 +85,20 @@ func formLimits(r *http.Request, form *formPage, in *manage.ClientInput, cur *st
 	}
 }
 
+// withLimitFields shows the errors about the quota's limit and period at
+// the quota's fieldset.
+func withLimitFields(form func(int, formErrors)) func(int, formErrors) {
+	return func(status int, errs formErrors) {
+		for _, f := range []string{"quota.limit", "quota.period"} {
+			if msgs, ok := errs[f]; ok {
+				errs["quota"] = append(errs["quota"], msgs...)
+				delete(errs, f)
+			}
+		}
+		form(status, errs)
+	}
+}
+
 // budgetPage is an account's budget on the settings page: shown to every
 // admin of the account, editable only by an admin of a parent account (the
 // console showing a sub-account of theirs).

@@ -121,6 +121,11 @@ func refusalOf(err error) refusal {
 func fromRefusal(ref refusal, labels map[string]string) formErrors {
 	errs := formErrors{}
 	for _, f := range ref.Fields {
+		// An entry of a list ("allowed_cidrs[1]") is shown at its list's
+		// field; the detail names the entry.
+		if i := strings.IndexByte(f.Field, '['); i > 0 && strings.HasSuffix(f.Field, "]") {
+			f.Field = f.Field[:i]
+		}
 		label, ok := labels[f.Field]
 		if !ok {
 			errs.add("", fmt.Sprintf("%s %s.", f.Field, f.Detail))

@@ -2,6 +2,7 @@ package manage_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -60,7 +61,7 @@ func (s spent) AccountSpent(context.Context, int64, int64, time.Time) (int64, er
 }
 
 func fieldsOf(err error) []string {
-	e, ok := err.(*manage.Error)
+	e, ok := errors.AsType[*manage.Error](err)
 	if !ok {
 		return nil
 	}
