@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/pkg/usage/memory"
 	usageredis "github.com/tollgate/tollgate/pkg/usage/redis"
@@ -226,4 +228,46 @@ func TestRollupRetention(t *testing.T) {
 			t.Errorf("days after 3 days = %v, want allowed 7", got)
 		}
 	})
+}
+
+// With Redis unreachable the roll-up fails, writes nothing and leaves the
+// watermark; once Redis answers it resumes from there and misses nothing.
+func TestRollupWaitsForRedis(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlstore.Open(ctx, sqlstore.Options{URL: sqltest.SQLite(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root, _, key, _ := tree(t, db)
+	client, prefix := redistest.New(t)
+	up := usageredis.New(client, usageredis.Options{KeyPrefix: prefix})
+	down := usageredis.New(goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond}),
+		usageredis.Options{KeyPrefix: prefix})
+	base := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	if err := up.AddBatch(ctx, []usage.RootCount{{Root: root.ID, Count: usage.Count{Minute: base.Add(2 * time.Minute), CredentialID: key.ID,
+		Class: "default", Outcome: usage.OutcomeAllowed, N: 9}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WriteUsageMinute(ctx, base, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := base.Add(10 * time.Minute)
+	clock := func() time.Time { return now }
+	if n, err := usage.NewRollup(usage.RollupTestOptions(down, db, clock)).RunOnce(ctx); err == nil || n != 0 {
+		t.Fatalf("RunOnce with Redis down = %d, %v; want 0 and an error", n, err)
+	}
+	if mark, _ := db.UsageWatermark(ctx); !mark.Equal(base) {
+		t.Errorf("watermark after the failure = %s, want %s", mark, base)
+	}
+	if _, err := usage.NewRollup(usage.RollupTestOptions(up, db, clock)).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := sum(t, db, storage.GranularityHour, storage.UsageFilter{CredentialID: key.ID, From: base, To: now})
+	if got[usage.OutcomeAllowed] != 9 {
+		t.Errorf("after Redis came back: %v, want allowed 9", got)
+	}
 }
