@@ -87,8 +87,14 @@ type Options struct {
 	// FederationAllowHTTP accepts http issuers and non-public hosts in
 	// federated credentials (tests and development).
 	FederationAllowHTTP bool
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// WebhookSecrets seals webhook signing secrets; nil: webhooks cannot
+	// be created (Unavailable).
+	WebhookSecrets WebhookSecrets
+	// WebhooksAllowHTTP accepts http webhook URLs and non-public hosts
+	// (tests and development).
+	WebhooksAllowHTTP bool
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // Service is the management service.
