@@ -5,4 +5,5 @@ func (a *API) routes() {
 	a.userRoutes()
 	a.accountRoutes()
 	a.auditRoutes()
+	a.webhookRoutes()
 }

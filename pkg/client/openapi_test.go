@@ -24,6 +24,9 @@ var sdkMethods = map[string]string{
 	"listAudit":                 "ListAudit",
 	"createFederatedCredential": "CreateFederatedCredential", "listFederatedCredentials": "ListFederatedCredentials",
 	"deleteFederatedCredential": "DeleteFederatedCredential",
+	"createWebhook":             "CreateWebhook", "listWebhooks": "ListWebhooks", "getWebhook": "GetWebhook",
+	"updateWebhook": "UpdateWebhook", "deleteWebhook": "DeleteWebhook", "rotateWebhookSecret": "RotateWebhookSecret",
+	"testWebhook": "TestWebhook", "listWebhookDeliveries": "ListWebhookDeliveries",
 }
 
 // TestEveryOperationHasAMethod fails when the management API gains an
