@@ -85,11 +85,12 @@ func (q *QuotaEvents) Write(ctx context.Context, e usage.QuotaThreshold) error {
 		AccountID: e.AccountID, CredentialID: e.CredentialID, Percent: e.Percent, Limit: e.Limit, Used: e.Used,
 		Period: string(e.Period), PeriodStart: e.PeriodStart.UTC(),
 	}
-	body, err := payload(QuotaThreshold, q.now(), data)
+	now := q.now()
+	body, err := payload(QuotaThreshold, now, data)
 	if err != nil {
 		return err
 	}
-	return enqueue(ctx, q.store, e.AccountID, QuotaThreshold, quotaEventID(data), body)
+	return enqueue(ctx, q.store, e.AccountID, QuotaThreshold, quotaEventID(data), body, now)
 }
 
 // Expiry warns of credentials about to expire: credential.expiring, once
@@ -133,7 +134,7 @@ func (x *Expiry) Scan(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := enqueue(ctx, x.store, c.AccountID, CredentialExpiring, expiringEventID(c.ID, c.ExpiresAt), body); err != nil {
+		if err := enqueue(ctx, x.store, c.AccountID, CredentialExpiring, expiringEventID(c.ID, c.ExpiresAt), body, now); err != nil {
 			return 0, err
 		}
 	}
@@ -163,5 +164,5 @@ func TestDelivery(w storage.Webhook, eventID string, now time.Time) (storage.Web
 	if err != nil {
 		return storage.WebhookDelivery{}, err
 	}
-	return storage.WebhookDelivery{WebhookID: w.ID, EventID: eventID, EventType: Test, Payload: body}, nil
+	return storage.WebhookDelivery{WebhookID: w.ID, EventID: eventID, EventType: Test, Payload: body, NextAttemptAt: now}, nil
 }

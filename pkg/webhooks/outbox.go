@@ -37,7 +37,7 @@ func NewOutbox(inner Store, now func() time.Time) *Outbox {
 // deliveries.
 func (o *Outbox) InTx(ctx context.Context, fn func(tx storage.Store) error) error {
 	return o.Store.InTx(ctx, func(tx storage.Store) error {
-		return fn(&outboxTx{Store: tx, before: map[int64]storage.Client{}})
+		return fn(&outboxTx{Store: tx, before: map[int64]storage.Client{}, now: o.now})
 	})
 }
 
@@ -63,6 +63,7 @@ func (o *Outbox) AppendAudit(ctx context.Context, e storage.AuditEvent) (storage
 type outboxTx struct {
 	storage.Store
 	before map[int64]storage.Client
+	now    func() time.Time
 }
 
 func (t *outboxTx) UpdateClient(ctx context.Context, id int64, update func(*storage.Client) error) (storage.Client, error) {
@@ -93,7 +94,7 @@ func (t *outboxTx) AppendAudit(ctx context.Context, e storage.AuditEvent) (stora
 	if err != nil {
 		return stored, err
 	}
-	if err := enqueueAudit(ctx, t.Store, stored, t.before); err != nil {
+	if err := enqueueAudit(ctx, t.Store, stored, t.before, t.now()); err != nil {
 		return storage.AuditEvent{}, fmt.Errorf("webhook outbox: %w", err)
 	}
 	return stored, nil
@@ -101,7 +102,7 @@ func (t *outboxTx) AppendAudit(ctx context.Context, e storage.AuditEvent) (stora
 
 // enqueueAudit writes the deliveries of the event audit event e tells of,
 // if any, through tx.
-func enqueueAudit(ctx context.Context, tx storage.Store, e storage.AuditEvent, before map[int64]storage.Client) error {
+func enqueueAudit(ctx context.Context, tx storage.Store, e storage.AuditEvent, before map[int64]storage.Client, now time.Time) error {
 	if auditEvent(e, nil, nil) == "" && e.Action != e.TargetType+".update" {
 		return nil
 	}
@@ -126,19 +127,19 @@ func enqueueAudit(ctx context.Context, tx storage.Store, e storage.AuditEvent, b
 	if err != nil {
 		return err
 	}
-	return enqueue(ctx, tx, cur.AccountID, eventType, auditEventID(e.ID), body)
+	return enqueue(ctx, tx, cur.AccountID, eventType, auditEventID(e.ID), body, now)
 }
 
-// enqueue writes a delivery of one event to every webhook of accountID
-// hearing of eventType.
-func enqueue(ctx context.Context, tx storage.Webhooks, accountID int64, eventType, eventID string, body []byte) error {
+// enqueue writes a delivery of one event, due at now, to every webhook of
+// accountID hearing of eventType.
+func enqueue(ctx context.Context, tx storage.Webhooks, accountID int64, eventType, eventID string, body []byte, now time.Time) error {
 	hooks, err := tx.WebhooksFor(ctx, accountID, eventType)
 	if err != nil || len(hooks) == 0 {
 		return err
 	}
 	ds := make([]storage.WebhookDelivery, len(hooks))
 	for i, h := range hooks {
-		ds[i] = storage.WebhookDelivery{WebhookID: h.ID, EventID: eventID, EventType: eventType, Payload: body}
+		ds[i] = storage.WebhookDelivery{WebhookID: h.ID, EventID: eventID, EventType: eventType, Payload: body, NextAttemptAt: now}
 	}
 	return tx.EnqueueDeliveries(ctx, ds)
 }
