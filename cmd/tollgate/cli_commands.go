@@ -99,6 +99,7 @@ func cliResources() []cliResource {
 		credentialResource("clients", "Manage API clients (client id and secret).", clientTable, clientCalls),
 		credentialResource("keys", "Manage API keys (one tgk_… string).", keyTable, keyCalls),
 		{name: "audit", summary: "Read the audit trail.", verbs: []cliVerb{auditList()}},
+		webhookResource(),
 	}
 }
 
