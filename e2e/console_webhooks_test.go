@@ -63,7 +63,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	log := b.get(path).want(t, http.StatusOK)
 	log.has(t, "Delivery log", "webhook.test", "delivered", "204").lacks(t, "whsec_")
 
-	rotated := b.post(path + "/rotate").want(t, http.StatusOK)
+	rotated := b.post(path+"/rotate").want(t, http.StatusOK)
 	newSecret := rotated.value(t, "webhook-secret")
 	f.secrets = append(f.secrets, newSecret, strings.TrimPrefix(newSecret, "whsec_"))
 	if newSecret == secret {
