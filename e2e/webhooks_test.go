@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -482,4 +483,50 @@ func TestWebhookAccess(t *testing.T) {
 	}
 	f.admWant(t, alice, http.MethodDelete, admPath("/webhooks", hook), "", http.StatusNoContent)
 	admProblem(t, f.admDo(t, alice, http.MethodGet, admPath("/webhooks", hook), ""), http.StatusNotFound)
+}
+
+// TestWebhookSweeperAndExpiryEvents: the sweeper's disabling of an expired
+// credential sends credential.auto_disabled (its transaction writes the
+// outbox), and a credential expiring within the warning period sends
+// credential.expiring once, however often it is scanned.
+func TestWebhookSweeperAndExpiryEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		recv := newReceiver(t)
+		alice := f.admUser("alice")
+		created := f.admWant(t, alice, http.MethodPost, "/webhooks", admBody(map[string]any{"url": recv.srv.URL,
+			"events": []string{"credential.auto_disabled", "credential.expiring"}}), http.StatusCreated)
+		f.secrets = append(f.secrets, created["secret"].(string))
+		soon := f.client(storage.Client{AccountID: f.child.ID, Name: "soon", GrantTypes: []string{"client_credentials"}, ExpiresAt: f.clock.now().Add(48 * time.Hour)})
+		if n, err := f.app.Sweeper().Sweep(t.Context()); err != nil || n == 0 {
+			t.Fatalf("Sweep = %d, %v", n, err)
+		}
+		for range 2 {
+			if _, err := f.app.Expiry().Scan(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.app.Webhooks().DeliverDue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		byType := map[string][]map[string]any{}
+		for _, r := range recv.requests() {
+			var env struct {
+				Type string         `json:"type"`
+				Data map[string]any `json:"data"`
+			}
+			if err := json.Unmarshal(r.body, &env); err != nil {
+				t.Fatal(err)
+			}
+			byType[env.Type] = append(byType[env.Type], env.Data)
+		}
+		if got := byType["credential.expiring"]; len(got) != 1 || got[0]["id"] != float64(soon.ID) || got[0]["expires_at"] == nil {
+			t.Errorf("credential.expiring: %v", got)
+		}
+		auto := byType["credential.auto_disabled"]
+		if !slices.ContainsFunc(auto, func(d map[string]any) bool {
+			return d["id"] == float64(f.expired.ID) && d["status"] == "disabled" && d["disabled_reason"] == "expired"
+		}) {
+			t.Errorf("credential.auto_disabled: %v", auto)
+		}
+	}, allowHTTPWebhooks)
 }

@@ -12,14 +12,14 @@ import (
 
 // Event types.
 const (
-	CredentialCreated      = "credential.created"
-	CredentialRotated      = "credential.rotated"
-	CredentialDisabled     = "credential.disabled"
-	CredentialEnabled      = "credential.enabled"
-	CredentialDeleted      = "credential.deleted"
-	CredentialExpiring     = "credential.expiring"
-	CredentialAutoDisabled = "credential.auto_disabled"
-	CredentialLeaked       = "credential.leaked"
+	CredentialCreated      = "credential.created"       // #nosec G101 -- an event type name, not a credential
+	CredentialRotated      = "credential.rotated"       // #nosec G101 -- an event type name, not a credential
+	CredentialDisabled     = "credential.disabled"      // #nosec G101 -- an event type name, not a credential
+	CredentialEnabled      = "credential.enabled"       // #nosec G101 -- an event type name, not a credential
+	CredentialDeleted      = "credential.deleted"       // #nosec G101 -- an event type name, not a credential
+	CredentialExpiring     = "credential.expiring"      // #nosec G101 -- an event type name, not a credential
+	CredentialAutoDisabled = "credential.auto_disabled" // #nosec G101 -- an event type name, not a credential
+	CredentialLeaked       = "credential.leaked"        // #nosec G101 -- an event type name, not a credential
 	QuotaThreshold         = "quota.threshold"
 	// Test is sent only on request, to one webhook; no subscription names it.
 	Test = "webhook.test"

@@ -82,7 +82,7 @@ func (t *outboxTx) UpdateClient(ctx context.Context, id int64, update func(*stor
 
 func (t *outboxTx) DeleteClient(ctx context.Context, id int64) error {
 	if _, seen := t.before[id]; !seen {
-		if c, err := t.Store.GetClient(ctx, id); err == nil {
+		if c, err := t.GetClient(ctx, id); err == nil {
 			t.before[id] = c
 		}
 	}
