@@ -53,6 +53,7 @@ type Config struct {
 	Federation  Federation  `yaml:"federation"`
 	// SecretScanning configures the secret-scanning partner endpoint.
 	SecretScanning SecretScanning `yaml:"secret_scanning"`
+	Webhooks       Webhooks       `yaml:"webhooks"`
 	RateLimits     RateLimits     `yaml:"rate_limits"`
 	BruteForce     BruteForce     `yaml:"brute_force"`
 	Console        Console        `yaml:"console"`
@@ -400,6 +401,24 @@ type SecretScanning struct {
 // DefaultGitHubKeysURL is where GitHub publishes its secret-scanning keys.
 const DefaultGitHubKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
+// Webhooks configures the delivery of lifecycle webhooks.
+type Webhooks struct {
+	// AllowHTTP accepts http webhook URLs and loopback, private and
+	// link-local addresses: for tests and local development only, never in
+	// production.
+	AllowHTTP bool `yaml:"allow_http" env:"TOLLGATE_WEBHOOKS_ALLOW_HTTP"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `yaml:"timeout" env:"TOLLGATE_WEBHOOKS_TIMEOUT"`
+	// PollInterval is how often each instance looks for due deliveries.
+	PollInterval time.Duration `yaml:"poll_interval" env:"TOLLGATE_WEBHOOKS_POLL_INTERVAL"`
+	// ExpiringBefore is how long before a credential's expiry
+	// credential.expiring is sent.
+	ExpiringBefore time.Duration `yaml:"expiring_before" env:"TOLLGATE_WEBHOOKS_EXPIRING_BEFORE"`
+	// ExpiryCheckInterval is how often credentials about to expire are
+	// looked for.
+	ExpiryCheckInterval time.Duration `yaml:"expiry_check_interval" env:"TOLLGATE_WEBHOOKS_EXPIRY_CHECK_INTERVAL"`
+}
+
 // Grants configures the grants: which are served, and the name of the
 // custom one.
 type Grants struct {
@@ -500,6 +519,12 @@ func Default() Config {
 			ClientTokenLifetime:       365 * 24 * time.Hour,
 			KeySessionLifetime:        86400 * time.Second,
 			KeySessionMaxLifetime:     30 * 24 * time.Hour,
+		},
+		Webhooks: Webhooks{
+			Timeout:             10 * time.Second,
+			PollInterval:        time.Second,
+			ExpiringBefore:      7 * 24 * time.Hour,
+			ExpiryCheckInterval: time.Hour,
 		},
 		Credentials: Credentials{
 			ManagementScope:       "tollgate:manage",

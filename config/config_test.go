@@ -313,6 +313,13 @@ func everyFieldSet() config.Config {
 			KeySessionMaxLifetime:     48 * time.Hour,
 		},
 		Grants: config.Grants{EskimiDSPName: "acme_dsp"},
+		Webhooks: config.Webhooks{
+			AllowHTTP:           true,
+			Timeout:             5 * time.Second,
+			PollInterval:        2 * time.Second,
+			ExpiringBefore:      72 * time.Hour,
+			ExpiryCheckInterval: 30 * time.Minute,
+		},
 		Credentials: config.Credentials{
 			ManagementScope: "https://api.example.com/manage",
 			AccessRights: map[string]string{
@@ -1436,6 +1443,11 @@ var wantEnvNames = []string{
 	"TOLLGATE_LAST_USED_FLUSH_INTERVAL",
 	"TOLLGATE_JWKS_ALLOW_HTTP",
 	"TOLLGATE_FEDERATION_ALLOW_HTTP_ISSUERS",
+	"TOLLGATE_WEBHOOKS_ALLOW_HTTP",
+	"TOLLGATE_WEBHOOKS_TIMEOUT",
+	"TOLLGATE_WEBHOOKS_POLL_INTERVAL",
+	"TOLLGATE_WEBHOOKS_EXPIRING_BEFORE",
+	"TOLLGATE_WEBHOOKS_EXPIRY_CHECK_INTERVAL",
 	"TOLLGATE_RATE_CLASSES",
 	"TOLLGATE_TOKEN_RATE_LIMIT",
 	"TOLLGATE_RATE_LIMIT_FAIL_OPEN",

@@ -307,6 +307,10 @@ func (c Config) validateProtocol(p *problems) {
 			p.addf(at("rate_limits.classes"), "class %q: %v", name, err)
 		}
 	}
+	positive(p, "webhooks.timeout", c.Webhooks.Timeout)
+	positive(p, "webhooks.poll_interval", c.Webhooks.PollInterval)
+	positive(p, "webhooks.expiring_before", c.Webhooks.ExpiringBefore)
+	positive(p, "webhooks.expiry_check_interval", c.Webhooks.ExpiryCheckInterval)
 	cr := c.Credentials
 	positive(p, "credentials.rotation_overlap", cr.RotationOverlap)
 	positive(p, "credentials.max_rotation_overlap", cr.MaxRotationOverlap)

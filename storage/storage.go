@@ -652,6 +652,7 @@ type Store interface {
 	Clients
 	Audit
 	FederatedCredentials
+	Webhooks
 }
 
 // Transactor runs fn in one transaction: every write fn makes through tx
@@ -777,4 +778,104 @@ type Tokens interface {
 // Pinger reports whether a backend can be reached.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Webhook is a subscription of an account to lifecycle events: they are
+// POSTed to URL, signed with its secret (Standard Webhooks).
+type Webhook struct {
+	ID        int64
+	AccountID int64
+	URL       string
+	// Events are the event types it hears of (webhooks.EventTypes).
+	Events      []string
+	Description string
+	// IncludeSubtree makes it hear of the events of the account's
+	// descendants too, not only of the account's own credentials.
+	IncludeSubtree bool
+	// Enabled: a disabled webhook is sent nothing (its pending deliveries
+	// wait).
+	Enabled bool
+	// SecretSealed is the signing secret, encrypted under the
+	// key-encryption key (never hashed: it is needed to sign).
+	SecretSealed []byte
+	CreatedBy    int64
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Delivery states (WebhookDelivery.Status).
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// WebhookDelivery is one event to deliver to one webhook: a row of the
+// outbox, written in the transaction of the change it tells of, and its
+// delivery log.
+type WebhookDelivery struct {
+	ID        int64
+	WebhookID int64
+	// EventID is the Standard Webhooks message id (webhook-id):
+	// deterministic where the event is, unique per webhook.
+	EventID   string
+	EventType string
+	// Payload is the JSON body, never carrying a secret.
+	Payload []byte
+	// Status is DeliveryPending, DeliveryDelivered or DeliveryFailed.
+	Status   string
+	Attempts int
+	// NextAttemptAt is when a pending delivery is due (zero once done).
+	NextAttemptAt time.Time
+	// LastStatus is the HTTP status of the last attempt (0: none);
+	// LastError the class of its failure ("timeout", "refused", …).
+	LastStatus  int
+	LastError   string
+	DeliveredAt time.Time
+	CreatedAt   time.Time
+}
+
+// WebhookFilter selects the webhooks of account AccountID (and its subtree
+// when Subtree is set).
+type WebhookFilter struct {
+	AccountID int64
+	Subtree   bool
+}
+
+// Webhooks stores webhook subscriptions and their outbox.
+type Webhooks interface {
+	// CreateWebhook stores w and returns it with its ID, Version 1 and
+	// times; ErrConflict for an unknown account.
+	CreateWebhook(ctx context.Context, w Webhook) (Webhook, error)
+	GetWebhook(ctx context.Context, id int64) (Webhook, error)
+	// ListWebhooks lists webhooks in id order after page.After.
+	ListWebhooks(ctx context.Context, f WebhookFilter, page Page) ([]Webhook, error)
+	// UpdateWebhook changes webhook id through update, atomically; the
+	// error of update is returned unchanged.
+	UpdateWebhook(ctx context.Context, id int64, update func(*Webhook) error) (Webhook, error)
+	// DeleteWebhook removes webhook id and its deliveries.
+	DeleteWebhook(ctx context.Context, id int64) error
+	// WebhooksFor returns the enabled webhooks hearing of eventType for
+	// account accountID: the account's own, and those of its ancestors
+	// that include their subtree.
+	WebhooksFor(ctx context.Context, accountID int64, eventType string) ([]Webhook, error)
+	// EnqueueDeliveries adds pending deliveries due at their NextAttemptAt;
+	// a delivery whose (WebhookID, EventID) is already queued is skipped,
+	// so that an event reported twice is delivered once.
+	EnqueueDeliveries(ctx context.Context, ds []WebhookDelivery) error
+	// ClaimDeliveries takes up to limit pending deliveries due at now whose
+	// webhook is enabled, and moves their NextAttemptAt to now+lease, so
+	// that no other instance takes them while they are attempted (and they
+	// are taken again if this one dies).
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]WebhookDelivery, error)
+	// FinishAttempt records the outcome of an attempt of d: Status,
+	// Attempts, NextAttemptAt, LastStatus, LastError, DeliveredAt.
+	FinishAttempt(ctx context.Context, d WebhookDelivery) error
+	// ListDeliveries lists the deliveries of webhook webhookID, newest
+	// first; page.After is a delivery id to continue below.
+	ListDeliveries(ctx context.Context, webhookID int64, page Page) ([]WebhookDelivery, error)
+	// ClientsExpiringBetween returns the active credentials whose
+	// ExpiresAt is in [from, to).
+	ClientsExpiringBetween(ctx context.Context, from, to time.Time) ([]Client, error)
 }

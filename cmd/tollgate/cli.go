@@ -375,7 +375,7 @@ func decodeObject(b []byte) (map[string]any, error) {
 }
 
 // secretFields are shown once, apart from the record, with a warning.
-var secretFields = []string{"client_secret", "key", "access_token"}
+var secretFields = []string{"client_secret", "key", "access_token", "secret"}
 
 // printRecord prints one record, given as the JSON the server sent: as is,
 // or as a two-column table.

@@ -111,6 +111,7 @@ func cliResources() []cliResource {
 		credentialResource("keys", "Manage API keys (one tgk_… string).", keyTable, keyCalls),
 		{name: "audit", summary: "Read the audit trail.", verbs: []cliVerb{auditList()}},
 		{name: "usage", summary: "Read the usage of a credential or of an account's subtree.", verbs: []cliVerb{usageShow()}},
+		webhookResource(),
 	}
 }
 

@@ -554,3 +554,39 @@ func TestCLIUsageShow(t *testing.T) {
 		t.Errorf("an unknown granularity: err %v, stderr %q; want the server's 400", res.err, res.stderr)
 	}
 }
+
+// TestCLIWebhooks: create shows the secret once with its warning, get and
+// list never; edit, test, deliveries, rotate and delete work; a URL of a
+// non-public address is refused naming url.
+func TestCLIWebhooks(t *testing.T) {
+	f := newFixture(t, "embedded")
+	tok := f.TokenDSP(f.DSP(), "alice")
+	created := f.cli(tok, nil, "webhooks", "create", "--url", "https://hooks.example.com/tollgate", "--events", "credential.created,credential.leaked",
+		"--description", "ops").ok(t, "webhooks create")
+	if !strings.Contains(created.stdout, "Shown once") || !strings.Contains(created.stdout, "whsec_") {
+		t.Fatalf("create does not show the secret once:\n%s", created.stdout)
+	}
+	id := created.field(t, "id")
+	got := f.cli(tok, nil, "webhooks", "get", id).ok(t, "webhooks get")
+	listed := f.cli(tok, nil, "webhooks", "list").ok(t, "webhooks list")
+	for _, out := range []string{got.stdout, listed.stdout} {
+		if strings.Contains(out, "whsec_") || !strings.Contains(out, "hooks.example.com") {
+			t.Errorf("get or list:\n%s", out)
+		}
+	}
+	if edited := f.cli(tok, nil, "webhooks", "edit", id, "--enabled=false").ok(t, "webhooks edit"); edited.field(t, "enabled") != "false" {
+		t.Errorf("edit:\n%s", edited.stdout)
+	}
+	f.cli(tok, nil, "webhooks", "test", id).ok(t, "webhooks test")
+	if log := f.cli(tok, nil, "webhooks", "deliveries", id).ok(t, "webhooks deliveries"); !strings.Contains(log.stdout, "webhook.test") {
+		t.Errorf("deliveries:\n%s", log.stdout)
+	}
+	if rotated := f.cli(tok, nil, "webhooks", "rotate", id).ok(t, "webhooks rotate"); !strings.Contains(rotated.stdout, "whsec_") {
+		t.Errorf("rotate:\n%s", rotated.stdout)
+	}
+	bad := f.cli(tok, nil, "webhooks", "create", "--url", "https://169.254.169.254/latest", "--events", "credential.created")
+	if !errors.Is(bad.err, errFailed) || !strings.Contains(bad.stderr, "url") {
+		t.Errorf("a metadata URL: err %v, stderr %q", bad.err, bad.stderr)
+	}
+	f.cli(tok, nil, "webhooks", "delete", id).ok(t, "webhooks delete")
+}

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,6 +291,8 @@ func TestConsoleInBrowser(t *testing.T) {
 				config.BootstrapPasswordEnv:     e2ePassword,
 				"TOLLGATE_CONSOLE_ENABLED":      "true",
 				"TOLLGATE_STALE_CHECK_INTERVAL": "1h",
+				// The webhook receiver is a local test server.
+				"TOLLGATE_WEBHOOKS_ALLOW_HTTP": "true",
 			}
 			dir := ""
 			if backend == "postgres+redis" {
@@ -526,6 +530,54 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 	c.wantText("#budget-remaining", "5000")
 	c.do(chromedp.SetValue(chromedp.ID("account-switch"), strconv.FormatInt(boot.AccountID, 10)), chromedp.Click(chromedp.CSS("form.switcher button")))
 	c.arrive("ok=switched")
+	// A webhook: its secret shown once, a test event, the delivery log.
+	var hooked sync.Mutex
+	var hookHeaders []http.Header
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooked.Lock()
+		hookHeaders = append(hookHeaders, r.Header.Clone())
+		hooked.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	c.do(chromedp.Click(chromedp.CSS(`nav a[href="/console/webhooks"]`)))
+	c.arrive("/console/webhooks")
+	c.do(chromedp.SendKeys(chromedp.ID("url"), recv.URL+"/tollgate"),
+		chromedp.Click(chromedp.CSS(`input[value="credential.created"]`)),
+		chromedp.Click(chromedp.CSS(`input[value="credential.leaked"]`)),
+		chromedp.Click(chromedp.ID("create-webhook")), chromedp.WaitVisible(chromedp.ID("once-warning")))
+	if secret := c.value("#webhook-secret"); !strings.HasPrefix(secret, "whsec_") {
+		t.Errorf("the new webhook's secret reads %q", secret)
+	}
+	c.shot("webhook-created")
+	c.do(chromedp.Click(chromedp.CSS(`section.card a[href^="/console/webhooks/"]`)))
+	c.arrive("/console/webhooks/")
+	c.do(chromedp.Click(chromedp.ID("send-test")), chromedp.WaitVisible(chromedp.ID("notice")))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hooked.Lock()
+		n := len(hookHeaders)
+		hooked.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the test event did not arrive")
+		}
+	}
+	if sig := hookHeaders[0].Get("webhook-signature"); !strings.HasPrefix(sig, "v1,") {
+		t.Errorf("webhook-signature %q", sig)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("h1")))
+		if strings.Contains(c.text("main"), "delivered") || time.Now().After(deadline) {
+			break
+		}
+	}
+	c.wantText("#deliveries", "delivered")
+	if strings.Contains(c.text("main"), "whsec_") {
+		t.Error("the webhook page shows the secret again")
+	}
+	c.shot("webhook-deliveries")
 
 	// On a phone.
 	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))

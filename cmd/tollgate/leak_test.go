@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -126,6 +127,29 @@ func (p *leakProbe) scenario(b bootstrapResult) {
 		p.want(200, "GET", path, "", "Authorization", bearer)
 	}
 
+	// A webhook: its secret answered on creation and rotation, then a
+	// signed test event delivered; the secret in no log and no answer
+	// since.
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer recv.Close()
+	hook := p.want(201, "POST", "/api/v1/webhooks", `{"url":"`+recv.URL+`/hook","events":["credential.created","credential.rotated"]}`, "Authorization", bearer, "Content-Type", "application/json")
+	hookID := strconv.FormatInt(int64(hook["id"].(float64)), 10)
+	for _, s := range []string{hook["secret"].(string), p.want(200, "POST", "/api/v1/webhooks/"+hookID+"/rotate", "", "Authorization", bearer)["secret"].(string)} {
+		p.remember("webhook secret", s)
+		p.remember("webhook secret key", strings.TrimPrefix(s, "whsec_"))
+	}
+	p.want(202, "POST", "/api/v1/webhooks/"+hookID+"/test", "", "Authorization", bearer)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, body := p.call("GET", "/api/v1/webhooks/"+hookID+"/deliveries", "", "Authorization", bearer)
+		if strings.Contains(string(body), `"delivered"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook test event was not delivered: %s", body)
+		}
+	}
+	p.want(200, "GET", "/api/v1/webhooks/"+hookID, "", "Authorization", bearer)
+
 	// Introspection, the check endpoint, revocation.
 	rs := basicAuth(clientID, newSecret)
 	for _, tk := range []string{tok, admin, clientToken, keyToken} {
@@ -200,6 +224,8 @@ func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
 				"TOLLGATE_LOG_LEVEL": "debug",
 				// Generous limits: the scenario is about secrets.
 				"TOLLGATE_RATE_CLASSES": "default=1000,reports=1000",
+				// Webhooks are delivered to a local receiver.
+				"TOLLGATE_WEBHOOKS_ALLOW_HTTP": "true",
 			}
 			if backend == "postgres+redis" {
 				tokenSecret, pepper := "token-secret-"+rand.Text()+rand.Text(), "pepper-"+rand.Text()+rand.Text()

@@ -88,6 +88,7 @@ Management (talk to a running server's API; see 'tollgate <command> -h'):
   keys       create|list|get|edit|disable|enable|rotate|delete
   audit      list
   usage      show
+  webhooks   create|list|get|edit|rotate|test|deliveries|delete
 
 Run 'tollgate <command> -h' for a command's flags.
 `
@@ -114,7 +115,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return bootstrap(ctx, args[1:], e)
 	case "signing-keys":
 		return signingKeys(ctx, args[1:], e)
-	case "accounts", "users", "clients", "keys", "audit", "usage":
+	case "accounts", "users", "clients", "keys", "audit", "usage", "webhooks":
 		return runCLI(ctx, args[0], args[1:], e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "tollgate", version)

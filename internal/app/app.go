@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/server"
 	"github.com/tollgate/tollgate/pkg/sweeper"
 	"github.com/tollgate/tollgate/pkg/usage"
+	"github.com/tollgate/tollgate/pkg/webhooks"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	sqlstore "github.com/tollgate/tollgate/storage/sql"
@@ -193,6 +194,17 @@ func (a *App) Rollup() *usage.Rollup { return a.rollup }
 // Sweeper returns the job disabling unused and expired credentials, which
 // Run starts every credentials.stale_check_interval.
 func (a *App) Sweeper() *sweeper.Sweeper { return a.sweeper }
+
+// Webhooks returns the webhook deliverer (Run starts it; tests call
+// DeliverDue).
+func (a *App) Webhooks() *webhooks.Deliverer { return a.deliverer }
+
+// QuotaEvents returns the queue of quota thresholds the check endpoint
+// reports (usage.QuotaEvents), written to the webhook outbox by Run.
+func (a *App) QuotaEvents() *webhooks.QuotaEvents { return a.quotaEvents }
+
+// Expiry returns the job that sends credential.expiring.
+func (a *App) Expiry() *webhooks.Expiry { return a.expiry }
 
 // watchPools exports the connection pools of the database and of Redis (nil
 // on the embedded default) and the cache's counters.

@@ -57,6 +57,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/usage"
 	usagememory "github.com/tollgate/tollgate/pkg/usage/memory"
 	usageredis "github.com/tollgate/tollgate/pkg/usage/redis"
+	"github.com/tollgate/tollgate/pkg/webhooks"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/cache"
 	"github.com/tollgate/tollgate/storage/memory"
@@ -330,6 +331,12 @@ func (g grantSettings) KeySessionMaxLifetime() time.Duration {
 	return g.cfg.Tokens.KeySessionMaxLifetime
 }
 
+// outboxStore is the database behind the webhook outbox, still a Pinger.
+type outboxStore struct {
+	*webhooks.Outbox
+	storage.Pinger
+}
+
 // Store is what the HTTP layer and the grants need from the database.
 type Store interface {
 	storage.Accounts
@@ -337,6 +344,7 @@ type Store interface {
 	storage.Clients
 	storage.Audit
 	storage.FederatedCredentials
+	storage.Webhooks
 	storage.Transactor
 	storage.Pinger
 }
@@ -351,7 +359,12 @@ type App struct {
 	rollup  *usage.Rollup  // nil without a usage store
 	sweeper *sweeper.Sweeper
 	api     *admin.API
-	ring    *signing.Ring
+	// The webhooks' background work: the outbox's deliveries, the queue of
+	// quota thresholds, the expiry warnings.
+	deliverer   *webhooks.Deliverer
+	quotaEvents *webhooks.QuotaEvents
+	expiry      *webhooks.Expiry
+	ring        *signing.Ring
 
 	// Set by New and Open, for Run.
 	cfg     config.Config
@@ -368,7 +381,7 @@ type App struct {
 // of it has stopped.
 func (a *App) run(ctx context.Context, cfg config.Config) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(6)
 	if a.counter != nil {
 		wg.Add(2)
 		go func() { defer wg.Done(); a.counter.Run(ctx, cfg.Usage.FlushInterval) }()
@@ -377,6 +390,9 @@ func (a *App) run(ctx context.Context, cfg config.Config) {
 	go func() { defer wg.Done(); a.uses.Run(ctx, cfg.Credentials.LastUsedFlushInterval) }()
 	go func() { defer wg.Done(); a.ring.Run(ctx, cfg.SigningKeys.RefreshInterval) }()
 	go func() { defer wg.Done(); a.sweeper.Run(ctx, cfg.Credentials.StaleCheckInterval) }()
+	go func() { defer wg.Done(); a.deliverer.Run(ctx) }()
+	go func() { defer wg.Done(); a.quotaEvents.Run(ctx) }()
+	go func() { defer wg.Done(); a.expiry.Run(ctx, cfg.Webhooks.ExpiryCheckInterval) }()
 	wg.Wait()
 }
 
@@ -416,6 +432,18 @@ func newApp(d deps) (*App, error) {
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	// Every audited change of a credential made in a transaction writes
+	// its webhook deliveries in that transaction (the outbox).
+	d.db = outboxStore{Outbox: webhooks.NewOutbox(d.db, d.now), Pinger: d.db}
+	// quota.threshold events of the check's calls, queued to the outbox.
+	quotaEvents := webhooks.NewQuotaEvents(d.db, d.logger, d.now)
+	if d.quotaEvents == nil {
+		d.quotaEvents = quotaEvents
+	}
+	whSecrets, err := webhooks.NewSecrets(d.keys.KeyEncryptionKey)
+	if err != nil {
+		return nil, err
 	}
 	ring, err := newRing(d)
 	if err != nil {
@@ -541,6 +569,8 @@ func newApp(d deps) (*App, error) {
 		ClientTokenLifetime: d.cfg.Tokens.ClientTokenLifetime,
 		JWKSAllowHTTP:       d.cfg.Credentials.JWKSAllowHTTP,
 		FederationAllowHTTP: d.cfg.Federation.AllowHTTPIssuers,
+		WebhookSecrets:      whSecrets,
+		WebhooksAllowHTTP:   d.cfg.Webhooks.AllowHTTP,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		QuotaSpent:          d.quotaSpent,
 		Usage:               d.usage,
@@ -636,10 +666,24 @@ func newApp(d deps) (*App, error) {
 		{Name: "tokens", Ping: d.tokens.Ping},
 	}, readyTimeout, d.cfg.Ops.Pprof)
 	sweep := sweeper.New(d.db, d.cfg.Credentials.DisableUnusedAfter, d.logger, d.now)
+	if d.cfg.Webhooks.AllowHTTP && d.logger != nil {
+		d.logger.Warn("webhooks.allow_http is on: webhooks may use http and reach loopback and private addresses (tests and development only)")
+	}
+	deliverer := webhooks.NewDeliverer(webhooks.DelivererOptions{
+		Store:        d.db,
+		Secrets:      whSecrets,
+		Poster:       egress.New(egress.Options{AllowInsecure: d.cfg.Webhooks.AllowHTTP, Timeout: d.cfg.Webhooks.Timeout}),
+		Timeout:      d.cfg.Webhooks.Timeout,
+		PollInterval: d.cfg.Webhooks.PollInterval,
+		Metrics:      m,
+		Logger:       d.logger,
+		Now:          d.now,
+	})
+	expiry := webhooks.NewExpiry(d.db, d.cfg.Webhooks.ExpiringBefore, d.logger, d.now)
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
 	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, counter: counter, rollup: rollup, sweeper: sweep,
-		api: api, metrics: m, ring: ring}
+		api: api, metrics: m, ring: ring, deliverer: deliverer, quotaEvents: quotaEvents, expiry: expiry}
 	// tollgate_ready says what /readyz says: the same checks, and draining.
 	m.WatchReadiness([]metrics.Probe{
 		{Name: "database", Ping: d.db.Ping},

@@ -22,6 +22,7 @@ var fuzzBodyTypes = []reflect.Type{
 	reflect.TypeFor[rotateInput](),
 	reflect.TypeFor[tokenInput](),
 	reflect.TypeFor[accountInput](),
+	reflect.TypeFor[webhookInput](),
 }
 
 // FuzzDecode feeds arbitrary bodies and content types to the request body
@@ -33,6 +34,7 @@ func FuzzDecode(f *testing.F) {
 		{"application/json", `{"name":"x","scopes":["events"],"rate_limits":{"default":{"rate":1,"burst":2}}}`},
 		{"application/json", `{"username":"alice","password":"correct horse battery staple","role":"admin","account_id":1}`},
 		{"application/json", `{"overlap_seconds":0}`},
+		{"application/json", `{"url":"https://hooks.example.com/x","events":["credential.created"],"include_subtree":false}`},
 		{"application/json", `{"policies":{"keys_managed_by":null,"require_password_for_new_keys":true}}`},
 		{"application/json", `{"policies":{"keys_managed_by":"admins"}}`},
 		{"application/json", `{"policies":{"require_password_for_new_keys":"yes"}}`},

@@ -45,6 +45,8 @@ var requestBodies = map[string]bodyType{
 	"POST /api/v1/users/{id}/password":                {reflect.TypeFor[passwordInput](), nil},
 	"POST /api/v1/accounts":                           {reflect.TypeFor[accountInput](), []string{"status"}},
 	"PATCH /api/v1/accounts/{id}":                     {reflect.TypeFor[accountInput](), []string{"parent_id"}},
+	"POST /api/v1/webhooks":                           {reflect.TypeFor[webhookInput](), nil},
+	"PATCH /api/v1/webhooks/{id}":                     {reflect.TypeFor[webhookInput](), []string{"account_id"}},
 }
 
 // responseSchemas maps a component schema to the Go type the API writes
@@ -56,6 +58,8 @@ var responseSchemas = map[string]bodyType{
 	"Account":             {reflect.TypeFor[accountView](), nil},
 	"AuditEvent":          {reflect.TypeFor[auditView](), nil},
 	"FederatedCredential": {reflect.TypeFor[federatedView](), nil},
+	"Webhook":             {reflect.TypeFor[webhookView](), []string{"secret"}},
+	"WebhookDelivery":     {reflect.TypeFor[deliveryView](), nil},
 }
 
 // openAPI is the parsed document.

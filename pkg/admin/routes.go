@@ -6,4 +6,5 @@ func (a *API) routes() {
 	a.accountRoutes()
 	a.auditRoutes()
 	a.usageRoutes()
+	a.webhookRoutes()
 }

@@ -25,6 +25,9 @@ var sdkMethods = map[string]string{
 	"getUsage":                  "GetUsage",
 	"createFederatedCredential": "CreateFederatedCredential", "listFederatedCredentials": "ListFederatedCredentials",
 	"deleteFederatedCredential": "DeleteFederatedCredential",
+	"createWebhook":             "CreateWebhook", "listWebhooks": "ListWebhooks", "getWebhook": "GetWebhook",
+	"updateWebhook": "UpdateWebhook", "deleteWebhook": "DeleteWebhook", "rotateWebhookSecret": "RotateWebhookSecret",
+	"testWebhook": "TestWebhook", "listWebhookDeliveries": "ListWebhookDeliveries",
 }
 
 // TestEveryOperationHasAMethod fails when the management API gains an

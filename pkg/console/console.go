@@ -66,6 +66,13 @@ type Service interface {
 	ListChildren(ctx context.Context, act manage.Actor, id int64, pg storage.Page) ([]storage.Account, error)
 	ListAudit(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
 	Usage(ctx context.Context, act manage.Actor, q manage.UsageQuery) ([]storage.UsageRow, error)
+	ListWebhooks(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.Webhook, error)
+	CreateWebhook(ctx context.Context, act manage.Actor, in manage.WebhookInput) (storage.Webhook, string, error)
+	GetWebhook(ctx context.Context, act manage.Actor, id int64) (storage.Webhook, error)
+	ListWebhookDeliveries(ctx context.Context, act manage.Actor, id int64, pg storage.Page) ([]storage.WebhookDelivery, error)
+	TestWebhook(ctx context.Context, act manage.Actor, id int64) (storage.WebhookDelivery, error)
+	RotateWebhookSecret(ctx context.Context, act manage.Actor, id, want int64) (storage.Webhook, string, error)
+	DeleteWebhook(ctx context.Context, act manage.Actor, id, want int64) error
 }
 
 var _ Service = (*manage.Service)(nil)

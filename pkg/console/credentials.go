@@ -209,6 +209,8 @@ var notices = map[string]string{
 	"switched":          "You are now managing this account.",
 	"federated-added":   "The federated credential is added: its workloads' tokens authenticate this client from now on.",
 	"federated-deleted": "The federated credential is deleted: its tokens no longer authenticate this client.",
+	"webhook-test":      "A webhook.test event is queued: it is delivered within a few seconds, see the delivery log.",
+	"webhook-deleted":   "The webhook is deleted, with its delivery log.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("ok")] }

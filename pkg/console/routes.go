@@ -58,6 +58,12 @@ func (c *Console) routes() {
 
 	r.Handle(Prefix+"/audit", c.page(c.listAudit)).Methods(get, head)
 	r.Handle(Prefix+"/usage", c.page(c.showAccountUsage)).Methods(get, head)
+	r.Handle(webhooksPath, c.page(c.listWebhooks)).Methods(get, head)
+	r.Handle(webhooksPath, c.action(c.createWebhook)).Methods(post)
+	r.Handle(webhooksPath+"/{id:[0-9]+}", c.page(c.showWebhook)).Methods(get, head)
+	r.Handle(webhooksPath+"/{id:[0-9]+}/test", c.action(c.testWebhook)).Methods(post)
+	r.Handle(webhooksPath+"/{id:[0-9]+}/rotate", c.action(c.rotateWebhook)).Methods(post)
+	r.Handle(webhooksPath+"/{id:[0-9]+}/delete", c.action(c.deleteWebhook)).Methods(post)
 	r.Handle(Prefix+"/settings", c.page(c.showSettings)).Methods(get, head)
 	r.Handle(Prefix+"/settings", c.action(c.saveSettings)).Methods(post)
 	r.Handle(Prefix+"/settings/budget", c.action(c.saveBudget)).Methods(post)

@@ -7,6 +7,7 @@
 package egress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBytes bounds a response body; DefaultMaxBytes when 0.
 	MaxBytes int64
+	// Resolver resolves host names; nil is the system's. Tests give one
+	// that answers chosen addresses, to show that a name resolving to a
+	// non-public address is refused.
+	Resolver *net.Resolver
 }
 
 // Client fetches documents from customer-supplied URLs.
@@ -58,7 +63,7 @@ func New(opts Options) *Client {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	dialer := &net.Dialer{Timeout: opts.Timeout}
+	dialer := &net.Dialer{Timeout: opts.Timeout, Resolver: opts.Resolver}
 	if !opts.AllowInsecure {
 		dialer.Control = refuseNonPublic
 	}
@@ -148,6 +153,31 @@ func (c *Client) get(ctx context.Context, rawURL string) ([]byte, error) {
 		return nil, ErrTooLarge
 	}
 	return body, nil
+}
+
+// Post sends body to rawURL with the given headers and returns the answer's
+// status; its body is read (up to MaxBytes) and dropped. The URL is checked
+// like Get's, and the dialer checks every address it connects to, after
+// resolution: a name that resolves to a non-public address is refused at
+// this moment, whatever it resolved to before.
+func (c *Client) Post(ctx context.Context, rawURL string, header http.Header, body []byte) (int, error) {
+	if err := CheckURL(rawURL, c.insecure); err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("egress: post: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, c.maxBytes))
+	return resp.StatusCode, nil
 }
 
 // Public reports whether ip is a public unicast address: not loopback,

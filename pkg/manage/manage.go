@@ -94,9 +94,15 @@ type Options struct {
 	// views show; nil shows none.
 	QuotaSpent QuotaSpent
 	// Usage reads the rolled-up usage counts; nil answers Unavailable.
-	Usage  storage.Usage
-	Logger *slog.Logger
-	Now    func() time.Time
+	Usage storage.Usage
+	// WebhookSecrets seals webhook signing secrets; nil: webhooks cannot
+	// be created (Unavailable).
+	WebhookSecrets WebhookSecrets
+	// WebhooksAllowHTTP accepts http webhook URLs and non-public hosts
+	// (tests and development).
+	WebhooksAllowHTTP bool
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // Service is the management service.

@@ -20,6 +20,8 @@ type Prometheus struct {
 	duration *prometheus.HistogramVec
 	limits   *prometheus.CounterVec
 	blocks   *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+	whTime   prometheus.Histogram
 	// Read from their sources at scrape time, once a Watch… method has
 	// named them.
 	dbPool    *dbPool
@@ -55,18 +57,36 @@ func New(version string) *Prometheus {
 		Name: "tollgate_bruteforce_blocks_total",
 		Help: "Authentication attempts refused by the brute-force protection, by kind (client or user) and by the dimension that was held back (id or source).",
 	}, []string{"kind", "dimension"})
+	p.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_webhook_deliveries_total",
+		Help: "Webhook delivery attempts, by outcome (delivered, retry, failed) and error class (none, refused, timeout, connection, status, secret).",
+	}, []string{"outcome", "error"})
+	p.whTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tollgate_webhook_delivery_duration_seconds",
+		Help:    "Time of a webhook delivery attempt, answer included.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tollgate_build_info",
 		Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	p.dbPool, p.redisPool, p.cache, p.readiness = newDBPool(), newRedisPool(), newCacheStats(), newReadiness()
-	p.own = []prometheus.Collector{p.requests, p.duration, p.limits, p.blocks, build,
+	p.own = []prometheus.Collector{p.requests, p.duration, p.limits, p.blocks, p.webhooks, p.whTime, build,
 		p.dbPool, p.redisPool, p.cache, p.readiness}
 	reg.MustRegister(p.own...)
 	reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
+}
+
+// WebhookDelivery implements webhooks.Metrics.
+func (p *Prometheus) WebhookDelivery(outcome, errorClass string, d time.Duration) {
+	if errorClass == "" {
+		errorClass = "none"
+	}
+	p.webhooks.WithLabelValues(outcome, errorClass).Inc()
+	p.whTime.Observe(d.Seconds())
 }
 
 // ObserveRequest implements server.Metrics.

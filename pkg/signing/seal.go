@@ -59,3 +59,16 @@ func newAEAD(kek []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
+
+// Seal encrypts plaintext under the key-encryption key kek (AES-256-GCM),
+// bound to context: what opens it must name the same context, so that a
+// sealed value moved to another record does not open. Other secrets the
+// installation must read back (webhook signing secrets) are sealed with it.
+func Seal(kek []byte, context string, plaintext []byte) ([]byte, error) {
+	return seal(kek, context, plaintext)
+}
+
+// Unseal reverses Seal.
+func Unseal(kek []byte, context string, sealed []byte) ([]byte, error) {
+	return unseal(kek, context, sealed)
+}
