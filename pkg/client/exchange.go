@@ -11,8 +11,10 @@ import (
 )
 
 // Token exchange (RFC 8693) names.
+//
+//nolint:gosec // G101: protocol names, not credentials
 const (
-	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" // #nosec G101 -- a protocol name, not a credential
 	// TokenTypeAccessToken is the type of an access token, and of every
 	// token an exchange answers.
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token" // #nosec G101 -- a protocol name, not a credential
