@@ -63,6 +63,7 @@ func TestScrapePassesPromtool(t *testing.T) {
 	p.ObserveRequest("check", "", "rate_limited", time.Millisecond)
 	p.RateLimited("default", false)
 	p.BruteForceBlocked("client", "id")
+	p.WebhookDelivery("delivered", "", time.Millisecond)
 	watchAll(p)
 	body := scrape(t, p)
 	for _, name := range p.OwnNames() {

@@ -472,6 +472,10 @@ var unchangingMethods = []string{
 	"AppendAudit", "ListAudit",
 	// Federated credentials are not cached: every read goes to the backend.
 	"CreateFederatedCredential", "ListFederatedCredentials", "DeleteFederatedCredential",
+	// Webhooks and their deliveries are not cached either; the expiring
+	// credentials are read straight from the backend.
+	"CreateWebhook", "GetWebhook", "ListWebhooks", "UpdateWebhook", "DeleteWebhook", "WebhooksFor",
+	"EnqueueDeliveries", "ClaimDeliveries", "FinishAttempt", "ListDeliveries", "ClientsExpiringBetween",
 }
 
 // Every method of storage.Store is either a write TestWritesInvalidate

@@ -79,8 +79,8 @@ func TestKeyLayout(t *testing.T) {
 		prefix + "u:" + tag + ":" + itoa(now.Unix()/60):     {usage.CountTTL - time.Minute, usage.CountTTL},
 		prefix + "r:" + tag + ":c:7:default":                {time.Millisecond, time.Second},
 		prefix + "r:" + tag + ":a:8:default":                {time.Millisecond, time.Second},
-		prefix + "q:" + tag + ":c:7:" + itoa(start.Unix()):  {time.Until(next.Add(meter.QuotaKeyGrace)) - time.Minute, time.Until(next.Add(meter.QuotaKeyGrace))},
-		prefix + "q:" + tag + ":a:8:" + itoa(mstart.Unix()): {time.Until(mnext.Add(meter.QuotaKeyGrace)) - time.Minute, time.Until(mnext.Add(meter.QuotaKeyGrace))},
+		prefix + "q:" + tag + ":c:7:" + itoa(start.Unix()):  {time.Until(next.Add(meter.QuotaKeyGrace)) - time.Minute, time.Until(next.Add(meter.QuotaKeyGrace)) + time.Second},
+		prefix + "q:" + tag + ":a:8:" + itoa(mstart.Unix()): {time.Until(mnext.Add(meter.QuotaKeyGrace)) - time.Minute, time.Until(mnext.Add(meter.QuotaKeyGrace)) + time.Second},
 	} {
 		got, err := client.PTTL(t.Context(), key).Result()
 		if err != nil {

@@ -4,7 +4,9 @@
 package memory
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,5 +116,10 @@ func (m *Counts) read(root int64, minute time.Time) []usage.Count {
 	for k, n := range h {
 		out = append(out, usage.Count{Minute: minute, CredentialID: k.credential, Class: k.class, Outcome: k.outcome, N: n})
 	}
+	// In a fixed order (credential, class, outcome), as a reader of a
+	// minute expects the same answer twice.
+	slices.SortFunc(out, func(a, b usage.Count) int {
+		return cmp.Or(cmp.Compare(a.CredentialID, b.CredentialID), cmp.Compare(a.Class, b.Class), cmp.Compare(a.Outcome, b.Outcome))
+	})
 	return out
 }
