@@ -324,7 +324,7 @@ func Headers(h http.Header, d Decision) {
 			policy.WriteString(", ")
 			limit.WriteString(", ")
 		}
-		name := sfString(c.Limit.Name())
+		name := ratelimit.SFString(c.Limit.Name())
 		policy.WriteString(name)
 		limit.WriteString(name)
 		if c.Limit.Kind == KindQuota {
@@ -332,7 +332,7 @@ func Headers(h http.Header, d Decision) {
 		} else {
 			policy.WriteString(";q=" + strconv.Itoa(c.Limit.Rate.Burst) + ";w=1")
 		}
-		limit.WriteString(";r=" + strconv.FormatInt(max(c.Remaining, 0), 10) + ";t=" + strconv.FormatInt(ceilSeconds(c.ResetAfter), 10))
+		limit.WriteString(";r=" + strconv.FormatInt(max(c.Remaining, 0), 10) + ";t=" + strconv.FormatInt(ratelimit.CeilSeconds(c.ResetAfter), 10))
 	}
 	if len(checks) > 0 {
 		h.Set("RateLimit-Policy", policy.String())
@@ -346,36 +346,6 @@ func Headers(h http.Header, d Decision) {
 
 // HeaderRefusal names the kind of limit that refused a call: rate or quota.
 const HeaderRefusal = "X-Tollgate-Refusal"
-
-// ceilSeconds answers d in whole seconds, rounded up; 0 for d <= 0.
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64((d + time.Second - 1) / time.Second)
-}
-
-// sfString serialises s as a structured-field string: quoted, '"' and '\'
-// escaped, other characters a string cannot hold as '_'.
-func sfString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c > 0x7e:
-			b.WriteByte('_')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
 
 // FailOpen returns d that lets a call through when d fails (Redis is down,
 // say) instead of reporting the error: the Decision allows it, names no

@@ -72,26 +72,26 @@ type Limiter interface {
 // and, when the request was not allowed, Retry-After in whole seconds, rounded
 // up and at least 1, so a client that honours it is never early.
 func Headers(h http.Header, name string, res Result) {
-	item := sfString(name)
+	item := SFString(name)
 	h.Set("RateLimit-Policy", item+";q="+strconv.Itoa(res.Limit.Burst)+";w=1")
-	h.Set("RateLimit", item+";r="+strconv.Itoa(max(res.Remaining, 0))+";t="+strconv.FormatInt(ceilSeconds(res.ResetAfter), 10))
+	h.Set("RateLimit", item+";r="+strconv.Itoa(max(res.Remaining, 0))+";t="+strconv.FormatInt(CeilSeconds(res.ResetAfter), 10))
 	if !res.Allowed {
 		retryafter.Set(h, res.RetryAfter)
 	}
 }
 
-// ceilSeconds answers d in whole seconds, rounded up; 0 for d <= 0.
-func ceilSeconds(d time.Duration) int64 {
+// CeilSeconds answers d in whole seconds, rounded up; 0 for d <= 0.
+func CeilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// sfString serialises s as a structured-field string (RFC 9651 §4.1.6):
+// SFString serialises s as a structured-field string (RFC 9651 §4.1.6):
 // quoted, with '"' and '\' escaped. Characters a string cannot hold (controls,
 // non-ASCII) become '_', so a bad class name cannot break the header.
-func sfString(s string) string {
+func SFString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
