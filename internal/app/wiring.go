@@ -589,7 +589,6 @@ func newApp(d deps) (*App, error) {
 		Authenticator: authenticator,
 		Accounts:      d.db,
 		Meter:         decider,
-		Clients:       d.db,
 		Counter:       d.counter,
 		Events:        d.quotaEvents,
 		Now:           d.now,

@@ -78,12 +78,6 @@ type Accounts interface {
 	AccountBudgets(ctx context.Context, id int64) (storage.BudgetChain, error)
 }
 
-// Clients reads a client, to count the refusals of a known credential
-// whose secret was wrong.
-type Clients interface {
-	GetClient(ctx context.Context, id int64) (storage.Client, error)
-}
-
 // Metrics counts rate-limit decisions. Class labels come from the
 // configured set only.
 type Metrics interface {
@@ -105,10 +99,9 @@ type Options struct {
 	// (credentials are still checked).
 	Meter   meter.Decider
 	Classes map[string]ratelimit.Limit
-	// Clients and Counter count the calls of a known credential refused
-	// before the decision (a wrong secret: unauthorized; a scope or
-	// account refusal: forbidden); nil Counter counts none.
-	Clients Clients
+	// Counter counts the calls of a known credential refused before the
+	// decision (a wrong secret: unauthorized; a scope or account refusal:
+	// forbidden); nil counts none.
 	Counter usage.Counter
 	// Events hears of the quota thresholds a call crossed; nil: none. It
 	// must not block.
@@ -408,22 +401,16 @@ func (c *Check) count(ctx context.Context, id identity, class, outcome string) {
 // existing credential (its secret was wrong, or the credential is off).
 func (c *Check) countKnown(ctx context.Context, err error, class string) {
 	var known *knownCredential
-	if c.opts.Counter == nil || c.opts.Clients == nil || !errors.As(err, &known) {
+	if c.opts.Counter == nil || !errors.As(err, &known) {
 		return
 	}
-	client, err := c.opts.Clients.GetClient(ctx, known.clientID)
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			c.opts.Logger.WarnContext(ctx, "check endpoint: counting a refusal failed", "err", err)
-		}
-		return
-	}
-	c.count(ctx, identity{clientID: client.ID, accountID: client.AccountID}, class, usage.OutcomeUnauthorized)
+	c.count(ctx, identity{clientID: known.clientID, accountID: known.accountID}, class, usage.OutcomeUnauthorized)
 }
 
-// knownCredential is an errUnauthenticated for an API key whose id was
-// read, to count the refusal against it.
-type knownCredential struct{ clientID int64 }
+// knownCredential is an errUnauthenticated for an API key of an existing
+// credential the Authenticator refused (oauth.Refusal), to count the
+// refusal against it.
+type knownCredential struct{ clientID, accountID int64 }
 
 func (*knownCredential) Error() string { return errUnauthenticated.Error() }
 
@@ -614,6 +601,7 @@ func (c *Check) authenticateKey(r *http.Request, key string) (identity, string, 
 	ctx := reqctx.WithSource(r.Context(), source)
 	ctx = oauth.WithCaller(ctx, apiCaller(r), "check endpoint")
 	ctx, outage := oauth.WithOutage(ctx)
+	ctx, refusal := oauth.WithRefusal(ctx)
 	client, err := c.opts.Authenticator.Authenticate(ctx, oauth.Credentials{ClientID: clientID, Secret: secret, Method: oauth.MethodAPIKey})
 	if err != nil {
 		if cause := outage.Err(); cause != nil {
@@ -623,7 +611,10 @@ func (c *Check) authenticateKey(r *http.Request, key string) (identity, string, 
 		if errors.As(err, &blocked) {
 			return identity{}, schemeNone, blocked
 		}
-		return identity{}, schemeNone, &knownCredential{clientID: clientID}
+		if id, account, ok := refusal.Client(); ok {
+			return identity{}, schemeNone, &knownCredential{clientID: id, accountID: account}
+		}
+		return identity{}, schemeNone, errUnauthenticated
 	}
 	return identity{clientID: client.ID, accountID: client.AccountID, subject: strconv.FormatInt(client.ID, 10), scopes: client.Scopes,
 		overrides: client.RateLimits, quota: client.Quota}, schemeNone, nil
