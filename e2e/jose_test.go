@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,44 +24,11 @@ const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, typ:
 console.log(JSON.stringify({ payload, protectedHeader }));
 `
 
-// joseDir returns a directory with jose installed by npm and the verifier
-// script, made once per version. CI installs Node (.ci/run): under CI=true
-// its absence fails the test instead of skipping it.
-func joseDir(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found (CI=true, not skipping): apt-get install -y nodejs npm", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(cache, "tollgate-tools", "npm-jose-"+joseVersion)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose", "package.json")); err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.CommandContext(t.Context(), "npm", "install", "--no-audit", "--no-fund", "--prefix", dir, "jose@"+joseVersion)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm install jose@%s: %v\n%s", joseVersion, err, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "verify.mjs"), []byte(joseVerify), 0o644); err != nil { // #nosec G306 -- a test script
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestJoseVerifiesJWTAccessTokens: npm's jose, a verifier Tollgate did not
 // write, verifies a JWT access token against the served JWK Set, and
 // refuses one whose claims were changed.
 func TestJoseVerifiesJWTAccessTokens(t *testing.T) {
-	dir := joseDir(t)
+	dir := npmDir(t, "jose", joseVersion, "verify.mjs", joseVerify)
 	f := newFixture(t, "embedded")
 	c := f.client(jwtClient(storage.Client{AccountID: f.root.ID, Name: "jose", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}))
 	tok := f.tokenCC(c, "scope", "read")

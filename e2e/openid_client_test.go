@@ -61,10 +61,11 @@ const bearer = await check(url, 'GET', { authorization: 'Bearer ' + tokens.acces
 console.log(JSON.stringify({ token_type: tokens.token_type, check: checks[0], replay, bearer }));
 `
 
-// npmDir returns a directory with pkg@version installed by npm and script
-// as run.mjs, made once per version. CI installs Node (.ci/run): under
-// CI=true its absence fails the test instead of skipping it.
-func npmDir(t *testing.T, pkg, version, script string) string {
+// npmDir returns a directory with pkg@version installed by npm (once per
+// version) and script written in it as file name. CI installs Node
+// (.ci/run): under CI=true its absence fails the test instead of skipping
+// it.
+func npmDir(t *testing.T, pkg, version, name, script string) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -88,7 +89,7 @@ func npmDir(t *testing.T, pkg, version, script string) string {
 			t.Fatalf("npm install %s@%s: %v\n%s", pkg, version, err, out)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "run.mjs"), []byte(script), 0o644); err != nil { // #nosec G306 -- a test script
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil { // #nosec G306 -- a test script
 		t.Fatal(err)
 	}
 	return dir
@@ -99,12 +100,12 @@ func npmDir(t *testing.T, pkg, version, script string) string {
 // and calls an API with it through a gateway asking /auth/check; the
 // API call's proof is good once, and the token is no Bearer token.
 func TestOpenIDClientDPoP(t *testing.T) {
-	dir := npmDir(t, "openid-client", openidClientVersion, openidClientDPoP)
+	dir := npmDir(t, "openid-client", openidClientVersion, "dpop.mjs", openidClientDPoP)
 	for _, backend := range testBackends {
 		t.Run(backend, func(t *testing.T) {
 			f := newFixture(t, backend)
 			c := f.client(dpopClient(storage.Client{AccountID: f.root.ID, Name: "openid-client", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}))
-			cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "run.mjs"), f.srv.URL, "https://auth.example.test",
+			cmd := exec.CommandContext(t.Context(), "node", filepath.Join(dir, "dpop.mjs"), f.srv.URL, "https://auth.example.test",
 				strconv.FormatInt(c.ID, 10), f.secretOf[c.ID], "https://api.example.test/v1/events?page=2")
 			cmd.Dir = dir
 			out, err := cmd.Output()

@@ -36,7 +36,7 @@ console.log(JSON.stringify({ token_type: tokens.token_type, scope: tokens.scope,
 // did not write, authenticates with private_key_jwt (aud = the issuer) at
 // the token, introspection and revocation endpoints, on both backends.
 func TestOpenIDClientPrivateKeyJWT(t *testing.T) {
-	dir := npmDir(t, "openid-client", openidClientVersion, openidClientScript)
+	dir := npmDir(t, "openid-client", openidClientVersion, "run.mjs", openidClientScript)
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		k := newClientKey(t, jose.ES256, "node")
 		c := f.pkjwtClient("openid-client", keySet(t, k), func(c *storage.Client) { c.MayIntrospect = true })

@@ -43,38 +43,6 @@ const out = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')).map((m) => {
 console.log(JSON.stringify(out));
 `
 
-// standardWebhooksDir returns a directory with standardwebhooks installed
-// by npm, made once per version. Under CI=true a missing Node fails.
-func standardWebhooksDir(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found (CI=true, not skipping): apt-get install -y nodejs npm", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(cache, "tollgate-tools", "npm-standardwebhooks-"+standardWebhooksVersion)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json")); err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.CommandContext(t.Context(), "npm", "install", "--no-audit", "--no-fund", "--prefix", dir, "standardwebhooks@"+standardWebhooksVersion)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm install standardwebhooks@%s: %v\n%s", standardWebhooksVersion, err, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "verify.cjs"), []byte(standardWebhooksVerify), 0o644); err != nil { // #nosec G306 -- a test script
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // received is a request the test receiver got.
 type received struct {
 	header http.Header
@@ -154,7 +122,7 @@ func allowHTTPWebhooks(c *config.Config) { c.Webhooks.AllowHTTP = true }
 // whose body changed; the secret is answered once, never again, never in
 // the delivery log or the logs.
 func TestWebhooksDeliverSignedLifecycleEvents(t *testing.T) {
-	dir := standardWebhooksDir(t)
+	dir := npmDir(t, "standardwebhooks", standardWebhooksVersion, "verify.cjs", standardWebhooksVerify)
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		recv := newReceiver(t)
 		alice := f.admUser("alice")
