@@ -21,12 +21,15 @@ const (
 const BootstrapPasswordEnv = "TOLLGATE_BOOTSTRAP_PASSWORD" // #nosec G101 -- the name of a variable, not a password
 
 // Variables of the management commands (tollgate accounts|users|clients|
-// keys|audit), which talk to a running server and never call Load. They are
-// known names, so a shell that sets them can still run `tollgate serve`.
+// keys|audit|tokens), which talk to a running server and never call Load.
+// They are known names, so a shell that sets them can still run
+// `tollgate serve`.
 const (
-	CLIServerEnv   = "TOLLGATE_SERVER"   // URL of the server
-	CLITokenEnv    = "TOLLGATE_TOKEN"    // #nosec G101 -- the name of the variable with the Bearer token for the management API
-	CLIPasswordEnv = "TOLLGATE_PASSWORD" // #nosec G101 -- the name of the variable with the password for users create|reset-password, clients token and, where an account asks for it, clients|keys create
+	CLIServerEnv       = "TOLLGATE_SERVER"        // URL of the server
+	CLITokenEnv        = "TOLLGATE_TOKEN"         // #nosec G101 -- the name of the variable with the Bearer token for the management API
+	CLIPasswordEnv     = "TOLLGATE_PASSWORD"      // #nosec G101 -- the name of the variable with the password for users create|reset-password, clients token and, where an account asks for it, clients|keys create
+	CLIClientSecretEnv = "TOLLGATE_CLIENT_SECRET" // #nosec G101 -- the name of the variable with the client secret of tokens exchange --client-id
+	CLIAPIKeyEnv       = "TOLLGATE_API_KEY"       // #nosec G101 -- the name of the variable with the API key tokens exchange exchanges
 )
 
 // Settings of the server that the management commands also read: without
@@ -209,7 +212,7 @@ func checkUnknownEnv(environ []string, lookupEnv func(string) (string, bool)) er
 	for _, name := range EnvNames() {
 		known[name] = true
 	}
-	for _, name := range []string{BootstrapPasswordEnv, CLIServerEnv, CLITokenEnv, CLIPasswordEnv} {
+	for _, name := range []string{BootstrapPasswordEnv, CLIServerEnv, CLITokenEnv, CLIPasswordEnv, CLIClientSecretEnv, CLIAPIKeyEnv} {
 		known[name] = true
 	}
 	var unknown []string

@@ -139,3 +139,13 @@ func (x *Fixture) RollUp(t *testing.T) { x.f.rollUp(t) }
 // TokenCC returns a client_credentials token of the fixture's cc client
 // and its id.
 func (x *Fixture) TokenCC() (string, int64) { return x.f.tokenCC(x.f.cc), x.f.cc.ID }
+
+// AdmManager returns a client of acc holding the management scope, owned
+// by an admin of acc, and its secret.
+func (x *Fixture) AdmManager(acc storage.Account) (storage.Client, string) {
+	c, _ := x.f.admManager(acc)
+	return c, x.f.secretOf[c.ID]
+}
+
+// Other is the root of a second tree, beside the root's.
+func (x *Fixture) Other() storage.Account { return x.f.other }

@@ -51,6 +51,10 @@ type cliVerb struct {
 	args    string // the positional arguments, "" or "ID"
 	usage   string // the flags, for the command list
 	summary string
+	// ownAuth marks a verb that authenticates at the token endpoint with
+	// credentials of its own flags (tokens exchange): it reads no Bearer
+	// token, and the cliClient it gets has no api.
+	ownAuth bool
 	// setup defines the verb's own flags on fs and returns what runs once
 	// they are parsed.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, c *cliClient, id int64) error
@@ -145,7 +149,7 @@ func runCLI(ctx context.Context, resource string, args []string, e env) error {
 			return usageErr("%s must be a positive integer, got %q", verb.args, pos[0])
 		}
 	}
-	c, err := o.client(fs, e)
+	c, err := o.client(fs, e, !verb.ownAuth)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -204,8 +208,10 @@ func (o *cliOptions) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.output, "output", "table", "output format: table or json")
 }
 
-// client checks the options and returns the API client they describe.
-func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
+// client checks the options and returns the API client they describe;
+// without withToken it reads no token and makes no api, for a verb that
+// authenticates on its own (see cliClient.connect).
+func (o *cliOptions) client(fs *flag.FlagSet, e env, withToken bool) (*cliClient, error) {
 	if o.output != "table" && o.output != "json" {
 		return nil, fmt.Errorf("-o must be table or json, got %q", o.output)
 	}
@@ -220,25 +226,6 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("the server must be an http:// or https:// URL, got %q", server)
 	}
-	var token string
-	switch {
-	case o.token != "" && o.tokenFile != "":
-		return nil, errors.New("give --token or --token-file, not both")
-	case o.tokenFile != "":
-		b, err := os.ReadFile(o.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("read the token file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	case o.token != "":
-		token = o.token
-	default:
-		token, _ = e.lookupEnv(config.CLITokenEnv)
-		token = strings.TrimSpace(token)
-	}
-	if token == "" {
-		return nil, fmt.Errorf("no token: set %s, or give --token-file", config.CLITokenEnv)
-	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// A transport of its own: http.DefaultTransport is shared with whatever
@@ -250,26 +237,67 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env) (*cliClient, error) {
 	if transport != nil {
 		hc.Transport = transport.Clone()
 	}
-	opts := []client.Option{client.WithToken(token), client.WithUserAgent("tollgate-cli/" + version),
-		client.WithHTTPClient(hc)}
+	c := &cliClient{
+		server: u.String(),
+		opts:   []client.Option{client.WithUserAgent("tollgate-cli/" + version), client.WithHTTPClient(hc)},
+		shown:  u.Redacted(),
+		host:   u.Host,
+		json:   o.output == "json",
+		set:    set,
+		e:      e,
+	}
 	if o.insecureHTTP {
-		opts = append(opts, client.WithPlainHTTP())
+		c.opts = append(c.opts, client.WithPlainHTTP())
 	}
-	api, err := client.New(u.String(), opts...)
-	if errors.Is(err, client.ErrPlainHTTP) {
-		// The SDK refuses plain http to another machine.
-		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", u.Host)
+	if !withToken {
+		if set["token"] || set["token-file"] {
+			return nil, errors.New("--token and --token-file do not apply: this verb authenticates with its own credentials")
+		}
+		return c, nil
 	}
+	token, err := o.readToken(e)
 	if err != nil {
 		return nil, err
 	}
-	return &cliClient{
-		api:   api,
-		shown: u.Redacted(),
-		json:  o.output == "json",
-		set:   set,
-		e:     e,
-	}, nil
+	if c.api, err = c.connect(client.WithToken(token)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readToken returns the Bearer token of --token-file, --token or
+// $TOLLGATE_TOKEN.
+func (o *cliOptions) readToken(e env) (string, error) {
+	var token string
+	switch {
+	case o.token != "" && o.tokenFile != "":
+		return "", errors.New("give --token or --token-file, not both")
+	case o.tokenFile != "":
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read the token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	case o.token != "":
+		token = o.token
+	default:
+		token, _ = e.lookupEnv(config.CLITokenEnv)
+		token = strings.TrimSpace(token)
+	}
+	if token == "" {
+		return "", fmt.Errorf("no token: set %s, or give --token-file", config.CLITokenEnv)
+	}
+	return token, nil
+}
+
+// connect returns an SDK client of the server authenticating with creds.
+func (c *cliClient) connect(creds client.Option) (*client.Client, error) {
+	api, err := client.New(c.server, append(slices.Clone(c.opts), creds)...)
+	if errors.Is(err, client.ErrPlainHTTP) {
+		// The SDK refuses plain http to another machine.
+		return nil, fmt.Errorf("refusing to send the token over plain http to %s: use https, or give --insecure-http", c.host)
+	}
+	return api, err
 }
 
 // serverFromListenAddr returns the URL of the server this machine runs
@@ -295,15 +323,18 @@ func serverFromListenAddr(e env) string {
 // cliClient calls the management API through the Go SDK and prints its
 // answers.
 type cliClient struct {
-	api   *client.Client
-	shown string // the server URL for messages, any password in it masked
-	json  bool
-	set   map[string]bool // the flags given on the command line
-	e     env
+	api    *client.Client // nil for a verb with ownAuth
+	server string
+	opts   []client.Option // the SDK options of every client of the command, but credentials
+	shown  string          // the server URL for messages, any password in it masked
+	host   string
+	json   bool
+	set    map[string]bool // the flags given on the command line
+	e      env
 }
 
 // fail prints why a call failed and returns errFailed: an error answer as
-// its status and detail and one line per invalid field, an answer that is
+// its status, OAuth error code and detail and one line per invalid field, an answer that is
 // not the API's as a hint to check --server, anything else (the server
 // unreachable) as it is.
 func (c *cliClient) fail(err error) error {
@@ -311,7 +342,12 @@ func (c *cliClient) fail(err error) error {
 	var unexpected *client.UnexpectedAnswerError
 	switch {
 	case errors.As(err, &apiErr):
-		fmt.Fprintf(c.e.stderr, "error: %d %s\n", apiErr.StatusCode, clean(apiErr.Message()))
+		msg := clean(apiErr.Message())
+		if apiErr.Code != "" && apiErr.Detail == "" {
+			// An OAuth error of the token endpoint: its code says most.
+			msg = clean(apiErr.Code) + ": " + msg
+		}
+		fmt.Fprintf(c.e.stderr, "error: %d %s\n", apiErr.StatusCode, msg)
 		for _, fe := range apiErr.Fields {
 			fmt.Fprintf(c.e.stderr, "  %s: %s\n", clean(fe.Field), clean(fe.Detail))
 		}

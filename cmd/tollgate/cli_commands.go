@@ -112,6 +112,7 @@ func cliResources() []cliResource {
 		{name: "audit", summary: "Read the audit trail.", verbs: []cliVerb{auditList()}},
 		{name: "usage", summary: "Read the usage of a credential or of an account's subtree.", verbs: []cliVerb{usageShow()}},
 		webhookResource(),
+		tokenResource(),
 	}
 }
 

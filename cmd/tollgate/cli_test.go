@@ -379,7 +379,7 @@ func TestCLIUsage(t *testing.T) {
 // TestCLIVariablesDoNotBreakServe checks that a shell set up for the
 // management commands can still load the server's configuration.
 func TestCLIVariablesDoNotBreakServe(t *testing.T) {
-	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv} {
+	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv, config.CLIClientSecretEnv, config.CLIAPIKeyEnv} {
 		t.Setenv(name, "set")
 	}
 	t.Setenv("TOLLGATE_NOT_A_SETTING", "set")
@@ -387,7 +387,7 @@ func TestCLIVariablesDoNotBreakServe(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "TOLLGATE_NOT_A_SETTING") {
 		t.Fatalf("Load = %v, want an error naming only TOLLGATE_NOT_A_SETTING", err)
 	}
-	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv} {
+	for _, name := range []string{config.CLIServerEnv, config.CLITokenEnv, config.CLIPasswordEnv, config.CLIClientSecretEnv, config.CLIAPIKeyEnv} {
 		if strings.Contains(err.Error(), name) {
 			t.Errorf("Load refuses %s: %v", name, err)
 		}

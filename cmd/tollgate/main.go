@@ -89,6 +89,7 @@ Management (talk to a running server's API; see 'tollgate <command> -h'):
   audit      list
   usage      show
   webhooks   create|list|get|edit|rotate|test|deliveries|delete
+  tokens     exchange
 
 Run 'tollgate <command> -h' for a command's flags.
 `
@@ -115,7 +116,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return bootstrap(ctx, args[1:], e)
 	case "signing-keys":
 		return signingKeys(ctx, args[1:], e)
-	case "accounts", "users", "clients", "keys", "audit", "usage", "webhooks":
+	case "accounts", "users", "clients", "keys", "audit", "usage", "webhooks", "tokens":
 		return runCLI(ctx, args[0], args[1:], e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "tollgate", version)
