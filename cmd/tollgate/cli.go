@@ -81,7 +81,12 @@ func (r cliResource) usage() string {
 	for _, v := range r.verbs {
 		fmt.Fprintf(&b, "  %s\n      %s\n", joinNonEmpty(v.name, v.args, v.usage), v.summary)
 	}
-	b.WriteString(cliCommonUsage)
+	common := cliCommonUsage
+	if !slices.ContainsFunc(r.verbs, func(v cliVerb) bool { return !v.ownAuth }) {
+		// Verbs that authenticate on their own read no Bearer token.
+		common = cliOwnAuthUsage
+	}
+	b.WriteString(common)
 	fmt.Fprintf(&b, "\nRun 'tollgate %s <verb> -h' for a verb's flags.\n", r.name)
 	return b.String()
 }
@@ -94,6 +99,14 @@ Every verb takes:
   --token-file FILE  file holding a Bearer token of the server (default $` + config.CLITokenEnv + `)
   --token TOKEN      the token itself (visible in ps: prefer the file or the variable)
   -o table|json      output: aligned columns, or the API's JSON as is (default table)
+`
+
+const cliOwnAuthUsage = `
+Every verb takes:
+  --server URL       the server (default $` + config.CLIServerEnv + `, else the address in
+                     $` + config.HTTPAddrEnv + `, else ` + cliDefaultServer + `)
+  --insecure-http    send credentials over plain http to a host that is not this machine
+  -o table|json      output: aligned columns, or JSON (default table)
 `
 
 func joinNonEmpty(parts ...string) string {
@@ -125,7 +138,7 @@ func runCLI(ctx context.Context, resource string, args []string, e env) error {
 		fs.PrintDefaults()
 	}
 	var o cliOptions
-	o.define(fs)
+	o.define(fs, !verb.ownAuth)
 	runVerb := verb.setup(fs)
 	pos, err := parseInterleaved(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -199,11 +212,14 @@ type cliOptions struct {
 	insecureHTTP                     bool
 }
 
-func (o *cliOptions) define(fs *flag.FlagSet) {
+// define defines the flags; the token flags only withToken.
+func (o *cliOptions) define(fs *flag.FlagSet, withToken bool) {
 	fs.StringVar(&o.server, "server", "", "URL of the server (default $"+config.CLIServerEnv+", else the address in $"+config.HTTPAddrEnv+", else "+cliDefaultServer+")")
-	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "send the token over plain http to a host other than this machine")
-	fs.StringVar(&o.token, "token", "", "Bearer token (shows up in ps: prefer --token-file or $"+config.CLITokenEnv+")")
-	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the Bearer token (default $"+config.CLITokenEnv+")")
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "send credentials over plain http to a host other than this machine")
+	if withToken {
+		fs.StringVar(&o.token, "token", "", "Bearer token (shows up in ps: prefer --token-file or $"+config.CLITokenEnv+")")
+		fs.StringVar(&o.tokenFile, "token-file", "", "file holding the Bearer token (default $"+config.CLITokenEnv+")")
+	}
 	fs.StringVar(&o.output, "o", "table", "output format: table or json")
 	fs.StringVar(&o.output, "output", "table", "output format: table or json")
 }
@@ -250,9 +266,6 @@ func (o *cliOptions) client(fs *flag.FlagSet, e env, withToken bool) (*cliClient
 		c.opts = append(c.opts, client.WithPlainHTTP())
 	}
 	if !withToken {
-		if set["token"] || set["token-file"] {
-			return nil, errors.New("--token and --token-file do not apply: this verb authenticates with its own credentials")
-		}
 		return c, nil
 	}
 	token, err := o.readToken(e)

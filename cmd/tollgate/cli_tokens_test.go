@@ -147,7 +147,7 @@ func TestCLITokensExchange(t *testing.T) {
 					{"no credentials", nil, nil, "--api-key-file"},
 					{"client and key", nil, []string{"--client-id", mgrID, "--client-secret-file", secretFile, "--api-key-file", secretFile}, "not both"},
 					{"subject without client", map[string]string{config.CLIAPIKeyEnv: "tgk_1_x"}, []string{"--subject-token-file", secretFile}, "--client-id"},
-					{"secret as a token flag", nil, []string{"--client-id", mgrID, "--client-secret-file", secretFile, "--token", "x"}, "do not apply"},
+					{"secret as a token flag", nil, []string{"--client-id", mgrID, "--client-secret-file", secretFile, "--token", "x"}, "not defined: -token"},
 					{"account zero", nil, []string{"--client-id", mgrID, "--client-secret-file", secretFile, "--account", "0"}, "--account"},
 					{"positional argument", nil, []string{"--client-id", mgrID, "--client-secret-file", secretFile, "12"}, "unexpected"},
 				} {
