@@ -417,6 +417,10 @@ type Webhooks struct {
 	// ExpiryCheckInterval is how often credentials about to expire are
 	// looked for.
 	ExpiryCheckInterval time.Duration `yaml:"expiry_check_interval" env:"TOLLGATE_WEBHOOKS_EXPIRY_CHECK_INTERVAL"`
+	// DeliveryRetention is how long a delivered or failed delivery stays
+	// in the delivery log, from its creation; the expiry check prunes older
+	// ones. Pending deliveries are never pruned.
+	DeliveryRetention time.Duration `yaml:"delivery_retention" env:"TOLLGATE_WEBHOOKS_DELIVERY_RETENTION"`
 }
 
 // Grants configures the grants: which are served, and the name of the
@@ -525,6 +529,7 @@ func Default() Config {
 			PollInterval:        time.Second,
 			ExpiringBefore:      7 * 24 * time.Hour,
 			ExpiryCheckInterval: time.Hour,
+			DeliveryRetention:   30 * 24 * time.Hour,
 		},
 		Credentials: Credentials{
 			ManagementScope:       "tollgate:manage",

@@ -319,6 +319,7 @@ func everyFieldSet() config.Config {
 			PollInterval:        2 * time.Second,
 			ExpiringBefore:      72 * time.Hour,
 			ExpiryCheckInterval: 30 * time.Minute,
+			DeliveryRetention:   14 * 24 * time.Hour,
 		},
 		Credentials: config.Credentials{
 			ManagementScope: "https://api.example.com/manage",
@@ -534,6 +535,7 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"grant name", map[string]string{"TOLLGATE_ESKIMI_DSP_GRANT_NAME": "dsp"}, func(c config.Config) any { return c.Grants.EskimiDSPName }, "dsp"},
 		{"bool", map[string]string{"TOLLGATE_OPS_PPROF": "true"}, func(c config.Config) any { return c.Ops.Pprof }, true},
 		{"client token lifetime", map[string]string{"TOLLGATE_CLIENT_TOKEN_LIFETIME": "720h"}, func(c config.Config) any { return c.Tokens.ClientTokenLifetime }, 720 * time.Hour},
+		{"webhook delivery retention", map[string]string{"TOLLGATE_WEBHOOKS_DELIVERY_RETENTION": "240h"}, func(c config.Config) any { return c.Webhooks.DeliveryRetention }, 240 * time.Hour},
 		{"console idle timeout", map[string]string{"TOLLGATE_CONSOLE_SESSION_IDLE_TIMEOUT": "10m"}, func(c config.Config) any { return c.Console.SessionIdleTimeout }, 10 * time.Minute},
 		{"console secure cookies", map[string]string{"TOLLGATE_CONSOLE_SECURE_COOKIES": "true"}, func(c config.Config) any { return c.Console.SecureCookies }, true},
 		{"key session lifetime", map[string]string{"TOLLGATE_KEY_SESSION_LIFETIME": "1h"}, func(c config.Config) any { return c.Tokens.KeySessionLifetime }, time.Hour},
@@ -1074,6 +1076,11 @@ func TestValidateRejects(t *testing.T) {
 			c.Credentials.DefaultGrantTypes = []string{"client_credentials", "eskimi_dsp"}
 		}, `credentials.default_grant_types (TOLLGATE_DEFAULT_GRANT_TYPES): "eskimi_dsp" is not a grant type Tollgate serves`},
 		{"zero client token lifetime", func(c *config.Config) { c.Tokens.ClientTokenLifetime = 0 }, "tokens.client_token_lifetime (TOLLGATE_CLIENT_TOKEN_LIFETIME): must be positive"},
+		{"webhook delivery retention under two days", func(c *config.Config) { c.Webhooks.DeliveryRetention = 47 * time.Hour },
+			"webhooks.delivery_retention (TOLLGATE_WEBHOOKS_DELIVERY_RETENTION): must be at least 48h"},
+		{"webhook delivery retention shorter than expiring_before", func(c *config.Config) {
+			c.Webhooks.DeliveryRetention, c.Webhooks.ExpiringBefore = 72*time.Hour, 73*time.Hour
+		}, "webhooks.delivery_retention (TOLLGATE_WEBHOOKS_DELIVERY_RETENTION): must not be shorter than webhooks.expiring_before (73h0m0s)"},
 		{"zero console idle timeout", func(c *config.Config) { c.Console.SessionIdleTimeout = 0 }, "console.session_idle_timeout (TOLLGATE_CONSOLE_SESSION_IDLE_TIMEOUT): must be positive"},
 		{"console idle timeout over the lifetime", func(c *config.Config) { c.Console.SessionIdleTimeout = c.Console.SessionLifetime + time.Second }, "must not exceed console.session_lifetime"},
 		{"zero key session lifetime", func(c *config.Config) { c.Tokens.KeySessionLifetime = 0 }, "tokens.key_session_lifetime (TOLLGATE_KEY_SESSION_LIFETIME): must be positive"},
@@ -1448,6 +1455,7 @@ var wantEnvNames = []string{
 	"TOLLGATE_WEBHOOKS_POLL_INTERVAL",
 	"TOLLGATE_WEBHOOKS_EXPIRING_BEFORE",
 	"TOLLGATE_WEBHOOKS_EXPIRY_CHECK_INTERVAL",
+	"TOLLGATE_WEBHOOKS_DELIVERY_RETENTION",
 	"TOLLGATE_RATE_CLASSES",
 	"TOLLGATE_TOKEN_RATE_LIMIT",
 	"TOLLGATE_RATE_LIMIT_FAIL_OPEN",

@@ -311,6 +311,14 @@ func (c Config) validateProtocol(p *problems) {
 	positive(p, "webhooks.poll_interval", c.Webhooks.PollInterval)
 	positive(p, "webhooks.expiring_before", c.Webhooks.ExpiringBefore)
 	positive(p, "webhooks.expiry_check_interval", c.Webhooks.ExpiryCheckInterval)
+	// A delivery is retried for about 24 hours, and a credential.expiring
+	// event is queued once only while its delivery row is kept: up to
+	// expiring_before after its first scan.
+	if wh := c.Webhooks; wh.DeliveryRetention < 48*time.Hour {
+		p.addf(at("webhooks.delivery_retention"), "must be at least 48h (a delivery is retried for about 24h), got %s", wh.DeliveryRetention)
+	} else if wh.DeliveryRetention < wh.ExpiringBefore {
+		p.addf(at("webhooks.delivery_retention"), "must not be shorter than webhooks.expiring_before (%s), or a credential.expiring event is sent again", wh.ExpiringBefore)
+	}
 	cr := c.Credentials
 	positive(p, "credentials.rotation_overlap", cr.RotationOverlap)
 	positive(p, "credentials.max_rotation_overlap", cr.MaxRotationOverlap)

@@ -833,7 +833,8 @@ type WebhookDelivery struct {
 	LastStatus  int
 	LastError   string
 	DeliveredAt time.Time
-	CreatedAt   time.Time
+	// CreatedAt is when the delivery was queued; retention counts from it.
+	CreatedAt time.Time
 }
 
 // WebhookFilter selects the webhooks of account AccountID (and its subtree
@@ -860,10 +861,15 @@ type Webhooks interface {
 	// account accountID: the account's own, and those of its ancestors
 	// that include their subtree.
 	WebhooksFor(ctx context.Context, accountID int64, eventType string) ([]Webhook, error)
-	// EnqueueDeliveries adds pending deliveries due at their NextAttemptAt;
-	// a delivery whose (WebhookID, EventID) is already queued is skipped,
-	// so that an event reported twice is delivered once.
+	// EnqueueDeliveries adds pending deliveries due at their NextAttemptAt
+	// and created at their CreatedAt (zero times: now); a delivery whose
+	// (WebhookID, EventID) is already queued is skipped, so that an event
+	// reported twice is delivered once.
 	EnqueueDeliveries(ctx context.Context, ds []WebhookDelivery) error
+	// PruneDeliveries deletes up to limit finished deliveries (delivered
+	// or failed, never pending) created before before, oldest first, and
+	// returns how many it deleted.
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error)
 	// ClaimDeliveries takes up to limit pending deliveries due at now whose
 	// webhook is enabled, and moves their NextAttemptAt to now+lease, so
 	// that no other instance takes them while they are attempted (and they

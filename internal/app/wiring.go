@@ -678,7 +678,8 @@ func newApp(d deps) (*App, error) {
 		Logger:       d.logger,
 		Now:          d.now,
 	})
-	expiry := webhooks.NewExpiry(d.db, d.cfg.Webhooks.ExpiringBefore, d.logger, d.now)
+	expiry := webhooks.NewExpiry(webhooks.ExpiryOptions{Store: d.db, Before: d.cfg.Webhooks.ExpiringBefore,
+		Retention: d.cfg.Webhooks.DeliveryRetention, Logger: d.logger, Now: d.now})
 	// Every public answer carries the security headers (HSTS over TLS);
 	// a page that sets its own Content-Security-Policy keeps it.
 	a := &App{public: server.SecurityHeaders(public), routes: public.Routes(), ops: ops, uses: uses, counter: counter, rollup: rollup, sweeper: sweep,

@@ -94,30 +94,68 @@ func (q *QuotaEvents) Write(ctx context.Context, e usage.QuotaThreshold) error {
 }
 
 // Expiry warns of credentials about to expire: credential.expiring, once
-// per credential and expiry date, Before ahead.
+// per credential and expiry date, Before ahead. On the same tick it prunes
+// the delivery log: finished deliveries older than Retention go.
 type Expiry struct {
-	store  storage.Webhooks
-	before time.Duration
-	logger *slog.Logger
-	now    func() time.Time
+	store      storage.Webhooks
+	before     time.Duration
+	retention  time.Duration
+	pruneBatch int
+	logger     *slog.Logger
+	now        func() time.Time
 }
 
-// DefaultExpiringBefore is how long before its expiry a credential is
-// announced as expiring.
-const DefaultExpiringBefore = 7 * 24 * time.Hour
+// Defaults of ExpiryOptions.
+const (
+	// DefaultExpiringBefore is how long before its expiry a credential is
+	// announced as expiring.
+	DefaultExpiringBefore = 7 * 24 * time.Hour
+	// DefaultDeliveryRetention is how long a finished delivery is kept.
+	DefaultDeliveryRetention = 30 * 24 * time.Hour
+	// DefaultPruneBatch bounds the deliveries one statement deletes, so
+	// that a backlog never makes one long transaction or lock.
+	DefaultPruneBatch = 1000
+)
 
-// NewExpiry returns the job; before 0 is DefaultExpiringBefore.
-func NewExpiry(store storage.Webhooks, before time.Duration, logger *slog.Logger, now func() time.Time) *Expiry {
-	if before <= 0 {
-		before = DefaultExpiringBefore
+// maxPruneBatches bounds one run of Prune; what is left goes on the next.
+const maxPruneBatches = 100
+
+// ExpiryOptions configure the Expiry job.
+type ExpiryOptions struct {
+	Store storage.Webhooks
+	// Before is how long ahead credential.expiring is sent;
+	// DefaultExpiringBefore when 0.
+	Before time.Duration
+	// Retention is how long a delivered or failed delivery is kept, from
+	// its creation; DefaultDeliveryRetention when 0. It must not be shorter
+	// than Before: a credential.expiring event is queued once only while
+	// its delivery is kept (config checks it).
+	Retention time.Duration
+	// PruneBatch is the most deliveries one statement deletes;
+	// DefaultPruneBatch when 0.
+	PruneBatch int
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// NewExpiry returns the job o describes.
+func NewExpiry(o ExpiryOptions) *Expiry {
+	if o.Before <= 0 {
+		o.Before = DefaultExpiringBefore
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if o.Retention <= 0 {
+		o.Retention = DefaultDeliveryRetention
 	}
-	if now == nil {
-		now = time.Now
+	if o.PruneBatch <= 0 {
+		o.PruneBatch = DefaultPruneBatch
 	}
-	return &Expiry{store: store, before: before, logger: logger, now: now}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Expiry{store: o.Store, before: o.Before, retention: o.Retention, pruneBatch: o.PruneBatch, logger: o.Logger, now: o.Now}
 }
 
 // Scan enqueues the warning of every active credential expiring within
@@ -141,13 +179,39 @@ func (x *Expiry) Scan(ctx context.Context) (int, error) {
 	return len(cs), nil
 }
 
-// Run scans at once and then every interval until ctx is done.
+// Prune deletes the finished deliveries (delivered or failed, never
+// pending) created more than Retention ago, PruneBatch at a time, at most
+// maxPruneBatches batches; it returns how many it deleted.
+func (x *Expiry) Prune(ctx context.Context) (int64, error) {
+	before := x.now().Add(-x.retention)
+	var total int64
+	for range maxPruneBatches {
+		n, err := x.store.PruneDeliveries(ctx, before, x.pruneBatch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < int64(x.pruneBatch) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// Run scans and prunes at once and then every interval until ctx is done.
 func (x *Expiry) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if _, err := x.Scan(ctx); err != nil && ctx.Err() == nil {
 			x.logger.WarnContext(ctx, "scan expiring credentials; will retry", "err", err)
+		}
+		n, err := x.Prune(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			x.logger.WarnContext(ctx, "prune webhook deliveries; will retry", "err", err, "deleted", n)
+		case n > 0:
+			x.logger.DebugContext(ctx, "pruned webhook deliveries", "deleted", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -164,5 +228,5 @@ func TestDelivery(w storage.Webhook, eventID string, now time.Time) (storage.Web
 	if err != nil {
 		return storage.WebhookDelivery{}, err
 	}
-	return storage.WebhookDelivery{WebhookID: w.ID, EventID: eventID, EventType: Test, Payload: body, NextAttemptAt: now}, nil
+	return storage.WebhookDelivery{WebhookID: w.ID, EventID: eventID, EventType: Test, Payload: body, NextAttemptAt: now, CreatedAt: now}, nil
 }

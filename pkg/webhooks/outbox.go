@@ -130,8 +130,8 @@ func enqueueAudit(ctx context.Context, tx storage.Store, e storage.AuditEvent, b
 	return enqueue(ctx, tx, cur.AccountID, eventType, auditEventID(e.ID), body, now)
 }
 
-// enqueue writes a delivery of one event, due at now, to every webhook of
-// accountID hearing of eventType.
+// enqueue writes a delivery of one event, due and created at now, to
+// every webhook of accountID hearing of eventType.
 func enqueue(ctx context.Context, tx storage.Webhooks, accountID int64, eventType, eventID string, body []byte, now time.Time) error {
 	hooks, err := tx.WebhooksFor(ctx, accountID, eventType)
 	if err != nil || len(hooks) == 0 {
@@ -139,7 +139,7 @@ func enqueue(ctx context.Context, tx storage.Webhooks, accountID int64, eventTyp
 	}
 	ds := make([]storage.WebhookDelivery, len(hooks))
 	for i, h := range hooks {
-		ds[i] = storage.WebhookDelivery{WebhookID: h.ID, EventID: eventID, EventType: eventType, Payload: body, NextAttemptAt: now}
+		ds[i] = storage.WebhookDelivery{WebhookID: h.ID, EventID: eventID, EventType: eventType, Payload: body, NextAttemptAt: now, CreatedAt: now}
 	}
 	return tx.EnqueueDeliveries(ctx, ds)
 }

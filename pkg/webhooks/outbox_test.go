@@ -180,7 +180,7 @@ func TestQuotaAndExpiryEventsCollapse(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			x := webhooks.NewExpiry(w.store, 7*24*time.Hour, nil, now)
+			x := webhooks.NewExpiry(webhooks.ExpiryOptions{Store: w.store, Before: 7 * 24 * time.Hour, Now: now})
 			for range 2 {
 				if n, err := x.Scan(t.Context()); err != nil || n != 1 {
 					t.Fatalf("Scan = %d, %v", n, err)

@@ -475,7 +475,7 @@ var unchangingMethods = []string{
 	// Webhooks and their deliveries are not cached either; the expiring
 	// credentials are read straight from the backend.
 	"CreateWebhook", "GetWebhook", "ListWebhooks", "UpdateWebhook", "DeleteWebhook", "WebhooksFor",
-	"EnqueueDeliveries", "ClaimDeliveries", "FinishAttempt", "ListDeliveries", "ClientsExpiringBetween",
+	"EnqueueDeliveries", "ClaimDeliveries", "FinishAttempt", "ListDeliveries", "PruneDeliveries", "ClientsExpiringBetween",
 }
 
 // Every method of storage.Store is either a write TestWritesInvalidate

@@ -251,9 +251,12 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []storage.WebhookDeliv
 	now := time.Now()
 	rows := make([]deliveryRow, len(ds))
 	for i, d := range ds {
-		next := d.NextAttemptAt
+		next, created := d.NextAttemptAt, d.CreatedAt
 		if next.IsZero() {
 			next = now
+		}
+		if created.IsZero() {
+			created = now
 		}
 		rows[i] = deliveryRow{
 			WebhookID:     d.WebhookID,
@@ -262,13 +265,39 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []storage.WebhookDeliv
 			Payload:       string(d.Payload),
 			Status:        storage.DeliveryPending,
 			NextAttemptAt: nullTime(next),
-			CreatedAt:     dbTime(now),
+			CreatedAt:     dbTime(created),
 		}
 	}
 	err := s.write(ctx, func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "webhook_id"}, {Name: "event_id"}}, DoNothing: true}).Create(&rows).Error
 	})
 	return mapError("enqueue webhook deliveries", err)
+}
+
+// pruneDeliveriesQuery deletes one batch of finished deliveries, through
+// the partial index webhook_deliveries_finished (migration 0017), whose
+// predicate the query repeats word for word so that PostgreSQL uses it.
+const pruneDeliveriesQuery = `DELETE FROM webhook_deliveries WHERE id IN (
+	SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?
+	ORDER BY created_at LIMIT ?)`
+
+// PruneDeliveries implements storage.Webhooks.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	var n int64
+	err := s.write(ctx, func(db *gorm.DB) error {
+		res := db.Exec(pruneDeliveriesQuery, dbTime(before), limit)
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, mapError("prune webhook deliveries", err)
+	}
+	return n, nil
 }
 
 // ClaimDeliveries implements storage.Webhooks: on PostgreSQL the due rows
