@@ -498,3 +498,40 @@ func TestWebhookSweeperAndExpiryEvents(t *testing.T) {
 		}
 	}, allowHTTPWebhooks)
 }
+
+// TestWebhookDeliveryLogPruned: once webhooks.delivery_retention (30 days
+// by default) has passed, the expiry job deletes a delivered delivery from
+// the delivery log, and keeps one still pending.
+func TestWebhookDeliveryLogPruned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		recv := newReceiver(t)
+		alice := f.admUser("alice")
+		created := f.admWant(t, alice, http.MethodPost, "/webhooks", admBody(map[string]any{"url": recv.srv.URL, "events": []string{"credential.created"}}), http.StatusCreated)
+		f.secrets = append(f.secrets, created["secret"].(string))
+		hook := admID(t, created)
+		log := func() []map[string]any {
+			t.Helper()
+			return admItems(t, f.admWant(t, alice, http.MethodGet, admPath("/webhooks", hook, "/deliveries"), "", http.StatusOK))
+		}
+		f.admWant(t, alice, http.MethodPost, admPath("/webhooks", hook, "/test"), "", http.StatusAccepted)
+		if n, err := f.app.Webhooks().DeliverDue(t.Context()); err != nil || n != 1 {
+			t.Fatalf("DeliverDue = %d, %v", n, err)
+		}
+		if n, err := f.app.Expiry().Prune(t.Context()); err != nil || n != 0 {
+			t.Errorf("Prune of a fresh log = %d, %v; want nothing deleted", n, err)
+		}
+
+		f.clock.advance(30*24*time.Hour + time.Minute)
+		alice = f.admUser("alice")
+		pending := f.admWant(t, alice, http.MethodPost, admPath("/webhooks", hook, "/test"), "", http.StatusAccepted)
+		f.clock.advance(30 * 24 * time.Hour)
+		if n, err := f.app.Expiry().Prune(t.Context()); err != nil || n != 1 {
+			t.Fatalf("Prune after the retention = %d, %v; want the delivered delivery deleted", n, err)
+		}
+		alice = f.admUser("alice")
+		items := log()
+		if len(items) != 1 || items[0]["event_id"] != pending["event_id"] || items[0]["status"] != "pending" {
+			t.Errorf("delivery log after Prune = %v, want only the pending delivery %v", items, pending["event_id"])
+		}
+	}, allowHTTPWebhooks)
+}
