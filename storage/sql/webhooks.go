@@ -274,12 +274,13 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []storage.WebhookDeliv
 	return mapError("enqueue webhook deliveries", err)
 }
 
-// pruneDeliveriesQuery deletes one batch of finished deliveries, through
-// the partial index webhook_deliveries_finished (migration 0017), whose
-// predicate the query repeats word for word so that PostgreSQL uses it.
-const pruneDeliveriesQuery = `DELETE FROM webhook_deliveries WHERE id IN (
+// pruneDeliveriesBatch selects one batch of finished deliveries, oldest
+// first, through the partial index webhook_deliveries_finished (migration
+// 0017), whose predicate it repeats word for word so that PostgreSQL uses
+// it.
+const pruneDeliveriesBatch = `
 	SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?
-	ORDER BY created_at LIMIT ?)`
+	ORDER BY created_at LIMIT ?`
 
 // PruneDeliveries implements storage.Webhooks.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
@@ -288,9 +289,16 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int
 	}
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
+	// On PostgreSQL the ids are an array the delete looks up by primary
+	// key (IN would hash-join a scan of the whole table), and instances
+	// pruning at once skip each other's rows instead of waiting.
+	q := `DELETE FROM webhook_deliveries WHERE id IN (` + pruneDeliveriesBatch + `)`
+	if s.dialect == dialectPostgres {
+		q = `DELETE FROM webhook_deliveries WHERE id = ANY(ARRAY(` + pruneDeliveriesBatch + ` FOR UPDATE SKIP LOCKED))`
+	}
 	var n int64
 	err := s.write(ctx, func(db *gorm.DB) error {
-		res := db.Exec(pruneDeliveriesQuery, dbTime(before), limit)
+		res := db.Exec(q, dbTime(before), limit)
 		n = res.RowsAffected
 		return res.Error
 	})
