@@ -93,9 +93,10 @@ func tokenExchange() cliVerb {
 		}}
 }
 
-// readCredential returns a secret from file, else from the variable env
-// (none when ""), trimmed of surrounding white space. It is never a flag
-// value; errors name the file or the variable, never the value.
+// readCredential returns a secret from file, else from the variable
+// envName (none when ""), trimmed of surrounding white space: never a flag
+// value. Its errors are usage errors naming the flag or the variable, never
+// the value.
 func readCredential(e env, flagName, file, envName, what string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file) // #nosec G304 G703 -- the user names their own credential file on the command line
