@@ -35,7 +35,9 @@ type ReaderOptions struct {
 	Store storage.Usage // the rolled-up rows and the watermark
 	// Live are the per-minute counters (Redis or in process); nil: the
 	// answers hold the rolled-up minutes only.
-	Live     RangeReader
+	Live RangeReader
+	// Accounts places a credential's account in the subtree asked for
+	// (required with Live).
 	Accounts Subtrees
 	Logger   *slog.Logger
 	Now      func() time.Time
