@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,5 +247,48 @@ func TestOutages(t *testing.T) {
 				t.Errorf("/readyz = %d after recovery, want 200", got)
 			}
 		})
+	}
+}
+
+// During a Redis outage a usage page still answers, from the rolled-up
+// minutes, and says the latest ones are missing; once Redis is back they
+// are there again.
+func TestUsageDuringARedisOutage(t *testing.T) {
+	f, _, redisProxy := newProxiedFixture(t)
+	for range 3 {
+		f.tokenCC(f.cc)
+	}
+	f.rollUp(t)
+	for range 2 {
+		f.tokenCC(f.cc)
+	}
+	if err := f.app.UsageCounter().Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.signIn("alice")
+	path := "/console/clients/" + strconv.FormatInt(f.cc.ID, 10) + "/usage"
+	b.get(path).want(t, http.StatusOK).has(t, `data-outcome="allowed" data-count="5"`)
+
+	redisProxy.stop()
+	start := time.Now()
+	p := b.get(path).want(t, http.StatusOK).has(t, `data-outcome="allowed" data-count="3"`, `id="usage-partial"`)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("the usage page took %v during the outage, want a bounded answer", elapsed)
+	}
+	if strings.Contains(p.body, "127.0.0.1") || strings.Contains(p.body, "dial") {
+		t.Errorf("the usage page leaks backend details: %s", p.body)
+	}
+	redisProxy.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := b.get(path).want(t, http.StatusOK)
+		if strings.Contains(p.body, `data-outcome="allowed" data-count="5"`) && !strings.Contains(p.body, `id="usage-partial"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the usage page did not recover after the outage")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

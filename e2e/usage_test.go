@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,10 +30,14 @@ func (f *fixture) usageOf(t *testing.T, who admCaller, query string) map[string]
 		t.Fatalf("GET /usage?%s: status %d, body %s", query, res.status, res.body)
 	}
 	var body struct {
-		Items []usageItem `json:"items"`
+		Items   []usageItem `json:"items"`
+		Partial *bool       `json:"partial"`
 	}
 	if err := json.Unmarshal(res.body, &body); err != nil {
 		t.Fatal(err)
+	}
+	if body.Partial == nil || *body.Partial {
+		t.Errorf("GET /usage?%s: partial %v, want false (Redis is up)", query, body.Partial)
 	}
 	out := map[string]int64{}
 	for _, it := range body.Items {
@@ -117,6 +122,62 @@ func TestUsage(t *testing.T) {
 					t.Errorf("status %d, want %d (body %s)", res.status, c.status, res.body)
 				}
 			})
+		}
+	})
+}
+
+// Calls show in the usage answers at once, before any roll-up, in minute,
+// hour and day buckets and in the console's chart of the current hour;
+// after a roll-up and more calls, each call is counted once.
+func TestUsageNow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		flush := func() {
+			t.Helper()
+			if err := f.app.UsageCounter().Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := f.clock.now()
+		alice := f.admUser("alice")
+		cc := strconv.FormatInt(f.cc.ID, 10)
+		check := func(want int64) {
+			t.Helper()
+			rng := "&from=" + url.QueryEscape(start.Add(-time.Hour).UTC().Format(time.RFC3339)) +
+				"&to=" + url.QueryEscape(f.clock.now().Add(time.Hour).UTC().Format(time.RFC3339))
+			for _, g := range []string{"minute", "hour", "day"} {
+				got := f.usageOf(t, alice, "credential_id="+cc+"&granularity="+g+rng)
+				if got[cc+"/token/allowed"] != want || len(got) != 1 {
+					t.Errorf("%s usage of cc = %v, want %d allowed", g, got, want)
+				}
+			}
+			// The defaults (the range ending now) hold them too.
+			if got := f.usageOf(t, alice, "account_id="+strconv.FormatInt(f.root.ID, 10)+"&granularity=minute"); got[cc+"/token/allowed"] != want {
+				t.Errorf("the last hour of minutes of the root's subtree = %v, want %d allowed of cc", got, want)
+			}
+		}
+		for range 3 {
+			f.tokenCC(f.cc)
+		}
+		flush()
+		check(3)
+
+		// Rolled up (the watermark passes those minutes), then two more
+		// calls after it.
+		f.rollUp(t)
+		check(3)
+		for range 2 {
+			f.tokenCC(f.cc)
+		}
+		flush()
+		check(5)
+
+		// The console's chart: the current hour's bar holds all five.
+		b := f.browser(t)
+		b.signIn("alice")
+		p := b.get("/console/clients/"+cc+"/usage").want(t, http.StatusOK)
+		p.has(t, `class="o-allowed" data-outcome="allowed" data-count="5"`)
+		if strings.Contains(p.body, `id="usage-partial"`) {
+			t.Error("the usage page says the latest minutes are missing, with Redis up")
 		}
 	})
 }

@@ -520,8 +520,11 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		chromedp.Click(chromedp.ID("budget-save")))
 	c.arrive("ok=saved")
 	c.wantText("#budget-remaining", "5000")
-	if v := c.value("#rate_default"); v != "20" {
-		t.Errorf("the budget's rate reads %q, want 20", v)
+	c.wantText("#budget-usage", "0 used, refills")
+	for field, want := range map[string]string{"#rate_default": "20", "#burst_default": "40", "#budget_limit": "5000", "#budget_period": "month"} {
+		if v := c.value(field); v != want {
+			t.Errorf("the budget form's %s reads %q, want %q", field, v, want)
+		}
 	}
 	c.shot("account-budget")
 	c.do(chromedp.SetValue(chromedp.ID("budget_limit"), "0"), chromedp.Click(chromedp.ID("budget-save")),
@@ -546,11 +549,26 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		chromedp.Click(chromedp.CSS(`input[value="credential.created"]`)),
 		chromedp.Click(chromedp.CSS(`input[value="credential.leaked"]`)),
 		chromedp.Click(chromedp.ID("create-webhook")), chromedp.WaitVisible(chromedp.ID("once-warning")))
-	if secret := c.value("#webhook-secret"); !strings.HasPrefix(secret, "whsec_") {
-		t.Errorf("the new webhook's secret reads %q", secret)
+	c.wantText("#once-warning", "you will not see it again")
+	hookSecret := c.value("#webhook-secret")
+	if !strings.HasPrefix(hookSecret, "whsec_") {
+		t.Errorf("the new webhook's secret reads %q", hookSecret)
+	}
+	if got := c.copyAndRead("webhook-secret"); got != hookSecret {
+		t.Errorf("the clipboard holds %q, want the webhook's secret shown", got)
 	}
 	c.shot("webhook-created")
-	c.do(chromedp.Click(chromedp.CSS(`section.card a[href^="/console/webhooks/"]`)))
+	// The list, on its own: the webhook's URL, events and status, and
+	// the secret nowhere.
+	c.open("/console/webhooks", "#records")
+	c.wantText("#records", recv.URL+"/tollgate")
+	c.wantText("#records", "credential.created, credential.leaked")
+	c.wantText("#records", "enabled")
+	if strings.Contains(c.text("main"), "whsec_") {
+		t.Error("the webhook list shows the secret again")
+	}
+	c.shot("webhooks")
+	c.do(chromedp.Click(chromedp.CSS(`#records a[href^="/console/webhooks/"]`)))
 	c.arrive("/console/webhooks/")
 	c.do(chromedp.Click(chromedp.ID("send-test")), chromedp.WaitVisible(chromedp.ID("notice")))
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -574,10 +592,22 @@ func browseConsole(t *testing.T, c *chrome, h tollgateHTTP, boot bootstrapResult
 		}
 	}
 	c.wantText("#deliveries", "delivered")
+	c.wantText("#deliveries", "webhook.test")
 	if strings.Contains(c.text("main"), "whsec_") {
 		t.Error("the webhook page shows the secret again")
 	}
 	c.shot("webhook-deliveries")
+	// The delivery log on a phone: one card per delivery, nothing wider
+	// than the screen.
+	hookPage := c.path()
+	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	c.open(hookPage, "#deliveries")
+	if bad := runIn(c, chromedp.Evaluate[string](fitsInViewport)); bad != "" {
+		t.Errorf("the delivery log on a phone: %s", bad)
+	}
+	c.wantText("#deliveries", "delivered")
+	c.shot("webhook-deliveries-phone")
+	c.do(chromedp.EmulateViewport(1366, 860))
 
 	// On a phone.
 	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))

@@ -165,12 +165,14 @@ type Backends struct {
 }
 
 // UsageCounts are the per-minute usage counters: added to in batches,
-// read by the roll-up.
+// read by the roll-up and, for the minutes not rolled up yet, by the usage
+// answers.
 type UsageCounts interface {
 	usage.Counter
 	usage.MinuteReader
 	usage.BatchCounter
 	usage.BatchReader
+	usage.RangeReader
 }
 
 // noLimitIfZero turns a configured 0 ("no limit") into the negative
@@ -476,7 +478,9 @@ func newApp(d deps) (*App, error) {
 	}
 	var counter *usage.Batcher
 	var rollup *usage.Rollup
+	var usageReader manage.UsageReader // nil (not a nil *usage.Reader) without a usage store
 	if d.usage != nil {
+		usageReader = usage.NewReader(usage.ReaderOptions{Store: d.usage, Live: d.counts, Accounts: d.db, Logger: d.logger, Now: d.now})
 		counter = usage.NewBatcher(d.counts, d.usage, d.logger)
 		u := d.cfg.Usage
 		rollup = usage.NewRollup(usage.RollupOptions{Counts: d.counts, Store: d.usage, Grace: u.RollupGrace,
@@ -573,7 +577,7 @@ func newApp(d deps) (*App, error) {
 		WebhooksAllowHTTP:   d.cfg.Webhooks.AllowHTTP,
 		RateClasses:         slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes)),
 		QuotaSpent:          d.quotaSpent,
-		Usage:               d.usage,
+		Usage:               usageReader,
 		Logger:              d.logger,
 		Now:                 d.now,
 		Guard:               userGuard,

@@ -28,24 +28,25 @@ func (a *API) usageRoutes() {
 	a.handle(http.MethodGet, "/usage", a.getUsage)
 }
 
-// getUsage serves GET /usage: the rolled-up usage of one credential or of
-// an account's subtree, oldest bucket first.
+// getUsage serves GET /usage: the usage of one credential or of an
+// account's subtree up to the current minute, oldest bucket first; partial
+// when the minutes not rolled up yet could not be read.
 func (a *API) getUsage(w http.ResponseWriter, r *http.Request, act manage.Actor) {
 	q, pr := usageQuery(r)
 	if pr != nil {
 		writeProblem(w, r, *pr)
 		return
 	}
-	rows, err := a.opts.Service.Usage(r.Context(), act, q)
+	rep, err := a.opts.Service.Usage(r.Context(), act, q)
 	if err != nil {
 		writeProblem(w, r, problemOf(err))
 		return
 	}
-	views := make([]usageView, len(rows))
-	for i, u := range rows {
+	views := make([]usageView, len(rep.Rows))
+	for i, u := range rep.Rows {
 		views[i] = usageView{Time: u.Time.UTC(), CredentialID: u.CredentialID, RateClass: u.Class, Outcome: u.Outcome, Count: u.Count}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": views})
+	writeJSON(w, http.StatusOK, map[string]any{"items": views, "partial": rep.Partial})
 }
 
 // usageQuery reads GET /usage's parameters: ids are positive integers,

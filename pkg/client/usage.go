@@ -39,8 +39,11 @@ type UsageQuery struct {
 
 // Usage is the answer of GetUsage.
 type Usage struct {
-	Items []UsageItem     `json:"items"`
-	Raw   json.RawMessage `json:"-"`
+	Items []UsageItem `json:"items"`
+	// Partial: the minutes not rolled up yet could not be read (Redis
+	// unreachable); Items hold the rolled-up minutes only.
+	Partial bool            `json:"partial"`
+	Raw     json.RawMessage `json:"-"`
 }
 
 // GetUsage reads the usage q selects, oldest bucket first.

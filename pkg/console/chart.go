@@ -93,6 +93,9 @@ type usageChart struct {
 	Max, Total                               int64
 	Range                                    usageRange
 	Ranges                                   []usageRange
+	// Partial: the minutes not rolled up yet could not be read, so the
+	// last bar lacks them.
+	Partial bool
 }
 
 // buildChart lays out rows (of any credentials and classes) in n buckets
@@ -203,11 +206,13 @@ func (c *Console) readUsage(r *http.Request, st *state, q manage.UsageQuery, rng
 	q.Granularity = rng.Granularity
 	q.To = now.Truncate(rng.Step).Add(rng.Step)
 	q.From = q.To.Add(-time.Duration(rng.Buckets) * rng.Step)
-	rows, err := c.opts.Service.Usage(r.Context(), st.act, q)
+	rep, err := c.opts.Service.Usage(r.Context(), st.act, q)
 	if err != nil {
 		return usageChart{}, err
 	}
-	return buildChart(rows, now, rng), nil
+	chart := buildChart(rep.Rows, now, rng)
+	chart.Partial = rep.Partial
+	return chart, nil
 }
 
 // showCredentialUsage serves a credential's usage page.

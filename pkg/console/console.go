@@ -31,6 +31,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/console/session"
 	"github.com/tollgate/tollgate/pkg/manage"
 	"github.com/tollgate/tollgate/pkg/tracing"
+	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -65,7 +66,7 @@ type Service interface {
 	InheritedPolicies(ctx context.Context, act manage.Actor, id int64) (storage.EffectivePolicies, error)
 	ListChildren(ctx context.Context, act manage.Actor, id int64, pg storage.Page) ([]storage.Account, error)
 	ListAudit(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.AuditEvent, error)
-	Usage(ctx context.Context, act manage.Actor, q manage.UsageQuery) ([]storage.UsageRow, error)
+	Usage(ctx context.Context, act manage.Actor, q manage.UsageQuery) (usage.Report, error)
 	ListWebhooks(ctx context.Context, act manage.Actor, accountID int64, pg storage.Page) ([]storage.Webhook, error)
 	CreateWebhook(ctx context.Context, act manage.Actor, in manage.WebhookInput) (storage.Webhook, string, error)
 	GetWebhook(ctx context.Context, act manage.Actor, id int64) (storage.Webhook, error)

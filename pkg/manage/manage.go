@@ -93,8 +93,9 @@ type Options struct {
 	// QuotaSpent reads what quotas have spent, for the remaining quota the
 	// views show; nil shows none.
 	QuotaSpent QuotaSpent
-	// Usage reads the rolled-up usage counts; nil answers Unavailable.
-	Usage storage.Usage
+	// Usage reads the usage counts (*usage.Reader); nil answers
+	// Unavailable.
+	Usage UsageReader
 	// WebhookSecrets seals webhook signing secrets; nil: webhooks cannot
 	// be created (Unavailable).
 	WebhookSecrets WebhookSecrets

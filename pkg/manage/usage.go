@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -41,35 +42,43 @@ type UsageQuery struct {
 	From, To     time.Time
 }
 
-// Usage reads the rolled-up usage q selects, oldest first. A credential's
+// UsageReader reads the usage a filter selects: the rolled-up minutes and
+// those after the roll-up's watermark, from the live counters
+// (*usage.Reader).
+type UsageReader interface {
+	Read(ctx context.Context, f storage.UsageFilter) (usage.Report, error)
+}
+
+// Usage reads the usage q selects, oldest first. A credential's
 // usage is for whoever may read the credential (its owner, an admin of its
 // account's subtree); an account's for an admin of a subtree holding it.
-// The last minutes before now show once rolled up (usage.rollup_grace).
-func (s *Service) Usage(ctx context.Context, act Actor, q UsageQuery) ([]storage.UsageRow, error) {
+// The minutes not rolled up yet come from the live counters; when those
+// cannot be read the report holds the rolled-up minutes, marked Partial.
+func (s *Service) Usage(ctx context.Context, act Actor, q UsageQuery) (usage.Report, error) {
 	f, err := s.usageFilter(q)
 	if err != nil {
-		return nil, err
+		return usage.Report{}, err
 	}
 	p := act.p
 	if q.CredentialID != 0 {
 		if _, err := s.loadAnyClient(ctx, p, q.CredentialID); err != nil {
-			return nil, err
+			return usage.Report{}, err
 		}
 	} else if err := s.reach(ctx, p, q.AccountID); err != nil {
-		return nil, err
+		return usage.Report{}, err
 	}
 	if s.opts.Usage == nil {
-		return nil, unavailable(errors.New("no usage store"))
+		return usage.Report{}, unavailable(errors.New("no usage store"))
 	}
 	f.Limit = MaxUsageItems + 1
-	rows, err := s.opts.Usage.ListUsage(ctx, f)
+	rep, err := s.opts.Usage.Read(ctx, f)
 	if err != nil {
-		return nil, unavailable(err)
+		return usage.Report{}, unavailable(err)
 	}
-	if len(rows) > MaxUsageItems {
-		return nil, invalid([]FieldError{{Field: "from", Detail: fmt.Sprintf("the range holds more than %d items: narrow it or use a coarser granularity", MaxUsageItems)}})
+	if len(rep.Rows) > MaxUsageItems {
+		return usage.Report{}, invalid([]FieldError{{Field: "from", Detail: fmt.Sprintf("the range holds more than %d items: narrow it or use a coarser granularity", MaxUsageItems)}})
 	}
-	return rows, nil
+	return rep, nil
 }
 
 // usageFilter checks q and returns the filter it describes.

@@ -18,10 +18,12 @@ import (
 	"github.com/tollgate/tollgate/storage/sql/sqltest"
 )
 
-// counters are the per-minute counters the roll-up reads from.
+// counters are the per-minute counters the roll-up and the usage reader
+// read from.
 type counters interface {
 	usage.BatchCounter
 	usage.BatchReader
+	usage.RangeReader
 }
 
 // backends runs fn on SQLite and PostgreSQL, each with the in-process and

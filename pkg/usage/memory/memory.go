@@ -18,6 +18,7 @@ var (
 	_ usage.MinuteReader = (*Counts)(nil)
 	_ usage.BatchCounter = (*Counts)(nil)
 	_ usage.BatchReader  = (*Counts)(nil)
+	_ usage.RangeReader  = (*Counts)(nil)
 )
 
 type minuteKey struct{ root, minute int64 }
@@ -105,6 +106,18 @@ func (m *Counts) ReadMinutes(_ context.Context, roots []int64, minute time.Time)
 		if cs := m.read(r, minute); len(cs) > 0 {
 			out[r] = cs
 		}
+	}
+	return out, nil
+}
+
+// ReadRange returns root's counts of every minute in [from, to), oldest
+// first.
+func (m *Counts) ReadRange(_ context.Context, root int64, from, to time.Time) ([]usage.Count, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []usage.Count
+	for t := from.UTC().Truncate(time.Minute); t.Before(to); t = t.Add(time.Minute) {
+		out = append(out, m.read(root, t)...)
 	}
 	return out, nil
 }

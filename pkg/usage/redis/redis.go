@@ -4,8 +4,10 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ var (
 	_ usage.MinuteReader = (*Counts)(nil)
 	_ usage.BatchCounter = (*Counts)(nil)
 	_ usage.BatchReader  = (*Counts)(nil)
+	_ usage.RangeReader  = (*Counts)(nil)
 )
 
 // Options configure Counts.
@@ -88,8 +91,7 @@ func (r *Counts) ReadMinute(ctx context.Context, root int64, minute time.Time) (
 }
 
 // ReadMinutes returns the counts of minute of every root of roots that has
-// some, reading them in one pipeline. Fields that are not counts (another
-// layout, a bad number) are skipped.
+// some, reading them in one pipeline.
 func (r *Counts) ReadMinutes(ctx context.Context, roots []int64, minute time.Time) (map[int64][]usage.Count, error) {
 	out := map[int64][]usage.Count{}
 	if len(roots) == 0 {
@@ -105,14 +107,49 @@ func (r *Counts) ReadMinutes(ctx context.Context, roots []int64, minute time.Tim
 		return nil, fmt.Errorf("read usage counts: %w", err)
 	}
 	for i, root := range roots {
-		for field, v := range cmds[i].Val() {
-			id, class, outcome, ok := usage.ParseField(field)
-			n, err := strconv.ParseInt(v, 10, 64)
-			if !ok || err != nil || n <= 0 {
-				continue
-			}
-			out[root] = append(out[root], usage.Count{Minute: minute, CredentialID: id, Class: class, Outcome: outcome, N: n})
-		}
+		out[root] = parseCounts(out[root], minute, cmds[i].Val())
 	}
 	return out, nil
+}
+
+// ReadRange returns root's counts of every minute in [from, to), oldest
+// first, in one pipeline: every key of a root shares its hash tag, so one
+// Cluster slot serves it.
+func (r *Counts) ReadRange(ctx context.Context, root int64, from, to time.Time) ([]usage.Count, error) {
+	from = from.UTC().Truncate(time.Minute)
+	if !from.Before(to) {
+		return nil, nil
+	}
+	pipe := r.client.Pipeline()
+	var cmds []*goredis.MapStringStringCmd
+	for t := from; t.Before(to); t = t.Add(time.Minute) {
+		cmds = append(cmds, pipe.HGetAll(ctx, r.key(root, t)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read usage counts: %w", err)
+	}
+	var out []usage.Count
+	for i, cmd := range cmds {
+		out = parseCounts(out, from.Add(time.Duration(i)*time.Minute), cmd.Val())
+	}
+	return out, nil
+}
+
+// parseCounts appends the counts of minute's hash to out, in a fixed order
+// (credential, class, outcome). Fields that are not counts (another
+// layout, a bad number) are skipped.
+func parseCounts(out []usage.Count, minute time.Time, hash map[string]string) []usage.Count {
+	start := len(out)
+	for field, v := range hash {
+		id, class, outcome, ok := usage.ParseField(field)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil || n <= 0 {
+			continue
+		}
+		out = append(out, usage.Count{Minute: minute, CredentialID: id, Class: class, Outcome: outcome, N: n})
+	}
+	slices.SortFunc(out[start:], func(a, b usage.Count) int {
+		return cmp.Or(cmp.Compare(a.CredentialID, b.CredentialID), cmp.Compare(a.Class, b.Class), cmp.Compare(a.Outcome, b.Outcome))
+	})
+	return out
 }
