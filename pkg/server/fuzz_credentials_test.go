@@ -124,7 +124,9 @@ func FuzzTokenCredentials(f *testing.F) {
 // FuzzReadClientAssertion feeds arbitrary client_assertion_type,
 // client_assertion and client_id values: never a panic, a 400 or 401 OAuth
 // error for what is refused, and an accepted assertion names a positive
-// client id that a client_id sent beside it agrees with.
+// client id that a client_id sent beside it agrees with: the client's own
+// assertion (private_key_jwt, iss = sub = the client id) or an external
+// issuer's token, which only a client_id sent beside it names (federation).
 func FuzzReadClientAssertion(f *testing.F) {
 	const typ = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	f.Add(typ, "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiIxMjMiLCJzdWIiOiIxMjMifQ.c2ln", "123")
@@ -149,10 +151,20 @@ func FuzzReadClientAssertion(f *testing.F) {
 		if creds.ClientID <= 0 || (id != "" && id != strconv.FormatInt(creds.ClientID, 10)) {
 			t.Fatalf("readClientCredentials(%q, %q, %q) accepted client %d", assertionType, assertion, id, creds.ClientID)
 		}
-		if assertionType != "" || assertion != "" {
-			if creds.Method != oauth.MethodPrivateKeyJWT || creds.Assertion == nil || creds.Assertion.ClientID != creds.ClientID {
+		if assertionType == "" && assertion == "" {
+			return
+		}
+		switch creds.Method {
+		case oauth.MethodPrivateKeyJWT: // the client's own assertion names it
+			if creds.Assertion == nil || creds.Assertion.ClientID != creds.ClientID || creds.External != nil {
 				t.Fatalf("readClientCredentials(%q, %q, %q) = %+v", assertionType, assertion, id, creds)
 			}
+		case oauth.MethodFederated: // an external token, for the client_id sent beside it
+			if creds.External == nil || creds.Assertion != nil || id == "" {
+				t.Fatalf("readClientCredentials(%q, %q, %q) = %+v", assertionType, assertion, id, creds)
+			}
+		default:
+			t.Fatalf("readClientCredentials(%q, %q, %q) = %+v, not an assertion's method", assertionType, assertion, id, creds)
 		}
 	})
 }
