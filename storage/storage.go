@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -506,6 +508,36 @@ type Token struct {
 	// SHA-256 JWK thumbprint (RFC 7638) of the key whose proofs must come
 	// with it. Empty for a Bearer token.
 	JKT string
+}
+
+// Rooted returns the signature or request id id of a token whose format
+// names its root account (ADR 0013): "a<root>." and id. A token store may
+// keep such a token, and its request's revocation marker, with the root
+// account's other keys (in Redis, under the root's hash tag), so that one
+// script can read the record and take the check's decision. Every token of
+// a request with a rooted id has a rooted signature of the same root.
+func Rooted(root int64, id string) string {
+	return "a" + strconv.FormatInt(root, 10) + "." + id
+}
+
+// SplitRooted returns the root and the rest of an id Rooted made; ok is
+// false for any other string (a root of another spelling, zero or below,
+// or an empty rest).
+func SplitRooted(id string) (root int64, rest string, ok bool) {
+	head, rest, found := strings.Cut(id, ".")
+	if !found || rest == "" || len(head) < 2 || head[0] != 'a' || head[1] == '0' || len(head) > 20 {
+		return 0, "", false
+	}
+	for i := 1; i < len(head); i++ {
+		if head[i] < '0' || head[i] > '9' {
+			return 0, "", false
+		}
+	}
+	root, err := strconv.ParseInt(head[1:], 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return root, rest, true
 }
 
 // Page selects one page of a list ordered by id: the first Limit records

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -50,35 +51,73 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 	if !now.Before(rec.ExpiresAt) {
 		return Valid{}, ErrInactive
 	}
-	client, err := s.store.GetClient(ctx, rec.ClientID)
+	st, err := s.standing(ctx, rec.ClientID, rec.AccountID, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	return s.finish(ctx, rec, st, now)
+}
+
+// Standing is what a token's validation read of its client and accounts
+// before its record: the client, usable, and the standings, active, of the
+// token's account and the client's.
+type Standing struct {
+	Client    storage.Client
+	standings []storage.Standing
+}
+
+// standing reads the client clientID, which must be usable, and the
+// standings of accountID and the client's account, which must be active.
+func (s *Service) standing(ctx context.Context, clientID, accountID int64, now time.Time) (Standing, error) {
+	client, err := s.store.GetClient(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Valid{}, ErrInactive
+		return Standing{}, ErrInactive
 	}
 	if err != nil {
-		return Valid{}, fmt.Errorf("get client: %w", err)
+		return Standing{}, fmt.Errorf("get client: %w", err)
 	}
-	if !client.Usable(now) || !client.TokenGenerationValid(rec.Generation, now) {
-		return Valid{}, ErrInactive
+	if !client.Usable(now) {
+		return Standing{}, ErrInactive
 	}
-	accounts := []int64{rec.AccountID}
-	if client.AccountID != rec.AccountID {
+	accounts := []int64{accountID}
+	if client.AccountID != accountID {
 		accounts = append(accounts, client.AccountID)
 	}
+	st := Standing{Client: client, standings: make([]storage.Standing, 0, len(accounts))}
 	for _, id := range accounts {
 		standing, err := s.store.AccountStanding(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
-			return Valid{}, ErrInactive
+			return Standing{}, ErrInactive
 		}
 		if err != nil {
-			return Valid{}, fmt.Errorf("check account: %w", err)
+			return Standing{}, fmt.Errorf("check account: %w", err)
 		}
+		if !standing.Active {
+			return Standing{}, ErrInactive
+		}
+		st.standings = append(st.standings, standing)
+	}
+	return st, nil
+}
+
+// finish completes the validation of rec once st was read: it has not
+// expired, its client's generation holds, it was issued after its
+// accounts' cut-offs, and its user, if any, is good.
+func (s *Service) finish(ctx context.Context, rec storage.Token, st Standing, now time.Time) (Valid, error) {
+	if !now.Before(rec.ExpiresAt) {
+		return Valid{}, ErrInactive
+	}
+	if rec.ClientID != st.Client.ID || !st.Client.TokenGenerationValid(rec.Generation, now) {
+		return Valid{}, ErrInactive
+	}
+	for _, standing := range st.standings {
 		// A token issued before its account (or an ancestor) was last
 		// disabled or enabled again stays dead: re-enabling revives none.
-		if !standing.Active || !standing.TokenIssuedValid(rec.IssuedAt) {
+		if !standing.TokenIssuedValid(rec.IssuedAt) {
 			return Valid{}, ErrInactive
 		}
 	}
-	valid := Valid{Token: rec, Client: client}
+	valid := Valid{Token: rec, Client: st.Client}
 	if rec.Subject == "" {
 		return valid, nil
 	}
@@ -99,6 +138,61 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 		return Valid{}, ErrInactive
 	}
 	valid.User = &user
+	return valid, nil
+}
+
+// Named is a token whose value names its root account, account and client
+// (the opaque format's values since ADR 0013), verified, and what its
+// validation reads before its record: so that the record can be read with
+// the check's decision, in one step (pkg/meter.TokenDecider).
+type Named struct {
+	Names token.Names
+	// ID is the id its record is stored under.
+	ID       string
+	Standing Standing
+}
+
+// Name verifies value and reads, before any record, what the value names:
+// ok is false when it names nothing (a value of the format minted before,
+// a JWT, no token at all), to be validated by Validate instead. A value
+// that names a client or account that is not good answers ErrInactive.
+// Another error means a backend failed.
+func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
+	for _, f := range s.readers {
+		namer, ok := f.(Namer)
+		if !ok {
+			continue
+		}
+		n, id, err := namer.Names(ctx, value)
+		if err != nil {
+			continue
+		}
+		st, err := s.standing(ctx, n.Client, n.Account, s.now())
+		if err != nil {
+			return Named{}, true, err
+		}
+		return Named{Names: n, ID: id, Standing: st}, true, nil
+	}
+	return Named{}, false, nil
+}
+
+// ValidateNamed finishes the validation of a named token from its record,
+// read after Name (with the check's decision): the checks of Validate that
+// need the record. It returns ErrInactive for anything not good and
+// another error only when a backend failed; a good token is recorded as a
+// use of its client.
+func (s *Service) ValidateNamed(ctx context.Context, named Named, rec storage.Token) (Valid, error) {
+	if rec.AccountID != named.Names.Account || rec.ClientID != named.Names.Client || rec.Signature != named.ID {
+		return Valid{}, ErrInactive
+	}
+	now := s.now()
+	valid, err := s.finish(ctx, rec, named.Standing, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	if s.usage != nil {
+		s.usage.Record(valid.Token.ClientID, now)
+	}
 	return valid, nil
 }
 
