@@ -34,12 +34,12 @@ func (f plainFormat) check(id string) string {
 
 func (f plainFormat) value(id string) string { return "plain-" + id + "-" + f.check(id) }
 
-func (f plainFormat) Mint(context.Context, storage.Token) (string, string, error) {
+func (f plainFormat) Mint(context.Context, storage.Token, int64) (string, string, error) {
 	id := hex.EncodeToString([]byte(rand.Text()))
 	return f.value(id), id, nil
 }
 
-func (f plainFormat) Derive(_ context.Context, seed []byte, _ storage.Token) (string, string, error) {
+func (f plainFormat) Derive(_ context.Context, seed []byte, _ storage.Token, _ int64) (string, string, error) {
 	sum := sha256.Sum256(append(append([]byte{}, f.key...), seed...))
 	id := hex.EncodeToString(sum[:])
 	return f.value(id), id, nil
