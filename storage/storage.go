@@ -540,6 +540,40 @@ func SplitRooted(id string) (root int64, rest string, ok bool) {
 	return root, rest, true
 }
 
+// TokenTerms are what a token's record must hold for a call made with it
+// to be decided (and spent): checked on the record before the decision, in
+// the same step, so that a call its record refuses spends nothing. A
+// token's validation checks more (its user's standing); these are the
+// checks a Redis script can make on the record alone.
+type TokenTerms struct {
+	ClientID  int64
+	AccountID int64
+	// Generations are the client's generations its tokens may carry.
+	Generations []int64
+	// IssuedAfter: the token must have been issued after it (the latest
+	// cut-off of its accounts).
+	IssuedAfter time.Time
+	// JKT is the DPoP key the token must be bound to: empty for a token
+	// presented as a Bearer token, which must be bound to none.
+	JKT string
+	// Scopes must all be the token's.
+	Scopes []string
+}
+
+// Hold reports whether t's record holds the terms.
+func (tt TokenTerms) Hold(t Token) bool {
+	if t.ClientID != tt.ClientID || t.AccountID != tt.AccountID || !slices.Contains(tt.Generations, t.Generation) ||
+		!t.IssuedAt.After(tt.IssuedAfter) || t.JKT != tt.JKT {
+		return false
+	}
+	for _, s := range tt.Scopes {
+		if !slices.Contains(t.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // Page selects one page of a list ordered by id: the first Limit records
 // whose id is greater than After.
 type Page struct {

@@ -30,10 +30,10 @@ func newRedisTokenMeter(tokens *tgredis.Store, decider *redismeter.Decider) *red
 }
 
 // DecideToken implements meter.TokenDecider.
-func (m *redisTokenMeter) DecideToken(ctx context.Context, id string, req meter.Request) (storage.Token, meter.Decision, error) {
+func (m *redisTokenMeter) DecideToken(ctx context.Context, id string, terms storage.TokenTerms, req meter.Request) (storage.Token, meter.Decision, error) {
 	root, _, ok := storage.SplitRooted(id)
 	if !ok {
-		return m.twoStep.DecideToken(ctx, id, req)
+		return m.twoStep.DecideToken(ctx, id, terms, req)
 	}
 	if root != req.Root {
 		return storage.Token{}, meter.Decision{}, errors.New("token meter: the request's root is not the token's")
@@ -42,7 +42,10 @@ func (m *redisTokenMeter) DecideToken(ctx context.Context, id string, req meter.
 	if err != nil {
 		return storage.Token{}, meter.Decision{}, err
 	}
-	tok, out, err := m.tokens.GetTokenThen(ctx, id, m.gated, plan.Keys, plan.Args...)
+	tok, out, err := m.tokens.GetTokenThen(ctx, id, terms, m.gated, plan.Keys, plan.Args...)
+	if errors.Is(err, tgredis.ErrTermsRefused) {
+		return tok, meter.Decision{}, meter.ErrNotAdmitted
+	}
 	if err != nil {
 		return storage.Token{}, meter.Decision{}, err
 	}

@@ -412,15 +412,20 @@ func (c *Check) scoped(w http.ResponseWriter, r *http.Request, id identity, sche
 // spent. ok is false when it answered.
 func (c *Check) decideNamed(w http.ResponseWriter, r *http.Request, id *identity, req meter.Request, scheme, class string, required []string) (meter.Decision, bool) {
 	named := id.named
-	rec, dec, err := c.opts.TokenMeter.DecideToken(r.Context(), named.ID, req)
-	if errors.Is(err, storage.ErrNotFound) {
+	terms := c.opts.Tokens.Terms(named.Named)
+	terms.JKT, terms.Scopes = named.jkt, required
+	rec, dec, err := c.opts.TokenMeter.DecideToken(r.Context(), named.ID, terms, req)
+	admitted := !errors.Is(err, meter.ErrNotAdmitted)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		c.refuse(w, r, errUnauthenticated, scheme, class)
 		return meter.Decision{}, false
-	}
-	if err != nil {
+	case err != nil && admitted:
 		c.unavailable(w, r, fmt.Errorf("meter: %w", err))
 		return meter.Decision{}, false
 	}
+	// Refused by its terms, nothing was spent: the validation below tells
+	// why, as it would have without the decision.
 	v, err := c.opts.Tokens.ValidateNamed(r.Context(), named.Named, rec)
 	if errors.Is(err, tokens.ErrInactive) {
 		err = errUnauthenticated
@@ -434,6 +439,11 @@ func (c *Check) decideNamed(w http.ResponseWriter, r *http.Request, id *identity
 	}
 	id.subject, id.scopes = subjectOf(v.Token), v.Token.Scopes
 	if !c.scoped(w, r, *id, scheme, class, required) {
+		return meter.Decision{}, false
+	}
+	if !admitted {
+		// The terms and the validation disagree: refuse all the same.
+		c.refuse(w, r, errUnauthenticated, scheme, class)
 		return meter.Decision{}, false
 	}
 	return dec, true

@@ -2,6 +2,7 @@ package meter
 
 import (
 	"context"
+	"errors"
 
 	"github.com/tollgate/tollgate/storage"
 )
@@ -12,13 +13,18 @@ import (
 // ADR 0013).
 type TokenDecider interface {
 	// DecideToken reads the record of the token stored under id and, only
-	// when it is live (stored, not expired, not revoked), decides req as
-	// Decider.Decide does. A token that is not live answers
-	// storage.ErrNotFound, with nothing spent and nothing counted. req.Root
-	// must be the token's root account. Another error means no decision
-	// was made.
-	DecideToken(ctx context.Context, id string, req Request) (storage.Token, Decision, error)
+	// when it is live (stored, not expired, not revoked) and holds terms,
+	// decides req as Decider.Decide does. A token that is not live
+	// answers storage.ErrNotFound; one whose record does not hold terms
+	// answers the token and ErrNotAdmitted: neither spends or counts
+	// anything. req.Root must be the token's root account. Another error
+	// means no decision was made.
+	DecideToken(ctx context.Context, id string, terms storage.TokenTerms, req Request) (storage.Token, Decision, error)
 }
+
+// ErrNotAdmitted is returned by DecideToken, with the token, when its
+// record does not hold the terms of the call.
+var ErrNotAdmitted = errors.New("the token's record does not hold the call's terms")
 
 // TokenReader reads token records.
 type TokenReader interface {
@@ -40,13 +46,16 @@ type twoSteps struct {
 }
 
 // DecideToken implements TokenDecider.
-func (t twoSteps) DecideToken(ctx context.Context, id string, req Request) (storage.Token, Decision, error) {
+func (t twoSteps) DecideToken(ctx context.Context, id string, terms storage.TokenTerms, req Request) (storage.Token, Decision, error) {
 	if err := req.Validate(); err != nil {
 		return storage.Token{}, Decision{}, err
 	}
 	tok, err := t.tokens.GetToken(ctx, id)
 	if err != nil {
 		return storage.Token{}, Decision{}, err
+	}
+	if !terms.Hold(tok) {
+		return tok, Decision{}, ErrNotAdmitted
 	}
 	d, err := t.d.Decide(ctx, req)
 	if err != nil {

@@ -176,6 +176,24 @@ func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
 	return Named{}, false, nil
 }
 
+// Terms are what the record of a named token must hold, which a script can
+// check on the record before the check's decision (see
+// meter.TokenDecider): its ids, its client's generations, its accounts'
+// cut-offs; the caller adds the DPoP binding and the scopes it requires.
+func (s *Service) Terms(named Named) storage.TokenTerms {
+	client := named.Standing.Client
+	t := storage.TokenTerms{ClientID: named.Names.Client, AccountID: named.Names.Account, Generations: []int64{client.Generation}}
+	if client.PreviousSecretValid(s.now()) {
+		t.Generations = append(t.Generations, client.PreviousGeneration)
+	}
+	for _, st := range named.Standing.standings {
+		if st.TokensValidAfter.After(t.IssuedAfter) {
+			t.IssuedAfter = st.TokensValidAfter
+		}
+	}
+	return t
+}
+
 // ValidateNamed finishes the validation of a named token from its record,
 // read after Name (with the check's decision): the checks of Validate that
 // need the record. It returns ErrInactive for anything not good and
