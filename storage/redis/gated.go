@@ -138,6 +138,10 @@ end
 // and returns a table.
 func NewGated(body string) *Gated {
 	return &Gated{script: goredis.NewScript(luaRevoked + luaTerms + `
+local kb, ab = 1, 0
+local function body()
+` + body + `
+end
 local record = redis.call('GET', KEYS[1])
 if not record or revoked(record, KEYS[1], ARGV[1]) then
 	return false
@@ -146,11 +150,8 @@ local held, last = terms(record)
 if not held then
 	return {record, 0}
 end
-local kb, ab = 1, last
-local out = (function()
-` + body + `
-end)()
-return {record, out}
+ab = last
+return {record, body()}
 `)}
 }
 
