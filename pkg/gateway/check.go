@@ -104,7 +104,7 @@ type Options struct {
 	// 503, whatever FailOpen: the record could not be read either. Nil:
 	// every token is validated first, then Meter decides.
 	TokenMeter meter.TokenDecider
-	Classes map[string]ratelimit.Limit
+	Classes    map[string]ratelimit.Limit
 	// Counter counts the calls of a known credential refused before the
 	// decision (a wrong secret: unauthorized; a scope or account refusal:
 	// forbidden); nil counts none.
