@@ -548,10 +548,12 @@ func SplitRooted(id string) (root int64, rest string, ok bool) {
 type TokenTerms struct {
 	ClientID  int64
 	AccountID int64
+	// Subject is the token's user, empty for a client's own token.
+	Subject string
 	// Generations are the client's generations its tokens may carry.
 	Generations []int64
 	// IssuedAfter: the token must have been issued after it (the latest
-	// cut-off of its accounts).
+	// cut-off of its accounts and its user).
 	IssuedAfter time.Time
 	// JKT is the DPoP key the token must be bound to: empty for a token
 	// presented as a Bearer token, which must be bound to none.
@@ -562,7 +564,7 @@ type TokenTerms struct {
 
 // Hold reports whether t's record holds the terms.
 func (tt TokenTerms) Hold(t Token) bool {
-	if t.ClientID != tt.ClientID || t.AccountID != tt.AccountID || !slices.Contains(tt.Generations, t.Generation) ||
+	if t.ClientID != tt.ClientID || t.AccountID != tt.AccountID || t.Subject != tt.Subject || !slices.Contains(tt.Generations, t.Generation) ||
 		!t.IssuedAt.After(tt.IssuedAfter) || t.JKT != tt.JKT {
 		return false
 	}

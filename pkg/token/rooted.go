@@ -11,25 +11,29 @@ import (
 	"strings"
 )
 
-// Names are the ids a rooted token carries, under its HMAC: who may use it
+// Names are the ids a rooted token carries, under its HMAC: whose it is
 // is known, unforgeably, before its record is read, so that the check
-// endpoint can read the record and take its decision in one script.
+// endpoint can check their standing, then read the record and take its
+// decision in one script:
+//
+//	tg_at_<root>.<account>.<client>[.<user>].<key>.<HMAC>
 type Names struct {
 	Root    int64 // the root account of Account's tree
 	Account int64 // the token's account
 	Client  int64 // the token's client
+	User    int64 // the token's user; 0 for a client's own token
 }
 
-// valid reports whether every id is positive.
-func (n Names) valid() bool { return n.Root > 0 && n.Account > 0 && n.Client > 0 }
+// valid reports whether every id is positive (the user's, or zero).
+func (n Names) valid() bool { return n.Root > 0 && n.Account > 0 && n.Client > 0 && n.User >= 0 }
 
 // rootedLabel starts the message a rooted token's HMAC is taken over, so
 // that it can never be taken for another HMAC made with the same key.
 const rootedLabel = "tollgate rooted access token v1\x00"
 
-// maxRootedLength bounds a rooted token: the prefix, three ids of at most
-// 19 digits, two parts and four dots.
-const maxRootedLength = len(AccessPrefix) + 3*19 + 2*partLength + 4
+// maxRootedLength bounds a rooted token: the prefix, four ids of at most
+// 19 digits, two parts and five dots.
+const maxRootedLength = len(AccessPrefix) + 4*19 + 2*partLength + 5
 
 // GenerateRooted returns a new rooted token for n and its signature, the
 // HMAC part: 32 random bytes as the key part.
@@ -63,6 +67,10 @@ func (s *Strategy) rooted(n Names, key []byte) (string, string) {
 	b = append(b, '.')
 	b = strconv.AppendInt(b, n.Client, 10)
 	b = append(b, '.')
+	if n.User != 0 {
+		b = strconv.AppendInt(b, n.User, 10)
+		b = append(b, '.')
+	}
 	b = base64.RawURLEncoding.AppendEncode(b, key)
 	sig := base64.RawURLEncoding.EncodeToString(rootedMAC(s.signing, string(b)))
 	return string(b) + "." + sig, sig
@@ -91,13 +99,15 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 	if !ok {
 		return Names{}, "", ErrMalformed
 	}
-	var ids [3]int64
-	for i := range ids {
+	// Three ids, or four with a user's, then the key and the HMAC.
+	var ids [4]int64
+	n := strings.Count(rest, ".") - 1
+	if n != 3 && n != 4 {
+		return Names{}, "", ErrMalformed
+	}
+	for i := range n {
 		var part string
-		part, rest, ok = strings.Cut(rest, ".")
-		if !ok {
-			return Names{}, "", ErrMalformed
-		}
+		part, rest, _ = strings.Cut(rest, ".")
 		if ids[i], ok = decimalID(part); !ok {
 			return Names{}, "", ErrMalformed
 		}
@@ -113,7 +123,7 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 	text := tok[:len(tok)-partLength-1]
 	for _, k := range s.verifying {
 		if stdhmac.Equal(mac, rootedMAC(k, text)) {
-			return Names{Root: ids[0], Account: ids[1], Client: ids[2]}, sig, nil
+			return Names{Root: ids[0], Account: ids[1], Client: ids[2], User: ids[3]}, sig, nil
 		}
 	}
 	return Names{}, "", ErrMalformed

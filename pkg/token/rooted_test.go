@@ -49,7 +49,15 @@ func TestGenerateRooted(t *testing.T) {
 	if other == tok {
 		t.Error("two tokens alike: the key part is not random")
 	}
-	for _, bad := range []token.Names{{}, {Root: 1, Account: 1}, {Root: -1, Account: 1, Client: 1}} {
+	user := token.Names{Root: 1, Account: 23, Client: 4567, User: 89}
+	utok, usig, err := s.GenerateRooted(user)
+	if err != nil || !strings.HasPrefix(utok, "tg_at_1.23.4567.89.") {
+		t.Errorf("a user's token %q (%v): want tg_at_1.23.4567.89.…", utok, err)
+	}
+	if got, gotSig, err := s.RootedSignature(utok); err != nil || got != user || gotSig != usig {
+		t.Errorf("RootedSignature(a user's token): got %+v, %q, %v; want %+v, %q", got, gotSig, err, user, usig)
+	}
+	for _, bad := range []token.Names{{}, {Root: 1, Account: 1}, {Root: -1, Account: 1, Client: 1}, {Root: 1, Account: 1, Client: 1, User: -1}} {
 		if _, _, err := s.GenerateRooted(bad); err == nil {
 			t.Errorf("GenerateRooted(%+v): got no error", bad)
 		}
@@ -64,11 +72,29 @@ func TestRootedSignatureCoversTheIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	utok, _, err := s.GenerateRooted(token.Names{Root: 10, Account: 20, Client: 30, User: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rest := strings.TrimPrefix(tok, "tg_at_10.20.30.")
-	for _, ids := range [][3]int64{{11, 20, 30}, {10, 21, 30}, {10, 20, 31}, {20, 10, 30}, {10, 10, 30}, {30, 20, 10}, {1, 20, 30}} {
-		edited := "tg_at_" + strconv.FormatInt(ids[0], 10) + "." + strconv.FormatInt(ids[1], 10) + "." + strconv.FormatInt(ids[2], 10) + "." + rest
+	urest := strings.TrimPrefix(utok, "tg_at_10.20.30.40.")
+	ids := func(n ...int64) string {
+		var b strings.Builder
+		for _, id := range n {
+			b.WriteString(strconv.FormatInt(id, 10) + ".")
+		}
+		return b.String()
+	}
+	for _, edited := range []string{
+		"tg_at_" + ids(11, 20, 30) + rest, "tg_at_" + ids(10, 21, 30) + rest, "tg_at_" + ids(10, 20, 31) + rest,
+		"tg_at_" + ids(20, 10, 30) + rest, "tg_at_" + ids(10, 10, 30) + rest, "tg_at_" + ids(30, 20, 10) + rest,
+		"tg_at_" + ids(1, 20, 30) + rest,
+		// A user named, dropped or changed.
+		"tg_at_" + ids(10, 20, 30, 40) + rest, "tg_at_" + ids(10, 20, 30) + urest, "tg_at_" + ids(10, 20, 30, 41) + urest,
+		"tg_at_" + ids(10, 20, 40, 30) + urest,
+	} {
 		if n, _, err := s.RootedSignature(edited); !errors.Is(err, token.ErrMalformed) {
-			t.Errorf("ids %v edited in: got %+v, %v; want ErrMalformed", ids, n, err)
+			t.Errorf("%.30s… edited: got %+v, %v; want ErrMalformed", edited, n, err)
 		}
 	}
 }
@@ -89,6 +115,7 @@ func TestRootedSignatureMalformed(t *testing.T) {
 		"negative id":     "tg_at_-10.20.30." + key + "." + mac,
 		"missing id":      "tg_at_10.30." + key + "." + mac,
 		"extra id":        "tg_at_10.20.30.40." + key + "." + mac,
+		"five ids":        "tg_at_10.20.30.40.50." + key + "." + mac,
 		"padded mac":      tok + "=",
 		"short key":       "tg_at_10.20.30." + key[1:] + "." + mac,
 		"other prefix":    "tg_rt_10.20.30." + key + "." + mac,
@@ -163,7 +190,10 @@ func FuzzRootedSignature(f *testing.F) {
 			t.Fatalf("RootedSignature(%q) accepted %q, not the HMAC of the rest", tok, sig)
 		}
 		want := "tg_at_" + strconv.FormatInt(n.Root, 10) + "." + strconv.FormatInt(n.Account, 10) + "." + strconv.FormatInt(n.Client, 10) + "."
-		if !strings.HasPrefix(tok, want) {
+		if n.User != 0 {
+			want += strconv.FormatInt(n.User, 10) + "."
+		}
+		if !strings.HasPrefix(tok, want) || strings.Count(tok, ".") != strings.Count(want, ".")+1 {
 			t.Fatalf("RootedSignature(%q) read ids %+v", tok, n)
 		}
 	})

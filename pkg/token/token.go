@@ -1,10 +1,11 @@
 // Package token owns the format of Tollgate's opaque access tokens:
 //
-//	tg_at_<root>.<account>.<client>.<32 random bytes, base64url>.<HMAC, base64url>
+//	tg_at_<root>.<account>.<client>[.<user>].<32 random bytes, base64url>.<HMAC, base64url>
 //
 // the rooted format (rooted.go, ADR 0013): the ids of the root account, the
-// token's account and its client, in decimal, and an HMAC-SHA-512/256 of
-// everything before it; and the format minted before it, still read:
+// token's account, its client and, for a user's token, its user, in
+// decimal, and an HMAC-SHA-512/256 of everything before it; and the format
+// minted before it, still read:
 //
 //	tg_at_<32 random bytes, base64url>.<HMAC-SHA-512/256 of them, base64url>
 //

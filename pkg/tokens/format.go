@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
@@ -58,9 +59,16 @@ func NewOpaque(secret []byte, rotated [][]byte) (*Opaque, error) {
 var _ Namer = (*Opaque)(nil)
 
 // names returns the ids a rooted value of rec names; ok is false when they
-// are not all known.
+// are not all known (or its subject is not a user id).
 func names(rec storage.Token, root int64) (token.Names, bool) {
 	n := token.Names{Root: root, Account: rec.AccountID, Client: rec.ClientID}
+	if rec.Subject != "" {
+		user, err := strconv.ParseInt(rec.Subject, 10, 64)
+		if err != nil || user <= 0 || strconv.FormatInt(user, 10) != rec.Subject {
+			return token.Names{}, false
+		}
+		n.User = user
+	}
 	return n, n.Root > 0 && n.Account > 0 && n.Client > 0
 }
 

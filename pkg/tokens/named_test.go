@@ -108,3 +108,54 @@ func TestOpaqueNamesItsRoot(t *testing.T) {
 		t.Errorf("GetToken(revoked): %v, want ErrNotFound", err)
 	}
 }
+
+// A user's token names its user too: a user disabled, or whose tokens
+// were revoked, is refused before the check's decision.
+func TestOpaqueNamesItsUser(t *testing.T) {
+	opaque, err := tokens.NewOpaque(bytes.Repeat([]byte{'s'}, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, opaque)
+	ctx := t.Context()
+	user, err := f.db.CreateUser(ctx, storage.User{AccountID: f.parent.ID, Username: "ursula", PasswordHash: "x", Role: storage.RoleMember,
+		Status: storage.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := strconv.FormatInt(user.ID, 10)
+	tok, _ := f.issue(t, tokens.Claims{Subject: subject, Username: "ursula"})
+	if !strings.Contains(tok, "."+strconv.FormatInt(f.client.ID, 10)+"."+subject+".") {
+		t.Errorf("token %.40s…: want it to name user %s after client %d", tok, subject, f.client.ID)
+	}
+	named, ok, err := f.svc.Name(ctx, tok)
+	if err != nil || !ok || named.Names.User != user.ID {
+		t.Fatalf("Name: %+v, %v, %v", named.Names, ok, err)
+	}
+	rec, err := f.tokens.GetToken(ctx, named.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if terms := f.svc.Terms(named); terms.Subject != subject || !terms.Hold(rec) {
+		t.Errorf("Terms %+v: want subject %s, held by the record", terms, subject)
+	}
+
+	// Its tokens revoked: the terms no longer hold.
+	f.now = f.now.Add(time.Second)
+	if _, err := f.db.UpdateUser(ctx, user.ID, func(u *storage.User) error { u.TokensValidAfter = f.now; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if named, _, err = f.svc.Name(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if f.svc.Terms(named).Hold(rec) {
+		t.Error("a token issued before its user's tokens were revoked holds the terms")
+	}
+	// Disabled: refused before its record is read.
+	if _, err := f.db.UpdateUser(ctx, user.ID, func(u *storage.User) error { u.Status = storage.StatusDisabled; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.Name(ctx, tok); !errors.Is(err, tokens.ErrInactive) {
+		t.Errorf("Name(a disabled user's token): %v, want ErrInactive", err)
+	}
+}

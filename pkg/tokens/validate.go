@@ -64,6 +64,8 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 type Standing struct {
 	Client    storage.Client
 	standings []storage.Standing
+	// user is the token's user, active, for a value that names one.
+	user *storage.User
 }
 
 // standing reads the client clientID, which must be usable, and the
@@ -171,6 +173,19 @@ func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
 		if err != nil {
 			return Named{}, true, err
 		}
+		if n.User != 0 {
+			user, err := s.store.GetUser(ctx, n.User)
+			if errors.Is(err, storage.ErrNotFound) {
+				return Named{}, true, ErrInactive
+			}
+			if err != nil {
+				return Named{}, true, fmt.Errorf("get user: %w", err)
+			}
+			if user.Status != storage.StatusActive {
+				return Named{}, true, ErrInactive
+			}
+			st.user = &user
+		}
 		return Named{Names: n, ID: id, Standing: st}, true, nil
 	}
 	return Named{}, false, nil
@@ -179,7 +194,10 @@ func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
 // Terms are what the record of a named token must hold, which a script can
 // check on the record before the check's decision (see
 // meter.TokenDecider): its ids, its client's generations, its accounts'
-// cut-offs; the caller adds the DPoP binding and the scopes it requires.
+// and its user's cut-offs; the caller adds the DPoP binding and the scopes
+// it requires. With Name's checks, they refuse every token Validate
+// refuses but one whose record expired on this clock and not yet on the
+// store's.
 func (s *Service) Terms(named Named) storage.TokenTerms {
 	client := named.Standing.Client
 	t := storage.TokenTerms{ClientID: named.Names.Client, AccountID: named.Names.Account, Generations: []int64{client.Generation}}
@@ -191,7 +209,21 @@ func (s *Service) Terms(named Named) storage.TokenTerms {
 			t.IssuedAfter = st.TokensValidAfter
 		}
 	}
+	if u := named.Standing.user; u != nil {
+		t.Subject = strconv.FormatInt(u.ID, 10)
+		if u.TokensValidAfter.After(t.IssuedAfter) {
+			t.IssuedAfter = u.TokensValidAfter
+		}
+	}
 	return t
+}
+
+// subjectOf is the subject of the records of tokens naming n.
+func subjectOf(n token.Names) string {
+	if n.User == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n.User, 10)
 }
 
 // ValidateNamed finishes the validation of a named token from its record,
@@ -200,7 +232,8 @@ func (s *Service) Terms(named Named) storage.TokenTerms {
 // another error only when a backend failed; a good token is recorded as a
 // use of its client.
 func (s *Service) ValidateNamed(ctx context.Context, named Named, rec storage.Token) (Valid, error) {
-	if rec.AccountID != named.Names.Account || rec.ClientID != named.Names.Client || rec.Signature != named.ID {
+	if rec.AccountID != named.Names.Account || rec.ClientID != named.Names.Client || rec.Signature != named.ID ||
+		rec.Subject != subjectOf(named.Names) {
 		return Valid{}, ErrInactive
 	}
 	now := s.now()

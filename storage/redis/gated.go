@@ -25,8 +25,8 @@ type Gated struct{ script *goredis.Script }
 
 // luaTerms answers whether a version 3 record holds the terms in ARGV[2]
 // onwards: client id, account id, the raw JKT ("" for none), the issue
-// cut-off (Unix milliseconds), the number of generations and each, the
-// number of scopes and each. It also answers the index of the last of
+// cut-off (Unix milliseconds), the subject, the number of generations and
+// each, the number of scopes and each. It also answers the index of the last of
 // them. It reads the record as decodeRecord does; a record it cannot read
 // holds nothing (Go then reports it as corrupt).
 const luaTerms = `
@@ -56,9 +56,9 @@ local function varint(s, pos)
 	return u / 2, p
 end
 local function terms(record)
-	local ng = tonumber(ARGV[6])
-	local ns = tonumber(ARGV[7 + ng])
-	local last = 7 + ng + ns
+	local ng = tonumber(ARGV[7])
+	local ns = tonumber(ARGV[8 + ng])
+	local last = 8 + ng + ns
 	if string.byte(record, 1) ~= 3 then
 		return false, last
 	end
@@ -74,16 +74,19 @@ local function terms(record)
 	end
 	local gen_ok = false
 	for i = 1, ng do
-		if gen == tonumber(ARGV[6 + i]) then
+		if gen == tonumber(ARGV[7 + i]) then
 			gen_ok = true
 		end
 	end
 	if not gen_ok then return false, last end
-	for _ = 1, 2 do -- subject, username
-		n, pos = uvarint(record, pos)
-		if not n then return false, last end
-		pos = pos + n
+	n, pos = uvarint(record, pos) -- subject
+	if not n or string.sub(record, pos, pos + n - 1) ~= ARGV[6] then
+		return false, last
 	end
+	pos = pos + n
+	n, pos = uvarint(record, pos) -- username
+	if not n then return false, last end
+	pos = pos + n
 	n, pos = uvarint(record, pos) -- grant type
 	if not n then return false, last end
 	if n % 2 == 0 then
@@ -124,7 +127,7 @@ local function terms(record)
 		return false, last
 	end
 	for i = 1, ns do
-		if not scopes[ARGV[7 + ng + i]] then
+		if not scopes[ARGV[8 + ng + i]] then
 			return false, last
 		end
 	end
@@ -180,7 +183,7 @@ func (s *Store) GetTokenThen(ctx context.Context, signature string, terms storag
 	all = append(all, keys...)
 	argv := make([]any, 0, 8+len(terms.Generations)+len(terms.Scopes)+len(args))
 	argv = append(argv, sh.markerPrefix, terms.ClientID, terms.AccountID, string(jkt),
-		strconv.FormatInt(terms.IssuedAfter.UnixMilli(), 10), len(terms.Generations))
+		strconv.FormatInt(terms.IssuedAfter.UnixMilli(), 10), terms.Subject, len(terms.Generations))
 	for _, g := range terms.Generations {
 		argv = append(argv, g)
 	}

@@ -48,7 +48,7 @@ func testGetTokenThen(t *testing.T, s *tgredis.Store, client goredis.UniversalCl
 	if err := s.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	terms := storage.TokenTerms{ClientID: tok.ClientID, AccountID: tok.AccountID, Generations: []int64{tok.Generation},
+	terms := storage.TokenTerms{ClientID: tok.ClientID, AccountID: tok.AccountID, Subject: tok.Subject, Generations: []int64{tok.Generation},
 		IssuedAfter: now.Add(-time.Minute), Scopes: []string{"events"}}
 
 	got, out, err := s.GetTokenThen(ctx, tok.Signature, terms, g, []string{counter}, "echo")
@@ -65,6 +65,8 @@ func testGetTokenThen(t *testing.T, s *tgredis.Store, client goredis.UniversalCl
 	refused := map[string]func(*storage.TokenTerms){
 		"another client":          func(tt *storage.TokenTerms) { tt.ClientID++ },
 		"another account":         func(tt *storage.TokenTerms) { tt.AccountID++ },
+		"another user":            func(tt *storage.TokenTerms) { tt.Subject = "43" },
+		"no user":                 func(tt *storage.TokenTerms) { tt.Subject = "" },
 		"another generation":      func(tt *storage.TokenTerms) { tt.Generations = []int64{2, 3} },
 		"issued before a cut-off": func(tt *storage.TokenTerms) { tt.IssuedAfter = now },
 		"a scope it lacks":        func(tt *storage.TokenTerms) { tt.Scopes = []string{"events", "admin"} },
@@ -143,7 +145,7 @@ func TestGetTokenThenAgreesWithHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The record's own terms, each changed one time in four.
-		terms := storage.TokenTerms{ClientID: tok.ClientID, AccountID: tok.AccountID, Generations: []int64{tok.Generation},
+		terms := storage.TokenTerms{ClientID: tok.ClientID, AccountID: tok.AccountID, Subject: tok.Subject, Generations: []int64{tok.Generation},
 			IssuedAfter: tok.IssuedAt.Add(-time.Second), JKT: tok.JKT, Scopes: pick(tok.Scopes...)}
 		change := func() bool { return rng.IntN(4) == 0 }
 		if change() {
@@ -151,6 +153,9 @@ func TestGetTokenThenAgreesWithHold(t *testing.T) {
 		}
 		if change() {
 			terms.AccountID = rng.Int64N(3) + 1<<40
+		}
+		if change() {
+			terms.Subject = []string{"", "42", "4"}[rng.IntN(3)]
 		}
 		if change() {
 			terms.Generations = []int64{rng.Int64N(3) - 1, rng.Int64N(3) - 1}[:rng.IntN(3)]
