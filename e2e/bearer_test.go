@@ -164,5 +164,27 @@ func TestCheckBearerOneRoundTrip(t *testing.T) {
 		if got := f.countOf(f.root.ID, c.ID, "default", usage.OutcomeForbidden); got != 1 {
 			t.Errorf("forbidden count %d, want 1", got)
 		}
+
+		// A user's token names its user: once the user's tokens are
+		// revoked it is refused before the decision, counted as nothing.
+		userTok := f.tokenDSP(f.dsp, "alice")
+		if want := "." + strconv.FormatInt(f.dsp.ID, 10) + "." + strconv.FormatInt(f.alice.ID, 10) + "."; !strings.Contains(userTok, want) {
+			t.Errorf("user token %.40s…: want it to name the user (%s)", userTok, want)
+		}
+		if res := f.check("GET", "Authorization", "Bearer "+userTok); res.status != http.StatusOK || res.header.Get("X-Tollgate-Subject") != strconv.FormatInt(f.alice.ID, 10) {
+			t.Fatalf("user token: %d %s, subject %q", res.status, res.body, res.header.Get("X-Tollgate-Subject"))
+		}
+		if _, err := f.db.UpdateUser(context.WithoutCancel(t.Context()), f.alice.ID, func(u *storage.User) error {
+			u.TokensValidAfter = f.clock.now()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.check("GET", "Authorization", "Bearer "+userTok); res.status != http.StatusUnauthorized {
+			t.Errorf("token of a user whose tokens were revoked: %d %s, want 401", res.status, res.body)
+		}
+		if got := f.countOf(f.root.ID, f.dsp.ID, "default", usage.OutcomeAllowed); got != 1 {
+			t.Errorf("allowed count of the user's client %d, want 1 (the refused call counts nothing)", got)
+		}
 	}, roomyRates)
 }
