@@ -32,6 +32,18 @@
 //
 // A token's shard is FNV-1a of its signature modulo the number of shards.
 //
+// A rooted signature (storage.Rooted: a<root>.<signature>, the tokens whose
+// value names their root account, ADR 0013) is not sharded: its token, its
+// request's marker (the request id is rooted too, and stored without its
+// root) and the horizons live under the root account's tag, the tag of the
+// check's meter keys, with a colon after it (layout v4):
+//
+//	<prefix>{a<root>}:t:<32 bytes>, :s:<signature>, :x:<request id>, :h, :e:<request id>
+//
+// so that one script (Gated) can read the record and take the check's
+// decision. RevokeRequest of a rooted request id writes the root's marker
+// and the shards'.
+//
 // A live token costs one key and nothing else: its record (70 bytes for a
 // typical client_credentials token) under a 40-byte key. There is no
 // per-request index. RevokeRequest instead writes the request's marker, and
