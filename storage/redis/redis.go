@@ -36,9 +36,10 @@
 // value names their root account, ADR 0013) is not sharded: its token, its
 // request's marker (the request id is rooted too, and stored without its
 // root) and the horizons live under the root account's tag, the tag of the
-// check's meter keys, with a colon after it (layout v4):
+// check's meter keys (layout v4):
 //
-//	<prefix>{a<root>}:t:<32 bytes>, :s:<signature>, :x:<request id>, :h, :e:<request id>
+//	<prefix>{a<root>}T<32 bytes>   <prefix>{a<root>}S<signature>
+//	<prefix>{a<root>}X<request id> <prefix>{a<root>}H   <prefix>{a<root>}E<request id>
 //
 // so that one script (Gated) can read the record and take the check's
 // decision. RevokeRequest of a rooted request id writes the root's marker
@@ -233,8 +234,8 @@ func New(client goredis.UniversalClient, opts Options) *Store {
 	return s
 }
 
-// newShard returns the key prefixes under p: a shard's <prefix>{<tag>}, or
-// a root's <prefix>{a<root>}: in the rooted layout.
+// newShard returns the key prefixes of a shard under p, its
+// <prefix>{<tag>}.
 func newShard(p string) shard {
 	return shard{
 		binaryPrefix: p + "t:",
@@ -247,10 +248,20 @@ func newShard(p string) shard {
 }
 
 // rootShard returns the keys of root's tokens in the rooted layout, under
-// the hash tag the meter's keys of root carry ({a<root>}), a colon after
-// it so that no shard's key (<prefix>{<tag>}t:…) can look the same.
+// the hash tag the meter's keys of root carry ({a<root>}), each kind named
+// by one upper-case letter so that no shard's key (<prefix>{<tag>}t:…, a
+// lower-case one) can look the same, and the typical key stays within the
+// allocation class of a shard's (44 bytes up to roots of 5 digits).
 func (s *Store) rootShard(root int64) shard {
-	return newShard(s.prefix + "{a" + strconv.FormatInt(root, 10) + "}:")
+	p := s.prefix + "{a" + strconv.FormatInt(root, 10) + "}"
+	return shard{
+		binaryPrefix: p + "T",
+		textPrefix:   p + "S",
+		markerPrefix: p + "X",
+		horizon:      p + "H",
+		expiryPrefix: p + "E",
+		getArgs:      []any{p + "X"},
+	}
 }
 
 // place returns where the token of signature lives and the part of the
