@@ -100,12 +100,12 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 		return Names{}, "", ErrMalformed
 	}
 	// Three ids, or four with a user's, then the key and the HMAC.
-	var ids [4]int64
 	n := strings.Count(rest, ".") - 1
 	if n != 3 && n != 4 {
 		return Names{}, "", ErrMalformed
 	}
-	for i := range n {
+	ids := make([]int64, 4)
+	for i := range ids[:n] {
 		var part string
 		part, rest, _ = strings.Cut(rest, ".")
 		if ids[i], ok = decimalID(part); !ok {
