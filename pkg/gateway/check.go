@@ -596,6 +596,13 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 			return c.namedIdentity(r, token, named, withProof)
 		}
 	}
+	return c.validatedIdentity(r, token, withProof)
+}
+
+// validatedIdentity is the identity of a token validated before the
+// decision (tokens.Service.Validate): a token that names nothing, or any
+// token when there is no TokenMeter.
+func (c *Check) validatedIdentity(r *http.Request, token string, withProof bool) (identity, error) {
 	v, err := c.opts.Tokens.Validate(r.Context(), token)
 	if errors.Is(err, tokens.ErrInactive) {
 		return identity{}, errUnauthenticated
@@ -623,13 +630,16 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 // namedIdentity is the identity of a named token before its record is
 // read: its client's and accounts' standing was checked (tokens.Name), and
 // a DPoP proof that came with it is verified here, before the record, whose
-// key it is checked against after (bound).
+// key it is checked against after (bound). A proof that fails sends the
+// token the way of a validated one, so that it gets the same answer (an
+// unbound token with the DPoP scheme is refused as a token, whatever its
+// proof): a rare path, which may take two round trips.
 func (c *Check) namedIdentity(r *http.Request, token string, named tokens.Named, withProof bool) (identity, error) {
 	nt := &namedToken{Named: named, withProof: withProof}
 	if withProof {
 		jkt, err := c.proofKey(r, token)
 		if err != nil {
-			return identity{}, err
+			return c.validatedIdentity(r, token, withProof)
 		}
 		nt.jkt = jkt
 	}
