@@ -168,6 +168,7 @@ type namedToken struct {
 	// key the token is bound to).
 	withProof bool
 	jkt       string
+	value     string // the token
 }
 
 // Attributes of the check decision's span.
@@ -281,6 +282,12 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: id.clientID})
+	if id.fenced != nil && !allowlist.Allows(id.fenced.AllowedCIDRs, apiCaller(r)) {
+		if err := c.settle(r, &id); err != nil {
+			c.refuse(w, r, err, scheme, class)
+			return
+		}
+	}
 	if !c.fromAllowed(r, id) {
 		c.challenge(h, scheme, "invalid_token", "")
 		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
@@ -297,6 +304,13 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !within {
+			if err := c.settle(r, &id); err != nil {
+				c.refuse(w, r, err, scheme, class)
+				return
+			}
+			if !c.scoped(w, r, id, scheme, class, required) {
+				return
+			}
 			c.count(r.Context(), id, class, usage.OutcomeForbidden)
 			answer(w, http.StatusForbidden, "forbidden", "the credential may not act on this account")
 			return
@@ -447,6 +461,31 @@ func (c *Check) decideNamed(w http.ResponseWriter, r *http.Request, id *identity
 		return meter.Decision{}, false
 	}
 	return dec, true
+}
+
+// settle validates a named token before a refusal that comes before the
+// decision (its allowlist, its target account), so that it gets the answer
+// it gets when validated first: a token its record refuses is refused for
+// that, and one lacking a scope for that. A rare path, which reads the
+// record on its own; a DPoP proof verified already is not verified again
+// (its jti is spent).
+func (c *Check) settle(r *http.Request, id *identity) error {
+	nt := id.named
+	if nt == nil {
+		return nil
+	}
+	v, err := c.opts.Tokens.Validate(r.Context(), nt.value)
+	if errors.Is(err, tokens.ErrInactive) {
+		return errUnauthenticated
+	}
+	if err != nil {
+		return err
+	}
+	if err := bound(v.Token.JKT, nt.withProof, nt.jkt); err != nil {
+		return err
+	}
+	id.subject, id.scopes, id.named = subjectOf(v.Token), v.Token.Scopes, nil
+	return nil
 }
 
 // bound checks a token's DPoP binding: a token bound to the key jkt (its
@@ -635,7 +674,7 @@ func (c *Check) validatedIdentity(r *http.Request, token string, withProof bool)
 // unbound token with the DPoP scheme is refused as a token, whatever its
 // proof): a rare path, which may take two round trips.
 func (c *Check) namedIdentity(r *http.Request, token string, named tokens.Named, withProof bool) (identity, error) {
-	nt := &namedToken{Named: named, withProof: withProof}
+	nt := &namedToken{Named: named, withProof: withProof, value: token}
 	if withProof {
 		jkt, err := c.proofKey(r, token)
 		if err != nil {

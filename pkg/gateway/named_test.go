@@ -25,6 +25,8 @@ func TestCheckNamedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fencedClient, _ := s.key(storage.Client{AccountID: s.root.ID, Scopes: []string{"events"}, AllowedCIDRs: []string{"192.0.2.0/24"}})
+	fenced := s.bearer(fencedClient, "", "events")
 	good := s.bearer(c, "", "events")
 	userTok := s.bearer(c, strconv.FormatInt(user.ID, 10), "events")
 	revoked := s.bearer(c, "", "events")
@@ -53,6 +55,12 @@ func TestCheckNamedTokens(t *testing.T) {
 		{"lacks a scope", []string{"Authorization", "Bearer " + good, gateway.HeaderScope, "contacts"}, http.StatusForbidden},
 		{"another tree", []string{"Authorization", "Bearer " + good, gateway.HeaderAccount, strconv.FormatInt(s.other.ID, 10)}, http.StatusForbidden},
 		{"revoked", []string{"Authorization", "Bearer " + revoked}, http.StatusUnauthorized},
+		// Two refusals: the first in the check's order answers.
+		{"lacks a scope, another tree", []string{"Authorization", "Bearer " + good, gateway.HeaderScope, "contacts",
+			gateway.HeaderAccount, strconv.FormatInt(s.other.ID, 10)}, http.StatusForbidden},
+		{"revoked, another tree", []string{"Authorization", "Bearer " + revoked, gateway.HeaderAccount, strconv.FormatInt(s.other.ID, 10)},
+			http.StatusUnauthorized},
+		{"from outside its allowlist", []string{"Authorization", "Bearer " + fenced}, http.StatusUnauthorized},
 		{"as DPoP", []string{"Authorization", "DPoP " + good}, http.StatusUnauthorized},
 	}
 	for _, tc := range cases {
