@@ -465,8 +465,13 @@ if [[ $SCALE == 1 ]]; then
     echo "bench.sh: seeded clients $first-$last ($count), want $SCALE_CLIENTS consecutive ids" >&2
     exit 1
   fi
+  # The tokens name the root of the account's tree, as the server's own do (ADR 0013).
+  root=$(psql "$TOLLGATE_DATABASE_URL" -tAc "
+    WITH RECURSIVE up (id, parent_id) AS (SELECT id, parent_id FROM accounts WHERE id = $account
+      UNION ALL SELECT a.id, a.parent_id FROM accounts a JOIN up ON a.id = up.parent_id)
+    SELECT id FROM up WHERE parent_id IS NULL")
   t1=$(date +%s.%N)
-  bin/tollgate-seed -tokens "$SCALE_TOKENS" -clients "$first-$last" -account "$account" -generation "$generation" \
+  bin/tollgate-seed -tokens "$SCALE_TOKENS" -clients "$first-$last" -account "$account" -root "$root" -generation "$generation" \
     -scopes "$scopes" -sample "$SCALE_SAMPLE" -sample-out "$work/tokens.txt"
   t2=$(date +%s.%N)
   used_after=$(redis-cli -u "$REDIS" info memory | sed -n 's/^used_memory:\(.*\)\r/\1/p')

@@ -104,7 +104,7 @@ func newBenchApp(b *testing.B, backend string) *benchApp {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: be.Tokens, Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures,
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: be.Tokens, Limiter: be.Limiter, Meter: be.Meter, TokenMeter: be.TokenMeter, Counter: be.Counter, Failures: be.Failures,
 		OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, Passwords: passwords, Logger: logger})
 	if err != nil {
 		b.Fatalf("app.New: %v", err)

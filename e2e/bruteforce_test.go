@@ -569,7 +569,7 @@ func (f *fixture) secondInstance() *fixture {
 	}
 	be := app.RedisBackends(f.redis, f.redisPrefix, f.clock.now)
 	a, err := app.New(f.cfg, app.Deps{Keys: f.keys, DB: cache.New(raw, cache.Options{Logger: logger}), SigningKeys: raw, Tokens: be.Tokens,
-		Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Passwords: passwords, Logger: logger, Now: f.clock.now})
+		Limiter: be.Limiter, Meter: be.Meter, TokenMeter: be.TokenMeter, Counter: be.Counter, Failures: be.Failures, OneTimeIDs: be.OneTimeIDs, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

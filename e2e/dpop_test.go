@@ -314,8 +314,11 @@ func TestGuardDPoP(t *testing.T) {
 				if res := f.call(api, "/v1/other", "Authorization", "DPoP "+tok, "DPoP", key.proof("GET", url, tok)); res.status != http.StatusUnauthorized {
 					t.Errorf("a proof for another path: %d, want 401", res.status)
 				}
-				if res := f.call(api, "/v1/events", "Authorization", "Bearer "+tok); res.status != http.StatusUnauthorized {
-					t.Errorf("as a Bearer token: %d, want 401", res.status)
+				// Refused as bound, not merely as no good token: the
+				// challenge names the DPoP scheme.
+				if res := f.call(api, "/v1/events", "Authorization", "Bearer "+tok); res.status != http.StatusUnauthorized ||
+					!strings.HasPrefix(res.header.Get("WWW-Authenticate"), `DPoP realm="tollgate", error="invalid_token"`) {
+					t.Errorf("as a Bearer token: %d %q, want 401 DPoP invalid_token", res.status, res.header.Get("WWW-Authenticate"))
 				}
 			})
 		}

@@ -175,7 +175,7 @@ func newFixtureOn(t *testing.T, c *clock, dbURL string, be app.Backends, opts ..
 		t.Fatal(err)
 	}
 	f.passwords = passwords
-	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures,
+	a, err := app.New(cfg, app.Deps{Keys: keys, DB: db, SigningKeys: raw, Tokens: f.tokens, Limiter: be.Limiter, Meter: be.Meter, TokenMeter: be.TokenMeter, Counter: be.Counter, Failures: be.Failures,
 		OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent, Counts: be.Counts, Usage: raw, Passwords: passwords, Logger: logger, Now: f.clock.now})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

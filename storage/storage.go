@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -506,6 +508,72 @@ type Token struct {
 	// SHA-256 JWK thumbprint (RFC 7638) of the key whose proofs must come
 	// with it. Empty for a Bearer token.
 	JKT string
+}
+
+// Rooted returns the signature or request id id of a token whose format
+// names its root account (ADR 0013): "a<root>." and id. A token store may
+// keep such a token, and its request's revocation marker, with the root
+// account's other keys (in Redis, under the root's hash tag), so that one
+// script can read the record and take the check's decision. Every token of
+// a request with a rooted id has a rooted signature of the same root.
+func Rooted(root int64, id string) string {
+	return "a" + strconv.FormatInt(root, 10) + "." + id
+}
+
+// SplitRooted returns the root and the rest of an id Rooted made; ok is
+// false for any other string (a root of another spelling, zero or below,
+// or an empty rest).
+func SplitRooted(id string) (root int64, rest string, ok bool) {
+	head, rest, found := strings.Cut(id, ".")
+	if !found || rest == "" || len(head) < 2 || head[0] != 'a' || head[1] == '0' || len(head) > 20 {
+		return 0, "", false
+	}
+	for i := 1; i < len(head); i++ {
+		if head[i] < '0' || head[i] > '9' {
+			return 0, "", false
+		}
+	}
+	root, err := strconv.ParseInt(head[1:], 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return root, rest, true
+}
+
+// TokenTerms are what a token's record must hold for a call made with it
+// to be decided (and spent): checked on the record before the decision, in
+// the same step, so that a call its record refuses spends nothing. A
+// token's validation checks more (its user's standing); these are the
+// checks a Redis script can make on the record alone.
+type TokenTerms struct {
+	ClientID  int64
+	AccountID int64
+	// Subject is the token's user, empty for a client's own token.
+	Subject string
+	// Generations are the client's generations its tokens may carry.
+	Generations []int64
+	// IssuedAfter: the token must have been issued after it (the latest
+	// cut-off of its accounts and its user).
+	IssuedAfter time.Time
+	// JKT is the DPoP key the token must be bound to: empty for a token
+	// presented as a Bearer token, which must be bound to none.
+	JKT string
+	// Scopes must all be the token's.
+	Scopes []string
+}
+
+// Hold reports whether t's record holds the terms.
+func (tt TokenTerms) Hold(t Token) bool {
+	if t.ClientID != tt.ClientID || t.AccountID != tt.AccountID || t.Subject != tt.Subject || !slices.Contains(tt.Generations, t.Generation) ||
+		!t.IssuedAt.After(tt.IssuedAfter) || t.JKT != tt.JKT {
+		return false
+	}
+	for _, s := range tt.Scopes {
+		if !slices.Contains(t.Scopes, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Page selects one page of a list ordered by id: the first Limit records

@@ -44,6 +44,7 @@ type options struct {
 	firstID    int64 // client ids firstID..lastID
 	lastID     int64
 	account    int64
+	root       int64 // the root of account's tree, which the tokens name; 0: the older format
 	generation int64
 	scopes     []string
 	lifetime   time.Duration
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tokens, "tokens", 1_000_000, "number of tokens to mint")
 	clients := fs.String("clients", "", "client ids the tokens belong to, FIRST-LAST (required)")
 	fs.Int64Var(&o.account, "account", 0, "account id of those clients (required)")
+	fs.Int64Var(&o.root, "root", 0, "root account of -account's tree, which the tokens name (the format the check reads with its decision); 0: the older format")
 	fs.Int64Var(&o.generation, "generation", 0, "secret generation of those clients")
 	scopes := fs.String("scopes", "read write", "space-separated scopes of every token")
 	fs.DurationVar(&o.lifetime, "lifetime", time.Hour, "token lifetime")
@@ -98,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.account <= 0 {
 		return fail("-account: want an account id")
+	}
+	if o.root < 0 {
+		return fail("-root: want an account id, or 0")
 	}
 	var err error
 	if o.scopes, err = scope.Parse(*scopes); err != nil {
@@ -164,6 +169,7 @@ func run(ctx context.Context, o options, lookupEnv func(string) (string, bool), 
 					ClientID:   o.firstID + rand.Int64N(clients), // #nosec G404 -- a load mix, not a secret
 					Generation: o.generation,
 					AccountID:  o.account,
+					Root:       o.root,
 					GrantType:  "client_credentials",
 					ExpiresAt:  expires,
 				}

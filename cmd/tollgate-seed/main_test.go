@@ -4,16 +4,25 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/storage"
 	tgredis "github.com/tollgate/tollgate/storage/redis"
 	"github.com/tollgate/tollgate/storage/redis/redistest"
 )
 
 func TestSeed(t *testing.T) {
+	for _, root := range []int64{0, 1} {
+		t.Run("root "+strconv.FormatInt(root, 10), func(t *testing.T) { testSeed(t, root) })
+	}
+}
+
+// testSeed seeds tokens naming root (0: of the older format).
+func testSeed(t *testing.T, root int64) {
 	client, prefix := redistest.New(t)
 	url := os.Getenv("TOLLGATE_TEST_REDIS_URL")
 	if url == "" {
@@ -27,8 +36,8 @@ func TestSeed(t *testing.T) {
 	}
 	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
 	out := t.TempDir() + "/tokens.txt"
-	o, err := parseFlags([]string{"-tokens", "500", "-clients", "10-19", "-account", "3", "-generation", "2",
-		"-sample", "50", "-sample-out", out, "-workers", "8"}, io.Discard)
+	o, err := parseFlags([]string{"-tokens", "500", "-clients", "10-19", "-account", "3", "-root", strconv.FormatInt(root, 10),
+		"-generation", "2", "-sample", "50", "-sample-out", out, "-workers", "8"}, io.Discard)
 	if err != nil {
 		t.Fatalf("parseFlags: %v", err)
 	}
@@ -59,6 +68,14 @@ func TestSeed(t *testing.T) {
 	store := tgredis.New(client, tgredis.Options{KeyPrefix: prefix})
 	for _, tok := range sample {
 		sig, err := strategy.Signature(t.Context(), tok)
+		if root != 0 {
+			var n token.Names
+			n, sig, err = strategy.RootedSignature(tok)
+			if err == nil && (n.Root != root || n.Account != 3 || n.Client < 10 || n.Client > 19) {
+				t.Errorf("sampled token names %+v, want root %d, account 3, a client of 10-19", n, root)
+			}
+			sig = storage.Rooted(root, sig)
+		}
 		if err != nil {
 			t.Fatalf("sampled token is not one of this secret: %v", err)
 		}
@@ -85,6 +102,7 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"-clients", "1-2", "-account", "1", "-sample", "5"}, // no sample file
 		{"-clients", "1-2", "-account", "1", "-tokens", "0"},
 		{"-clients", "1-2", "-account", "1", "extra"},
+		{"-clients", "1-2", "-account", "1", "-root", "-1"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) = nil error, want one", args)

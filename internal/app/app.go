@@ -56,6 +56,10 @@ type Deps struct {
 	// the in-process Meter).
 	Meter   meter.Decider
 	Counter usage.Counter
+	// TokenMeter reads a token's record with the check's decision
+	// (Backends.TokenMeter); Meter after the token's own store read when
+	// nil.
+	TokenMeter meter.TokenDecider
 	// QuotaEvents hears of the quota thresholds the check's calls cross;
 	// none when nil.
 	QuotaEvents usage.QuotaEvents
@@ -88,7 +92,7 @@ type Deps struct {
 // once (making the first one of a new installation), so that the JWK Set
 // is served and JWT access tokens are signed from the first request.
 func New(cfg config.Config, d Deps) (*App, error) {
-	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, meter: d.Meter, counter: d.Counter, quotaEvents: d.QuotaEvents, failures: d.Failures,
+	a, err := newApp(deps{cfg: cfg, keys: d.Keys, db: d.DB, signingKeys: d.SigningKeys, tokens: d.Tokens, limiter: d.Limiter, meter: d.Meter, tokenMeter: d.TokenMeter, counter: d.Counter, quotaEvents: d.QuotaEvents, failures: d.Failures,
 		sessions: d.Sessions, oneTimeIDs: d.OneTimeIDs, proofs: d.Proofs, quotaSpent: d.QuotaSpent,
 		counts: d.Counts, usage: d.Usage, passwords: d.Passwords, logger: d.Logger, now: d.Now, version: d.Version})
 	if err != nil {
@@ -141,7 +145,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		bus = cache.NewRedisBus(be.Redis, cfg.Redis.KeyPrefix+"cache")
 	}
 	cached := cache.New(db, cache.Options{Bus: bus, Logger: o.Logger, MaxStale: cacheMaxStale})
-	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Meter: be.Meter, Counter: be.Counter, Failures: be.Failures,
+	a, err := New(cfg, Deps{Keys: o.Keys, DB: cached, SigningKeys: db, Tokens: be.Tokens, Limiter: be.Limiter, Meter: be.Meter, TokenMeter: be.TokenMeter, Counter: be.Counter, Failures: be.Failures,
 		Sessions: be.Sessions, OneTimeIDs: be.OneTimeIDs, Proofs: be.Proofs, QuotaSpent: be.QuotaSpent,
 		Counts: be.Counts, Usage: db, Passwords: passwords, Logger: o.Logger, Version: o.Version})
 	if err != nil {

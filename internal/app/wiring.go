@@ -148,6 +148,11 @@ type Backends struct {
 	// Redis otherwise (the meter's script writes the keys Counts reads).
 	Meter   meter.Decider
 	Counter usage.Counter
+	// TokenMeter reads the record of a token that names its root account
+	// in the script of its decision: one round trip (ADR 0013). Nil: the
+	// record is read, then Meter decides (the embedded default, with no
+	// round trip to save).
+	TokenMeter meter.TokenDecider
 	// Failures are the brute-force counters.
 	Failures bruteforce.Store
 	// Sessions are the web console's sessions.
@@ -263,14 +268,16 @@ func RedisBackends(client goredis.UniversalClient, prefix string, now func() tim
 	// The check's decisions and counts: with the default prefix "tg:",
 	// exactly pkg/usage's layout (tg:u:{a<root>}:<minute>).
 	decider := redismeter.New(client, redismeter.Options{KeyPrefix: prefix})
+	tokens := tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now})
 	return Backends{
-		Tokens:   tgredis.New(client, tgredis.Options{KeyPrefix: prefix, Now: now}),
-		Limiter:  rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
-		Meter:    decider,
-		Counter:  decider,
-		Failures: bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
-		Sessions: csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
-		Proofs:   dpopredis.New(client, prefix+"dpop:"),
+		Tokens:     tokens,
+		TokenMeter: newRedisTokenMeter(tokens, decider),
+		Limiter:    rlredis.New(client, rlredis.Options{KeyPrefix: prefix + "rl:"}),
+		Meter:      decider,
+		Counter:    decider,
+		Failures:   bfredis.New(client, bfredis.Options{KeyPrefix: prefix + "bf:"}),
+		Sessions:   csredis.New(client, csredis.Options{KeyPrefix: prefix + "console:"}),
+		Proofs:     dpopredis.New(client, prefix+"dpop:"),
 		// The check's decision script writes the same keys.
 		Counts: usageredis.New(client, usageredis.Options{KeyPrefix: prefix}),
 		Redis:  client,
@@ -407,6 +414,7 @@ type deps struct {
 	tokens      TokenStore
 	limiter     ratelimit.Limiter
 	meter       meter.Decider      // in process when nil
+	tokenMeter  meter.TokenDecider // the meter after a token read when nil
 	counter     usage.Counter      // the refusals before a decision; none when nil
 	quotaEvents usage.QuotaEvents  // quota thresholds crossed; none when nil
 	failures    bruteforce.Store   // brute-force counters; in process when nil
@@ -555,6 +563,9 @@ func newApp(d deps) (*App, error) {
 		limiter = ratelimit.FailOpen(limiter, d.logger)
 		decider = meter.FailOpen(decider, d.logger)
 	}
+	if d.tokenMeter == nil {
+		d.tokenMeter = meter.WithTokens(decider, d.tokens)
+	}
 
 	svc := manage.New(manage.Options{
 		Store:               d.db,
@@ -593,6 +604,7 @@ func newApp(d deps) (*App, error) {
 		Authenticator: authenticator,
 		Accounts:      d.db,
 		Meter:         decider,
+		TokenMeter:    d.tokenMeter,
 		Counter:       d.counter,
 		Events:        d.quotaEvents,
 		Now:           d.now,

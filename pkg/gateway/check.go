@@ -97,8 +97,14 @@ type Options struct {
 	// class and quota, its account's and ancestors' budgets) and counts
 	// it; a failure answers 503, unless it is wrapped in meter.FailOpen
 	// (credentials are still checked).
-	Meter   meter.Decider
-	Classes map[string]ratelimit.Limit
+	Meter meter.Decider
+	// TokenMeter takes the decision of a call made with a token whose
+	// value names its root account together with reading its record: one
+	// Redis round trip for the whole check (ADR 0013). A failure answers
+	// 503, whatever FailOpen: the record could not be read either. Nil:
+	// every token is validated first, then Meter decides.
+	TokenMeter meter.TokenDecider
+	Classes    map[string]ratelimit.Limit
 	// Counter counts the calls of a known credential refused before the
 	// decision (a wrong secret: unauthorized; a scope or account refusal:
 	// forbidden); nil counts none.
@@ -148,6 +154,21 @@ type identity struct {
 	// API caller's address by fromAllowed (an API key's is held to it by
 	// the Authenticator).
 	fenced *storage.Client
+	// named is a token whose record is read with the decision
+	// (Options.TokenMeter): its subject and scopes are known only then.
+	named *namedToken
+}
+
+// namedToken is a token whose value named its root account, account and
+// client, checked as far as it can be before its record is read.
+type namedToken struct {
+	tokens.Named
+	// withProof: it came with the DPoP scheme and a proof of the key
+	// jkt, made for the API request (verified, but not yet against the
+	// key the token is bound to).
+	withProof bool
+	jkt       string
+	value     string // the token
 }
 
 // Attributes of the check decision's span.
@@ -256,47 +277,25 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, scheme, err := c.identify(r)
-	var blocked *bruteforce.BlockedError
-	switch {
-	case errors.As(err, &blocked):
-		retryafter.Set(h, blocked.RetryAfter)
-		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
-		return
-	case errors.Is(err, errUnauthenticated):
-		c.countKnown(r.Context(), err, class)
-		c.challenge(h, scheme, "invalid_token", "")
-		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
-		return
-	case errors.Is(err, errBoundToken):
-		c.challenge(h, schemeDPoP, "invalid_token", "")
-		answer(w, http.StatusUnauthorized, "invalid_token", "the token is bound to a DPoP key: send it with the DPoP scheme and a proof")
-		return
-	case errors.Is(err, dpop.ErrInvalid):
-		c.challenge(h, schemeDPoP, "invalid_dpop_proof", "")
-		answer(w, http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof is missing or invalid")
-		return
-	case errors.Is(err, errNoRequestURL):
-		answer(w, http.StatusBadRequest, "invalid_request", "a DPoP proof needs the API request's URL: the gateway must forward "+
-			HeaderForwardedProto+", "+HeaderForwardedHost+" and "+HeaderForwardedURI+" once each")
-		return
-	case err != nil:
-		c.unavailable(w, r, err)
+	if err != nil {
+		c.refuse(w, r, err, scheme, class)
 		return
 	}
 	reqctx.SetPrincipal(r.Context(), reqctx.Principal{ClientID: id.clientID})
+	if id.fenced != nil && !allowlist.Allows(id.fenced.AllowedCIDRs, apiCaller(r)) {
+		if err := c.settle(r, &id); err != nil {
+			c.refuse(w, r, err, scheme, class)
+			return
+		}
+	}
 	if !c.fromAllowed(r, id) {
 		c.challenge(h, scheme, "invalid_token", "")
 		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
 		return
 	}
 
-	for _, s := range required {
-		if !slices.Contains(id.scopes, s) {
-			c.count(r.Context(), id, class, usage.OutcomeForbidden)
-			c.challenge(h, scheme, "insufficient_scope", strings.Join(required, " "))
-			answer(w, http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope")
-			return
-		}
+	if id.named == nil && !c.scoped(w, r, id, scheme, class, required) {
+		return
 	}
 	if target != 0 && target != id.accountID {
 		within, err := c.opts.Accounts.AccountInSubtree(r.Context(), id.accountID, target)
@@ -305,6 +304,13 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !within {
+			if err := c.settle(r, &id); err != nil {
+				c.refuse(w, r, err, scheme, class)
+				return
+			}
+			if !c.scoped(w, r, id, scheme, class, required) {
+				return
+			}
 			c.count(r.Context(), id, class, usage.OutcomeForbidden)
 			answer(w, http.StatusForbidden, "forbidden", "the credential may not act on this account")
 			return
@@ -330,8 +336,19 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 			req.Budgets = append(req.Budgets, mb)
 		}
 	}
-	dec, err := c.opts.Meter.Decide(r.Context(), req)
-	if err != nil {
+	var dec meter.Decision
+	if id.named != nil {
+		if chain.Root != id.named.Names.Root {
+			// Accounts never move between trees: only a token minted
+			// for another tree names another root.
+			c.refuse(w, r, errUnauthenticated, scheme, class)
+			return
+		}
+		var ok bool
+		if dec, ok = c.decideNamed(w, r, &id, req, scheme, class, required); !ok {
+			return
+		}
+	} else if dec, err = c.opts.Meter.Decide(r.Context(), req); err != nil {
 		c.unavailable(w, r, fmt.Errorf("meter: %w", err))
 		return
 	}
@@ -359,6 +376,140 @@ func (c *Check) decide(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderSubject, id.subject)
 	h.Set(HeaderScopes, strings.Join(id.scopes, " "))
 	w.WriteHeader(http.StatusOK)
+}
+
+// refuse answers a credential that identify (or, for a named token, the
+// reading of its record) refused with err.
+func (c *Check) refuse(w http.ResponseWriter, r *http.Request, err error, scheme, class string) {
+	h := w.Header()
+	var blocked *bruteforce.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		retryafter.Set(h, blocked.RetryAfter)
+		answer(w, http.StatusTooManyRequests, "slow_down", "too many failed attempts for this credential; retry later")
+	case errors.Is(err, errUnauthenticated):
+		c.countKnown(r.Context(), err, class)
+		c.challenge(h, scheme, "invalid_token", "")
+		answer(w, http.StatusUnauthorized, "invalid_token", "no valid credential")
+	case errors.Is(err, errBoundToken):
+		c.challenge(h, schemeDPoP, "invalid_token", "")
+		answer(w, http.StatusUnauthorized, "invalid_token", "the token is bound to a DPoP key: send it with the DPoP scheme and a proof")
+	case errors.Is(err, dpop.ErrInvalid):
+		c.challenge(h, schemeDPoP, "invalid_dpop_proof", "")
+		answer(w, http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof is missing or invalid")
+	case errors.Is(err, errNoRequestURL):
+		answer(w, http.StatusBadRequest, "invalid_request", "a DPoP proof needs the API request's URL: the gateway must forward "+
+			HeaderForwardedProto+", "+HeaderForwardedHost+" and "+HeaderForwardedURI+" once each")
+	default:
+		c.unavailable(w, r, err)
+	}
+}
+
+// scoped reports whether the credential has every required scope, and
+// answers 403 when it lacks one.
+func (c *Check) scoped(w http.ResponseWriter, r *http.Request, id identity, scheme, class string, required []string) bool {
+	for _, s := range required {
+		if !slices.Contains(id.scopes, s) {
+			c.count(r.Context(), id, class, usage.OutcomeForbidden)
+			c.challenge(w.Header(), scheme, "insufficient_scope", strings.Join(required, " "))
+			answer(w, http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope")
+			return false
+		}
+	}
+	return true
+}
+
+// decideNamed reads a named token's record and takes the decision in one
+// step (Options.TokenMeter), then finishes the token's validation as
+// Validate does, its DPoP binding and its scopes, filling in id. A token
+// whose record is missing, expired or revoked is refused with nothing
+// spent. ok is false when it answered.
+func (c *Check) decideNamed(w http.ResponseWriter, r *http.Request, id *identity, req meter.Request, scheme, class string, required []string) (meter.Decision, bool) {
+	named := id.named
+	terms := c.opts.Tokens.Terms(named.Named)
+	terms.JKT, terms.Scopes = named.jkt, required
+	rec, dec, err := c.opts.TokenMeter.DecideToken(r.Context(), named.ID, terms, req)
+	admitted := !errors.Is(err, meter.ErrNotAdmitted)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		c.refuse(w, r, errUnauthenticated, scheme, class)
+		return meter.Decision{}, false
+	case err != nil && admitted:
+		c.unavailable(w, r, fmt.Errorf("meter: %w", err))
+		return meter.Decision{}, false
+	}
+	// Refused by its terms, nothing was spent: the validation below tells
+	// why, as it would have without the decision.
+	v, err := c.opts.Tokens.ValidateNamed(r.Context(), named.Named, rec)
+	if errors.Is(err, tokens.ErrInactive) {
+		err = errUnauthenticated
+	}
+	if err == nil {
+		err = bound(v.Token.JKT, named.withProof, named.jkt)
+	}
+	if err != nil {
+		c.refuse(w, r, err, scheme, class)
+		return meter.Decision{}, false
+	}
+	id.subject, id.scopes = subjectOf(v.Token), v.Token.Scopes
+	if !c.scoped(w, r, *id, scheme, class, required) {
+		return meter.Decision{}, false
+	}
+	if !admitted {
+		// The terms and the validation disagree: refuse all the same.
+		c.refuse(w, r, errUnauthenticated, scheme, class)
+		return meter.Decision{}, false
+	}
+	return dec, true
+}
+
+// settle validates a named token before a refusal that comes before the
+// decision (its allowlist, its target account), so that it gets the answer
+// it gets when validated first: a token its record refuses is refused for
+// that, and one lacking a scope for that. A rare path, which reads the
+// record on its own; a DPoP proof verified already is not verified again
+// (its jti is spent).
+func (c *Check) settle(r *http.Request, id *identity) error {
+	nt := id.named
+	if nt == nil {
+		return nil
+	}
+	v, err := c.opts.Tokens.Validate(r.Context(), nt.value)
+	if errors.Is(err, tokens.ErrInactive) {
+		return errUnauthenticated
+	}
+	if err != nil {
+		return err
+	}
+	if err := bound(v.Token.JKT, nt.withProof, nt.jkt); err != nil {
+		return err
+	}
+	id.subject, id.scopes, id.named = subjectOf(v.Token), v.Token.Scopes, nil
+	return nil
+}
+
+// bound checks a token's DPoP binding: a token bound to the key jkt (its
+// record's) is good only with the DPoP scheme and a proof of that key
+// (proofJKT, verified), an unbound one only as a Bearer token.
+func bound(jkt string, withProof bool, proofJKT string) error {
+	switch {
+	case jkt != "" && !withProof:
+		return errBoundToken
+	case jkt == "" && withProof:
+		return errUnauthenticated
+	case withProof && proofJKT != jkt:
+		return fmt.Errorf("%w: the proof's key is not the token's", dpop.ErrInvalid)
+	}
+	return nil
+}
+
+// subjectOf is the subject the check names for a token: its user, else its
+// client.
+func subjectOf(t storage.Token) string {
+	if t.Subject == "" {
+		return strconv.FormatInt(t.ClientID, 10)
+	}
+	return t.Subject
 }
 
 // parseCost reads the cost header: absent is 1; otherwise only ASCII
@@ -472,6 +623,25 @@ func (c *Check) identify(r *http.Request) (identity, string, error) {
 // bound to, made for the API request (RFC 9449 §7.1). A bound token is
 // good only with its proof; an unbound one only as a Bearer token.
 func (c *Check) authenticateToken(r *http.Request, token string, withProof bool) (identity, error) {
+	if c.opts.TokenMeter != nil {
+		named, ok, err := c.opts.Tokens.Name(r.Context(), token)
+		if errors.Is(err, tokens.ErrInactive) {
+			return identity{}, errUnauthenticated
+		}
+		if err != nil {
+			return identity{}, err
+		}
+		if ok {
+			return c.namedIdentity(r, token, named, withProof)
+		}
+	}
+	return c.validatedIdentity(r, token, withProof)
+}
+
+// validatedIdentity is the identity of a token validated before the
+// decision (tokens.Service.Validate): a token that names nothing, or any
+// token when there is no TokenMeter.
+func (c *Check) validatedIdentity(r *http.Request, token string, withProof bool) (identity, error) {
 	v, err := c.opts.Tokens.Validate(r.Context(), token)
 	if errors.Is(err, tokens.ErrInactive) {
 		return identity{}, errUnauthenticated
@@ -479,24 +649,43 @@ func (c *Check) authenticateToken(r *http.Request, token string, withProof bool)
 	if err != nil {
 		return identity{}, err
 	}
-	switch {
-	case v.Token.JKT != "" && !withProof:
-		return identity{}, errBoundToken
-	case v.Token.JKT == "" && withProof:
-		return identity{}, errUnauthenticated
-	case withProof:
-		if err := c.verifyProof(r, token, v.Token.JKT); err != nil {
+	proofJKT := ""
+	if withProof && v.Token.JKT != "" {
+		if proofJKT, err = c.proofKey(r, token); err != nil {
 			return identity{}, err
 		}
 	}
-	subject := v.Token.Subject
-	if subject == "" {
-		subject = strconv.FormatInt(v.Token.ClientID, 10)
+	if err := bound(v.Token.JKT, withProof, proofJKT); err != nil {
+		return identity{}, err
 	}
-	id := identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subject, scopes: v.Token.Scopes,
+	id := identity{clientID: v.Token.ClientID, accountID: v.Token.AccountID, subject: subjectOf(v.Token), scopes: v.Token.Scopes,
 		overrides: v.Client.RateLimits, quota: v.Client.Quota}
 	if len(v.Client.AllowedCIDRs) > 0 {
 		id.fenced = &v.Client
+	}
+	return id, nil
+}
+
+// namedIdentity is the identity of a named token before its record is
+// read: its client's and accounts' standing was checked (tokens.Name), and
+// a DPoP proof that came with it is verified here, before the record, whose
+// key it is checked against after (bound). A proof that fails sends the
+// token the way of a validated one, so that it gets the same answer (an
+// unbound token with the DPoP scheme is refused as a token, whatever its
+// proof): a rare path, which may take two round trips.
+func (c *Check) namedIdentity(r *http.Request, token string, named tokens.Named, withProof bool) (identity, error) {
+	nt := &namedToken{Named: named, withProof: withProof, value: token}
+	if withProof {
+		jkt, err := c.proofKey(r, token)
+		if err != nil {
+			return c.validatedIdentity(r, token, withProof)
+		}
+		nt.jkt = jkt
+	}
+	client := named.Standing.Client
+	id := identity{clientID: named.Names.Client, accountID: named.Names.Account, overrides: client.RateLimits, quota: client.Quota, named: nt}
+	if len(client.AllowedCIDRs) > 0 {
+		id.fenced = &client
 	}
 	return id, nil
 }
@@ -528,31 +717,25 @@ func (c *Check) fromAllowed(r *http.Request, id identity) bool {
 	return false
 }
 
-// verifyProof checks the request's DPoP proof against the API request the
-// gateway forwarded, the token (ath) and the token's key (jkt).
-func (c *Check) verifyProof(r *http.Request, token, jkt string) error {
+// proofKey checks the request's DPoP proof against the API request the
+// gateway forwarded and the token (ath), and returns the thumbprint of its
+// key, for the caller to hold to the token's (jkt).
+func (c *Check) proofKey(r *http.Request, token string) (string, error) {
 	if c.opts.DPoP == nil {
-		return fmt.Errorf("%w: dpop not configured", dpop.ErrInvalid)
+		return "", fmt.Errorf("%w: dpop not configured", dpop.ErrInvalid)
 	}
 	proof, err := dpop.FromHeader(r.Header)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if proof == "" {
-		return fmt.Errorf("%w: no proof", dpop.ErrInvalid)
+		return "", fmt.Errorf("%w: no proof", dpop.ErrInvalid)
 	}
 	method, target, err := forwardedRequest(r)
 	if err != nil {
-		return err
+		return "", err
 	}
-	got, err := c.opts.DPoP.Verify(r.Context(), proof, dpop.Request{Method: method, URL: target, AccessToken: token})
-	if err != nil {
-		return err
-	}
-	if got != jkt {
-		return fmt.Errorf("%w: the proof's key is not the token's", dpop.ErrInvalid)
-	}
-	return nil
+	return c.opts.DPoP.Verify(r.Context(), proof, dpop.Request{Method: method, URL: target, AccessToken: token})
 }
 
 // forwardedRequest returns the method and URL of the API request, as the

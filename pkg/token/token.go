@@ -1,5 +1,12 @@
 // Package token owns the format of Tollgate's opaque access tokens:
 //
+//	tg_at_<root>.<account>.<client>[.<user>].<32 random bytes, base64url>.<HMAC, base64url>
+//
+// the rooted format (rooted.go, ADR 0013): the ids of the root account, the
+// token's account, its client and, for a user's token, its user, in
+// decimal, and an HMAC-SHA-512/256 of everything before it; and the format
+// minted before it, still read:
+//
 //	tg_at_<32 random bytes, base64url>.<HMAC-SHA-512/256 of them, base64url>
 //
 // Only the HMAC part, the signature, is ever stored: a leaked token store
@@ -40,6 +47,9 @@ type Strategy struct {
 	// signing is the HMAC key of the signature part (fosite's global
 	// secret); reuse keys Derive's key part.
 	signing, reuse []byte
+	// verifying are the HMAC keys a rooted token's MAC is checked
+	// against: signing, then the rotated secrets'.
+	verifying [][]byte
 }
 
 // NewStrategy returns a Strategy signing with secret (at least 32 bytes) and
@@ -62,7 +72,8 @@ func NewStrategy(secret []byte, rotated [][]byte) (*Strategy, error) {
 	}
 	cfg := &fosite.Config{GlobalSecret: derive(secret), RotatedGlobalSecrets: old, TokenEntropy: 32}
 	reuse := sha256.Sum256(append([]byte("tollgate token reuse\x00"), secret...))
-	return &Strategy{hmac: &hmac.HMACStrategy{Config: cfg}, signing: cfg.GlobalSecret, reuse: reuse[:]}, nil
+	verifying := append([][]byte{cfg.GlobalSecret}, old...)
+	return &Strategy{hmac: &hmac.HMACStrategy{Config: cfg}, signing: cfg.GlobalSecret, reuse: reuse[:], verifying: verifying}, nil
 }
 
 // Derive returns the access token derived from seed, and its signature:

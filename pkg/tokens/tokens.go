@@ -28,10 +28,14 @@ type Claims struct {
 	ClientID   int64
 	Generation int64
 	AccountID  int64
-	Subject    string
-	Username   string
-	GrantType  string
-	ExpiresAt  time.Time
+	// Root is the root account of AccountID's tree, which the token's
+	// value names; zero: the Service reads it from its Store (none: the
+	// value names no ids, in the format minted before).
+	Root      int64
+	Subject   string
+	Username  string
+	GrantType string
+	ExpiresAt time.Time
 	// Format names the format of the token (the client's
 	// AccessTokenStrategy): a key of Options.Formats, or the default
 	// format when empty or unknown.
@@ -50,6 +54,9 @@ type Store interface {
 	GetClient(ctx context.Context, id int64) (storage.Client, error)
 	GetUser(ctx context.Context, id int64) (storage.User, error)
 	AccountStanding(ctx context.Context, id int64) (storage.Standing, error)
+	// AccountBudgets returns, with the budgets, the root of an account's
+	// tree, which a token names.
+	AccountBudgets(ctx context.Context, id int64) (storage.BudgetChain, error)
 	AccountInSubtree(ctx context.Context, rootID, id int64) (bool, error)
 }
 
@@ -124,6 +131,13 @@ func (s *Service) Issue(ctx context.Context, requestID string, c Claims, scopes,
 		}
 		requestID = hex.EncodeToString(b[:])
 	}
+	if c.Root == 0 && s.store != nil {
+		chain, err := s.store.AccountBudgets(ctx, c.AccountID)
+		if err != nil {
+			return "", storage.Token{}, fmt.Errorf("root account: %w", err)
+		}
+		c.Root = chain.Root
+	}
 	if c.Reuse {
 		return s.issueReused(ctx, requestID, c, scopes, audience)
 	}
@@ -133,11 +147,11 @@ func (s *Service) Issue(ctx context.Context, requestID string, c Claims, scopes,
 // issueNew mints a fresh token for c and stores it.
 func (s *Service) issueNew(ctx context.Context, requestID string, c Claims, scopes, audience []string) (string, storage.Token, error) {
 	rec := s.record("", requestID, c, scopes, audience)
-	tok, id, err := s.formatOf(c).Mint(ctx, rec)
+	tok, id, err := s.formatOf(c).Mint(ctx, rec, c.Root)
 	if err != nil {
 		return "", storage.Token{}, fmt.Errorf("mint token: %w", err)
 	}
-	rec.Signature = id
+	rec.Signature, rec.RequestID = id, requestIDOf(id, requestID)
 	// A random 256-bit id is never taken by another token: taken, it is
 	// this one, stored by an attempt the client retried after a timeout
 	// (the write landed, its answer did not).
@@ -156,14 +170,14 @@ func (s *Service) issueNew(ctx context.Context, requestID string, c Claims, scop
 // token that was revoked is never stored again (CreateTokenOnce): the
 // request gets a new random token instead.
 func (s *Service) issueReused(ctx context.Context, requestID string, c Claims, scopes, audience []string) (string, storage.Token, error) {
-	tok, id, err := s.formatOf(c).Derive(ctx, reuseSeed(c, scopes, audience), s.record("", "", c, scopes, audience))
+	tok, id, err := s.formatOf(c).Derive(ctx, reuseSeed(c, scopes, audience), s.record("", "", c, scopes, audience), c.Root)
 	if err != nil {
 		return "", storage.Token{}, fmt.Errorf("derive token: %w", err)
 	}
 	// The request id is derived too, so that revoking the token by its
 	// request is the same on every instance.
 	rid := sha256.Sum256([]byte("request\x00" + id))
-	rec := s.record(id, hex.EncodeToString(rid[:16]), c, scopes, audience)
+	rec := s.record(id, requestIDOf(id, hex.EncodeToString(rid[:16])), c, scopes, audience)
 	for range 2 {
 		stored, err := s.tokens.GetToken(ctx, id)
 		if err == nil {
@@ -204,6 +218,16 @@ func reuseSeed(c Claims, scopes, audience []string) []byte {
 	b = append(b, strings.Join(scopes, " ")...)
 	b = append(b, 0)
 	return append(b, strings.Join(audience, " ")...)
+}
+
+// requestIDOf returns the request id the record of id is stored with: the
+// request's, rooted like id (storage.Rooted) when id is, so that a token
+// store can find the request's tokens from its id alone.
+func requestIDOf(id, requestID string) string {
+	if root, _, ok := storage.SplitRooted(id); ok {
+		return storage.Rooted(root, requestID)
+	}
+	return requestID
 }
 
 // record returns the stored record of a token for c.

@@ -34,12 +34,12 @@ func (f plainFormat) check(id string) string {
 
 func (f plainFormat) value(id string) string { return "plain-" + id + "-" + f.check(id) }
 
-func (f plainFormat) Mint(context.Context, storage.Token) (string, string, error) {
+func (f plainFormat) Mint(context.Context, storage.Token, int64) (string, string, error) {
 	id := hex.EncodeToString([]byte(rand.Text()))
 	return f.value(id), id, nil
 }
 
-func (f plainFormat) Derive(_ context.Context, seed []byte, _ storage.Token) (string, string, error) {
+func (f plainFormat) Derive(_ context.Context, seed []byte, _ storage.Token, _ int64) (string, string, error) {
 	sum := sha256.Sum256(append(append([]byte{}, f.key...), seed...))
 	id := hex.EncodeToString(sum[:])
 	return f.value(id), id, nil
@@ -284,6 +284,17 @@ func TestServiceTokensDieWithTheirRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"account disabled and enabled again", func(t *testing.T, f *fixture) {
+			for _, st := range []storage.Status{storage.StatusDisabled, storage.StatusActive} {
+				f.now = f.now.Add(time.Second)
+				if _, err := f.db.UpdateAccount(t.Context(), f.parent.ID, func(a *storage.Account) error {
+					a.SetStatus(st, f.now)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
 	}
 	for name, format := range formats(t) {
 		for _, c := range cases {
@@ -293,9 +304,38 @@ func TestServiceTokensDieWithTheirRecords(t *testing.T) {
 				if _, err := f.svc.Validate(t.Context(), tok); err != nil {
 					t.Fatalf("Validate before = %v", err)
 				}
+				named, ok, err := f.svc.Name(t.Context(), tok)
+				if want := name == "opaque"; ok != want || err != nil {
+					t.Fatalf("Name: ok %v, error %v; want ok %v (a value that names its root), no error", ok, err, want)
+				}
 				c.kill(t, f)
 				if _, err := f.svc.Validate(t.Context(), tok); !errors.Is(err, tokens.ErrInactive) {
 					t.Fatalf("Validate after = %v, want ErrInactive", err)
+				}
+				if !ok {
+					return
+				}
+				// The check's way: refused before its decision, by what
+				// needs no record or by its record's terms.
+				named, _, err = f.svc.Name(t.Context(), tok)
+				if errors.Is(err, tokens.ErrInactive) {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec, err := f.tokens.GetToken(t.Context(), named.ID)
+				if errors.Is(err, storage.ErrNotFound) {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.svc.Terms(named).Hold(rec) {
+					t.Errorf("the record holds the terms: it would be spent before ValidateNamed refuses it")
+				}
+				if _, err := f.svc.ValidateNamed(t.Context(), named, rec); !errors.Is(err, tokens.ErrInactive) {
+					t.Errorf("ValidateNamed after = %v, want ErrInactive", err)
 				}
 			})
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -50,35 +51,75 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 	if !now.Before(rec.ExpiresAt) {
 		return Valid{}, ErrInactive
 	}
-	client, err := s.store.GetClient(ctx, rec.ClientID)
+	st, err := s.standing(ctx, rec.ClientID, rec.AccountID, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	return s.finish(ctx, rec, st, now)
+}
+
+// Standing is what a token's validation read of its client and accounts
+// before its record: the client, usable, and the standings, active, of the
+// token's account and the client's.
+type Standing struct {
+	Client    storage.Client
+	standings []storage.Standing
+	// user is the token's user, active, for a value that names one.
+	user *storage.User
+}
+
+// standing reads the client clientID, which must be usable, and the
+// standings of accountID and the client's account, which must be active.
+func (s *Service) standing(ctx context.Context, clientID, accountID int64, now time.Time) (Standing, error) {
+	client, err := s.store.GetClient(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Valid{}, ErrInactive
+		return Standing{}, ErrInactive
 	}
 	if err != nil {
-		return Valid{}, fmt.Errorf("get client: %w", err)
+		return Standing{}, fmt.Errorf("get client: %w", err)
 	}
-	if !client.Usable(now) || !client.TokenGenerationValid(rec.Generation, now) {
-		return Valid{}, ErrInactive
+	if !client.Usable(now) {
+		return Standing{}, ErrInactive
 	}
-	accounts := []int64{rec.AccountID}
-	if client.AccountID != rec.AccountID {
+	accounts := []int64{accountID}
+	if client.AccountID != accountID {
 		accounts = append(accounts, client.AccountID)
 	}
+	st := Standing{Client: client, standings: make([]storage.Standing, 0, len(accounts))}
 	for _, id := range accounts {
 		standing, err := s.store.AccountStanding(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
-			return Valid{}, ErrInactive
+			return Standing{}, ErrInactive
 		}
 		if err != nil {
-			return Valid{}, fmt.Errorf("check account: %w", err)
+			return Standing{}, fmt.Errorf("check account: %w", err)
 		}
+		if !standing.Active {
+			return Standing{}, ErrInactive
+		}
+		st.standings = append(st.standings, standing)
+	}
+	return st, nil
+}
+
+// finish completes the validation of rec once st was read: it has not
+// expired, its client's generation holds, it was issued after its
+// accounts' cut-offs, and its user, if any, is good.
+func (s *Service) finish(ctx context.Context, rec storage.Token, st Standing, now time.Time) (Valid, error) {
+	if !now.Before(rec.ExpiresAt) {
+		return Valid{}, ErrInactive
+	}
+	if rec.ClientID != st.Client.ID || !st.Client.TokenGenerationValid(rec.Generation, now) {
+		return Valid{}, ErrInactive
+	}
+	for _, standing := range st.standings {
 		// A token issued before its account (or an ancestor) was last
 		// disabled or enabled again stays dead: re-enabling revives none.
-		if !standing.Active || !standing.TokenIssuedValid(rec.IssuedAt) {
+		if !standing.TokenIssuedValid(rec.IssuedAt) {
 			return Valid{}, ErrInactive
 		}
 	}
-	valid := Valid{Token: rec, Client: client}
+	valid := Valid{Token: rec, Client: st.Client}
 	if rec.Subject == "" {
 		return valid, nil
 	}
@@ -99,6 +140,110 @@ func (s *Service) validate(ctx context.Context, value string, now time.Time) (Va
 		return Valid{}, ErrInactive
 	}
 	valid.User = &user
+	return valid, nil
+}
+
+// Named is a token whose value names its root account, account and client
+// (the opaque format's values since ADR 0013), verified, and what its
+// validation reads before its record: so that the record can be read with
+// the check's decision, in one step (pkg/meter.TokenDecider).
+type Named struct {
+	Names token.Names
+	// ID is the id its record is stored under.
+	ID       string
+	Standing Standing
+}
+
+// Name verifies value and reads, before any record, what the value names:
+// ok is false when it names nothing (a value of the format minted before,
+// a JWT, no token at all), to be validated by Validate instead. A value
+// that names a client or account that is not good answers ErrInactive.
+// Another error means a backend failed.
+func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
+	for _, f := range s.readers {
+		namer, ok := f.(Namer)
+		if !ok {
+			continue
+		}
+		n, id, err := namer.Names(ctx, value)
+		if err != nil {
+			continue
+		}
+		st, err := s.standing(ctx, n.Client, n.Account, s.now())
+		if err != nil {
+			return Named{}, true, err
+		}
+		if n.User != 0 {
+			user, err := s.store.GetUser(ctx, n.User)
+			if errors.Is(err, storage.ErrNotFound) {
+				return Named{}, true, ErrInactive
+			}
+			if err != nil {
+				return Named{}, true, fmt.Errorf("get user: %w", err)
+			}
+			if user.Status != storage.StatusActive {
+				return Named{}, true, ErrInactive
+			}
+			st.user = &user
+		}
+		return Named{Names: n, ID: id, Standing: st}, true, nil
+	}
+	return Named{}, false, nil
+}
+
+// Terms are what the record of a named token must hold, which a script can
+// check on the record before the check's decision (see
+// meter.TokenDecider): its ids, its client's generations, its accounts'
+// and its user's cut-offs; the caller adds the DPoP binding and the scopes
+// it requires. With Name's checks, they refuse every token Validate
+// refuses but one whose record expired on this clock and not yet on the
+// store's.
+func (s *Service) Terms(named Named) storage.TokenTerms {
+	client := named.Standing.Client
+	t := storage.TokenTerms{ClientID: named.Names.Client, AccountID: named.Names.Account, Generations: []int64{client.Generation}}
+	if client.PreviousSecretValid(s.now()) {
+		t.Generations = append(t.Generations, client.PreviousGeneration)
+	}
+	for _, st := range named.Standing.standings {
+		if st.TokensValidAfter.After(t.IssuedAfter) {
+			t.IssuedAfter = st.TokensValidAfter
+		}
+	}
+	if u := named.Standing.user; u != nil {
+		t.Subject = strconv.FormatInt(u.ID, 10)
+		if u.TokensValidAfter.After(t.IssuedAfter) {
+			t.IssuedAfter = u.TokensValidAfter
+		}
+	}
+	return t
+}
+
+// subjectOf is the subject of the records of tokens naming n.
+func subjectOf(n token.Names) string {
+	if n.User == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n.User, 10)
+}
+
+// ValidateNamed finishes the validation of a named token from its record,
+// read after Name (with the check's decision): the checks of Validate that
+// need the record. It returns ErrInactive for anything not good and
+// another error only when a backend failed; a good token is recorded as a
+// use of its client.
+func (s *Service) ValidateNamed(ctx context.Context, named Named, rec storage.Token) (Valid, error) {
+	if rec.AccountID != named.Names.Account || rec.ClientID != named.Names.Client || rec.Signature != named.ID ||
+		rec.Subject != subjectOf(named.Names) {
+		return Valid{}, ErrInactive
+	}
+	now := s.now()
+	valid, err := s.finish(ctx, rec, named.Standing, now)
+	if err != nil {
+		return Valid{}, err
+	}
+	if s.usage != nil {
+		s.usage.Record(valid.Token.ClientID, now)
+	}
 	return valid, nil
 }
 

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -42,6 +43,10 @@ import (
 //   - A revoked token's signature can be stored again, except by
 //     CreateTokenOnce, which takes no signature held by a token that has
 //     not expired, revoked or not.
+//
+// Every test runs twice: as written, and (under "Rooted") with every
+// signature and request id rooted (storage.Rooted), as the tokens of a
+// format that names its root account are stored.
 func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Tokens) {
 	runTokens(t, func(t *testing.T) (storage.Tokens, tokenClock) {
 		return newStore(t), realClock{}
@@ -115,6 +120,67 @@ func runTokens(t *testing.T, newStore func(t *testing.T) (storage.Tokens, tokenC
 			tt.run(t, s, clock)
 		})
 	}
+	t.Run("Rooted", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s, clock := newStore(t)
+				tt.run(t, rootedTokens{s: s, root: 4711}, clock)
+			})
+		}
+	})
+}
+
+// rootedTokens roots every signature and request id it is given
+// (storage.Rooted, an empty one staying empty) and unroots those it
+// returns, so that the suite, written for any ids, runs on the layout of
+// rooted ones.
+type rootedTokens struct {
+	s    storage.Tokens
+	root int64
+}
+
+func (r rootedTokens) in(id string) string {
+	if id == "" {
+		return ""
+	}
+	return storage.Rooted(r.root, id)
+}
+
+func (r rootedTokens) out(t storage.Token) (storage.Token, error) {
+	for _, id := range []*string{&t.Signature, &t.RequestID} {
+		root, rest, ok := storage.SplitRooted(*id)
+		if !ok || root != r.root {
+			return storage.Token{}, fmt.Errorf("id %q: want it rooted at %d", *id, r.root)
+		}
+		*id = rest
+	}
+	return t, nil
+}
+
+func (r rootedTokens) CreateToken(ctx context.Context, t storage.Token) error {
+	t.Signature, t.RequestID = r.in(t.Signature), r.in(t.RequestID)
+	return r.s.CreateToken(ctx, t)
+}
+
+func (r rootedTokens) CreateTokenOnce(ctx context.Context, t storage.Token) error {
+	t.Signature, t.RequestID = r.in(t.Signature), r.in(t.RequestID)
+	return r.s.CreateTokenOnce(ctx, t)
+}
+
+func (r rootedTokens) GetToken(ctx context.Context, signature string) (storage.Token, error) {
+	t, err := r.s.GetToken(ctx, r.in(signature))
+	if err != nil {
+		return storage.Token{}, err
+	}
+	return r.out(t)
+}
+
+func (r rootedTokens) DeleteToken(ctx context.Context, signature string) error {
+	return r.s.DeleteToken(ctx, r.in(signature))
+}
+
+func (r rootedTokens) RevokeRequest(ctx context.Context, requestID string) error {
+	return r.s.RevokeRequest(ctx, r.in(requestID))
 }
 
 func testTokenRoundTrip(t *testing.T, s storage.Tokens, clock tokenClock) {

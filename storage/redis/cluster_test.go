@@ -107,6 +107,17 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	// A rooted token's record shares its root's slot with the meter's
+	// keys, so that one script reads the record and decides.
+	t.Run("GetTokenThen", func(t *testing.T) {
+		prefix := "tgtest:gated:"
+		s := tgredis.New(client, tgredis.Options{KeyPrefix: prefix})
+		if got, want := tgredis.KeySlot(s.TokenKey(storage.Rooted(12, "x"))), tgredis.KeySlot("tg:r:{a12}:c:1:default"); got != want {
+			t.Errorf("slot of a rooted token's key: got %d, want %d (the meter's keys of the root)", got, want)
+		}
+		testGetTokenThen(t, s, client, prefix)
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		if err := tgredis.New(client, tgredis.Options{}).Ping(t.Context()); err != nil {
 			t.Errorf("Ping: %v", err)

@@ -3,7 +3,10 @@ package redis
 // TokenKey answers the key of a signature; MarkerKey, ExpiryKey and
 // HorizonKey the keys of a request's marker, of its own horizon and of the
 // horizon in the shard of signature, for tests that look at Redis directly.
-func (s *Store) TokenKey(signature string) string { return s.shardOf(signature).tokenKey(signature) }
+func (s *Store) TokenKey(signature string) string {
+	sh, sig, _ := s.place(signature)
+	return sh.tokenKey(sig)
+}
 func (s *Store) MarkerKey(signature, requestID string) string {
 	return s.shardOf(signature).markerKey(requestID)
 }

@@ -32,6 +32,19 @@
 //
 // A token's shard is FNV-1a of its signature modulo the number of shards.
 //
+// A rooted signature (storage.Rooted: a<root>.<signature>, the tokens whose
+// value names their root account, ADR 0013) is not sharded: its token, its
+// request's marker (the request id is rooted too, and stored without its
+// root) and the horizons live under the root account's tag, the tag of the
+// check's meter keys (layout v4):
+//
+//	<prefix>{a<root>}T<32 bytes>   <prefix>{a<root>}S<signature>
+//	<prefix>{a<root>}X<request id> <prefix>{a<root>}H   <prefix>{a<root>}E<request id>
+//
+// so that one script (Gated) can read the record and take the check's
+// decision. RevokeRequest of a rooted request id writes the root's marker
+// and the shards'.
+//
 // A live token costs one key and nothing else: its record (70 bytes for a
 // typical client_credentials token) under a 40-byte key. There is no
 // per-request index. RevokeRequest instead writes the request's marker, and
@@ -126,6 +139,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -173,6 +187,7 @@ type Options struct {
 // Store is a storage.Tokens on Redis. It is safe for concurrent use.
 type Store struct {
 	client    goredis.UniversalClient
+	prefix    string
 	shards    []shard
 	longLived time.Duration
 	now       func() time.Time
@@ -212,19 +227,51 @@ func New(client goredis.UniversalClient, opts Options) *Store {
 		}
 	}
 	n = min(max(n, 1), MaxShards)
-	s := &Store{client: client, shards: make([]shard, n), longLived: longLived, now: now}
+	s := &Store{client: client, prefix: prefix, shards: make([]shard, n), longLived: longLived, now: now}
 	for i, tag := range shardTags(n) {
-		p := prefix + "{" + tag + "}"
-		s.shards[i] = shard{
-			binaryPrefix: p + "t:",
-			textPrefix:   p + "s:",
-			markerPrefix: p + "x:",
-			horizon:      p + "h",
-			expiryPrefix: p + "e:",
-			getArgs:      []any{p + "x:"},
-		}
+		s.shards[i] = newShard(prefix + "{" + tag + "}")
 	}
 	return s
+}
+
+// newShard returns the key prefixes of a shard under p, its
+// <prefix>{<tag>}.
+func newShard(p string) shard {
+	return shard{
+		binaryPrefix: p + "t:",
+		textPrefix:   p + "s:",
+		markerPrefix: p + "x:",
+		horizon:      p + "h",
+		expiryPrefix: p + "e:",
+		getArgs:      []any{p + "x:"},
+	}
+}
+
+// rootShard returns the keys of root's tokens in the rooted layout, under
+// the hash tag the meter's keys of root carry ({a<root>}), each kind named
+// by one upper-case letter so that no shard's key (<prefix>{<tag>}t:…, a
+// lower-case one) can look the same, and the typical key stays within the
+// allocation class of a shard's (44 bytes up to roots of 5 digits).
+func (s *Store) rootShard(root int64) shard {
+	p := s.prefix + "{a" + strconv.FormatInt(root, 10) + "}"
+	return shard{
+		binaryPrefix: p + "T",
+		textPrefix:   p + "S",
+		markerPrefix: p + "X",
+		horizon:      p + "H",
+		expiryPrefix: p + "E",
+		getArgs:      []any{p + "X"},
+	}
+}
+
+// place returns where the token of signature lives and the part of the
+// signature its key holds: its root's keys for a rooted signature
+// (storage.Rooted), its shard's for any other.
+func (s *Store) place(signature string) (shard, string, int64) {
+	if root, sig, ok := storage.SplitRooted(signature); ok {
+		return s.rootShard(root), sig, root
+	}
+	return *s.shardOf(signature), signature, 0
 }
 
 // luaRevoked answers whether the token stored under key with record is
@@ -391,16 +438,25 @@ func (s *Store) create(ctx context.Context, t storage.Token, once string) error 
 	case ttl < time.Millisecond:
 		return fmt.Errorf("redis: token expires at %s, not after now", t.ExpiresAt.UTC())
 	}
+	sh, sig, root := s.place(t.Signature)
+	if root != 0 {
+		// The record and the marker live under the root's tag, which
+		// names the root: the request id is stored without it.
+		r, rest, ok := storage.SplitRooted(t.RequestID)
+		if !ok || r != root {
+			return errors.New("redis: a rooted token's request id must name the same root")
+		}
+		t.RequestID = rest
+	}
 	record, err := encodeRecord(t)
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	sh := s.shardOf(t.Signature)
 	horizon := sh.horizon
 	if ttl > s.longLived {
 		horizon = sh.expiryKey(t.RequestID)
 	}
-	keys := []string{sh.tokenKey(t.Signature), sh.markerKey(t.RequestID), horizon}
+	keys := []string{sh.tokenKey(sig), sh.markerKey(t.RequestID), horizon}
 	created, err := createToken.Run(ctx, s.client, keys,
 		record, ttl.Milliseconds(), sh.markerPrefix, horizonSlack.Milliseconds(), once).Int()
 	if err != nil {
@@ -418,11 +474,17 @@ func (s *Store) GetToken(ctx context.Context, signature string) (storage.Token, 
 	if signature == "" {
 		return storage.Token{}, storage.ErrNotFound
 	}
-	sh := s.shardOf(signature)
-	record, err := getToken.RunRO(ctx, s.client, []string{sh.tokenKey(signature)}, sh.getArgs...).Text()
+	sh, sig, _ := s.place(signature)
+	record, err := getToken.RunRO(ctx, s.client, []string{sh.tokenKey(sig)}, sh.getArgs...).Text()
 	if err != nil {
 		return storage.Token{}, storeError("get token", err)
 	}
+	return s.token(signature, record)
+}
+
+// token returns the token of signature from the record stored under it:
+// ErrNotFound when it expired on our clock.
+func (s *Store) token(signature, record string) (storage.Token, error) {
 	t, err := decodeRecord(record)
 	if err != nil {
 		return storage.Token{}, fmt.Errorf("redis: get token: %w", err)
@@ -431,6 +493,9 @@ func (s *Store) GetToken(ctx context.Context, signature string) (storage.Token, 
 	// on ours too.
 	if !s.now().Before(t.ExpiresAt) {
 		return storage.Token{}, storage.ErrNotFound
+	}
+	if root, _, ok := storage.SplitRooted(signature); ok {
+		t.RequestID = storage.Rooted(root, t.RequestID)
 	}
 	t.Signature = signature
 	return t, nil
@@ -443,7 +508,8 @@ func (s *Store) DeleteToken(ctx context.Context, signature string) error {
 	if signature == "" {
 		return nil
 	}
-	if err := s.client.Del(ctx, s.shardOf(signature).tokenKey(signature)).Err(); err != nil {
+	sh, sig, _ := s.place(signature)
+	if err := s.client.Del(ctx, sh.tokenKey(sig)).Err(); err != nil {
 		return storeError("delete token", err)
 	}
 	return nil
@@ -458,6 +524,9 @@ func (s *Store) RevokeRequest(ctx context.Context, requestID string) error {
 	if requestID == "" {
 		return nil
 	}
+	if root, rest, ok := storage.SplitRooted(requestID); ok {
+		return s.revokeRooted(ctx, root, rest, requestID)
+	}
 	if len(s.shards) == 1 {
 		sh := &s.shards[0]
 		keys := []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)}
@@ -469,6 +538,26 @@ func (s *Store) RevokeRequest(ctx context.Context, requestID string) error {
 	// EVALSHA's fallback to EVAL does not fit a pipeline; the script is
 	// short, and Redis caches it by its digest all the same.
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range s.shards {
+			sh := &s.shards[i]
+			revokeRequest.Eval(ctx, p, []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)})
+		}
+		return nil
+	})
+	if err != nil {
+		return storeError("revoke request", err)
+	}
+	return nil
+}
+
+// revokeRooted revokes a request whose id names its root: the marker under
+// the root's tag revokes its tokens there. A token stored under a shard
+// with such a request id (only a caller of the store itself can make one)
+// is revoked too: the shards' markers are written in the same pipeline.
+func (s *Store) revokeRooted(ctx context.Context, root int64, rest, requestID string) error {
+	rs := s.rootShard(root)
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		revokeRequest.Eval(ctx, p, []string{rs.markerKey(rest), rs.horizon, rs.expiryKey(rest)})
 		for i := range s.shards {
 			sh := &s.shards[i]
 			revokeRequest.Eval(ctx, p, []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)})

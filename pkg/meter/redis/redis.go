@@ -82,10 +82,16 @@ func New(client goredis.UniversalClient, opts Options) *Decider {
 //
 // Every limit is checked first; only when all pass are they spent. The
 // outcome is counted either way.
-var decide = goredis.NewScript(`
-local cost = tonumber(ARGV[3])
-local nr = tonumber(ARGV[4])
-local nq = tonumber(ARGV[5])
+//
+// DecideLua is its body, also for a script that runs it after reads of its
+// own (storage/redis.Gated, the Bearer check in one round trip): it reads
+// KEYS[kb + i] and ARGV[ab + i] where the decision script reads KEYS[i]
+// and ARGV[i], kb and ab being locals the enclosing script sets (0 here),
+// and returns the same table.
+const DecideLua = `
+local cost = tonumber(ARGV[ab + 3])
+local nr = tonumber(ARGV[ab + 4])
+local nq = tonumber(ARGV[ab + 5])
 local out = {1}
 local ok = true
 local quota_ok = true
@@ -98,10 +104,10 @@ if nr > 0 then
 end
 local tats = {}
 for i = 1, nr do
-  local rate = tonumber(ARGV[4 + 2 * i])
-  local burst = tonumber(ARGV[5 + 2 * i])
+  local rate = tonumber(ARGV[ab + 4 + 2 * i])
+  local burst = tonumber(ARGV[ab + 5 + 2 * i])
   local interval = 1 / rate
-  local tat = tonumber(redis.call("GET", KEYS[1 + i]) or now)
+  local tat = tonumber(redis.call("GET", KEYS[kb + 1 + i]) or now)
   tat = math.max(tat, now)
   local new_tat = tat + interval
   local diff = now - (new_tat - interval * burst)
@@ -120,8 +126,8 @@ end
 local base = 5 + 2 * nr
 local used = {}
 for j = 1, nq do
-  local limit = tonumber(ARGV[base + 2 * j - 1])
-  used[j] = tonumber(redis.call("GET", KEYS[1 + nr + j]) or "0")
+  local limit = tonumber(ARGV[ab + base + 2 * j - 1])
+  used[j] = tonumber(redis.call("GET", KEYS[kb + 1 + nr + j]) or "0")
   if used[j] + cost > limit then
     ok = false
     quota_ok = false
@@ -134,12 +140,12 @@ end
 local outcome = "allowed"
 if ok then
   for i = 1, nr do
-    redis.call("SET", KEYS[1 + i], tostring(tats[i]), "PX", math.max(1, math.ceil((tats[i] - now) * 1000)))
+    redis.call("SET", KEYS[kb + 1 + i], tostring(tats[i]), "PX", math.max(1, math.ceil((tats[i] - now) * 1000)))
   end
   for j = 1, nq do
-    local v = redis.call("INCRBY", KEYS[1 + nr + j], cost)
+    local v = redis.call("INCRBY", KEYS[kb + 1 + nr + j], cost)
     if v == cost then
-      redis.call("EXPIREAT", KEYS[1 + nr + j], ARGV[base + 2 * j])
+      redis.call("EXPIREAT", KEYS[kb + 1 + nr + j], ARGV[ab + base + 2 * j])
     end
     out[3 * nr + 2 * j + 1] = v
   end
@@ -150,11 +156,13 @@ else
   outcome = "quota_exceeded"
   out[1] = 0
 end
-if redis.call("HINCRBY", KEYS[1], ARGV[1] .. outcome, 1) == 1 and redis.call("TTL", KEYS[1]) < 0 then
-  redis.call("EXPIRE", KEYS[1], ARGV[2])
+if redis.call("HINCRBY", KEYS[kb + 1], ARGV[ab + 1] .. outcome, 1) == 1 and redis.call("TTL", KEYS[kb + 1]) < 0 then
+  redis.call("EXPIRE", KEYS[kb + 1], ARGV[ab + 2])
 end
 return out
-`)
+`
+
+var decide = goredis.NewScript("local kb, ab = 0, 0\n" + DecideLua)
 
 // countKey is the Redis key of root's counts of minute: usage.CountKey's
 // layout under the prefix.
@@ -184,8 +192,34 @@ func holder(credentialID, accountID int64) string {
 
 // Decide implements meter.Decider in one round trip.
 func (d *Decider) Decide(ctx context.Context, req meter.Request) (meter.Decision, error) {
-	if err := req.Validate(); err != nil {
+	p, err := d.Plan(req)
+	if err != nil {
 		return meter.Decision{}, err
+	}
+	vals, err := decide.Run(ctx, d.client, p.Keys, p.Args...).Slice()
+	if err != nil {
+		return meter.Decision{}, fmt.Errorf("redis meter: %w", err)
+	}
+	return p.Decision(vals)
+}
+
+// Plan is a decision made ready for a script that runs DecideLua: its keys
+// and arguments, and how to read its answer. Every key carries the hash
+// tag of the request's root account.
+type Plan struct {
+	Keys   []string
+	Args   []any
+	req    meter.Request
+	limits []meter.Limit
+	rates  []meter.Limit
+	quotas []meter.Limit
+}
+
+// Plan returns the keys and arguments of req's decision, or an error
+// wrapping meter.ErrInvalidRequest.
+func (d *Decider) Plan(req meter.Request) (*Plan, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
 	limits := meter.Limits(req)
 	keys := make([]string, 1, 1+len(limits))
@@ -208,14 +242,16 @@ func (d *Decider) Decide(ctx context.Context, req meter.Request) (meter.Decision
 		keys = append(keys, QuotaKey(d.prefix, req.Root, meter.Holder{CredentialID: req.CredentialID, AccountID: l.AccountID}, l.Quota, req.Now))
 		args = append(args, l.Quota.Limit, meter.QuotaExpiry(l.Quota, req.Now).Unix())
 	}
-	vals, err := decide.Run(ctx, d.client, keys, args...).Slice()
-	if err != nil {
-		return meter.Decision{}, fmt.Errorf("redis meter: %w", err)
-	}
+	return &Plan{Keys: keys, Args: args, req: req, limits: limits, rates: rates, quotas: quotas}, nil
+}
+
+// Decision reads the table DecideLua returned.
+func (p *Plan) Decision(vals []any) (meter.Decision, error) {
+	rates, quotas := p.rates, p.quotas
 	if len(vals) != 1+3*len(rates)+2*len(quotas) {
 		return meter.Decision{}, fmt.Errorf("redis meter: %d values from the script", len(vals))
 	}
-	checks := make([]meter.Check, 0, len(limits))
+	checks := make([]meter.Check, 0, len(p.limits))
 	for i, l := range rates {
 		v := vals[1+3*i : 4+3*i]
 		a, b := seconds(v[1]), seconds(v[2])
@@ -230,10 +266,10 @@ func (d *Decider) Decide(ctx context.Context, req meter.Request) (meter.Decision
 	for j, l := range quotas {
 		v := vals[1+3*len(rates)+2*j:]
 		used, _ := v[1].(int64)
-		c := meter.QuotaCheck(l, v[0] == int64(1), used, req.Now)
+		c := meter.QuotaCheck(l, v[0] == int64(1), used, p.req.Now)
 		checks = append(checks, c)
 	}
-	return meter.Finish(req, reorder(limits, checks)), nil
+	return meter.Finish(p.req, reorder(p.limits, checks)), nil
 }
 
 // reorder puts checks (rates first, then quotas) in the order of limits.

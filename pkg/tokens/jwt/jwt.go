@@ -98,7 +98,7 @@ type confirmation struct {
 }
 
 // Mint implements tokens.Format: a random jti, signed with the current key.
-func (f *Format) Mint(_ context.Context, rec storage.Token) (string, string, error) {
+func (f *Format) Mint(_ context.Context, rec storage.Token, _ int64) (string, string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", fmt.Errorf("jti: %w", err)
@@ -112,7 +112,7 @@ func (f *Format) Mint(_ context.Context, rec storage.Token) (string, string, err
 // every request of a reuse window finds the same record; the value is
 // signed anew (ECDSA signatures are randomised), which changes nothing a
 // verifier reads but the signature.
-func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token) (string, string, error) {
+func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token, _ int64) (string, string, error) {
 	mac := hmac.New(sha256.New, f.secret)
 	mac.Write([]byte("tollgate jwt jti v1\x00"))
 	mac.Write(seed)

@@ -62,7 +62,7 @@ func TestMintAndRead(t *testing.T) {
 	for _, alg := range signing.Algorithms {
 		t.Run(string(alg), func(t *testing.T) {
 			f, ring := newFormat(t, alg)
-			value, id, err := f.Mint(t.Context(), record())
+			value, id, err := f.Mint(t.Context(), record(), 0)
 			if err != nil {
 				t.Fatalf("Mint: %v", err)
 			}
@@ -97,12 +97,12 @@ func TestMintAndRead(t *testing.T) {
 
 func TestDerive(t *testing.T) {
 	f, _ := newFormat(t, jose.ES256)
-	v1, id1, err := f.Derive(t.Context(), []byte("seed"), record())
+	v1, id1, err := f.Derive(t.Context(), []byte("seed"), record(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, id2, _ := f.Derive(t.Context(), []byte("seed"), record())
-	_, id3, _ := f.Derive(t.Context(), []byte("other seed"), record())
+	_, id2, _ := f.Derive(t.Context(), []byte("seed"), record(), 0)
+	_, id3, _ := f.Derive(t.Context(), []byte("other seed"), record(), 0)
 	if id1 != id2 || id1 == id3 {
 		t.Errorf("derived ids: %q %q %q, want the first two equal and the third different", id1, id2, id3)
 	}
@@ -115,7 +115,7 @@ func segment(s string) string { return base64.RawURLEncoding.EncodeToString([]by
 
 func TestHostile(t *testing.T) {
 	f, ring := newFormat(t, jose.ES256)
-	value, _, err := f.Mint(t.Context(), record())
+	value, _, err := f.Mint(t.Context(), record(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func FuzzID(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	value, jti, err := format.Mint(f.Context(), record())
+	value, jti, err := format.Mint(f.Context(), record(), 0)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func BenchmarkMint(b *testing.B) {
 	f := benchFormat(b, jose.ES256)
 	rec := record()
 	for b.Loop() {
-		if _, _, err := f.Mint(b.Context(), rec); err != nil {
+		if _, _, err := f.Mint(b.Context(), rec, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -243,7 +243,7 @@ func BenchmarkMint(b *testing.B) {
 // claims).
 func BenchmarkID(b *testing.B) {
 	f := benchFormat(b, jose.ES256)
-	value, _, err := f.Mint(b.Context(), record())
+	value, _, err := f.Mint(b.Context(), record(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
