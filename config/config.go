@@ -242,6 +242,11 @@ type Tokens struct {
 	// may ask for.
 	KeySessionLifetime    time.Duration `yaml:"key_session_lifetime" env:"TOLLGATE_KEY_SESSION_LIFETIME"`
 	KeySessionMaxLifetime time.Duration `yaml:"key_session_max_lifetime" env:"TOLLGATE_KEY_SESSION_MAX_LIFETIME"`
+	// LegacyOpaqueFormat mints opaque tokens in the format before they
+	// named their root account, account and client (which an earlier
+	// version refuses): for a rolling upgrade from such a version, until
+	// every instance runs this one. Tokens of both formats are read.
+	LegacyOpaqueFormat bool `yaml:"legacy_opaque_format" env:"TOLLGATE_TOKENS_LEGACY_OPAQUE_FORMAT"`
 }
 
 // Longest returns the longest lifetime a token may be given: how long a

@@ -13,6 +13,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/config"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
@@ -187,4 +188,25 @@ func TestCheckBearerOneRoundTrip(t *testing.T) {
 			t.Errorf("allowed count of the user's client %d, want 1 (the refused call counts nothing)", got)
 		}
 	}, roomyRates)
+}
+
+// TestLegacyOpaqueFormat: with tokens.legacy_opaque_format (a rolling
+// upgrade from a version that reads only the format before ADR 0013), new
+// tokens name no ids, so that an instance not yet upgraded accepts them;
+// they work everywhere here, with the check's two round trips.
+func TestLegacyOpaqueFormat(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		for _, tok := range []string{f.tokenCC(f.cc), f.tokenCC(f.dsp)} {
+			rest, ok := strings.CutPrefix(tok, "tg_at_")
+			if !ok || strings.Count(rest, ".") != 1 {
+				t.Fatalf("token %.30s…: want tg_at_<key>.<HMAC>, naming no ids", tok)
+			}
+			if res := f.check("GET", "Authorization", "Bearer "+tok); res.status != http.StatusOK {
+				t.Errorf("check: %d %s, want 200", res.status, res.body)
+			}
+			if res := f.introspect(f.rs, tok); res.status != http.StatusOK || !strings.Contains(string(res.body), `"active":true`) {
+				t.Errorf("introspect: %d %s, want active", res.status, res.body)
+			}
+		}
+	}, func(c *config.Config) { c.Tokens.LegacyOpaqueFormat = true })
 }

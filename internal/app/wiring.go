@@ -465,7 +465,8 @@ func newApp(d deps) (*App, error) {
 	}
 	settings := grantSettings{cfg: d.cfg}
 	uses := usage.New(d.db, d.logger)
-	tokenService := tokens.New(tokens.Options{Format: format, Formats: map[string]tokens.Format{storage.StrategyJWT: jwtFormat}, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
+	tokenService := tokens.New(tokens.Options{Format: format, Formats: map[string]tokens.Format{storage.StrategyJWT: jwtFormat},
+		Unnamed: d.cfg.Tokens.LegacyOpaqueFormat, Tokens: d.tokens, Store: d.db, Usage: uses, Now: d.now})
 	m := metrics.New(version)
 	m.KnownRateClasses(slices.Sorted(maps.Keys(d.cfg.RateLimits.Classes))...)
 	for _, kind := range []bruteforce.Kind{bruteforce.KindClient, bruteforce.KindUser} {

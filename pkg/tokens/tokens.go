@@ -73,6 +73,10 @@ type Options struct {
 	// by Claims.Format. A presented value is read by the format that
 	// minted it: each refuses the others' values before any lookup.
 	Formats map[string]Format
+	// Unnamed mints opaque values that name no ids (the format before
+	// ADR 0013), which an earlier version reads, for a rolling upgrade;
+	// values of both formats are read either way.
+	Unnamed bool
 	// Tokens is the token store.
 	Tokens storage.Tokens
 	// Store holds the clients, users and accounts tokens stand on.
@@ -90,6 +94,7 @@ type Service struct {
 	format  Format
 	formats map[string]Format
 	readers []Format // the default format first
+	unnamed bool
 	tokens  storage.Tokens
 	store   Store
 	usage   UsageRecorder
@@ -105,7 +110,7 @@ func New(opts Options) *Service {
 	for _, name := range slices.Sorted(maps.Keys(opts.Formats)) {
 		readers = append(readers, opts.Formats[name])
 	}
-	return &Service{format: opts.Format, formats: opts.Formats, readers: readers, tokens: opts.Tokens, store: opts.Store,
+	return &Service{format: opts.Format, formats: opts.Formats, readers: readers, unnamed: opts.Unnamed, tokens: opts.Tokens, store: opts.Store,
 		usage: opts.Usage, now: opts.Now}
 }
 
@@ -131,7 +136,10 @@ func (s *Service) Issue(ctx context.Context, requestID string, c Claims, scopes,
 		}
 		requestID = hex.EncodeToString(b[:])
 	}
-	if c.Root == 0 && s.store != nil {
+	switch {
+	case s.unnamed:
+		c.Root = 0 // the value names nothing, as before ADR 0013
+	case c.Root == 0 && s.store != nil:
 		chain, err := s.store.AccountBudgets(ctx, c.AccountID)
 		if err != nil {
 			return "", storage.Token{}, fmt.Errorf("root account: %w", err)
