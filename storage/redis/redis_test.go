@@ -392,9 +392,10 @@ func TestNewClient(t *testing.T) {
 // TOLLGATE_TEST_MEMORY=1. It asserts the target, ≤ 250 bytes per token
 // (issue 5), and deletes the tokens afterwards.
 //
-// The keys are named like production ones: the prefix is 7 bytes, so a
-// token key (prefix, hash tag "{0}", "t:" and 32 bytes) falls in the same
-// allocation class (48 bytes) as under "tg:".
+// The keys are named like production ones: the ids are rooted (the
+// records of tokens naming their root account, ADR 0013) and the prefix
+// is 7 bytes, so a token key falls in the same allocation class as under
+// "tg:".
 // The figure is approximate: hash tables grow by doubling, adding 16 bytes
 // per slot to both of a database's tables at once (about 20 bytes per
 // token at 100,000 on an empty database, since 2^17 slots then hold
@@ -477,8 +478,11 @@ func measureBytesPerToken(t *testing.T, client goredis.UniversalClient, n int, u
 		binary.BigEndian.PutUint64(seed[:], uint64(i))
 		sum := sha256.Sum256(append(random, seed[:]...))
 		tok := typicalToken(now, i)
-		tok.Signature = base64.RawURLEncoding.EncodeToString(sum[:])
-		tok.RequestID = hex.EncodeToString(sum[:16])
+		// Rooted ids, as tokens naming their root account are stored
+		// (ADR 0013), under a thousand roots of four digits.
+		root := int64(1000 + i%1000)
+		tok.Signature = storage.Rooted(root, base64.RawURLEncoding.EncodeToString(sum[:]))
+		tok.RequestID = storage.Rooted(root, hex.EncodeToString(sum[:16]))
 		return tok
 	}
 
