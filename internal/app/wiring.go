@@ -564,8 +564,14 @@ func newApp(d deps) (*App, error) {
 		limiter = ratelimit.FailOpen(limiter, d.logger)
 		decider = meter.FailOpen(decider, d.logger)
 	}
-	if d.tokenMeter == nil {
+	switch {
+	case d.tokenMeter == nil:
 		d.tokenMeter = meter.WithTokens(decider, d.tokens)
+	case d.cfg.RateLimits.FailOpen:
+		// The one script reads the record and writes the counters: when
+		// Redis refuses it (full), the record is read alone and the
+		// decision fails open, as for a key.
+		d.tokenMeter = meter.FailOpenTokens(d.tokenMeter, decider, d.tokens)
 	}
 
 	svc := manage.New(manage.Options{

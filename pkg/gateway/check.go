@@ -101,8 +101,9 @@ type Options struct {
 	// TokenMeter takes the decision of a call made with a token whose
 	// value names its root account together with reading its record: one
 	// Redis round trip for the whole check (ADR 0013). A failure answers
-	// 503, whatever FailOpen: the record could not be read either. Nil:
-	// every token is validated first, then Meter decides.
+	// 503, unless it is wrapped in meter.FailOpenTokens, which reads the
+	// record alone and fails open when only the decision failed (Redis
+	// full). Nil: every token is validated first, then Meter decides.
 	TokenMeter meter.TokenDecider
 	Classes    map[string]ratelimit.Limit
 	// Counter counts the calls of a known credential refused before the

@@ -63,3 +63,28 @@ func (t twoSteps) DecideToken(ctx context.Context, id string, terms storage.Toke
 	}
 	return tok, d, nil
 }
+
+// FailOpenTokens returns td that, when td fails (no decision was made: a
+// Redis script refused or an error), decides the call again in two steps:
+// the record read from tokens, then the decision of failOpen, which lets
+// the call through when it fails. With rate_limits.fail_open a check of a
+// good token then passes whenever its record can still be read — with
+// Redis full, reads go on while every script that writes is refused — as
+// it did before the record and the decision were one script. When the
+// record cannot be read either (Redis down), the error stands.
+func FailOpenTokens(td TokenDecider, failOpen Decider, tokens TokenReader) TokenDecider {
+	return failOpenTokens{td: td, then: WithTokens(failOpen, tokens)}
+}
+
+type failOpenTokens struct {
+	td, then TokenDecider
+}
+
+// DecideToken implements TokenDecider.
+func (f failOpenTokens) DecideToken(ctx context.Context, id string, terms storage.TokenTerms, req Request) (storage.Token, Decision, error) {
+	tok, d, err := f.td.DecideToken(ctx, id, terms, req)
+	if err == nil || errors.Is(err, ErrNotAdmitted) || errors.Is(err, storage.ErrNotFound) || errors.Is(err, ErrInvalidRequest) {
+		return tok, d, err
+	}
+	return f.then.DecideToken(ctx, id, terms, req)
+}
