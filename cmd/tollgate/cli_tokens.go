@@ -122,6 +122,8 @@ func readCredential(e env, flagName, file, envName, what string) (string, error)
 // first, whole), or as JSON. The token goes to stdout only.
 func (c *cliClient) printToken(t *client.IssuedToken) error {
 	if c.json {
+		// #nosec G117 -- the token is what the command was asked for: on
+		// stdout, to whoever ran it, and nowhere else.
 		b, err := json.Marshal(t)
 		if err != nil {
 			return fmt.Errorf("encode the token: %w", err)
