@@ -77,6 +77,7 @@ export TOLLGATE_REDIS_URL="$REDIS"
 export TOLLGATE_REDIS_KEY_PREFIX="$prefix"
 export TOLLGATE_TOKEN_SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export TOLLGATE_PEPPER="$(head -c 48 /dev/urandom | base64 -w0)"
+export TOLLGATE_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export TOLLGATE_HTTP_ADDR=$ADDR TOLLGATE_OPS_ADDR=$OPS TOLLGATE_DATA_DIR="$work"
 export TOLLGATE_OPS_PPROF=true
 export TOLLGATE_TOKEN_RATE_LIMIT=0
@@ -84,8 +85,10 @@ export TOLLGATE_TOKEN_RATE_LIMIT=0
 unset OTEL_TRACES_EXPORTER OTEL_SDK_DISABLED OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT \
   OTEL_EXPORTER_OTLP_PROTOCOL OTEL_TRACES_SAMPLER OTEL_TRACES_SAMPLER_ARG
 
-bin/tollgate migrate >/dev/null 2>&1
-bin/tollgate bootstrap 2>/dev/null > "$work/boot.json"
+# Their logs go to a file, shown when they fail (a script that exits
+# without a word says nothing about why).
+bin/tollgate migrate >"$work/setup.log" 2>&1 || { cat "$work/setup.log" >&2; exit 1; }
+bin/tollgate bootstrap 2>>"$work/setup.log" > "$work/boot.json" || { cat "$work/setup.log" >&2; exit 1; }
 id=$(sed -E 's/.*"client_id":([0-9]+).*/\1/' "$work/boot.json")
 secret=$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' "$work/boot.json")
 basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
