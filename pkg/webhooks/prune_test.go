@@ -10,13 +10,16 @@ import (
 	"github.com/tollgate/tollgate/storage"
 )
 
-// seedDeliveries queues one delivery to hook per entry of statuses, each
-// created at the time its age puts before w.now, and finishes it with its
-// status; it returns their event ids by name.
-func (w *world) seedDeliveries(t *testing.T, hook storage.Webhook, rows map[string]struct {
+// seedRow is a delivery to seed: its status and how long ago it was created.
+type seedRow struct {
 	status string
 	age    time.Duration
-}) map[string]string {
+}
+
+// seedDeliveries queues one delivery to hook per entry of rows, each
+// created at the time its age puts before w.now, and finishes it with its
+// status; it returns their event ids by name.
+func (w *world) seedDeliveries(t *testing.T, hook storage.Webhook, rows map[string]seedRow) map[string]string {
 	t.Helper()
 	ctx := t.Context()
 	ids := map[string]string{}
@@ -73,14 +76,10 @@ func (w *world) eventIDs(t *testing.T, hook storage.Webhook) []string {
 // (however old) and the recent ones, on both databases.
 func TestPruneDeliveries(t *testing.T) {
 	const retention = 30 * 24 * time.Hour
-	type row = struct {
-		status string
-		age    time.Duration
-	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			w := newWorld(t, b.url(t), true)
-			ids := w.seedDeliveries(t, w.rootHook, map[string]row{
+			ids := w.seedDeliveries(t, w.rootHook, map[string]seedRow{
 				"old_delivered":    {storage.DeliveryDelivered, retention + time.Hour},
 				"old_failed":       {storage.DeliveryFailed, 90 * 24 * time.Hour},
 				"old_pending":      {storage.DeliveryPending, 90 * 24 * time.Hour},
@@ -88,7 +87,7 @@ func TestPruneDeliveries(t *testing.T) {
 				"recent_failed":    {storage.DeliveryFailed, time.Hour},
 				"recent_pending":   {storage.DeliveryPending, time.Minute},
 			})
-			other := w.seedDeliveries(t, w.childHook, map[string]row{
+			other := w.seedDeliveries(t, w.childHook, map[string]seedRow{
 				"child_old": {storage.DeliveryDelivered, retention + time.Minute},
 				"child_new": {storage.DeliveryDelivered, retention - time.Minute},
 			})
@@ -125,16 +124,12 @@ func TestPruneDeliveries(t *testing.T) {
 // TestPruneDeliveriesBatches: one statement deletes at most the batch, the
 // oldest first; Prune goes on batch after batch until nothing is left.
 func TestPruneDeliveriesBatches(t *testing.T) {
-	type row = struct {
-		status string
-		age    time.Duration
-	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			w := newWorld(t, b.url(t), true)
-			rows := map[string]row{"pending": {storage.DeliveryPending, 100 * 24 * time.Hour}}
+			rows := map[string]seedRow{"pending": {storage.DeliveryPending, 100 * 24 * time.Hour}}
 			for i := range 7 {
-				rows[fmt.Sprint(i)] = row{storage.DeliveryDelivered, time.Duration(40+i) * 24 * time.Hour}
+				rows[fmt.Sprint(i)] = seedRow{storage.DeliveryDelivered, time.Duration(40+i) * 24 * time.Hour}
 			}
 			ids := w.seedDeliveries(t, w.rootHook, rows)
 			cutoff := w.now.Add(-30 * 24 * time.Hour)
