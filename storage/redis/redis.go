@@ -518,16 +518,17 @@ func (s *Store) DeleteToken(ctx context.Context, signature string) error {
 // RevokeRequest revokes every token of requestID: it writes the request's
 // marker in every shard, as the store does not know which shards hold the
 // request's tokens, with one script per shard, pipelined (one round trip
-// per Redis node). An unknown request id is no error. The tokens' keys stay
-// until their TTLs, answered as not found.
+// per Redis node). A request id that names its root (storage.Rooted) gets
+// the marker under the root's tag too, where its tokens are (ADR 0013); the
+// shards' markers still cover a token stored there with such an id (only a
+// caller of the store itself can make one). An unknown request id is no
+// error. The tokens' keys stay until their TTLs, answered as not found.
 func (s *Store) RevokeRequest(ctx context.Context, requestID string) error {
 	if requestID == "" {
 		return nil
 	}
-	if root, rest, ok := storage.SplitRooted(requestID); ok {
-		return s.revokeRooted(ctx, root, rest, requestID)
-	}
-	if len(s.shards) == 1 {
+	root, rest, rooted := storage.SplitRooted(requestID)
+	if !rooted && len(s.shards) == 1 {
 		sh := &s.shards[0]
 		keys := []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)}
 		if err := revokeRequest.Run(ctx, s.client, keys).Err(); err != nil {
@@ -538,26 +539,10 @@ func (s *Store) RevokeRequest(ctx context.Context, requestID string) error {
 	// EVALSHA's fallback to EVAL does not fit a pipeline; the script is
 	// short, and Redis caches it by its digest all the same.
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i := range s.shards {
-			sh := &s.shards[i]
-			revokeRequest.Eval(ctx, p, []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)})
+		if rooted {
+			rs := s.rootShard(root)
+			revokeRequest.Eval(ctx, p, []string{rs.markerKey(rest), rs.horizon, rs.expiryKey(rest)})
 		}
-		return nil
-	})
-	if err != nil {
-		return storeError("revoke request", err)
-	}
-	return nil
-}
-
-// revokeRooted revokes a request whose id names its root: the marker under
-// the root's tag revokes its tokens there. A token stored under a shard
-// with such a request id (only a caller of the store itself can make one)
-// is revoked too: the shards' markers are written in the same pipeline.
-func (s *Store) revokeRooted(ctx context.Context, root int64, rest, requestID string) error {
-	rs := s.rootShard(root)
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		revokeRequest.Eval(ctx, p, []string{rs.markerKey(rest), rs.horizon, rs.expiryKey(rest)})
 		for i := range s.shards {
 			sh := &s.shards[i]
 			revokeRequest.Eval(ctx, p, []string{sh.markerKey(requestID), sh.horizon, sh.expiryKey(requestID)})
