@@ -127,11 +127,12 @@ func (s *Service) finish(ctx context.Context, rec storage.Token, st Standing, no
 	if err != nil {
 		return Valid{}, ErrInactive
 	}
-	user, err := s.store.GetUser(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) {
+	var user storage.User
+	if st.user != nil && st.user.ID == userID {
+		user = *st.user // read by Name, before the record
+	} else if user, err = s.store.GetUser(ctx, userID); errors.Is(err, storage.ErrNotFound) {
 		return Valid{}, ErrInactive
-	}
-	if err != nil {
+	} else if err != nil {
 		return Valid{}, fmt.Errorf("get user: %w", err)
 	}
 	// Issue times are whole seconds and the cut-off too: a token issued in
