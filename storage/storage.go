@@ -525,19 +525,32 @@ func Rooted(root int64, id string) string {
 // or an empty rest).
 func SplitRooted(id string) (root int64, rest string, ok bool) {
 	head, rest, found := strings.Cut(id, ".")
-	if !found || rest == "" || len(head) < 2 || head[0] != 'a' || head[1] == '0' || len(head) > 20 {
+	if !found || rest == "" || head == "" || head[0] != 'a' {
 		return 0, "", false
 	}
-	for i := 1; i < len(head); i++ {
-		if head[i] < '0' || head[i] > '9' {
-			return 0, "", false
-		}
-	}
-	root, err := strconv.ParseInt(head[1:], 10, 64)
-	if err != nil {
+	if root, ok = ParseID(head[1:]); !ok {
 		return 0, "", false
 	}
 	return root, rest, true
+}
+
+// ParseID reads a record's id as every id is written: a positive int64 in
+// decimal, without a sign or leading zeros, so that each id has one
+// spelling.
+func ParseID(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || s[0] == '0' {
+		return 0, false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false // beyond an int64
+	}
+	return id, true
 }
 
 // TokenTerms are what a token's record must hold for a call made with it

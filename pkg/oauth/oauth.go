@@ -54,21 +54,7 @@ func AuthenticatedClient(c fosite.Client) (*Client, bool) {
 
 // ParseClientID parses a public client id: decimal digits only, no sign, no
 // leading zero, fitting an int64.
-func ParseClientID(s string) (int64, bool) {
-	if s == "" || len(s) > 19 || s[0] == '0' {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return id, true
-}
+func ParseClientID(s string) (int64, bool) { return storage.ParseID(s) }
 
 // ClientStore adapts storage.Clients to fosite.Storage. A client that is
 // unknown, disabled or expired is not found: it authenticates nowhere.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate/tollgate/storage"
 )
 
 // Names are the ids a rooted token carries, under its HMAC: whose it is
@@ -108,7 +110,7 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 	for i := range ids[:n] {
 		var part string
 		part, rest, _ = strings.Cut(rest, ".")
-		if ids[i], ok = decimalID(part); !ok {
+		if ids[i], ok = storage.ParseID(part); !ok {
 			return Names{}, "", ErrMalformed
 		}
 	}
@@ -127,19 +129,4 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 		}
 	}
 	return Names{}, "", ErrMalformed
-}
-
-// decimalID reads a positive int64 written in decimal, without a sign or
-// leading zeros.
-func decimalID(s string) (int64, bool) {
-	if s == "" || len(s) > 19 || s[0] == '0' {
-		return 0, false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0
 }
