@@ -194,8 +194,10 @@ func (r *Reader) root(ctx context.Context, f storage.UsageFilter) (root int64, f
 // deleted, as the roll-up records it.
 func (r *Reader) selected(ctx context.Context, f storage.UsageFilter, root int64, counts []Count) ([]storage.UsageRow, error) {
 	var creds []int64
+	seen := map[int64]bool{} // counts hold a credential once per minute, class and outcome
 	for _, c := range counts {
-		if (f.CredentialID == 0 || c.CredentialID == f.CredentialID) && !slices.Contains(creds, c.CredentialID) {
+		if (f.CredentialID == 0 || c.CredentialID == f.CredentialID) && !seen[c.CredentialID] {
+			seen[c.CredentialID] = true
 			creds = append(creds, c.CredentialID)
 		}
 	}
