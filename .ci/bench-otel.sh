@@ -18,7 +18,8 @@
 #
 #   bash .ci/bench-otel.sh                      # or: make bench-otel
 #   ROUNDS=3 DURATION=15s CONNS=64 DOCS= bash .ci/bench-otel.sh
-#   PROFILE=/tmp/otel.prof bash .ci/bench-otel.sh   # a CPU profile of the last tracing-on run
+#   PROFILE=/tmp/otel.prof bash .ci/bench-otel.sh   # CPU profiles of the last round: on, and /tmp/otel-off.prof
+#   go tool pprof -top -diff_base /tmp/otel-off.prof bin/tollgate /tmp/otel.prof   # what tracing adds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -139,10 +140,12 @@ for round in $(seq 1 "$ROUNDS"); do
   for mode in off on; do
     start_server "$mode"
     wrk -t2 -c"$CONNS" -d"$WARMUP" -s "$work/form.lua" "http://$ADDR/oauth/token" >/dev/null
-    if [[ -n ${PROFILE:-} && $mode == on && $round == "$ROUNDS" ]]; then
+    if [[ -n ${PROFILE:-} && $round == "$ROUNDS" ]]; then
       wrk -t2 -c"$CONNS" -d"$DURATION" -s "$work/form.lua" "http://$ADDR/oauth/token" >/dev/null &
       wrkpid=$!
-      curl -fs "http://$OPS/debug/pprof/profile?seconds=5" -o "$PROFILE"
+      prof=$PROFILE
+      [[ $mode == off ]] && prof=${PROFILE%.prof}-off.prof
+      curl -fs "http://$OPS/debug/pprof/profile?seconds=5" -o "$prof"
       wait "$wrkpid"
     fi
     t0=$(cpu_ticks "$pid")
@@ -184,7 +187,7 @@ exports=$(awk '/^exports/ {print $2 " exports, " $4 " bytes"}' "$work/sink.log")
     "Load average at the start $load_start, at the end $load_end. The receiver took $exports."
 } >> "$work/table.md"
 cat "$work/table.md"
-[[ -n ${PROFILE:-} ]] && echo "CPU profile of a tracing-on run written to $PROFILE"
+[[ -n ${PROFILE:-} ]] && echo "CPU profiles of the last round written to $PROFILE (on) and ${PROFILE%.prof}-off.prof (off)"
 
 if [[ -n $DOCS ]]; then
   if ! grep -q '<!-- bench-otel:begin -->' "$DOCS"; then

@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,6 +197,76 @@ func TestTokenRateLimit(t *testing.T) {
 	if res := get(); res.status != 200 {
 		t.Errorf("after a second: %d", res.status)
 	}
+}
+
+// TestTokenRateLimitAcrossInstances: the token endpoint's per-client limit
+// lives in Redis, shared by every instance (the wiring serve uses), so token
+// requests of one client spread over three instances in parallel get the
+// limit once, not once per instance.
+func TestTokenRateLimitAcrossInstances(t *testing.T) {
+	const rate = 4 // a second, and the burst
+	f := newFixture(t, "postgres+redis", func(c *config.Config) { c.RateLimits.TokenRate = rate })
+	instances := []*fixture{f, f.secondInstance(), f.secondInstance()}
+	auth := basic(f.cc.ID, f.secretOf[f.cc.ID])
+	const workers, perWorker = 4, 5 // per instance
+	var (
+		issued, refused atomic.Int64
+		wg              sync.WaitGroup
+	)
+	start := time.Now()
+	for _, in := range instances {
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range perWorker {
+					req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, in.srv.URL+"/oauth/token",
+						strings.NewReader("grant_type=client_credentials"))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					req.Header.Set("Content-Type", formCT)
+					req.Header.Set("Authorization", auth)
+					res, err := in.srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					body, _ := io.ReadAll(res.Body)
+					_ = res.Body.Close()
+					switch res.StatusCode {
+					case http.StatusOK:
+						issued.Add(1)
+					case http.StatusTooManyRequests:
+						var e struct{ Error string }
+						if err := json.Unmarshal(body, &e); err != nil || e.Error != "slow_down" {
+							t.Errorf("429 body %s, want error slow_down", body)
+						}
+						if res.Header.Get("Retry-After") == "" {
+							t.Error("429 without Retry-After")
+						}
+						refused.Add(1)
+					default:
+						t.Errorf("token: status %d, body %s", res.StatusCode, body)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// The limit refills at rate a second on Redis's clock: at most the burst
+	// plus what refilled while the requests ran, and never less than the burst.
+	most := int64(rate + math.Ceil(elapsed.Seconds()*rate))
+	if n := issued.Load(); n < rate || n > most {
+		t.Errorf("%d tokens issued over 3 instances in %v, want %d to %d (limit %d a second)", n, elapsed, rate, most, rate)
+	}
+	if total := issued.Load() + refused.Load(); total != 3*workers*perWorker {
+		t.Errorf("%d answers, want %d", total, 3*workers*perWorker)
+	}
+	t.Logf("3 instances × %d workers: %d issued, %d refused (slow_down) in %v", workers, issued.Load(), refused.Load(), elapsed.Round(time.Millisecond))
 }
 
 func TestCheckRateLimitOverride(t *testing.T) {
