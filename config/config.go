@@ -243,9 +243,10 @@ type Tokens struct {
 	KeySessionLifetime    time.Duration `yaml:"key_session_lifetime" env:"TOLLGATE_KEY_SESSION_LIFETIME"`
 	KeySessionMaxLifetime time.Duration `yaml:"key_session_max_lifetime" env:"TOLLGATE_KEY_SESSION_MAX_LIFETIME"`
 	// LegacyOpaqueFormat mints opaque tokens in the format before they
-	// named their root account, account and client (which an earlier
-	// version refuses): for a rolling upgrade from such a version, until
-	// every instance runs this one. Tokens of both formats are read.
+	// named their root account, account and client, and JWT access tokens
+	// whose jti names nothing (which an earlier version refuses): for a
+	// rolling upgrade from such a version, until every instance runs this
+	// one. Tokens of both formats are read.
 	LegacyOpaqueFormat bool `yaml:"legacy_opaque_format" env:"TOLLGATE_TOKENS_LEGACY_OPAQUE_FORMAT"`
 }
 

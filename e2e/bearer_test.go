@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/config"
+	"github.com/tollgate/tollgate/pkg/signing"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/usage"
 	"github.com/tollgate/tollgate/storage"
@@ -209,4 +211,92 @@ func TestLegacyOpaqueFormat(t *testing.T) {
 			}
 		}
 	}, func(c *config.Config) { c.Tokens.LegacyOpaqueFormat = true })
+}
+
+// TestCheckJWTOneRoundTrip: a JWT access token's jti names its root
+// account, account, client and user under the token's signature, so that
+// its check, like an opaque token's naming its root, is one Redis round
+// trip; a jti naming other ids, a bad signature and a revoked token are
+// refused.
+func TestCheckJWTOneRoundTrip(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		c := f.client(jwtClient(storage.Client{AccountID: f.child.ID, Name: "jwt", GrantTypes: []string{"client_credentials"}, Scopes: []string{"events"}}))
+		tok := f.tokenCC(c)
+		_, claims := f.verifyJWT(t, tok)
+		jti, _ := claims["jti"].(string)
+		if want := fmt.Sprintf("a%d.%d.%d.0.", f.root.ID, f.child.ID, c.ID); !strings.HasPrefix(jti, want) {
+			t.Fatalf("jti %q, want it to start %s", jti, want)
+		}
+		var hook *roundTrips
+		if f.redis != nil {
+			hook = &roundTrips{}
+			f.redis.AddHook(hook)
+			f.check("GET", "Authorization", "Bearer "+tok) // loads the scripts
+			hook.on.Store(true)
+		}
+		res := f.check("GET", "Authorization", "Bearer "+tok, "X-Tollgate-Scope", "events")
+		if hook != nil {
+			hook.on.Store(false)
+			if got := hook.n.Load(); got != 1 {
+				t.Errorf("a JWT naming its root: %d Redis round trips, want 1", got)
+			}
+		}
+		if res.status != http.StatusOK || res.header.Get("X-Tollgate-Client-Id") != strconv.FormatInt(c.ID, 10) {
+			t.Fatalf("check: %d %s, client %q", res.status, res.body, res.header.Get("X-Tollgate-Client-Id"))
+		}
+
+		// A user's JWT names the user: its subject is the user's.
+		dsp := f.client(jwtClient(storage.Client{AccountID: f.root.ID, Name: "jwt dsp", GrantTypes: []string{"eskimi_dsp"}, Scopes: []string{"events"}}))
+		userTok := f.tokenDSP(dsp, "alice")
+		_, uc := f.verifyJWT(t, userTok)
+		if ujti, _ := uc["jti"].(string); !strings.HasPrefix(ujti, fmt.Sprintf("a%d.%d.%d.%d.", f.root.ID, f.root.ID, dsp.ID, f.alice.ID)) {
+			t.Errorf("user token jti %q: want it to name the user %d", ujti, f.alice.ID)
+		}
+		if res := f.check("GET", "Authorization", "Bearer "+userTok); res.status != http.StatusOK || res.header.Get("X-Tollgate-Subject") != strconv.FormatInt(f.alice.ID, 10) {
+			t.Errorf("user JWT: %d %s, subject %q", res.status, res.body, res.header.Get("X-Tollgate-Subject"))
+		}
+
+		// Refused: a jti naming another account (signed with the real key,
+		// so only the ids differ from what was issued), a bad signature,
+		// and a revoked token.
+		key := f.signingKey(t)
+		claims["jti"] = strings.Replace(jti, fmt.Sprintf(".%d.", f.child.ID), fmt.Sprintf(".%d.", f.root.ID), 1)
+		claims["account_id"] = f.root.ID
+		otherAccount := signWith(t, key.Private, key.Algorithm, key.ID, segmentOf(mustJSON(claims)))
+		// A character inside the signature: the last one carries padding
+		// bits as well, which a decoder may ignore.
+		i := len(tok) - 10
+		flipped := byte('A')
+		if tok[i] == 'A' {
+			flipped = 'B'
+		}
+		badSignature := tok[:i] + string(flipped) + tok[i+1:]
+		revoked := f.tokenCC(c)
+		if res := f.post("/oauth/revoke", formCT, form("token", revoked), "Authorization", basic(c.ID, f.secretOf[c.ID])); res.status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", res.status, res.body)
+		}
+		for name, bad := range map[string]string{"another account's ids": otherAccount, "bad signature": badSignature, "revoked": revoked} {
+			if res := f.check("GET", "Authorization", "Bearer "+bad); res.status != http.StatusUnauthorized {
+				t.Errorf("%s: %d %s, want 401", name, res.status, res.body)
+			}
+		}
+	}, roomyRates)
+}
+
+// signingKey is the key the fixture's installation signs with now, opened
+// from its database as an instance opens it.
+func (f *fixture) signingKey(t *testing.T) *signing.Key {
+	t.Helper()
+	ring, err := signing.New(signing.Options{Store: f.signingKeys, KeyEncryptionKey: f.keys.KeyEncryptionKey, Now: f.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ring.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

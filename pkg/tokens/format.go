@@ -58,9 +58,10 @@ func NewOpaque(secret []byte, rotated [][]byte) (*Opaque, error) {
 
 var _ Namer = (*Opaque)(nil)
 
-// names returns the ids a rooted value of rec names; ok is false when they
-// are not all known (or its subject is not a user id).
-func names(rec storage.Token, root int64) (token.Names, bool) {
+// NamesOf returns the ids a value of rec naming its root names (root, its
+// account, client and user); ok is false when they are not all known (or
+// its subject is not a user id), and such a value must then name nothing.
+func NamesOf(rec storage.Token, root int64) (token.Names, bool) {
 	n := token.Names{Root: root, Account: rec.AccountID, Client: rec.ClientID}
 	if rec.Subject != "" {
 		user, err := strconv.ParseInt(rec.Subject, 10, 64)
@@ -74,7 +75,7 @@ func names(rec storage.Token, root int64) (token.Names, bool) {
 
 // Mint implements Format: the ids, a random key and their HMAC.
 func (o *Opaque) Mint(ctx context.Context, rec storage.Token, root int64) (string, string, error) {
-	n, ok := names(rec, root)
+	n, ok := NamesOf(rec, root)
 	if !ok {
 		return o.strategy.Generate(ctx)
 	}
@@ -87,7 +88,7 @@ func (o *Opaque) Mint(ctx context.Context, rec storage.Token, root int64) (strin
 
 // Derive implements Format: the key is an HMAC of seed (token.Strategy.Derive).
 func (o *Opaque) Derive(_ context.Context, seed []byte, rec storage.Token, root int64) (string, string, error) {
-	n, ok := names(rec, root)
+	n, ok := NamesOf(rec, root)
 	if !ok {
 		value, id := o.strategy.Derive(seed)
 		return value, id, nil
@@ -128,6 +129,7 @@ func (o *Opaque) Names(_ context.Context, value string) (token.Names, string, er
 type Namer interface {
 	// Names verifies value and returns the ids it names and its record's
 	// id; a value that names none, or is not the format's, answers
-	// ErrMalformed without any storage lookup.
+	// ErrMalformed without any storage lookup, and one of the format's that
+	// no reader can accept (its signature fails) may answer ErrInactive.
 	Names(ctx context.Context, value string) (token.Names, string, error)
 }

@@ -156,10 +156,11 @@ type Named struct {
 }
 
 // Name verifies value and reads, before any record, what the value names:
-// ok is false when it names nothing (a value of the format minted before,
-// a JWT, no token at all), to be validated by Validate instead. A value
-// that names a client or account that is not good answers ErrInactive.
-// Another error means a backend failed.
+// ok is false when it names nothing (a value of a format minted before, a
+// JWT whose jti names nothing, no token at all), to be validated by
+// Validate instead. A value that names a client or account that is not
+// good, or that a format refuses outright (a JWT whose signature fails),
+// answers ErrInactive. Another error means a backend failed.
 func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
 	for _, f := range s.readers {
 		namer, ok := f.(Namer)
@@ -167,6 +168,9 @@ func (s *Service) Name(ctx context.Context, value string) (Named, bool, error) {
 			continue
 		}
 		n, id, err := namer.Names(ctx, value)
+		if errors.Is(err, ErrInactive) {
+			return Named{}, true, ErrInactive
+		}
 		if err != nil {
 			continue
 		}

@@ -5,6 +5,13 @@
 // Tollgate itself still reads the record, so revocation, expiry and the
 // standing of its client, key, user and account apply to it exactly as to
 // an opaque token.
+//
+// When its root account is known, a token's jti names it, with its
+// account, client and user (0 for a client's own token):
+// "a<root>.<account>.<client>.<user>.<random>", a storage.Rooted id. The
+// record is then kept with the root account's other keys, and the check
+// reads it together with its decision in one round trip (ADR 0013), as
+// for an opaque token naming its root: the signature vouches for the ids.
 package jwt
 
 import (
@@ -23,6 +30,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/pkg/signing"
+	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -30,6 +38,10 @@ import (
 // MaxBytes is the longest value ID reads: far above any token it mints
 // (under 1 KiB with RS256), so that hostile input costs no parsing.
 const MaxBytes = 8 << 10
+
+// maxID bounds a jti: a rooted one is "a", four ids of at most 19 digits,
+// four dots and 43 characters of base64.
+const maxID = 1 + 4*19 + 4 + 43
 
 // Type is the JWS typ of an access token (RFC 9068 §2.1).
 const Type = "at+jwt"
@@ -62,7 +74,10 @@ type Format struct {
 	signers sync.Map // kid → jose.Signer
 }
 
-var _ tokens.Format = (*Format)(nil)
+var (
+	_ tokens.Format = (*Format)(nil)
+	_ tokens.Namer  = (*Format)(nil)
+)
 
 // New returns the JWT format.
 func New(opts Options) (*Format, error) {
@@ -97,28 +112,66 @@ type confirmation struct {
 	JKT string `json:"jkt"`
 }
 
-// Mint implements tokens.Format: a random jti, signed with the current key.
-func (f *Format) Mint(_ context.Context, rec storage.Token, _ int64) (string, string, error) {
+// Mint implements tokens.Format: a random jti, naming the token's ids when
+// root is known, signed with the current key.
+func (f *Format) Mint(_ context.Context, rec storage.Token, root int64) (string, string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", fmt.Errorf("jti: %w", err)
 	}
-	id := base64.RawURLEncoding.EncodeToString(b[:])
+	id := jti(rec, root, base64.RawURLEncoding.EncodeToString(b[:]))
 	value, err := f.sign(rec, id)
 	return value, id, err
 }
 
-// Derive implements tokens.Format: the jti is an HMAC of seed, so that
-// every request of a reuse window finds the same record; the value is
-// signed anew (ECDSA signatures are randomised), which changes nothing a
-// verifier reads but the signature.
-func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token, _ int64) (string, string, error) {
+// Derive implements tokens.Format: the jti's random part is an HMAC of
+// seed, so that every request of a reuse window finds the same record; the
+// value is signed anew (ECDSA signatures are randomised), which changes
+// nothing a verifier reads but the signature.
+func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token, root int64) (string, string, error) {
 	mac := hmac.New(sha256.New, f.secret)
 	mac.Write([]byte("tollgate jwt jti v1\x00"))
 	mac.Write(seed)
-	id := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	id := jti(rec, root, base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
 	value, err := f.sign(rec, id)
 	return value, id, err
+}
+
+// jti is the id of rec's token whose random part is random: rooted, naming
+// the token's ids, when they are all known (tokens.NamesOf), else random
+// alone.
+func jti(rec storage.Token, root int64, random string) string {
+	n, ok := tokens.NamesOf(rec, root)
+	if !ok {
+		return random
+	}
+	return storage.Rooted(n.Root, strconv.FormatInt(n.Account, 10)+"."+strconv.FormatInt(n.Client, 10)+"."+
+		strconv.FormatInt(n.User, 10)+"."+random)
+}
+
+// namesOf reads the ids a rooted jti names; ok is false for any other jti.
+func namesOf(id string) (token.Names, bool) {
+	root, rest, ok := storage.SplitRooted(id)
+	if !ok {
+		return token.Names{}, false
+	}
+	parts := strings.SplitN(rest, ".", 4)
+	if len(parts) != 4 || parts[3] == "" || strings.Contains(parts[3], ".") {
+		return token.Names{}, false
+	}
+	n := token.Names{Root: root}
+	if n.Account, ok = storage.ParseID(parts[0]); !ok {
+		return token.Names{}, false
+	}
+	if n.Client, ok = storage.ParseID(parts[1]); !ok {
+		return token.Names{}, false
+	}
+	if parts[2] != "0" {
+		if n.User, ok = storage.ParseID(parts[2]); !ok {
+			return token.Names{}, false
+		}
+	}
+	return n, true
 }
 
 func (f *Format) sign(rec storage.Token, id string) (string, error) {
@@ -178,31 +231,88 @@ func (f *Format) signer(key *signing.Key) (jose.Signer, error) {
 // signed, once its size, algorithm, type, key, signature and issuer are
 // checked. Anything else is tokens.ErrMalformed.
 func (f *Format) ID(_ context.Context, value string) (string, error) {
+	c, err := f.verify(value)
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
+// Names implements tokens.Namer: the ids a token's rooted jti names, once
+// the token is verified as ID verifies it and its client_id and
+// account_id claims agree with them. A value not shaped as a JWS, or a
+// token whose jti names nothing (one minted without its root, or before
+// jtis named it), is tokens.ErrMalformed, and is read by ID; a JWS that
+// fails verification is tokens.ErrInactive, so that its signature is not
+// checked a second time.
+func (f *Format) Names(_ context.Context, value string) (token.Names, string, error) {
+	if !shaped(value) {
+		return token.Names{}, "", tokens.ErrMalformed
+	}
+	c, err := f.verify(value) // the signature vouches for the ids
+	if err != nil {
+		return token.Names{}, "", tokens.ErrInactive
+	}
+	n, ok := namesOf(c.ID)
+	if !ok || n.Account != c.AccountID || strconv.FormatInt(n.Client, 10) != c.ClientID {
+		return token.Names{}, "", tokens.ErrMalformed
+	}
+	return n, c.ID, nil
+}
+
+// shaped reports whether value may be a token of the format: a compact
+// JWS (three parts) of at most MaxBytes, each part the one unpadded
+// base64url spelling of its bytes. A decoder would also take other final
+// characters (their unused bits) and line breaks: without this, one token
+// would have many spellings, as an opaque token does not (pkg/token).
+func shaped(value string) bool {
 	if len(value) > MaxBytes || strings.Count(value, ".") != 2 {
-		return "", tokens.ErrMalformed
+		return false
+	}
+	for part := range strings.SplitSeq(value, ".") {
+		if strings.ContainsAny(part, "\r\n") {
+			return false
+		}
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(part); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// verified are the claims verify reads.
+type verified struct {
+	Issuer    string `json:"iss"`
+	ID        string `json:"jti"`
+	ClientID  string `json:"client_id"`
+	AccountID int64  `json:"account_id"`
+}
+
+// verify checks value's size, algorithm, type, key, signature, issuer and
+// jti, and returns its claims; anything else is tokens.ErrMalformed.
+func (f *Format) verify(value string) (verified, error) {
+	if !shaped(value) {
+		return verified{}, tokens.ErrMalformed
 	}
 	jws, err := jose.ParseSignedCompact(value, algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
-		return "", tokens.ErrMalformed
+		return verified{}, tokens.ErrMalformed
 	}
 	h := jws.Signatures[0].Header
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, Type) && !strings.EqualFold(typ, "application/"+Type) {
-		return "", tokens.ErrMalformed
+		return verified{}, tokens.ErrMalformed
 	}
 	key, ok := f.keys.Key(h.KeyID)
 	if !ok || string(key.Algorithm) != h.Algorithm {
-		return "", tokens.ErrMalformed
+		return verified{}, tokens.ErrMalformed
 	}
 	payload, err := jws.Verify(key.Private.Public())
 	if err != nil {
-		return "", tokens.ErrMalformed
+		return verified{}, tokens.ErrMalformed
 	}
-	var c struct {
-		Issuer string `json:"iss"`
-		ID     string `json:"jti"`
+	var c verified
+	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != f.issuer || c.ID == "" || len(c.ID) > maxID {
+		return verified{}, tokens.ErrMalformed
 	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != f.issuer || c.ID == "" || len(c.ID) > 64 {
-		return "", tokens.ErrMalformed
-	}
-	return c.ID, nil
+	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/pkg/signing"
+	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/tokens"
 	"github.com/tollgate/tollgate/pkg/tokens/jwt"
 	"github.com/tollgate/tollgate/storage"
@@ -113,6 +115,115 @@ func TestDerive(t *testing.T) {
 
 func segment(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
+// respell spells the same bytes as part (unpadded base64url) another way:
+// its last character with other unused bits, which a lenient decoder
+// ignores. part's length must leave unused bits (not a multiple of 4).
+func respell(part string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, part[len(part)-1])
+	unused := map[int]int{2: 15, 3: 3}[len(part)%4] // the bits of the last character past the data
+	return part[:len(part)-1] + string(alphabet[last^unused])
+}
+
+// TestNames: with its root known, a token's jti names its root, account,
+// client and user, which Names reads back once the token is verified; a
+// token whose jti names nothing is left to ID, and a JWS whose signature
+// fails is refused outright.
+func TestNames(t *testing.T) {
+	f, ring := newFormat(t, jose.ES256)
+	user := record()
+	user.Subject = "9"
+	for name, tc := range map[string]struct {
+		rec  storage.Token
+		want token.Names
+	}{
+		"client token": {record(), token.Names{Root: 3, Account: 7, Client: 42}},
+		"user token":   {user, token.Names{Root: 3, Account: 7, Client: 42, User: 9}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			value, id, err := f.Mint(t.Context(), tc.rec, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prefix := fmt.Sprintf("a3.7.42.%d.", tc.want.User); !strings.HasPrefix(id, prefix) || len(id) != len(prefix)+43 {
+				t.Errorf("jti %q, want %s and 43 random characters", id, prefix)
+			}
+			n, got, err := f.Names(t.Context(), value)
+			if err != nil || n != tc.want || got != id {
+				t.Errorf("Names: %+v, %q, %v, want %+v, %q", n, got, err, tc.want, id)
+			}
+			if got, err := f.ID(t.Context(), value); err != nil || got != id {
+				t.Errorf("ID: %q, %v, want %q", got, err, id)
+			}
+			v1, d1, _ := f.Derive(t.Context(), []byte("seed"), tc.rec, 3)
+			_, d2, _ := f.Derive(t.Context(), []byte("seed"), tc.rec, 3)
+			if n, got, err := f.Names(t.Context(), v1); d1 != d2 || err != nil || n != tc.want || got != d1 {
+				t.Errorf("a derived token: jtis %q, %q; Names %+v, %q, %v", d1, d2, n, got, err)
+			}
+		})
+	}
+
+	// Root unknown (or the legacy format asked for): the jti names nothing.
+	value, id, err := f.Mint(t.Context(), record(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Names(t.Context(), value); !errors.Is(err, tokens.ErrMalformed) {
+		t.Errorf("Names of a token naming nothing: %v, want %v", err, tokens.ErrMalformed)
+	}
+	if got, err := f.ID(t.Context(), value); err != nil || got != id {
+		t.Errorf("ID of a token naming nothing: %q, %v", got, err)
+	}
+
+	// Signed with the installation's key, but with a jti that names
+	// something else than the claims, or names it in another spelling.
+	key, _ := ring.Signer()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: jose.JSONWebKey{Key: key.Private, KeyID: key.ID}},
+		(&jose.SignerOptions{}).WithType(jwt.Type))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(jti string, account int) string {
+		obj, err := signer.Sign([]byte(fmt.Sprintf(`{"iss":%q,"jti":%q,"client_id":"42","account_id":%d}`, issuer, jti, account)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := obj.CompactSerialize()
+		return out
+	}
+	if n, _, err := f.Names(t.Context(), signed("a3.7.42.0.random", 7)); err != nil || n != (token.Names{Root: 3, Account: 7, Client: 42}) {
+		t.Fatalf("a well-made jti: %+v, %v", n, err)
+	}
+	for name, v := range map[string]string{
+		"another account in the claims": signed("a3.7.42.0.random", 8),
+		"another client in the jti":     signed("a3.7.43.0.random", 7),
+		"too few parts":                 signed("a3.7.42.random", 7),
+		"a leading zero":                signed("a3.07.42.0.random", 7),
+		"a negative user":               signed("a3.7.42.-1.random", 7),
+		"a user of leading zeros":       signed("a3.7.42.00.random", 7),
+		"no random part":                signed("a3.7.42.0.", 7),
+		"a dot in the random part":      signed("a3.7.42.0.ran.dom", 7),
+		"root zero":                     signed("a0.7.42.0.random", 7),
+		"not a JWS":                     "tg_at_3.7.42.key.mac",
+		"empty":                         "",
+	} {
+		if n, id, err := f.Names(t.Context(), v); !errors.Is(err, tokens.ErrMalformed) {
+			t.Errorf("%s: %+v, %q, %v, want %v", name, n, id, err, tokens.ErrMalformed)
+		}
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forged, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: other, KeyID: key.ID}},
+		(&jose.SignerOptions{}).WithType(jwt.Type))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := forged.Sign([]byte(fmt.Sprintf(`{"iss":%q,"jti":"a3.7.42.0.random","client_id":"42","account_id":7}`, issuer)))
+	bad, _ := obj.CompactSerialize()
+	if _, _, err := f.Names(t.Context(), bad); !errors.Is(err, tokens.ErrInactive) {
+		t.Errorf("a JWS signed with another key: %v, want %v", err, tokens.ErrInactive)
+	}
+}
+
 func TestHostile(t *testing.T) {
 	f, ring := newFormat(t, jose.ES256)
 	value, _, err := f.Mint(t.Context(), record(), 0)
@@ -150,6 +261,8 @@ func TestHostile(t *testing.T) {
 		"claims not JSON":    sign(key.Private, jose.ES256, key.ID, "at+jwt", []byte(`not json`)),
 		"tampered claims":    parts[0] + "." + segment(`{"iss":"`+issuer+`","jti":"x"}`) + "." + parts[2],
 		"oversized":          value + strings.Repeat("A", jwt.MaxBytes),
+		"another spelling":   parts[0] + "." + parts[1] + "." + respell(parts[2]),
+		"a line break":       parts[0] + "." + parts[1] + "." + parts[2][:10] + "\n" + parts[2][10:],
 		"JSON serialization": `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`,
 		"empty":              "",
 	} {
@@ -174,7 +287,8 @@ func (k staticKeys) Key(kid string) (*signing.Key, bool) {
 }
 
 // FuzzID: whatever bytes are presented, ID answers ErrMalformed or, only for
-// a value carrying what the key signed, that value's jti; it never panics.
+// a value carrying what the key signed, that value's jti, and Names
+// ErrMalformed, ErrInactive or the ids that jti names; neither panics.
 func FuzzID(f *testing.F) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -185,10 +299,11 @@ func FuzzID(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	value, jti, err := format.Mint(f.Context(), record(), 0)
+	value, jti, err := format.Mint(f.Context(), record(), 3)
 	if err != nil {
 		f.Fatal(err)
 	}
+	names := token.Names{Root: 3, Account: 7, Client: 42}
 	parts := strings.Split(value, ".")
 	f.Add(value)
 	f.Add("")
@@ -203,6 +318,13 @@ func FuzzID(f *testing.F) {
 			t.Fatalf("ID(%q) = %q: read a jti the key never signed", v, id)
 		case err != nil && !errors.Is(err, tokens.ErrMalformed):
 			t.Fatalf("ID(%q): got error %v, want %v", v, err, tokens.ErrMalformed)
+		}
+		n, id, err := format.Names(t.Context(), v)
+		switch {
+		case err == nil && (id != jti || n != names):
+			t.Fatalf("Names(%q) = %+v, %q: read ids the key never signed", v, n, id)
+		case err != nil && !errors.Is(err, tokens.ErrMalformed) && !errors.Is(err, tokens.ErrInactive):
+			t.Fatalf("Names(%q): got error %v, want %v or %v", v, err, tokens.ErrMalformed, tokens.ErrInactive)
 		}
 	})
 }
