@@ -43,7 +43,7 @@ if [[ $SCALE == 1 ]]; then
   PATHS=${PATHS:-"form introspect"}
   ESKIMI=${ESKIMI:-0}
 else
-  PATHS=${PATHS:-"form json jwt pkjwt introspect check-token check-key check-metered"}
+  PATHS=${PATHS:-"form json jwt pkjwt introspect check-token check-jwt check-key check-metered"}
   ESKIMI=${ESKIMI:-1}
 fi
 SCALE_PATHS=${SCALE_PATHS:-"form introspect"}
@@ -157,6 +157,9 @@ jwtclient=$(curl -fs -H "Authorization: Bearer $admin" -H 'Content-Type: applica
   -d '{"name":"bench jwt","grant_types":["client_credentials"],"access_token_strategy":"jwt"}')
 jwtbasic=$(printf '%s:%s' "$(sed -E 's/^\{"id":([0-9]+).*/\1/' <<<"$jwtclient")" \
   "$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' <<<"$jwtclient")" | base64 -w0)
+# One of its tokens, for the check-jwt path.
+jwttoken=$(curl -fs -H "Authorization: Basic $jwtbasic" -d grant_type=client_credentials "http://$ADDR/oauth/token" \
+  | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
 # The metered check: an API key of a child account, with a quota of its
 # own, under a budget of the child (a per-second limit of the class and a
@@ -180,9 +183,10 @@ SQL
   sleep 6
 fi
 
-# scripts DIR TOKEN KEY USER PASSWORD [JWTBASIC] writes the wrk scripts for
-# one server into DIR; the jwt path uses JWTBASIC's client (the floor has
-# one format only: its jwt path is its form path).
+# scripts DIR TOKEN KEY USER PASSWORD [JWTBASIC [METEREDKEY [JWTTOKEN]]]
+# writes the wrk scripts for one server into DIR; the jwt path uses
+# JWTBASIC's client and check-jwt JWTTOKEN (the floor has one format only:
+# its jwt path is its form path, its check-jwt its check-token).
 scripts() {
   local dir=$1 token=$2 key=$3 user=$4 password=$5
   mkdir -p "$dir"
@@ -208,6 +212,10 @@ cat > "$dir/check-token.lua" <<LUA
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
+cat > "$dir/check-jwt.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer ${8:-$token}"
+LUA
 cat > "$dir/check-key.lua" <<LUA
 wrk.method = "GET"
 wrk.headers["X-API-Key"] = "$key"
@@ -229,7 +237,7 @@ wrk.body = "grant_type=eskimi_dsp&username=$user&password=$password&client_id=$i
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
 }
-scripts "$work/tollgate" "$token" "$key" "$user" "$password" "$jwtbasic" "$mkey"
+scripts "$work/tollgate" "$token" "$key" "$user" "$password" "$jwtbasic" "$mkey" "$jwttoken"
 scripts "$work/floor" "$ftoken" "$ftoken" floor "floor+password"
 
 # private_key_jwt: every assertion is single-use and wrk cannot sign, so
@@ -349,6 +357,7 @@ target() {
     jwt) path=/oauth/token label="token client_credentials JWT" ;;
     introspect) path=/oauth/introspect label="introspect" ;;
     check-token) path=/auth/check label="check, Bearer token" ;;
+    check-jwt) path=/auth/check label="check, Bearer JWT" ;;
     check-key) path=/auth/check label="check, X-API-Key" ;;
     check-metered) path=/auth/check label="check, key, quota+2 budgets" ;;
     eskimi) path=/oauth/token label="token eskimi_dsp" ;;
@@ -378,7 +387,7 @@ run_paths() {
       # The floor: the same path, body, warm-up and run. Its check paths do
       # the same work for a token and a key: measured once.
       fkey=floor_${body//-/_}_$c
-      [[ $body == check-key || $body == check-metered ]] && fkey=floor_check_token_$c
+      [[ $body == check-key || $body == check-metered || $body == check-jwt ]] && fkey=floor_check_token_$c
       [[ $body == jwt ]] && fkey=floor_form_$c
       if [[ -n ${!fkey:-} ]]; then
         read -r frps fcpu <<<"${!fkey}"
