@@ -459,7 +459,7 @@ func newApp(d deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	jwtFormat, err := jwt.New(jwt.Options{Issuer: d.cfg.Issuer, Keys: ring, Secret: d.keys.TokenSecret})
+	jwtFormat, err := jwt.New(jwt.Options{Issuer: d.cfg.Issuer, Keys: ring, Secret: d.keys.TokenSecret, Now: d.now})
 	if err != nil {
 		return nil, err
 	}

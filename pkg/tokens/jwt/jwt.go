@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -64,14 +65,39 @@ type Options struct {
 	Keys Keys
 	// Secret keys the jti of a reused token (Derive): at least 32 bytes.
 	Secret []byte
+	// Now is the clock of the tokens remembered as verified; nil: time.Now.
+	Now func() time.Time
 }
+
+// verifiedTTL is how long a verified token is remembered, so that a gateway
+// checking one token many times pays for its signature once a minute, not
+// on every check; its record is read on every check all the same
+// (revocation, expiry, the standing of its client and accounts). The one
+// thing remembered past its time: a token of a signing key that left the
+// ring is taken for up to verifiedTTL more, when no token lives longer than
+// the ring keeps its key anyway.
+const verifiedTTL = time.Minute
+
+// maxVerified bounds the tokens remembered as verified (about 200 bytes
+// each); only tokens this installation signed are remembered.
+const maxVerified = 10000
 
 // Format mints and reads JWT access tokens.
 type Format struct {
 	issuer  string
 	keys    Keys
 	secret  []byte
+	now     func() time.Time
 	signers sync.Map // kid → jose.Signer
+
+	mu       sync.RWMutex
+	verified map[[sha256.Size]byte]remembered // by the SHA-256 of the token
+}
+
+// remembered is a verified token's claims, and until when to trust them.
+type remembered struct {
+	claims  verified
+	expires time.Time
 }
 
 var (
@@ -87,7 +113,12 @@ func New(opts Options) (*Format, error) {
 	if opts.Keys == nil || opts.Issuer == "" {
 		return nil, errors.New("jwt format: keys and issuer are required")
 	}
-	return &Format{issuer: opts.Issuer, keys: opts.Keys, secret: opts.Secret}, nil
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Format{issuer: opts.Issuer, keys: opts.Keys, secret: opts.Secret, now: now,
+		verified: make(map[[sha256.Size]byte]remembered)}, nil
 }
 
 // claims are an access token's JWT claims (RFC 9068 §2.2), with the
@@ -231,9 +262,9 @@ func (f *Format) signer(key *signing.Key) (jose.Signer, error) {
 // signed, once its size, algorithm, type, key, signature and issuer are
 // checked. Anything else is tokens.ErrMalformed.
 func (f *Format) ID(_ context.Context, value string) (string, error) {
-	c, err := f.verify(value)
+	c, _, err := f.verify(value)
 	if err != nil {
-		return "", err
+		return "", tokens.ErrMalformed
 	}
 	return c.ID, nil
 }
@@ -246,12 +277,12 @@ func (f *Format) ID(_ context.Context, value string) (string, error) {
 // fails verification is tokens.ErrInactive, so that its signature is not
 // checked a second time.
 func (f *Format) Names(_ context.Context, value string) (token.Names, string, error) {
-	if !shaped(value) {
-		return token.Names{}, "", tokens.ErrMalformed
-	}
-	c, err := f.verify(value) // the signature vouches for the ids
+	c, jws, err := f.verify(value) // the signature vouches for the ids
 	if err != nil {
-		return token.Names{}, "", tokens.ErrInactive
+		if jws {
+			return token.Names{}, "", tokens.ErrInactive
+		}
+		return token.Names{}, "", tokens.ErrMalformed
 	}
 	n, ok := namesOf(c.ID)
 	if !ok || n.Account != c.AccountID || strconv.FormatInt(n.Client, 10) != c.ClientID {
@@ -289,11 +320,61 @@ type verified struct {
 }
 
 // verify checks value's size, algorithm, type, key, signature, issuer and
-// jti, and returns its claims; anything else is tokens.ErrMalformed.
-func (f *Format) verify(value string) (verified, error) {
-	if !shaped(value) {
-		return verified{}, tokens.ErrMalformed
+// jti, and returns its claims, remembering them for verifiedTTL; anything
+// else is tokens.ErrMalformed, and jws tells whether value was at least
+// shaped as a compact JWS.
+func (f *Format) verify(value string) (c verified, jws bool, err error) {
+	if len(value) > MaxBytes {
+		return verified{}, false, tokens.ErrMalformed
 	}
+	sum := sha256.Sum256([]byte(value))
+	now := f.now()
+	f.mu.RLock()
+	r, ok := f.verified[sum]
+	f.mu.RUnlock()
+	if ok && now.Before(r.expires) {
+		return r.claims, true, nil
+	}
+	if !shaped(value) {
+		return verified{}, false, tokens.ErrMalformed
+	}
+	if c, err = f.check(value); err != nil {
+		return verified{}, true, err
+	}
+	f.remember(sum, c, now)
+	return c, true, nil
+}
+
+// remember keeps c as the claims of the token whose SHA-256 is sum until
+// verifiedTTL from now. At maxVerified tokens it first forgets the one
+// that expires first of a few taken at random (map iteration starts at a
+// random place).
+func (f *Format) remember(sum [sha256.Size]byte, c verified, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.verified[sum]; !ok && len(f.verified) >= maxVerified {
+		const samples = 8
+		var (
+			victim [sha256.Size]byte
+			oldest time.Time
+			n      int
+		)
+		for k, r := range f.verified {
+			if n == 0 || r.expires.Before(oldest) {
+				victim, oldest = k, r.expires
+			}
+			if n++; n == samples {
+				break
+			}
+		}
+		delete(f.verified, victim)
+	}
+	f.verified[sum] = remembered{claims: c, expires: now.Add(verifiedTTL)}
+}
+
+// check verifies a shaped value: algorithm, type, key, signature, issuer
+// and jti.
+func (f *Format) check(value string) (verified, error) {
 	jws, err := jose.ParseSignedCompact(value, algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return verified{}, tokens.ErrMalformed

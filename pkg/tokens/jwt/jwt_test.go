@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +285,100 @@ type staticKeys struct{ key *signing.Key }
 func (k staticKeys) Signer() (*signing.Key, error) { return k.key, nil }
 func (k staticKeys) Key(kid string) (*signing.Key, bool) {
 	return k.key, kid == k.key.ID
+}
+
+// countingKeys is one signing key that can be taken out of the ring, and
+// counts the lookups by kid (one per signature verified).
+type countingKeys struct {
+	key     *signing.Key
+	gone    atomic.Bool
+	lookups atomic.Int64
+}
+
+func (k *countingKeys) Signer() (*signing.Key, error) { return k.key, nil }
+func (k *countingKeys) Key(kid string) (*signing.Key, bool) {
+	k.lookups.Add(1)
+	return k.key, kid == k.key.ID && !k.gone.Load()
+}
+
+// TestVerifiedTokensRemembered: a verified token's signature is checked
+// once per VerifiedTTL, not on every read; a token that fails is never
+// remembered; a token of a key that left the ring is refused once its
+// memory ends; the memory holds at most MaxVerified tokens.
+func TestVerifiedTokensRemembered(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := &countingKeys{key: &signing.Key{ID: "k1", Algorithm: jose.ES256, Private: priv}}
+	now := time.Now()
+	f, err := jwt.New(jwt.Options{Issuer: issuer, Secret: secret, Keys: keys, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, id, err := f.Mint(t.Context(), record(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string, wantLookups int64) {
+		t.Helper()
+		keys.lookups.Store(0)
+		if got, err := f.ID(t.Context(), value); err != nil || got != id {
+			t.Fatalf("%s: ID %q, %v", name, got, err)
+		}
+		if _, got, err := f.Names(t.Context(), value); err != nil || got != id {
+			t.Fatalf("%s: Names %q, %v", name, got, err)
+		}
+		if got := keys.lookups.Load(); got != wantLookups {
+			t.Errorf("%s: %d signatures verified, want %d", name, got, wantLookups)
+		}
+	}
+	read("first reads", 1)
+	read("reads within the minute", 0)
+	now = now.Add(jwt.VerifiedTTL)
+	read("reads once the minute is over", 1)
+
+	// A bad signature is verified, and refused, every time.
+	i := len(value) - 10
+	flipped := byte('A')
+	if value[i] == 'A' {
+		flipped = 'B'
+	}
+	bad := value[:i] + string(flipped) + value[i+1:]
+	keys.lookups.Store(0)
+	for range 3 {
+		if _, err := f.ID(t.Context(), bad); !errors.Is(err, tokens.ErrMalformed) {
+			t.Fatalf("a bad signature: %v", err)
+		}
+	}
+	if got := keys.lookups.Load(); got != 3 {
+		t.Errorf("a bad signature read 3 times: %d verifications, want 3", got)
+	}
+
+	// The key leaves the ring: its token is taken until its memory ends.
+	keys.gone.Store(true)
+	if _, err := f.ID(t.Context(), value); err != nil {
+		t.Errorf("within the minute after its key left: %v", err)
+	}
+	now = now.Add(jwt.VerifiedTTL)
+	if _, err := f.ID(t.Context(), value); !errors.Is(err, tokens.ErrMalformed) {
+		t.Errorf("after the minute: %v, want %v", err, tokens.ErrMalformed)
+	}
+	keys.gone.Store(false)
+
+	// Bounded: more tokens than it holds.
+	for range jwt.MaxVerified + 50 {
+		v, _, err := f.Mint(t.Context(), record(), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ID(t.Context(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Remembered(); n != jwt.MaxVerified {
+		t.Errorf("%d tokens remembered, want %d", n, jwt.MaxVerified)
+	}
 }
 
 // FuzzID: whatever bytes are presented, ID answers ErrMalformed or, only for
