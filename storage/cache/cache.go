@@ -53,6 +53,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tollgate/tollgate/internal/expiring"
 	"github.com/tollgate/tollgate/storage"
 )
 
@@ -413,27 +414,9 @@ func (s *Store) put(k key, seq uint64, e entry) {
 	s.entries[k] = e
 }
 
-// evictLocked drops the oldest of a few random entries (map iteration starts
-// at a random place): close to LRU for a table whose entries all live TTL,
-// without bookkeeping on the read path.
+// evictLocked makes room for an entry (expiring.EvictOne).
 func (s *Store) evictLocked() {
-	const samples = 8
-	var (
-		victim key
-		oldest time.Time
-		n      int
-	)
-	for k, e := range s.entries {
-		if n == 0 || e.expires.Before(oldest) {
-			victim, oldest = k, e.expires
-		}
-		if n++; n == samples {
-			break
-		}
-	}
-	if n > 0 {
-		delete(s.entries, victim)
-	}
+	expiring.EvictOne(s.entries, func(e entry) time.Time { return e.expires })
 }
 
 // read answers k from the table or, once for all concurrent callers, from

@@ -30,6 +30,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tollgate/tollgate/internal/expiring"
 	"github.com/tollgate/tollgate/pkg/signing"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/pkg/tokens"
@@ -346,28 +347,13 @@ func (f *Format) verify(value string) (c verified, jws bool, err error) {
 }
 
 // remember keeps c as the claims of the token whose SHA-256 is sum until
-// verifiedTTL from now. At maxVerified tokens it first forgets the one
-// that expires first of a few taken at random (map iteration starts at a
-// random place).
+// verifiedTTL from now. At maxVerified tokens it first forgets one
+// (expiring.EvictOne).
 func (f *Format) remember(sum [sha256.Size]byte, c verified, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.verified[sum]; !ok && len(f.verified) >= maxVerified {
-		const samples = 8
-		var (
-			victim [sha256.Size]byte
-			oldest time.Time
-			n      int
-		)
-		for k, r := range f.verified {
-			if n == 0 || r.expires.Before(oldest) {
-				victim, oldest = k, r.expires
-			}
-			if n++; n == samples {
-				break
-			}
-		}
-		delete(f.verified, victim)
+		expiring.EvictOne(f.verified, func(r remembered) time.Time { return r.expires })
 	}
 	f.verified[sum] = remembered{claims: c, expires: now.Add(verifiedTTL)}
 }
