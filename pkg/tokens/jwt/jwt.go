@@ -325,7 +325,7 @@ type verified struct {
 // else is tokens.ErrMalformed, and jws tells whether value was at least
 // shaped as a compact JWS.
 func (f *Format) verify(value string) (c verified, jws bool, err error) {
-	if len(value) > MaxBytes {
+	if len(value) > MaxBytes || strings.Count(value, ".") != 2 {
 		return verified{}, false, tokens.ErrMalformed
 	}
 	sum := sha256.Sum256([]byte(value))
