@@ -29,6 +29,47 @@ type Names struct {
 // valid reports whether every id is positive (the user's, or zero).
 func (n Names) valid() bool { return n.Root > 0 && n.Account > 0 && n.Client > 0 && n.User >= 0 }
 
+// AppendNames appends the ids of n as every value naming them spells them,
+// each followed by a dot: "<root>.<account>.<client>." and, for a user's
+// token, "<user>.". A value ends with one part of its own after them (the
+// opaque token's key and HMAC, a JWT's random jti).
+func AppendNames(b []byte, n Names) []byte {
+	b = strconv.AppendInt(b, n.Root, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, n.Account, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, n.Client, 10)
+	b = append(b, '.')
+	if n.User != 0 {
+		b = strconv.AppendInt(b, n.User, 10)
+		b = append(b, '.')
+	}
+	return b
+}
+
+// CutNames reads the ids AppendNames wrote at the start of s and returns
+// them with the one part after them, which holds no dot; ok is false for
+// any other spelling (ids in decimal without a sign or leading zeros, three
+// or four of them, a part after them).
+func CutNames(s string) (n Names, last string, ok bool) {
+	count := strings.Count(s, ".")
+	if count != 3 && count != 4 {
+		return Names{}, "", false
+	}
+	var ids [4]int64
+	for i := range ids[:count] {
+		var part string
+		part, s, _ = strings.Cut(s, ".")
+		if ids[i], ok = storage.ParseID(part); !ok {
+			return Names{}, "", false
+		}
+	}
+	if s == "" {
+		return Names{}, "", false
+	}
+	return Names{Root: ids[0], Account: ids[1], Client: ids[2], User: ids[3]}, s, true
+}
+
 // rootedLabel starts the message a rooted token's HMAC is taken over, so
 // that it can never be taken for another HMAC made with the same key.
 const rootedLabel = "tollgate rooted access token v1\x00"
@@ -63,16 +104,7 @@ func (s *Strategy) DeriveRooted(seed []byte, n Names) (tok, signature string) {
 func (s *Strategy) rooted(n Names, key []byte) (string, string) {
 	b := make([]byte, 0, maxRootedLength)
 	b = append(b, AccessPrefix...)
-	b = strconv.AppendInt(b, n.Root, 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, n.Account, 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, n.Client, 10)
-	b = append(b, '.')
-	if n.User != 0 {
-		b = strconv.AppendInt(b, n.User, 10)
-		b = append(b, '.')
-	}
+	b = AppendNames(b, n)
 	b = base64.RawURLEncoding.AppendEncode(b, key)
 	sig := base64.RawURLEncoding.EncodeToString(rootedMAC(s.signing, string(b)))
 	return string(b) + "." + sig, sig
@@ -98,24 +130,13 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 		return Names{}, "", ErrMalformed
 	}
 	rest, ok := strings.CutPrefix(tok, AccessPrefix)
-	if !ok {
+	if !ok || len(rest) < partLength+1 || rest[len(rest)-partLength-1] != '.' {
 		return Names{}, "", ErrMalformed
 	}
-	// Three ids, or four with a user's, then the key and the HMAC.
-	n := strings.Count(rest, ".") - 1
-	if n != 3 && n != 4 {
-		return Names{}, "", ErrMalformed
-	}
-	ids := make([]int64, 4)
-	for i := range ids[:n] {
-		var part string
-		part, rest, _ = strings.Cut(rest, ".")
-		if ids[i], ok = storage.ParseID(part); !ok {
-			return Names{}, "", ErrMalformed
-		}
-	}
-	key, sig, ok := strings.Cut(rest, ".")
-	if !ok || len(key) != partLength || len(sig) != partLength || !canonical(key) || !canonical(sig) {
+	// The ids and the key, then the HMAC.
+	sig := rest[len(rest)-partLength:]
+	n, key, ok := CutNames(rest[:len(rest)-partLength-1])
+	if !ok || len(key) != partLength || !canonical(key) || !canonical(sig) {
 		return Names{}, "", ErrMalformed
 	}
 	mac, err := base64.RawURLEncoding.DecodeString(sig)
@@ -125,7 +146,7 @@ func (s *Strategy) RootedSignature(tok string) (Names, string, error) {
 	text := tok[:len(tok)-partLength-1]
 	for _, k := range s.verifying {
 		if stdhmac.Equal(mac, rootedMAC(k, text)) {
-			return Names{Root: ids[0], Account: ids[1], Client: ids[2], User: ids[3]}, sig, nil
+			return n, sig, nil
 		}
 	}
 	return Names{}, "", ErrMalformed

@@ -226,3 +226,21 @@ func BenchmarkSignatures(b *testing.B) {
 		}
 	})
 }
+
+// TestNamesSpelling: the one spelling of the ids that opaque tokens and
+// JWT ids share reads back as written, and nothing else reads.
+func TestNamesSpelling(t *testing.T) {
+	for _, n := range []token.Names{{Root: 1, Account: 2, Client: 3}, {Root: 10, Account: 20, Client: 30, User: 40}} {
+		text := string(token.AppendNames(nil, n)) + "last"
+		got, last, ok := token.CutNames(text)
+		if !ok || got != n || last != "last" {
+			t.Errorf("CutNames(%q) = %+v, %q, %v; want %+v, \"last\"", text, got, last, ok, n)
+		}
+	}
+	for _, bad := range []string{"", "1.2.last", "1.2.3.", "1.2.3.4.5.last", "01.2.3.last", "1.+2.3.last", "1.2.0.last",
+		"1.2.3.0.last", "1.2.3.-4.last", "1.2.99999999999999999999.last"} {
+		if n, last, ok := token.CutNames(bad); ok {
+			t.Errorf("CutNames(%q) = %+v, %q: read", bad, n, last)
+		}
+	}
+}

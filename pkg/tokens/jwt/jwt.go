@@ -7,8 +7,9 @@
 // an opaque token.
 //
 // When its root account is known, a token's jti names it, with its
-// account, client and user (0 for a client's own token):
-// "a<root>.<account>.<client>.<user>.<random>", a storage.Rooted id. The
+// account, client and, for a user's token, user, spelled as an opaque
+// token spells them (token.AppendNames):
+// "a<root>.<account>.<client>[.<user>].<random>", a storage.Rooted id. The
 // record is then kept with the root account's other keys, and the check
 // reads it together with its decision in one round trip (ADR 0013), as
 // for an opaque token naming its root: the signature vouches for the ids.
@@ -169,41 +170,25 @@ func (f *Format) Derive(_ context.Context, seed []byte, rec storage.Token, root 
 	return value, id, err
 }
 
-// jti is the id of rec's token whose random part is random: rooted, naming
-// the token's ids, when they are all known (tokens.NamesOf), else random
-// alone.
+// jti is the id of rec's token whose random part is random: when the
+// token's ids are all known (tokens.NamesOf), "a", the ids and random (a
+// storage.Rooted id of the root), else random alone.
 func jti(rec storage.Token, root int64, random string) string {
 	n, ok := tokens.NamesOf(rec, root)
 	if !ok {
 		return random
 	}
-	return storage.Rooted(n.Root, strconv.FormatInt(n.Account, 10)+"."+strconv.FormatInt(n.Client, 10)+"."+
-		strconv.FormatInt(n.User, 10)+"."+random)
+	return string(append(token.AppendNames([]byte{'a'}, n), random...))
 }
 
-// namesOf reads the ids a rooted jti names; ok is false for any other jti.
+// namesOf reads the ids a jti names; ok is false for a jti naming none.
 func namesOf(id string) (token.Names, bool) {
-	root, rest, ok := storage.SplitRooted(id)
+	rest, ok := strings.CutPrefix(id, "a")
 	if !ok {
 		return token.Names{}, false
 	}
-	parts := strings.SplitN(rest, ".", 4)
-	if len(parts) != 4 || parts[3] == "" || strings.Contains(parts[3], ".") {
-		return token.Names{}, false
-	}
-	n := token.Names{Root: root}
-	if n.Account, ok = storage.ParseID(parts[0]); !ok {
-		return token.Names{}, false
-	}
-	if n.Client, ok = storage.ParseID(parts[1]); !ok {
-		return token.Names{}, false
-	}
-	if parts[2] != "0" {
-		if n.User, ok = storage.ParseID(parts[2]); !ok {
-			return token.Names{}, false
-		}
-	}
-	return n, true
+	n, _, ok := token.CutNames(rest)
+	return n, ok
 }
 
 func (f *Format) sign(rec storage.Token, id string) (string, error) {
