@@ -62,8 +62,14 @@ func TestDelivererWaitsForTheDatabase(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
+	// Until the receiver got it and the deliverer recorded it (a cancel
+	// between the two would leave the delivery pending).
 	deadline := time.Now().Add(10 * time.Second)
-	for got.Load() == 0 && time.Now().Before(deadline) {
+	var ds []storage.WebhookDelivery
+	for time.Now().Before(deadline) {
+		if ds = w.deliveries(t, w.rootHook); got.Load() > 0 && len(ds) == 1 && ds[0].Status == storage.DeliveryDelivered {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
@@ -71,7 +77,6 @@ func TestDelivererWaitsForTheDatabase(t *testing.T) {
 	if got.Load() != 1 || store.down.Load() >= 0 {
 		t.Fatalf("delivered %d times after %d failed claims, want 1 after 3", got.Load(), 3-max(store.down.Load(), 0))
 	}
-	ds := w.deliveries(t, w.rootHook)
 	if len(ds) != 1 || ds[0].Status != storage.DeliveryDelivered {
 		t.Errorf("deliveries %+v", ds)
 	}
